@@ -1,0 +1,106 @@
+"""The terminal surface used by `veo-bot try`: a progress bar on a terminal, plain lines
+otherwise, and the finished MP4 saved into the output folder.
+
+A console job's "channel" is its output folder, so a process that resumes the job after a
+crash knows where the video goes; the file name is derived from the job alone, which makes
+`find_delivery` a plain existence check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from bot.models import Job, Origin
+
+PLATFORM = "console"
+_BAR_WIDTH = 30
+
+
+def console_origin(out_dir: Path, user: str) -> Origin:
+    return Origin(
+        platform=PLATFORM, workspace_id="local", channel_id=str(out_dir.resolve()), user_id=user
+    )
+
+
+def _slug(text: str, limit: int = 40) -> str:
+    words = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return words[:limit].rstrip("-") or "video"
+
+
+def result_path(job: Job) -> Path:
+    return Path(job.origin.channel_id) / f"{_slug(job.request.prompt)}-{job.id}.mp4"
+
+
+def _describe(job: Job) -> str:
+    req = job.request
+    parts = [f"{job.model}", f"{req.duration_s} s", f"{req.aspect_ratio}"]
+    if req.seed is not None:
+        parts.append(f"seed {req.seed}")
+    if req.first_frame is not None:
+        parts.append("from image" if req.last_frame is None else "first+last frame")
+    return ", ".join(parts)
+
+
+class ConsoleSurface:
+    platform = PLATFORM
+    progress_interval_s = 0.2
+
+    def __init__(self, stream: TextIO | None = None, *, tty: bool | None = None) -> None:
+        self._stream = stream or sys.stderr
+        self._tty = self._stream.isatty() if tty is None else tty
+        self._last_step: dict[str, int] = {}
+
+    def upload_limit_bytes(self, job: Job) -> int | None:
+        return None
+
+    def _line(self, text: str) -> None:
+        if self._tty:
+            self._stream.write("\r\x1b[2K")
+        self._stream.write(text + "\n")
+        self._stream.flush()
+
+    async def post_status(self, job: Job) -> dict[str, str]:
+        self._line(f"job {job.id}: {_describe(job)}")
+        return {"card": job.id}
+
+    async def update_progress(self, job: Job) -> None:
+        if self._tty:
+            filled = round(_BAR_WIDTH * job.progress / 100)
+            bar = "#" * filled + "-" * (_BAR_WIDTH - filled)
+            self._stream.write(f"\r[{bar}] {job.progress:3d}%  {job.state}")
+            self._stream.flush()
+            return
+        step = job.progress // 10  # plain output: one line per tenth, not per poll
+        if self._last_step.get(job.id) != step:
+            self._last_step[job.id] = step
+            self._stream.write(f"job {job.id}: {job.state} {job.progress}%\n")
+            self._stream.flush()
+
+    async def find_delivery(self, job: Job) -> dict[str, str] | None:
+        path = result_path(job)
+        return {"path": str(path)} if path.exists() else None
+
+    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
+        dest = result_path(job)
+        await asyncio.to_thread(_place, video, dest)
+        self._last_step.pop(job.id, None)
+        self._line(f"job {job.id}: done" + (f" ({notice})" if notice else ""))
+        return {"path": str(dest)}
+
+    async def report_failure(self, job: Job, message: str) -> None:
+        self._last_step.pop(job.id, None)
+        self._line(f"job {job.id}: {message}")
+
+
+def _place(video: Path, dest: Path) -> None:
+    """Copy into place atomically: a half-copied file must never look delivered."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    shutil.copyfile(video, part)
+    os.replace(part, dest)

@@ -1,0 +1,17 @@
+"""Video provider adapters, one module per API family."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from adapters.providers.local import LocalProvider
+from bot.ports import VideoProvider
+from bot.settings import Settings
+
+
+def build_providers(settings: Settings, work_dir: Path) -> dict[str, VideoProvider]:
+    """Every provider this configuration can reach. `local` needs nothing and is always on."""
+    providers: dict[str, VideoProvider] = {
+        "local": LocalProvider(work_dir / "local-renders"),
+    }
+    return providers

@@ -1,0 +1,176 @@
+"""The `local` provider: an embedded preview renderer, no network, no keys.
+
+It behaves like a remote API so that the whole pipeline runs on a fresh machine: `submit`
+writes the job to its own work directory and starts a render in a worker thread; `get_status`
+reports queued / running with real progress / succeeded; `download` streams the file. The work
+directory is its durable state: a process that starts after a crash finds unfinished renders
+there and starts them again, as a real provider would have kept working while the bot was down.
+
+It is a preview renderer (camera motion over the image, blends to the last frame), not AI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
+from adapters.providers._render import RenderCancelled, RenderSpec, render_mp4
+from bot.catalog import frame_size
+from bot.errors import ProviderBadRequest, ProviderJobNotFound
+from bot.models import GenerationRequest, ProviderJobState, ProviderStatus
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 256 * 1024
+_RESULT = "result.mp4"
+_SPEC = "spec.json"
+_ERROR = "error.txt"
+
+
+@dataclass
+class _Render:
+    cancel: threading.Event = field(default_factory=threading.Event)
+    progress: float = 0.0
+    started: bool = False
+    task: asyncio.Task[None] | None = None
+
+
+class LocalProvider:
+    name = "local"
+    idempotent_submit = True  # the render id is the job id: a second submit finds the first
+    poll_interval_s: float | None = 0.25
+
+    def __init__(self, work_dir: Path, *, max_parallel: int = 1) -> None:
+        self.work_dir = work_dir
+        self._slots = asyncio.Semaphore(max_parallel)
+        self._renders: dict[str, _Render] = {}
+
+    async def submit(
+        self, job_id: str, request: GenerationRequest, *, callback_url: str | None
+    ) -> str:
+        del callback_url  # renders in-process; the scheduler polls it cheaply
+        render_id = job_id
+        job_dir = self.work_dir / render_id
+        if (job_dir / _SPEC).exists():
+            self._ensure_running(render_id)
+            return render_id
+        if request.resolution is None or request.aspect_ratio is None or request.duration_s is None:
+            raise ProviderBadRequest(detail="request was not validated")
+        width, height = frame_size(request.resolution, request.aspect_ratio)
+        staging = self.work_dir / f".{render_id}.staging"
+        await asyncio.to_thread(self._write_job, staging, job_dir, request, width, height)
+        self._ensure_running(render_id)
+        return render_id
+
+    @staticmethod
+    def _write_job(
+        staging: Path, job_dir: Path, request: GenerationRequest, width: int, height: int
+    ) -> None:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        spec = {
+            "width": width,
+            "height": height,
+            "duration_s": request.duration_s,
+            "seed": request.seed or 0,
+            "prompt": request.prompt,
+        }
+        for name, image in (("first", request.first_frame), ("last", request.last_frame)):
+            if image is not None:
+                (staging / f"{name}.img").write_bytes(image.data)
+        (staging / _SPEC).write_text(json.dumps(spec), encoding="utf-8")
+        # The job appears whole or not at all.
+        os.replace(staging, job_dir)
+
+    def _ensure_running(self, render_id: str) -> _Render:
+        render = self._renders.get(render_id)
+        if render is None or (render.task is not None and render.task.done()):
+            render = _Render()
+            self._renders[render_id] = render
+            render.task = asyncio.create_task(self._render(render_id, render))
+        return render
+
+    async def _render(self, render_id: str, render: _Render) -> None:
+        job_dir = self.work_dir / render_id
+        async with self._slots:
+            render.started = True
+            try:
+                spec = await asyncio.to_thread(self._load_spec, job_dir)
+
+                def report(fraction: float) -> None:
+                    render.progress = fraction
+
+                await asyncio.to_thread(
+                    render_mp4, spec, job_dir / _RESULT, progress=report, cancel=render.cancel
+                )
+            except RenderCancelled:
+                log.info("local render %s stopped; it resumes when asked again", render_id)
+            except Exception as exc:
+                log.exception("local render %s failed", render_id)
+                (job_dir / _ERROR).write_text(type(exc).__name__, encoding="utf-8")
+
+    @staticmethod
+    def _load_spec(job_dir: Path) -> RenderSpec:
+        raw = json.loads((job_dir / _SPEC).read_text(encoding="utf-8"))
+        first = job_dir / "first.img"
+        last = job_dir / "last.img"
+        return RenderSpec(
+            width=raw["width"],
+            height=raw["height"],
+            duration_s=float(raw["duration_s"]),
+            seed=int(raw["seed"]),
+            prompt=raw["prompt"],
+            first_frame=first.read_bytes() if first.exists() else None,
+            last_frame=last.read_bytes() if last.exists() else None,
+        )
+
+    async def get_status(self, provider_job_id: str) -> ProviderStatus:
+        job_dir = self.work_dir / provider_job_id
+        result = job_dir / _RESULT
+        if result.exists():
+            return ProviderStatus(
+                state=ProviderJobState.SUCCEEDED, progress=100, video_url=result.as_uri()
+            )
+        if (job_dir / _ERROR).exists():
+            return ProviderStatus(
+                state=ProviderJobState.FAILED,
+                error_code="render_failed",
+                error_message="The preview renderer could not read the image.",
+            )
+        if not (job_dir / _SPEC).exists():
+            raise ProviderJobNotFound(detail=f"no local render {provider_job_id}")
+        # Unknown to this process (it started after a crash): render again from the saved job.
+        render = self._ensure_running(provider_job_id)
+        if not render.started:
+            return ProviderStatus(state=ProviderJobState.QUEUED, progress=0)
+        return ProviderStatus(state=ProviderJobState.RUNNING, progress=int(render.progress * 100))
+
+    async def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
+        if status.video_url is None or not status.video_url.startswith("file://"):
+            raise ProviderJobNotFound(detail="local results are files")
+        path = Path(url2pathname(urlparse(status.video_url).path))
+        with path.open("rb") as source:  # noqa: ASYNC230 - reads go through a worker thread
+            while chunk := await asyncio.to_thread(source.read, _CHUNK):
+                yield chunk
+
+    async def aclose(self) -> None:
+        """Stop every render; unfinished ones resume in the next process."""
+        tasks = []
+        for render in self._renders.values():
+            render.cancel.set()
+            if render.task is not None:
+                tasks.append(render.task)
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._renders.clear()

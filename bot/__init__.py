@@ -1,0 +1,1 @@
+"""veo-bot: the core. Imports no chat platform, provider adapter or storage module."""

@@ -1,0 +1,136 @@
+"""The composition root: builds the store, providers, surfaces, service and scheduler from
+`Settings`, and runs them. With `bot.cli`, the only core module that imports `adapters` or
+`storage`; it never imports a chat library itself."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from adapters.providers import build_providers
+from bot.catalog import Catalog, default_catalog
+from bot.clock import Clock, SystemClock
+from bot.jobs import JobService, ServiceConfig
+from bot.ports import ChatSurface, VideoProvider
+from bot.scheduler import Scheduler
+from bot.settings import Settings
+from bot.web import build_web_app
+from storage.sqlite import SqliteStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: SqliteStore
+    catalog: Catalog
+    providers: dict[str, VideoProvider]
+    service: JobService
+    scheduler: Scheduler
+
+    async def aclose(self) -> None:
+        """Stop taking work, let running steps finish, close providers and the database."""
+        await self.scheduler.stop()
+        for provider in self.providers.values():
+            await provider.aclose()
+        await self.store.close()
+
+
+async def open_runtime(
+    settings: Settings,
+    surfaces: Mapping[str, ChatSurface],
+    *,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+) -> Runtime:
+    store = await SqliteStore.open(settings.database_path)
+    try:
+        secret = (
+            settings.veo_webhook_secret.get_secret_value()
+            if settings.veo_webhook_secret is not None
+            else await store.get_or_create_secret("webhook")
+        )
+        catalog = default_catalog()
+        data_dir = settings.veo_data_dir
+        providers = build_providers(settings, data_dir)
+        config = ServiceConfig(
+            default_provider=settings.veo_provider,
+            default_model=settings.veo_model,
+            limits=settings.quota_limits,
+            work_dir=data_dir / "downloads",
+            poll_interval_s=settings.veo_poll_interval_s,
+            job_timeout_s=settings.veo_job_timeout_s,
+            public_url=settings.veo_public_url,
+            webhook_secret=secret,
+        )
+        service = JobService(
+            store=store, catalog=catalog, providers=providers, surfaces=surfaces,
+            config=config, clock=clock or SystemClock(), rng=rng,
+        )
+    except BaseException:
+        await store.close()
+        raise
+    return Runtime(settings, store, catalog, providers, service, Scheduler(service))
+
+
+def missing_chat_config() -> str:
+    return (
+        "No chat platform is configured, so there is nothing to serve.\n"
+        "  Discord: set DISCORD_TOKEN.\n"
+        "  Slack:   set SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET (HTTP events at /slack/events)"
+        " or SLACK_APP_TOKEN (Socket Mode).\n"
+        "To try the pipeline without a chat platform: veo-bot try \"a prompt\""
+    )
+
+
+def chat_surfaces(settings: Settings, platforms: list[str]) -> dict[str, ChatSurface] | str:
+    """The chat surfaces for the configured platforms, or why they cannot start."""
+    del settings
+    # The Discord and Slack adapters register here as they land; until then say so plainly.
+    names = {"discord": "Discord (DISCORD_TOKEN)", "slack": "Slack (SLACK_BOT_TOKEN)"}
+    missing = ", ".join(names[p] for p in platforms)
+    return f"{missing} is configured, but this build of veo-bot has no adapter for it yet."
+
+
+async def serve(
+    settings: Settings,
+    surfaces: Mapping[str, ChatSurface],
+    *,
+    stop: asyncio.Event | None = None,
+    started: asyncio.Future[int] | None = None,
+) -> None:
+    """Run the web server and the scheduler until `stop` is set or SIGINT / SIGTERM arrives.
+    `started` receives the port the server listens on (useful with port 0)."""
+    runtime = await open_runtime(settings, surfaces)
+    app = build_web_app(runtime.store)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.veo_http_host, settings.veo_http_port)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await site.start()
+        await runtime.scheduler.start()
+        port = runner.addresses[0][1] if runner.addresses else settings.veo_http_port
+        log.info(
+            "veo-bot serving on %s:%s with providers %s", settings.veo_http_host, port,
+            ", ".join(sorted(runtime.providers)),
+        )
+        if started is not None:
+            started.set_result(port)
+        await stop.wait()
+        log.info("shutting down: finishing running steps; unfinished jobs resume on restart")
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await runner.cleanup()
+        await runtime.aclose()

@@ -1,0 +1,259 @@
+"""The model catalog: the single source of truth for what each model accepts.
+
+Validation, slash-command choices, autocomplete and help text all read `ModelSpec`s from here;
+nothing else hard-codes durations, aspect ratios, resolutions or input kinds.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from bot.errors import InvalidRequest
+from bot.models import GenerationRequest
+
+MAX_SEED = 2**32 - 1
+
+
+class InputKind(enum.StrEnum):
+    TEXT = "text"
+    FIRST_FRAME = "first_frame"
+    LAST_FRAME = "last_frame"
+    REFERENCES = "references"
+    VIDEO = "video"
+
+
+# Pixel sizes per resolution class and aspect ratio; renderers and re-encoders read these.
+_FRAME_SIZES: dict[str, dict[str, tuple[int, int]]] = {
+    "360p": {"16:9": (640, 360), "9:16": (360, 640), "1:1": (360, 360)},
+    "720p": {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (720, 720)},
+    "1080p": {"16:9": (1920, 1080), "9:16": (1080, 1920), "1:1": (1080, 1080)},
+    "4k": {"16:9": (3840, 2160), "9:16": (2160, 3840), "1:1": (2160, 2160)},
+}
+
+
+def frame_size(resolution: str, aspect_ratio: str) -> tuple[int, int]:
+    """Width and height in pixels for a resolution class and aspect ratio."""
+    try:
+        return _FRAME_SIZES[resolution][aspect_ratio]
+    except KeyError:
+        raise InvalidRequest(
+            f"There is no frame size for {resolution} at {aspect_ratio}.", field="resolution"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    provider: str
+    id: str
+    label: str
+    durations: tuple[int, ...]
+    default_duration: int
+    aspect_ratios: tuple[str, ...]
+    resolutions: tuple[str, ...]
+    inputs: frozenset[InputKind]
+    max_prompt_chars: int
+    default_aspect_ratio: str = "16:9"
+    default_resolution: str | None = None
+    requires_image: bool = False
+    max_references: int = 0
+    audio: bool = False
+    negative_prompt: bool = True
+    seed: bool = True
+    cost_weight: float = 1.0
+    can_extend: bool = False
+    description: str = ""
+    default: bool = field(default=False, compare=False)
+
+    @property
+    def resolution(self) -> str:
+        return self.default_resolution or self.resolutions[0]
+
+    def takes(self, kind: InputKind) -> bool:
+        return kind in self.inputs
+
+    def cost_of(self, duration_s: int) -> float:
+        """Quota seconds charged for a video of this length."""
+        return round(duration_s * self.cost_weight, 3)
+
+
+def _seconds(values: Sequence[int]) -> str:
+    items = [str(v) for v in values]
+    if len(items) > 2 and list(values) == list(range(values[0], values[-1] + 1)):
+        return f"{items[0]} to {items[-1]} seconds"
+    return (", ".join(items[:-1]) + " or " + items[-1] if len(items) > 1 else items[0]) + " seconds"
+
+
+def _choices(values: Sequence[str]) -> str:
+    return ", ".join(values[:-1]) + " or " + values[-1] if len(values) > 1 else values[0]
+
+
+class Catalog:
+    def __init__(self, specs: Iterable[ModelSpec]) -> None:
+        self._specs: dict[tuple[str, str], ModelSpec] = {}
+        for spec in specs:
+            key = (spec.provider, spec.id)
+            if key in self._specs:
+                raise ValueError(f"model {spec.provider}/{spec.id} registered twice")
+            if spec.default_duration not in spec.durations:
+                raise ValueError(f"{spec.id}: default duration {spec.default_duration} not offered")
+            if spec.default_aspect_ratio not in spec.aspect_ratios:
+                raise ValueError(f"{spec.id}: default aspect {spec.default_aspect_ratio} not offered")
+            self._specs[key] = spec
+
+    def providers(self) -> list[str]:
+        return sorted({p for p, _ in self._specs})
+
+    def models(self, provider: str) -> list[ModelSpec]:
+        return [s for (p, _), s in self._specs.items() if p == provider]
+
+    def default_model(self, provider: str) -> ModelSpec:
+        models = self.models(provider)
+        if not models:
+            raise InvalidRequest(
+                f"There is no provider called {provider!r}. "
+                f"Pick one of: {_choices(self.providers())}.",
+                field="provider",
+            )
+        return next((m for m in models if m.default), models[0])
+
+    def get(self, provider: str, model: str | None) -> ModelSpec:
+        if model is None:
+            return self.default_model(provider)
+        spec = self._specs.get((provider, model))
+        if spec is None:
+            known = [m.id for m in self.models(provider)]
+            if not known:
+                self.default_model(provider)  # raises the unknown-provider message
+            raise InvalidRequest(
+                f"{provider} has no model called {model!r}. Pick one of: {_choices(known)}.",
+                field="model",
+            )
+        return spec
+
+    def validate(self, request: GenerationRequest, *, provider: str) -> GenerationRequest:
+        """Check a request against its model and fill every default, seed included.
+
+        Raises `InvalidRequest` naming the first thing that is wrong, in plain words."""
+        spec = self.get(provider, request.model)
+        name = spec.id
+        prompt = request.prompt.strip()
+        if not prompt:
+            raise InvalidRequest(
+                "Write a prompt: describe what should happen in the video.", field="prompt"
+            )
+        if len(prompt) > spec.max_prompt_chars:
+            raise InvalidRequest(
+                f"The prompt is {len(prompt):,} characters long; {name} takes at most "
+                f"{spec.max_prompt_chars:,}. Shorten it and try again.",
+                field="prompt",
+            )
+        duration = request.duration_s if request.duration_s is not None else spec.default_duration
+        if duration not in spec.durations:
+            raise InvalidRequest(
+                f"{name} makes videos of {_seconds(spec.durations)}, not {duration}.",
+                field="duration",
+            )
+        aspect = request.aspect_ratio or spec.default_aspect_ratio
+        if aspect not in spec.aspect_ratios:
+            raise InvalidRequest(
+                f"{name} makes videos in {_choices(spec.aspect_ratios)}, not {aspect}.",
+                field="aspect_ratio",
+            )
+        resolution = request.resolution or spec.resolution
+        if resolution not in spec.resolutions:
+            raise InvalidRequest(
+                f"{name} renders at {_choices(spec.resolutions)}, not {resolution}.",
+                field="resolution",
+            )
+        has_image = request.first_frame is not None or request.last_frame is not None
+        if request.first_frame is not None and not spec.takes(InputKind.FIRST_FRAME):
+            raise InvalidRequest(
+                f"{name} makes videos from text only. Remove the image, or pick a model "
+                f"that animates images: {_choices(self._image_models(provider))}.",
+                field="image",
+            )
+        if request.last_frame is not None and not spec.takes(InputKind.LAST_FRAME):
+            raise InvalidRequest(
+                f"{name} does not take a last frame. Remove it, or pick a model that does.",
+                field="end_image",
+            )
+        if request.reference_images:
+            if not spec.takes(InputKind.REFERENCES):
+                raise InvalidRequest(f"{name} does not take reference images.", field="references")
+            if len(request.reference_images) > spec.max_references:
+                raise InvalidRequest(
+                    f"{name} takes at most {spec.max_references} reference images.",
+                    field="references",
+                )
+        if spec.requires_image and not has_image:
+            raise InvalidRequest(
+                f"{name} animates an image: attach a first frame.", field="image"
+            )
+        if not has_image and not request.reference_images and not spec.takes(InputKind.TEXT):
+            raise InvalidRequest(f"{name} needs an image to animate.", field="image")
+        if request.negative_prompt and not spec.negative_prompt:
+            raise InvalidRequest(f"{name} does not take a negative prompt.", field="negative_prompt")
+        if request.negative_prompt and len(request.negative_prompt) > spec.max_prompt_chars:
+            raise InvalidRequest(
+                f"The negative prompt is longer than the {spec.max_prompt_chars:,} "
+                f"characters {name} takes.",
+                field="negative_prompt",
+            )
+        if request.audio and not spec.audio:
+            raise InvalidRequest(f"{name} does not make sound; turn audio off.", field="audio")
+        seed = request.seed
+        if seed is not None and not 0 <= seed <= MAX_SEED:
+            raise InvalidRequest(f"The seed must be a whole number from 0 to {MAX_SEED}.", "seed")
+        if seed is None and spec.seed:
+            seed = secrets.randbelow(MAX_SEED + 1)
+        return request.model_copy(
+            update={
+                "prompt": prompt,
+                "provider": provider,
+                "model": spec.id,
+                "duration_s": duration,
+                "aspect_ratio": aspect,
+                "resolution": resolution,
+                "seed": seed,
+                "audio": bool(request.audio) if spec.audio else False,
+            }
+        )
+
+    def _image_models(self, provider: str) -> list[str]:
+        return [m.id for m in self.models(provider) if m.takes(InputKind.FIRST_FRAME)] or ["none"]
+
+
+LOCAL_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        provider="local",
+        id="local-preview",
+        label="Local preview (720p)",
+        description="Embedded preview renderer: camera motion over your image, not AI.",
+        durations=tuple(range(2, 11)),
+        default_duration=5,
+        aspect_ratios=("16:9", "9:16", "1:1"),
+        resolutions=("720p",),
+        inputs=frozenset({InputKind.TEXT, InputKind.FIRST_FRAME, InputKind.LAST_FRAME}),
+        max_prompt_chars=2000,
+        default=True,
+    ),
+    ModelSpec(
+        provider="local",
+        id="local-draft",
+        label="Local draft (360p)",
+        description="Embedded preview renderer at 360p: fastest, for trying settings.",
+        durations=tuple(range(2, 11)),
+        default_duration=5,
+        aspect_ratios=("16:9", "9:16", "1:1"),
+        resolutions=("360p",),
+        inputs=frozenset({InputKind.TEXT, InputKind.FIRST_FRAME, InputKind.LAST_FRAME}),
+        max_prompt_chars=2000,
+    ),
+)
+
+
+def default_catalog() -> Catalog:
+    return Catalog(LOCAL_MODELS)

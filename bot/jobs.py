@@ -1,0 +1,455 @@
+"""The job service: one request's whole life, as compare-and-set steps on the store.
+
+`submit` validates and reserves quota in one transaction; everything after that is driven by
+`advance`, which the scheduler calls for each due job (and provider webhooks will call through
+`apply_status`). Every state change is a compare-and-set, so two paths that see the same
+completion (a webhook and a poll, or two processes) deliver once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import random
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from bot.catalog import Catalog
+from bot.clock import Clock
+from bot.errors import (
+    DeliveryError,
+    InvalidRequest,
+    ProviderError,
+    ProviderRateLimited,
+    reference_id,
+    unexpected_message,
+)
+from bot.models import (
+    GenerationRequest,
+    Job,
+    JobState,
+    Origin,
+    ProviderJobState,
+    ProviderStatus,
+    QuotaLimits,
+    QuotaUsage,
+)
+from bot.ports import ChatSurface, LedgerAction, Store, VideoProvider
+from bot.quota import period_at
+from bot.relay import download_to_file
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    default_provider: str
+    limits: QuotaLimits
+    work_dir: Path
+    default_model: str | None = None
+    poll_interval_s: float = 10.0
+    job_timeout_s: float = 1200.0
+    public_url: str | None = None
+    webhook_secret: str | None = None
+    max_result_bytes: int = 2 * 1024**3
+    max_submit_attempts: int = 5
+    max_failures: int = 8
+    backoff_cap_s: float = 300.0
+    # How long a claimed job is reserved for the worker that claimed it.
+    lease_s: float = 300.0
+
+
+def new_job_id() -> str:
+    return secrets.token_hex(6)
+
+
+def backoff_s(failures: int, *, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter in [delay/2, delay]."""
+    delay = min(cap, base * 2 ** max(0, failures - 1))
+    return delay * (0.5 + rng.random() / 2)
+
+
+def callback_token(secret: str, job_id: str) -> str:
+    return hmac.new(secret.encode(), job_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+class JobService:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        catalog: Catalog,
+        providers: Mapping[str, VideoProvider],
+        surfaces: Mapping[str, ChatSurface],
+        config: ServiceConfig,
+        clock: Clock,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.providers = dict(providers)
+        self.surfaces = dict(surfaces)
+        self.config = config
+        self.clock = clock
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
+        self._last_progress_push: dict[str, float] = {}
+        self._waiters: dict[str, list[asyncio.Future[Job]]] = {}
+        self._wake: Callable[[], None] = lambda: None
+
+    def set_wakeup(self, wake: Callable[[], None]) -> None:
+        """The scheduler's doorbell: rung when a job becomes due now."""
+        self._wake = wake
+
+    # --- intake -------------------------------------------------------------------------
+
+    async def submit(self, request: GenerationRequest, origin: Origin) -> Job:
+        """Validate, reserve quota and record the job; raises `UserFacingError` on refusal.
+
+        Nothing is charged or sent when this raises."""
+        provider_name = request.provider or self.config.default_provider
+        if provider_name not in self.providers:
+            available = ", ".join(sorted(self.providers)) or "none"
+            raise InvalidRequest(
+                f"The provider {provider_name!r} is not set up on this bot "
+                f"(available: {available}).",
+                field="provider",
+            )
+        if request.model is None and provider_name == self.config.default_provider:
+            request = request.model_copy(update={"model": self.config.default_model})
+        if origin.platform not in self.surfaces:
+            raise InvalidRequest(f"This bot does not answer on {origin.platform}.")
+        valid = self.catalog.validate(request, provider=provider_name)
+        assert valid.model is not None and valid.duration_s is not None
+        spec = self.catalog.get(provider_name, valid.model)
+        now = self.clock.now()
+        job = Job(
+            id=new_job_id(),
+            origin=origin,
+            request=valid,
+            provider=provider_name,
+            model=valid.model,
+            state=JobState.PENDING,
+            created_at=now,
+            updated_at=now,
+            deadline_at=now + self.config.job_timeout_s,
+            cost_s=spec.cost_of(valid.duration_s),
+            next_poll_at=now,
+        )
+        media = [(role, pos, img.data) for role, pos, img in valid.media()]
+        await self.store.create_job(job, media, self.config.limits, period_at(now))
+        log.info(
+            "job %s accepted: %s/%s %ss for %s", job.id, job.provider, job.model,
+            valid.duration_s, origin.user_key,
+        )
+        self._wake()
+        return job
+
+    async def quota_usage(self, origin: Origin) -> QuotaUsage:
+        period = period_at(self.clock.now())
+        return await self.store.quota_usage(origin.user_key, origin.workspace_key, period)
+
+    async def wait_until_done(self, job_id: str) -> Job:
+        """Wait for the job to reach a terminal state (in this process or found in the store)."""
+        future: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(job_id, []).append(future)
+        try:
+            job = await self.store.get_job(job_id)
+            if job is not None and job.state.is_terminal:
+                return job
+            return await future
+        finally:
+            waiters = self._waiters.get(job_id, [])
+            if future in waiters:
+                waiters.remove(future)
+            if not waiters:
+                self._waiters.pop(job_id, None)
+
+    # --- the state machine --------------------------------------------------------------
+
+    async def advance(self, job: Job) -> None:
+        """Take one step for a due job; never raises except on cancellation."""
+        if job.provider not in self.providers:
+            # The job belongs to a provider this process has no key for: leave it to one that
+            # has, without counting it as a failure.
+            log.warning("job %s: provider %s is not configured here", job.id, job.provider)
+            await self.store.update(
+                job.id, version=job.version, now=self.clock.now(),
+                next_poll_at=self.clock.now() + self.config.backoff_cap_s,
+            )
+            return
+        try:
+            if self.clock.now() >= job.deadline_at and job.state in (
+                JobState.PENDING, JobState.SUBMITTED, JobState.RUNNING,
+            ):
+                await self._time_out(job)
+            elif job.state is JobState.PENDING:
+                await self._start(job)
+            elif job.state.at_provider:
+                await self._poll(job)
+            elif job.state in (JobState.SUCCEEDED, JobState.DELIVERING):
+                await self._deliver(job)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            ref = reference_id()
+            log.exception("job %s: unexpected error in state %s (ref %s)", job.id, job.state, ref)
+            await self._after_failure(job, code="unexpected", message=unexpected_message(ref))
+
+    async def apply_status(self, job: Job, status: ProviderStatus) -> None:
+        """Act on a provider reading, from a poll or a webhook."""
+        if status.state is ProviderJobState.SUCCEEDED:
+            won = await self.store.transition(
+                job.id, (JobState.SUBMITTED, JobState.RUNNING), JobState.SUCCEEDED,
+                now=self.clock.now(), progress=100, result_url=status.video_url,
+                poll_failures=0, next_poll_at=self.clock.now(),
+            )
+            if won is not None:
+                await self._deliver(won, status)
+        elif status.state is ProviderJobState.FAILED:
+            await self._fail(
+                job, JobState.FAILED, code=status.error_code or "provider_failed",
+                message=status.error_message or "The video provider could not make this video.",
+            )
+        else:
+            await self._progress(job, status)
+
+    async def _start(self, job: Job) -> None:
+        provider = self.providers[job.provider]
+        if not job.origin.refs:
+            job = await self._post_status_card(job)
+        if job.submit_attempts and job.error_code is None and not provider.idempotent_submit:
+            # A submit was under way when the process stopped: it may have reached the
+            # provider, and submitting again could start (and bill) a second video.
+            await self._fail(
+                job, JobState.FAILED, code="submit_interrupted",
+                message="The bot restarted while starting this video and cannot tell whether "
+                "the provider got it, so it was stopped. Nothing was charged; please try again.",
+            )
+            return
+        now = self.clock.now()
+        started = await self.store.update(
+            job.id, version=job.version, now=now, submit_attempts=job.submit_attempts + 1,
+            error_code=None, next_poll_at=now + self.config.lease_s,
+        )
+        if started is None:
+            return  # someone else moved the job on
+        request = job.request.with_media(await self.store.load_media(job.id))
+        try:
+            provider_job_id = await provider.submit(
+                job.id, request, callback_url=self.callback_url(job)
+            )
+        except ProviderError as err:
+            if err.retryable and started.submit_attempts < self.config.max_submit_attempts:
+                await self._retry_later(started, err, counter="submit_attempts")
+            else:
+                await self._fail(started, JobState.FAILED, code=err.code, message=err.user_message)
+                log.warning("job %s: submit refused: %s", job.id, err)
+            return
+        now = self.clock.now()
+        submitted = await self.store.transition(
+            job.id, (JobState.PENDING,), JobState.SUBMITTED, now=now,
+            provider_job_id=provider_job_id, next_poll_at=now + self._poll_interval(provider),
+        )
+        if submitted is not None:
+            log.info("job %s submitted to %s as %s", job.id, job.provider, provider_job_id)
+            self._wake()
+
+    async def _poll(self, job: Job) -> None:
+        provider = self.providers[job.provider]
+        assert job.provider_job_id is not None
+        try:
+            status = await provider.get_status(job.provider_job_id)
+        except ProviderError as err:
+            if err.retryable and job.poll_failures < self.config.max_failures:
+                await self._retry_later(job, err, counter="poll_failures")
+            else:
+                await self._fail(job, JobState.FAILED, code=err.code, message=err.user_message)
+            return
+        await self.apply_status(job, status)
+
+    async def _progress(self, job: Job, status: ProviderStatus) -> None:
+        provider = self.providers[job.provider]
+        now = self.clock.now()
+        progress = max(job.progress, min(99, status.progress or 0))
+        changes: dict[str, object] = {
+            "progress": progress, "poll_failures": 0,
+            "next_poll_at": now + self._poll_interval(provider),
+        }
+        if job.state is JobState.SUBMITTED and status.state is ProviderJobState.RUNNING:
+            updated = await self.store.transition(
+                job.id, (JobState.SUBMITTED,), JobState.RUNNING, now=now, **changes
+            )
+        else:
+            updated = await self.store.update(job.id, version=job.version, now=now, **changes)
+        if updated is not None:
+            await self._push_progress(updated)
+
+    async def _push_progress(self, job: Job) -> None:
+        surface = self.surfaces[job.origin.platform]
+        now = self.clock.now()
+        last = self._last_progress_push.get(job.id)
+        if last is not None and now - last < surface.progress_interval_s:
+            return
+        self._last_progress_push[job.id] = now
+        try:
+            await surface.update_progress(job)
+        except DeliveryError as err:
+            log.warning("job %s: progress update failed: %s", job.id, err)
+
+    async def _deliver(self, job: Job, status: ProviderStatus | None = None) -> None:
+        surface = self.surfaces[job.origin.platform]
+        if job.state is JobState.SUCCEEDED:
+            claimed = await self.store.transition(
+                job.id, (JobState.SUCCEEDED,), JobState.DELIVERING, now=self.clock.now(),
+                next_poll_at=self.clock.now() + self.config.lease_s,
+            )
+            if claimed is None:
+                return  # another path is delivering it
+            job = claimed
+        else:
+            # Back in `delivering` after a crash or a failed try: the video may already be up.
+            found = await surface.find_delivery(job)
+            if found is not None:
+                log.info("job %s: result already posted, recording it", job.id)
+                await self._finish(job, found)
+                return
+        path = self.config.work_dir / f"{job.id}.mp4"
+        try:
+            if status is None or status.state is not ProviderJobState.SUCCEEDED:
+                # A fresh reading: result URLs expire, and this one may be hours old.
+                assert job.provider_job_id is not None
+                status = await self.providers[job.provider].get_status(job.provider_job_id)
+            if status.state is not ProviderJobState.SUCCEEDED:
+                raise DeliveryError(f"provider reports {status.state} for a finished job")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            size = await download_to_file(
+                self.providers[job.provider].download(status), path,
+                max_bytes=self.config.max_result_bytes,
+            )
+            limit = surface.upload_limit_bytes(job)
+            if limit is not None and size > limit:
+                raise DeliveryError(
+                    f"the video is {size} bytes, over this destination's {limit}",
+                    retryable=False,
+                )
+            refs = await surface.deliver(job, path, notice=await self._remaining_notice(job))
+        except (ProviderError, DeliveryError) as err:
+            retryable = err.retryable
+            if retryable and job.poll_failures < self.config.max_failures:
+                await self._retry_later(job, err, counter="poll_failures")
+            else:
+                message = (
+                    err.user_message if isinstance(err, ProviderError)
+                    else "The video was made but could not be posted here."
+                )
+                await self._fail(job, JobState.FAILED, code="delivery_failed", message=message)
+            return
+        finally:
+            path.unlink(missing_ok=True)
+        await self._finish(job, refs, result_bytes=size)
+
+    async def _finish(self, job: Job, refs: dict[str, str], result_bytes: int | None = None) -> None:
+        done = await self.store.transition(
+            job.id, (JobState.DELIVERING,), JobState.DELIVERED, now=self.clock.now(),
+            ledger=LedgerAction.SETTLE, delivery_refs=refs, progress=100,
+            result_bytes=result_bytes if result_bytes is not None else job.result_bytes,
+        )
+        if done is not None:
+            log.info("job %s delivered", job.id)
+            self._settled(done)
+
+    async def _time_out(self, job: Job) -> None:
+        minutes = self.config.job_timeout_s / 60
+        await self._fail(
+            job, JobState.TIMED_OUT, code="timed_out",
+            message=f"The video took longer than {minutes:g} minutes, so it was stopped.",
+        )
+
+    async def _fail(self, job: Job, state: JobState, *, code: str, message: str) -> None:
+        done = await self.store.transition(
+            job.id, (job.state,), state, now=self.clock.now(), ledger=LedgerAction.REFUND,
+            error_code=code, error_message=message,
+        )
+        if done is None:
+            return
+        log.info("job %s %s (%s)", job.id, state, code)
+        surface = self.surfaces.get(job.origin.platform)
+        if surface is not None:
+            try:
+                await surface.report_failure(
+                    done, f"{message} The {job.cost_s:g} s it would have used were not charged."
+                )
+            except DeliveryError as err:
+                log.warning("job %s: could not report the failure: %s", job.id, err)
+        self._settled(done)
+
+    async def _after_failure(self, job: Job, *, code: str, message: str) -> None:
+        current = await self.store.get_job(job.id)
+        if current is None or current.state.is_terminal:
+            return
+        if current.poll_failures >= self.config.max_failures:
+            await self._fail(current, JobState.FAILED, code=code, message=message)
+        else:
+            await self._retry_later(current, None, counter="poll_failures")
+
+    async def _retry_later(self, job: Job, err: Exception | None, *, counter: str) -> None:
+        failures = (job.submit_attempts if counter == "submit_attempts" else job.poll_failures)
+        delay = backoff_s(
+            failures + 1, base=self.config.poll_interval_s, cap=self.config.backoff_cap_s,
+            rng=self._rng,
+        )
+        if isinstance(err, ProviderRateLimited) and err.retry_after is not None:
+            delay = max(delay, err.retry_after)
+        changes: dict[str, object] = {"next_poll_at": self.clock.now() + delay}
+        if counter == "poll_failures":
+            changes["poll_failures"] = job.poll_failures + 1
+        if err is not None:
+            changes["error_code"] = getattr(err, "code", "delivery_retry")
+        log.warning("job %s: will retry in %.1fs after %s", job.id, delay, err)
+        await self.store.update(job.id, version=job.version, now=self.clock.now(), **changes)
+
+    # --- helpers ------------------------------------------------------------------------
+
+    async def _post_status_card(self, job: Job) -> Job:
+        surface = self.surfaces[job.origin.platform]
+        try:
+            refs = await surface.post_status(job)
+        except DeliveryError as err:
+            log.warning("job %s: could not post the status card: %s", job.id, err)
+            return job
+        origin = job.origin.model_copy(update={"refs": refs})
+        updated = await self.store.update(
+            job.id, version=job.version, now=self.clock.now(), origin=origin
+        )
+        return updated or replace(job, origin=origin)
+
+    async def _remaining_notice(self, job: Job) -> str | None:
+        usage = await self.quota_usage(job.origin)
+        left = max(0.0, self.config.limits.user_daily_s - usage.used_today_s)
+        return f"{left:g} s of your {self.config.limits.user_daily_s:g} s left today."
+
+    def callback_url(self, job: Job) -> str | None:
+        if not self.config.public_url or not self.config.webhook_secret:
+            return None
+        token = callback_token(self.config.webhook_secret, job.id)
+        base = self.config.public_url.rstrip("/")
+        return f"{base}/callbacks/{job.provider}/{job.id}?token={token}"
+
+    def _poll_interval(self, provider: VideoProvider) -> float:
+        return provider.poll_interval_s or self.config.poll_interval_s
+
+    def _settled(self, job: Job) -> None:
+        self._last_progress_push.pop(job.id, None)
+        for future in self._waiters.get(job.id, []):
+            if not future.done():
+                future.set_result(job)
+
+    async def reschedule_active(self) -> int:
+        """On start: make every unfinished job due now, so this process picks it up again."""
+        return await self.store.reschedule_active(
+            now=self.clock.now(), platforms=list(self.surfaces)
+        )

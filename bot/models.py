@@ -1,0 +1,205 @@
+"""The data that flows through the core: requests, origins, jobs and their states."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class JobState(enum.StrEnum):
+    PENDING = "pending"
+    SUBMITTED = "submitted"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+    @property
+    def at_provider(self) -> bool:
+        """The provider owns the job: poll it."""
+        return self in (JobState.SUBMITTED, JobState.RUNNING)
+
+
+TERMINAL_STATES = frozenset(
+    {JobState.DELIVERED, JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELLED}
+)
+ACTIVE_STATES = frozenset(set(JobState) - TERMINAL_STATES)
+
+
+class MediaRole(enum.StrEnum):
+    FIRST_FRAME = "first_frame"
+    LAST_FRAME = "last_frame"
+    REFERENCE = "reference"
+    SOURCE_VIDEO = "source_video"
+
+
+class ImageInput(BaseModel):
+    """An image fetched by the adapter from the platform; `data` is never serialised."""
+
+    model_config = ConfigDict(frozen=True)
+
+    data: bytes = Field(default=b"", exclude=True, repr=False)
+    mime: str
+    width: int
+    height: int
+    filename: str = ""
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.data)
+
+
+class GenerationRequest(BaseModel):
+    """What a person asked for, as the core understands it, before or after validation."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prompt: str
+    negative_prompt: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    duration_s: int | None = None
+    aspect_ratio: str | None = None
+    resolution: str | None = None
+    seed: int | None = None
+    audio: bool | None = None
+    first_frame: ImageInput | None = None
+    last_frame: ImageInput | None = None
+    reference_images: tuple[ImageInput, ...] = ()
+    extras: dict[str, Any] = Field(default_factory=dict)
+
+    def media(self) -> list[tuple[MediaRole, int, ImageInput]]:
+        """Every image with its role and position, in a stable order."""
+        items: list[tuple[MediaRole, int, ImageInput]] = []
+        if self.first_frame is not None:
+            items.append((MediaRole.FIRST_FRAME, 0, self.first_frame))
+        if self.last_frame is not None:
+            items.append((MediaRole.LAST_FRAME, 0, self.last_frame))
+        items.extend((MediaRole.REFERENCE, i, img) for i, img in enumerate(self.reference_images))
+        return items
+
+    def with_media(self, blobs: dict[tuple[MediaRole, int], bytes]) -> GenerationRequest:
+        """The same request with image bytes put back (they are stored apart from the job)."""
+
+        def fill(role: MediaRole, pos: int, img: ImageInput | None) -> ImageInput | None:
+            if img is None:
+                return None
+            return img.model_copy(update={"data": blobs.get((role, pos), b"")})
+
+        refs = tuple(
+            fill(MediaRole.REFERENCE, i, img) or img for i, img in enumerate(self.reference_images)
+        )
+        return self.model_copy(
+            update={
+                "first_frame": fill(MediaRole.FIRST_FRAME, 0, self.first_frame),
+                "last_frame": fill(MediaRole.LAST_FRAME, 0, self.last_frame),
+                "reference_images": refs,
+            }
+        )
+
+
+class Origin(BaseModel):
+    """Where a request came from and where its answers go. Plain ids only, so a new process can
+    resume the job; `refs` holds the platform ids of the status message once posted."""
+
+    model_config = ConfigDict(frozen=True)
+
+    platform: str
+    workspace_id: str
+    channel_id: str
+    user_id: str
+    thread_id: str | None = None
+    locale: str | None = None
+    refs: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def user_key(self) -> str:
+        return f"{self.platform}:{self.workspace_id}:{self.user_id}"
+
+    @property
+    def workspace_key(self) -> str:
+        return f"{self.platform}:{self.workspace_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: str
+    origin: Origin
+    request: GenerationRequest
+    provider: str
+    model: str
+    state: JobState
+    created_at: float
+    updated_at: float
+    deadline_at: float
+    cost_s: float
+    next_poll_at: float | None = None
+    provider_job_id: str | None = None
+    progress: int = 0
+    submit_attempts: int = 0
+    poll_failures: int = 0
+    result_url: str | None = None
+    result_bytes: int | None = None
+    delivery_refs: dict[str, str] | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    version: int = 0
+
+    @property
+    def origin_refs(self) -> dict[str, str]:
+        return self.origin.refs
+
+
+class ProviderJobState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderStatus:
+    """One reading of a job at the provider, in the provider-neutral shape."""
+
+    state: ProviderJobState
+    progress: int | None = None
+    video_url: str | None = None
+    url_expires_at: float | None = None
+    # When the provider failed the job: what to tell people (plain words) and a code for logs.
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaLimits:
+    user_daily_s: float
+    user_concurrent: int
+    workspace_monthly_s: float  # 0 = unlimited
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaPeriod:
+    """The quota windows a moment falls in: the UTC day and the calendar month (UTC)."""
+
+    day: str  # "2026-11-22"
+    month: str  # "2026-11"
+    day_resets_at: float
+    month_resets_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaUsage:
+    user_key: str
+    used_today_s: float
+    in_flight: int
+    workspace_used_month_s: float

@@ -1,0 +1,145 @@
+"""The three ports through which the core talks to the outside world.
+
+Adapters implement them; the core depends only on these protocols.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Collection, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from bot.models import (
+    GenerationRequest,
+    Job,
+    JobState,
+    MediaRole,
+    ProviderStatus,
+    QuotaLimits,
+    QuotaPeriod,
+    QuotaUsage,
+)
+
+
+class VideoProvider(Protocol):
+    """One video-generation API. Adapters map their wire errors to `bot.errors.ProviderError`."""
+
+    name: str
+    # True when submitting the same job id twice cannot start two paid jobs, so a job whose
+    # submit call was cut off by a crash can be submitted again on restart.
+    idempotent_submit: bool
+    # Poll cadence the provider wants, overriding the global interval (None: use the global).
+    poll_interval_s: float | None
+
+    async def submit(
+        self, job_id: str, request: GenerationRequest, *, callback_url: str | None
+    ) -> str:
+        """Upload inputs and start the job; return the provider's job id."""
+        ...
+
+    async def get_status(self, provider_job_id: str) -> ProviderStatus: ...
+
+    def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
+        """Stream the finished video's bytes."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class ChatSurface(Protocol):
+    """Where people asked and where answers go: Discord, Slack, a terminal."""
+
+    platform: str
+    # Seconds between two progress edits of one job (platform rate limits).
+    progress_interval_s: float
+
+    def upload_limit_bytes(self, job: Job) -> int | None:
+        """The largest file this job's destination takes (None: no limit)."""
+        ...
+
+    async def post_status(self, job: Job) -> dict[str, str]:
+        """Post the status card; return the platform refs to keep on the job's origin."""
+        ...
+
+    async def update_progress(self, job: Job) -> None: ...
+
+    async def find_delivery(self, job: Job) -> dict[str, str] | None:
+        """Look for this job's own result already posted (a crash between post and record)."""
+        ...
+
+    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
+        """Post the finished video; return the refs of the message that holds it."""
+        ...
+
+    async def report_failure(self, job: Job, message: str) -> None: ...
+
+
+class LedgerAction(enum.StrEnum):
+    """What a state transition does to the job's quota reservation, in the same transaction."""
+
+    SETTLE = "settled"
+    REFUND = "refunded"
+
+
+class Store(Protocol):
+    """Durable job and quota state. Every method is one transaction; nothing here relies on
+    SQLite-only behaviour, so a PostgreSQL implementation can follow the same contract."""
+
+    async def create_job(
+        self,
+        job: Job,
+        media: Sequence[tuple[MediaRole, int, bytes]],
+        limits: QuotaLimits,
+        period: QuotaPeriod,
+    ) -> None:
+        """Insert the job and reserve its quota atomically; raise `QuotaExceeded` otherwise."""
+        ...
+
+    async def get_job(self, job_id: str) -> Job | None: ...
+
+    async def load_media(self, job_id: str) -> dict[tuple[MediaRole, int], bytes]: ...
+
+    async def transition(
+        self,
+        job_id: str,
+        from_states: Collection[JobState],
+        to_state: JobState,
+        *,
+        now: float,
+        ledger: LedgerAction | None = None,
+        **changes: object,
+    ) -> Job | None:
+        """Compare-and-set: move the job if it is in one of `from_states`; return the new job,
+        or None when another writer got there first."""
+        ...
+
+    async def update(self, job_id: str, *, version: int, now: float, **changes: object) -> Job | None:
+        """Change fields if the job is still at `version` (optimistic lock)."""
+        ...
+
+    async def claim_due(
+        self, *, now: float, lease_s: float, limit: int, platforms: Collection[str]
+    ) -> list[Job]:
+        """Active jobs whose `next_poll_at` has come, each leased until `now + lease_s` so that
+        no other worker takes it meanwhile."""
+        ...
+
+    async def next_due_at(self, platforms: Collection[str]) -> float | None: ...
+
+    async def reschedule_active(self, *, now: float, platforms: Collection[str]) -> int:
+        """Make every active job of these platforms due at `now` (leases of a dead process
+        included); return how many. Called once when a process starts."""
+        ...
+
+    async def recent_jobs(self, limit: int, user_key: str | None = None) -> list[Job]: ...
+
+    async def quota_usage(
+        self, user_key: str, workspace_key: str, period: QuotaPeriod
+    ) -> QuotaUsage: ...
+
+    async def get_or_create_secret(self, name: str) -> str: ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...

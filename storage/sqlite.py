@@ -1,0 +1,415 @@
+"""The `Store` on SQLite (aiosqlite): WAL, a busy timeout, numbered migrations.
+
+One writer connection behind an asyncio lock (every write is one `BEGIN IMMEDIATE`
+transaction, so check-then-insert stays atomic even against another process) and one reader
+connection, which under WAL sees only committed data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import secrets
+import sqlite3
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot import quota
+from bot.models import (
+    ACTIVE_STATES,
+    GenerationRequest,
+    Job,
+    JobState,
+    MediaRole,
+    Origin,
+    QuotaLimits,
+    QuotaPeriod,
+    QuotaUsage,
+)
+from bot.ports import LedgerAction
+
+BUSY_TIMEOUT_MS = 5000
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_ACTIVE = tuple(sorted(ACTIVE_STATES))
+
+# Job fields that `transition` and `update` may change, with their column and encoder.
+_COLUMNS: dict[str, tuple[str, Any]] = {
+    "progress": ("progress", int),
+    "provider_job_id": ("provider_job_id", str),
+    "submit_attempts": ("submit_attempts", int),
+    "poll_failures": ("poll_failures", int),
+    "next_poll_at": ("next_poll_at", float),
+    "deadline_at": ("deadline_at", float),
+    "result_url": ("result_url", str),
+    "result_bytes": ("result_bytes", int),
+    "delivery_refs": ("delivery_refs_json", json.dumps),
+    "error_code": ("error_code", str),
+    "error_message": ("error_message", str),
+    "origin": ("origin_json", Origin.model_dump_json),
+}
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, file name, SQL) for every file in storage/migrations, in order."""
+    found = []
+    for entry in resources.files("storage").joinpath("migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    versions = [v for v, _, _ in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"migrations must be numbered 1..n without gaps, found {versions}")
+    return found
+
+
+def _placeholders(values: Collection[object]) -> str:
+    return ",".join("?" * len(values))
+
+
+def _row_to_job(row: sqlite3.Row) -> Job:
+    refs = row["delivery_refs_json"]
+    return Job(
+        id=row["id"],
+        origin=Origin.model_validate_json(row["origin_json"]),
+        request=GenerationRequest.model_validate_json(row["request_json"]),
+        provider=row["provider"],
+        model=row["model"],
+        state=JobState(row["state"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        deadline_at=row["deadline_at"],
+        cost_s=row["cost_s"],
+        next_poll_at=row["next_poll_at"],
+        provider_job_id=row["provider_job_id"],
+        progress=row["progress"],
+        submit_attempts=row["submit_attempts"],
+        poll_failures=row["poll_failures"],
+        result_url=row["result_url"],
+        result_bytes=row["result_bytes"],
+        delivery_refs=json.loads(refs) if refs else None,
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        version=row["version"],
+    )
+
+
+def _assignments(changes: dict[str, object]) -> tuple[list[str], list[object]]:
+    sets: list[str] = []
+    params: list[object] = []
+    for name, value in changes.items():
+        if name not in _COLUMNS:
+            raise ValueError(f"job field {name!r} cannot be changed")
+        column, encode = _COLUMNS[name]
+        sets.append(f"{column} = ?")
+        params.append(None if value is None else encode(value))
+    return sets, params
+
+
+class SqliteStore:
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str) -> SqliteStore:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await cls._connect(path)
+        try:
+            await writer.execute("PRAGMA journal_mode = WAL")
+            await cls._migrate(writer)
+            reader = await cls._connect(path)
+        except BaseException:
+            await writer.close()
+            raise
+        return cls(writer, reader)
+
+    @staticmethod
+    async def _connect(path: Path) -> aiosqlite.Connection:
+        # isolation_level=None: we issue BEGIN / COMMIT ourselves, nothing implicit.
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    @staticmethod
+    async def _migrate(conn: aiosqlite.Connection) -> None:
+        async with conn.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        current = int(row[0]) if row else 0
+        known = migrations()
+        if current > len(known):
+            raise RuntimeError(
+                f"the database is at schema version {current}, newer than this veo-bot "
+                f"({len(known)}); upgrade veo-bot"
+            )
+        for version, _name, sql in known[current:]:
+            # user_version lives in the file header and commits with the schema change.
+            await conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+
+    async def schema_version(self) -> int:
+        async with self._reader.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            await self._writer.execute("COMMIT")
+
+    async def close(self) -> None:
+        async with self._write_lock:
+            await self._reader.close()
+            await self._writer.close()
+
+    async def ping(self) -> None:
+        async with self._reader.execute("SELECT 1") as cur:
+            await cur.fetchone()
+
+    # --- jobs ---------------------------------------------------------------------------
+
+    async def create_job(
+        self,
+        job: Job,
+        media: Sequence[tuple[MediaRole, int, bytes]],
+        limits: QuotaLimits,
+        period: QuotaPeriod,
+    ) -> None:
+        origin = job.origin
+        async with self._transaction() as db:
+            usage = await self._usage(db, origin.user_key, origin.workspace_key, period)
+            refusal = None
+            if usage.in_flight >= limits.user_concurrent:
+                refusal = (quota.USER_CONCURRENT, usage.in_flight, limits.user_concurrent)
+            elif usage.used_today_s + job.cost_s > limits.user_daily_s:
+                refusal = (quota.USER_DAILY, usage.used_today_s, limits.user_daily_s)
+            elif (
+                limits.workspace_monthly_s
+                and usage.workspace_used_month_s + job.cost_s > limits.workspace_monthly_s
+            ):
+                refusal = (
+                    quota.WORKSPACE_MONTHLY,
+                    usage.workspace_used_month_s,
+                    limits.workspace_monthly_s,
+                )
+            if refusal is not None:
+                limit, used, allowed = refusal
+                raise quota.refusal(
+                    limit, used=used, allowed=allowed, cost=job.cost_s, period=period,
+                    now=job.created_at,
+                )
+            await db.execute(
+                """INSERT INTO jobs (id, platform, user_key, workspace_key, origin_json,
+                       request_json, provider, model, state, progress, next_poll_at,
+                       deadline_at, cost_s, created_at, updated_at, version)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 0)""",
+                (
+                    job.id, origin.platform, origin.user_key, origin.workspace_key,
+                    origin.model_dump_json(), job.request.model_dump_json(), job.provider,
+                    job.model, job.state.value, job.next_poll_at, job.deadline_at, job.cost_s,
+                    job.created_at, job.updated_at,
+                ),
+            )
+            await db.executemany(
+                "INSERT INTO job_media (job_id, role, position, data) VALUES (?, ?, ?, ?)",
+                [(job.id, role.value, pos, data) for role, pos, data in media],
+            )
+            await db.execute(
+                """INSERT INTO quota_ledger (job_id, user_key, workspace_key, day, month,
+                       seconds, status, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, 'reserved', ?, ?)""",
+                (
+                    job.id, origin.user_key, origin.workspace_key, period.day, period.month,
+                    job.cost_s, job.created_at, job.created_at,
+                ),
+            )
+
+    async def get_job(self, job_id: str) -> Job | None:
+        async with self._reader.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cur:
+            row = await cur.fetchone()
+        return _row_to_job(row) if row else None
+
+    async def _get_job_in(self, db: aiosqlite.Connection, job_id: str) -> Job | None:
+        async with db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cur:
+            row = await cur.fetchone()
+        return _row_to_job(row) if row else None
+
+    async def load_media(self, job_id: str) -> dict[tuple[MediaRole, int], bytes]:
+        async with self._reader.execute(
+            "SELECT role, position, data FROM job_media WHERE job_id = ?", (job_id,)
+        ) as cur:
+            rows = await cur.fetchall()
+        return {(MediaRole(r["role"]), r["position"]): bytes(r["data"]) for r in rows}
+
+    async def transition(
+        self,
+        job_id: str,
+        from_states: Collection[JobState],
+        to_state: JobState,
+        *,
+        now: float,
+        ledger: LedgerAction | None = None,
+        **changes: object,
+    ) -> Job | None:
+        sets, params = _assignments(changes)
+        states = [s.value for s in from_states]
+        async with self._transaction() as db:
+            cur = await db.execute(
+                f"""UPDATE jobs SET state = ?, updated_at = ?, version = version + 1
+                        {"".join(", " + s for s in sets)}
+                    WHERE id = ? AND state IN ({_placeholders(states)})""",  # noqa: S608 - column names come from _COLUMNS
+                (to_state.value, now, *params, job_id, *states),
+            )
+            if cur.rowcount != 1:
+                return None
+            if ledger is not None:
+                await db.execute(
+                    """UPDATE quota_ledger SET status = ?, updated_at = ?
+                       WHERE job_id = ? AND status = 'reserved'""",
+                    (ledger.value, now, job_id),
+                )
+            return await self._get_job_in(db, job_id)
+
+    async def update(
+        self, job_id: str, *, version: int, now: float, **changes: object
+    ) -> Job | None:
+        sets, params = _assignments(changes)
+        async with self._transaction() as db:
+            cur = await db.execute(
+                f"""UPDATE jobs SET updated_at = ?, version = version + 1
+                        {"".join(", " + s for s in sets)}
+                    WHERE id = ? AND version = ?""",  # noqa: S608 - column names come from _COLUMNS
+                (now, *params, job_id, version),
+            )
+            if cur.rowcount != 1:
+                return None
+            return await self._get_job_in(db, job_id)
+
+    async def claim_due(
+        self, *, now: float, lease_s: float, limit: int, platforms: Collection[str]
+    ) -> list[Job]:
+        plats = list(platforms)
+        if not plats or limit <= 0:
+            return []
+        async with self._transaction() as db:
+            async with db.execute(
+                f"""SELECT id FROM jobs
+                    WHERE state IN ({_placeholders(_ACTIVE)})
+                      AND next_poll_at <= ? AND platform IN ({_placeholders(plats)})
+                    ORDER BY next_poll_at LIMIT ?""",  # noqa: S608 - placeholders only
+                (*_ACTIVE, now, *plats, limit),
+            ) as cur:
+                ids = [row["id"] for row in await cur.fetchall()]
+            if not ids:
+                return []
+            await db.execute(
+                f"""UPDATE jobs SET next_poll_at = ?, version = version + 1
+                    WHERE id IN ({_placeholders(ids)})""",  # noqa: S608 - placeholders only
+                (now + lease_s, *ids),
+            )
+            async with db.execute(
+                f"SELECT * FROM jobs WHERE id IN ({_placeholders(ids)}) ORDER BY next_poll_at",  # noqa: S608
+                ids,
+            ) as cur:
+                return [_row_to_job(row) for row in await cur.fetchall()]
+
+    async def next_due_at(self, platforms: Collection[str]) -> float | None:
+        plats = list(platforms)
+        if not plats:
+            return None
+        async with self._reader.execute(
+            f"""SELECT MIN(next_poll_at) FROM jobs
+                WHERE state IN ({_placeholders(_ACTIVE)})
+                  AND platform IN ({_placeholders(plats)})""",  # noqa: S608 - placeholders only
+            (*_ACTIVE, *plats),
+        ) as cur:
+            row = await cur.fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    async def reschedule_active(self, *, now: float, platforms: Collection[str]) -> int:
+        plats = list(platforms)
+        if not plats:
+            return 0
+        async with self._transaction() as db:
+            cur = await db.execute(
+                f"""UPDATE jobs SET next_poll_at = ?, version = version + 1
+                    WHERE state IN ({_placeholders(_ACTIVE)})
+                      AND platform IN ({_placeholders(plats)})""",  # noqa: S608 - placeholders only
+                (now, *_ACTIVE, *plats),
+            )
+            return cur.rowcount
+
+    async def recent_jobs(self, limit: int, user_key: str | None = None) -> list[Job]:
+        where, params = ("WHERE user_key = ?", [user_key]) if user_key else ("", [])
+        async with self._reader.execute(
+            f"SELECT * FROM jobs {where} ORDER BY created_at DESC LIMIT ?",  # noqa: S608
+            (*params, limit),
+        ) as cur:
+            return [_row_to_job(row) for row in await cur.fetchall()]
+
+    # --- quota --------------------------------------------------------------------------
+
+    async def quota_usage(
+        self, user_key: str, workspace_key: str, period: QuotaPeriod
+    ) -> QuotaUsage:
+        return await self._usage(self._reader, user_key, workspace_key, period)
+
+    @staticmethod
+    async def _usage(
+        db: aiosqlite.Connection, user_key: str, workspace_key: str, period: QuotaPeriod
+    ) -> QuotaUsage:
+        async with db.execute(
+            """SELECT
+                 (SELECT COALESCE(SUM(seconds), 0) FROM quota_ledger
+                   WHERE user_key = ? AND day = ? AND status IN ('reserved', 'settled')),
+                 (SELECT COUNT(*) FROM quota_ledger
+                   WHERE user_key = ? AND status = 'reserved'),
+                 (SELECT COALESCE(SUM(seconds), 0) FROM quota_ledger
+                   WHERE workspace_key = ? AND month = ? AND status IN ('reserved', 'settled'))""",
+            (user_key, period.day, user_key, workspace_key, period.month),
+        ) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        return QuotaUsage(
+            user_key=user_key,
+            used_today_s=float(row[0]),
+            in_flight=int(row[1]),
+            workspace_used_month_s=float(row[2]),
+        )
+
+    async def ledger(self, job_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Ledger rows (for reports and tests)."""
+        ids = list(job_ids or [])
+        where = f"WHERE job_id IN ({_placeholders(ids)})" if ids else ""
+        async with self._reader.execute(
+            f"SELECT * FROM quota_ledger {where} ORDER BY created_at", ids  # noqa: S608
+        ) as cur:
+            return [dict(row) for row in await cur.fetchall()]
+
+    # --- secrets ------------------------------------------------------------------------
+
+    async def get_or_create_secret(self, name: str) -> str:
+        async with self._transaction() as db:
+            async with db.execute("SELECT value FROM secrets WHERE name = ?", (name,)) as cur:
+                row = await cur.fetchone()
+            if row is not None:
+                return str(row["value"])
+            value = secrets.token_urlsafe(32)
+            await db.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", (name, value))
+            return value

@@ -1,0 +1,189 @@
+"""Test stand-ins for the outside parties of the core's ports: a chat platform that records
+what it was sent, and a scripted video provider. Neither replaces any of veo-bot's own code."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from bot.catalog import LOCAL_MODELS, Catalog, InputKind, ModelSpec
+from bot.clock import Clock, SystemClock
+from bot.errors import DeliveryError, ProviderError
+from bot.jobs import JobService, ServiceConfig
+from bot.models import (
+    GenerationRequest,
+    Job,
+    Origin,
+    ProviderJobState,
+    ProviderStatus,
+    QuotaLimits,
+)
+from bot.ports import ChatSurface, VideoProvider
+from storage.sqlite import SqliteStore
+
+
+def png_bytes(width: int = 320, height: int = 180, color: tuple[int, int, int] = (200, 40, 40)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def origin(user: str = "u1", workspace: str = "w1", platform: str = "chat") -> Origin:
+    return Origin(platform=platform, workspace_id=workspace, channel_id="c1", user_id=user)
+
+
+@dataclass
+class Post:
+    job_id: str
+    kind: str
+    text: str = ""
+    size: int = 0
+
+
+@dataclass
+class RecordingSurface:
+    """A chat platform's side: keeps every message it was sent, like a channel history."""
+
+    platform: str = "chat"
+    progress_interval_s: float = 0.0
+    limit: int | None = None
+    fail_deliveries: int = 0  # how many deliver() calls fail (retryable) before one works
+    posts: list[Post] = field(default_factory=list)
+    delivered: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def upload_limit_bytes(self, job: Job) -> int | None:
+        return self.limit
+
+    def of(self, job_id: str, kind: str) -> list[Post]:
+        return [p for p in self.posts if p.job_id == job_id and p.kind == kind]
+
+    async def post_status(self, job: Job) -> dict[str, str]:
+        self.posts.append(Post(job.id, "status"))
+        return {"message": f"status-{job.id}"}
+
+    async def update_progress(self, job: Job) -> None:
+        self.posts.append(Post(job.id, "progress", str(job.progress)))
+
+    async def find_delivery(self, job: Job) -> dict[str, str] | None:
+        return {"message": f"video-{job.id}"} if self.of(job.id, "video") else None
+
+    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
+        if self.fail_deliveries > 0:
+            self.fail_deliveries -= 1
+            raise DeliveryError("platform answered 500")
+        self.posts.append(Post(job.id, "video", notice or "", video.stat().st_size))
+        self.delivered.set()
+        return {"message": f"video-{job.id}"}
+
+    async def report_failure(self, job: Job, message: str) -> None:
+        self.posts.append(Post(job.id, "failure", message))
+
+
+@dataclass
+class ScriptedJob:
+    request: GenerationRequest
+    readings: list[ProviderStatus | ProviderError]
+    polls: int = 0
+
+
+class ScriptedProvider:
+    """A provider whose answers the test writes in advance: each poll pops the next reading
+    (the last one repeats). `submit_errors` are raised by the first submits."""
+
+    name = "scripted"
+    poll_interval_s: float | None = None
+
+    def __init__(
+        self,
+        readings: list[ProviderStatus | ProviderError] | None = None,
+        *,
+        idempotent_submit: bool = False,
+        submit_errors: list[ProviderError] | None = None,
+        video: bytes = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 1000,
+    ) -> None:
+        self.idempotent_submit = idempotent_submit
+        self.readings = readings or [
+            ProviderStatus(ProviderJobState.RUNNING, progress=50),
+            ProviderStatus(ProviderJobState.SUCCEEDED, video_url="mem://video"),
+        ]
+        self.submit_errors = list(submit_errors or [])
+        self.video = video
+        self.jobs: dict[str, ScriptedJob] = {}
+        self.submits: list[str] = []
+        self.downloads = 0
+        self.submit_gate: asyncio.Event | None = None
+
+    async def submit(self, job_id: str, request: GenerationRequest, *, callback_url: str | None) -> str:
+        self.submits.append(job_id)
+        if self.submit_gate is not None:
+            await self.submit_gate.wait()
+        if self.submit_errors:
+            raise self.submit_errors.pop(0)
+        pid = f"p-{job_id}-{len(self.submits)}"
+        self.jobs[pid] = ScriptedJob(request, list(self.readings))
+        return pid
+
+    async def get_status(self, provider_job_id: str) -> ProviderStatus:
+        job = self.jobs[provider_job_id]
+        job.polls += 1
+        reading = job.readings.pop(0) if len(job.readings) > 1 else job.readings[0]
+        if isinstance(reading, ProviderError):
+            raise reading
+        return reading
+
+    async def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
+        self.downloads += 1
+        for start in range(0, len(self.video), 256):
+            yield self.video[start : start + 256]
+
+    async def aclose(self) -> None:
+        return None
+
+
+SCRIPTED_SPEC = ModelSpec(
+    provider="scripted",
+    id="scripted-1",
+    label="Scripted",
+    durations=(4, 6, 8),
+    default_duration=8,
+    aspect_ratios=("16:9", "9:16"),
+    resolutions=("720p",),
+    inputs=frozenset({InputKind.TEXT, InputKind.FIRST_FRAME, InputKind.LAST_FRAME}),
+    max_prompt_chars=100,
+)
+
+
+def make_service(
+    store: SqliteStore,
+    tmp_path: Path,
+    *,
+    providers: dict[str, VideoProvider],
+    surfaces: dict[str, ChatSurface],
+    limits: QuotaLimits | None = None,
+    clock: Clock | None = None,
+    default_provider: str = "scripted",
+    job_timeout_s: float = 600.0,
+) -> JobService:
+    return JobService(
+        store=store,
+        catalog=Catalog((*LOCAL_MODELS, SCRIPTED_SPEC)),
+        providers=providers,
+        surfaces=surfaces,
+        config=ServiceConfig(
+            default_provider=default_provider,
+            limits=limits or QuotaLimits(user_daily_s=1000, user_concurrent=100, workspace_monthly_s=0),
+            work_dir=tmp_path / "downloads",
+            poll_interval_s=0.01,
+            job_timeout_s=job_timeout_s,
+            backoff_cap_s=0.05,
+            lease_s=30,
+        ),
+        clock=clock or SystemClock(),
+        rng=random.Random(7),
+    )

@@ -1,0 +1,332 @@
+"""The job state machine: lifecycle, races, failures, retries, time-outs, idempotent delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.clock import ManualClock
+from bot.errors import (
+    ProviderJobNotFound,
+    ProviderOutOfCredits,
+    ProviderRateLimited,
+    ProviderUnavailable,
+)
+from bot.jobs import JobService
+from bot.models import GenerationRequest, Job, JobState, ProviderJobState, ProviderStatus
+from bot.quota import period_at
+from bot.scheduler import Scheduler
+from storage.sqlite import SqliteStore
+from tests.support import RecordingSurface, ScriptedProvider, make_service, origin
+
+REQUEST = GenerationRequest(prompt="a fox runs through snow", duration_s=8)
+
+
+@contextlib.asynccontextmanager
+async def running(service: JobService) -> AsyncIterator[Scheduler]:
+    scheduler = Scheduler(service, idle_s=0.05)
+    await scheduler.start()
+    try:
+        yield scheduler
+    finally:
+        await scheduler.stop()
+
+
+async def finish(service: JobService, job: Job) -> Job:
+    async with running(service):
+        return await asyncio.wait_for(service.wait_until_done(job.id), 10)
+
+
+async def ledger_status(store: SqliteStore, job_id: str) -> str:
+    rows = await store.ledger([job_id])
+    assert len(rows) == 1
+    return str(rows[0]["status"])
+
+
+async def test_a_job_goes_from_request_to_delivered_and_is_charged(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider()
+    surface = RecordingSurface()
+    service = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+
+    job = await service.submit(REQUEST, origin())
+    done = await finish(service, job)
+
+    assert done.state is JobState.DELIVERED
+    assert done.delivery_refs == {"message": f"video-{job.id}"}
+    assert [p.kind for p in surface.posts if p.kind != "progress"] == ["status", "video"]
+    assert surface.of(job.id, "video")[0].size == len(provider.video)
+    assert "50" in [p.text for p in surface.of(job.id, "progress")]
+    assert provider.jobs[done.provider_job_id or ""].request.prompt == REQUEST.prompt
+    assert await ledger_status(store, job.id) == "settled"
+    usage = await service.quota_usage(origin())
+    assert (usage.used_today_s, usage.in_flight) == (8, 0)
+    # the temporary download is gone once posted
+    assert not list((tmp_path / "downloads").glob("*"))
+
+
+async def test_webhook_and_poll_seeing_completion_together_deliver_once(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider([ProviderStatus(ProviderJobState.RUNNING, progress=10)])
+    surface = RecordingSurface()
+    service = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    job = await service.submit(REQUEST, origin())
+    await service.advance(job)  # submit
+    running_job = await store.get_job(job.id)
+    assert running_job is not None and running_job.state is JobState.SUBMITTED
+
+    done = ProviderStatus(ProviderJobState.SUCCEEDED, video_url="mem://video")
+    await asyncio.gather(*(service.apply_status(running_job, done) for _ in range(5)))
+
+    final = await store.get_job(job.id)
+    assert final is not None and final.state is JobState.DELIVERED
+    assert len(surface.of(job.id, "video")) == 1
+    assert provider.downloads == 1
+
+
+async def test_provider_failure_refunds_and_says_so(store: SqliteStore, tmp_path: Path) -> None:
+    provider = ScriptedProvider(
+        [ProviderStatus(ProviderJobState.FAILED, error_message="The model could not draw that.")]
+    )
+    surface = RecordingSurface()
+    service = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    job = await service.submit(REQUEST, origin())
+
+    done = await finish(service, job)
+
+    assert done.state is JobState.FAILED
+    assert done.error_message == "The model could not draw that."
+    assert await ledger_status(store, job.id) == "refunded"
+    [failure] = surface.of(job.id, "failure")
+    assert "could not draw that" in failure.text and "not charged" in failure.text
+    assert (await service.quota_usage(origin())).used_today_s == 0
+
+
+async def test_out_of_credits_on_submit_fails_at_once_with_a_plain_message(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider(submit_errors=[ProviderOutOfCredits(detail="402 Insufficient credits")])
+    surface = RecordingSurface()
+    service = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    job = await service.submit(REQUEST, origin())
+
+    done = await finish(service, job)
+
+    assert done.state is JobState.FAILED
+    assert done.error_code == "provider_out_of_credits"
+    assert len(provider.submits) == 1
+    assert "out of credits" in surface.of(job.id, "failure")[0].text
+    assert "402" not in surface.of(job.id, "failure")[0].text  # provider detail stays in the log
+    assert await ledger_status(store, job.id) == "refunded"
+
+
+async def test_rate_limited_submit_and_flaky_polls_are_retried_until_done(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider(
+        [
+            ProviderUnavailable(detail="502"),
+            ProviderUnavailable(detail="timeout"),
+            ProviderStatus(ProviderJobState.RUNNING, progress=40),
+            ProviderStatus(ProviderJobState.SUCCEEDED, video_url="mem://v"),
+        ],
+        submit_errors=[ProviderRateLimited(retry_after=0.01)],
+    )
+    surface = RecordingSurface()
+    service = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    job = await service.submit(REQUEST, origin())
+
+    done = await finish(service, job)
+
+    assert done.state is JobState.DELIVERED
+    assert len(provider.submits) == 2
+    assert len(surface.of(job.id, "video")) == 1
+    assert await ledger_status(store, job.id) == "settled"
+
+
+async def test_a_job_lost_by_the_provider_fails_and_refunds(store: SqliteStore, tmp_path: Path) -> None:
+    provider = ScriptedProvider([ProviderJobNotFound(detail="404")])
+    surface = RecordingSurface()
+    service = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    job = await service.submit(REQUEST, origin())
+
+    done = await finish(service, job)
+
+    assert (done.state, done.error_code) == (JobState.FAILED, "provider_job_not_found")
+    assert await ledger_status(store, job.id) == "refunded"
+
+
+async def test_a_job_past_its_deadline_times_out_and_refunds(store: SqliteStore, tmp_path: Path) -> None:
+    clock = ManualClock(1_790_000_000.0)
+    provider = ScriptedProvider([ProviderStatus(ProviderJobState.RUNNING, progress=5)])
+    surface = RecordingSurface()
+    service = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface},
+        clock=clock, job_timeout_s=60,
+    )
+    job = await service.submit(REQUEST, origin())
+    await service.advance(job)
+    submitted = await store.get_job(job.id)
+    assert submitted is not None
+    await service.advance(submitted)
+    polled = await store.get_job(job.id)
+    assert polled is not None and polled.state is JobState.RUNNING
+
+    clock.advance(61)
+    await service.advance(polled)
+
+    final = await store.get_job(job.id)
+    assert final is not None and final.state is JobState.TIMED_OUT
+    assert "longer than 1 minutes" in (final.error_message or "")
+    assert await ledger_status(store, job.id) == "refunded"
+    assert surface.of(job.id, "failure")
+
+
+async def test_a_failed_post_is_retried_and_the_video_posted_once(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider()
+    surface = RecordingSurface(fail_deliveries=2)
+    service = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    job = await service.submit(REQUEST, origin())
+
+    done = await finish(service, job)
+
+    assert done.state is JobState.DELIVERED
+    assert len(surface.of(job.id, "video")) == 1
+    assert provider.downloads == 3  # each try fetches a fresh copy: URLs expire
+
+
+async def test_a_video_too_large_for_the_destination_fails_and_refunds(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider(video=b"x" * 5000)
+    surface = RecordingSurface(limit=1000)
+    service = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    job = await service.submit(REQUEST, origin())
+
+    done = await finish(service, job)
+
+    assert done.state is JobState.FAILED
+    assert await ledger_status(store, job.id) == "refunded"
+    assert not surface.of(job.id, "video")
+
+
+@dataclass
+class CrashAfterPost(RecordingSurface):
+    """The platform takes the video, then the bot process dies before it records that."""
+
+    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
+        await super().deliver(job, video, notice=notice)
+        raise asyncio.CancelledError
+
+
+async def test_a_crash_between_post_and_record_does_not_post_twice(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider()
+    crashing = CrashAfterPost()
+    first = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": crashing})
+    job = await first.submit(REQUEST, origin())
+    await first.advance(job)  # submitted
+    current = await store.get_job(job.id)
+    assert current is not None
+    with pytest.raises(asyncio.CancelledError):
+        while current.state is not JobState.DELIVERING:
+            await first.advance(current)
+            current = await store.get_job(job.id)
+            assert current is not None
+    stuck = await store.get_job(job.id)
+    assert stuck is not None and stuck.state is JobState.DELIVERING
+
+    # A new process, the same channel history.
+    channel = RecordingSurface(posts=list(crashing.posts))
+    second = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": channel})
+    done = await finish(second, stuck)
+
+    assert done.state is JobState.DELIVERED
+    assert len(channel.of(job.id, "video")) == 1
+    assert await ledger_status(store, job.id) == "settled"
+
+
+async def test_an_interrupted_submit_is_not_repeated_on_a_provider_that_could_bill_twice(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider(idempotent_submit=False)
+    provider.submit_gate = asyncio.Event()  # the submit call never returns: the process dies
+    surface = RecordingSurface()
+    first = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    job = await first.submit(REQUEST, origin())
+    step = asyncio.create_task(first.advance(job))
+    while not provider.submits:
+        await asyncio.sleep(0)
+    step.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await step
+
+    provider.submit_gate = None
+    second = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    done = await finish(second, job)
+
+    assert done.state is JobState.FAILED and done.error_code == "submit_interrupted"
+    assert len(provider.submits) == 1
+    assert await ledger_status(store, job.id) == "refunded"
+
+
+async def test_an_interrupted_submit_is_repeated_on_an_idempotent_provider(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider(idempotent_submit=True)
+    provider.submit_gate = asyncio.Event()
+    surface = RecordingSurface()
+    first = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    job = await first.submit(REQUEST, origin())
+    step = asyncio.create_task(first.advance(job))
+    while not provider.submits:
+        await asyncio.sleep(0)
+    step.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await step
+
+    provider.submit_gate = None
+    second = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    done = await finish(second, job)
+
+    assert done.state is JobState.DELIVERED
+    assert len(provider.submits) == 2
+    assert len(surface.of(job.id, "video")) == 1
+
+
+async def test_a_job_accepted_but_never_started_is_started_by_the_next_process(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider()
+    surface = RecordingSurface()
+    first = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    job = await first.submit(REQUEST, origin())  # the process stops before the scheduler runs
+
+    second = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    done = await finish(second, job)
+
+    assert done.state is JobState.DELIVERED
+    assert len(provider.submits) == 1
+
+
+async def test_quota_usage_reflects_in_flight_jobs(store: SqliteStore, tmp_path: Path) -> None:
+    provider = ScriptedProvider()
+    service = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": RecordingSurface()}
+    )
+    await service.submit(REQUEST, origin())
+    await service.submit(REQUEST.model_copy(update={"duration_s": 4}), origin())
+    usage = await store.quota_usage(
+        origin().user_key, origin().workspace_key, period_at(service.clock.now())
+    )
+    assert (usage.used_today_s, usage.in_flight) == (12, 2)

@@ -1,0 +1,153 @@
+"""Quota reservations: atomic with the job insert, settled on success, refunded on failure."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.clock import ManualClock
+from bot.errors import QuotaExceeded
+from bot.models import GenerationRequest, JobState, ProviderJobState, ProviderStatus, QuotaLimits
+from bot.ports import LedgerAction
+from bot.quota import USER_CONCURRENT, USER_DAILY, WORKSPACE_MONTHLY, period_at
+from storage.sqlite import SqliteStore
+from tests.support import RecordingSurface, ScriptedProvider, make_service, origin
+
+REQUEST = GenerationRequest(prompt="waves at dusk", duration_s=8)
+
+
+def service_for(store: SqliteStore, tmp_path: Path, limits: QuotaLimits, clock: ManualClock | None = None):  # type: ignore[no-untyped-def]
+    return make_service(
+        store, tmp_path, providers={"scripted": ScriptedProvider()},
+        surfaces={"chat": RecordingSurface()}, limits=limits, clock=clock,
+    )
+
+
+async def test_fifty_concurrent_submissions_with_room_for_five_give_five_jobs(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    service = service_for(store, tmp_path, QuotaLimits(1000, 5, 0))
+
+    results = await asyncio.gather(
+        *(service.submit(REQUEST, origin()) for _ in range(50)), return_exceptions=True
+    )
+
+    jobs = [r for r in results if not isinstance(r, BaseException)]
+    refusals = [r for r in results if isinstance(r, QuotaExceeded)]
+    assert (len(jobs), len(refusals)) == (5, 45)
+    assert {r.limit for r in refusals} == {USER_CONCURRENT}
+    assert "You already have 5 videos in progress (limit 5)" in refusals[0].user_message
+    assert len(await store.recent_jobs(100)) == 5
+    assert len(await store.ledger()) == 5
+
+
+async def test_two_connections_racing_on_one_database_never_overspend(tmp_path: Path) -> None:
+    """Two processes' worth of connections: BEGIN IMMEDIATE keeps check-and-insert atomic."""
+    first = await SqliteStore.open(tmp_path / "shared.db")
+    second = await SqliteStore.open(tmp_path / "shared.db")
+    try:
+        a = service_for(first, tmp_path, QuotaLimits(40, 100, 0))
+        b = service_for(second, tmp_path, QuotaLimits(40, 100, 0))
+        results = await asyncio.gather(
+            *(svc.submit(REQUEST, origin()) for _ in range(15) for svc in (a, b)),
+            return_exceptions=True,
+        )
+        accepted = [r for r in results if not isinstance(r, BaseException)]
+        assert len(accepted) == 5  # 5 x 8 s = 40 s
+        assert all(isinstance(r, QuotaExceeded) for r in results if isinstance(r, BaseException))
+        usage = await first.quota_usage(origin().user_key, origin().workspace_key, period_at(a.clock.now()))
+        assert usage.used_today_s == 40
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_daily_seconds_are_enforced_and_the_refusal_says_when_they_reset(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    clock = ManualClock(datetime(2026, 11, 22, 21, 30, tzinfo=UTC).timestamp())
+    service = service_for(store, tmp_path, QuotaLimits(40, 100, 0), clock)
+    for _ in range(5):
+        await service.submit(REQUEST, origin())  # 40 s
+
+    with pytest.raises(QuotaExceeded) as refused:
+        await service.submit(REQUEST.model_copy(update={"duration_s": 4}), origin())
+    message = refused.value.user_message
+    assert refused.value.limit == USER_DAILY
+    assert "This video costs 4 s of your daily quota, and you have 0 s of 40 s left today" in message
+    assert "2026-11-23 00:00 UTC (in 2h 30m)" in message
+
+    # Another user has their own day.
+    await service.submit(REQUEST, origin(user="u2"))
+
+
+async def test_the_day_rolls_over_at_midnight_utc(store: SqliteStore, tmp_path: Path) -> None:
+    clock = ManualClock(datetime(2026, 11, 22, 23, 59, 50, tzinfo=UTC).timestamp())
+    service = service_for(store, tmp_path, QuotaLimits(16, 100, 0), clock)
+    await service.submit(REQUEST, origin())
+    await service.submit(REQUEST, origin())
+    with pytest.raises(QuotaExceeded):
+        await service.submit(REQUEST, origin())
+
+    clock.advance(10)
+    await service.submit(REQUEST, origin())
+    usage = await service.quota_usage(origin())
+    assert usage.used_today_s == 8
+
+
+async def test_refunds_give_the_seconds_back_and_settling_keeps_them(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    service = service_for(store, tmp_path, QuotaLimits(16, 100, 0))
+    kept = await service.submit(REQUEST, origin())
+    failed = await service.submit(REQUEST, origin())
+    with pytest.raises(QuotaExceeded):
+        await service.submit(REQUEST, origin())
+
+    await service.advance(failed)
+    submitted = await store.get_job(failed.id)
+    assert submitted is not None
+    await service.apply_status(submitted, ProviderStatus(ProviderJobState.FAILED))
+    assert (await service.quota_usage(origin())).used_today_s == 8
+
+    third = await service.submit(REQUEST, origin())
+    assert third.state is JobState.PENDING
+    moved = await store.transition(
+        kept.id, (JobState.PENDING,), JobState.CANCELLED, now=service.clock.now(),
+        ledger=LedgerAction.SETTLE,
+    )
+    assert moved is not None
+    # settling twice or refunding a settled reservation changes nothing
+    again = await store.transition(
+        kept.id, (JobState.CANCELLED,), JobState.CANCELLED, now=service.clock.now(),
+        ledger=LedgerAction.REFUND,
+    )
+    assert again is not None
+    rows = {r["job_id"]: r["status"] for r in await store.ledger()}
+    assert rows == {kept.id: "settled", failed.id: "refunded", third.id: "reserved"}
+
+
+async def test_the_workspace_monthly_cap_spans_its_users(store: SqliteStore, tmp_path: Path) -> None:
+    clock = ManualClock(datetime(2026, 11, 30, 12, 0, tzinfo=UTC).timestamp())
+    service = service_for(store, tmp_path, QuotaLimits(100, 100, 20), clock)
+    await service.submit(REQUEST, origin(user="a"))
+    await service.submit(REQUEST, origin(user="b"))
+    with pytest.raises(QuotaExceeded) as refused:
+        await service.submit(REQUEST, origin(user="c"))
+    assert refused.value.limit == WORKSPACE_MONTHLY
+    assert "2026-12-01 00:00 UTC" in refused.value.user_message
+    await service.submit(REQUEST, origin(user="c", workspace="w2"))  # another workspace
+
+    clock.advance(86_400)  # December
+    await service.submit(REQUEST, origin(user="c"))
+
+
+async def test_a_refused_submission_changes_nothing(store: SqliteStore, tmp_path: Path) -> None:
+    service = service_for(store, tmp_path, QuotaLimits(4, 100, 0))
+    with pytest.raises(QuotaExceeded):
+        await service.submit(REQUEST, origin())
+    assert await store.recent_jobs(10) == []
+    assert await store.ledger() == []
