@@ -71,8 +71,13 @@ async def open_runtime(
             webhook_secret=secret,
         )
         service = JobService(
-            store=store, catalog=catalog, providers=providers, surfaces=surfaces,
-            config=config, clock=clock or SystemClock(), rng=rng,
+            store=store,
+            catalog=catalog,
+            providers=providers,
+            surfaces=surfaces,
+            config=config,
+            clock=clock or SystemClock(),
+            rng=rng,
         )
     except BaseException:
         await store.close()
@@ -86,7 +91,7 @@ def missing_chat_config() -> str:
         "  Discord: set DISCORD_TOKEN.\n"
         "  Slack:   set SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET (HTTP events at /slack/events)"
         " or SLACK_APP_TOKEN (Socket Mode).\n"
-        "To try the pipeline without a chat platform: veo-bot try \"a prompt\""
+        'To try the pipeline without a chat platform: veo-bot try "a prompt"'
     )
 
 
@@ -122,7 +127,9 @@ async def serve(
         await runtime.scheduler.start()
         port = runner.addresses[0][1] if runner.addresses else settings.veo_http_port
         log.info(
-            "veo-bot serving on %s:%s with providers %s", settings.veo_http_host, port,
+            "veo-bot serving on %s:%s with providers %s",
+            settings.veo_http_host,
+            port,
             ", ".join(sorted(runtime.providers)),
         )
         if started is not None:

@@ -100,7 +100,9 @@ class Catalog:
             if spec.default_duration not in spec.durations:
                 raise ValueError(f"{spec.id}: default duration {spec.default_duration} not offered")
             if spec.default_aspect_ratio not in spec.aspect_ratios:
-                raise ValueError(f"{spec.id}: default aspect {spec.default_aspect_ratio} not offered")
+                raise ValueError(
+                    f"{spec.id}: default aspect {spec.default_aspect_ratio} not offered"
+                )
             self._specs[key] = spec
 
     def providers(self) -> list[str]:
@@ -189,13 +191,13 @@ class Catalog:
                     field="references",
                 )
         if spec.requires_image and not has_image:
-            raise InvalidRequest(
-                f"{name} animates an image: attach a first frame.", field="image"
-            )
+            raise InvalidRequest(f"{name} animates an image: attach a first frame.", field="image")
         if not has_image and not request.reference_images and not spec.takes(InputKind.TEXT):
             raise InvalidRequest(f"{name} needs an image to animate.", field="image")
         if request.negative_prompt and not spec.negative_prompt:
-            raise InvalidRequest(f"{name} does not take a negative prompt.", field="negative_prompt")
+            raise InvalidRequest(
+                f"{name} does not take a negative prompt.", field="negative_prompt"
+            )
         if request.negative_prompt and len(request.negative_prompt) > spec.max_prompt_chars:
             raise InvalidRequest(
                 f"The negative prompt is longer than the {spec.max_prompt_chars:,} "
@@ -206,7 +208,9 @@ class Catalog:
             raise InvalidRequest(f"{name} does not make sound; turn audio off.", field="audio")
         seed = request.seed
         if seed is not None and not 0 <= seed <= MAX_SEED:
-            raise InvalidRequest(f"The seed must be a whole number from 0 to {MAX_SEED}.", "seed")
+            raise InvalidRequest(
+                f"The seed must be a whole number from 0 to {MAX_SEED}.", field="seed"
+            )
         if seed is None and spec.seed:
             seed = secrets.randbelow(MAX_SEED + 1)
         return request.model_copy(

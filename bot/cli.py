@@ -99,7 +99,9 @@ async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
     if not jobs:
         print("no jobs yet")
         return EXIT_OK
-    print(f"{'id':12}  {'created (UTC)':16}  {'state':10}  {'%':>3}  {'model':14}  {'s':>3}  prompt")
+    print(
+        f"{'id':12}  {'created (UTC)':16}  {'state':10}  {'%':>3}  {'model':14}  {'s':>3}  prompt"
+    )
     for job in jobs:
         created = datetime.fromtimestamp(job.created_at, UTC).strftime("%Y-%m-%d %H:%M")
         prompt = job.request.prompt.replace("\n", " ")

@@ -69,7 +69,7 @@ def new_job_id() -> str:
 
 def backoff_s(failures: int, *, base: float, cap: float, rng: random.Random) -> float:
     """Exponential backoff with full jitter in [delay/2, delay]."""
-    delay = min(cap, base * 2 ** max(0, failures - 1))
+    delay = min(cap, base * float(2 ** max(0, failures - 1)))
     return delay * (0.5 + rng.random() / 2)
 
 
@@ -95,7 +95,7 @@ class JobService:
         self.surfaces = dict(surfaces)
         self.config = config
         self.clock = clock
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
+        self._rng = rng or random.Random()
         self._last_progress_push: dict[str, float] = {}
         self._waiters: dict[str, list[asyncio.Future[Job]]] = {}
         self._wake: Callable[[], None] = lambda: None
@@ -142,8 +142,12 @@ class JobService:
         media = [(role, pos, img.data) for role, pos, img in valid.media()]
         await self.store.create_job(job, media, self.config.limits, period_at(now))
         log.info(
-            "job %s accepted: %s/%s %ss for %s", job.id, job.provider, job.model,
-            valid.duration_s, origin.user_key,
+            "job %s accepted: %s/%s %ss for %s",
+            job.id,
+            job.provider,
+            job.model,
+            valid.duration_s,
+            origin.user_key,
         )
         self._wake()
         return job
@@ -177,13 +181,17 @@ class JobService:
             # has, without counting it as a failure.
             log.warning("job %s: provider %s is not configured here", job.id, job.provider)
             await self.store.update(
-                job.id, version=job.version, now=self.clock.now(),
+                job.id,
+                version=job.version,
+                now=self.clock.now(),
                 next_poll_at=self.clock.now() + self.config.backoff_cap_s,
             )
             return
         try:
             if self.clock.now() >= job.deadline_at and job.state in (
-                JobState.PENDING, JobState.SUBMITTED, JobState.RUNNING,
+                JobState.PENDING,
+                JobState.SUBMITTED,
+                JobState.RUNNING,
             ):
                 await self._time_out(job)
             elif job.state is JobState.PENDING:
@@ -203,15 +211,22 @@ class JobService:
         """Act on a provider reading, from a poll or a webhook."""
         if status.state is ProviderJobState.SUCCEEDED:
             won = await self.store.transition(
-                job.id, (JobState.SUBMITTED, JobState.RUNNING), JobState.SUCCEEDED,
-                now=self.clock.now(), progress=100, result_url=status.video_url,
-                poll_failures=0, next_poll_at=self.clock.now(),
+                job.id,
+                (JobState.SUBMITTED, JobState.RUNNING),
+                JobState.SUCCEEDED,
+                now=self.clock.now(),
+                progress=100,
+                result_url=status.video_url,
+                poll_failures=0,
+                next_poll_at=self.clock.now(),
             )
             if won is not None:
                 await self._deliver(won, status)
         elif status.state is ProviderJobState.FAILED:
             await self._fail(
-                job, JobState.FAILED, code=status.error_code or "provider_failed",
+                job,
+                JobState.FAILED,
+                code=status.error_code or "provider_failed",
                 message=status.error_message or "The video provider could not make this video.",
             )
         else:
@@ -225,15 +240,21 @@ class JobService:
             # A submit was under way when the process stopped: it may have reached the
             # provider, and submitting again could start (and bill) a second video.
             await self._fail(
-                job, JobState.FAILED, code="submit_interrupted",
+                job,
+                JobState.FAILED,
+                code="submit_interrupted",
                 message="The bot restarted while starting this video and cannot tell whether "
                 "the provider got it, so it was stopped. Nothing was charged; please try again.",
             )
             return
         now = self.clock.now()
         started = await self.store.update(
-            job.id, version=job.version, now=now, submit_attempts=job.submit_attempts + 1,
-            error_code=None, next_poll_at=now + self.config.lease_s,
+            job.id,
+            version=job.version,
+            now=now,
+            submit_attempts=job.submit_attempts + 1,
+            error_code=None,
+            next_poll_at=now + self.config.lease_s,
         )
         if started is None:
             return  # someone else moved the job on
@@ -251,8 +272,12 @@ class JobService:
             return
         now = self.clock.now()
         submitted = await self.store.transition(
-            job.id, (JobState.PENDING,), JobState.SUBMITTED, now=now,
-            provider_job_id=provider_job_id, next_poll_at=now + self._poll_interval(provider),
+            job.id,
+            (JobState.PENDING,),
+            JobState.SUBMITTED,
+            now=now,
+            provider_job_id=provider_job_id,
+            next_poll_at=now + self._poll_interval(provider),
         )
         if submitted is not None:
             log.info("job %s submitted to %s as %s", job.id, job.provider, provider_job_id)
@@ -275,16 +300,26 @@ class JobService:
         provider = self.providers[job.provider]
         now = self.clock.now()
         progress = max(job.progress, min(99, status.progress or 0))
-        changes: dict[str, object] = {
-            "progress": progress, "poll_failures": 0,
-            "next_poll_at": now + self._poll_interval(provider),
-        }
+        next_poll_at = now + self._poll_interval(provider)
         if job.state is JobState.SUBMITTED and status.state is ProviderJobState.RUNNING:
             updated = await self.store.transition(
-                job.id, (JobState.SUBMITTED,), JobState.RUNNING, now=now, **changes
+                job.id,
+                (JobState.SUBMITTED,),
+                JobState.RUNNING,
+                now=now,
+                progress=progress,
+                poll_failures=0,
+                next_poll_at=next_poll_at,
             )
         else:
-            updated = await self.store.update(job.id, version=job.version, now=now, **changes)
+            updated = await self.store.update(
+                job.id,
+                version=job.version,
+                now=now,
+                progress=progress,
+                poll_failures=0,
+                next_poll_at=next_poll_at,
+            )
         if updated is not None:
             await self._push_progress(updated)
 
@@ -304,7 +339,10 @@ class JobService:
         surface = self.surfaces[job.origin.platform]
         if job.state is JobState.SUCCEEDED:
             claimed = await self.store.transition(
-                job.id, (JobState.SUCCEEDED,), JobState.DELIVERING, now=self.clock.now(),
+                job.id,
+                (JobState.SUCCEEDED,),
+                JobState.DELIVERING,
+                now=self.clock.now(),
                 next_poll_at=self.clock.now() + self.config.lease_s,
             )
             if claimed is None:
@@ -327,7 +365,8 @@ class JobService:
                 raise DeliveryError(f"provider reports {status.state} for a finished job")
             path.parent.mkdir(parents=True, exist_ok=True)
             size = await download_to_file(
-                self.providers[job.provider].download(status), path,
+                self.providers[job.provider].download(status),
+                path,
                 max_bytes=self.config.max_result_bytes,
             )
             limit = surface.upload_limit_bytes(job)
@@ -343,7 +382,8 @@ class JobService:
                 await self._retry_later(job, err, counter="poll_failures")
             else:
                 message = (
-                    err.user_message if isinstance(err, ProviderError)
+                    err.user_message
+                    if isinstance(err, ProviderError)
                     else "The video was made but could not be posted here."
                 )
                 await self._fail(job, JobState.FAILED, code="delivery_failed", message=message)
@@ -352,10 +392,17 @@ class JobService:
             path.unlink(missing_ok=True)
         await self._finish(job, refs, result_bytes=size)
 
-    async def _finish(self, job: Job, refs: dict[str, str], result_bytes: int | None = None) -> None:
+    async def _finish(
+        self, job: Job, refs: dict[str, str], result_bytes: int | None = None
+    ) -> None:
         done = await self.store.transition(
-            job.id, (JobState.DELIVERING,), JobState.DELIVERED, now=self.clock.now(),
-            ledger=LedgerAction.SETTLE, delivery_refs=refs, progress=100,
+            job.id,
+            (JobState.DELIVERING,),
+            JobState.DELIVERED,
+            now=self.clock.now(),
+            ledger=LedgerAction.SETTLE,
+            delivery_refs=refs,
+            progress=100,
             result_bytes=result_bytes if result_bytes is not None else job.result_bytes,
         )
         if done is not None:
@@ -365,14 +412,21 @@ class JobService:
     async def _time_out(self, job: Job) -> None:
         minutes = self.config.job_timeout_s / 60
         await self._fail(
-            job, JobState.TIMED_OUT, code="timed_out",
+            job,
+            JobState.TIMED_OUT,
+            code="timed_out",
             message=f"The video took longer than {minutes:g} minutes, so it was stopped.",
         )
 
     async def _fail(self, job: Job, state: JobState, *, code: str, message: str) -> None:
         done = await self.store.transition(
-            job.id, (job.state,), state, now=self.clock.now(), ledger=LedgerAction.REFUND,
-            error_code=code, error_message=message,
+            job.id,
+            (job.state,),
+            state,
+            now=self.clock.now(),
+            ledger=LedgerAction.REFUND,
+            error_code=code,
+            error_message=message,
         )
         if done is None:
             return
@@ -397,9 +451,11 @@ class JobService:
             await self._retry_later(current, None, counter="poll_failures")
 
     async def _retry_later(self, job: Job, err: Exception | None, *, counter: str) -> None:
-        failures = (job.submit_attempts if counter == "submit_attempts" else job.poll_failures)
+        failures = job.submit_attempts if counter == "submit_attempts" else job.poll_failures
         delay = backoff_s(
-            failures + 1, base=self.config.poll_interval_s, cap=self.config.backoff_cap_s,
+            failures + 1,
+            base=self.config.poll_interval_s,
+            cap=self.config.backoff_cap_s,
             rng=self._rng,
         )
         if isinstance(err, ProviderRateLimited) and err.retry_after is not None:

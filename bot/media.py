@@ -44,9 +44,7 @@ def load_image(data: bytes, *, filename: str = "", max_bytes: int = MAX_IMAGE_BY
         )
     mime = sniff_image_mime(data)
     if mime is None:
-        raise InvalidRequest(
-            f"{label}is not a PNG, JPEG or WebP image.", field="image"
-        )
+        raise InvalidRequest(f"{label}is not a PNG, JPEG or WebP image.", field="image")
     try:
         with warnings.catch_warnings():
             # A decompression-bomb warning is an answer, not noise: turn it into a refusal.
@@ -54,10 +52,16 @@ def load_image(data: bytes, *, filename: str = "", max_bytes: int = MAX_IMAGE_BY
             with Image.open(io.BytesIO(data)) as img:
                 width, height = img.size
                 img.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombWarning,
-            Image.DecompressionBombError):
-        raise InvalidRequest(f"{label}could not be read as an image; it may be damaged.",
-                             field="image") from None
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        Image.DecompressionBombWarning,
+        Image.DecompressionBombError,
+    ):
+        raise InvalidRequest(
+            f"{label}could not be read as an image; it may be damaged.", field="image"
+        ) from None
     if min(width, height) < MIN_SIDE_PX:
         raise InvalidRequest(
             f"{label}is {width}x{height} pixels; images need at least {MIN_SIDE_PX} pixels "

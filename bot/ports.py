@@ -114,7 +114,9 @@ class Store(Protocol):
         or None when another writer got there first."""
         ...
 
-    async def update(self, job_id: str, *, version: int, now: float, **changes: object) -> Job | None:
+    async def update(
+        self, job_id: str, *, version: int, now: float, **changes: object
+    ) -> Job | None:
         """Change fields if the job is still at `version` (optimistic lock)."""
         ...
 

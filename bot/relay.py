@@ -20,7 +20,7 @@ async def download_to_file(chunks: AsyncIterator[bytes], dest: Path, *, max_byte
     part = dest.with_name(dest.name + ".part")
     size = 0
     try:
-        with part.open("wb") as out:  # noqa: ASYNC230 - writes go through a worker thread
+        with part.open("wb") as out:
             async for chunk in chunks:
                 size += len(chunk)
                 if size > max_bytes:

@@ -28,9 +28,7 @@ class Scheduler:
         self.service = service
         self.max_concurrency = max_concurrency
         self.idle_s = idle_s if idle_s is not None else service.config.poll_interval_s
-        self._per_provider = {
-            name: asyncio.Semaphore(per_provider) for name in service.providers
-        }
+        self._per_provider = {name: asyncio.Semaphore(per_provider) for name in service.providers}
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
@@ -73,7 +71,9 @@ class Scheduler:
             if free > 0:
                 try:
                     jobs = await store.claim_due(
-                        now=clock.now(), lease_s=self.service.config.lease_s, limit=free,
+                        now=clock.now(),
+                        lease_s=self.service.config.lease_s,
+                        limit=free,
                         platforms=platforms,
                     )
                 except Exception:

@@ -35,7 +35,9 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(report, status=200 if healthy else 503)
 
 
-def build_web_app(store: Store, checks: dict[str, Callable[[], bool]] | None = None) -> web.Application:
+def build_web_app(
+    store: Store, checks: dict[str, Callable[[], bool]] | None = None
+) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024)
     app[STORE_KEY] = store
     app[CHECKS_KEY] = dict(checks or {})

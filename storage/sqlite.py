@@ -155,7 +155,9 @@ class SqliteStore:
             )
         for version, _name, sql in known[current:]:
             # user_version lives in the file header and commits with the schema change.
-            await conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+            await conn.executescript(
+                f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;"
+            )
 
     async def schema_version(self) -> int:
         async with self._reader.execute("PRAGMA user_version") as cur:
@@ -194,7 +196,7 @@ class SqliteStore:
         origin = job.origin
         async with self._transaction() as db:
             usage = await self._usage(db, origin.user_key, origin.workspace_key, period)
-            refusal = None
+            refusal: tuple[str, float, float] | None = None
             if usage.in_flight >= limits.user_concurrent:
                 refusal = (quota.USER_CONCURRENT, usage.in_flight, limits.user_concurrent)
             elif usage.used_today_s + job.cost_s > limits.user_daily_s:
@@ -211,7 +213,11 @@ class SqliteStore:
             if refusal is not None:
                 limit, used, allowed = refusal
                 raise quota.refusal(
-                    limit, used=used, allowed=allowed, cost=job.cost_s, period=period,
+                    limit,
+                    used=used,
+                    allowed=allowed,
+                    cost=job.cost_s,
+                    period=period,
                     now=job.created_at,
                 )
             await db.execute(
@@ -220,10 +226,20 @@ class SqliteStore:
                        deadline_at, cost_s, created_at, updated_at, version)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 0)""",
                 (
-                    job.id, origin.platform, origin.user_key, origin.workspace_key,
-                    origin.model_dump_json(), job.request.model_dump_json(), job.provider,
-                    job.model, job.state.value, job.next_poll_at, job.deadline_at, job.cost_s,
-                    job.created_at, job.updated_at,
+                    job.id,
+                    origin.platform,
+                    origin.user_key,
+                    origin.workspace_key,
+                    origin.model_dump_json(),
+                    job.request.model_dump_json(),
+                    job.provider,
+                    job.model,
+                    job.state.value,
+                    job.next_poll_at,
+                    job.deadline_at,
+                    job.cost_s,
+                    job.created_at,
+                    job.updated_at,
                 ),
             )
             await db.executemany(
@@ -235,8 +251,14 @@ class SqliteStore:
                        seconds, status, created_at, updated_at)
                    VALUES (?, ?, ?, ?, ?, ?, 'reserved', ?, ?)""",
                 (
-                    job.id, origin.user_key, origin.workspace_key, period.day, period.month,
-                    job.cost_s, job.created_at, job.created_at,
+                    job.id,
+                    origin.user_key,
+                    origin.workspace_key,
+                    period.day,
+                    period.month,
+                    job.cost_s,
+                    job.created_at,
+                    job.created_at,
                 ),
             )
 
@@ -398,7 +420,8 @@ class SqliteStore:
         ids = list(job_ids or [])
         where = f"WHERE job_id IN ({_placeholders(ids)})" if ids else ""
         async with self._reader.execute(
-            f"SELECT * FROM quota_ledger {where} ORDER BY created_at", ids  # noqa: S608
+            f"SELECT * FROM quota_ledger {where} ORDER BY created_at",  # noqa: S608
+            ids,
         ) as cur:
             return [dict(row) for row in await cur.fetchall()]
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,14 +14,13 @@ _OUR_VARS = re.compile(r"^(DISCORD|SLACK|VEO|USEAPI|GATEWAY|AIMLAPI|GEMINI)_")
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees the developer's configuration: our variables are removed and the working
     directory (where `.env` is read) is a fresh temporary one."""
     for name in list(os.environ):
         if _OUR_VARS.match(name):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
-    yield
 
 
 @pytest.fixture

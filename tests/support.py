@@ -28,7 +28,9 @@ from bot.ports import ChatSurface, VideoProvider
 from storage.sqlite import SqliteStore
 
 
-def png_bytes(width: int = 320, height: int = 180, color: tuple[int, int, int] = (200, 40, 40)) -> bytes:
+def png_bytes(
+    width: int = 320, height: int = 180, color: tuple[int, int, int] = (200, 40, 40)
+) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (width, height), color).save(buf, format="PNG")
     return buf.getvalue()
@@ -77,7 +79,7 @@ class RecordingSurface:
         if self.fail_deliveries > 0:
             self.fail_deliveries -= 1
             raise DeliveryError("platform answered 500")
-        self.posts.append(Post(job.id, "video", notice or "", video.stat().st_size))
+        self.posts.append(Post(job.id, "video", notice or "", video.stat().st_size))  # noqa: ASYNC240
         self.delivered.set()
         return {"message": f"video-{job.id}"}
 
@@ -118,9 +120,13 @@ class ScriptedProvider:
         self.submits: list[str] = []
         self.downloads = 0
         self.submit_gate: asyncio.Event | None = None
+        self.submitted = asyncio.Event()
 
-    async def submit(self, job_id: str, request: GenerationRequest, *, callback_url: str | None) -> str:
+    async def submit(
+        self, job_id: str, request: GenerationRequest, *, callback_url: str | None
+    ) -> str:
         self.submits.append(job_id)
+        self.submitted.set()
         if self.submit_gate is not None:
             await self.submit_gate.wait()
         if self.submit_errors:
@@ -177,7 +183,8 @@ def make_service(
         surfaces=surfaces,
         config=ServiceConfig(
             default_provider=default_provider,
-            limits=limits or QuotaLimits(user_daily_s=1000, user_concurrent=100, workspace_monthly_s=0),
+            limits=limits
+            or QuotaLimits(user_daily_s=1000, user_concurrent=100, workspace_monthly_s=0),
             work_dir=tmp_path / "downloads",
             poll_interval_s=0.01,
             job_timeout_s=job_timeout_s,

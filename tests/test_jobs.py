@@ -53,7 +53,9 @@ async def test_a_job_goes_from_request_to_delivered_and_is_charged(
 ) -> None:
     provider = ScriptedProvider()
     surface = RecordingSurface()
-    service = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    service = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
+    )
 
     job = await service.submit(REQUEST, origin())
     done = await finish(service, job)
@@ -76,7 +78,9 @@ async def test_webhook_and_poll_seeing_completion_together_deliver_once(
 ) -> None:
     provider = ScriptedProvider([ProviderStatus(ProviderJobState.RUNNING, progress=10)])
     surface = RecordingSurface()
-    service = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    service = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
+    )
     job = await service.submit(REQUEST, origin())
     await service.advance(job)  # submit
     running_job = await store.get_job(job.id)
@@ -96,7 +100,9 @@ async def test_provider_failure_refunds_and_says_so(store: SqliteStore, tmp_path
         [ProviderStatus(ProviderJobState.FAILED, error_message="The model could not draw that.")]
     )
     surface = RecordingSurface()
-    service = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    service = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
+    )
     job = await service.submit(REQUEST, origin())
 
     done = await finish(service, job)
@@ -112,9 +118,13 @@ async def test_provider_failure_refunds_and_says_so(store: SqliteStore, tmp_path
 async def test_out_of_credits_on_submit_fails_at_once_with_a_plain_message(
     store: SqliteStore, tmp_path: Path
 ) -> None:
-    provider = ScriptedProvider(submit_errors=[ProviderOutOfCredits(detail="402 Insufficient credits")])
+    provider = ScriptedProvider(
+        submit_errors=[ProviderOutOfCredits(detail="402 Insufficient credits")]
+    )
     surface = RecordingSurface()
-    service = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    service = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
+    )
     job = await service.submit(REQUEST, origin())
 
     done = await finish(service, job)
@@ -140,7 +150,9 @@ async def test_rate_limited_submit_and_flaky_polls_are_retried_until_done(
         submit_errors=[ProviderRateLimited(retry_after=0.01)],
     )
     surface = RecordingSurface()
-    service = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    service = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
+    )
     job = await service.submit(REQUEST, origin())
 
     done = await finish(service, job)
@@ -151,10 +163,14 @@ async def test_rate_limited_submit_and_flaky_polls_are_retried_until_done(
     assert await ledger_status(store, job.id) == "settled"
 
 
-async def test_a_job_lost_by_the_provider_fails_and_refunds(store: SqliteStore, tmp_path: Path) -> None:
+async def test_a_job_lost_by_the_provider_fails_and_refunds(
+    store: SqliteStore, tmp_path: Path
+) -> None:
     provider = ScriptedProvider([ProviderJobNotFound(detail="404")])
     surface = RecordingSurface()
-    service = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    service = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
+    )
     job = await service.submit(REQUEST, origin())
 
     done = await finish(service, job)
@@ -163,13 +179,19 @@ async def test_a_job_lost_by_the_provider_fails_and_refunds(store: SqliteStore, 
     assert await ledger_status(store, job.id) == "refunded"
 
 
-async def test_a_job_past_its_deadline_times_out_and_refunds(store: SqliteStore, tmp_path: Path) -> None:
+async def test_a_job_past_its_deadline_times_out_and_refunds(
+    store: SqliteStore, tmp_path: Path
+) -> None:
     clock = ManualClock(1_790_000_000.0)
     provider = ScriptedProvider([ProviderStatus(ProviderJobState.RUNNING, progress=5)])
     surface = RecordingSurface()
     service = make_service(
-        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface},
-        clock=clock, job_timeout_s=60,
+        store,
+        tmp_path,
+        providers={"scripted": provider},
+        surfaces={"chat": surface},
+        clock=clock,
+        job_timeout_s=60,
     )
     job = await service.submit(REQUEST, origin())
     await service.advance(job)
@@ -194,7 +216,9 @@ async def test_a_failed_post_is_retried_and_the_video_posted_once(
 ) -> None:
     provider = ScriptedProvider()
     surface = RecordingSurface(fail_deliveries=2)
-    service = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    service = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
+    )
     job = await service.submit(REQUEST, origin())
 
     done = await finish(service, job)
@@ -209,7 +233,9 @@ async def test_a_video_too_large_for_the_destination_fails_and_refunds(
 ) -> None:
     provider = ScriptedProvider(video=b"x" * 5000)
     surface = RecordingSurface(limit=1000)
-    service = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    service = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
+    )
     job = await service.submit(REQUEST, origin())
 
     done = await finish(service, job)
@@ -228,27 +254,32 @@ class CrashAfterPost(RecordingSurface):
         raise asyncio.CancelledError
 
 
+async def step_until_cancelled(service: JobService, store: SqliteStore, job_id: str) -> None:
+    for _ in range(10):
+        current = await store.get_job(job_id)
+        assert current is not None
+        await service.advance(current)
+
+
 async def test_a_crash_between_post_and_record_does_not_post_twice(
     store: SqliteStore, tmp_path: Path
 ) -> None:
     provider = ScriptedProvider()
     crashing = CrashAfterPost()
-    first = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": crashing})
+    first = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": crashing}
+    )
     job = await first.submit(REQUEST, origin())
-    await first.advance(job)  # submitted
-    current = await store.get_job(job.id)
-    assert current is not None
     with pytest.raises(asyncio.CancelledError):
-        while current.state is not JobState.DELIVERING:
-            await first.advance(current)
-            current = await store.get_job(job.id)
-            assert current is not None
+        await step_until_cancelled(first, store, job.id)
     stuck = await store.get_job(job.id)
     assert stuck is not None and stuck.state is JobState.DELIVERING
 
     # A new process, the same channel history.
     channel = RecordingSurface(posts=list(crashing.posts))
-    second = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": channel})
+    second = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": channel}
+    )
     done = await finish(second, stuck)
 
     assert done.state is JobState.DELIVERED
@@ -262,17 +293,20 @@ async def test_an_interrupted_submit_is_not_repeated_on_a_provider_that_could_bi
     provider = ScriptedProvider(idempotent_submit=False)
     provider.submit_gate = asyncio.Event()  # the submit call never returns: the process dies
     surface = RecordingSurface()
-    first = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    first = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
+    )
     job = await first.submit(REQUEST, origin())
     step = asyncio.create_task(first.advance(job))
-    while not provider.submits:
-        await asyncio.sleep(0)
+    await provider.submitted.wait()
     step.cancel()
     with pytest.raises(asyncio.CancelledError):
         await step
 
     provider.submit_gate = None
-    second = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    second = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
+    )
     done = await finish(second, job)
 
     assert done.state is JobState.FAILED and done.error_code == "submit_interrupted"
@@ -286,17 +320,20 @@ async def test_an_interrupted_submit_is_repeated_on_an_idempotent_provider(
     provider = ScriptedProvider(idempotent_submit=True)
     provider.submit_gate = asyncio.Event()
     surface = RecordingSurface()
-    first = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    first = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
+    )
     job = await first.submit(REQUEST, origin())
     step = asyncio.create_task(first.advance(job))
-    while not provider.submits:
-        await asyncio.sleep(0)
+    await provider.submitted.wait()
     step.cancel()
     with pytest.raises(asyncio.CancelledError):
         await step
 
     provider.submit_gate = None
-    second = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    second = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
+    )
     done = await finish(second, job)
 
     assert done.state is JobState.DELIVERED
@@ -309,10 +346,14 @@ async def test_a_job_accepted_but_never_started_is_started_by_the_next_process(
 ) -> None:
     provider = ScriptedProvider()
     surface = RecordingSurface()
-    first = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    first = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
+    )
     job = await first.submit(REQUEST, origin())  # the process stops before the scheduler runs
 
-    second = make_service(store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface})
+    second = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
+    )
     done = await finish(second, job)
 
     assert done.state is JobState.DELIVERED

@@ -10,6 +10,7 @@ import pytest
 
 from bot.clock import ManualClock
 from bot.errors import QuotaExceeded
+from bot.jobs import JobService
 from bot.models import GenerationRequest, JobState, ProviderJobState, ProviderStatus, QuotaLimits
 from bot.ports import LedgerAction
 from bot.quota import USER_CONCURRENT, USER_DAILY, WORKSPACE_MONTHLY, period_at
@@ -19,10 +20,16 @@ from tests.support import RecordingSurface, ScriptedProvider, make_service, orig
 REQUEST = GenerationRequest(prompt="waves at dusk", duration_s=8)
 
 
-def service_for(store: SqliteStore, tmp_path: Path, limits: QuotaLimits, clock: ManualClock | None = None):  # type: ignore[no-untyped-def]
+def service_for(
+    store: SqliteStore, tmp_path: Path, limits: QuotaLimits, clock: ManualClock | None = None
+) -> JobService:
     return make_service(
-        store, tmp_path, providers={"scripted": ScriptedProvider()},
-        surfaces={"chat": RecordingSurface()}, limits=limits, clock=clock,
+        store,
+        tmp_path,
+        providers={"scripted": ScriptedProvider()},
+        surfaces={"chat": RecordingSurface()},
+        limits=limits,
+        clock=clock,
     )
 
 
@@ -58,7 +65,9 @@ async def test_two_connections_racing_on_one_database_never_overspend(tmp_path: 
         accepted = [r for r in results if not isinstance(r, BaseException)]
         assert len(accepted) == 5  # 5 x 8 s = 40 s
         assert all(isinstance(r, QuotaExceeded) for r in results if isinstance(r, BaseException))
-        usage = await first.quota_usage(origin().user_key, origin().workspace_key, period_at(a.clock.now()))
+        usage = await first.quota_usage(
+            origin().user_key, origin().workspace_key, period_at(a.clock.now())
+        )
         assert usage.used_today_s == 40
     finally:
         await first.close()
@@ -77,7 +86,9 @@ async def test_daily_seconds_are_enforced_and_the_refusal_says_when_they_reset(
         await service.submit(REQUEST.model_copy(update={"duration_s": 4}), origin())
     message = refused.value.user_message
     assert refused.value.limit == USER_DAILY
-    assert "This video costs 4 s of your daily quota, and you have 0 s of 40 s left today" in message
+    assert (
+        "This video costs 4 s of your daily quota, and you have 0 s of 40 s left today" in message
+    )
     assert "2026-11-23 00:00 UTC (in 2h 30m)" in message
 
     # Another user has their own day.
@@ -116,13 +127,19 @@ async def test_refunds_give_the_seconds_back_and_settling_keeps_them(
     third = await service.submit(REQUEST, origin())
     assert third.state is JobState.PENDING
     moved = await store.transition(
-        kept.id, (JobState.PENDING,), JobState.CANCELLED, now=service.clock.now(),
+        kept.id,
+        (JobState.PENDING,),
+        JobState.CANCELLED,
+        now=service.clock.now(),
         ledger=LedgerAction.SETTLE,
     )
     assert moved is not None
     # settling twice or refunding a settled reservation changes nothing
     again = await store.transition(
-        kept.id, (JobState.CANCELLED,), JobState.CANCELLED, now=service.clock.now(),
+        kept.id,
+        (JobState.CANCELLED,),
+        JobState.CANCELLED,
+        now=service.clock.now(),
         ledger=LedgerAction.REFUND,
     )
     assert again is not None
@@ -130,7 +147,9 @@ async def test_refunds_give_the_seconds_back_and_settling_keeps_them(
     assert rows == {kept.id: "settled", failed.id: "refunded", third.id: "reserved"}
 
 
-async def test_the_workspace_monthly_cap_spans_its_users(store: SqliteStore, tmp_path: Path) -> None:
+async def test_the_workspace_monthly_cap_spans_its_users(
+    store: SqliteStore, tmp_path: Path
+) -> None:
     clock = ManualClock(datetime(2026, 11, 30, 12, 0, tzinfo=UTC).timestamp())
     service = service_for(store, tmp_path, QuotaLimits(100, 100, 20), clock)
     await service.submit(REQUEST, origin(user="a"))

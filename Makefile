@@ -1,0 +1,42 @@
+# One command per job; each does its own set-up on a fresh machine with Python 3.11+ and make.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+DEMO_STATE := .demo-state
+
+.PHONY: install demo test lint typecheck pytest bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "veo-bot needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# The main job on the embedded default: the local provider and SQLite, no keys, no network.
+demo: install
+	rm -rf $(DEMO_STATE)
+	VEO_DATABASE_URL=sqlite:///$(DEMO_STATE)/veo-bot.db VEO_DATA_DIR=$(DEMO_STATE)/data \
+	  $(BIN)/veo-bot try "Dawn breaks over the harbour, the lighthouse dims as the sun rises" \
+	    --image demo/first-frame.jpg --end-image demo/last-frame.jpg --duration 8 --out out
+
+test: install lint typecheck pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(DEMO_STATE) out .mypy_cache .ruff_cache

@@ -1,0 +1,53 @@
+"""Settings follow the DESIGN.md contract: names, defaults, `.env`, secrets kept secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from bot.settings import Settings
+
+
+def test_defaults_match_the_contract() -> None:
+    s = Settings(_env_file=None)
+    assert s.veo_provider == "local"
+    assert s.veo_database_url == "sqlite:///veo-bot.db"
+    assert (s.veo_http_host, s.veo_http_port) == ("0.0.0.0", 8080)
+    assert (s.veo_poll_interval_s, s.veo_job_timeout_s) == (10, 1200)
+    assert (s.veo_quota_user_daily_s, s.veo_quota_user_concurrent) == (40, 2)
+    assert s.veo_quota_workspace_monthly_s == 0
+    assert s.discord_api_base == "https://discord.com/api/v10"
+    assert s.slack_api_url == "https://slack.com/api/"
+    assert s.gateway_dialect == "images"
+    assert s.chat_platforms() == []
+
+
+def test_environment_variables_and_comma_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", "discord-secret-token")
+    monkeypatch.setenv("DISCORD_GUILD_IDS", "123, 456")
+    monkeypatch.setenv("VEO_ADMINS", "discord:1,slack:U2")
+    monkeypatch.setenv("VEO_QUOTA_USER_DAILY_S", "80")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1")
+    s = Settings(_env_file=None)
+    assert s.discord_guild_ids == [123, 456]
+    assert s.veo_admins == ["discord:1", "slack:U2"]
+    assert s.veo_quota_user_daily_s == 80
+    assert s.chat_platforms() == ["discord", "slack"]
+    assert "discord-secret-token" not in repr(s) and "discord-secret-token" not in str(s)
+
+
+def test_dot_env_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "VEO_PROVIDER=local\nVEO_POLL_INTERVAL_S=2.5\n", encoding="utf-8"
+    )
+    assert Settings().veo_poll_interval_s == 2.5
+
+
+def test_bad_values_are_refused() -> None:
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None, veo_provider="sora")
+    with pytest.raises(ValidationError, match="sqlite:///"):
+        Settings(_env_file=None, veo_database_url="postgres://x")
