@@ -17,6 +17,7 @@ from adapters.providers import build_providers
 from bot.catalog import Catalog, default_catalog
 from bot.clock import Clock, SystemClock
 from bot.jobs import JobService, ServiceConfig
+from bot.links import MediaLinks
 from bot.ports import ChatSurface, VideoProvider
 from bot.scheduler import Scheduler
 from bot.settings import Settings
@@ -32,6 +33,7 @@ class Runtime:
     store: SqliteStore
     catalog: Catalog
     providers: dict[str, VideoProvider]
+    links: MediaLinks
     service: JobService
     scheduler: Scheduler
 
@@ -57,9 +59,11 @@ async def open_runtime(
             if settings.veo_webhook_secret is not None
             else await store.get_or_create_secret("webhook")
         )
-        catalog = default_catalog()
+        catalog = default_catalog(settings.gateway_dialect)
         data_dir = settings.veo_data_dir
-        providers = build_providers(settings, data_dir)
+        clock = clock or SystemClock()
+        links = MediaLinks(settings.veo_public_url, secret, clock)
+        providers = build_providers(settings, data_dir, links)
         config = ServiceConfig(
             default_provider=settings.veo_provider,
             default_model=settings.veo_model,
@@ -82,7 +86,7 @@ async def open_runtime(
     except BaseException:
         await store.close()
         raise
-    return Runtime(settings, store, catalog, providers, service, Scheduler(service))
+    return Runtime(settings, store, catalog, providers, links, service, Scheduler(service))
 
 
 def missing_chat_config() -> str:
@@ -114,7 +118,7 @@ async def serve(
     """Run the web server and the scheduler until `stop` is set or SIGINT / SIGTERM arrives.
     `started` receives the port the server listens on (useful with port 0)."""
     runtime = await open_runtime(settings, surfaces)
-    app = build_web_app(runtime.store)
+    app = build_web_app(runtime.store, runtime.links)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, settings.veo_http_host, settings.veo_http_port)

@@ -45,6 +45,29 @@ def frame_size(resolution: str, aspect_ratio: str) -> tuple[int, int]:
 
 
 @dataclass(frozen=True, slots=True)
+class DurationRule:
+    """Durations narrowed by a condition: `when` is "image", "references" or a resolution."""
+
+    when: str
+    durations: tuple[int, ...]
+
+    def applies(self, *, resolution: str, has_image: bool, has_references: bool) -> bool:
+        if self.when == "image":
+            return has_image
+        if self.when == "references":
+            return has_references
+        return self.when == resolution
+
+    @property
+    def phrase(self) -> str:
+        if self.when == "image":
+            return "from an image"
+        if self.when == "references":
+            return "with reference images"
+        return f"at {self.when}"
+
+
+@dataclass(frozen=True, slots=True)
 class ModelSpec:
     provider: str
     id: str
@@ -59,11 +82,13 @@ class ModelSpec:
     default_resolution: str | None = None
     requires_image: bool = False
     max_references: int = 0
+    min_references: int = 1
     audio: bool = False
     negative_prompt: bool = True
     seed: bool = True
     cost_weight: float = 1.0
     can_extend: bool = False
+    duration_rules: tuple[DurationRule, ...] = ()
     description: str = ""
     default: bool = field(default=False, compare=False)
 
@@ -73,6 +98,20 @@ class ModelSpec:
 
     def takes(self, kind: InputKind) -> bool:
         return kind in self.inputs
+
+    def durations_for(
+        self, *, resolution: str, has_image: bool, has_references: bool
+    ) -> tuple[tuple[int, ...], list[DurationRule]]:
+        """The durations offered under these conditions, and the rules that narrowed them."""
+        allowed = self.durations
+        narrowing = []
+        for rule in self.duration_rules:
+            if rule.applies(
+                resolution=resolution, has_image=has_image, has_references=has_references
+            ):
+                allowed = tuple(d for d in allowed if d in rule.durations)
+                narrowing.append(rule)
+        return allowed, narrowing
 
     def cost_of(self, duration_s: int) -> float:
         """Quota seconds charged for a video of this length."""
@@ -104,6 +143,9 @@ class Catalog:
                     f"{spec.id}: default aspect {spec.default_aspect_ratio} not offered"
                 )
             self._specs[key] = spec
+
+    def specs(self) -> list[ModelSpec]:
+        return list(self._specs.values())
 
     def providers(self) -> list[str]:
         return sorted({p for p, _ in self._specs})
@@ -152,12 +194,6 @@ class Catalog:
                 f"{spec.max_prompt_chars:,}. Shorten it and try again.",
                 field="prompt",
             )
-        duration = request.duration_s if request.duration_s is not None else spec.default_duration
-        if duration not in spec.durations:
-            raise InvalidRequest(
-                f"{name} makes videos of {_seconds(spec.durations)}, not {duration}.",
-                field="duration",
-            )
         aspect = request.aspect_ratio or spec.default_aspect_ratio
         if aspect not in spec.aspect_ratios:
             raise InvalidRequest(
@@ -185,15 +221,35 @@ class Catalog:
         if request.reference_images:
             if not spec.takes(InputKind.REFERENCES):
                 raise InvalidRequest(f"{name} does not take reference images.", field="references")
-            if len(request.reference_images) > spec.max_references:
+            count = len(request.reference_images)
+            if not spec.min_references <= count <= spec.max_references:
                 raise InvalidRequest(
-                    f"{name} takes at most {spec.max_references} reference images.",
+                    f"{name} takes {spec.min_references} to {spec.max_references} reference "
+                    f"images, not {count}.",
                     field="references",
                 )
+        if request.source_video is not None and not spec.takes(InputKind.VIDEO):
+            raise InvalidRequest(f"{name} cannot extend a video.", field="video")
         if spec.requires_image and not has_image:
             raise InvalidRequest(f"{name} animates an image: attach a first frame.", field="image")
         if not has_image and not request.reference_images and not spec.takes(InputKind.TEXT):
             raise InvalidRequest(f"{name} needs an image to animate.", field="image")
+        allowed, narrowing = spec.durations_for(
+            resolution=resolution,
+            has_image=has_image,
+            has_references=bool(request.reference_images),
+        )
+        if request.duration_s is None:
+            duration = spec.default_duration if spec.default_duration in allowed else allowed[-1]
+        else:
+            duration = request.duration_s
+        if duration not in allowed:
+            condition = " ".join(rule.phrase for rule in narrowing)
+            raise InvalidRequest(
+                f"{name} makes videos{' ' + condition if condition else ''} of "
+                f"{_seconds(allowed)}, not {duration}.",
+                field="duration",
+            )
         if request.negative_prompt and not spec.negative_prompt:
             raise InvalidRequest(
                 f"{name} does not take a negative prompt.", field="negative_prompt"
@@ -207,6 +263,8 @@ class Catalog:
         if request.audio and not spec.audio:
             raise InvalidRequest(f"{name} does not make sound; turn audio off.", field="audio")
         seed = request.seed
+        if seed is not None and not spec.seed:
+            raise InvalidRequest(f"{name} does not take a seed; leave it out.", field="seed")
         if seed is not None and not 0 <= seed <= MAX_SEED:
             raise InvalidRequest(
                 f"The seed must be a whole number from 0 to {MAX_SEED}.", field="seed"
@@ -259,5 +317,298 @@ LOCAL_MODELS: tuple[ModelSpec, ...] = (
 )
 
 
-def default_catalog() -> Catalog:
-    return Catalog(LOCAL_MODELS)
+_T, _F, _L, _R, _V = (
+    InputKind.TEXT,
+    InputKind.FIRST_FRAME,
+    InputKind.LAST_FRAME,
+    InputKind.REFERENCES,
+    InputKind.VIDEO,
+)
+_WIDE_TALL = ("16:9", "9:16")
+_EIGHT_ONLY_HIGH_RES = (DurationRule("1080p", (8,)), DurationRule("4k", (8,)))
+
+# useapi.net LTX Studio: seeds 000 (veo-create) and 001 (ltx-create); PROVIDERS.md 1.5-1.6.
+USEAPI_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        provider="useapi",
+        id="veo2",
+        label="Veo 2 (LTX Studio)",
+        description="Google Veo 2 through LTX Studio: animates a first frame.",
+        durations=(5, 6, 7, 8),
+        default_duration=5,
+        aspect_ratios=("16:9", "9:16", "1:1"),
+        resolutions=("720p",),
+        inputs=frozenset({_F}),
+        requires_image=True,
+        max_prompt_chars=2000,
+        audio=True,
+        negative_prompt=False,
+        default=True,
+    ),
+    ModelSpec(
+        provider="useapi",
+        id="veo3",
+        label="Veo 3 (LTX Studio)",
+        description="Google Veo 3 with native sound, from text or a first frame.",
+        durations=(8,),
+        default_duration=8,
+        aspect_ratios=("16:9",),
+        resolutions=("1080p", "720p"),
+        inputs=frozenset({_T, _F}),
+        max_prompt_chars=2000,
+        audio=True,
+        negative_prompt=False,
+    ),
+    ModelSpec(
+        provider="useapi",
+        id="veo3-fast",
+        label="Veo 3 Fast (LTX Studio)",
+        description="Google Veo 3 Fast: text to video.",
+        durations=(8,),
+        default_duration=8,
+        aspect_ratios=("16:9",),
+        resolutions=("1080p", "720p"),
+        inputs=frozenset({_T}),
+        max_prompt_chars=2000,
+        audio=True,
+        negative_prompt=False,
+    ),
+    ModelSpec(
+        provider="useapi",
+        id="ltxv-turbo",
+        label="LTX-Video Turbo",
+        description="LTX-Video, fast: animates a first and/or last frame.",
+        durations=(3, 5, 7, 9, 15, 30),
+        default_duration=3,
+        aspect_ratios=("16:9", "9:16", "1:1"),
+        resolutions=("720p",),
+        inputs=frozenset({_F, _L}),
+        requires_image=True,
+        max_prompt_chars=2000,
+        audio=True,
+        negative_prompt=False,
+    ),
+    ModelSpec(
+        provider="useapi",
+        id="ltxv",
+        label="LTX-Video",
+        description="LTX-Video: animates a first and/or last frame.",
+        durations=(3, 5, 7, 9, 15, 30),
+        default_duration=3,
+        aspect_ratios=("16:9", "9:16", "1:1"),
+        resolutions=("720p",),
+        inputs=frozenset({_F, _L}),
+        requires_image=True,
+        max_prompt_chars=2000,
+        audio=True,
+        negative_prompt=False,
+    ),
+)
+
+# An OpenAI-style gateway, dialect "images": seed 002; PROVIDERS.md 2.2.
+GATEWAY_IMAGES_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        provider="gateway",
+        id="veo-3.1-fast-generate-preview",
+        label="Veo 3.1 Fast",
+        durations=(4, 6, 8),
+        default_duration=8,
+        aspect_ratios=_WIDE_TALL,
+        resolutions=("720p", "1080p", "4k"),
+        inputs=frozenset({_T, _F}),
+        max_prompt_chars=5000,
+        negative_prompt=False,
+        seed=False,
+        duration_rules=(DurationRule("image", (8,)),),
+        default=True,
+    ),
+    ModelSpec(
+        provider="gateway",
+        id="veo-3.1-generate-preview",
+        label="Veo 3.1",
+        durations=(4, 6, 8),
+        default_duration=8,
+        aspect_ratios=_WIDE_TALL,
+        resolutions=("720p", "1080p", "4k"),
+        inputs=frozenset({_T, _F}),
+        max_prompt_chars=5000,
+        negative_prompt=False,
+        seed=False,
+        duration_rules=(DurationRule("image", (8,)),),
+    ),
+    ModelSpec(
+        provider="gateway",
+        id="veo-3.0-fast-generate-001",
+        label="Veo 3 Fast",
+        durations=(4, 6, 8),
+        default_duration=8,
+        aspect_ratios=_WIDE_TALL,
+        resolutions=("720p", "1080p", "4k"),
+        inputs=frozenset({_T, _F}),
+        max_prompt_chars=5000,
+        negative_prompt=False,
+        seed=False,
+    ),
+    ModelSpec(
+        provider="gateway",
+        id="veo-3.0-generate-001",
+        label="Veo 3",
+        durations=(4, 6, 8),
+        default_duration=8,
+        aspect_ratios=_WIDE_TALL,
+        resolutions=("720p", "1080p", "4k"),
+        inputs=frozenset({_T, _F}),
+        max_prompt_chars=5000,
+        negative_prompt=False,
+        seed=False,
+    ),
+    ModelSpec(
+        provider="gateway",
+        id="veo-2.0-generate-001",
+        label="Veo 2",
+        durations=(5, 6, 7, 8),
+        default_duration=8,
+        aspect_ratios=_WIDE_TALL,
+        resolutions=("720p",),
+        inputs=frozenset({_T, _F}),
+        max_prompt_chars=5000,
+        negative_prompt=False,
+        seed=False,
+    ),
+)
+
+
+def _veo31_gateway(resolution: str, *, fast: bool) -> ModelSpec:
+    kind = "fast-video" if fast else "video"
+    return ModelSpec(
+        provider="gateway",
+        id=f"veo3.1-{kind}-{resolution}",
+        label=f"Veo 3.1{' Fast' if fast else ''} {resolution}",
+        durations=(4, 6, 8),
+        default_duration=8,
+        aspect_ratios=_WIDE_TALL,
+        resolutions=(resolution,),
+        inputs=frozenset({_T, _F, _L, _V} if fast else {_T, _F, _L, _R, _V}),
+        max_references=0 if fast else 3,
+        min_references=2,
+        max_prompt_chars=5000,
+        audio=True,
+        can_extend=True,
+        default=fast and resolution == "720p",
+    )
+
+
+# An OpenAI-style gateway, dialect "veo31": seed 004; PROVIDERS.md 2.2.
+GATEWAY_VEO31_MODELS: tuple[ModelSpec, ...] = tuple(
+    _veo31_gateway(resolution, fast=fast)
+    for fast in (True, False)
+    for resolution in ("720p", "1080p", "4k")
+)
+
+# AIML API: seed 003; PROVIDERS.md 3.1.
+AIMLAPI_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        provider="aimlapi",
+        id="veo2",
+        label="Veo 2 (AIML API)",
+        description="Google Veo 2 from text.",
+        durations=(5, 6, 7, 8),
+        default_duration=5,
+        aspect_ratios=_WIDE_TALL,
+        resolutions=("720p",),
+        inputs=frozenset({_T}),
+        max_prompt_chars=2000,
+        default=True,
+    ),
+    ModelSpec(
+        provider="aimlapi",
+        id="veo2/image-to-video",
+        label="Veo 2 image-to-video (AIML API)",
+        description="Google Veo 2 animating a first frame, optionally towards a last frame.",
+        durations=(5, 6, 7, 8),
+        default_duration=5,
+        aspect_ratios=_WIDE_TALL,
+        resolutions=("720p",),
+        inputs=frozenset({_F, _L}),
+        requires_image=True,
+        max_prompt_chars=2000,
+    ),
+)
+
+# Google Gemini API (Veo): PROVIDERS.md 4.2. The Developer API takes no seed and no audio flag.
+GEMINI_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        provider="gemini",
+        id="veo-3.1-fast-generate-preview",
+        label="Veo 3.1 Fast",
+        durations=(4, 6, 8),
+        default_duration=8,
+        aspect_ratios=_WIDE_TALL,
+        resolutions=("720p", "1080p", "4k"),
+        inputs=frozenset({_T, _F, _L, _V}),
+        max_prompt_chars=2000,
+        seed=False,
+        can_extend=True,
+        duration_rules=_EIGHT_ONLY_HIGH_RES,
+        default=True,
+    ),
+    ModelSpec(
+        provider="gemini",
+        id="veo-3.1-generate-preview",
+        label="Veo 3.1",
+        durations=(4, 6, 8),
+        default_duration=8,
+        aspect_ratios=_WIDE_TALL,
+        resolutions=("720p", "1080p", "4k"),
+        inputs=frozenset({_T, _F, _L, _R, _V}),
+        max_references=3,
+        max_prompt_chars=2000,
+        seed=False,
+        can_extend=True,
+        duration_rules=(*_EIGHT_ONLY_HIGH_RES, DurationRule("references", (8,))),
+    ),
+    ModelSpec(
+        provider="gemini",
+        id="veo-3.0-generate-001",
+        label="Veo 3",
+        durations=(4, 6, 8),
+        default_duration=8,
+        aspect_ratios=_WIDE_TALL,
+        resolutions=("720p", "1080p"),
+        inputs=frozenset({_T, _F}),
+        max_prompt_chars=2000,
+        seed=False,
+        duration_rules=_EIGHT_ONLY_HIGH_RES,
+    ),
+    ModelSpec(
+        provider="gemini",
+        id="veo-3.0-fast-generate-001",
+        label="Veo 3 Fast",
+        durations=(4, 6, 8),
+        default_duration=8,
+        aspect_ratios=_WIDE_TALL,
+        resolutions=("720p", "1080p"),
+        inputs=frozenset({_T, _F}),
+        max_prompt_chars=2000,
+        seed=False,
+        duration_rules=_EIGHT_ONLY_HIGH_RES,
+    ),
+    ModelSpec(
+        provider="gemini",
+        id="veo-2.0-generate-001",
+        label="Veo 2",
+        durations=(5, 6, 7, 8),
+        default_duration=8,
+        aspect_ratios=_WIDE_TALL,
+        resolutions=("720p",),
+        inputs=frozenset({_T, _F}),
+        max_prompt_chars=2000,
+        seed=False,
+    ),
+)
+
+
+def default_catalog(gateway_dialect: str = "images") -> Catalog:
+    """Every model of every provider; the gateway's models follow its request dialect."""
+    gateway = GATEWAY_VEO31_MODELS if gateway_dialect == "veo31" else GATEWAY_IMAGES_MODELS
+    return Catalog((*LOCAL_MODELS, *USEAPI_MODELS, *gateway, *AIMLAPI_MODELS, *GEMINI_MODELS))

@@ -24,6 +24,7 @@ from bot.errors import (
     DeliveryError,
     InvalidRequest,
     ProviderError,
+    ProviderJobNotFound,
     ProviderRateLimited,
     reference_id,
     unexpected_message,
@@ -357,18 +358,8 @@ class JobService:
                 return
         path = self.config.work_dir / f"{job.id}.mp4"
         try:
-            if status is None or status.state is not ProviderJobState.SUCCEEDED:
-                # A fresh reading: result URLs expire, and this one may be hours old.
-                assert job.provider_job_id is not None
-                status = await self.providers[job.provider].get_status(job.provider_job_id)
-            if status.state is not ProviderJobState.SUCCEEDED:
-                raise DeliveryError(f"provider reports {status.state} for a finished job")
             path.parent.mkdir(parents=True, exist_ok=True)
-            size = await download_to_file(
-                self.providers[job.provider].download(status),
-                path,
-                max_bytes=self.config.max_result_bytes,
-            )
+            size = await self._fetch_result(job, status, path)
             limit = surface.upload_limit_bytes(job)
             if limit is not None and size > limit:
                 raise DeliveryError(
@@ -391,6 +382,32 @@ class JobService:
         finally:
             path.unlink(missing_ok=True)
         await self._finish(job, refs, result_bytes=size)
+
+    async def _fetch_result(self, job: Job, status: ProviderStatus | None, path: Path) -> int:
+        """Download the result to `path`; a reading that is not fresh is refreshed when its
+        URL turns out to have expired."""
+        fresh = False
+        if status is None or status.state is not ProviderJobState.SUCCEEDED:
+            status, fresh = await self._fresh_result(job), True
+        while True:
+            try:
+                return await download_to_file(
+                    self.providers[job.provider].download(status),
+                    path,
+                    max_bytes=self.config.max_result_bytes,
+                )
+            except ProviderJobNotFound:
+                if fresh:
+                    raise
+                log.info("job %s: result URL expired, asking the provider for a new one", job.id)
+                status, fresh = await self._fresh_result(job), True
+
+    async def _fresh_result(self, job: Job) -> ProviderStatus:
+        assert job.provider_job_id is not None
+        status = await self.providers[job.provider].get_status(job.provider_job_id)
+        if status.state is not ProviderJobState.SUCCEEDED:
+            raise DeliveryError(f"provider reports {status.state} for a finished job")
+        return status
 
     async def _finish(
         self, job: Job, refs: dict[str, str], result_bytes: int | None = None

@@ -76,6 +76,8 @@ class GenerationRequest(BaseModel):
     first_frame: ImageInput | None = None
     last_frame: ImageInput | None = None
     reference_images: tuple[ImageInput, ...] = ()
+    # The provider-side URI of an earlier result to extend (Veo 3.1 extension).
+    source_video: str | None = None
     extras: dict[str, Any] = Field(default_factory=dict)
 
     def media(self) -> list[tuple[MediaRole, int, ImageInput]]:

@@ -8,12 +8,15 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from bot.links import MediaLinks
+from bot.models import MediaRole
 from bot.ports import Store
 
 log = logging.getLogger(__name__)
 
 STORE_KEY = web.AppKey("store", Store)
 CHECKS_KEY = web.AppKey("checks", dict[str, Callable[[], bool]])
+LINKS_KEY = web.AppKey("links", MediaLinks)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -35,11 +38,39 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(report, status=200 if healthy else 503)
 
 
+async def media(request: web.Request) -> web.StreamResponse:
+    """A job's input image, for providers that fetch images by URL; signed and short-lived."""
+    job_id = request.match_info["job_id"]
+    role = request.match_info["role"]
+    try:
+        position = int(request.match_info["position"])
+        expires = int(request.query.get("expires", ""))
+        media_role = MediaRole(role)
+    except ValueError:
+        raise web.HTTPNotFound from None
+    signature = request.query.get("signature", "")
+    if not request.app[LINKS_KEY].verify(job_id, role, position, expires, signature):
+        raise web.HTTPForbidden
+    store = request.app[STORE_KEY]
+    job = await store.get_job(job_id)
+    blobs = await store.load_media(job_id)
+    data = blobs.get((media_role, position))
+    if job is None or data is None:
+        raise web.HTTPNotFound
+    mime = next(
+        (img.mime for r, p, img in job.request.media() if (r, p) == (media_role, position)),
+        "application/octet-stream",
+    )
+    return web.Response(body=data, content_type=mime, headers={"Cache-Control": "private"})
+
+
 def build_web_app(
-    store: Store, checks: dict[str, Callable[[], bool]] | None = None
+    store: Store, links: MediaLinks, checks: dict[str, Callable[[], bool]] | None = None
 ) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024)
     app[STORE_KEY] = store
+    app[LINKS_KEY] = links
     app[CHECKS_KEY] = dict(checks or {})
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/media/{job_id}/{role}/{position}", media)
     return app

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import random
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
-from bot.catalog import LOCAL_MODELS, Catalog, InputKind, ModelSpec
+from bot.catalog import Catalog, InputKind, ModelSpec, default_catalog
 from bot.clock import Clock, SystemClock
 from bot.errors import DeliveryError, ProviderError
 from bot.jobs import JobService, ServiceConfig
@@ -175,10 +178,12 @@ def make_service(
     clock: Clock | None = None,
     default_provider: str = "scripted",
     job_timeout_s: float = 600.0,
+    gateway_dialect: str = "images",
 ) -> JobService:
+    """A job service over the real catalog (plus the scripted provider's model)."""
     return JobService(
         store=store,
-        catalog=Catalog((*LOCAL_MODELS, SCRIPTED_SPEC)),
+        catalog=Catalog((*default_catalog(gateway_dialect).specs(), SCRIPTED_SPEC)),
         providers=providers,
         surfaces=surfaces,
         config=ServiceConfig(
@@ -193,4 +198,28 @@ def make_service(
         ),
         clock=clock or SystemClock(),
         rng=random.Random(7),
+    )
+
+
+VEO_BOT = Path(sys.executable).parent / "veo-bot"
+_OUR_PREFIXES = ("VEO_", "DISCORD_", "SLACK_", "USEAPI_", "GATEWAY_", "AIMLAPI_", "GEMINI_")
+
+
+def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the installed `veo-bot` command in `tmp_path` with its own database and only the
+    variables given (none of the developer's)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(_OUR_PREFIXES)}
+    environ.update(
+        VEO_DATABASE_URL=f"sqlite:///{tmp_path / 'veo.db'}",
+        VEO_DATA_DIR=str(tmp_path / "data"),
+        VEO_POLL_INTERVAL_S="0.05",
+    )
+    environ.update(env)
+    return subprocess.run(  # noqa: PLW1510 - callers assert on the code
+        [str(VEO_BOT), *args],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )

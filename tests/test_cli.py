@@ -2,41 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import av
 import pytest
 
-from tests.support import png_bytes
-
-VEO_BOT = Path(sys.executable).parent / "veo-bot"
-
-
-def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(
-            ("VEO_", "DISCORD_", "SLACK_", "USEAPI_", "GATEWAY_", "AIMLAPI_", "GEMINI_")
-        )
-    }
-    environ.update(
-        VEO_DATABASE_URL=f"sqlite:///{tmp_path / 'veo.db'}",
-        VEO_DATA_DIR=str(tmp_path / "data"),
-        VEO_POLL_INTERVAL_S="0.05",
-        **env,
-    )
-    return subprocess.run(  # noqa: PLW1510 - callers assert on the code
-        [str(VEO_BOT), *args],
-        cwd=tmp_path,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.support import png_bytes, run_cli
 
 
 def probe(path: Path) -> tuple[str, str, int, int, float, float]:
@@ -55,7 +26,7 @@ def probe(path: Path) -> tuple[str, str, int, int, float, float]:
 
 def test_try_renders_a_video_and_prints_its_path(tmp_path: Path) -> None:
     (tmp_path / "first.png").write_bytes(png_bytes(400, 600, (30, 90, 200)))
-    result = run(
+    result = run_cli(
         tmp_path,
         "try",
         "a kite over the dunes",
@@ -81,7 +52,7 @@ def test_try_renders_a_video_and_prints_its_path(tmp_path: Path) -> None:
     assert duration == pytest.approx(2.0, abs=1 / 24)
     assert "done" in result.stderr
 
-    listing = run(tmp_path, "jobs")
+    listing = run_cli(tmp_path, "jobs")
     assert listing.returncode == 0
     assert "delivered" in listing.stdout and "a kite over the dunes" in listing.stdout
 
@@ -102,35 +73,35 @@ def test_bad_input_prints_one_clear_line_and_charges_nothing(
     tmp_path: Path, args: list[str], env: dict[str, str], code: int, message: str
 ) -> None:
     (tmp_path / "notes.png").write_text("not really a picture", encoding="utf-8")
-    result = run(tmp_path, "try", "a kite", "--model", "local-draft", *args, **env)
+    result = run_cli(tmp_path, "try", "a kite", "--model", "local-draft", *args, **env)
     assert result.returncode == code
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert result.stdout == ""
-    assert "no jobs yet" in run(tmp_path, "jobs").stdout
+    assert "no jobs yet" in run_cli(tmp_path, "jobs").stdout
 
 
 def test_a_prompt_too_long_is_refused(tmp_path: Path) -> None:
-    result = run(tmp_path, "try", "x" * 2001)
+    result = run_cli(tmp_path, "try", "x" * 2001)
     assert result.returncode == 2
     assert "The prompt is 2,001 characters long; local-preview takes at most 2,000" in result.stderr
 
 
 def test_run_without_a_chat_platform_says_what_to_set(tmp_path: Path) -> None:
-    result = run(tmp_path, "run")
+    result = run_cli(tmp_path, "run")
     assert result.returncode == 4
     for variable in ("DISCORD_TOKEN", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
         assert variable in result.stderr
 
 
 def test_bad_configuration_names_the_variable_but_not_its_value(tmp_path: Path) -> None:
-    result = run(tmp_path, "jobs", VEO_POLL_INTERVAL_S="-5", DISCORD_GUILD_IDS="hunter2")
+    result = run_cli(tmp_path, "jobs", VEO_POLL_INTERVAL_S="-5", DISCORD_GUILD_IDS="hunter2")
     assert result.returncode == 4
     assert "VEO_POLL_INTERVAL_S" in result.stderr and "DISCORD_GUILD_IDS" in result.stderr
     assert "hunter2" not in result.stderr
 
 
 def test_models_lists_the_catalog(tmp_path: Path) -> None:
-    result = run(tmp_path, "models")
+    result = run_cli(tmp_path, "models")
     assert result.returncode == 0
     assert "local/local-preview (default)" in result.stdout

@@ -5,12 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapters.providers.local import LocalProvider
+from bot.links import MediaLinks
 from bot.ports import VideoProvider
 from bot.settings import Settings
 
 
-def build_providers(settings: Settings, work_dir: Path) -> dict[str, VideoProvider]:
-    """Every provider this configuration can reach. `local` needs nothing and is always on."""
+def build_providers(
+    settings: Settings, work_dir: Path, links: MediaLinks
+) -> dict[str, VideoProvider]:
+    """Every provider this configuration can reach. `local` needs nothing and is always on;
+    the others start when their key is set."""
     providers: dict[str, VideoProvider] = {
         "local": LocalProvider(work_dir / "local-renders"),
     }

@@ -1,0 +1,45 @@
+"""How providers that take images only as URLs get them: a short-lived signed URL on the bot's
+own web server when it is reachable (`VEO_PUBLIC_URL`), else a base64 data URI. Never a
+Discord or Slack URL: those expire or need our token."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+from bot.clock import Clock
+from bot.models import ImageInput, MediaRole
+
+DEFAULT_TTL_S = 6 * 3600  # providers may queue a job for hours before fetching its images
+
+
+class MediaLinks:
+    def __init__(
+        self, public_url: str | None, secret: str, clock: Clock, *, ttl_s: float = DEFAULT_TTL_S
+    ) -> None:
+        self._base = public_url.rstrip("/") if public_url else None
+        self._key = secret.encode()
+        self._clock = clock
+        self._ttl_s = ttl_s
+
+    def _signature(self, job_id: str, role: str, position: int, expires: int) -> str:
+        message = f"{job_id}/{role}/{position}/{expires}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:40]
+
+    def image_ref(self, job_id: str, role: MediaRole, position: int, image: ImageInput) -> str:
+        """A URL (or data URI) from which a provider can fetch this image of this job."""
+        if self._base is None:
+            return f"data:{image.mime};base64,{base64.b64encode(image.data).decode()}"
+        expires = int(self._clock.now() + self._ttl_s)
+        signature = self._signature(job_id, role.value, position, expires)
+        return (
+            f"{self._base}/media/{job_id}/{role.value}/{position}"
+            f"?expires={expires}&signature={signature}"
+        )
+
+    def verify(self, job_id: str, role: str, position: int, expires: int, signature: str) -> bool:
+        if expires < self._clock.now():
+            return False
+        expected = self._signature(job_id, role, position, expires)
+        return hmac.compare_digest(expected, signature)

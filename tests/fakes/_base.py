@@ -1,0 +1,165 @@
+"""What every fake provider shares: a real server on 127.0.0.1, a record of every request,
+faults injected on demand, an injectable clock that drives jobs, and a real MP4 to serve."""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import functools
+import io
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import av
+from aiohttp import web
+from PIL import Image
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@functools.cache
+def sample_mp4(seconds: int = 1, width: int = 160, height: int = 90) -> bytes:
+    """A small but real H.264 MP4, as a provider would return."""
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index in range(seconds * 24):
+            shade = int(255 * index / (seconds * 24))
+            frame = av.VideoFrame.from_image(Image.new("RGB", (width, height), (shade, 80, 160)))
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Fault:
+    """An answer that replaces the real one for matching requests, `times` times.
+
+    `path` is a glob over the request path (`/v1/ltxstudio/assets/*`). With `delay_s` the
+    fake waits first (a read timeout on the client); with `reset` it drops the connection."""
+
+    path: str
+    status: int = 500
+    body: Any = None
+    method: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    times: int = 1
+    delay_s: float = 0.0
+    reset: bool = False
+    passthrough: bool = False  # only delay, then answer normally
+
+    def matches(self, request: web.Request) -> bool:
+        return (self.method is None or self.method == request.method) and fnmatch.fnmatchcase(
+            request.path, self.path
+        )
+
+
+class FakeProvider:
+    """Base of the family fakes. Subclasses add routes in `routes()`."""
+
+    family = "base"
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        job_duration_s: float = 0.3,
+        video: bytes | None = None,
+    ) -> None:
+        self.clock = clock
+        self.job_duration_s = job_duration_s
+        self.video = video if video is not None else sample_mp4()
+        self.requests: list[Recorded] = []
+        self.faults: list[Fault] = []
+        self.app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024**2)
+        self.app.add_routes(self.routes())
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+        self.port = 0
+
+    def routes(self) -> list[web.RouteDef]:
+        return []
+
+    def inject(self, *faults: Fault) -> None:
+        self.faults.extend(faults)
+
+    def received(self, method: str, pattern: str) -> list[Recorded]:
+        return [
+            r for r in self.requests if r.method == method and fnmatch.fnmatchcase(r.path, pattern)
+        ]
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        body = await request.read()
+        self.requests.append(
+            Recorded(request.method, request.path, dict(request.query), dict(request.headers), body)
+        )
+        for fault in self.faults:
+            if fault.times > 0 and fault.matches(request):
+                fault.times -= 1
+                if fault.delay_s:
+                    await asyncio.sleep(fault.delay_s)
+                if fault.passthrough:
+                    break
+                if fault.reset:
+                    assert request.transport is not None
+                    request.transport.abort()
+                    return web.Response(status=500)
+                if isinstance(fault.body, (dict, list)):
+                    return web.Response(
+                        status=fault.status,
+                        text=json.dumps(fault.body),
+                        content_type="application/json",
+                        headers=fault.headers,
+                    )
+                return web.Response(
+                    status=fault.status, text=str(fault.body or ""), headers=fault.headers
+                )
+        return await handler(request)
+
+    async def start(self, port: int = 0) -> str:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        return self.base_url
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def __aenter__(self) -> FakeProvider:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+
+
+def bearer(request: web.Request) -> str | None:
+    value = request.headers.get("Authorization", "")
+    return value.removeprefix("Bearer ") if value.startswith("Bearer ") else None
