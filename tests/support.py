@@ -17,7 +17,7 @@ from PIL import Image
 
 from bot.catalog import Catalog, InputKind, ModelSpec, default_catalog
 from bot.clock import Clock, SystemClock
-from bot.errors import DeliveryError, ProviderError
+from bot.errors import DeliveryError, ProviderError, ProviderJobNotFound
 from bot.jobs import JobService, ServiceConfig
 from bot.models import (
     GenerationRequest,
@@ -122,6 +122,7 @@ class ScriptedProvider:
         self.jobs: dict[str, ScriptedJob] = {}
         self.submits: list[str] = []
         self.downloads = 0
+        self.expired_downloads = 0  # how many downloads answer "URL expired" first
         self.submit_gate: asyncio.Event | None = None
         self.submitted = asyncio.Event()
 
@@ -148,6 +149,9 @@ class ScriptedProvider:
 
     async def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
         self.downloads += 1
+        if self.expired_downloads > 0:
+            self.expired_downloads -= 1
+            raise ProviderJobNotFound(detail="signed URL expired")
         for start in range(0, len(self.video), 256):
             yield self.video[start : start + 256]
 

@@ -371,3 +371,41 @@ async def test_quota_usage_reflects_in_flight_jobs(store: SqliteStore, tmp_path:
         origin().user_key, origin().workspace_key, period_at(service.clock.now())
     )
     assert (usage.used_today_s, usage.in_flight) == (12, 2)
+
+
+async def test_an_expired_result_url_is_refreshed_from_the_provider(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider()
+    provider.expired_downloads = 1
+    surface = RecordingSurface()
+    service = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
+    )
+    job = await service.submit(REQUEST, origin())
+
+    done = await finish(service, job)
+
+    assert done.state is JobState.DELIVERED
+    assert provider.downloads == 2
+    # the second try used a fresh reading: one more poll than the run itself needed
+    assert provider.jobs[done.provider_job_id or ""].polls == 3
+
+
+async def test_a_result_url_that_stays_expired_fails_and_refunds(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider()
+    provider.expired_downloads = 5
+    surface = RecordingSurface()
+    service = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
+    )
+    job = await service.submit(REQUEST, origin())
+
+    done = await finish(service, job)
+
+    assert done.state is JobState.FAILED
+    assert provider.downloads == 2
+    assert "lost or expired" in surface.of(job.id, "failure")[0].text
+    assert await ledger_status(store, job.id) == "refunded"
