@@ -47,6 +47,18 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class QuotaReport:
+    used_today_s: float
+    daily_limit_s: float
+    remaining_today_s: float
+    resets_at: float
+    in_flight: int
+    concurrent_limit: int
+    workspace_used_month_s: float
+    workspace_monthly_limit_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceConfig:
     default_provider: str
     limits: QuotaLimits
@@ -156,6 +168,35 @@ class JobService:
     async def quota_usage(self, origin: Origin) -> QuotaUsage:
         period = period_at(self.clock.now())
         return await self.store.quota_usage(origin.user_key, origin.workspace_key, period)
+
+    async def quota_report(self, origin: Origin) -> QuotaReport:
+        """What a person sees for `/veo quota`: used, left, when it resets, jobs in flight."""
+        now = self.clock.now()
+        period = period_at(now)
+        usage = await self.store.quota_usage(origin.user_key, origin.workspace_key, period)
+        limits = self.config.limits
+        return QuotaReport(
+            used_today_s=usage.used_today_s,
+            daily_limit_s=limits.user_daily_s,
+            remaining_today_s=max(0.0, limits.user_daily_s - usage.used_today_s),
+            resets_at=period.day_resets_at,
+            in_flight=usage.in_flight,
+            concurrent_limit=limits.user_concurrent,
+            workspace_used_month_s=usage.workspace_used_month_s,
+            workspace_monthly_limit_s=limits.workspace_monthly_s,
+        )
+
+    async def get_job(self, job_id: str) -> Job | None:
+        return await self.store.get_job(job_id)
+
+    async def reroll(self, job_id: str, origin: Origin) -> Job:
+        """The same request with a new seed, charged to whoever asked, as a new job."""
+        previous = await self.store.get_job(job_id)
+        if previous is None:
+            raise InvalidRequest("That video is no longer known to the bot.")
+        blobs = await self.store.load_media(job_id)
+        request = previous.request.with_media(blobs).model_copy(update={"seed": None})
+        return await self.submit(request, origin)
 
     async def wait_until_done(self, job_id: str) -> Job:
         """Wait for the job to reach a terminal state (in this process or found in the store)."""

@@ -61,6 +61,7 @@ class RecordingSurface:
     fail_deliveries: int = 0  # how many deliver() calls fail (retryable) before one works
     posts: list[Post] = field(default_factory=list)
     delivered: asyncio.Event = field(default_factory=asyncio.Event)
+    progressed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def upload_limit_bytes(self, job: Job) -> int | None:
         return self.limit
@@ -74,6 +75,8 @@ class RecordingSurface:
 
     async def update_progress(self, job: Job) -> None:
         self.posts.append(Post(job.id, "progress", str(job.progress)))
+        if 0 < job.progress < 100:
+            self.progressed.set()
 
     async def find_delivery(self, job: Job) -> dict[str, str] | None:
         return {"message": f"video-{job.id}"} if self.of(job.id, "video") else None

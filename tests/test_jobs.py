@@ -18,11 +18,12 @@ from bot.errors import (
     ProviderUnavailable,
 )
 from bot.jobs import JobService
+from bot.media import load_image
 from bot.models import GenerationRequest, Job, JobState, ProviderJobState, ProviderStatus
 from bot.quota import period_at
 from bot.scheduler import Scheduler
 from storage.sqlite import SqliteStore
-from tests.support import RecordingSurface, ScriptedProvider, make_service, origin
+from tests.support import RecordingSurface, ScriptedProvider, make_service, origin, png_bytes
 
 REQUEST = GenerationRequest(prompt="a fox runs through snow", duration_s=8)
 
@@ -409,3 +410,25 @@ async def test_a_result_url_that_stays_expired_fails_and_refunds(
     assert provider.downloads == 2
     assert "lost or expired" in surface.of(job.id, "failure")[0].text
     assert await ledger_status(store, job.id) == "refunded"
+
+
+async def test_a_reroll_is_the_same_request_with_a_new_seed_charged_as_a_new_job(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider()
+    surface = RecordingSurface()
+    service = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
+    )
+    image = load_image(png_bytes())
+    first = await service.submit(
+        REQUEST.model_copy(update={"first_frame": image, "seed": 5}), origin()
+    )
+    again = await service.reroll(first.id, origin(user="u2"))
+
+    assert again.id != first.id
+    assert again.request.prompt == first.request.prompt
+    assert again.request.seed != 5
+    assert (await store.load_media(again.id)) == (await store.load_media(first.id))
+    report = await service.quota_report(origin(user="u2"))
+    assert (report.used_today_s, report.in_flight, report.remaining_today_s) == (8, 1, 992)

@@ -50,8 +50,11 @@ class LocalProvider:
     idempotent_submit = True  # the render id is the job id: a second submit finds the first
     poll_interval_s: float | None = 0.25
 
-    def __init__(self, work_dir: Path, *, max_parallel: int = 1) -> None:
+    def __init__(
+        self, work_dir: Path, *, max_parallel: int = 1, poll_interval_s: float = 0.25
+    ) -> None:
         self.work_dir = work_dir
+        self.poll_interval_s = poll_interval_s
         self._slots = asyncio.Semaphore(max_parallel)
         self._renders: dict[str, _Render] = {}
 
