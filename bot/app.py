@@ -5,10 +5,11 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import random
 import signal
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -18,7 +19,7 @@ from bot.catalog import Catalog, default_catalog
 from bot.clock import Clock, SystemClock
 from bot.jobs import JobService, ServiceConfig
 from bot.links import MediaLinks
-from bot.ports import ChatSurface, VideoProvider
+from bot.ports import ChatAdapter, ChatSurface, VideoProvider
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.web import build_web_app
@@ -99,26 +100,38 @@ def missing_chat_config() -> str:
     )
 
 
-def chat_surfaces(settings: Settings, platforms: list[str]) -> dict[str, ChatSurface] | str:
-    """The chat surfaces for the configured platforms, or why they cannot start."""
-    del settings
-    # The Discord and Slack adapters register here as they land; until then say so plainly.
-    names = {"discord": "Discord (DISCORD_TOKEN)", "slack": "Slack (SLACK_BOT_TOKEN)"}
-    missing = ", ".join(names[p] for p in platforms)
-    return f"{missing} is configured, but this build of veo-bot has no adapter for it yet."
+def build_chat_adapters(settings: Settings, platforms: list[str]) -> list[ChatAdapter] | str:
+    """The adapters for the configured chat platforms, or why they cannot start. Imported
+    here, lazily, so that `veo-bot try` never loads a chat library."""
+    adapters: list[ChatAdapter] = []
+    for platform in platforms:
+        try:
+            module = importlib.import_module(f"adapters.{platform}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"adapters.{platform}":
+                raise
+            return f"{platform} is configured, but this build of veo-bot has no adapter for it."
+        adapters.append(module.create_adapter(settings))
+    return adapters
 
 
 async def serve(
     settings: Settings,
-    surfaces: Mapping[str, ChatSurface],
+    adapters: Sequence[ChatAdapter],
     *,
+    extra_surfaces: Mapping[str, ChatSurface] | None = None,
     stop: asyncio.Event | None = None,
     started: asyncio.Future[int] | None = None,
 ) -> None:
     """Run the web server and the scheduler until `stop` is set or SIGINT / SIGTERM arrives.
     `started` receives the port the server listens on (useful with port 0)."""
+    surfaces = {adapter.platform: adapter.surface for adapter in adapters}
+    surfaces.update(extra_surfaces or {})
     runtime = await open_runtime(settings, surfaces)
-    app = build_web_app(runtime.store, runtime.links)
+    checks = {adapter.platform: adapter.healthy for adapter in adapters}
+    app = build_web_app(runtime.store, runtime.links, checks)
+    for adapter in adapters:
+        adapter.mount(app)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, settings.veo_http_host, settings.veo_http_port)
@@ -129,6 +142,8 @@ async def serve(
     try:
         await site.start()
         await runtime.scheduler.start()
+        for adapter in adapters:
+            await adapter.start(runtime.service)
         port = runner.addresses[0][1] if runner.addresses else settings.veo_http_port
         log.info(
             "veo-bot serving on %s:%s with providers %s",
@@ -143,5 +158,7 @@ async def serve(
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        for adapter in adapters:
+            await adapter.close()
         await runner.cleanup()
         await runtime.aclose()

@@ -131,10 +131,11 @@ async def _run(settings: Settings) -> int:
     platforms = settings.chat_platforms()
     if not platforms:
         return _fail(app.missing_chat_config(), EXIT_CONFIG)
-    surfaces = app.chat_surfaces(settings, platforms)
-    if isinstance(surfaces, str):
-        return _fail(surfaces, EXIT_CONFIG)
-    await app.serve(settings, surfaces)
+    adapters = app.build_chat_adapters(settings, platforms)
+    if isinstance(adapters, str):
+        return _fail(adapters, EXIT_CONFIG)
+    # Console jobs (from `veo-bot try`) left unfinished are finished by the server too.
+    await app.serve(settings, adapters, extra_surfaces={"console": ConsoleSurface()})
     return EXIT_OK
 
 

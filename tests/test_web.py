@@ -15,7 +15,9 @@ async def test_healthz_reports_the_database(settings: Settings) -> None:
     stop = asyncio.Event()
     started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     server = asyncio.create_task(
-        serve(settings, {"console": ConsoleSurface()}, stop=stop, started=started)
+        serve(
+            settings, [], extra_surfaces={"console": ConsoleSurface()}, stop=stop, started=started
+        )
     )
     try:
         port = await asyncio.wait_for(started, 10)
