@@ -140,9 +140,13 @@ class ProviderUnavailable(ProviderError):
 class DeliveryError(VeoError):
     """The chat surface could not post; retried when `retryable`."""
 
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool = True, user_message: str | None = None
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
+        # Plain words for the channel when this ends the job; None: a generic sentence.
+        self.user_message = user_message
 
 
 def reference_id() -> str:

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import os
 import random
 import secrets
 from collections.abc import Callable, Mapping
@@ -41,7 +42,7 @@ from bot.models import (
 )
 from bot.ports import ChatSurface, LedgerAction, Store, VideoProvider
 from bot.quota import period_at
-from bot.relay import download_to_file
+from bot.relay import CannotFit, download_to_file, fit_to_limit
 
 log = logging.getLogger(__name__)
 
@@ -403,26 +404,35 @@ class JobService:
             size = await self._fetch_result(job, status, path)
             limit = surface.upload_limit_bytes(job)
             if limit is not None and size > limit:
-                raise DeliveryError(
-                    f"the video is {size} bytes, over this destination's {limit}",
-                    retryable=False,
-                )
+                size = await self._fit(job, path, limit)
             refs = await surface.deliver(job, path, notice=await self._remaining_notice(job))
         except (ProviderError, DeliveryError) as err:
             retryable = err.retryable
             if retryable and job.poll_failures < self.config.max_failures:
                 await self._retry_later(job, err, counter="poll_failures")
             else:
-                message = (
-                    err.user_message
-                    if isinstance(err, ProviderError)
-                    else "The video was made but could not be posted here."
-                )
+                message = err.user_message or "The video was made but could not be posted here."
                 await self._fail(job, JobState.FAILED, code="delivery_failed", message=message)
             return
         finally:
             path.unlink(missing_ok=True)
         await self._finish(job, refs, result_bytes=size)
+
+    async def _fit(self, job: Job, path: Path, limit: int) -> int:
+        """Re-encode the video in place so that it fits the destination's upload limit."""
+        fitted = path.with_name(f"{job.id}.fit.mp4")
+        try:
+            size = await asyncio.to_thread(fit_to_limit, path, fitted, limit)
+        except CannotFit as exc:
+            log.warning("job %s: %s", job.id, exc)
+            raise DeliveryError(
+                str(exc),
+                retryable=False,
+                user_message="The video is too large to post here, even compressed.",
+            ) from exc
+        os.replace(fitted, path)
+        log.info("job %s: re-encoded to %d bytes to fit %d", job.id, size, limit)
+        return size
 
     async def _fetch_result(self, job: Job, status: ProviderStatus | None, path: Path) -> int:
         """Download the result to `path`; a reading that is not fresh is refreshed when its

@@ -3,8 +3,10 @@ what it was sent, and a scripted video provider. Neither replaces any of veo-bot
 
 from __future__ import annotations
 
+import array
 import asyncio
 import io
+import math
 import os
 import random
 import subprocess
@@ -13,6 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import av
 from PIL import Image
 
 from bot.catalog import Catalog, InputKind, ModelSpec, default_catalog
@@ -230,3 +233,33 @@ def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProce
         text=True,
         timeout=120,
     )
+
+
+def noisy_mp4(path: Path, *, seconds: int = 2, audio: bool = True) -> int:
+    """A hard-to-compress source: random pixels at high quality, with a sine tone."""
+    with av.open(str(path), "w", format="mp4") as out:
+        video = out.add_stream("libx264", rate=24)
+        video.width, video.height, video.pix_fmt = 640, 360, "yuv420p"
+        video.options = {"crf": "12", "preset": "ultrafast"}
+        sound = out.add_stream("aac", rate=48_000) if audio else None
+        for index in range(seconds * 24):
+            image = Image.frombytes("RGB", (640, 360), os.urandom(640 * 360 * 3))
+            frame = av.VideoFrame.from_image(image)
+            frame.pts = index
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        if sound is not None:
+            samples = 1024
+            for block in range(seconds * 48_000 // samples):
+                tone = [
+                    math.sin(2 * math.pi * 440 * (block * samples + i) / 48_000) * 0.3
+                    for i in range(samples)
+                ]
+                data = array.array("f", tone).tobytes()
+                frame = av.AudioFrame(format="flt", layout="mono", samples=samples)
+                frame.planes[0].update(data)
+                frame.sample_rate = 48_000
+                frame.pts = block * samples
+                out.mux(sound.encode(frame))
+            out.mux(sound.encode(None))
+    return path.stat().st_size

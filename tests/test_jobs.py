@@ -23,7 +23,14 @@ from bot.models import GenerationRequest, Job, JobState, ProviderJobState, Provi
 from bot.quota import period_at
 from bot.scheduler import Scheduler
 from storage.sqlite import SqliteStore
-from tests.support import RecordingSurface, ScriptedProvider, make_service, origin, png_bytes
+from tests.support import (
+    RecordingSurface,
+    ScriptedProvider,
+    make_service,
+    noisy_mp4,
+    origin,
+    png_bytes,
+)
 
 REQUEST = GenerationRequest(prompt="a fox runs through snow", duration_s=8)
 
@@ -229,10 +236,30 @@ async def test_a_failed_post_is_retried_and_the_video_posted_once(
     assert provider.downloads == 3  # each try fetches a fresh copy: URLs expire
 
 
-async def test_a_video_too_large_for_the_destination_fails_and_refunds(
+async def test_a_video_too_large_for_the_destination_is_re_encoded_to_fit(
     store: SqliteStore, tmp_path: Path
 ) -> None:
-    provider = ScriptedProvider(video=b"x" * 5000)
+    source = tmp_path / "big.mp4"
+    size = noisy_mp4(source, audio=True)
+    provider = ScriptedProvider(video=source.read_bytes())
+    surface = RecordingSurface(limit=size // 4)
+    service = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
+    )
+    job = await service.submit(REQUEST, origin())
+
+    done = await finish(service, job)
+
+    assert done.state is JobState.DELIVERED
+    [video] = surface.of(job.id, "video")
+    assert video.size <= size // 4
+    assert done.result_bytes == video.size
+
+
+async def test_a_video_that_cannot_fit_fails_and_refunds(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider(video=b"x" * 5000)  # not even a video: nothing to re-encode
     surface = RecordingSurface(limit=1000)
     service = make_service(
         store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
@@ -244,6 +271,7 @@ async def test_a_video_too_large_for_the_destination_fails_and_refunds(
     assert done.state is JobState.FAILED
     assert await ledger_status(store, job.id) == "refunded"
     assert not surface.of(job.id, "video")
+    assert "too large to post here" in surface.of(job.id, "failure")[0].text
 
 
 @dataclass
