@@ -129,7 +129,7 @@ async def serve(
     surfaces.update(extra_surfaces or {})
     runtime = await open_runtime(settings, surfaces)
     checks = {adapter.platform: adapter.healthy for adapter in adapters}
-    app = build_web_app(runtime.store, runtime.links, checks)
+    app = build_web_app(runtime.store, runtime.links, checks, service=runtime.service)
     for adapter in adapters:
         adapter.mount(app)
     runner = web.AppRunner(app, handle_signals=False)

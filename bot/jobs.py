@@ -112,6 +112,7 @@ class JobService:
         self._rng = rng or random.Random()
         self._last_progress_push: dict[str, float] = {}
         self._waiters: dict[str, list[asyncio.Future[Job]]] = {}
+        self._early_callbacks: set[str] = set()
         self._wake: Callable[[], None] = lambda: None
 
     def set_wakeup(self, wake: Callable[[], None]) -> None:
@@ -250,6 +251,30 @@ class JobService:
             log.exception("job %s: unexpected error in state %s (ref %s)", job.id, job.state, ref)
             await self._after_failure(job, code="unexpected", message=unexpected_message(ref))
 
+    async def on_callback(self, job: Job) -> str:
+        """A provider said the job changed. The body is never trusted: the job is polled at
+        once, through the same compare-and-set path as any poll. Returns what was done."""
+        if job.state.is_terminal:
+            return "finished"
+        if job.state is JobState.PENDING:
+            self._early_callbacks.add(job.id)
+            return "early"
+        if not job.state.at_provider:
+            return "delivering"
+        moved = await self.store.update(
+            job.id, version=job.version, now=self.clock.now(), next_poll_at=self.clock.now()
+        )
+        if moved is None:
+            return "raced"
+        self._wake()
+        return "polling"
+
+    def callback_token_ok(self, job_id: str, token: str) -> bool:
+        secret = self.config.webhook_secret
+        if not secret:
+            return False
+        return hmac.compare_digest(callback_token(secret, job_id), token)
+
     async def apply_status(self, job: Job, status: ProviderStatus) -> None:
         """Act on a provider reading, from a poll or a webhook."""
         if status.state is ProviderJobState.SUCCEEDED:
@@ -314,13 +339,16 @@ class JobService:
                 log.warning("job %s: submit refused: %s", job.id, err)
             return
         now = self.clock.now()
+        # A callback that beat the submit answer means the job may already be done: look now.
+        early = job.id in self._early_callbacks
+        self._early_callbacks.discard(job.id)
         submitted = await self.store.transition(
             job.id,
             (JobState.PENDING,),
             JobState.SUBMITTED,
             now=now,
             provider_job_id=provider_job_id,
-            next_poll_at=now + self._poll_interval(provider),
+            next_poll_at=now if early else now + self._poll_interval(provider),
         )
         if submitted is not None:
             log.info("job %s submitted to %s as %s", job.id, job.provider, provider_job_id)

@@ -1,13 +1,15 @@
-"""The bot's own web server (aiohttp): health now; provider callbacks and Slack events mount
-here too."""
+"""The bot's own web server (aiohttp): health, signed media links for providers, provider
+callbacks; chat adapters mount their routes (Slack events) here too."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 
 from aiohttp import web
 
+from bot.jobs import JobService
 from bot.links import MediaLinks
 from bot.models import MediaRole
 from bot.ports import Store
@@ -17,6 +19,35 @@ log = logging.getLogger(__name__)
 STORE_KEY = web.AppKey("store", Store)
 CHECKS_KEY = web.AppKey("checks", dict[str, Callable[[], bool]])
 LINKS_KEY = web.AppKey("links", MediaLinks)
+SERVICE_KEY = web.AppKey("service", JobService)
+MAX_CALLBACK_BYTES = 256 * 1024
+
+
+async def provider_callback(request: web.Request) -> web.Response:
+    """`POST /callbacks/{provider}/{job_id}?token=...`: a provider's word that a job changed.
+
+    The token is an HMAC of the job id (constant-time check); the body is only parsed to
+    refuse garbage, never trusted: the job is re-fetched from the provider."""
+    service = request.app[SERVICE_KEY]
+    if request.content_length is not None and request.content_length > MAX_CALLBACK_BYTES:
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=MAX_CALLBACK_BYTES, actual_size=request.content_length
+        )
+    body = await request.content.read(MAX_CALLBACK_BYTES + 1)
+    if len(body) > MAX_CALLBACK_BYTES:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_CALLBACK_BYTES, actual_size=len(body))
+    job = await service.get_job(request.match_info["job_id"])
+    if job is None or job.provider != request.match_info["provider"]:
+        raise web.HTTPNotFound
+    if not service.callback_token_ok(job.id, request.query.get("token", "")):
+        log.warning("callback for job %s with a bad token refused", job.id)
+        raise web.HTTPUnauthorized
+    try:
+        json.loads(body or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(text="body is not JSON") from None
+    outcome = await service.on_callback(job)
+    return web.json_response({"ok": True, "job": job.id, "outcome": outcome})
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -65,7 +96,11 @@ async def media(request: web.Request) -> web.StreamResponse:
 
 
 def build_web_app(
-    store: Store, links: MediaLinks, checks: dict[str, Callable[[], bool]] | None = None
+    store: Store,
+    links: MediaLinks,
+    checks: dict[str, Callable[[], bool]] | None = None,
+    *,
+    service: JobService | None = None,
 ) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024)
     app[STORE_KEY] = store
@@ -73,4 +108,7 @@ def build_web_app(
     app[CHECKS_KEY] = dict(checks or {})
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/media/{job_id}/{role}/{position}", media)
+    if service is not None:
+        app[SERVICE_KEY] = service
+        app.router.add_post("/callbacks/{provider}/{job_id}", provider_callback)
     return app

@@ -11,9 +11,10 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import av
 from PIL import Image
@@ -32,6 +33,8 @@ from bot.models import (
 )
 from bot.ports import ChatSurface, VideoProvider
 from storage.sqlite import SqliteStore
+
+T = TypeVar("T")
 
 
 def png_bytes(
@@ -131,6 +134,7 @@ class ScriptedProvider:
         self.expired_downloads = 0  # how many downloads answer "URL expired" first
         self.submit_gate: asyncio.Event | None = None
         self.submitted = asyncio.Event()
+        self.polled = asyncio.Event()
 
     async def submit(
         self, job_id: str, request: GenerationRequest, *, callback_url: str | None
@@ -148,6 +152,7 @@ class ScriptedProvider:
     async def get_status(self, provider_job_id: str) -> ProviderStatus:
         job = self.jobs[provider_job_id]
         job.polls += 1
+        self.polled.set()
         reading = job.readings.pop(0) if len(job.readings) > 1 else job.readings[0]
         if isinstance(reading, ProviderError):
             raise reading
@@ -189,6 +194,9 @@ def make_service(
     default_provider: str = "scripted",
     job_timeout_s: float = 600.0,
     gateway_dialect: str = "images",
+    poll_interval_s: float = 0.01,
+    webhook_secret: str | None = None,
+    public_url: str | None = None,
 ) -> JobService:
     """A job service over the real catalog (plus the scripted provider's model)."""
     return JobService(
@@ -201,8 +209,10 @@ def make_service(
             limits=limits
             or QuotaLimits(user_daily_s=1000, user_concurrent=100, workspace_monthly_s=0),
             work_dir=tmp_path / "downloads",
-            poll_interval_s=0.01,
+            poll_interval_s=poll_interval_s,
             job_timeout_s=job_timeout_s,
+            webhook_secret=webhook_secret,
+            public_url=public_url,
             backoff_cap_s=0.05,
             lease_s=30,
         ),
@@ -263,3 +273,14 @@ def noisy_mp4(path: Path, *, seconds: int = 2, audio: bool = True) -> int:
                 out.mux(sound.encode(frame))
             out.mux(sound.encode(None))
     return path.stat().st_size
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T | None]], *, timeout_s: float = 10.0, step_s: float = 0.005
+) -> T:
+    """Wait until `check()` returns something (a state reached by another task); fail after
+    `timeout_s`. For conditions no event announces, such as a row changing in the store."""
+    async with asyncio.timeout(timeout_s):
+        while (value := await check()) is None:  # noqa: ASYNC110 - the store has no event
+            await asyncio.sleep(step_s)
+    return value

@@ -1,0 +1,165 @@
+"""Provider callbacks: HMAC-bound to the job, never trusted (the job is re-polled), and
+harmless when duplicated, forged, early or late."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from aiohttp import web
+
+from bot.clock import SystemClock
+from bot.jobs import JobService
+from bot.links import MediaLinks
+from bot.models import GenerationRequest, Job, JobState, ProviderJobState, ProviderStatus
+from bot.scheduler import Scheduler
+from bot.web import build_web_app
+from storage.sqlite import SqliteStore
+from tests.support import RecordingSurface, ScriptedProvider, eventually, make_service, origin
+
+SECRET = "callback-secret"
+DONE = ProviderStatus(ProviderJobState.SUCCEEDED, video_url="mem://v")
+
+
+@dataclass
+class Bot:
+    service: JobService
+    provider: ScriptedProvider
+    surface: RecordingSurface
+    scheduler: Scheduler
+    base: str
+
+
+@pytest.fixture
+async def bot(store: SqliteStore, tmp_path: Path) -> AsyncIterator[Bot]:
+    provider = ScriptedProvider([ProviderStatus(ProviderJobState.RUNNING, progress=10)])
+    surface = RecordingSurface()
+    service = make_service(
+        store,
+        tmp_path,
+        providers={"scripted": provider},
+        surfaces={"chat": surface},
+        poll_interval_s=3600,
+        webhook_secret=SECRET,
+        public_url="http://bot.example",
+    )
+    app = build_web_app(store, MediaLinks(None, SECRET, SystemClock()), service=service)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    scheduler = Scheduler(service, idle_s=0.05)
+    await scheduler.start()
+    yield Bot(service, provider, surface, scheduler, f"http://127.0.0.1:{runner.addresses[0][1]}")
+    await scheduler.stop()
+    await runner.cleanup()
+
+
+async def submitted_job(bot: Bot) -> Job:
+    """A job at the provider with its next poll an hour away."""
+    job = await bot.service.submit(GenerationRequest(prompt="p", duration_s=8), origin())
+
+    async def at_provider() -> Job | None:
+        current = await bot.service.get_job(job.id)
+        return current if current and current.state is JobState.SUBMITTED else None
+
+    return await eventually(at_provider)
+
+
+def callback_url(bot: Bot, job: Job) -> str:
+    url = bot.service.callback_url(job)
+    assert url is not None and url.startswith("http://bot.example/callbacks/scripted/")
+    return url.replace("http://bot.example", bot.base)
+
+
+async def test_a_callback_makes_the_bot_look_and_deliver_without_waiting_for_the_poll(
+    bot: Bot,
+) -> None:
+    job = await submitted_job(bot)
+    bot.provider.jobs[job.provider_job_id or ""].readings = [DONE]
+    async with httpx.AsyncClient() as client:
+        response = await client.post(callback_url(bot, job), json={"status": "whatever"})
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "polling"
+    done = await asyncio.wait_for(bot.service.wait_until_done(job.id), 10)
+    assert done.state is JobState.DELIVERED
+
+
+async def test_the_body_is_not_trusted(bot: Bot) -> None:
+    job = await submitted_job(bot)
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            callback_url(bot, job), json={"status": {"type": "completed", "artifact": {}}}
+        )
+    assert response.status_code == 200
+
+    async def running() -> Job | None:
+        current = await bot.service.get_job(job.id)
+        return current if current and current.state is JobState.RUNNING else None
+
+    # The provider, asked again, says "running": that is what the job shows, not the body.
+    polled = await eventually(running)
+    assert polled.progress == 10
+
+
+async def test_duplicate_callbacks_racing_a_poll_post_the_video_once(bot: Bot) -> None:
+    job = await submitted_job(bot)
+    bot.provider.jobs[job.provider_job_id or ""].readings = [DONE]
+    async with httpx.AsyncClient() as client:
+        responses = await asyncio.gather(
+            *(client.post(callback_url(bot, job), json={}) for _ in range(5)),
+            bot.service.apply_status(job, DONE),
+        )
+    assert all(r.status_code == 200 for r in responses if isinstance(r, httpx.Response))
+    done = await asyncio.wait_for(bot.service.wait_until_done(job.id), 10)
+    assert done.state is JobState.DELIVERED
+    assert len(bot.surface.of(job.id, "video")) == 1
+    async with httpx.AsyncClient() as client:
+        late = await client.post(callback_url(bot, job), json={})
+    assert late.json()["outcome"] == "finished"
+    assert len(bot.surface.of(job.id, "video")) == 1
+
+
+async def test_forged_wrong_oversize_and_malformed_callbacks_change_nothing(bot: Bot) -> None:
+    job = await submitted_job(bot)
+    url = callback_url(bot, job)
+    base = url.split("?")[0]
+    async with httpx.AsyncClient() as client:
+        forged = await client.post(base + "?token=" + "0" * 32, json={})
+        missing = await client.post(base, json={})
+        wrong_provider = await client.post(url.replace("/scripted/", "/useapi/"), json={})
+        unknown = await client.post(url.replace(job.id, "feedfacecafe"), json={})
+        oversize = await client.post(url, content=b"{" + b" " * 300_000 + b"}")
+        malformed = await client.post(url, content=b"{not json")
+    assert (forged.status_code, missing.status_code) == (401, 401)
+    assert (wrong_provider.status_code, unknown.status_code) == (404, 404)
+    assert oversize.status_code == 413
+    assert malformed.status_code == 400
+    after = await bot.service.get_job(job.id)
+    assert after is not None
+    assert (after.state, after.version, after.next_poll_at) == (
+        job.state,
+        job.version,
+        job.next_poll_at,
+    )
+    assert bot.provider.jobs[job.provider_job_id or ""].polls == 0
+
+
+async def test_a_callback_that_beats_the_submit_answer_is_acted_on(bot: Bot) -> None:
+    bot.provider.submit_gate = asyncio.Event()
+    bot.provider.readings = [DONE]
+    job = await bot.service.submit(GenerationRequest(prompt="p", duration_s=8), origin())
+    await bot.provider.submitted.wait()
+    pending = await bot.service.get_job(job.id)
+    assert pending is not None and pending.state is JobState.PENDING
+    async with httpx.AsyncClient() as client:
+        early = await client.post(callback_url(bot, pending), json={})
+    assert early.json()["outcome"] == "early"
+    bot.provider.submit_gate.set()
+    # With an hour between polls, only the remembered callback can explain a prompt delivery.
+    done = await asyncio.wait_for(bot.service.wait_until_done(job.id), 10)
+    assert done.state is JobState.DELIVERED
