@@ -8,6 +8,7 @@ connection, which under WAL sees only committed data.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import secrets
@@ -166,14 +167,22 @@ class SqliteStore:
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction. Cancellation-safe: a statement already handed to the
+        connection's thread still runs, so the ROLLBACK / COMMIT that follows is shielded
+        and always queued behind it, and no transaction is ever left open."""
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
             try:
+                await self._writer.execute("BEGIN IMMEDIATE")
                 yield self._writer
             except BaseException:
-                await self._writer.execute("ROLLBACK")
+                await asyncio.shield(self._rollback())
                 raise
-            await self._writer.execute("COMMIT")
+            await asyncio.shield(self._writer.execute("COMMIT"))
+
+    async def _rollback(self) -> None:
+        # When BEGIN never took effect (busy, or cancelled before it ran) there is nothing to undo.
+        with contextlib.suppress(sqlite3.OperationalError):
+            await self._writer.execute("ROLLBACK")
 
     async def close(self) -> None:
         async with self._write_lock:

@@ -230,8 +230,9 @@ def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProce
     variables given (none of the developer's)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith(_OUR_PREFIXES)}
     environ.update(
-        VEO_DATABASE_URL=f"sqlite:///{tmp_path / 'veo.db'}",
-        VEO_DATA_DIR=str(tmp_path / "data"),
+        # Relative, as people write them: they resolve against the working directory.
+        VEO_DATABASE_URL="sqlite:///veo.db",
+        VEO_DATA_DIR="data",
         VEO_POLL_INTERVAL_S="0.05",
     )
     environ.update(env)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -106,3 +107,22 @@ async def test_claiming_leases_due_jobs_once(store: SqliteStore) -> None:
     assert await store.reschedule_active(now=NOW + 1, platforms=["chat"]) == 2
     again = await store.claim_due(now=NOW + 1, lease_s=30, limit=10, platforms=["chat"])
     assert sorted(j.id for j in again) == ["due", "later"]
+
+
+async def test_cancelling_writes_at_any_point_never_leaves_a_transaction_open(
+    store: SqliteStore,
+) -> None:
+    await store.create_job(job("a"), [], LIMITS, period_at(NOW))
+    for steps in range(40):
+        task = asyncio.create_task(
+            store.claim_due(now=NOW, lease_s=0, limit=10, platforms=["chat"])
+        )
+        for _ in range(steps % 8):
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        # the next write goes through: no "transaction within a transaction"
+        assert (
+            await store.update("a", version=(await store.get_job("a")).version, now=NOW) is not None
+        )  # type: ignore[union-attr]

@@ -53,7 +53,8 @@ class LocalProvider:
     def __init__(
         self, work_dir: Path, *, max_parallel: int = 1, poll_interval_s: float = 0.25
     ) -> None:
-        self.work_dir = work_dir
+        # Absolute: result URLs are file:// URIs, and the process may change directory.
+        self.work_dir = work_dir.resolve()
         self.poll_interval_s = poll_interval_s
         self._slots = asyncio.Semaphore(max_parallel)
         self._renders: dict[str, _Render] = {}
