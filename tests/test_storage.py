@@ -123,6 +123,6 @@ async def test_cancelling_writes_at_any_point_never_leaves_a_transaction_open(
         with contextlib.suppress(asyncio.CancelledError):
             await task
         # the next write goes through: no "transaction within a transaction"
-        assert (
-            await store.update("a", version=(await store.get_job("a")).version, now=NOW) is not None
-        )  # type: ignore[union-attr]
+        current = await store.get_job("a")
+        assert current is not None
+        assert await store.update("a", version=current.version, now=NOW) is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from adapters.providers.gemini import GeminiProvider
 from adapters.providers.local import LocalProvider
 from bot.links import MediaLinks
 from bot.ports import VideoProvider
@@ -18,4 +19,8 @@ def build_providers(
     providers: dict[str, VideoProvider] = {
         "local": LocalProvider(work_dir / "local-renders"),
     }
+    if settings.gemini_api_key is not None:
+        providers["gemini"] = GeminiProvider(
+            settings.gemini_api_key.get_secret_value(), base_url=settings.gemini_base_url
+        )
     return providers
