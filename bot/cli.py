@@ -17,7 +17,14 @@ from pydantic import ValidationError
 from adapters.console import ConsoleSurface, console_origin
 from bot import app
 from bot.catalog import default_catalog
-from bot.errors import InvalidRequest, QuotaExceeded, UserFacingError
+from bot.errors import (
+    ConfigurationError,
+    InvalidRequest,
+    QuotaExceeded,
+    UserFacingError,
+    reference_id,
+    unexpected_message,
+)
 from bot.media import load_image
 from bot.models import GenerationRequest, ImageInput, JobState
 from bot.settings import Settings
@@ -194,3 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(exc.user_message, EXIT_QUOTA)
     except UserFacingError as exc:
         return _fail(exc.user_message, EXIT_BAD_INPUT)
+    except ConfigurationError as exc:
+        return _fail(str(exc), EXIT_CONFIG)
+    except Exception:
+        ref = reference_id()
+        logging.getLogger("veo-bot").exception("unexpected error (ref %s)", ref)
+        return _fail(unexpected_message(ref), EXIT_JOB_FAILED)

@@ -14,7 +14,8 @@ The hierarchy::
     │       ├── ProviderJobNotFound       404 / expired: the job is gone at the provider
     │       ├── ContentRejected           moderation / safety filter refused the output
     │       └── ProviderUnavailable       5xx, timeouts, resets                      (retryable)
-    └── DeliveryError                 the chat surface could not post; `retryable` as above
+    ├── DeliveryError                 the chat surface could not post; `retryable` as above
+    └── ConfigurationError            the operator's setup is wrong (database path, variables)
 
 Anything else that escapes is unexpected: it is logged in full with a reference id
 (`reference_id()`), and people only see `unexpected_message(ref)`. Exception text never
@@ -147,6 +148,10 @@ class DeliveryError(VeoError):
         self.retryable = retryable
         # Plain words for the channel when this ends the job; None: a generic sentence.
         self.user_message = user_message
+
+
+class ConfigurationError(VeoError):
+    """The operator's configuration cannot work; the message says what to fix (no secrets)."""
 
 
 def reference_id() -> str:

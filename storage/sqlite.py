@@ -22,6 +22,7 @@ from typing import Any
 import aiosqlite
 
 from bot import quota
+from bot.errors import ConfigurationError
 from bot.models import (
     ACTIVE_STATES,
     GenerationRequest,
@@ -68,6 +69,10 @@ def migrations() -> list[tuple[int, str, str]]:
     if versions != list(range(1, len(found) + 1)):
         raise RuntimeError(f"migrations must be numbered 1..n without gaps, found {versions}")
     return found
+
+
+def _probe(path: Path) -> None:
+    sqlite3.connect(path).close()
 
 
 def _placeholders(values: Collection[object]) -> str:
@@ -122,7 +127,13 @@ class SqliteStore:
     @classmethod
     async def open(cls, path: Path | str) -> SqliteStore:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # A plain probe first: a path sqlite cannot open gets a clear answer here, and
+            # aiosqlite's worker thread never starts for it.
+            await asyncio.to_thread(_probe, path)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigurationError(f"cannot open the database at {path}: {exc}") from exc
         writer = await cls._connect(path)
         try:
             await writer.execute("PRAGMA journal_mode = WAL")
@@ -137,10 +148,14 @@ class SqliteStore:
     async def _connect(path: Path) -> aiosqlite.Connection:
         # isolation_level=None: we issue BEGIN / COMMIT ourselves, nothing implicit.
         conn = await aiosqlite.connect(path, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        await conn.execute("PRAGMA foreign_keys = ON")
-        await conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            conn.row_factory = sqlite3.Row
+            await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            await conn.execute("PRAGMA synchronous = NORMAL")
+        except BaseException:
+            await conn.close()  # its worker thread would otherwise keep the process alive
+            raise
         return conn
 
     @staticmethod
@@ -150,7 +165,7 @@ class SqliteStore:
         current = int(row[0]) if row else 0
         known = migrations()
         if current > len(known):
-            raise RuntimeError(
+            raise ConfigurationError(
                 f"the database is at schema version {current}, newer than this veo-bot "
                 f"({len(known)}); upgrade veo-bot"
             )

@@ -105,3 +105,22 @@ def test_models_lists_the_catalog(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "models")
     assert result.returncode == 0
     assert "local/local-preview (default)" in result.stdout
+
+
+def test_a_database_path_that_cannot_be_opened_is_a_configuration_error(tmp_path: Path) -> None:
+    (tmp_path / "veo.db").mkdir()
+    result = run_cli(tmp_path, "jobs")
+    assert result.returncode == 4
+    assert result.stderr.strip() == (
+        "veo-bot: cannot open the database at veo.db: unable to open database file"
+    )
+
+
+def test_an_unexpected_failure_shows_a_reference_not_a_traceback_line(tmp_path: Path) -> None:
+    (tmp_path / "veo.db").write_bytes(b"this is not a database" * 100)
+    result = run_cli(tmp_path, "jobs")
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("veo-bot: Something went wrong (ref ")
+    ref = last.split("(ref ")[1].split(")")[0]
+    assert f"unexpected error (ref {ref})" in result.stderr  # the log has the details

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.errors import ConfigurationError
 from bot.models import GenerationRequest, Job, JobState, MediaRole, QuotaLimits
 from bot.quota import period_at
 from storage.sqlite import SqliteStore, migrations
@@ -65,7 +66,7 @@ async def test_reopening_keeps_data_and_does_not_migrate_again(tmp_path: Path) -
 async def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "veo.db") as conn:
         conn.execute("PRAGMA user_version = 999")
-    with pytest.raises(RuntimeError, match="newer than this veo-bot"):
+    with pytest.raises(ConfigurationError, match="newer than this veo-bot"):
         await SqliteStore.open(tmp_path / "veo.db")
 
 
