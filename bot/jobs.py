@@ -15,9 +15,11 @@ import logging
 import os
 import random
 import secrets
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 from bot.catalog import Catalog
 from bot.clock import Clock
@@ -27,9 +29,11 @@ from bot.errors import (
     ProviderError,
     ProviderJobNotFound,
     ProviderRateLimited,
+    QuotaExceeded,
     reference_id,
     unexpected_message,
 )
+from bot.metrics import Metrics
 from bot.models import (
     GenerationRequest,
     Job,
@@ -45,6 +49,7 @@ from bot.quota import period_at
 from bot.relay import CannotFit, download_to_file, fit_to_limit
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +107,10 @@ class JobService:
         config: ServiceConfig,
         clock: Clock,
         rng: random.Random | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
+        self.metrics = metrics or Metrics()
         self.catalog = catalog
         self.providers = dict(providers)
         self.surfaces = dict(surfaces)
@@ -155,7 +162,19 @@ class JobService:
             next_poll_at=now,
         )
         media = [(role, pos, img.data) for role, pos, img in valid.media()]
-        await self.store.create_job(job, media, self.config.limits, period_at(now))
+        try:
+            await self.store.create_job(job, media, self.config.limits, period_at(now))
+        except QuotaExceeded as refusal:
+            self.metrics.count(
+                "veo_quota_refusals_total", "Requests refused by a quota.", limit=refusal.limit
+            )
+            raise
+        self.metrics.count(
+            "veo_jobs_accepted_total",
+            "Jobs accepted.",
+            provider=job.provider,
+            platform=origin.platform,
+        )
         log.info(
             "job %s accepted: %s/%s %ss for %s",
             job.id,
@@ -328,8 +347,10 @@ class JobService:
             return  # someone else moved the job on
         request = job.request.with_media(await self.store.load_media(job.id))
         try:
-            provider_job_id = await provider.submit(
-                job.id, request, callback_url=self.callback_url(job)
+            provider_job_id = await self._timed(
+                job.provider,
+                "submit",
+                provider.submit(job.id, request, callback_url=self.callback_url(job)),
             )
         except ProviderError as err:
             if err.retryable and started.submit_attempts < self.config.max_submit_attempts:
@@ -358,7 +379,9 @@ class JobService:
         provider = self.providers[job.provider]
         assert job.provider_job_id is not None
         try:
-            status = await provider.get_status(job.provider_job_id)
+            status = await self._timed(
+                job.provider, "status", provider.get_status(job.provider_job_id)
+            )
         except ProviderError as err:
             if err.retryable and job.poll_failures < self.config.max_failures:
                 await self._retry_later(job, err, counter="poll_failures")
@@ -460,6 +483,11 @@ class JobService:
             ) from exc
         os.replace(fitted, path)
         log.info("job %s: re-encoded to %d bytes to fit %d", job.id, size, limit)
+        self.metrics.count(
+            "veo_reencodes_total",
+            "Results re-encoded to fit an upload limit.",
+            platform=job.origin.platform,
+        )
         return size
 
     async def _fetch_result(self, job: Job, status: ProviderStatus | None, path: Path) -> int:
@@ -481,9 +509,35 @@ class JobService:
                 log.info("job %s: result URL expired, asking the provider for a new one", job.id)
                 status, fresh = await self._fresh_result(job), True
 
+    async def _timed(self, provider: str, operation: str, call: Awaitable[T]) -> T:
+        """Await a provider call, recording its latency and outcome."""
+        start = time.perf_counter()
+        outcome = "ok"
+        try:
+            return await call
+        except ProviderError as err:
+            outcome = err.code
+            raise
+        finally:
+            self.metrics.observe(
+                "veo_provider_call_seconds",
+                "Latency of calls to video providers.",
+                time.perf_counter() - start,
+                provider=provider,
+                operation=operation,
+            )
+            self.metrics.count(
+                "veo_provider_calls_total",
+                "Calls to video providers by outcome.",
+                provider=provider,
+                operation=operation,
+                outcome=outcome,
+            )
+
     async def _fresh_result(self, job: Job) -> ProviderStatus:
         assert job.provider_job_id is not None
-        status = await self.providers[job.provider].get_status(job.provider_job_id)
+        provider = self.providers[job.provider]
+        status = await self._timed(job.provider, "status", provider.get_status(job.provider_job_id))
         if status.state is not ProviderJobState.SUCCEEDED:
             raise DeliveryError(f"provider reports {status.state} for a finished job")
         return status
@@ -503,6 +557,9 @@ class JobService:
         )
         if done is not None:
             log.info("job %s delivered", job.id)
+            self.metrics.count(
+                "veo_deliveries_total", "Videos posted.", platform=job.origin.platform
+            )
             self._settled(done)
 
     async def _time_out(self, job: Job) -> None:
@@ -527,6 +584,12 @@ class JobService:
         if done is None:
             return
         log.info("job %s %s (%s)", job.id, state, code)
+        self.metrics.count(
+            "veo_jobs_ended_unsuccessfully_total",
+            "Jobs failed, timed out or cancelled.",
+            state=state.value,
+            code=code,
+        )
         surface = self.surfaces.get(job.origin.platform)
         if surface is not None:
             try:

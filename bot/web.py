@@ -11,7 +11,8 @@ from aiohttp import web
 
 from bot.jobs import JobService
 from bot.links import MediaLinks
-from bot.models import MediaRole
+from bot.metrics import Labels
+from bot.models import JobState, MediaRole
 from bot.ports import Store
 
 log = logging.getLogger(__name__)
@@ -30,24 +31,49 @@ async def provider_callback(request: web.Request) -> web.Response:
     refuse garbage, never trusted: the job is re-fetched from the provider."""
     service = request.app[SERVICE_KEY]
     if request.content_length is not None and request.content_length > MAX_CALLBACK_BYTES:
+        _rejected(service, "too_large")
         raise web.HTTPRequestEntityTooLarge(
             max_size=MAX_CALLBACK_BYTES, actual_size=request.content_length
         )
     body = await request.content.read(MAX_CALLBACK_BYTES + 1)
     if len(body) > MAX_CALLBACK_BYTES:
+        _rejected(service, "too_large")
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_CALLBACK_BYTES, actual_size=len(body))
     job = await service.get_job(request.match_info["job_id"])
     if job is None or job.provider != request.match_info["provider"]:
+        _rejected(service, "unknown_job")
         raise web.HTTPNotFound
     if not service.callback_token_ok(job.id, request.query.get("token", "")):
         log.warning("callback for job %s with a bad token refused", job.id)
+        _rejected(service, "bad_token")
         raise web.HTTPUnauthorized
     try:
         json.loads(body or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError):
+        _rejected(service, "malformed")
         raise web.HTTPBadRequest(text="body is not JSON") from None
     outcome = await service.on_callback(job)
+    service.metrics.count(
+        "veo_webhooks_accepted_total", "Provider callbacks accepted.", outcome=outcome
+    )
     return web.json_response({"ok": True, "job": job.id, "outcome": outcome})
+
+
+def _rejected(service: JobService, reason: str) -> None:
+    service.metrics.count(
+        "veo_webhooks_rejected_total", "Provider callbacks refused.", reason=reason
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text: jobs by state, provider latency, callbacks, quota refusals, deliveries."""
+    service = request.app[SERVICE_KEY]
+    by_state = await service.store.count_by_state()
+    jobs: dict[Labels, float] = {
+        (("state", state.value),): float(by_state.get(state, 0)) for state in JobState
+    }
+    text = service.metrics.render([("veo_jobs", "Jobs in the database by state.", jobs)])
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -111,4 +137,5 @@ def build_web_app(
     if service is not None:
         app[SERVICE_KEY] = service
         app.router.add_post("/callbacks/{provider}/{job_id}", provider_callback)
+        app.router.add_get("/metrics", metrics)
     return app

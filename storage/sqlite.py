@@ -401,6 +401,10 @@ class SqliteStore:
             )
             return cur.rowcount
 
+    async def count_by_state(self) -> dict[JobState, int]:
+        async with self._reader.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state") as cur:
+            return {JobState(row[0]): int(row[1]) for row in await cur.fetchall()}
+
     async def recent_jobs(self, limit: int, user_key: str | None = None) -> list[Job]:
         where, params = ("WHERE user_key = ?", [user_key]) if user_key else ("", [])
         async with self._reader.execute(

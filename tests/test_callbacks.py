@@ -163,3 +163,24 @@ async def test_a_callback_that_beats_the_submit_answer_is_acted_on(bot: Bot) -> 
     # With an hour between polls, only the remembered callback can explain a prompt delivery.
     done = await asyncio.wait_for(bot.service.wait_until_done(job.id), 10)
     assert done.state is JobState.DELIVERED
+
+
+async def test_metrics_count_jobs_callbacks_and_provider_calls(bot: Bot) -> None:
+    job = await submitted_job(bot)
+    bot.provider.jobs[job.provider_job_id or ""].readings = [DONE]
+    async with httpx.AsyncClient() as client:
+        await client.post(callback_url(bot, job).split("?")[0] + "?token=bad", json={})
+        await client.post(callback_url(bot, job), json={})
+        await asyncio.wait_for(bot.service.wait_until_done(job.id), 10)
+        text = (await client.get(f"{bot.base}/metrics")).text
+    lines = set(text.splitlines())
+    assert 'veo_jobs{state="delivered"} 1' in lines
+    assert 'veo_jobs{state="pending"} 0' in lines
+    assert 'veo_webhooks_rejected_total{reason="bad_token"} 1' in lines
+    assert 'veo_webhooks_accepted_total{outcome="polling"} 1' in lines
+    assert 'veo_deliveries_total{platform="chat"} 1' in lines
+    assert (
+        'veo_provider_calls_total{operation="submit",outcome="ok",provider="scripted"} 1' in lines
+    )
+    assert 'veo_provider_call_seconds_count{operation="status",provider="scripted"} 1' in lines
+    assert "# TYPE veo_provider_call_seconds histogram" in lines

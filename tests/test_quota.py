@@ -49,6 +49,7 @@ async def test_fifty_concurrent_submissions_with_room_for_five_give_five_jobs(
     assert "You already have 5 videos in progress (limit 5)" in refusals[0].user_message
     assert len(await store.recent_jobs(100)) == 5
     assert len(await store.ledger()) == 5
+    assert service.metrics.value("veo_quota_refusals_total", limit=USER_CONCURRENT) == 45
 
 
 async def test_two_connections_racing_on_one_database_never_overspend(tmp_path: Path) -> None:
