@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
+from bot import moderation
 from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.errors import (
@@ -43,6 +44,7 @@ from bot.models import (
     ProviderStatus,
     QuotaLimits,
     QuotaUsage,
+    UsageRow,
 )
 from bot.ports import ChatSurface, LedgerAction, Store, VideoProvider
 from bot.quota import period_at
@@ -145,6 +147,10 @@ class JobService:
         if origin.platform not in self.surfaces:
             raise InvalidRequest(f"This bot does not answer on {origin.platform}.")
         valid = self.catalog.validate(request, provider=provider_name)
+        moderation.check(
+            [valid.prompt, valid.negative_prompt],
+            await self.store.banned_terms(origin.workspace_key),
+        )
         assert valid.model is not None and valid.duration_s is not None
         spec = self.catalog.get(provider_name, valid.model)
         now = self.clock.now()
@@ -195,7 +201,7 @@ class JobService:
         now = self.clock.now()
         period = period_at(now)
         usage = await self.store.quota_usage(origin.user_key, origin.workspace_key, period)
-        limits = self.config.limits
+        limits = await self.limits_for(origin)
         return QuotaReport(
             used_today_s=usage.used_today_s,
             daily_limit_s=limits.user_daily_s,
@@ -205,6 +211,64 @@ class JobService:
             concurrent_limit=limits.user_concurrent,
             workspace_used_month_s=usage.workspace_used_month_s,
             workspace_monthly_limit_s=limits.workspace_monthly_s,
+        )
+
+    async def limits_for(self, origin: Origin) -> QuotaLimits:
+        return await self.store.effective_limits(
+            origin.user_key, origin.workspace_key, self.config.limits
+        )
+
+    # --- what admins steer (callers check that the person is an admin) -------------------
+
+    async def set_limits(
+        self,
+        scope: str,
+        subject: str,
+        *,
+        daily_s: float | None = None,
+        concurrent: int | None = None,
+        monthly_s: float | None = None,
+    ) -> None:
+        if scope not in ("user", "workspace"):
+            raise InvalidRequest("Limits are set for a user or a workspace.")
+        if scope == "user" and monthly_s is not None:
+            raise InvalidRequest("The monthly limit belongs to a workspace, not a user.")
+        values = [v for v in (daily_s, concurrent, monthly_s) if v is not None]
+        if not values:
+            raise InvalidRequest("Give at least one limit to set.")
+        if any(v < 0 for v in values):
+            raise InvalidRequest("Limits cannot be negative.")
+        await self.store.set_override(
+            scope,
+            subject,
+            now=self.clock.now(),
+            daily_s=daily_s,
+            concurrent=concurrent,
+            monthly_s=monthly_s,
+        )
+
+    async def clear_limits(self, scope: str, subject: str) -> bool:
+        return await self.store.clear_override(scope, subject)
+
+    async def reset_day(self, user_key: str) -> None:
+        now = self.clock.now()
+        await self.store.reset_day(user_key, period_at(now).day, now=now)
+
+    async def set_blocked(self, user_key: str, blocked: bool) -> bool:
+        return await self.store.set_blocked(user_key, blocked, now=self.clock.now())
+
+    async def set_banned(self, workspace_key: str, term: str, banned: bool) -> bool:
+        if banned:
+            moderation.compile_term(term)  # refuses a term that cannot work, in plain words
+        return await self.store.set_banned_term(
+            workspace_key, term.strip(), banned, now=self.clock.now()
+        )
+
+    async def usage(
+        self, month: str | None = None, workspace_key: str | None = None
+    ) -> list[UsageRow]:
+        return await self.store.usage_report(
+            month or period_at(self.clock.now()).month, workspace_key
         )
 
     async def get_job(self, job_id: str) -> Job | None:
@@ -643,9 +707,8 @@ class JobService:
         return updated or replace(job, origin=origin)
 
     async def _remaining_notice(self, job: Job) -> str | None:
-        usage = await self.quota_usage(job.origin)
-        left = max(0.0, self.config.limits.user_daily_s - usage.used_today_s)
-        return f"{left:g} s of your {self.config.limits.user_daily_s:g} s left today."
+        report = await self.quota_report(job.origin)
+        return f"{report.remaining_today_s:g} s of your {report.daily_limit_s:g} s left today."
 
     def callback_url(self, job: Job) -> str | None:
         if not self.config.public_url or not self.config.webhook_secret:

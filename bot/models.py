@@ -205,3 +205,15 @@ class QuotaUsage:
     used_today_s: float
     in_flight: int
     workspace_used_month_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """One user's month in the quota ledger."""
+
+    user_key: str
+    workspace_key: str
+    jobs: int
+    settled_s: float
+    reserved_s: float
+    refunded_jobs: int

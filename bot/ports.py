@@ -24,6 +24,7 @@ from bot.models import (
     QuotaLimits,
     QuotaPeriod,
     QuotaUsage,
+    UsageRow,
 )
 
 
@@ -164,6 +165,39 @@ class Store(Protocol):
     async def quota_usage(
         self, user_key: str, workspace_key: str, period: QuotaPeriod
     ) -> QuotaUsage: ...
+
+    async def effective_limits(
+        self, user_key: str, workspace_key: str, defaults: QuotaLimits
+    ) -> QuotaLimits:
+        """Defaults, overridden per workspace, overridden per user."""
+        ...
+
+    async def set_override(
+        self,
+        scope: str,
+        subject: str,
+        *,
+        now: float,
+        daily_s: float | None = None,
+        concurrent: int | None = None,
+        monthly_s: float | None = None,
+    ) -> None: ...
+
+    async def clear_override(self, scope: str, subject: str) -> bool: ...
+
+    async def reset_day(self, user_key: str, day: str, *, now: float) -> None: ...
+
+    async def set_blocked(self, user_key: str, blocked: bool, *, now: float) -> bool: ...
+
+    async def banned_terms(self, workspace_key: str) -> list[str]: ...
+
+    async def set_banned_term(
+        self, workspace_key: str, term: str, banned: bool, *, now: float
+    ) -> bool: ...
+
+    async def usage_report(
+        self, month: str, workspace_key: str | None = None
+    ) -> list[UsageRow]: ...
 
     async def get_or_create_secret(self, name: str) -> str: ...
 

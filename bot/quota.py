@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.errors import QuotaExceeded
+from bot.errors import QuotaExceeded, UserFacingError
 from bot.models import QuotaPeriod
 
 USER_DAILY = "user_daily"
@@ -70,4 +70,10 @@ def refusal(
     )
     return QuotaExceeded(
         message, limit=limit, used=used, allowed=allowed, resets_at=period.month_resets_at
+    )
+
+
+def blocked() -> UserFacingError:
+    return UserFacingError(
+        "You are not allowed to make videos here; an admin can tell you more.", code="blocked"
     )

@@ -33,6 +33,7 @@ from bot.models import (
     QuotaLimits,
     QuotaPeriod,
     QuotaUsage,
+    UsageRow,
 )
 from bot.ports import LedgerAction
 
@@ -219,6 +220,12 @@ class SqliteStore:
     ) -> None:
         origin = job.origin
         async with self._transaction() as db:
+            async with db.execute(
+                "SELECT 1 FROM blocked_users WHERE user_key = ?", (origin.user_key,)
+            ) as cur:
+                if await cur.fetchone() is not None:
+                    raise quota.blocked()
+            limits = await self._limits(db, origin.user_key, origin.workspace_key, limits)
             usage = await self._usage(db, origin.user_key, origin.workspace_key, period)
             refusal: tuple[str, float, float] | None = None
             if usage.in_flight >= limits.user_concurrent:
@@ -427,12 +434,23 @@ class SqliteStore:
         async with db.execute(
             """SELECT
                  (SELECT COALESCE(SUM(seconds), 0) FROM quota_ledger
-                   WHERE user_key = ? AND day = ? AND status IN ('reserved', 'settled')),
+                   WHERE user_key = ? AND day = ? AND status IN ('reserved', 'settled')
+                     AND created_at > COALESCE(
+                       (SELECT reset_at FROM quota_day_resets WHERE user_key = ? AND day = ?),
+                       -1)),
                  (SELECT COUNT(*) FROM quota_ledger
                    WHERE user_key = ? AND status = 'reserved'),
                  (SELECT COALESCE(SUM(seconds), 0) FROM quota_ledger
                    WHERE workspace_key = ? AND month = ? AND status IN ('reserved', 'settled'))""",
-            (user_key, period.day, user_key, workspace_key, period.month),
+            (
+                user_key,
+                period.day,
+                user_key,
+                period.day,
+                user_key,
+                workspace_key,
+                period.month,
+            ),
         ) as cur:
             row = await cur.fetchone()
         assert row is not None
@@ -442,6 +460,152 @@ class SqliteStore:
             in_flight=int(row[1]),
             workspace_used_month_s=float(row[2]),
         )
+
+    # --- what admins steer ----------------------------------------------------------------
+
+    async def effective_limits(
+        self, user_key: str, workspace_key: str, defaults: QuotaLimits
+    ) -> QuotaLimits:
+        return await self._limits(self._reader, user_key, workspace_key, defaults)
+
+    @staticmethod
+    async def _limits(
+        db: aiosqlite.Connection, user_key: str, workspace_key: str, defaults: QuotaLimits
+    ) -> QuotaLimits:
+        """Defaults, overridden by the workspace's settings, overridden by the user's."""
+        async with db.execute(
+            """SELECT scope, daily_s, concurrent, monthly_s FROM quota_overrides
+               WHERE (scope = 'workspace' AND subject = ?) OR (scope = 'user' AND subject = ?)""",
+            (workspace_key, user_key),
+        ) as cur:
+            rows = {row["scope"]: row for row in await cur.fetchall()}
+        daily, concurrent, monthly = (
+            defaults.user_daily_s,
+            defaults.user_concurrent,
+            defaults.workspace_monthly_s,
+        )
+        for scope in ("workspace", "user"):
+            row = rows.get(scope)
+            if row is None:
+                continue
+            daily = row["daily_s"] if row["daily_s"] is not None else daily
+            concurrent = row["concurrent"] if row["concurrent"] is not None else concurrent
+            if scope == "workspace" and row["monthly_s"] is not None:
+                monthly = row["monthly_s"]
+        return QuotaLimits(daily, concurrent, monthly)
+
+    async def set_override(
+        self,
+        scope: str,
+        subject: str,
+        *,
+        now: float,
+        daily_s: float | None = None,
+        concurrent: int | None = None,
+        monthly_s: float | None = None,
+    ) -> None:
+        """Set the given limits for a user or workspace; limits not given stay as they were."""
+        async with self._transaction() as db:
+            await db.execute(
+                """INSERT INTO quota_overrides (scope, subject, daily_s, concurrent, monthly_s,
+                       updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (scope, subject) DO UPDATE SET
+                       daily_s = COALESCE(excluded.daily_s, quota_overrides.daily_s),
+                       concurrent = COALESCE(excluded.concurrent, quota_overrides.concurrent),
+                       monthly_s = COALESCE(excluded.monthly_s, quota_overrides.monthly_s),
+                       updated_at = excluded.updated_at""",
+                (scope, subject, daily_s, concurrent, monthly_s, now),
+            )
+
+    async def clear_override(self, scope: str, subject: str) -> bool:
+        async with self._transaction() as db:
+            cur = await db.execute(
+                "DELETE FROM quota_overrides WHERE scope = ? AND subject = ?", (scope, subject)
+            )
+            return cur.rowcount > 0
+
+    async def overrides(self) -> list[dict[str, Any]]:
+        async with self._reader.execute(
+            "SELECT * FROM quota_overrides ORDER BY scope, subject"
+        ) as cur:
+            return [dict(row) for row in await cur.fetchall()]
+
+    async def reset_day(self, user_key: str, day: str, *, now: float) -> None:
+        """Start the user's day afresh: what was charged before now no longer counts today."""
+        async with self._transaction() as db:
+            await db.execute(
+                """INSERT INTO quota_day_resets (user_key, day, reset_at) VALUES (?, ?, ?)
+                   ON CONFLICT (user_key, day) DO UPDATE SET reset_at = excluded.reset_at""",
+                (user_key, day, now),
+            )
+
+    async def set_blocked(self, user_key: str, blocked: bool, *, now: float) -> bool:
+        """Block or unblock; returns whether anything changed."""
+        async with self._transaction() as db:
+            if blocked:
+                cur = await db.execute(
+                    """INSERT INTO blocked_users (user_key, blocked_at) VALUES (?, ?)
+                       ON CONFLICT (user_key) DO NOTHING""",
+                    (user_key, now),
+                )
+            else:
+                cur = await db.execute("DELETE FROM blocked_users WHERE user_key = ?", (user_key,))
+            return cur.rowcount > 0
+
+    async def blocked_users(self) -> list[str]:
+        async with self._reader.execute(
+            "SELECT user_key FROM blocked_users ORDER BY user_key"
+        ) as cur:
+            return [row[0] for row in await cur.fetchall()]
+
+    async def banned_terms(self, workspace_key: str) -> list[str]:
+        async with self._reader.execute(
+            "SELECT term FROM banned_terms WHERE workspace_key = ? ORDER BY term", (workspace_key,)
+        ) as cur:
+            return [row[0] for row in await cur.fetchall()]
+
+    async def set_banned_term(
+        self, workspace_key: str, term: str, banned: bool, *, now: float
+    ) -> bool:
+        async with self._transaction() as db:
+            if banned:
+                cur = await db.execute(
+                    """INSERT INTO banned_terms (workspace_key, term, added_at) VALUES (?, ?, ?)
+                       ON CONFLICT (workspace_key, term) DO NOTHING""",
+                    (workspace_key, term, now),
+                )
+            else:
+                cur = await db.execute(
+                    "DELETE FROM banned_terms WHERE workspace_key = ? AND term = ?",
+                    (workspace_key, term),
+                )
+            return cur.rowcount > 0
+
+    async def usage_report(self, month: str, workspace_key: str | None = None) -> list[UsageRow]:
+        """Seconds per user for a month, most first: charged (settled) and still in flight."""
+        where, params = ("AND workspace_key = ?", [workspace_key]) if workspace_key else ("", [])
+        async with self._reader.execute(
+            f"""SELECT user_key, workspace_key, COUNT(*) AS jobs,
+                   SUM(CASE WHEN status = 'settled' THEN seconds ELSE 0 END) AS settled_s,
+                   SUM(CASE WHEN status = 'reserved' THEN seconds ELSE 0 END) AS reserved_s,
+                   SUM(CASE WHEN status = 'refunded' THEN 1 ELSE 0 END) AS refunded
+                FROM quota_ledger WHERE month = ? {where}
+                GROUP BY user_key, workspace_key
+                ORDER BY settled_s + reserved_s DESC, user_key""",  # noqa: S608 - fixed text
+            (month, *params),
+        ) as cur:
+            return [
+                UsageRow(
+                    user_key=row["user_key"],
+                    workspace_key=row["workspace_key"],
+                    jobs=int(row["jobs"]),
+                    settled_s=float(row["settled_s"]),
+                    reserved_s=float(row["reserved_s"]),
+                    refunded_jobs=int(row["refunded"]),
+                )
+                for row in await cur.fetchall()
+            ]
 
     async def ledger(self, job_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Ledger rows (for reports and tests)."""
