@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import getpass
 import logging
 import sys
@@ -25,6 +26,7 @@ from bot.errors import (
     reference_id,
     unexpected_message,
 )
+from bot.jobs import JobService
 from bot.media import load_image
 from bot.models import GenerationRequest, ImageInput, JobState
 from bot.settings import Settings
@@ -33,7 +35,7 @@ from storage.sqlite import SqliteStore
 EXIT_OK = 0
 EXIT_JOB_FAILED = 1
 EXIT_BAD_INPUT = 2
-EXIT_QUOTA = 3
+EXIT_REFUSED = 3  # quota spent, user blocked, or wording the workspace bans
 EXIT_CONFIG = 4
 
 
@@ -120,6 +122,110 @@ async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+async def _admin(args: argparse.Namespace, settings: Settings) -> int:
+    """`quota`, `usage` and `banned`: the same admin actions the chat commands offer."""
+    surface = ConsoleSurface(sys.stderr)
+    runtime = await app.open_runtime(settings, {surface.platform: surface})
+    try:
+        service = runtime.service
+        if args.command == "usage":
+            return await _usage(service, args)
+        if args.command == "banned":
+            return await _banned(service, args)
+        return await _quota(runtime, args)
+    finally:
+        await runtime.aclose()
+
+
+async def _quota(runtime: app.Runtime, args: argparse.Namespace) -> int:
+    service = runtime.service
+    scope, subject = ("user", args.user) if args.user else ("workspace", args.workspace)
+    action = args.action
+    if action == "show":
+        for row in await runtime.store.overrides():
+            limits = ", ".join(
+                f"{name} {row[column]:g}"
+                for name, column in (
+                    ("daily", "daily_s"),
+                    ("concurrent", "concurrent"),
+                    ("monthly", "monthly_s"),
+                )
+                if row[column] is not None
+            )
+            print(f"{row['scope']} {row['subject']}: {limits}")
+        for user_key in await runtime.store.blocked_users():
+            print(f"blocked {user_key}")
+        return EXIT_OK
+    if subject is None:
+        return _fail(
+            "say whose quota: --user PLATFORM:WORKSPACE:USER or --workspace PLATFORM:WORKSPACE",
+            EXIT_BAD_INPUT,
+        )
+    if action == "set":
+        await service.set_limits(
+            scope,
+            subject,
+            daily_s=args.daily,
+            concurrent=args.concurrent,
+            monthly_s=args.monthly,
+        )
+        print(f"limits set for {scope} {subject}")
+    elif action == "clear":
+        cleared = await service.clear_limits(scope, subject)
+        print(f"limits cleared for {scope} {subject}" if cleared else "no limits were set")
+    elif scope != "user":
+        return _fail(f"{action} applies to a user (--user)", EXIT_BAD_INPUT)
+    elif action == "reset-day":
+        await service.reset_day(subject)
+        print(f"today starts afresh for {subject}")
+    else:
+        changed = await service.set_blocked(subject, action == "block")
+        print(f"{subject} {action}ed" if changed else f"{subject} was already {action}ed")
+    return EXIT_OK
+
+
+async def _usage(service: JobService, args: argparse.Namespace) -> int:
+    rows = await service.usage(args.month, args.workspace)
+    if args.csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["user", "workspace", "jobs", "settled_s", "in_flight_s", "refunded_jobs"])
+        for row in rows:
+            writer.writerow(
+                [
+                    row.user_key,
+                    row.workspace_key,
+                    row.jobs,
+                    f"{row.settled_s:g}",
+                    f"{row.reserved_s:g}",
+                    row.refunded_jobs,
+                ]
+            )
+        return EXIT_OK
+    if not rows:
+        print("no usage in that month")
+        return EXIT_OK
+    print(f"{'user':40}  {'jobs':>4}  {'seconds':>8}  {'in flight':>9}  refunded")
+    for row in rows[: args.top]:
+        print(
+            f"{row.user_key:40}  {row.jobs:>4}  {row.settled_s:>8g}  {row.reserved_s:>9g}  "
+            f"{row.refunded_jobs}"
+        )
+    return EXIT_OK
+
+
+async def _banned(service: JobService, args: argparse.Namespace) -> int:
+    if args.action == "list":
+        for term in await service.store.banned_terms(args.workspace):
+            print(term)
+        return EXIT_OK
+    if not args.term:
+        return _fail(f"give the word or re:pattern to {args.action}", EXIT_BAD_INPUT)
+    changed = await service.set_banned(args.workspace, args.term, args.action == "add")
+    verb = "banned" if args.action == "add" else "allowed again"
+    print(f"{verb} in {args.workspace}" if changed else "nothing to change")
+    return EXIT_OK
+
+
 def _models(args: argparse.Namespace) -> int:
     catalog = default_catalog()
     for provider in [args.provider] if args.provider else catalog.providers():
@@ -174,6 +280,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = commands.add_parser("models", help="list the models in the catalog")
     models.add_argument("--provider")
+
+    quota = commands.add_parser("quota", help="set, clear or reset quotas; block users")
+    quota.add_argument("action", choices=("show", "set", "clear", "reset-day", "block", "unblock"))
+    who = quota.add_mutually_exclusive_group()
+    who.add_argument("--user", help="PLATFORM:WORKSPACE:USER, e.g. discord:1234:5678")
+    who.add_argument("--workspace", help="PLATFORM:WORKSPACE, e.g. slack:T0123")
+    quota.add_argument("--daily", type=float, help="seconds per UTC day")
+    quota.add_argument("--concurrent", type=int, help="jobs in flight")
+    quota.add_argument("--monthly", type=float, help="seconds per month (workspace)")
+
+    usage = commands.add_parser("usage", help="seconds used per user this month")
+    usage.add_argument("--month", help="YYYY-MM (default: this month, UTC)")
+    usage.add_argument("--workspace", help="PLATFORM:WORKSPACE (default: all)")
+    usage.add_argument("--top", type=int, default=20, help="rows to show (not with --csv)")
+    usage.add_argument("--csv", action="store_true", help="every row, as CSV on stdout")
+
+    banned = commands.add_parser("banned", help="words and patterns refused in a workspace")
+    banned.add_argument("action", choices=("list", "add", "remove"))
+    banned.add_argument("term", nargs="?", help="a word, a phrase, or re:<regular expression>")
+    banned.add_argument("--workspace", required=True, help="PLATFORM:WORKSPACE")
     return parser
 
 
@@ -194,13 +320,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_try(args, settings))
         if args.command == "jobs":
             return asyncio.run(_jobs(args, settings))
+        if args.command in ("quota", "usage", "banned"):
+            return asyncio.run(_admin(args, settings))
         return asyncio.run(_run(settings))
     except KeyboardInterrupt:
         return 130
     except QuotaExceeded as exc:
-        return _fail(exc.user_message, EXIT_QUOTA)
+        return _fail(exc.user_message, EXIT_REFUSED)
     except UserFacingError as exc:
-        return _fail(exc.user_message, EXIT_BAD_INPUT)
+        refused = exc.code in ("blocked", "moderation")
+        return _fail(exc.user_message, EXIT_REFUSED if refused else EXIT_BAD_INPUT)
     except ConfigurationError as exc:
         return _fail(str(exc), EXIT_CONFIG)
     except Exception:

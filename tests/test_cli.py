@@ -124,3 +124,37 @@ def test_an_unexpected_failure_shows_a_reference_not_a_traceback_line(tmp_path: 
     assert last.startswith("veo-bot: Something went wrong (ref ")
     ref = last.split("(ref ")[1].split(")")[0]
     assert f"unexpected error (ref {ref})" in result.stderr  # the log has the details
+
+
+def test_admins_steer_quotas_blocks_and_banned_words_from_the_cli(tmp_path: Path) -> None:
+    def veo(*args: str) -> tuple[int, str, str]:
+        result = run_cli(tmp_path, *args)
+        return result.returncode, result.stdout, result.stderr
+
+    assert veo("quota", "set", "--user", "console:local:alice", "--daily", "3")[0] == 0
+    code, _, err = veo("try", "x", "--user", "alice", "--model", "local-draft", "--duration", "4")
+    assert code == 3 and "you have 3 s of 3 s left today" in err
+    assert "user console:local:alice: daily 3" in veo("quota", "show")[1]
+
+    assert veo("quota", "block", "--user", "console:local:bob")[0] == 0
+    code, _, err = veo("try", "x", "--user", "bob", "--model", "local-draft", "--duration", "2")
+    assert code == 3 and "not allowed to make videos" in err
+
+    assert veo("banned", "add", "gore", "--workspace", "console:local")[0] == 0
+    code, _, err = veo("try", "So much GORE", "--user", "carol", "--model", "local-draft")
+    assert code == 3 and "does not allow" in err and "gore" not in err.lower()
+    assert veo("banned", "list", "--workspace", "console:local")[1] == "gore\n"
+
+    code, out, _ = veo(
+        "try", "calm sea", "--user", "carol", "--model", "local-draft", "--duration", "2"
+    )
+    assert code == 0
+    code, out, _ = veo("usage", "--csv")
+    assert out.splitlines() == [
+        "user,workspace,jobs,settled_s,in_flight_s,refunded_jobs",
+        "console:local:carol,console:local,1,2,0,0",
+    ]
+    assert "console:local:carol" in veo("usage")[1]
+    assert veo("quota", "clear", "--user", "console:local:alice")[1] == (
+        "limits cleared for user console:local:alice\n"
+    )
