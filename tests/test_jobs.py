@@ -50,6 +50,20 @@ async def finish(service: JobService, job: Job) -> Job:
         return await asyncio.wait_for(service.wait_until_done(job.id), 10)
 
 
+def scripted_service(
+    store: SqliteStore, tmp_path: Path, provider: ScriptedProvider, surface: RecordingSurface
+) -> JobService:
+    return make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
+    )
+
+
+async def submit_and_finish(service: JobService) -> tuple[Job, Job]:
+    """Submit REQUEST and run the scheduler until the job ends: (as accepted, as ended)."""
+    job = await service.submit(REQUEST, origin())
+    return job, await finish(service, job)
+
+
 async def ledger_status(store: SqliteStore, job_id: str) -> str:
     rows = await store.ledger([job_id])
     assert len(rows) == 1
@@ -61,9 +75,7 @@ async def test_a_job_goes_from_request_to_delivered_and_is_charged(
 ) -> None:
     provider = ScriptedProvider()
     surface = RecordingSurface()
-    service = make_service(
-        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
-    )
+    service = scripted_service(store, tmp_path, provider, surface)
 
     job = await service.submit(REQUEST, origin())
     done = await finish(service, job)
@@ -86,9 +98,7 @@ async def test_webhook_and_poll_seeing_completion_together_deliver_once(
 ) -> None:
     provider = ScriptedProvider([ProviderStatus(ProviderJobState.RUNNING, progress=10)])
     surface = RecordingSurface()
-    service = make_service(
-        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
-    )
+    service = scripted_service(store, tmp_path, provider, surface)
     job = await service.submit(REQUEST, origin())
     await service.advance(job)  # submit
     running_job = await store.get_job(job.id)
@@ -108,12 +118,8 @@ async def test_provider_failure_refunds_and_says_so(store: SqliteStore, tmp_path
         [ProviderStatus(ProviderJobState.FAILED, error_message="The model could not draw that.")]
     )
     surface = RecordingSurface()
-    service = make_service(
-        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
-    )
-    job = await service.submit(REQUEST, origin())
-
-    done = await finish(service, job)
+    service = scripted_service(store, tmp_path, provider, surface)
+    job, done = await submit_and_finish(service)
 
     assert done.state is JobState.FAILED
     assert done.error_message == "The model could not draw that."
@@ -130,12 +136,8 @@ async def test_out_of_credits_on_submit_fails_at_once_with_a_plain_message(
         submit_errors=[ProviderOutOfCredits(detail="402 Insufficient credits")]
     )
     surface = RecordingSurface()
-    service = make_service(
-        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
-    )
-    job = await service.submit(REQUEST, origin())
-
-    done = await finish(service, job)
+    service = scripted_service(store, tmp_path, provider, surface)
+    job, done = await submit_and_finish(service)
 
     assert done.state is JobState.FAILED
     assert done.error_code == "provider_out_of_credits"
@@ -158,12 +160,8 @@ async def test_rate_limited_submit_and_flaky_polls_are_retried_until_done(
         submit_errors=[ProviderRateLimited(retry_after=0.01)],
     )
     surface = RecordingSurface()
-    service = make_service(
-        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
-    )
-    job = await service.submit(REQUEST, origin())
-
-    done = await finish(service, job)
+    service = scripted_service(store, tmp_path, provider, surface)
+    job, done = await submit_and_finish(service)
 
     assert done.state is JobState.DELIVERED
     assert len(provider.submits) == 2
@@ -176,12 +174,8 @@ async def test_a_job_lost_by_the_provider_fails_and_refunds(
 ) -> None:
     provider = ScriptedProvider([ProviderJobNotFound(detail="404")])
     surface = RecordingSurface()
-    service = make_service(
-        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
-    )
-    job = await service.submit(REQUEST, origin())
-
-    done = await finish(service, job)
+    service = scripted_service(store, tmp_path, provider, surface)
+    job, done = await submit_and_finish(service)
 
     assert (done.state, done.error_code) == (JobState.FAILED, "provider_job_not_found")
     assert await ledger_status(store, job.id) == "refunded"
@@ -224,12 +218,8 @@ async def test_a_failed_post_is_retried_and_the_video_posted_once(
 ) -> None:
     provider = ScriptedProvider()
     surface = RecordingSurface(fail_deliveries=2)
-    service = make_service(
-        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
-    )
-    job = await service.submit(REQUEST, origin())
-
-    done = await finish(service, job)
+    service = scripted_service(store, tmp_path, provider, surface)
+    job, done = await submit_and_finish(service)
 
     assert done.state is JobState.DELIVERED
     assert len(surface.of(job.id, "video")) == 1
@@ -243,12 +233,8 @@ async def test_a_video_too_large_for_the_destination_is_re_encoded_to_fit(
     size = noisy_mp4(source, audio=True)
     provider = ScriptedProvider(video=source.read_bytes())
     surface = RecordingSurface(limit=size // 4)
-    service = make_service(
-        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
-    )
-    job = await service.submit(REQUEST, origin())
-
-    done = await finish(service, job)
+    service = scripted_service(store, tmp_path, provider, surface)
+    job, done = await submit_and_finish(service)
 
     assert done.state is JobState.DELIVERED
     [video] = surface.of(job.id, "video")
@@ -261,12 +247,8 @@ async def test_a_video_that_cannot_fit_fails_and_refunds(
 ) -> None:
     provider = ScriptedProvider(video=b"x" * 5000)  # not even a video: nothing to re-encode
     surface = RecordingSurface(limit=1000)
-    service = make_service(
-        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
-    )
-    job = await service.submit(REQUEST, origin())
-
-    done = await finish(service, job)
+    service = scripted_service(store, tmp_path, provider, surface)
+    job, done = await submit_and_finish(service)
 
     assert done.state is JobState.FAILED
     assert await ledger_status(store, job.id) == "refunded"
@@ -316,27 +298,28 @@ async def test_a_crash_between_post_and_record_does_not_post_twice(
     assert await ledger_status(store, job.id) == "settled"
 
 
-async def test_an_interrupted_submit_is_not_repeated_on_a_provider_that_could_bill_twice(
-    store: SqliteStore, tmp_path: Path
-) -> None:
-    provider = ScriptedProvider(idempotent_submit=False)
-    provider.submit_gate = asyncio.Event()  # the submit call never returns: the process dies
-    surface = RecordingSurface()
-    first = make_service(
-        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
-    )
+async def interrupt_submit_then_restart(
+    store: SqliteStore, tmp_path: Path, provider: ScriptedProvider, surface: RecordingSurface
+) -> tuple[Job, Job]:
+    """The process dies while the provider's submit call is under way; a new one takes over."""
+    first = scripted_service(store, tmp_path, provider, surface)
     job = await first.submit(REQUEST, origin())
     step = asyncio.create_task(first.advance(job))
     await provider.submitted.wait()
     step.cancel()
     with pytest.raises(asyncio.CancelledError):
         await step
-
     provider.submit_gate = None
-    second = make_service(
-        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
-    )
-    done = await finish(second, job)
+    return job, await finish(scripted_service(store, tmp_path, provider, surface), job)
+
+
+async def test_an_interrupted_submit_is_not_repeated_on_a_provider_that_could_bill_twice(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider(idempotent_submit=False)
+    provider.submit_gate = asyncio.Event()  # the submit call never returns: the process dies
+    surface = RecordingSurface()
+    job, done = await interrupt_submit_then_restart(store, tmp_path, provider, surface)
 
     assert done.state is JobState.FAILED and done.error_code == "submit_interrupted"
     assert len(provider.submits) == 1
@@ -349,21 +332,7 @@ async def test_an_interrupted_submit_is_repeated_on_an_idempotent_provider(
     provider = ScriptedProvider(idempotent_submit=True)
     provider.submit_gate = asyncio.Event()
     surface = RecordingSurface()
-    first = make_service(
-        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
-    )
-    job = await first.submit(REQUEST, origin())
-    step = asyncio.create_task(first.advance(job))
-    await provider.submitted.wait()
-    step.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await step
-
-    provider.submit_gate = None
-    second = make_service(
-        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
-    )
-    done = await finish(second, job)
+    job, done = await interrupt_submit_then_restart(store, tmp_path, provider, surface)
 
     assert done.state is JobState.DELIVERED
     assert len(provider.submits) == 2
@@ -408,12 +377,8 @@ async def test_an_expired_result_url_is_refreshed_from_the_provider(
     provider = ScriptedProvider()
     provider.expired_downloads = 1
     surface = RecordingSurface()
-    service = make_service(
-        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
-    )
-    job = await service.submit(REQUEST, origin())
-
-    done = await finish(service, job)
+    service = scripted_service(store, tmp_path, provider, surface)
+    _, done = await submit_and_finish(service)
 
     assert done.state is JobState.DELIVERED
     assert provider.downloads == 2
@@ -427,12 +392,8 @@ async def test_a_result_url_that_stays_expired_fails_and_refunds(
     provider = ScriptedProvider()
     provider.expired_downloads = 5
     surface = RecordingSurface()
-    service = make_service(
-        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
-    )
-    job = await service.submit(REQUEST, origin())
-
-    done = await finish(service, job)
+    service = scripted_service(store, tmp_path, provider, surface)
+    job, done = await submit_and_finish(service)
 
     assert done.state is JobState.FAILED
     assert provider.downloads == 2
@@ -445,9 +406,7 @@ async def test_a_reroll_is_the_same_request_with_a_new_seed_charged_as_a_new_job
 ) -> None:
     provider = ScriptedProvider()
     surface = RecordingSurface()
-    service = make_service(
-        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
-    )
+    service = scripted_service(store, tmp_path, provider, surface)
     image = load_image(png_bytes())
     first = await service.submit(
         REQUEST.model_copy(update={"first_frame": image, "seed": 5}), origin()
