@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import threading
 from pathlib import Path
+from typing import Any
 
 import av
 import pytest
@@ -73,6 +74,30 @@ def test_first_to_last_frame_goes_from_one_image_to_the_other(tmp_path: Path) ->
     assert 60 < b_mid < 180  # half-way through the dissolve
 
 
+def test_a_last_frame_alone_opens_on_a_scene_and_ends_on_the_image(tmp_path: Path) -> None:
+    out = tmp_path / "last.mp4"
+    render_mp4(RenderSpec(320, 180, 1, seed=2, prompt="x", last_frame=solid((20, 20, 220))), out)
+    video = frames(out)
+    assert difference(video[0], video[-1]) > 20
+    r1, _, b1 = mean(video[-1])
+    assert b1 > 180 and r1 < 60
+
+
+def test_exif_orientation_is_applied(tmp_path: Path) -> None:
+    stored = Image.new("RGB", (300, 200), (220, 20, 20))
+    stored.paste((20, 20, 220), (150, 0, 300, 200))  # red left, blue right as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise: red on top, blue below
+    buf = io.BytesIO()
+    stored.save(buf, format="JPEG", exif=exif)
+    out = tmp_path / "turned.mp4"
+    render_mp4(RenderSpec(240, 240, 1, seed=1, prompt="x", first_frame=buf.getvalue()), out)
+    first = frames(out)[0]
+    top, bottom = first.crop((0, 0, 240, 60)), first.crop((0, 180, 240, 240))
+    assert mean(top)[0] > 180 and mean(top)[2] < 60
+    assert mean(bottom)[2] > 180 and mean(bottom)[0] < 60
+
+
 def test_the_camera_moves_over_a_still_image(tmp_path: Path) -> None:
     picture = Image.new("RGB", (400, 300))
     picture.paste((255, 255, 255), (0, 0, 200, 300))  # half white, half black: motion shows
@@ -98,6 +123,7 @@ def test_text_only_scenes_move_and_follow_prompt_and_seed(tmp_path: Path) -> Non
     fox = render("a fox in snow", 1, "a.mp4")
     assert difference(fox[0], fox[-1]) > 5
     again = render("a fox in snow", 1, "b.mp4")
+    # Drawing is exact, but x264 is not bit-exact run to run at every size: allow coding noise.
     assert all(difference(x, y) < 2 for x, y in zip(fox, again, strict=True))
     assert difference(render("a fox in snow", 2, "c.mp4")[0], fox[0]) > 5
     assert difference(render("a whale at night", 1, "d.mp4")[0], fox[0]) > 5
@@ -131,6 +157,68 @@ def test_a_cancelled_render_leaves_nothing_behind(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_failure_mid_render_leaves_nothing_behind(tmp_path: Path) -> None:
+    def fail_half_way(fraction: float) -> None:
+        if fraction > 0.5:
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        render_mp4(
+            RenderSpec(160, 90, 1, seed=1, prompt="x"), tmp_path / "f.mp4", progress=fail_half_way
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.timeout(20)
+def test_a_failure_while_finishing_the_file_is_raised_not_hung_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    open_container = av.open
+
+    class FullDisk:
+        """An output container whose writes fail once the last frame's packets are in."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.container = open_container(*args, **kwargs)
+            self.writes = 0
+
+        def __enter__(self) -> FullDisk:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.container.close()
+
+        def add_stream(self, *args: Any, **kwargs: Any) -> Any:
+            return self.container.add_stream(*args, **kwargs)
+
+        def mux(self, packets: Any) -> None:
+            self.writes += 1
+            if self.writes > 24:  # the flush after 24 frames
+                raise OSError("No space left on device")
+            self.container.mux(packets)
+
+    monkeypatch.setattr(av, "open", FullDisk)
+    with pytest.raises(OSError, match="No space left"):
+        render_mp4(RenderSpec(160, 90, 1, seed=1, prompt="x"), tmp_path / "full.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "size_and_time",
+    [
+        (161, 90, 1.0, 24),
+        (160, 0, 1.0, 24),
+        (160, 90, 0.0, 24),
+        (160, 90, float("nan"), 24),
+        (160, 90, 1.0, 0),
+    ],
+)
+def test_impossible_specs_are_refused(size_and_time: tuple[int, int, float, int]) -> None:
+    width, height, duration, fps = size_and_time
+    with pytest.raises(ValueError, match=r"frame size|cannot render"):
+        RenderSpec(width, height, duration, seed=1, prompt="x", fps=fps)
+
+
 def test_transparent_images_and_garbage(tmp_path: Path) -> None:
     buf = io.BytesIO()
     Image.new("RGBA", (200, 200), (0, 0, 0, 0)).save(buf, format="PNG")
@@ -141,4 +229,6 @@ def test_transparent_images_and_garbage(tmp_path: Path) -> None:
         render_mp4(
             RenderSpec(160, 90, 1, seed=1, prompt="x", first_frame=b"nope"), tmp_path / "g.mp4"
         )
+    with pytest.raises(ValueError, match="last frame is not a readable image"):
+        render_mp4(RenderSpec(160, 90, 1, seed=1, prompt="x", last_frame=b""), tmp_path / "g.mp4")
     assert not (tmp_path / "g.mp4").exists()

@@ -2,7 +2,8 @@
 image, a dissolve to the last frame, or a drifting scene of its own for text-only prompts.
 
 Pure and synchronous (the provider runs it in a worker thread); Pillow draws, PyAV encodes
-H.264 / yuv420p into MP4. Deterministic for a given (prompt, seed, images).
+H.264 / yuv420p into MP4. Frames are drawn deterministically from (prompt, seed, images);
+x264 itself is not bit-exact run to run at every frame size, so files may differ by coding noise.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import hashlib
 import io
 import math
 import os
-import queue
 import random
 import threading
 import unicodedata
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -26,6 +28,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps, Unidentified
 _MARGIN = 1.15  # the source is prepared this much larger than the frame: room to zoom and pan
 _ZOOM = 0.12  # the camera pushes in by 12% over the clip
 _PAN = 0.8  # share of the spare margin the pan travels
+_AHEAD = 6  # frames drawn ahead of the encoder: enough to keep it busy, little memory
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,15 @@ class RenderSpec:
     last_frame: bytes | None = None
     fps: int = 24
 
+    def __post_init__(self) -> None:
+        # Caught here with a clear message rather than deep inside x264 (4:2:0 needs even sides).
+        if self.width <= 0 or self.height <= 0 or self.width % 2 or self.height % 2:
+            raise ValueError(
+                f"frame size must be positive and even, not {self.width}x{self.height}"
+            )
+        if self.fps <= 0 or not (0 < self.duration_s < math.inf):
+            raise ValueError(f"cannot render {self.duration_s} s at {self.fps} frames/s")
+
 
 class RenderCancelled(Exception):
     """The render was stopped before it finished; nothing was written at the output path."""
@@ -49,12 +61,15 @@ def _ease(t: float) -> float:
     return t * t * (3 - 2 * t)
 
 
-def _decode(data: bytes, label: str) -> Image.Image:
+def _decode(data: bytes, label: str, size: tuple[int, int]) -> Image.Image:
     try:
         with Image.open(io.BytesIO(data)) as raw:
+            # JPEG decodes at 1/2, 1/4 or 1/8 scale when that still covers `size` either way up.
+            side = max(size)
+            raw.draft(raw.mode, (side, side))
             image = ImageOps.exif_transpose(raw)
             image.load()
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ValueError(f"the {label} is not a readable image") from exc
     if image.mode in ("RGBA", "LA", "P", "PA"):
         # Transparent areas over a neutral grey rather than black.
@@ -109,7 +124,7 @@ class _Scene:
         self.sky_b = self._gradient(palette[2], palette[3])
         self.near = self._lights(rng, count=7, radius=(0.08, 0.16), blur=0.03, travel=0.45)
         self.far = self._lights(rng, count=14, radius=(0.02, 0.06), blur=0.015, travel=0.2)
-        self.near_direction = rng.choice((-1, 1))
+        self.near_forward = rng.random() < 0.5
         self.caption = self._caption(prompt)
 
     def _gradient(self, top: tuple[int, ...], bottom: tuple[int, ...]) -> Image.Image:
@@ -130,19 +145,34 @@ class _Scene:
         radius: tuple[float, float],
         blur: float,
         travel: float,
-    ) -> Image.Image:
-        """A transparent strip wider than the frame, with soft glowing discs on it."""
+    ) -> tuple[Image.Image, Image.Image]:
+        """A strip wider than the frame with soft glowing discs: their colours and coverage."""
         side = min(self.width, self.height)
-        strip = Image.new("RGBA", (round(self.width * (1 + travel)), self.height), (0, 0, 0, 0))
-        draw = ImageDraw.Draw(strip)
-        for _ in range(count):
-            r = rng.uniform(*radius) * side
-            x, y = rng.uniform(0, strip.width), rng.uniform(0, self.height)
-            colour = (*(rng.randrange(150, 256) for _ in range(3)), rng.randrange(60, 140))
-            draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
-        return strip.filter(ImageFilter.GaussianBlur(blur * side))
+        size = (round(self.width * (1 + travel)), self.height)
+        discs = [
+            (
+                rng.uniform(*radius) * side,
+                rng.uniform(0, size[0]),
+                rng.uniform(0, self.height),
+                tuple(rng.randrange(150, 256) for _ in range(3)),
+                rng.randrange(60, 140),
+            )
+            for _ in range(count)
+        ]
+        colours = Image.new("RGB", size)
+        coverage = Image.new("L", size, 0)
+        paint, mask = ImageDraw.Draw(colours), ImageDraw.Draw(coverage)
+        # Colour reaches past each disc's edge so the blurred rim fades to it, not to black.
+        reach = 3 * blur * side
+        for r, x, y, colour, _ in discs:
+            paint.ellipse((x - r - reach, y - r - reach, x + r + reach, y + r + reach), colour)
+        for r, x, y, colour, alpha in discs:
+            paint.ellipse((x - r, y - r, x + r, y + r), colour)
+            mask.ellipse((x - r, y - r, x + r, y + r), alpha)
+        return colours, coverage.filter(ImageFilter.GaussianBlur(blur * side))
 
-    def _caption(self, prompt: str) -> Image.Image | None:
+    def _caption(self, prompt: str) -> tuple[Image.Image, tuple[int, int]] | None:
+        """The prompt in small type near the bottom, cropped to its ink, and where it goes."""
         # The built-in font covers ASCII only: fold accents ("über" -> "uber"), drop the rest.
         folded = unicodedata.normalize("NFKD", prompt).encode("ascii", "ignore").decode()
         text = " ".join(folded.split())
@@ -159,19 +189,22 @@ class _Scene:
             y = self.height - size * 3
             draw.text((x + 1, y + 1), text, font=font, fill=(0, 0, 0, 150))
             draw.text((x, y), text, font=font, fill=(255, 255, 255, 210))
-        except (OSError, UnicodeError, ValueError):
+        except (ImportError, OSError, UnicodeError, ValueError):
             return None  # a font that cannot draw the prompt: the scene goes on without it
-        return layer
+        ink = layer.getbbox()
+        if ink is None:
+            return None
+        return layer.crop(ink), (ink[0], ink[1])
 
     def frame(self, t: float) -> Image.Image:
-        sky = Image.blend(self.sky_a, self.sky_b, _ease(t)).convert("RGBA")
-        for layer, speed in ((self.far, 1.0), (self.near, float(self.near_direction))):
-            spare = layer.width - self.width
-            offset = round(spare * (t if speed > 0 else 1 - t))
-            sky.alpha_composite(layer, source=(offset, 0, offset + self.width, self.height))
+        image = Image.blend(self.sky_a, self.sky_b, _ease(t))
+        for (colours, coverage), forward in ((self.far, True), (self.near, self.near_forward)):
+            offset = round((colours.width - self.width) * (t if forward else 1 - t))
+            image.paste(colours, (-offset, 0), coverage)
         if self.caption is not None:
-            sky.alpha_composite(self.caption)
-        return sky.convert("RGB")
+            caption, position = self.caption
+            image.paste(caption, position, caption)
+        return image
 
 
 def render_mp4(
@@ -184,14 +217,15 @@ def render_mp4(
     """Render the clip to `out_path` (written whole or not at all)."""
     width, height = spec.width, spec.height
     camera = _Camera(width, height, spec.seed)
+    size = camera.source_size
     first = (
-        _cover(_decode(spec.first_frame, "first frame"), *camera.source_size)
-        if spec.first_frame
+        _cover(_decode(spec.first_frame, "first frame", size), *size)
+        if spec.first_frame is not None
         else None
     )
     last = (
-        _cover(_decode(spec.last_frame, "last frame"), *camera.source_size)
-        if spec.last_frame
+        _cover(_decode(spec.last_frame, "last frame", size), *size)
+        if spec.last_frame is not None
         else None
     )
     scene = _Scene(width, height, spec.prompt, spec.seed) if first is None else None
@@ -229,44 +263,35 @@ def _encode(
     progress: Callable[[float], None] | None,
     cancel: threading.Event | None,
 ) -> None:
-    """Draw frames here while a second thread encodes them: Pillow and x264 both release the
-    GIL, so the two cores work at once."""
-    frames: queue.Queue[Image.Image | None] = queue.Queue(maxsize=8)
-    failure: list[BaseException] = []
+    """A worker thread draws frames ahead while this one converts and encodes them in order:
+    Pillow, swscale and x264 release the GIL, so the two cores work at once."""
+    time_base = Fraction(1, spec.fps)
 
-    def encoder() -> None:
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="veo-render") as pool,
+        av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as out,
+    ):
+        stream = out.add_stream("libx264", rate=spec.fps)
+        stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
+        # One x264 thread: the drawing thread has the other core.
+        stream.options = {"crf": "23", "preset": "veryfast", "threads": "1"}
+        ahead: deque[Future[Image.Image]] = deque(
+            pool.submit(draw, index) for index in range(min(total, _AHEAD))
+        )
         try:
-            with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as out:
-                stream = out.add_stream("libx264", rate=spec.fps)
-                stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
-                # One x264 thread: the drawing thread has the other core.
-                stream.options = {"crf": "23", "preset": "veryfast", "threads": "1"}
-                time_base = Fraction(1, spec.fps)
-                index = 0
-                while (image := frames.get()) is not None:
-                    frame = av.VideoFrame.from_image(image)
-                    frame.pts, frame.time_base = index, time_base
-                    out.mux(stream.encode(frame))
-                    index += 1
-                    if progress is not None:
-                        progress(index / total * 0.99)
-                out.mux(stream.encode(None))
-        except BaseException as exc:
-            failure.append(exc)
-            while frames.get() is not None:  # unblock the drawing side
-                pass
-
-    worker = threading.Thread(target=encoder, name="veo-render-encode", daemon=True)
-    worker.start()
-    try:
-        for index in range(total):
-            if cancel is not None and cancel.is_set():
-                raise RenderCancelled
-            if failure:
-                break
-            frames.put(draw(index))
-    finally:
-        frames.put(None)
-        worker.join()
-    if failure:
-        raise failure[0]
+            for index in range(total):
+                if cancel is not None and cancel.is_set():
+                    raise RenderCancelled
+                image = ahead.popleft().result()
+                if index + _AHEAD < total:
+                    ahead.append(pool.submit(draw, index + _AHEAD))
+                # One swscale thread: the other core is drawing; more threads only add overhead.
+                frame = av.VideoFrame.from_image(image).reformat(format="yuv420p", threads=1)
+                frame.pts, frame.time_base = index, time_base
+                out.mux(stream.encode(frame))
+                if progress is not None:
+                    progress((index + 1) / total * 0.99)
+            out.mux(stream.encode(None))
+        finally:
+            for future in ahead:  # an early exit does not wait for frames nobody will encode
+                future.cancel()
