@@ -142,10 +142,17 @@ class DeliveryError(VeoError):
     """The chat surface could not post; retried when `retryable`."""
 
     def __init__(
-        self, message: str, *, retryable: bool = True, user_message: str | None = None
+        self,
+        message: str,
+        *,
+        retryable: bool = True,
+        user_message: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
+        # The platform's own Retry-After, honoured like a provider's.
+        self.retry_after = retry_after
         # Plain words for the channel when this ends the job; None: a generic sentence.
         self.user_message = user_message
 

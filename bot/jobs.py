@@ -681,7 +681,7 @@ class JobService:
             cap=self.config.backoff_cap_s,
             rng=self._rng,
         )
-        if isinstance(err, ProviderRateLimited) and err.retry_after is not None:
+        if isinstance(err, ProviderRateLimited | DeliveryError) and err.retry_after is not None:
             delay = max(delay, err.retry_after)
         changes: dict[str, object] = {"next_poll_at": self.clock.now() + delay}
         if counter == "poll_failures":

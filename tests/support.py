@@ -65,6 +65,7 @@ class RecordingSurface:
     progress_interval_s: float = 0.0
     limit: int | None = None
     fail_deliveries: int = 0  # how many deliver() calls fail (retryable) before one works
+    fail_retry_after: float | None = None  # the Retry-After those failures carry
     posts: list[Post] = field(default_factory=list)
     delivered: asyncio.Event = field(default_factory=asyncio.Event)
     progressed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -90,7 +91,7 @@ class RecordingSurface:
     async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
         if self.fail_deliveries > 0:
             self.fail_deliveries -= 1
-            raise DeliveryError("platform answered 500")
+            raise DeliveryError("platform answered 500", retry_after=self.fail_retry_after)
         self.posts.append(Post(job.id, "video", notice or "", video.stat().st_size))  # noqa: ASYNC240
         self.delivered.set()
         return {"message": f"video-{job.id}"}

@@ -419,3 +419,22 @@ async def test_a_reroll_is_the_same_request_with_a_new_seed_charged_as_a_new_job
     assert (await store.load_media(again.id)) == (await store.load_media(first.id))
     report = await service.quota_report(origin(user="u2"))
     assert (report.used_today_s, report.in_flight, report.remaining_today_s) == (8, 1, 992)
+
+
+async def test_a_platform_retry_after_is_honoured_for_deliveries(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    clock = ManualClock(1_790_000_000.0)
+    provider = ScriptedProvider([ProviderStatus(ProviderJobState.SUCCEEDED, video_url="m")])
+    surface = RecordingSurface(fail_deliveries=1, fail_retry_after=30)
+    service = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}, clock=clock
+    )
+    job = await service.submit(REQUEST, origin())
+    await service.advance(job)
+    submitted = await store.get_job(job.id)
+    assert submitted is not None
+    await service.advance(submitted)
+    waiting = await store.get_job(job.id)
+    assert waiting is not None and waiting.state is JobState.DELIVERING
+    assert waiting.next_poll_at == pytest.approx(clock.now() + 30)

@@ -1,0 +1,486 @@
+"""The Slack adapter as `veo-bot run` runs it: a slack-bolt `AsyncApp` answering `/veo`, the
+"Animate with Veo" message shortcut, the request modal, the result buttons and @mentions, over
+HTTP on the bot's web server (`POST /slack/events`) or over Socket Mode when SLACK_APP_TOKEN is
+set.
+
+Every listener acknowledges at once and leaves slow work (downloads, the core) to tasks the
+adapter owns and ends on close. The one exception is the modal submission: its answer must
+carry inline errors, so its images are fetched and the request checked before answering,
+within a budget that keeps the answer inside Slack's 3 seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Collection, Coroutine, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+import aiohttp
+from aiohttp import web
+from pydantic import SecretStr
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.request.async_internals import build_async_context
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.errors import SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack import _blocks as blocks
+from adapters.slack._errors import best_effort, delivery_error, slack_call
+from adapters.slack._intake import (
+    ModalAnswers,
+    SeenEvents,
+    fetch_image,
+    frame_source,
+    is_image_file,
+    mention_prompt,
+)
+from adapters.slack._surface import PLATFORM, SlackSurface, thread_root
+from bot.catalog import InputKind, ModelSpec
+from bot.errors import (
+    ConfigurationError,
+    DeliveryError,
+    InvalidRequest,
+    UserFacingError,
+    reference_id,
+    unexpected_message,
+)
+from bot.models import GenerationRequest, ImageInput, Origin
+from bot.ports import ChatSurface
+
+if TYPE_CHECKING:
+    from bot.jobs import JobService
+
+log = logging.getLogger(__name__)
+
+Reply = Callable[[str], Coroutine[Any, Any, None]]
+
+EVENTS_PATH = "/slack/events"
+# Of Slack's 3 s for answering a modal: the time its images may take to download.
+ACK_BUDGET_S = 2.0
+# How long close() lets running work finish before cancelling it (jobs are in the store).
+CLOSE_GRACE_S = 5.0
+
+
+class SlackAdapter:
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        *,
+        bot_token: SecretStr,
+        signing_secret: SecretStr | None,
+        app_token: SecretStr | None,
+        api_url: str,
+        admins: Collection[str],
+    ) -> None:
+        self._bot_token = bot_token
+        self._app_token = app_token
+        self._admins = frozenset(admins)
+        # slack_sdk adds the trailing slash a base URL needs for urljoin (SLACK_API_URL).
+        self._client = AsyncWebClient(token=bot_token.get_secret_value(), base_url=api_url)
+        self._surface = SlackSurface(self._client)
+        self.surface: ChatSurface = self._surface
+        self._app = AsyncApp(
+            name="veo-bot",
+            client=self._client,
+            signing_secret=signing_secret.get_secret_value() if signing_secret else "",
+            # Listeners run before the answer goes back, so a modal's answer can carry errors;
+            # each one acks at once and hands slow work to a task of ours.
+            process_before_response=True,
+        )
+        self._app.command(blocks.COMMAND)(self._on_command)
+        self._app.message_shortcut(blocks.SHORTCUT_CALLBACK)(self._on_shortcut)
+        self._app.view(blocks.MODAL_CALLBACK)(self._on_modal)
+        self._app.action(blocks.REROLL_ACTION)(self._on_reroll)
+        self._app.action(blocks.DELETE_ACTION)(self._on_delete)
+        self._app.event("app_mention")(self._on_mention)
+        self._service: JobService | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._seen = SeenEvents()
+        self._closing = False
+
+    # --- ChatAdapter ----------------------------------------------------------------------
+
+    def mount(self, app: web.Application) -> None:
+        # With an app token Slack talks over Socket Mode instead (DESIGN.md).
+        if self._app_token is None:
+            app.router.add_post(EVENTS_PATH, self._on_http)
+
+    async def start(self, service: JobService) -> None:
+        self._service = service
+        if self._app_token is not None:
+            await self._connect_socket(self._app_token)
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._socket is not None:
+            await self._close_socket(self._socket)
+            self._socket = None
+        if self._tasks:
+            _done, pending = await asyncio.wait(self._tasks, timeout=CLOSE_GRACE_S)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def healthy(self) -> bool:
+        if self._service is None or self._closing:
+            return False
+        if self._app_token is None:
+            return True
+        session = self._socket.client.current_session if self._socket is not None else None
+        return session is not None and not session.closed
+
+    # --- transports -----------------------------------------------------------------------
+
+    async def _on_http(self, request: web.Request) -> web.StreamResponse:
+        if self._service is None or self._closing:
+            raise web.HTTPServiceUnavailable(text="veo-bot is not taking Slack requests now")
+        # Bolt checks the signature and the timestamp (5 minutes) before any listener runs.
+        answer = await self._app.async_dispatch(await _bolt_request(request))
+        return await to_aiohttp_response(answer)
+
+    async def _connect_socket(self, app_token: SecretStr) -> None:
+        handler = AsyncSocketModeHandler(
+            self._app, app_token.get_secret_value(), web_client=self._client
+        )
+        self._socket = handler
+        try:
+            # Asked once here so a wrong token stops start-up; slack_sdk would retry forever.
+            handler.client.wss_uri = await handler.client.issue_new_wss_url()
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+            await self._close_socket(handler)
+            self._socket = None
+            raise ConfigurationError(
+                "Slack would not open a Socket Mode connection "
+                f"({delivery_error('apps.connections.open', exc)}); check SLACK_APP_TOKEN "
+                "(an app-level token with connections:write) and SLACK_API_URL."
+            ) from None
+        await handler.connect_async()
+
+    @staticmethod
+    async def _close_socket(handler: AsyncSocketModeHandler) -> None:
+        client = handler.client
+        await handler.close_async()
+        # slack_sdk cancels its reader tasks without waiting; none may outlive close().
+        tasks = (client.message_processor, client.message_receiver, client.current_session_monitor)
+        await asyncio.gather(*(t for t in tasks if t is not None), return_exceptions=True)
+
+    # --- listeners (each acknowledges first) ------------------------------------------------
+
+    async def _on_command(
+        self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        text = str(command.get("text") or "").strip()
+        if text.lower() == "help":
+            await ack(text=blocks.help_text(*self._models()), response_type="ephemeral")
+            return
+        await ack()
+        origin = Origin(
+            platform=PLATFORM,
+            workspace_id=str(command["team_id"]),
+            channel_id=str(command["channel_id"]),
+            user_id=str(command["user_id"]),
+        )
+        reply = _responder(respond)
+        if text.lower() == "quota":
+            self._spawn(self._send_quota(origin, reply), reply)
+        elif text and self._text_alone_will_do():
+            self._spawn(self._submit(GenerationRequest(prompt=text), origin, reply), reply)
+        else:
+            context = blocks.ModalContext(channel_id=origin.channel_id)
+            trigger = str(command["trigger_id"])
+            self._spawn(self._open_modal(trigger, context, reply, prompt=text), reply)
+
+    async def _on_shortcut(
+        self, ack: AsyncAck, shortcut: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        reply = _responder(respond)
+        message: Mapping[str, Any] = shortcut.get("message") or {}
+        images = [file for file in message.get("files") or [] if is_image_file(file)]
+        if not images:
+            self._spawn(
+                reply(
+                    "That message holds no image. Use *Animate with Veo* on a message with a "
+                    f"PNG, JPEG or WebP image, or run `{blocks.COMMAND}` for the form."
+                ),
+                reply,
+            )
+            return
+        context = blocks.ModalContext(
+            channel_id=str(shortcut["channel"]["id"]),
+            # The video goes into the message's thread; Slack threads are one level deep.
+            thread_ts=str(message.get("thread_ts") or message["ts"]),
+            frame=frame_source(images[0]),
+        )
+        self._spawn(self._open_modal(str(shortcut["trigger_id"]), context, reply), reply)
+
+    async def _on_modal(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        context = blocks.ModalContext.load(str(view.get("private_metadata") or ""))
+        present = {str(block.get("block_id")) for block in view.get("blocks") or []}
+        user = body["user"]
+        origin = Origin(
+            platform=PLATFORM,
+            workspace_id=str((body.get("team") or {}).get("id") or user.get("team_id")),
+            channel_id=context.channel_id,
+            user_id=str(user["id"]),
+            thread_id=context.thread_ts,
+        )
+        try:
+            answers = ModalAnswers.read(view["state"]["values"])
+            async with asyncio.timeout(ACK_BUDGET_S):
+                first = await self._fetch(answers.first_frame or context.frame, field="image")
+                last = await self._fetch(answers.last_frame, field="end_image")
+            await self._jobs.submit(answers.request(first, last), origin)
+        except InvalidRequest as exc:
+            errors = {_block_for(exc.field, present): exc.user_message}
+            await ack(response_action="errors", errors=errors)
+        except UserFacingError as exc:
+            await ack(response_action="errors", errors={blocks.PROMPT_BLOCK: exc.user_message})
+        except TimeoutError:
+            message = "Slack took too long to hand over the image; submit again."
+            await ack(response_action="errors", errors={_block_for("image", present): message})
+        except Exception:
+            ref = reference_id()
+            log.exception("slack: unexpected error on a form (ref %s)", ref)
+            errors = {blocks.PROMPT_BLOCK: unexpected_message(ref)}
+            await ack(response_action="errors", errors=errors)
+        else:
+            await ack()
+
+    async def _on_reroll(
+        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        reply = _responder(respond)
+        team, user = _clicked_by(body)
+        self._spawn(self._reroll(str(action["value"]), team, user, reply), reply)
+
+    async def _on_delete(
+        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        reply = _responder(respond)
+        _team, user = _clicked_by(body)
+        self._spawn(self._delete(str(action["value"]), user, reply), reply)
+
+    async def _on_mention(
+        self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        # Events are acknowledged by bolt when this returns; the work runs on in a task.
+        event_id = str(body.get("event_id") or "")
+        if event_id and not self._seen.first_time(event_id):
+            log.info("slack: event %s was handled already; ignoring its retry", event_id)
+            return
+        if not event.get("user"):
+            return  # a mention by a workflow or an app: nobody's quota to charge
+        channel, user = str(event["channel"]), str(event["user"])
+        thread = str(event.get("thread_ts") or event["ts"])
+        origin = Origin(
+            platform=PLATFORM,
+            workspace_id=str(body.get("team_id") or event.get("team") or context.team_id),
+            channel_id=channel,
+            user_id=user,
+            thread_id=thread,
+        )
+        reply = self._whisper(channel, user, thread)
+        prompt = mention_prompt(str(event.get("text") or ""), context.bot_user_id)
+        files: list[Mapping[str, Any]] = list(event.get("files") or [])
+        self._spawn(self._submit_mention(prompt, files, origin, reply), reply)
+
+    # --- the work behind the listeners -----------------------------------------------------
+
+    async def _submit(self, request: GenerationRequest, origin: Origin, reply: Reply) -> None:
+        try:
+            await self._jobs.submit(request, origin)
+        except UserFacingError as exc:
+            await reply(exc.user_message)
+
+    async def _submit_mention(
+        self, prompt: str, files: list[Mapping[str, Any]], origin: Origin, reply: Reply
+    ) -> None:
+        if len(files) > 2:
+            await reply("Attach one image to animate, or two: the first and the last frame.")
+            return
+        try:
+            frames = [
+                await self._fetch(frame_source(file), field=field)
+                for file, field in zip(files, ("image", "end_image"), strict=False)
+            ]
+        except InvalidRequest as exc:
+            await reply(exc.user_message)
+            return
+        request = GenerationRequest(
+            prompt=prompt,
+            first_frame=frames[0] if frames else None,
+            last_frame=frames[1] if len(frames) > 1 else None,
+        )
+        await self._submit(request, origin, reply)
+
+    async def _send_quota(self, origin: Origin, reply: Reply) -> None:
+        await reply(blocks.quota_text(await self._jobs.quota_report(origin)))
+
+    async def _open_modal(
+        self, trigger_id: str, context: blocks.ModalContext, reply: Reply, *, prompt: str = ""
+    ) -> None:
+        choices, default = self._models()
+        view = blocks.request_modal(choices, default, context, prompt=prompt)
+        try:
+            await slack_call(
+                "open the form", self._client.views_open(trigger_id=trigger_id, view=view)
+            )
+        except DeliveryError as err:
+            log.warning("slack: %s", err)
+            await reply(f"Slack did not let the form open; run `{blocks.COMMAND}` again.")
+
+    async def _reroll(self, job_id: str, team: str, user: str, reply: Reply) -> None:
+        previous = await self._jobs.get_job(job_id)
+        if previous is None:
+            await reply("That video is no longer known to the bot.")
+            return
+        origin = Origin(
+            platform=PLATFORM,
+            workspace_id=team,
+            channel_id=previous.origin.channel_id,
+            user_id=user,
+            thread_id=thread_root(previous),
+        )
+        try:
+            await self._jobs.reroll(job_id, origin)
+        except UserFacingError as exc:
+            await reply(exc.user_message)
+
+    async def _delete(self, job_id: str, user: str, reply: Reply) -> None:
+        job = await self._jobs.get_job(job_id)
+        if job is None or not job.delivery_refs:
+            await reply("That video is no longer here.")
+            return
+        if user != job.origin.user_id and f"{PLATFORM}:{user}" not in self._admins:
+            await reply(
+                f"Only <@{job.origin.user_id}>, who asked for this video, or an admin can "
+                "delete it."
+            )
+            return
+        try:
+            await self._surface.delete_result(job, user)
+        except DeliveryError as err:
+            log.warning("slack: job %s: %s", job.id, err)
+            await reply(
+                err.user_message or "Slack did not let the bot delete the video; try again soon."
+            )
+
+    async def _fetch(self, source: blocks.FrameSource | None, *, field: str) -> ImageInput | None:
+        if source is None:
+            return None
+        if source.url is None:
+            # A file_input answer may name the file without its URL: files.info has it.
+            try:
+                info = await slack_call(
+                    "look up a file", self._client.files_info(file=source.file_id)
+                )
+            except DeliveryError as err:
+                log.warning("slack: %s", err)
+                raise InvalidRequest(
+                    f"{source.name} could not be found in Slack.", field=field
+                ) from None
+            source = frame_source(info["file"])
+        return await fetch_image(source, self._bot_token.get_secret_value(), field=field)
+
+    # --- helpers --------------------------------------------------------------------------
+
+    @property
+    def _jobs(self) -> JobService:
+        if self._service is None:
+            raise RuntimeError("the Slack adapter is used before start()")
+        return self._service
+
+    def _models(self) -> tuple[list[ModelSpec], ModelSpec]:
+        """The models people can pick (those of the providers this bot has), default first."""
+        service = self._jobs
+        default = service.catalog.get(service.config.default_provider, service.config.default_model)
+        providers = sorted(service.providers, key=lambda name: (name != default.provider, name))
+        choices = [spec for name in providers for spec in service.catalog.models(name)]
+        return choices, default
+
+    def _text_alone_will_do(self) -> bool:
+        _choices, default = self._models()
+        return default.takes(InputKind.TEXT) and not default.requires_image
+
+    def _spawn(self, work: Coroutine[Any, Any, None], reply: Reply) -> None:
+        task = asyncio.create_task(_guarded(work, reply))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _whisper(self, channel: str, user: str, thread_ts: str) -> Reply:
+        """Answers only the person sees, in the thread (events have no response_url)."""
+
+        async def reply(text: str) -> None:
+            await best_effort(
+                slack_call(
+                    "answer privately",
+                    self._client.chat_postEphemeral(
+                        channel=channel, user=user, text=text, thread_ts=thread_ts
+                    ),
+                )
+            )
+
+        return reply
+
+
+async def _guarded(work: Coroutine[Any, Any, None], reply: Reply) -> None:
+    """Run one piece of work; an unexpected error is logged in full and the person gets only
+    a reference (exception text can hold prompts or URLs)."""
+    try:
+        await work
+    except Exception:
+        ref = reference_id()
+        log.exception("slack: unexpected error (ref %s)", ref)
+        await reply(unexpected_message(ref))
+
+
+async def _bolt_request(request: web.Request) -> AsyncBoltRequest:
+    """The request as bolt sees it, with one repair: slack-bolt 1.30 takes any form containing
+    the word "payload" for an interaction, so `/veo the payload bay opens` would arrive empty
+    and go unanswered. Such a form is read as the slash command it is."""
+    bolt_request = await to_bolt_request(request)
+    if not bolt_request.body and bolt_request.raw_body:
+        form = dict(parse_qsl(bolt_request.raw_body, keep_blank_values=True))
+        if "command" in form:
+            bolt_request.body = form
+            bolt_request.context = build_async_context(AsyncBoltContext({}), form)
+    return bolt_request
+
+
+def _responder(respond: AsyncRespond) -> Reply:
+    """Answers only the person sees, through the payload's response_url."""
+
+    async def reply(text: str) -> None:
+        try:
+            answer = await respond(text=text, response_type="ephemeral", replace_original=False)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("slack: response_url failed: %s", type(exc).__name__)
+            return
+        if answer.status_code != 200:
+            log.warning("slack: response_url answered %s", answer.status_code)
+
+    return reply
+
+
+def _clicked_by(body: Mapping[str, Any]) -> tuple[str, str]:
+    user = body["user"]
+    team = (body.get("team") or {}).get("id") or user.get("team_id")
+    return str(team), str(user["id"])
+
+
+def _block_for(field: str | None, present: Collection[str]) -> str:
+    """The modal block that shows an error about `field` (the prompt when it is not shown)."""
+    block = blocks.FIELD_BLOCKS.get(field or "", blocks.PROMPT_BLOCK)
+    return block if block in present else blocks.PROMPT_BLOCK

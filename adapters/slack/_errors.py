@@ -1,0 +1,87 @@
+"""The one place where slack_sdk and aiohttp failures become `bot.errors.DeliveryError`.
+
+Rate limits, 5xx answers, Slack's own transient error codes and network trouble are retryable;
+anything else (a channel the bot is not in, a revoked token) will not get better by itself."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.errors import DeliveryError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_TRANSIENT_CODES = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+# Slack error codes people can act on, in plain words.
+_USER_MESSAGES = {
+    "not_in_channel": "The bot is not in this channel; invite it (`/invite`) and try again.",
+    "channel_not_found": "The bot cannot see this channel; invite it (`/invite`) and try again.",
+    "is_archived": "This channel is archived, so the bot cannot post here.",
+    "restricted_action": "This workspace does not let the bot post here.",
+    "invalid_auth": "The bot's Slack token was refused; an admin needs to check it.",
+    "token_revoked": "The bot's Slack token was revoked; an admin needs to reinstall the app.",
+    "account_inactive": "The bot's Slack token was revoked; an admin needs to reinstall the app.",
+}
+
+
+def _answer(exc: SlackApiError) -> tuple[int, str | None, str | None]:
+    """Status, error code and Retry-After of a failed call, whatever shape the answer had
+    (slack_sdk keeps non-JSON bodies as text, and raw aiohttp responses for unreadable ones)."""
+    response: Any = exc.response
+    status = int(getattr(response, "status_code", None) or getattr(response, "status", 0) or 0)
+    data = getattr(response, "data", None)
+    code = str(data["error"]) if isinstance(data, dict) and data.get("error") else None
+    headers = getattr(response, "headers", None) or {}
+    retry_after = headers.get("Retry-After") if hasattr(headers, "get") else None
+    return status, code, str(retry_after) if retry_after is not None else None
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def delivery_error(action: str, exc: Exception) -> DeliveryError:
+    """What the core needs to know about a failed Slack call: retry or give up, and what to
+    tell people. The message is for the log: method, status and code, never the token."""
+    if isinstance(exc, SlackApiError):
+        status, code, retry_after = _answer(exc)
+        retryable = status == 429 or status >= 500 or code in _TRANSIENT_CODES
+        detail = f"{action}: Slack answered {status} {code or ''}".rstrip()
+        if retry_after is not None:
+            detail += f" (Retry-After {retry_after} s)"
+        return DeliveryError(
+            detail,
+            retryable=retryable,
+            user_message=_USER_MESSAGES.get(code or ""),
+            retry_after=_seconds(retry_after),
+        )
+    # Upload-URL failures (SlackRequestError), resets and timeouts: worth another try.
+    return DeliveryError(f"{action}: {type(exc).__name__}", retryable=True)
+
+
+async def slack_call(action: str, call: Awaitable[T]) -> T:
+    """Await one Web API call, mapping its failure to `DeliveryError`."""
+    try:
+        return await call
+    except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+        raise delivery_error(action, exc) from exc
+
+
+async def best_effort(call: Awaitable[Any]) -> None:
+    """For calls whose failure must not undo what is already done (a card after the video)."""
+    try:
+        await call
+    except DeliveryError as err:
+        log.warning("slack: %s", err)

@@ -1,0 +1,203 @@
+"""The `ChatSurface` for Slack: a status card in the channel (or in the thread the request came
+from), progress by `chat.update`, and the MP4 uploaded with upload v2 into the card's thread,
+followed by a message with the parameters and the Re-roll / Delete buttons.
+
+Everything needed to finish a job lives on the job (`Origin.refs`: the card's ts and its
+thread), so a process that starts after a crash can pick up where the last one stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack import _blocks as blocks
+from adapters.slack._errors import best_effort, slack_call
+from bot.errors import DeliveryError
+from bot.models import Job
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "slack"
+# Slack takes files up to 1 GB.
+UPLOAD_LIMIT_BYTES = 1024**3
+_PAGE = 200
+
+
+def thread_root(job: Job) -> str | None:
+    """The ts of the thread the job's messages go into, if any."""
+    return job.origin.refs.get("thread_ts") or job.origin.thread_id
+
+
+class SlackSurface:
+    platform = PLATFORM
+    # Slack allows about one chat.update per second per channel, shared by every job in it.
+    progress_interval_s = 3.0
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+        self._bot_user_id: str | None = None
+
+    def upload_limit_bytes(self, job: Job) -> int | None:
+        return UPLOAD_LIMIT_BYTES
+
+    async def post_status(self, job: Job) -> dict[str, str]:
+        text, card = blocks.status_card(job)
+        root = job.origin.thread_id
+        posted = await slack_call(
+            "post the status card",
+            self._client.chat_postMessage(
+                channel=job.origin.channel_id,
+                thread_ts=root,
+                text=text,
+                blocks=card,
+                unfurl_links=False,
+                unfurl_media=False,
+            ),
+        )
+        ts = str(posted["ts"])
+        # A card posted in the channel starts the job's thread; one in a thread joins it.
+        return {"status_ts": ts, "thread_ts": root or ts}
+
+    async def update_progress(self, job: Job) -> None:
+        text, card = blocks.status_card(job)
+        await self._set_card(job, "update progress", text, card)
+
+    async def report_failure(self, job: Job, message: str) -> None:
+        text, card = blocks.failed_card(job, message)
+        if job.origin.refs.get("status_ts"):
+            try:
+                await self._set_card(job, "report the failure", text, card)
+                return
+            except DeliveryError as err:
+                # Someone may have deleted the card; the person still needs to hear why.
+                log.warning("slack: job %s: %s; posting the failure instead", job.id, err)
+        await slack_call(
+            "report the failure",
+            self._client.chat_postMessage(
+                channel=job.origin.channel_id, thread_ts=thread_root(job), text=text, blocks=card
+            ),
+        )
+
+    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
+        data = await asyncio.to_thread(video.read_bytes)
+        uploaded = await slack_call(
+            "upload the video",
+            self._client.files_upload_v2(
+                channel=job.origin.channel_id,
+                thread_ts=thread_root(job),
+                file=data,
+                filename=blocks.video_filename(job),
+                title=f"veo-bot: {job.request.prompt[:80]}",
+                initial_comment=blocks.video_comment(job),
+            ),
+        )
+        return await self._finish(job, str(uploaded["file"]["id"]), notice=notice)
+
+    async def find_delivery(self, job: Job) -> dict[str, str] | None:
+        """The job's video already in its thread (a crash came between the upload and the
+        record): finish around it instead of posting it again."""
+        bot_user_id = await self._own_user_id()
+        file_id = result_ts = None
+        for message in await self._thread_messages(job):
+            if message.get("user") != bot_user_id:
+                continue
+            for file in message.get("files") or []:
+                if file.get("name") == blocks.video_filename(job):
+                    file_id = str(file["id"])
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if (
+                metadata.get("event_type") == blocks.RESULT_EVENT
+                and payload.get("job_id") == job.id
+            ):
+                result_ts = str(message["ts"])
+        if file_id is None:
+            return None
+        return await self._finish(job, file_id, notice=None, result_ts=result_ts)
+
+    async def delete_result(self, job: Job, by_user: str) -> None:
+        """Remove the video and its message (the Delete button); the card says who did it."""
+        refs = job.delivery_refs or {}
+        if refs.get("file_id"):
+            await slack_call("delete the video", self._client.files_delete(file=refs["file_id"]))
+        if refs.get("result_ts"):
+            await slack_call(
+                "delete the result message",
+                self._client.chat_delete(channel=job.origin.channel_id, ts=refs["result_ts"]),
+            )
+        text, card = blocks.deleted_card(job, by_user)
+        await best_effort(self._set_card(job, "mark the card deleted", text, card))
+
+    async def _finish(
+        self, job: Job, file_id: str, *, notice: str | None, result_ts: str | None = None
+    ) -> dict[str, str]:
+        """Post the message with the buttons under the video (unless it is there already) and
+        mark the card done; return the refs the job keeps."""
+        if result_ts is None:
+            text, result, metadata = blocks.result_message(job, notice)
+            posted = await slack_call(
+                "post the result message",
+                self._client.chat_postMessage(
+                    channel=job.origin.channel_id,
+                    thread_ts=thread_root(job),
+                    text=text,
+                    blocks=result,
+                    metadata=metadata,
+                ),
+            )
+            result_ts = str(posted["ts"])
+        text, card = blocks.done_card(job)
+        # The video is up: a card that stays at 99% is not worth posting the video again.
+        await best_effort(self._set_card(job, "mark the card done", text, card))
+        refs = {"file_id": file_id, "result_ts": result_ts}
+        root = thread_root(job)
+        return refs | {"thread_ts": root} if root else refs
+
+    async def _set_card(self, job: Job, action: str, text: str, card: list[Any]) -> None:
+        """Replace the status card, when the job has one (posting it may have failed)."""
+        status_ts = job.origin.refs.get("status_ts")
+        if status_ts:
+            await slack_call(
+                action,
+                self._client.chat_update(
+                    channel=job.origin.channel_id, ts=status_ts, text=text, blocks=card
+                ),
+            )
+
+    async def _own_user_id(self) -> str:
+        if self._bot_user_id is None:
+            answer = await slack_call("identify the bot", self._client.auth_test())
+            self._bot_user_id = str(answer["user_id"])
+        return self._bot_user_id
+
+    async def _thread_messages(self, job: Job) -> list[dict[str, Any]]:
+        """The job's thread, or the channel since the job began when it has no thread."""
+        root = thread_root(job)
+        messages: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            if root is not None:
+                call = self._client.conversations_replies(
+                    channel=job.origin.channel_id,
+                    ts=root,
+                    cursor=cursor,
+                    limit=_PAGE,
+                    include_all_metadata=True,
+                )
+            else:
+                call = self._client.conversations_history(
+                    channel=job.origin.channel_id,
+                    oldest=f"{job.created_at:.6f}",
+                    cursor=cursor,
+                    limit=_PAGE,
+                    include_all_metadata=True,
+                )
+            page = await slack_call("look for an earlier delivery", call)
+            messages.extend(page.get("messages") or [])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if cursor is None:
+                return messages
