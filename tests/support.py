@@ -251,11 +251,11 @@ def noisy_mp4(path: Path, *, seconds: int = 2, audio: bool = True) -> int:
     """A hard-to-compress source: random pixels at high quality, with a sine tone."""
     with av.open(str(path), "w", format="mp4") as out:
         video = out.add_stream("libx264", rate=24)
-        video.width, video.height, video.pix_fmt = 640, 360, "yuv420p"
+        video.width, video.height, video.pix_fmt = 320, 180, "yuv420p"
         video.options = {"crf": "12", "preset": "ultrafast"}
         sound = out.add_stream("aac", rate=48_000) if audio else None
         for index in range(seconds * 24):
-            image = Image.frombytes("RGB", (640, 360), os.urandom(640 * 360 * 3))
+            image = Image.frombytes("RGB", (320, 180), os.urandom(320 * 180 * 3))
             frame = av.VideoFrame.from_image(image)
             frame.pts = index
             out.mux(video.encode(frame))
