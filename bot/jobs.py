@@ -130,10 +130,13 @@ class JobService:
 
     # --- intake -------------------------------------------------------------------------
 
-    async def submit(self, request: GenerationRequest, origin: Origin) -> Job:
+    async def submit(
+        self, request: GenerationRequest, origin: Origin, *, idempotency_key: str | None = None
+    ) -> Job:
         """Validate, reserve quota and record the job; raises `UserFacingError` on refusal.
 
-        Nothing is charged or sent when this raises."""
+        Nothing is charged or sent when this raises. With `idempotency_key` (a platform's own
+        id for the request), a request delivered twice returns the first job."""
         provider_name = request.provider or self.config.default_provider
         if provider_name not in self.providers:
             available = ", ".join(sorted(self.providers)) or "none"
@@ -169,12 +172,17 @@ class JobService:
         )
         media = [(role, pos, img.data) for role, pos, img in valid.media()]
         try:
-            await self.store.create_job(job, media, self.config.limits, period_at(now))
+            stored = await self.store.create_job(
+                job, media, self.config.limits, period_at(now), idempotency_key=idempotency_key
+            )
         except QuotaExceeded as refusal:
             self.metrics.count(
                 "veo_quota_refusals_total", "Requests refused by a quota.", limit=refusal.limit
             )
             raise
+        if stored.id != job.id:
+            log.info("job %s: request %s seen again, not repeated", stored.id, idempotency_key)
+            return stored
         self.metrics.count(
             "veo_jobs_accepted_total",
             "Jobs accepted.",

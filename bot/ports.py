@@ -116,8 +116,11 @@ class Store(Protocol):
         media: Sequence[tuple[MediaRole, int, bytes]],
         limits: QuotaLimits,
         period: QuotaPeriod,
-    ) -> None:
-        """Insert the job and reserve its quota atomically; raise `QuotaExceeded` otherwise."""
+        *,
+        idempotency_key: str | None = None,
+    ) -> Job:
+        """Insert the job and reserve its quota atomically; raise `QuotaExceeded` otherwise.
+        A job already recorded under `idempotency_key` is returned instead, charging nothing."""
         ...
 
     async def get_job(self, job_id: str) -> Job | None: ...

@@ -217,9 +217,18 @@ class SqliteStore:
         media: Sequence[tuple[MediaRole, int, bytes]],
         limits: QuotaLimits,
         period: QuotaPeriod,
-    ) -> None:
+        *,
+        idempotency_key: str | None = None,
+    ) -> Job:
         origin = job.origin
         async with self._transaction() as db:
+            if idempotency_key is not None:
+                async with db.execute(
+                    "SELECT * FROM jobs WHERE idempotency_key = ?", (idempotency_key,)
+                ) as cur:
+                    existing = await cur.fetchone()
+                if existing is not None:
+                    return _row_to_job(existing)
             async with db.execute(
                 "SELECT 1 FROM blocked_users WHERE user_key = ?", (origin.user_key,)
             ) as cur:
@@ -254,8 +263,8 @@ class SqliteStore:
             await db.execute(
                 """INSERT INTO jobs (id, platform, user_key, workspace_key, origin_json,
                        request_json, provider, model, state, progress, next_poll_at,
-                       deadline_at, cost_s, created_at, updated_at, version)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 0)""",
+                       deadline_at, cost_s, created_at, updated_at, version, idempotency_key)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 0, ?)""",
                 (
                     job.id,
                     origin.platform,
@@ -271,6 +280,7 @@ class SqliteStore:
                     job.cost_s,
                     job.created_at,
                     job.updated_at,
+                    idempotency_key,
                 ),
             )
             await db.executemany(
@@ -292,6 +302,7 @@ class SqliteStore:
                     job.created_at,
                 ),
             )
+        return job
 
     async def get_job(self, job_id: str) -> Job | None:
         async with self._reader.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cur:

@@ -438,3 +438,21 @@ async def test_a_platform_retry_after_is_honoured_for_deliveries(
     waiting = await store.get_job(job.id)
     assert waiting is not None and waiting.state is JobState.DELIVERING
     assert waiting.next_poll_at == pytest.approx(clock.now() + 30)
+
+
+async def test_a_request_delivered_twice_makes_one_job_even_across_a_restart(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider()
+    first = scripted_service(store, tmp_path, provider, RecordingSurface())
+    jobs = await asyncio.gather(
+        *(first.submit(REQUEST, origin(), idempotency_key="slack:T1:Ev1") for _ in range(3))
+    )
+    assert len({job.id for job in jobs}) == 1
+
+    second = scripted_service(store, tmp_path, provider, RecordingSurface())
+    again = await second.submit(REQUEST, origin(), idempotency_key="slack:T1:Ev1")
+    other = await second.submit(REQUEST, origin(), idempotency_key="slack:T1:Ev2")
+
+    assert again.id == jobs[0].id and other.id != again.id
+    assert len(await store.ledger()) == 2

@@ -585,6 +585,22 @@ async def test_a_retried_event_never_starts_a_second_job(
         assert prompts == ["confetti", "fireworks"]
 
 
+async def test_a_retried_event_after_a_restart_still_makes_one_job(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with FakeSlack() as fake:
+        mention = fake.add_message("C2", f"<@{BOT_USER_ID}> fireworks")
+        async with running_bot(store, tmp_path, fake=fake) as first:
+            await first.mention(mention, event_id="Ev05")
+            job = await first.next_job()
+            await first.finished(job)
+        async with running_bot(store, tmp_path, fake=fake) as second:  # a new process
+            again = await second.mention(mention, event_id="Ev05", retry=2)
+            assert again.status == 200
+            await second.adapter.close()  # let the retried event's work run to its end
+            assert [j.id for j in await second.jobs()] == [job.id]
+
+
 # --- the buttons ------------------------------------------------------------------------
 
 

@@ -294,18 +294,31 @@ class SlackAdapter:
         reply = self._whisper(channel, user, thread)
         prompt = mention_prompt(str(event.get("text") or ""), context.bot_user_id)
         files: list[Mapping[str, Any]] = list(event.get("files") or [])
-        self._spawn(self._submit_mention(prompt, files, origin, reply), reply)
+        # Slack's own id for the event keeps a retry that outlives a restart from doubling up.
+        key = f"slack:{origin.workspace_id}:{event_id}" if event_id else None
+        self._spawn(self._submit_mention(prompt, files, origin, reply, key), reply)
 
     # --- the work behind the listeners -----------------------------------------------------
 
-    async def _submit(self, request: GenerationRequest, origin: Origin, reply: Reply) -> None:
+    async def _submit(
+        self,
+        request: GenerationRequest,
+        origin: Origin,
+        reply: Reply,
+        idempotency_key: str | None = None,
+    ) -> None:
         try:
-            await self._jobs.submit(request, origin)
+            await self._jobs.submit(request, origin, idempotency_key=idempotency_key)
         except UserFacingError as exc:
             await reply(exc.user_message)
 
     async def _submit_mention(
-        self, prompt: str, files: list[Mapping[str, Any]], origin: Origin, reply: Reply
+        self,
+        prompt: str,
+        files: list[Mapping[str, Any]],
+        origin: Origin,
+        reply: Reply,
+        idempotency_key: str | None,
     ) -> None:
         if len(files) > 2:
             await reply("Attach one image to animate, or two: the first and the last frame.")
@@ -323,7 +336,7 @@ class SlackAdapter:
             first_frame=frames[0] if frames else None,
             last_frame=frames[1] if len(frames) > 1 else None,
         )
-        await self._submit(request, origin, reply)
+        await self._submit(request, origin, reply, idempotency_key)
 
     async def _send_quota(self, origin: Origin, reply: Reply) -> None:
         await reply(blocks.quota_text(await self._jobs.quota_report(origin)))

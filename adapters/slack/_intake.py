@@ -179,8 +179,8 @@ class SeenEvents:
     """Event ids handled lately, so a re-sent event never starts a second job.
 
     Slack re-sends an event after 3 s without a 2xx, up to three times within minutes; an hour
-    of memory covers that. It lives in this process only: a retry that arrives after a restart
-    is not recognised (the bot acknowledges before any slow work, which makes that rare)."""
+    of memory covers that, and saves fetching a retry's images again; a retry that arrives
+    after a restart is caught by the job's idempotency key (the event id) in the store."""
 
     def __init__(self, ttl_s: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl_s = ttl_s
