@@ -25,6 +25,7 @@ from bot.models import (
     GenerationRequest,
     Job,
     JobState,
+    Origin,
     ProviderJobState,
     ProviderStatus,
     QuotaLimits,
@@ -37,6 +38,7 @@ from tests.fakes._base import Fault, sample_mp4
 from tests.fakes.slack_fake import (
     BOT_TOKEN,
     BOT_USER_ID,
+    TEAM_ID,
     BotReply,
     FakeSlack,
     Message,
@@ -255,6 +257,40 @@ async def test_quota_tells_what_is_left_only_to_the_asker(
         [answer] = await bot.fake.wait_for(lambda: bot.fake.responses)
         assert answer["response_type"] == "ephemeral"
         assert "used *8 s* of 20 s" in answer["text"] and "*12 s left*" in answer["text"]
+
+
+async def test_admins_steer_quotas_and_banned_words_and_nobody_else_can(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with running_bot(store, tmp_path) as bot:
+
+        async def answer(text: str, user: str) -> str:
+            seen = len(bot.fake.responses)
+            await bot.command(text, user=user)
+            replies = await bot.fake.wait_for(
+                lambda: bot.fake.responses if len(bot.fake.responses) > seen else None
+            )
+            return str(replies[-1]["text"])
+
+        refused = await answer("admin block <@U1|one>", user="U1")
+        assert "Only the bot's admins" in refused
+        assert (
+            await answer("admin limits <@U1|one> daily=4", user="UADMIN")
+            == "Limits set for <@U1|one>."
+        )
+        assert (await bot.service.quota_report(origin_of("U1"))).daily_limit_s == 4
+        assert await answer("admin ban fireworks", user="UADMIN") == "Banned in this workspace."
+        assert await answer("admin banned", user="UADMIN") == "Banned here: `fireworks`"
+        assert "not a valid regular expression" in await answer("admin ban re:(", user="UADMIN")
+        assert await answer("admin block U2", user="UADMIN") == "U2 blocked."
+        assert "limits @user" in await answer("admin", user="UADMIN")
+        refusal = await answer("Fireworks over the bay", user="U3")
+        assert "does not allow" in refusal and "fireworks" not in refusal.lower()
+        assert await bot.jobs() == []
+
+
+def origin_of(user: str) -> Origin:
+    return Origin(platform="slack", workspace_id=TEAM_ID, channel_id="C1", user_id=user)
 
 
 async def test_the_form_with_a_first_frame_sends_every_setting_to_the_provider(

@@ -31,6 +31,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack import _admin as admin
 from adapters.slack import _blocks as blocks
 from adapters.slack._errors import best_effort, delivery_error, slack_call
 from adapters.slack._intake import (
@@ -192,6 +193,8 @@ class SlackAdapter:
         reply = _responder(respond)
         if text.lower() == "quota":
             self._spawn(self._send_quota(origin, reply), reply)
+        elif text.lower() == "admin" or text.lower().startswith("admin "):
+            self._spawn(self._admin(origin, text[len("admin") :], reply), reply)
         elif text and self._text_alone_will_do():
             self._spawn(self._submit(GenerationRequest(prompt=text), origin, reply), reply)
         else:
@@ -337,6 +340,15 @@ class SlackAdapter:
             last_frame=frames[1] if len(frames) > 1 else None,
         )
         await self._submit(request, origin, reply, idempotency_key)
+
+    async def _admin(self, origin: Origin, text: str, reply: Reply) -> None:
+        if f"{PLATFORM}:{origin.user_id}" not in self._admins:
+            await reply("Only the bot's admins (VEO_ADMINS) can use `/veo admin`.")
+            return
+        try:
+            await reply(await admin.run(self._jobs, origin.workspace_id, text))
+        except InvalidRequest as exc:
+            await reply(exc.user_message)
 
     async def _send_quota(self, origin: Origin, reply: Reply) -> None:
         await reply(blocks.quota_text(await self._jobs.quota_report(origin)))

@@ -1,0 +1,99 @@
+"""`/veo admin …`: quotas, blocks, banned words and the usage report, for admins listed in
+VEO_ADMINS as `slack:<user id>`. The same actions as the `veo-bot quota|usage|banned` CLI."""
+
+from __future__ import annotations
+
+import re
+
+from bot.errors import InvalidRequest
+from bot.jobs import JobService
+
+PLATFORM = "slack"
+USAGE = (
+    "`/veo admin limits @user daily=60 concurrent=3` · "
+    "`/veo admin limits workspace monthly=3600 daily=40` · `/veo admin clear @user|workspace` · "
+    "`/veo admin reset @user` · `/veo admin block @user` · `/veo admin unblock @user` · "
+    "`/veo admin usage` · `/veo admin ban <word or re:pattern>` · `/veo admin unban <term>` · "
+    "`/veo admin banned`"
+)
+_USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]+)$")
+_LIMITS = {"daily": "daily_s", "concurrent": "concurrent", "monthly": "monthly_s"}
+
+
+def _user(token: str) -> str:
+    match = _USER.match(token)
+    if not match:
+        raise InvalidRequest(f"Name a person as @someone, not {token!r}.")
+    return match.group(1) or match.group(2)
+
+
+def _subject(team: str, token: str) -> tuple[str, str]:
+    if token.lower() == "workspace":
+        return "workspace", f"{PLATFORM}:{team}"
+    return "user", f"{PLATFORM}:{team}:{_user(token)}"
+
+
+def _limits(pairs: list[str]) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for pair in pairs:
+        name, _, raw = pair.partition("=")
+        if name not in _LIMITS or not raw:
+            raise InvalidRequest(
+                f"Limits look like daily=60 concurrent=3 monthly=3600, not {pair!r}."
+            )
+        try:
+            values[_LIMITS[name]] = float(raw)
+        except ValueError:
+            raise InvalidRequest(f"{name} takes a number, not {raw!r}.") from None
+    return values
+
+
+async def run(service: JobService, team: str, text: str) -> str:
+    """Carry out one admin command; return what to tell the admin."""
+    words = text.split()
+    if not words:
+        return USAGE
+    action, args = words[0].lower(), words[1:]
+    workspace = f"{PLATFORM}:{team}"
+    if action == "limits" and args:
+        scope, subject = _subject(team, args[0])
+        values = _limits(args[1:])
+        concurrent = values.pop("concurrent", None)
+        await service.set_limits(
+            scope, subject, concurrent=int(concurrent) if concurrent is not None else None, **values
+        )
+        return f"Limits set for {args[0]}."
+    if action == "clear" and len(args) == 1:
+        scope, subject = _subject(team, args[0])
+        cleared = await service.clear_limits(scope, subject)
+        return (
+            f"Limits for {args[0]} cleared." if cleared else f"{args[0]} had no limits of its own."
+        )
+    if action == "reset" and len(args) == 1:
+        await service.reset_day(f"{workspace}:{_user(args[0])}")
+        return f"Today starts afresh for {args[0]}."
+    if action in ("block", "unblock") and len(args) == 1:
+        changed = await service.set_blocked(f"{workspace}:{_user(args[0])}", action == "block")
+        return f"{args[0]} {action}ed." if changed else f"{args[0]} was already {action}ed."
+    if action == "usage":
+        rows = await service.usage(workspace_key=workspace)
+        if not rows:
+            return "No videos this month yet."
+        lines = [
+            f"<@{row.user_key.rsplit(':', 1)[-1]}>: {row.settled_s:g} s in {row.jobs} job(s)"
+            + (f", {row.reserved_s:g} s in progress" if row.reserved_s else "")
+            for row in rows[:10]
+        ]
+        return "This month's top users:\n" + "\n".join(lines)
+    if action in ("ban", "unban") and args:
+        term = " ".join(args)
+        changed = await service.set_banned(workspace, term, action == "ban")
+        if action == "ban":
+            return "Banned in this workspace." if changed else "That was banned already."
+        return "Allowed again." if changed else "That was not banned."
+    if action == "banned":
+        terms = await service.store.banned_terms(workspace)
+        return (
+            "Banned here: " + ", ".join(f"`{t}`" for t in terms) if terms else "Nothing is banned."
+        )
+    return USAGE
