@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from adapters.providers.aimlapi import AimlapiProvider
 from adapters.providers.gemini import GeminiProvider
 from adapters.providers.local import LocalProvider
 from bot.links import MediaLinks
@@ -19,6 +20,10 @@ def build_providers(
     providers: dict[str, VideoProvider] = {
         "local": LocalProvider(work_dir / "local-renders"),
     }
+    if settings.aimlapi_key is not None:
+        providers["aimlapi"] = AimlapiProvider(
+            settings.aimlapi_key.get_secret_value(), links, base_url=settings.aimlapi_base_url
+        )
     if settings.gemini_api_key is not None:
         providers["gemini"] = GeminiProvider(
             settings.gemini_api_key.get_secret_value(), base_url=settings.gemini_base_url

@@ -1,0 +1,160 @@
+"""AIML API (seed 003, PROVIDERS.md §3): Google Veo 2 from text (`veo2`) or from a first
+frame, optionally towards a last frame (`veo2/image-to-video`).
+
+Images go as URLs: a short-lived signed link on the bot's server, or a base64 data URI (the
+docs accept "a Base64-encoded local image"). AIML answers 403 when the account has no
+credits and sends no Retry-After on 429, so the core backs off by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from adapters.providers._http import ApiClient, error_message
+from bot.errors import (
+    ProviderAuthError,
+    ProviderBadRequest,
+    ProviderError,
+    ProviderJobNotFound,
+    ProviderOutOfCredits,
+    ProviderRateLimited,
+    ProviderUnavailable,
+)
+from bot.links import MediaLinks
+from bot.models import GenerationRequest, MediaRole, ProviderJobState, ProviderStatus
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.aimlapi.com"
+GENERATION_PATH = "v2/generate/video/google/generation"
+
+SAFETY_MESSAGE = (
+    "The video provider's safety filter refused this prompt or image. "
+    "Try describing it differently."
+)
+FAILED_MESSAGE = "The video provider could not make this video. Please try again."
+NO_OUTPUT_MESSAGE = "The video provider finished without returning a video. Please try again."
+_SAFETY_WORDS = ("moderat", "safety", "policy", "inappropriate", "prohibited", "nsfw", "filter")
+_STATES = {
+    "queued": ProviderJobState.QUEUED,
+    "generating": ProviderJobState.RUNNING,
+    "completed": ProviderJobState.SUCCEEDED,
+    "error": ProviderJobState.FAILED,
+}
+
+
+class AimlapiProvider:
+    name = "aimlapi"
+    idempotent_submit = False  # every POST starts (and bills) a new generation
+    poll_interval_s: float | None = None
+
+    def __init__(
+        self,
+        api_key: str,
+        links: MediaLinks,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._links = links
+        self._api = ApiClient(
+            base_url,
+            {"Authorization": f"Bearer {api_key}"},
+            map_error=map_error,
+            transport=transport,
+        )
+
+    async def submit(
+        self, job_id: str, request: GenerationRequest, *, callback_url: str | None
+    ) -> str:
+        del callback_url  # AIML documents no webhooks for video: the core polls
+        answer = await self._api.json(
+            "POST", GENERATION_PATH, json_body=self.request_body(job_id, request)
+        )
+        generation_id = answer.get("id") if isinstance(answer, dict) else None
+        if not isinstance(generation_id, str) or not generation_id:
+            raise ProviderError(detail="AIML answered without a generation id")
+        return generation_id
+
+    def request_body(self, job_id: str, request: GenerationRequest) -> dict[str, Any]:
+        """The seed-003 body for a validated request."""
+        body: dict[str, Any] = {
+            "model": request.model,
+            "prompt": request.prompt,
+            "aspect_ratio": request.aspect_ratio,
+            "duration": request.duration_s,
+        }
+        if request.first_frame is not None:
+            body["image_url"] = self._links.image_ref(
+                job_id, MediaRole.FIRST_FRAME, 0, request.first_frame
+            )
+        if request.last_frame is not None:
+            body["tail_image_url"] = self._links.image_ref(
+                job_id, MediaRole.LAST_FRAME, 0, request.last_frame
+            )
+        if request.negative_prompt:
+            body["negative_prompt"] = request.negative_prompt
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if "enhance_prompt" in request.extras:
+            body["enhance_prompt"] = bool(request.extras["enhance_prompt"])
+        return body
+
+    async def get_status(self, provider_job_id: str) -> ProviderStatus:
+        body = await self._api.json(
+            "GET", GENERATION_PATH, params={"generation_id": provider_job_id}
+        )
+        return read_generation(body)
+
+    async def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
+        if not status.video_url:
+            raise ProviderJobNotFound(detail="the finished generation named no video")
+        async for chunk in self._api.stream(status.video_url):
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._api.aclose()
+
+
+def read_generation(body: Any) -> ProviderStatus:
+    """One reading of a generation (PROVIDERS.md §3.2, §6.2); unknown states run on."""
+    if not isinstance(body, dict):
+        raise ProviderUnavailable(detail="generation answer is not a JSON object")
+    state = _STATES.get(str(body.get("status") or "").lower(), ProviderJobState.RUNNING)
+    if state is ProviderJobState.SUCCEEDED:
+        video = body.get("video")
+        url = video.get("url") if isinstance(video, dict) else None
+        if isinstance(url, str) and url:
+            return ProviderStatus(state, progress=100, video_url=url)
+        return ProviderStatus(
+            ProviderJobState.FAILED, error_code="no_output", error_message=NO_OUTPUT_MESSAGE
+        )
+    if state is ProviderJobState.FAILED:
+        reason = error_message(body).lower() + str(body.get("error") or "").lower()
+        log.info("aimlapi generation %s failed: %s", body.get("id"), error_message(body))
+        if any(word in reason for word in _SAFETY_WORDS):
+            return ProviderStatus(
+                state, error_code="content_rejected", error_message=SAFETY_MESSAGE
+            )
+        return ProviderStatus(state, error_code="provider_failed", error_message=FAILED_MESSAGE)
+    return ProviderStatus(state)
+
+
+def map_error(status: int, body: Any, response: httpx.Response) -> ProviderError | None:
+    """AIML's envelope `{message, path, requestId, statusCode}`; 403 means no credits."""
+    detail = f"HTTP {status}: {error_message(body)}"
+    if status == 400:
+        return ProviderBadRequest(detail=detail)
+    if status == 401:
+        return ProviderAuthError(detail=detail)
+    if status == 403:
+        return ProviderOutOfCredits(detail=detail)
+    if status == 404:
+        return ProviderJobNotFound(detail=detail)
+    if status == 429:
+        return ProviderRateLimited(detail=detail)  # no Retry-After from AIML: core backs off
+    return None
