@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapters.providers.aimlapi import AimlapiProvider
+from adapters.providers.gateway import GatewayProvider
 from adapters.providers.gemini import GeminiProvider
 from adapters.providers.local import LocalProvider
 from bot.links import MediaLinks
@@ -20,6 +21,13 @@ def build_providers(
     providers: dict[str, VideoProvider] = {
         "local": LocalProvider(work_dir / "local-renders"),
     }
+    if settings.gateway_api_key is not None and settings.gateway_base_url:
+        providers["gateway"] = GatewayProvider(
+            settings.gateway_base_url,
+            settings.gateway_api_key.get_secret_value(),
+            links,
+            dialect=settings.gateway_dialect,
+        )
     if settings.aimlapi_key is not None:
         providers["aimlapi"] = AimlapiProvider(
             settings.aimlapi_key.get_secret_value(), links, base_url=settings.aimlapi_base_url

@@ -1,0 +1,253 @@
+"""OpenAI-style video gateways (the new-api / one-api family), PROVIDERS.md §2 and §6.
+
+Two request dialects (`GATEWAY_DIALECT`): `images` (seed 002: an `images` list, `seconds` as
+a string, `size`) and `veo31` (seed 004: `image`, `last_image`, reference `images`, `video` to
+extend, integer `duration`, `extra_body`). Status comes in any of the shapes gateways serve —
+wrapped in `{code, data}` or not, status strings in any case, progress as an int or "NN%" —
+and is read defensively. Result URLs on the gateway's own host get the key; others do not.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import httpx
+
+from adapters.providers._http import ApiClient, error_message
+from bot.errors import (
+    ProviderAuthError,
+    ProviderBadRequest,
+    ProviderError,
+    ProviderJobNotFound,
+    ProviderOutOfCredits,
+    ProviderUnavailable,
+)
+from bot.links import MediaLinks
+from bot.models import GenerationRequest, MediaRole, ProviderJobState, ProviderStatus
+
+log = logging.getLogger(__name__)
+
+Dialect = Literal["images", "veo31"]
+
+SAFETY_MESSAGE = (
+    "The video provider's safety filter refused this prompt or image. "
+    "Try describing it differently."
+)
+FAILED_MESSAGE = "The video provider could not make this video. Please try again."
+NO_OUTPUT_MESSAGE = "The video provider finished without returning a video. Please try again."
+EXPIRED_MESSAGE = "The video provider no longer has this video; it expired."
+_SAFETY_WORDS = ("moderat", "safety", "policy", "inappropriate", "prohibited", "nsfw", "rai")
+
+# Every status string of PROVIDERS.md §6.2, lower-cased; anything else is still running.
+_QUEUED = {"queued", "pending", "not_start", "submitted"}
+_SUCCEEDED = {"completed", "succeeded", "success"}
+_FAILED = {
+    "failed",
+    "failure",
+    "error",
+    "cancelled",
+    "canceled",
+    "video_generation_failed",
+    "video_upsampling_failed",
+}
+
+
+class GatewayProvider:
+    name = "gateway"
+    idempotent_submit = False  # every POST starts (and bills) a new task
+    poll_interval_s: float | None = None
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        links: MediaLinks,
+        *,
+        dialect: Dialect = "images",
+        status_path: Literal["generations", "videos"] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.dialect = dialect
+        self._links = links
+        # uniall (seed 004) polls /v1/videos/{id}; tokensmind (seed 002) /v1/video/generations.
+        self._status_path = status_path or ("videos" if dialect == "veo31" else "generations")
+        self._api = ApiClient(
+            base_url,
+            {"Authorization": f"Bearer {api_key}"},
+            map_error=map_error,
+            transport=transport,
+        )
+
+    async def submit(
+        self, job_id: str, request: GenerationRequest, *, callback_url: str | None
+    ) -> str:
+        del callback_url  # new-api has no per-task webhook: the core polls
+        answer = await self._api.json(
+            "POST", "v1/video/generations", json_body=self.request_body(job_id, request)
+        )
+        body = _unwrap(answer)
+        task_id = body.get("id") or body.get("task_id")
+        if not isinstance(task_id, str) or not task_id:
+            raise ProviderError(detail="the gateway answered without a task id")
+        return task_id
+
+    def _link(self, job_id: str, role: MediaRole, position: int, request: GenerationRequest) -> str:
+        image = {
+            MediaRole.FIRST_FRAME: request.first_frame,
+            MediaRole.LAST_FRAME: request.last_frame,
+        }.get(role) or request.reference_images[position]
+        return self._links.image_ref(job_id, role, position, image)
+
+    def request_body(self, job_id: str, request: GenerationRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": request.model, "prompt": request.prompt}
+        if self.dialect == "images":  # seed 002
+            body["aspect_ratio"] = request.aspect_ratio
+            body["seconds"] = str(request.duration_s)
+            body["size"] = request.resolution
+            if request.first_frame is not None:
+                body["images"] = [self._link(job_id, MediaRole.FIRST_FRAME, 0, request)]
+            return body
+        # seed 004
+        body["size"] = request.resolution
+        if request.source_video is not None:
+            body["video"] = request.source_video  # extension takes neither aspect nor duration
+        else:
+            body["aspect_ratio"] = request.aspect_ratio
+            body["duration"] = request.duration_s
+        if request.first_frame is not None:
+            body["image"] = self._link(job_id, MediaRole.FIRST_FRAME, 0, request)
+        if request.last_frame is not None:
+            body["last_image"] = self._link(job_id, MediaRole.LAST_FRAME, 0, request)
+        if request.reference_images:
+            body["images"] = [
+                self._link(job_id, MediaRole.REFERENCE, i, request)
+                for i in range(len(request.reference_images))
+            ]
+        extra: dict[str, Any] = {"generate_audio": bool(request.audio)}
+        if request.negative_prompt:
+            extra["negative_prompt"] = request.negative_prompt
+        if request.seed is not None:
+            extra["seed"] = request.seed
+        body["extra_body"] = extra
+        return body
+
+    async def get_status(self, provider_job_id: str) -> ProviderStatus:
+        path = (
+            f"v1/videos/{provider_job_id}"
+            if self._status_path == "videos"
+            else f"v1/video/generations/{provider_job_id}"
+        )
+        return read_task(await self._api.json("GET", path))
+
+    async def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
+        if not status.video_url:
+            raise ProviderJobNotFound(detail="the finished task named no video")
+        async for chunk in self._api.stream(status.video_url):
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._api.aclose()
+
+
+def _unwrap(body: Any) -> dict[str, Any]:
+    """Shapes B and C wrap the task in `{"code": "success", "data": {...}}`."""
+    if not isinstance(body, dict):
+        raise ProviderUnavailable(detail="the gateway's answer is not a JSON object")
+    data = body.get("data")
+    if isinstance(data, dict) and ("code" in body or "status" not in body):
+        return data
+    return body
+
+
+def _progress(value: Any) -> int | None:
+    if isinstance(value, int | float):
+        return int(value)
+    if isinstance(value, str) and value.strip().rstrip("%").isdigit():
+        return int(value.strip().rstrip("%"))
+    return None
+
+
+def _url(task: dict[str, Any]) -> str | None:
+    metadata: dict[str, Any] = m if isinstance(m := task.get("metadata"), dict) else {}
+    inner: dict[str, Any] = d if isinstance(d := task.get("data"), dict) else {}
+    output = task.get("output")
+    urls = metadata.get("urls") if isinstance(metadata.get("urls"), list) else []
+    for candidate in (
+        task.get("url"),
+        task.get("result_url"),
+        metadata.get("url"),
+        output[0] if isinstance(output, list) and output else output,
+        inner.get("output"),
+        task.get("video_url"),
+        urls[0] if urls else None,
+    ):
+        if isinstance(candidate, str) and candidate:
+            return candidate
+    return None
+
+
+def _reason(task: dict[str, Any]) -> str:
+    error = task.get("error")
+    if isinstance(error, dict):
+        return str(error.get("message") or error.get("code") or "")
+    return str(error or task.get("fail_reason") or "")
+
+
+def read_task(answer: Any) -> ProviderStatus:
+    """One reading of a task in any shape of PROVIDERS.md §2.3 (A, B, C, D)."""
+    task = _unwrap(answer)
+    status = str(task.get("status") or "").strip().lower()
+    progress = _progress(task.get("progress"))
+    if status == "expired":
+        return ProviderStatus(
+            ProviderJobState.FAILED,
+            error_code="provider_job_not_found",
+            error_message=EXPIRED_MESSAGE,
+        )
+    if status in _SUCCEEDED:
+        url = _url(task)
+        if url is None:
+            return ProviderStatus(
+                ProviderJobState.FAILED, error_code="no_output", error_message=NO_OUTPUT_MESSAGE
+            )
+        return ProviderStatus(ProviderJobState.SUCCEEDED, progress=100, video_url=url)
+    if status in _FAILED:
+        reason = _reason(task)
+        log.info("gateway task %s failed: %s", task.get("task_id") or task.get("id"), reason)
+        if any(word in reason.lower() for word in _SAFETY_WORDS):
+            return ProviderStatus(
+                ProviderJobState.FAILED,
+                error_code="content_rejected",
+                error_message=SAFETY_MESSAGE,
+            )
+        return ProviderStatus(
+            ProviderJobState.FAILED, error_code="provider_failed", error_message=FAILED_MESSAGE
+        )
+    if status in _QUEUED:
+        return ProviderStatus(ProviderJobState.QUEUED, progress=progress)
+    return ProviderStatus(ProviderJobState.RUNNING, progress=progress)
+
+
+def map_error(status: int, body: Any, response: httpx.Response) -> ProviderError | None:
+    """new-api's `{code, message}` task errors and the OpenAI `{error: {...}}` envelope."""
+    code = ""
+    if isinstance(body, dict):
+        error = body.get("error")
+        code = str(
+            (error.get("code") if isinstance(error, dict) else None) or body.get("code") or ""
+        )
+    message = error_message(body).lower()
+    detail = f"HTTP {status} {code}: {error_message(body)}"
+    if code == "task_not_exist":
+        return ProviderJobNotFound(detail=detail)
+    if code == "insufficient_quota" or (
+        status == 403 and ("quota" in message or "insufficient" in message)
+    ):
+        return ProviderOutOfCredits(detail=detail)
+    if status == 400:
+        return ProviderBadRequest(detail=detail)
+    if status in (401, 403):
+        return ProviderAuthError(detail=detail)
+    return None  # 429 (with Retry-After) and 5xx: the shared defaults
