@@ -8,6 +8,7 @@ from adapters.providers.aimlapi import AimlapiProvider
 from adapters.providers.gateway import GatewayProvider
 from adapters.providers.gemini import GeminiProvider
 from adapters.providers.local import LocalProvider
+from adapters.providers.useapi import UseapiProvider
 from bot.links import MediaLinks
 from bot.ports import VideoProvider
 from bot.settings import Settings
@@ -21,6 +22,12 @@ def build_providers(
     providers: dict[str, VideoProvider] = {
         "local": LocalProvider(work_dir / "local-renders"),
     }
+    if settings.useapi_token is not None:
+        providers["useapi"] = UseapiProvider(
+            settings.useapi_token.get_secret_value(),
+            email=settings.useapi_email,
+            base_url=settings.useapi_base_url,
+        )
     if settings.gateway_api_key is not None and settings.gateway_base_url:
         providers["gateway"] = GatewayProvider(
             settings.gateway_base_url,

@@ -1,0 +1,190 @@
+"""useapi.net LTX Studio (seeds 000 and 001, PROVIDERS.md §1): Google Veo (`veo-create`) and
+LTX-Video (`ltx-create`) through an LTX Studio account.
+
+Images are uploaded first as raw bytes (`POST /assets/`), as `reference-image` for Veo and
+`image` for LTX; the job is followed at `GET /assets/{jobId}`, where "completed" counts only
+with an `artifact.assetUrl` (the two may be out of sync). The result is a pre-signed storage
+URL: it never gets our token. Callbacks (`replyUrl`) are unsigned, so the core re-polls.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from adapters.providers._http import DEFAULT_TIMEOUT, ApiClient, error_message, retry_after_s
+from bot.errors import (
+    ProviderAuthError,
+    ProviderBadRequest,
+    ProviderError,
+    ProviderJobNotFound,
+    ProviderOutOfCredits,
+    ProviderRateLimited,
+    ProviderUnavailable,
+)
+from bot.models import GenerationRequest, ImageInput, ProviderJobState, ProviderStatus
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.useapi.net"
+API = "v1/ltxstudio"
+VEO_MODELS = frozenset({"veo2", "veo3", "veo3-fast"})
+INTENSITIES = ("low", "medium", "high")
+RATE_LIMIT_BACKOFF_S = 5.0  # useapi sends no Retry-After when every account is at maxJobs
+
+SAFETY_MESSAGE = (
+    "LTX Studio's safety filter refused this prompt or image. Try describing it differently."
+)
+FAILED_MESSAGE = "LTX Studio could not make this video. Please try again."
+_SAFETY_WORDS = ("moderat", "safety", "policy", "inappropriate", "prohibited", "nsfw", "content")
+
+
+class UseapiProvider:
+    name = "useapi"
+    idempotent_submit = False  # every create call starts (and bills) a new generation
+    poll_interval_s: float | None = None
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        email: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: httpx.Timeout | None = None,
+    ) -> None:
+        self._email = email
+        self._api = ApiClient(
+            base_url,
+            {"Authorization": f"Bearer {token}"},
+            map_error=map_error,
+            transport=transport,
+            timeout=timeout or DEFAULT_TIMEOUT,
+        )
+
+    async def _upload(self, image: ImageInput, kind: str) -> str:
+        params = {"type": kind, **({"email": self._email} if self._email else {})}
+        answer = await self._api.json(
+            "POST",
+            f"{API}/assets/",
+            content=image.data,
+            params=params,
+            headers={"Content-Type": image.mime},
+        )
+        asset = answer.get("asset") if isinstance(answer, dict) else None
+        file_id = asset.get("fileId") if isinstance(asset, dict) else None
+        if not isinstance(file_id, str) or not file_id:
+            raise ProviderUnavailable(detail="asset upload answered without a fileId")
+        return file_id
+
+    async def submit(
+        self, job_id: str, request: GenerationRequest, *, callback_url: str | None
+    ) -> str:
+        model = request.model or "veo2"
+        veo = model in VEO_MODELS
+        # June 18 docs and later: Veo wants reference-image assets, LTX plain images.
+        kind = "reference-image" if veo else "image"
+        body: dict[str, Any] = {
+            "prompt": request.prompt,
+            "model": model,
+            "duration": str(request.duration_s),
+            "aspectRatio": request.aspect_ratio,
+            "audioSFX": bool(request.audio),
+        }
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.first_frame is not None:
+            body["startAssetId"] = await self._upload(request.first_frame, kind)
+        if request.last_frame is not None:
+            body["endAssetId"] = await self._upload(request.last_frame, kind)
+        if veo and model != "veo2":
+            body["resolution"] = request.resolution
+        if not veo:
+            intensity = request.extras.get("intensity", "medium")
+            if intensity not in INTENSITIES:
+                raise ProviderBadRequest(
+                    "Motion intensity must be low, medium or high.", detail=f"{intensity!r}"
+                )
+            body["intensity"] = intensity
+        if self._email:
+            body["email"] = self._email
+        if callback_url is not None:
+            body["replyUrl"] = callback_url
+            body["replyRef"] = job_id
+        path = f"{API}/videos/{'veo' if veo else 'ltx'}-create"
+        answer = await self._api.json("POST", path, json_body=body)
+        remote_id = answer.get("jobId") if isinstance(answer, dict) else None
+        if not isinstance(remote_id, str) or not remote_id:
+            raise ProviderError(detail="create answered without a jobId")
+        return remote_id
+
+    async def get_status(self, provider_job_id: str) -> ProviderStatus:
+        # The id holds ':' and '@'; '@' is percent-encoded, ':' kept, as the docs' examples.
+        path = f"{API}/assets/{quote(provider_job_id, safe=':')}"
+        return read_job(await self._api.json("GET", path))
+
+    async def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
+        if not status.video_url:
+            raise ProviderJobNotFound(detail="the finished job named no video")
+        async for chunk in self._api.stream(status.video_url):
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._api.aclose()
+
+
+def read_job(body: Any) -> ProviderStatus:
+    """One reading of the job model (PROVIDERS.md §1.8)."""
+    if not isinstance(body, dict):
+        raise ProviderUnavailable(detail="job answer is not a JSON object")
+    status: dict[str, Any] = st if isinstance(st := body.get("status"), dict) else {}
+    kind = str(status.get("type") or "").lower()
+    progress = status.get("progress") if isinstance(status.get("progress"), int) else None
+    if kind == "completed":
+        artifact: dict[str, Any] = a if isinstance(a := status.get("artifact"), dict) else {}
+        url = artifact.get("assetUrl")
+        if isinstance(url, str) and url:
+            expires = str(artifact.get("expirationDateString") or "")
+            # Epoch milliseconds, sent as a string.
+            expires_at = int(expires) / 1000 if expires.isdigit() else None
+            return ProviderStatus(
+                ProviderJobState.SUCCEEDED, progress=100, video_url=url, url_expires_at=expires_at
+            )
+        # "completed" without the URL: the docs say the two may be out of sync; still running.
+        return ProviderStatus(ProviderJobState.RUNNING, progress=progress)
+    if kind == "failed":
+        reason = str(status.get("message") or "")
+        log.info("useapi job %s failed: %s", body.get("jobId"), reason)
+        if any(word in reason.lower() for word in _SAFETY_WORDS):
+            return ProviderStatus(
+                ProviderJobState.FAILED,
+                error_code="content_rejected",
+                error_message=SAFETY_MESSAGE,
+            )
+        return ProviderStatus(
+            ProviderJobState.FAILED, error_code="provider_failed", error_message=FAILED_MESSAGE
+        )
+    return ProviderStatus(ProviderJobState.RUNNING, progress=progress)
+
+
+def map_error(status: int, body: Any, response: httpx.Response) -> ProviderError | None:
+    """useapi's `{"error": "...", "code": N}` envelope."""
+    detail = f"HTTP {status}: {error_message(body)}"
+    if status == 400:
+        return ProviderBadRequest(detail=detail)
+    if status == 401:
+        return ProviderAuthError(detail=detail)
+    if status == 402:  # "Insufficient credits" (LTX Studio) or "Subscription required" (useapi)
+        return ProviderOutOfCredits(detail=detail)
+    if status == 404:
+        return ProviderJobNotFound(detail=detail)
+    if status == 429:
+        retry_after = retry_after_s(response)
+        return ProviderRateLimited(
+            retry_after=RATE_LIMIT_BACKOFF_S if retry_after is None else retry_after, detail=detail
+        )
+    return None
