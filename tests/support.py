@@ -101,6 +101,18 @@ class RecordingSurface:
 
 
 @dataclass
+class KeepingSurface(RecordingSurface):
+    """A chat platform that keeps the bytes of every video posted, as a channel would."""
+
+    videos: dict[str, list[bytes]] = field(default_factory=dict)
+
+    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
+        refs = await super().deliver(job, video, notice=notice)
+        self.videos.setdefault(job.id, []).append(await asyncio.to_thread(video.read_bytes))
+        return refs
+
+
+@dataclass
 class ScriptedJob:
     request: GenerationRequest
     readings: list[ProviderStatus | ProviderError]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from storage.sqlite import SqliteStore
 from tests.fakes._base import Fault
 from tests.fakes.aimlapi import API_KEY, AimlapiFake
 from tests.support import (
-    RecordingSurface,
+    KeepingSurface,
     eventually,
     make_service,
     origin,
@@ -36,16 +36,6 @@ from tests.support import (
 
 SUBMIT = "/v2/generate/video/google/generation"
 SECRET = "links-secret"
-
-
-@dataclass
-class KeepingSurface(RecordingSurface):
-    videos: dict[str, list[bytes]] = field(default_factory=dict)
-
-    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
-        refs = await super().deliver(job, video, notice=notice)
-        self.videos.setdefault(job.id, []).append(await asyncio.to_thread(video.read_bytes))
-        return refs
 
 
 @dataclass

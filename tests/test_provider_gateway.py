@@ -8,7 +8,7 @@ import asyncio
 import base64
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from bot.scheduler import Scheduler
 from storage.sqlite import SqliteStore
 from tests.fakes._base import Fault
 from tests.fakes.gateway import API_KEY, GatewayFake
-from tests.support import RecordingSurface, make_service, origin, png_bytes, run_cli
+from tests.support import KeepingSurface, make_service, origin, png_bytes, run_cli
 
 SUBMIT = "/v1/video/generations"
 FIRST = png_bytes(640, 360, (250, 10, 10))
@@ -33,16 +33,6 @@ LAST = png_bytes(640, 360, (10, 10, 250))
 
 def data_uri(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode()
-
-
-@dataclass
-class KeepingSurface(RecordingSurface):
-    videos: dict[str, list[bytes]] = field(default_factory=dict)
-
-    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
-        refs = await super().deliver(job, video, notice=notice)
-        self.videos.setdefault(job.id, []).append(await asyncio.to_thread(video.read_bytes))
-        return refs
 
 
 @dataclass

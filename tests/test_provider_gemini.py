@@ -11,7 +11,7 @@ import io
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,24 +28,12 @@ from bot.scheduler import Scheduler
 from storage.sqlite import SqliteStore
 from tests.fakes._base import Fault
 from tests.fakes.gemini import API_KEY, RAI_REASON, GeminiFake, create
-from tests.support import RecordingSurface, make_service, origin, png_bytes, run_cli
+from tests.support import KeepingSurface, make_service, origin, png_bytes, run_cli
 
 SUBMIT = "/v1beta/models/*:predictLongRunning"
 OPERATION = "/v1beta/models/*/operations/*"
 FAST = "veo-3.1-fast-generate-preview"
 VEO31 = "veo-3.1-generate-preview"
-
-
-@dataclass
-class KeepingSurface(RecordingSurface):
-    """Keeps the bytes of each posted video, as a channel would."""
-
-    videos: dict[str, list[bytes]] = field(default_factory=dict)
-
-    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
-        refs = await super().deliver(job, video, notice=notice)
-        self.videos.setdefault(job.id, []).append(await asyncio.to_thread(video.read_bytes))
-        return refs
 
 
 @dataclass

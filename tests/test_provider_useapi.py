@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +26,11 @@ from bot.web import build_web_app
 from storage.sqlite import SqliteStore
 from tests.fakes._base import Fault
 from tests.fakes.useapi import TOKEN, FakeJob, UseapiFake
-from tests.support import RecordingSurface, make_service, origin, png_bytes, run_cli
+from tests.support import KeepingSurface, make_service, origin, png_bytes, run_cli
 
 UPLOAD = "/v1/ltxstudio/assets/"
 FIRST = png_bytes(640, 360, (250, 10, 10))
 LAST = png_bytes(640, 360, (10, 10, 250))
-
-
-@dataclass
-class KeepingSurface(RecordingSurface):
-    videos: dict[str, list[bytes]] = field(default_factory=dict)
-
-    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
-        refs = await super().deliver(job, video, notice=notice)
-        self.videos.setdefault(job.id, []).append(await asyncio.to_thread(video.read_bytes))
-        return refs
 
 
 @dataclass

@@ -175,9 +175,11 @@ class ApiClient:
             raise ProviderUnavailable(detail=f"non-JSON answer from {method} {path}")
         return body
 
-    async def stream(self, url: str) -> AsyncIterator[bytes]:
+    async def stream(self, url: str | None) -> AsyncIterator[bytes]:
         """Stream a result: `data:` URIs decoded, redirects followed by hand so the key goes
         only to the provider's own host."""
+        if not url:
+            raise ProviderJobNotFound(detail="the finished job named no video")
         if url.startswith("data:"):
             yield decode_data_uri(url)
             return

@@ -110,11 +110,8 @@ class AimlapiProvider:
         )
         return read_generation(body)
 
-    async def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
-        if not status.video_url:
-            raise ProviderJobNotFound(detail="the finished generation named no video")
-        async for chunk in self._api.stream(status.video_url):
-            yield chunk
+    def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
+        return self._api.stream(status.video_url)
 
     async def aclose(self) -> None:
         await self._api.aclose()

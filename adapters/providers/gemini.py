@@ -113,11 +113,8 @@ class GeminiProvider:
         body = await self._api.json("GET", f"{API_VERSION}/{provider_job_id.lstrip('/')}")
         return read_operation(provider_job_id, body)
 
-    async def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
-        if not status.video_url:
-            raise ProviderJobNotFound(detail="the finished operation named no video")
-        async for chunk in self._api.stream(status.video_url):
-            yield chunk
+    def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
+        return self._api.stream(status.video_url)
 
     async def aclose(self) -> None:
         await self._api.aclose()

@@ -127,11 +127,8 @@ class UseapiProvider:
         path = f"{API}/assets/{quote(provider_job_id, safe=':')}"
         return read_job(await self._api.json("GET", path))
 
-    async def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
-        if not status.video_url:
-            raise ProviderJobNotFound(detail="the finished job named no video")
-        async for chunk in self._api.stream(status.video_url):
-            yield chunk
+    def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
+        return self._api.stream(status.video_url)
 
     async def aclose(self) -> None:
         await self._api.aclose()
