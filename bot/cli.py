@@ -99,6 +99,29 @@ async def _try(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_JOB_FAILED
 
 
+async def _resume(settings: Settings) -> int:
+    """Finish every unfinished `try` job on this database (after a crash), then exit."""
+    surface = ConsoleSurface(sys.stderr)
+    runtime = await app.open_runtime(settings, {surface.platform: surface})
+    try:
+        await runtime.scheduler.start()
+        unfinished = [
+            job.id
+            for job in await runtime.store.recent_jobs(100_000)
+            if not job.state.is_terminal and job.origin.platform == surface.platform
+        ]
+        if not unfinished:
+            print("nothing to finish", file=sys.stderr)
+            return EXIT_OK
+        done = await asyncio.gather(*(runtime.service.wait_until_done(i) for i in unfinished))
+    finally:
+        await runtime.aclose()
+    for job in done:
+        if job.state is JobState.DELIVERED and job.delivery_refs:
+            print(job.delivery_refs["path"])
+    return EXIT_OK if all(job.state is JobState.DELIVERED for job in done) else EXIT_JOB_FAILED
+
+
 async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
     store = await SqliteStore.open(settings.database_path)
     try:
@@ -275,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     try_.add_argument("--user", help="whose quota to charge (default: your login)")
     try_.add_argument("--out", default="out", help="folder for the MP4 (default: ./out)")
 
+    commands.add_parser("resume", help="finish unfinished `try` jobs after a crash, then exit")
+
     jobs = commands.add_parser("jobs", help="list recent jobs and their states")
     jobs.add_argument("--limit", type=int, default=20)
 
@@ -320,6 +345,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_try(args, settings))
         if args.command == "jobs":
             return asyncio.run(_jobs(args, settings))
+        if args.command == "resume":
+            return asyncio.run(_resume(settings))
         if args.command in ("quota", "usage", "banned"):
             return asyncio.run(_admin(args, settings))
         return asyncio.run(_run(settings))

@@ -238,9 +238,9 @@ VEO_BOT = Path(sys.executable).parent / "veo-bot"
 _OUR_PREFIXES = ("VEO_", "DISCORD_", "SLACK_", "USEAPI_", "GATEWAY_", "AIMLAPI_", "GEMINI_")
 
 
-def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run the installed `veo-bot` command in `tmp_path` with its own database and only the
-    variables given (none of the developer's)."""
+def cli_env(**env: str) -> dict[str, str]:
+    """The environment for a `veo-bot` subprocess: its own database in its working directory
+    and only the variables given (none of the developer's)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith(_OUR_PREFIXES)}
     environ.update(
         # Relative, as people write them: they resolve against the working directory.
@@ -249,6 +249,12 @@ def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProce
         VEO_POLL_INTERVAL_S="0.05",
     )
     environ.update(env)
+    return environ
+
+
+def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the installed `veo-bot` command in `tmp_path` and wait for it."""
+    environ = cli_env(**env)
     return subprocess.run(  # noqa: PLW1510 - callers assert on the code
         [str(VEO_BOT), *args],
         cwd=tmp_path,
