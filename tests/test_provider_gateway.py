@@ -260,6 +260,24 @@ async def test_failures_in_every_shape_are_refunded(
         await bot.failed(await bot.run(GenerationRequest(prompt=prompt)), code, words)
 
 
+@pytest.mark.parametrize(("dialect", "missing"), [("images", "generations"), ("veo31", "videos")])
+async def test_a_gateway_without_the_usual_status_route_is_asked_on_the_other(
+    store: SqliteStore, tmp_path: Path, dialect: str, missing: str
+) -> None:
+    async with gateway_bot(store, tmp_path, dialect=dialect, missing_routes=(missing,)) as bot:
+        bot.delivered_once(await bot.run(GenerationRequest(prompt="fox")))
+        bot.delivered_once(await bot.run(GenerationRequest(prompt="owl")))
+        misses = [
+            r
+            for r in bot.fake.requests
+            if r.method == "GET"
+            and "task_" in r.path
+            and (("/v1/videos/" in r.path) == (missing == "videos"))
+            and not r.path.endswith("/content")
+        ]
+        assert len(misses) == 1  # one miss, then the other route for good
+
+
 async def test_refusals_auth_quota_and_lost_tasks(store: SqliteStore, tmp_path: Path) -> None:
     async with gateway_bot(store, tmp_path, credits=0) as bot:
         job = await bot.run(GenerationRequest(prompt="fox"))

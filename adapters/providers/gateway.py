@@ -54,6 +54,12 @@ _FAILED = {
 }
 
 
+class RouteMissing(ProviderError):
+    """The gateway has no such route (404 "Invalid URL"), as opposed to no such task."""
+
+    default_code = "gateway_route_missing"
+
+
 class GatewayProvider:
     name = "gateway"
     idempotent_submit = False  # every POST starts (and bills) a new task
@@ -134,12 +140,18 @@ class GatewayProvider:
         return body
 
     async def get_status(self, provider_job_id: str) -> ProviderStatus:
-        path = (
-            f"v1/videos/{provider_job_id}"
-            if self._status_path == "videos"
-            else f"v1/video/generations/{provider_job_id}"
-        )
-        return read_task(await self._api.json("GET", path))
+        try:
+            return read_task(await self._api.json("GET", self._status_url(provider_job_id)))
+        except RouteMissing:
+            # This gateway serves status on the other route: switch for good and ask there.
+            self._status_path = "generations" if self._status_path == "videos" else "videos"
+            log.info("gateway: status route missing, using /%s", self._status_path)
+            return read_task(await self._api.json("GET", self._status_url(provider_job_id)))
+
+    def _status_url(self, provider_job_id: str) -> str:
+        if self._status_path == "videos":
+            return f"v1/videos/{provider_job_id}"
+        return f"v1/video/generations/{provider_job_id}"
 
     def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
         return self._api.stream(status.video_url)
@@ -239,6 +251,8 @@ def map_error(status: int, body: Any, response: httpx.Response) -> ProviderError
     detail = f"HTTP {status} {code}: {error_message(body)}"
     if code == "task_not_exist":
         return ProviderJobNotFound(detail=detail)
+    if status == 404 and "invalid url" in message:
+        return RouteMissing(detail=detail)
     if code == "insufficient_quota" or (
         status == 403 and ("quota" in message or "insufficient" in message)
     ):

@@ -68,9 +68,12 @@ class GatewayFake(FakeProvider):
         shape: str = "A",
         result: str = "proxy",
         credits: int = 1_000,
+        missing_routes: tuple[str, ...] = (),
         **options: Any,
     ) -> None:
         super().__init__(**options)
+        # "generations" and/or "videos": status routes this gateway does not serve.
+        self.missing_routes = missing_routes
         self.dialect, self.shape, self.result, self.credits = dialect, shape, result, credits
         self.tasks: dict[str, FakeTask] = {}
         self.fetched_images: list[bytes] = []
@@ -213,7 +216,15 @@ class GatewayFake(FakeProvider):
             return _task_error(400, "task_not_exist", "task_not_exist")
         return task
 
+    def _missing(self, request: web.Request, route: str) -> web.Response | None:
+        if route not in self.missing_routes:
+            return None
+        message = f"Invalid URL (GET {request.path})"
+        return _openai_error(404, message, "invalid_request_error")
+
     async def _generation(self, request: web.Request) -> web.Response:
+        if missing := self._missing(request, "generations"):
+            return missing
         task = self._find(request)
         if isinstance(task, web.Response):
             return task
@@ -305,6 +316,8 @@ class GatewayFake(FakeProvider):
         return json_response(body)
 
     async def _video(self, request: web.Request) -> web.Response:
+        if missing := self._missing(request, "videos"):
+            return missing
         task = self._find(request)
         if isinstance(task, web.Response):
             return task
