@@ -40,6 +40,12 @@ SAFETY_MESSAGE = (
     "LTX Studio's safety filter refused this prompt or image. Try describing it differently."
 )
 FAILED_MESSAGE = "LTX Studio could not make this video. Please try again."
+CREDITS_MESSAGE = (
+    "The LTX Studio account behind this bot is out of credits; an admin needs to top it up."
+)
+SUBSCRIPTION_MESSAGE = (
+    "The useapi.net subscription behind this bot has lapsed; an admin needs to renew it."
+)
 _SAFETY_WORDS = ("moderat", "safety", "policy", "inappropriate", "prohibited", "nsfw", "content")
 
 
@@ -86,6 +92,12 @@ class UseapiProvider:
     ) -> str:
         model = request.model or "veo2"
         veo = model in VEO_MODELS
+        intensity = request.extras.get("intensity", "medium")
+        if not veo and intensity not in INTENSITIES:
+            # Refused before any upload, so nothing is left behind at LTX Studio.
+            raise ProviderBadRequest(
+                "Motion intensity must be low, medium or high.", detail=f"{intensity!r}"
+            )
         # June 18 docs and later: Veo wants reference-image assets, LTX plain images.
         kind = "reference-image" if veo else "image"
         body: dict[str, Any] = {
@@ -104,11 +116,6 @@ class UseapiProvider:
         if veo and model != "veo2":
             body["resolution"] = request.resolution
         if not veo:
-            intensity = request.extras.get("intensity", "medium")
-            if intensity not in INTENSITIES:
-                raise ProviderBadRequest(
-                    "Motion intensity must be low, medium or high.", detail=f"{intensity!r}"
-                )
             body["intensity"] = intensity
         if self._email:
             body["email"] = self._email
@@ -175,8 +182,12 @@ def map_error(status: int, body: Any, response: httpx.Response) -> ProviderError
         return ProviderBadRequest(detail=detail)
     if status == 401:
         return ProviderAuthError(detail=detail)
-    if status == 402:  # "Insufficient credits" (LTX Studio) or "Subscription required" (useapi)
-        return ProviderOutOfCredits(detail=detail)
+    if status == 402:
+        # "Subscription required" is useapi's own plan; anything else is LTX Studio's credits.
+        lapsed = "subscription" in error_message(body).lower()
+        return ProviderOutOfCredits(
+            SUBSCRIPTION_MESSAGE if lapsed else CREDITS_MESSAGE, detail=detail
+        )
     if status == 404:
         return ProviderJobNotFound(detail=detail)
     if status == 429:
