@@ -1,0 +1,119 @@
+"""The Discord adapter as the composition root runs it: endpoints applied, logged in, commands
+registered, the gateway connected in the background, and closed cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import aiohttp
+import discord
+import discord.gateway
+import discord.http
+import yarl
+from aiohttp import web
+
+from adapters.discord._buttons import JOB_BUTTONS
+from adapters.discord._client import VeoClient
+from adapters.discord._commands import VeoCommands, register
+from adapters.discord._surface import PLATFORM, DiscordSurface
+from bot.errors import ConfigurationError
+from bot.jobs import JobService
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# discord.py's own gateway address, for a configuration without DISCORD_GATEWAY_URL.
+_LIBRARY_GATEWAY = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+
+
+def apply_endpoints(api_base: str, gateway_url: str | None) -> None:
+    """Point discord.py at DISCORD_API_BASE / DISCORD_GATEWAY_URL. It has no public setting
+    for either: both are class attributes read on every request and connection (internal,
+    so discord.py is pinned and a test checks they still exist). Interaction callbacks and
+    follow-ups are built on the same `Route`, so they follow."""
+    discord.http.Route.BASE = api_base.rstrip("/")
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = (
+        yarl.URL(gateway_url) if gateway_url else _LIBRARY_GATEWAY
+    )
+
+
+def _discord_admins(admins: list[str]) -> frozenset[str]:
+    return frozenset(entry.split(":", 1)[1] for entry in admins if entry.startswith(f"{PLATFORM}:"))
+
+
+class DiscordAdapter:
+    platform = PLATFORM
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.discord_token is None:
+            raise ConfigurationError("The Discord adapter needs DISCORD_TOKEN.")
+        self._token = settings.discord_token
+        self._api_base = settings.discord_api_base
+        self._gateway_url = settings.discord_gateway_url
+        self._guild_ids = list(settings.discord_guild_ids)
+        self._client = VeoClient()
+        self.surface = DiscordSurface(self._client)
+        self._commands = VeoCommands(self.surface, admins=_discord_admins(settings.veo_admins))
+        register(self._client, self._commands)
+        self._gateway: asyncio.Task[None] | None = None
+
+    def mount(self, app: web.Application) -> None:
+        """Discord reaches the bot over the gateway websocket: no HTTP routes."""
+
+    async def start(self, service: JobService) -> None:
+        apply_endpoints(self._api_base, self._gateway_url)
+        self._commands.bind(service)
+        self.surface.bind(service)
+        self._client.add_dynamic_items(*JOB_BUTTONS)
+        try:
+            await self._client.login(self._token.get_secret_value())
+        except discord.LoginFailure:
+            raise ConfigurationError(
+                "Discord refused DISCORD_TOKEN; copy the bot token again from the Developer "
+                "Portal (Bot -> Reset Token)."
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ConfigurationError(
+                f"Could not reach Discord at DISCORD_API_BASE ({self._api_base}): "
+                f"{type(exc).__name__}."
+            ) from None
+        self.surface.logged_in.set()
+        await self._register_commands()
+        self._gateway = asyncio.create_task(self._client.connect(reconnect=True), name="discord")
+        self._gateway.add_done_callback(self._gateway_ended)
+
+    async def _register_commands(self) -> None:
+        """Globally (Discord spreads them within minutes), or at once to DISCORD_GUILD_IDS."""
+        tree = self._client.tree
+        try:
+            if not self._guild_ids:
+                synced = await tree.sync()
+                log.info("registered %d Discord commands globally", len(synced))
+            for guild_id in self._guild_ids:
+                guild = discord.Object(guild_id)
+                tree.copy_global_to(guild=guild)
+                synced = await tree.sync(guild=guild)
+                log.info("registered %d Discord commands in guild %s", len(synced), guild_id)
+        except discord.HTTPException as exc:
+            # Commands registered by an earlier run keep working; say what went wrong.
+            log.error(
+                "could not register the Discord commands: %s (code %s) %s",
+                exc.status,
+                exc.code,
+                exc.text,
+            )
+
+    def _gateway_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("the Discord gateway connection ended: %r", error)
+
+    async def close(self) -> None:
+        await self._client.close()
+        if self._gateway is not None:
+            with contextlib.suppress(Exception):
+                await self._gateway  # connect() returns once the client is closed
+
+    def healthy(self) -> bool:
+        return self._gateway is not None and not self._gateway.done() and self._client.is_ready()

@@ -1,0 +1,139 @@
+"""The buttons under a posted video: Re-roll, Extend, Delete.
+
+They are `DynamicItem`s: the job id travels in the custom id (`veo:<action>:<job id>`), and
+discord.py matches clicks against the templates registered at start-up, not against views
+kept in memory, so the buttons keep working after the bot restarts.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import discord
+
+from adapters.discord._client import VeoClient
+
+_JOB_ID = r"(?P<job_id>[0-9a-f]{1,64})"
+
+Button = discord.ui.Button[discord.ui.View]
+
+
+def reroll_custom_id(job_id: str) -> str:
+    return f"veo:reroll:{job_id}"
+
+
+def extend_custom_id(job_id: str) -> str:
+    return f"veo:extend:{job_id}"
+
+
+def delete_custom_id(job_id: str) -> str:
+    """Also the mark `find_delivery` looks for: only a job's own video message carries it."""
+    return f"veo:delete:{job_id}"
+
+
+def _client(interaction: discord.Interaction[Any]) -> VeoClient:
+    client = interaction.client
+    if not isinstance(client, VeoClient):
+        raise TypeError("veo buttons only work on the veo-bot client")
+    return client
+
+
+class RerollButton(discord.ui.DynamicItem[Button], template=f"veo:reroll:{_JOB_ID}"):
+    """The same request with a new seed, charged to whoever clicks."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Re-roll",
+                emoji="🎲",
+                style=discord.ButtonStyle.primary,
+                custom_id=reroll_custom_id(job_id),
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> RerollButton:
+        return cls(match["job_id"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await _client(interaction).veo.reroll(interaction, self.job_id)
+
+
+class ExtendButton(discord.ui.DynamicItem[Button], template=f"veo:extend:{_JOB_ID}"):
+    """Continue the video with a new prompt (models that can extend their own results)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Extend",
+                emoji="\N{HEAVY PLUS SIGN}",
+                style=discord.ButtonStyle.secondary,
+                custom_id=extend_custom_id(job_id),
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> ExtendButton:
+        return cls(match["job_id"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await _client(interaction).veo.extend(interaction, self.job_id)
+
+
+class DeleteButton(discord.ui.DynamicItem[Button], template=f"veo:delete:{_JOB_ID}"):
+    """Remove the video message: the person who asked, or an admin."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Delete",
+                emoji="🗑️",
+                style=discord.ButtonStyle.danger,
+                custom_id=delete_custom_id(job_id),
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> DeleteButton:
+        return cls(match["job_id"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await _client(interaction).veo.delete(interaction, self.job_id)
+
+
+JOB_BUTTONS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
+    RerollButton,
+    ExtendButton,
+    DeleteButton,
+)
+
+
+def result_view(job_id: str, *, can_extend: bool) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(RerollButton(job_id))
+    if can_extend:
+        view.add_item(ExtendButton(job_id))
+    view.add_item(DeleteButton(job_id))
+    return view

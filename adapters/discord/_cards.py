@@ -1,0 +1,116 @@
+"""What people see of a job in Discord: the status card, the result message, thread names.
+
+Pure functions from a `Job` (plain data) to embeds and strings, so a process that resumes a job
+draws exactly what the first one drew.
+"""
+
+from __future__ import annotations
+
+import re
+
+import discord
+
+from bot.models import Job, JobState
+
+PROGRESS_CELLS = 20
+THREAD_NAME_MAX = 100  # Discord's limit
+_DESCRIPTION_MAX = 4096
+_FIELD_MAX = 1024
+
+_WORKING = discord.Colour.blurple()
+_DONE = discord.Colour.green()
+_FAILED = discord.Colour.red()
+
+_HEADLINES = {
+    JobState.PENDING: "Queued",
+    JobState.SUBMITTED: "Sent to the video provider",
+    JobState.RUNNING: "Rendering",
+    JobState.SUCCEEDED: "Posting the video",
+    JobState.DELIVERING: "Posting the video",
+    JobState.DELIVERED: "Done",
+    JobState.FAILED: "Failed",
+    JobState.TIMED_OUT: "Timed out",
+    JobState.CANCELLED: "Cancelled",
+}
+
+
+def footer(job_id: str) -> str:
+    """The job's mark on every message about it, for people quoting it to an admin."""
+    return f"veo job {job_id}"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def progress_bar(percent: int) -> str:
+    percent = max(0, min(100, percent))
+    filled = round(PROGRESS_CELLS * percent / 100)
+    return "▰" * filled + "▱" * (PROGRESS_CELLS - filled) + f" {percent}%"
+
+
+def thread_name(prompt: str) -> str:
+    """The prompt's first words on one line, within Discord's 100 characters."""
+    line = re.sub(r"\s+", " ", prompt).strip() or "Veo video"
+    return _clip(line, THREAD_NAME_MAX)
+
+
+def _inputs(job: Job) -> str:
+    request = job.request
+    if request.source_video is not None:
+        return "extends a video"
+    if request.first_frame is not None and request.last_frame is not None:
+        return "first + last frame"
+    if request.first_frame is not None:
+        return "image"
+    if request.last_frame is not None:
+        return "last frame"
+    return "text"
+
+
+def _describe(embed: discord.Embed, job: Job) -> discord.Embed:
+    request = job.request
+    embed.description = _clip(request.prompt, _DESCRIPTION_MAX)
+    embed.add_field(name="Model", value=_clip(job.model, _FIELD_MAX))
+    embed.add_field(name="Duration", value=f"{request.duration_s} s")
+    embed.add_field(name="Aspect ratio", value=request.aspect_ratio or "default")
+    embed.add_field(name="Seed", value=str(request.seed) if request.seed is not None else "random")
+    embed.add_field(name="Input", value=_inputs(job))
+    if request.audio:
+        embed.add_field(name="Audio", value="on")
+    embed.add_field(name="Requested by", value=f"<@{job.origin.user_id}>")
+    if request.negative_prompt:
+        embed.add_field(
+            name="Avoid", value=_clip(request.negative_prompt, _FIELD_MAX), inline=False
+        )
+    embed.set_footer(text=footer(job.id))
+    return embed
+
+
+def status_card(job: Job) -> discord.Embed:
+    """The card in the channel while the job runs: what was asked and how far it is."""
+    embed = discord.Embed(title=f"🎬 {_HEADLINES[job.state]}", colour=_WORKING)
+    _describe(embed, job)
+    embed.add_field(name="Progress", value=progress_bar(job.progress), inline=False)
+    return embed
+
+
+def done_card(job: Job, video_url: str) -> discord.Embed:
+    embed = discord.Embed(title="🎬 Done", colour=_DONE)
+    _describe(embed, job)
+    embed.add_field(name="Video", value=f"[In the thread]({video_url})", inline=False)
+    return embed
+
+
+def failed_card(job: Job, message: str) -> discord.Embed:
+    """The card's last state when the job ends without a video; `message` says why and
+    that nothing was charged."""
+    embed = discord.Embed(title=f"🎬 {_HEADLINES[job.state]}", colour=_FAILED)
+    _describe(embed, job)
+    embed.add_field(name="What happened", value=_clip(message, _FIELD_MAX), inline=False)
+    return embed
+
+
+def result_embed(job: Job) -> discord.Embed:
+    """The parameters under the posted video, so a re-roll or a retry can be compared."""
+    return _describe(discord.Embed(title="🎬 Your video", colour=_DONE), job)

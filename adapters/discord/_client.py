@@ -1,0 +1,34 @@
+"""discord.py's client as the bot uses it: only what interactions need, nothing cached that
+the bot never reads."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+
+if TYPE_CHECKING:
+    from adapters.discord._commands import VeoCommands
+
+
+class VeoClient(discord.Client):
+    # The bot's interaction handlers; set by the adapter. Buttons reach it through
+    # `interaction.client`, since discord.py builds them from their custom ids.
+    veo: VeoCommands
+
+    def __init__(self) -> None:
+        intents = discord.Intents.none()
+        # GUILD_CREATE carries the channels and threads, so that an interaction's channel
+        # resolves; nothing else (no message content, no members) is needed.
+        intents.guilds = True
+        super().__init__(
+            intents=intents,
+            max_messages=None,
+            chunk_guilds_at_startup=False,
+            member_cache_flags=discord.MemberCacheFlags.none(),
+            # A longer 429 raises instead of sleeping, so the job is retried later rather
+            # than holding a scheduler slot.
+            max_ratelimit_timeout=30.0,
+        )
+        self.tree: app_commands.CommandTree[VeoClient] = app_commands.CommandTree(self)

@@ -1,0 +1,515 @@
+"""The bot's side of every interaction: `/veo`, `/veo-quota`, "Animate with Veo", the buttons
+under a video and the modals they open.
+
+Each handler acknowledges first (Discord allows 3 s; downloads, the database and providers may
+take longer), then converts the interaction into a `GenerationRequest` + `Origin`, calls the job
+service, and answers the person ephemerally in plain words. Refusals change nothing: the core
+charges only jobs it accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import discord
+from discord import app_commands
+
+from adapters.discord import _cards
+from adapters.discord._client import VeoClient
+from adapters.discord._modals import AnimateModal, ExtendModal, ModalFields
+from adapters.discord._surface import DiscordSurface
+from bot.catalog import MAX_SEED, InputKind, ModelSpec
+from bot.errors import (
+    InvalidRequest,
+    UserFacingError,
+    reference_id,
+    unexpected_message,
+)
+from bot.jobs import JobService
+from bot.media import MAX_IMAGE_BYTES, load_image
+from bot.models import GenerationRequest, ImageInput, Job, Origin
+
+log = logging.getLogger(__name__)
+
+Interaction = discord.Interaction[Any]
+_CHOICES_MAX = 25
+_CHOICE_TEXT_MAX = 100
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+@dataclass(frozen=True, slots=True)
+class VeoOptions:
+    """`/veo` as typed, before the catalog has its say."""
+
+    prompt: str
+    image: discord.Attachment | None = None
+    end_image: discord.Attachment | None = None
+    model: str | None = None
+    duration: int | None = None
+    aspect_ratio: str | None = None
+    seed: int | None = None
+    negative_prompt: str | None = None
+    audio: bool | None = None
+
+
+def origin_of(interaction: Interaction, *, thread_on: int | None = None) -> Origin:
+    """Where an interaction came from, in plain ids. Inside a thread, answers stay there;
+    `thread_on` names a message to open the answers' thread on (the context menu)."""
+    if interaction.guild_id is None or interaction.channel is None:
+        raise InvalidRequest("Use this in a server channel: videos are posted into threads.")
+    channel = interaction.channel
+    thread_id: str | None
+    if isinstance(channel, discord.Thread):
+        channel_id, thread_id = channel.parent_id, str(channel.id)
+    else:
+        channel_id, thread_id = channel.id, None if thread_on is None else str(thread_on)
+    return Origin(
+        platform="discord",
+        workspace_id=str(interaction.guild_id),
+        channel_id=str(channel_id),
+        thread_id=thread_id,
+        user_id=str(interaction.user.id),
+        locale=str(interaction.locale),
+    )
+
+
+def _names(items: list[str]) -> str:
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else items[0]
+
+
+def check_permissions(interaction: Interaction, origin: Origin) -> None:
+    """Refuse up front, charging nothing, when the bot could not post the result here."""
+    have = interaction.app_permissions
+    needed = {
+        "Send Messages in Threads": have.send_messages_in_threads,
+        "Embed Links": have.embed_links,
+        "Attach Files": have.attach_files,
+    }
+    if not isinstance(interaction.channel, discord.Thread):
+        needed["Send Messages"] = have.send_messages
+        needed["Create Public Threads"] = have.create_public_threads
+    missing = [name for name, granted in needed.items() if not granted]
+    if missing:
+        plural = len(missing) > 1
+        raise UserFacingError(
+            f"I can't post videos here: I need the {_names(missing)} "
+            f"permission{'s' if plural else ''} in this channel. Ask a server admin to grant "
+            f"{'them' if plural else 'it'}.",
+            code="discord_permissions",
+        )
+
+
+def queued_text(job: Job) -> str:
+    request = job.request
+    if job.origin.thread_id is None:
+        where = f"in the thread “{_cards.thread_name(request.prompt)}” under its status card"
+    else:
+        where = "in the thread"
+    return (
+        f"Queued as job `{job.id}`: {job.model}, {request.duration_s} s, "
+        f"{request.aspect_ratio}. {job.cost_s:g} s of your daily quota are set aside and only "
+        f"charged if the video arrives. Progress and the video will appear {where}."
+    )
+
+
+def _parse_whole(text: str | None, what: str, field: str) -> int | None:
+    value = (text or "").strip().removesuffix("s").strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidRequest(f"The {what} must be a whole number, like 8.", field=field) from None
+
+
+def _looks_like_image(attachment: discord.Attachment) -> bool:
+    content_type = attachment.content_type or ""
+    return content_type.startswith("image/") or attachment.filename.lower().endswith(
+        _IMAGE_SUFFIXES
+    )
+
+
+class VeoCommands:
+    def __init__(self, surface: DiscordSurface, *, admins: frozenset[str]) -> None:
+        self.surface = surface
+        self._admins = admins  # Discord user ids from VEO_ADMINS
+        self._service: JobService | None = None
+
+    def bind(self, service: JobService) -> None:
+        self._service = service
+
+    @property
+    def service(self) -> JobService:
+        if self._service is None:
+            raise RuntimeError("the Discord adapter has not been started")
+        return self._service
+
+    # --- answering ----------------------------------------------------------------------
+
+    async def _defer(self, interaction: Interaction) -> bool:
+        """Acknowledge at once, privately ("thinking…"); False when Discord no longer takes
+        it, and then nothing is started that nobody would hear about."""
+        try:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        except discord.HTTPException as exc:
+            log.warning(
+                "could not acknowledge interaction %s: %s (code %s)",
+                interaction.id,
+                exc.status,
+                exc.code,
+            )
+            return False
+        return True
+
+    async def _answer(self, interaction: Interaction, work: Awaitable[str]) -> None:
+        """Do the work of a deferred interaction and tell the person how it went."""
+        try:
+            text = await work
+        except UserFacingError as refusal:
+            text = refusal.user_message
+        except Exception:
+            ref = reference_id()
+            log.exception("discord interaction %s failed (ref %s)", interaction.id, ref)
+            text = unexpected_message(ref)
+        try:
+            await interaction.edit_original_response(content=text)
+        except discord.HTTPException as exc:
+            log.warning("could not answer interaction %s: %s", interaction.id, exc.status)
+
+    async def _image(self, attachment: discord.Attachment | None, field: str) -> ImageInput | None:
+        """Download an attached image now (its signed URL expires) and check it."""
+        if attachment is None:
+            return None
+        if attachment.size > MAX_IMAGE_BYTES:
+            raise InvalidRequest(
+                f"{attachment.filename} is {attachment.size / 1_048_576:.1f} MB; images may be "
+                f"at most {MAX_IMAGE_BYTES / 1_048_576:.0f} MB.",
+                field=field,
+            )
+        try:
+            data = await attachment.read()
+        except discord.NotFound:
+            raise InvalidRequest(
+                f"The link to {attachment.filename} has expired; attach it again.", field=field
+            ) from None
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError):
+            raise UserFacingError(
+                f"Discord did not hand over {attachment.filename}; try again in a moment.",
+                code="attachment_download",
+            ) from None
+        # Decoding checks are CPU work: off the event loop, so the gateway keeps its heartbeat.
+        return await asyncio.to_thread(load_image, data, filename=attachment.filename)
+
+    async def _submit(
+        self, interaction: Interaction, request: GenerationRequest, origin: Origin
+    ) -> str:
+        job = await self.service.submit(request, origin)
+        self.surface.remember_limit(job.id, interaction.filesize_limit)
+        return queued_text(job)
+
+    def _is_admin(self, interaction: Interaction) -> bool:
+        return str(interaction.user.id) in self._admins or interaction.permissions.manage_guild
+
+    # --- the catalog, for choices and autocomplete ----------------------------------------
+
+    def _split_model(self, value: str | None) -> tuple[str | None, str | None]:
+        """`provider/model` as offered by autocomplete, or a bare model id of the default
+        provider (model ids may hold slashes, provider names do not)."""
+        if not value:
+            return None, None
+        provider, slash, model = value.partition("/")
+        if slash and provider in self.service.providers:
+            return provider, model
+        return None, value
+
+    def _spec(self, value: str | None) -> ModelSpec:
+        service = self.service
+        provider, model = self._split_model(value)
+        provider = provider or service.config.default_provider
+        if model is None and provider == service.config.default_provider:
+            model = service.config.default_model
+        try:
+            return service.catalog.get(provider, model)
+        except InvalidRequest:
+            return service.catalog.get(
+                service.config.default_provider, service.config.default_model
+            )
+
+    def _models(self, *, images_only: bool = False) -> list[tuple[str, ModelSpec]]:
+        service = self.service
+        return [
+            (f"{provider}/{spec.id}", spec)
+            for provider in sorted(service.providers)
+            for spec in service.catalog.models(provider)
+            if not images_only or spec.takes(InputKind.FIRST_FRAME)
+        ]
+
+    def model_choices(self, typed: str) -> list[app_commands.Choice[str]]:
+        typed = typed.lower()
+        choices = [
+            app_commands.Choice(name=f"{spec.label} · {value}"[:_CHOICE_TEXT_MAX], value=value)
+            for value, spec in self._models()
+            if len(value) <= _CHOICE_TEXT_MAX
+            and (typed in value.lower() or typed in spec.label.lower())
+        ]
+        return choices[:_CHOICES_MAX]
+
+    def duration_choices(self, model: str | None, typed: str) -> list[app_commands.Choice[int]]:
+        spec = self._spec(model)
+        return [
+            app_commands.Choice(name=f"{seconds} s", value=seconds)
+            for seconds in spec.durations
+            if str(seconds).startswith(typed.strip())
+        ][:_CHOICES_MAX]
+
+    def aspect_choices(self, model: str | None, typed: str) -> list[app_commands.Choice[str]]:
+        spec = self._spec(model)
+        return [
+            app_commands.Choice(name=ratio, value=ratio)
+            for ratio in spec.aspect_ratios
+            if ratio.startswith(typed.strip())
+        ][:_CHOICES_MAX]
+
+    # --- /veo ---------------------------------------------------------------------------
+
+    async def veo(self, interaction: Interaction, options: VeoOptions) -> None:
+        if await self._defer(interaction):
+            await self._answer(interaction, self._veo(interaction, options))
+
+    async def _veo(self, interaction: Interaction, options: VeoOptions) -> str:
+        origin = origin_of(interaction)
+        check_permissions(interaction, origin)
+        first = await self._image(options.image, "image")
+        last = await self._image(options.end_image, "end_image")
+        provider, model = self._split_model(options.model)
+        request = GenerationRequest(
+            prompt=options.prompt,
+            negative_prompt=options.negative_prompt or None,
+            provider=provider,
+            model=model,
+            duration_s=options.duration,
+            aspect_ratio=options.aspect_ratio or None,
+            seed=options.seed,
+            audio=options.audio,
+            first_frame=first,
+            last_frame=last,
+        )
+        return await self._submit(interaction, request, origin)
+
+    # --- /veo-quota ---------------------------------------------------------------------
+
+    async def quota(self, interaction: Interaction) -> None:
+        if await self._defer(interaction):
+            await self._answer(interaction, self._quota(interaction))
+
+    async def _quota(self, interaction: Interaction) -> str:
+        report = await self.service.quota_report(origin_of(interaction))
+        lines = [
+            f"Today you have used {report.used_today_s:g} s of video out of "
+            f"{report.daily_limit_s:g} s: {report.remaining_today_s:g} s left. "
+            f"It resets <t:{int(report.resets_at)}:R>.",
+            f"Jobs in flight: {report.in_flight} of {report.concurrent_limit}.",
+        ]
+        if report.workspace_monthly_limit_s > 0:
+            lines.append(
+                f"This server has used {report.workspace_used_month_s:g} s of its "
+                f"{report.workspace_monthly_limit_s:g} s this month."
+            )
+        return "\n".join(lines)
+
+    # --- "Animate with Veo" -------------------------------------------------------------
+
+    async def animate(self, interaction: Interaction, message: discord.Message) -> None:
+        """The context menu answers with a modal at once (it cannot be deferred first)."""
+        image = next((a for a in message.attachments if _looks_like_image(a)), None)
+        models = self._models(images_only=True)
+        if image is None or not models:
+            text = (
+                "That message holds no image. Use Animate with Veo on a message with a PNG, "
+                "JPEG or WebP picture."
+                if image is None
+                else "None of this bot's video models animates images."
+            )
+            await interaction.response.send_message(text, ephemeral=True)
+            return
+        await interaction.response.send_modal(AnimateModal(self, message, image, models))
+
+    async def animate_submitted(
+        self,
+        interaction: Interaction,
+        message: discord.Message,
+        image: discord.Attachment,
+        fields: ModalFields,
+    ) -> None:
+        if await self._defer(interaction):
+            await self._answer(interaction, self._animate(interaction, message, image, fields))
+
+    async def _animate(
+        self,
+        interaction: Interaction,
+        message: discord.Message,
+        image: discord.Attachment,
+        fields: ModalFields,
+    ) -> str:
+        origin = origin_of(interaction, thread_on=message.id)
+        check_permissions(interaction, origin)
+        first = await self._image(image, "image")
+        provider, model = self._split_model(fields.model)
+        request = GenerationRequest(
+            prompt=fields.prompt,
+            provider=provider,
+            model=model,
+            duration_s=_parse_whole(fields.duration, "duration in seconds", "duration"),
+            aspect_ratio=(fields.aspect_ratio or "").strip() or None,
+            seed=_parse_whole(fields.seed, "seed", "seed"),
+            first_frame=first,
+        )
+        return await self._submit(interaction, request, origin)
+
+    # --- the buttons under a video ------------------------------------------------------
+
+    async def reroll(self, interaction: Interaction, job_id: str) -> None:
+        if await self._defer(interaction):
+            await self._answer(interaction, self._reroll(interaction, job_id))
+
+    async def _reroll(self, interaction: Interaction, job_id: str) -> str:
+        origin = origin_of(interaction)
+        check_permissions(interaction, origin)
+        job = await self.service.reroll(job_id, origin)
+        self.surface.remember_limit(job.id, interaction.filesize_limit)
+        return queued_text(job)
+
+    async def extend(self, interaction: Interaction, job_id: str) -> None:
+        """Asks for the continuation's prompt first; the job is checked on submit."""
+        await interaction.response.send_modal(ExtendModal(self, job_id))
+
+    async def extend_submitted(self, interaction: Interaction, job_id: str, prompt: str) -> None:
+        if await self._defer(interaction):
+            await self._answer(interaction, self._extend(interaction, job_id, prompt))
+
+    async def _extend(self, interaction: Interaction, job_id: str, prompt: str) -> str:
+        origin = origin_of(interaction)
+        check_permissions(interaction, origin)
+        previous = await self.service.get_job(job_id)
+        if previous is None:
+            raise InvalidRequest("That video is no longer known to the bot.")
+        if previous.result_url is None:
+            raise InvalidRequest(
+                "That video can no longer be extended: the provider's copy is gone."
+            )
+        request = GenerationRequest(
+            prompt=prompt,
+            provider=previous.provider,
+            model=previous.model,
+            aspect_ratio=previous.request.aspect_ratio,
+            resolution=previous.request.resolution,
+            audio=previous.request.audio,
+            source_video=previous.result_url,
+        )
+        return await self._submit(interaction, request, origin)
+
+    async def delete(self, interaction: Interaction, job_id: str) -> None:
+        if await self._defer(interaction):
+            await self._answer(interaction, self._delete(interaction, job_id))
+
+    async def _delete(self, interaction: Interaction, job_id: str) -> str:
+        job = await self.service.get_job(job_id)
+        requester = job is not None and job.origin.user_id == str(interaction.user.id)
+        if not (requester or self._is_admin(interaction)):
+            return "Only the person who asked for this video, or a server admin, can delete it."
+        if interaction.message is None:
+            raise InvalidRequest("Discord did not say which message to delete.")
+        try:
+            await interaction.message.delete()
+        except discord.NotFound:
+            pass  # already gone: what was asked for
+        except discord.HTTPException:
+            raise UserFacingError(
+                "Discord did not let me delete it; try again in a moment.", code="discord_delete"
+            ) from None
+        log.info("job %s: video deleted by %s", job_id, interaction.user.id)
+        return "Deleted."
+
+
+def register(client: VeoClient, veo: VeoCommands) -> None:
+    """Put `/veo`, `/veo-quota` and "Animate with Veo" on the client's command tree."""
+
+    @app_commands.command(
+        name="veo", description="Make a short video from a prompt, optionally from an image"
+    )
+    @app_commands.describe(
+        prompt="What should happen in the video",
+        image="First frame to animate (PNG, JPEG or WebP)",
+        end_image="Last frame to end on (models that take one)",
+        model="Which model makes it",
+        duration="Seconds of video (the model decides what is offered)",
+        aspect_ratio="Frame shape, e.g. 16:9",
+        seed="A number for a repeatable result",
+        negative_prompt="What to keep out of the video",
+        audio="Make sound too (models that can)",
+    )
+    @app_commands.guild_only()
+    async def veo_command(  # noqa: PLR0917 - the signature is the command
+        interaction: Interaction,
+        prompt: str,
+        image: discord.Attachment | None = None,
+        end_image: discord.Attachment | None = None,
+        model: str | None = None,
+        duration: int | None = None,
+        aspect_ratio: str | None = None,
+        seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
+        negative_prompt: str | None = None,
+        audio: bool | None = None,
+    ) -> None:
+        await veo.veo(
+            interaction,
+            VeoOptions(
+                prompt=prompt,
+                image=image,
+                end_image=end_image,
+                model=model,
+                duration=duration,
+                aspect_ratio=aspect_ratio,
+                seed=seed,
+                negative_prompt=negative_prompt,
+                audio=audio,
+            ),
+        )
+
+    @veo_command.autocomplete("model")
+    async def complete_model(
+        interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return veo.model_choices(current)
+
+    @veo_command.autocomplete("duration")
+    async def complete_duration(
+        interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[int]]:
+        return veo.duration_choices(interaction.namespace.model, current)
+
+    @veo_command.autocomplete("aspect_ratio")
+    async def complete_aspect(
+        interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return veo.aspect_choices(interaction.namespace.model, current)
+
+    @app_commands.command(name="veo-quota", description="How much video you can still make today")
+    @app_commands.guild_only()
+    async def quota_command(interaction: Interaction) -> None:
+        await veo.quota(interaction)
+
+    @app_commands.context_menu(name="Animate with Veo")
+    @app_commands.guild_only()
+    async def animate_command(interaction: Interaction, message: discord.Message) -> None:
+        await veo.animate(interaction, message)
+
+    client.tree.add_command(veo_command)
+    client.tree.add_command(quota_command)
+    client.tree.add_command(animate_command)
+    client.veo = veo

@@ -1,0 +1,117 @@
+"""The forms the bot opens: the prompt (and optional settings) for "Animate with Veo", and the
+continuation prompt for Extend."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.catalog import ModelSpec
+from bot.errors import reference_id, unexpected_message
+
+if TYPE_CHECKING:
+    from adapters.discord._commands import VeoCommands
+
+log = logging.getLogger(__name__)
+
+_OPTIONS_MAX = 25
+_PROMPT_MAX = 4000  # Discord's limit for a text input
+
+
+@dataclass(frozen=True, slots=True)
+class ModalFields:
+    prompt: str
+    model: str | None = None
+    duration: str | None = None
+    aspect_ratio: str | None = None
+    seed: str | None = None
+
+
+class _VeoModal(discord.ui.Modal):
+    async def on_error(  # type: ignore[override]  # Modal drops BaseView's `item`
+        self, interaction: discord.Interaction[Any], error: Exception, /
+    ) -> None:
+        ref = reference_id()
+        log.error("discord modal failed (ref %s)", ref, exc_info=error)
+        if not interaction.response.is_done():
+            await interaction.response.send_message(unexpected_message(ref), ephemeral=True)
+
+
+class AnimateModal(_VeoModal, title="Animate with Veo"):
+    def __init__(
+        self,
+        veo: VeoCommands,
+        message: discord.Message,
+        image: discord.Attachment,
+        models: list[tuple[str, ModelSpec]],
+    ) -> None:
+        super().__init__(timeout=15 * 60)
+        self._veo = veo
+        self._message = message
+        self._image = image
+        self.prompt: discord.ui.TextInput[AnimateModal] = discord.ui.TextInput(
+            custom_id="prompt",
+            style=discord.TextStyle.paragraph,
+            max_length=_PROMPT_MAX,
+            placeholder="What should happen, e.g. the camera pushes in as snow starts to fall",
+        )
+        self.model: discord.ui.Select[AnimateModal] = discord.ui.Select(
+            custom_id="model",
+            placeholder="The bot's default model",
+            required=False,
+            min_values=0,
+            options=[
+                discord.SelectOption(label=spec.label[:100], value=value, description=value[:100])
+                for value, spec in models[:_OPTIONS_MAX]
+            ],
+        )
+        self.duration: discord.ui.TextInput[AnimateModal] = discord.ui.TextInput(
+            custom_id="duration", required=False, max_length=4, placeholder="e.g. 8"
+        )
+        self.aspect_ratio: discord.ui.TextInput[AnimateModal] = discord.ui.TextInput(
+            custom_id="aspect_ratio", required=False, max_length=5, placeholder="e.g. 16:9 or 9:16"
+        )
+        self.seed: discord.ui.TextInput[AnimateModal] = discord.ui.TextInput(
+            custom_id="seed", required=False, max_length=10, placeholder="any whole number"
+        )
+        self.add_item(discord.ui.Label(text="Prompt", component=self.prompt))
+        self.add_item(discord.ui.Label(text="Model", component=self.model))
+        self.add_item(discord.ui.Label(text="Duration (seconds)", component=self.duration))
+        self.add_item(discord.ui.Label(text="Aspect ratio", component=self.aspect_ratio))
+        self.add_item(
+            discord.ui.Label(
+                text="Seed",
+                description="The same seed and settings give the same video",
+                component=self.seed,
+            )
+        )
+
+    async def on_submit(self, interaction: discord.Interaction[Any], /) -> None:
+        fields = ModalFields(
+            prompt=self.prompt.value,
+            model=self.model.values[0] if self.model.values else None,
+            duration=self.duration.value,
+            aspect_ratio=self.aspect_ratio.value,
+            seed=self.seed.value,
+        )
+        await self._veo.animate_submitted(interaction, self._message, self._image, fields)
+
+
+class ExtendModal(_VeoModal, title="Extend this video"):
+    def __init__(self, veo: VeoCommands, job_id: str) -> None:
+        super().__init__(timeout=15 * 60)
+        self._veo = veo
+        self._job_id = job_id
+        self.prompt: discord.ui.TextInput[ExtendModal] = discord.ui.TextInput(
+            custom_id="prompt",
+            style=discord.TextStyle.paragraph,
+            max_length=_PROMPT_MAX,
+            placeholder="What happens next",
+        )
+        self.add_item(discord.ui.Label(text="Prompt", component=self.prompt))
+
+    async def on_submit(self, interaction: discord.Interaction[Any], /) -> None:
+        await self._veo.extend_submitted(interaction, self._job_id, self.prompt.value)

@@ -1,0 +1,287 @@
+"""The core's `ChatSurface` on Discord: the status card, its thread, progress, the video.
+
+Everything goes through ordinary bot messages addressed by plain ids from the job's `Origin`
+(never the interaction webhook, whose token dies after 15 minutes, nor live discord.py
+objects), so a process that resumes a job after a restart posts into the same place.
+
+Where things go:
+- `/veo` in a channel: the card in the channel, a thread opened on it (its id is the card's),
+  the video in the thread.
+- `/veo` or a button inside a thread: card and video in that thread.
+- "Animate with Veo" on a message: `Origin.thread_id` is that message's id; the thread is
+  opened on the message the first time something is posted into it.
+
+This module is also the one place where discord.py's errors become `DeliveryError`s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import aiohttp
+import discord
+
+from adapters.discord import _cards
+from adapters.discord._buttons import delete_custom_id, result_view
+from bot.errors import DeliveryError, InvalidRequest
+from bot.models import Job, Origin
+
+if TYPE_CHECKING:
+    from adapters.discord._client import VeoClient
+    from bot.jobs import JobService
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+# What Discord takes per attachment on a server without boosts (since January 2025); used
+# until the interaction's own `attachment_size_limit` is known for a job.
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+HISTORY_SEARCH = 100  # how far back `find_delivery` looks in the thread
+_UNKNOWN_CHANNEL = 10003
+_THREAD_ALREADY_EXISTS = 160004
+_ONE_DAY_MIN: Literal[1440] = 1440
+
+_NO_PINGS = discord.AllowedMentions.none()
+
+
+def _refusal_in_words(status: int, code: int) -> str:
+    if status == 413 or code == 40005:
+        return "The video is larger than this server lets the bot upload."
+    if status == 403:
+        return "The bot is no longer allowed to post here; a server admin needs to check it."
+    if status == 404:
+        return "The channel or thread for this video is gone."
+    return "Discord refused the message with the video."
+
+
+@contextlib.contextmanager
+def delivery_errors(action: str) -> Iterator[None]:
+    """Turn discord.py's failures into `DeliveryError`: rate limits, 5xx and network trouble
+    are worth retrying later; any other 4xx is not (Cloudflare bans bots that repeat them)."""
+    try:
+        yield
+    except discord.RateLimited as exc:
+        raise DeliveryError(
+            f"Discord rate-limited {action} for {exc.retry_after:.0f} s", retryable=True
+        ) from exc
+    except discord.HTTPException as exc:
+        retryable = exc.status == 429 or exc.status >= 500
+        raise DeliveryError(
+            f"Discord answered {exc.status} (code {exc.code}) to {action}",
+            retryable=retryable,
+            user_message=None if retryable else _refusal_in_words(exc.status, exc.code),
+        ) from exc
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise DeliveryError(
+            f"could not reach Discord for {action} ({type(exc).__name__})", retryable=True
+        ) from exc
+
+
+def _jump_url(origin: Origin, channel_id: int | str, message_id: int | str) -> str:
+    return f"https://discord.com/channels/{origin.workspace_id}/{channel_id}/{message_id}"
+
+
+def _custom_ids(message: discord.Message) -> set[str]:
+    found: set[str] = set()
+    for row in message.components:
+        for child in getattr(row, "children", ()):
+            custom_id = getattr(child, "custom_id", None)
+            if custom_id:
+                found.add(custom_id)
+    return found
+
+
+class DiscordSurface:
+    platform = PLATFORM
+    # Discord allows a few edits per message per second; a card changing every 3 s is enough
+    # to watch and keeps thousands of jobs far from the global limit (50 requests/s).
+    progress_interval_s = 3.0
+
+    def __init__(self, client: VeoClient, *, login_wait_s: float = 30.0) -> None:
+        self._client = client
+        self._login_wait_s = login_wait_s
+        self._service: JobService | None = None
+        # Upload limits of accepted jobs whose card is not posted yet; afterwards the limit
+        # lives in the job's refs (see `remember_limit`).
+        self._limits: dict[str, int] = {}
+        self.logged_in = asyncio.Event()
+
+    def bind(self, service: JobService) -> None:
+        self._service = service
+
+    def remember_limit(self, job_id: str, limit: int) -> None:
+        """The interaction's `attachment_size_limit` for a job just accepted. `post_status`
+        moves it into the job's refs, where a restarted process finds it."""
+        self._limits[job_id] = limit
+
+    def upload_limit_bytes(self, job: Job) -> int:
+        stored = job.origin.refs.get("upload_limit")
+        if stored is not None:
+            return int(stored)
+        return self._limits.get(job.id, DEFAULT_UPLOAD_LIMIT)
+
+    async def _logged_in(self) -> None:
+        """The scheduler may resume Discord jobs before the client has logged in."""
+        try:
+            async with asyncio.timeout(self._login_wait_s):
+                await self.logged_in.wait()
+        except TimeoutError:
+            raise DeliveryError("the Discord client is not logged in yet", retryable=True) from None
+
+    def _channel(self, channel_id: int | str) -> discord.PartialMessageable:
+        return self._client.get_partial_messageable(int(channel_id))
+
+    async def _open_thread(self, channel_id: int | str, message_id: int | str, job: Job) -> None:
+        try:
+            await self._client.http.start_thread_with_message(
+                int(channel_id),
+                int(message_id),
+                name=_cards.thread_name(job.request.prompt),
+                auto_archive_duration=_ONE_DAY_MIN,
+            )
+        except discord.HTTPException as exc:
+            if exc.code != _THREAD_ALREADY_EXISTS:  # someone (or a crashed run) opened it
+                raise
+
+    async def _send_to_thread_of(self, job: Job, **message: Any) -> discord.Message:
+        """Post into the origin's thread, opening it on its message when it does not exist."""
+        origin = job.origin
+        assert origin.thread_id is not None
+        thread = self._channel(origin.thread_id)
+        try:
+            return await thread.send(**message)
+        except discord.NotFound as exc:
+            if exc.code != _UNKNOWN_CHANNEL:
+                raise
+        await self._open_thread(origin.channel_id, origin.thread_id, job)
+        return await thread.send(**message)
+
+    async def _post(self, job: Job, **message: Any) -> discord.Message:
+        """Post where the job's results go: its thread when there is one, else the channel."""
+        origin = job.origin
+        thread = origin.refs.get("thread")
+        if thread is not None:
+            return await self._channel(thread).send(**message)
+        if origin.thread_id is not None:
+            return await self._send_to_thread_of(job, **message)
+        return await self._channel(origin.channel_id).send(**message)
+
+    async def post_status(self, job: Job) -> dict[str, str]:
+        await self._logged_in()
+        origin = job.origin
+        card = _cards.status_card(job)
+        with delivery_errors("posting the status card"):
+            if origin.thread_id is not None:
+                message = await self._send_to_thread_of(job, embed=card, allowed_mentions=_NO_PINGS)
+                refs = {"channel": origin.thread_id, "status": str(message.id)}
+                refs["thread"] = origin.thread_id
+            else:
+                message = await self._channel(origin.channel_id).send(
+                    embed=card, allowed_mentions=_NO_PINGS
+                )
+                refs = {"channel": origin.channel_id, "status": str(message.id)}
+                try:
+                    with delivery_errors("opening the thread"):
+                        await self._open_thread(origin.channel_id, message.id, job)
+                    refs["thread"] = str(message.id)
+                except DeliveryError as err:
+                    # The card is up; without a thread the video goes to the channel.
+                    log.warning("job %s: no thread on the status card: %s", job.id, err)
+        limit = self._limits.pop(job.id, None)
+        if limit is not None:
+            refs["upload_limit"] = str(limit)
+        return refs
+
+    async def update_progress(self, job: Job) -> None:
+        refs = job.origin.refs
+        if "status" not in refs:
+            return  # the card could not be posted; the video still arrives
+        await self._logged_in()
+        card = self._channel(refs["channel"]).get_partial_message(int(refs["status"]))
+        with delivery_errors("updating the status card"):
+            await card.edit(embed=_cards.status_card(job))
+
+    async def find_delivery(self, job: Job) -> dict[str, str] | None:
+        await self._logged_in()
+        origin = job.origin
+        where = origin.refs.get("thread") or origin.thread_id or origin.channel_id
+        me = self._client.user
+        marker = delete_custom_id(job.id)
+        with delivery_errors("looking for an earlier post of the video"):
+            try:
+                async for message in self._channel(where).history(limit=HISTORY_SEARCH):
+                    if (
+                        me is not None
+                        and message.author.id == me.id
+                        and (marker in _custom_ids(message))
+                    ):
+                        return {"channel": str(where), "message": str(message.id)}
+            except discord.NotFound:
+                return None  # no thread, so nothing was posted into it
+        return None
+
+    def _can_extend(self, job: Job) -> bool:
+        if self._service is None:
+            return False
+        try:
+            return self._service.catalog.get(job.provider, job.model).can_extend
+        except InvalidRequest:
+            return False  # a model dropped from the catalog since
+
+    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
+        await self._logged_in()
+        origin = job.origin
+        text = f"<@{origin.user_id}> your video is ready." + (f" {notice}" if notice else "")
+        view = result_view(job.id, can_extend=self._can_extend(job))
+        requester = discord.AllowedMentions(users=[discord.Object(int(origin.user_id))])
+        with delivery_errors("posting the video"):
+            message = await self._post(
+                job,
+                content=text,
+                embed=_cards.result_embed(job),
+                file=discord.File(video, filename=f"veo-{job.id}.mp4"),
+                view=view,
+                allowed_mentions=requester,
+            )
+        refs = {"channel": str(message.channel.id), "message": str(message.id)}
+        link = _jump_url(origin, message.channel.id, message.id)
+        await self._finish_card(job, _cards.done_card(job, link))
+        return refs
+
+    async def report_failure(self, job: Job, message: str) -> None:
+        await self._logged_in()
+        if "status" in job.origin.refs:
+            with delivery_errors("reporting a failure on the status card"):
+                card = self._channel(job.origin.refs["channel"]).get_partial_message(
+                    int(job.origin.refs["status"])
+                )
+                await card.edit(embed=_cards.failed_card(job, message))
+            return
+        requester = discord.AllowedMentions(users=[discord.Object(int(job.origin.user_id))])
+        with delivery_errors("reporting a failure"):
+            await self._post(
+                job,
+                content=f"<@{job.origin.user_id}> {message}",
+                embed=_cards.failed_card(job, message),
+                allowed_mentions=requester,
+            )
+
+    async def _finish_card(self, job: Job, card: discord.Embed) -> None:
+        """Best effort: the video is posted, and a card left at 99 % must not undo that."""
+        refs = job.origin.refs
+        if "status" not in refs:
+            return
+        try:
+            with delivery_errors("finishing the status card"):
+                await (
+                    self._channel(refs["channel"])
+                    .get_partial_message(int(refs["status"]))
+                    .edit(embed=card)
+                )
+        except DeliveryError as err:
+            log.warning("job %s: the status card keeps its last state: %s", job.id, err)
