@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,12 +35,11 @@ from tests.fakes.discord_fake import (
     EPHEMERAL,
     MANAGE_GUILD,
     MEMBER_PERMISSIONS,
-    PUBLIC_THREAD,
     FakeDiscord,
     Interaction,
     Message,
 )
-from tests.support import ScriptedProvider, eventually, make_service, png_bytes
+from tests.support import ScriptedProvider, eventually, make_service, noisy_mp4, png_bytes
 
 PNG = png_bytes(320, 180)
 RUNNING = ProviderStatus(ProviderJobState.RUNNING, progress=50)
@@ -178,9 +177,7 @@ async def test_a_text_prompt_makes_a_video_in_the_thread_of_its_status_card(
         video = await bot.video_message(done)
         [mp4] = video.videos
         assert mp4.data == provider.video and mp4.filename == f"veo-{done.id}.mp4"
-        assert {"Re-roll", "Delete"} <= {
-            c.get("label") for c in _buttons(video)
-        }
+        assert {"Re-roll", "Delete"} <= {c.get("label") for c in _buttons(video)}
         assert f"<@{fake.owner.id}>" in video.content
         assert done.delivery_refs == {"channel": thread["id"], "message": str(video.id)}
         assert await bot.ledger(done) == "settled"
@@ -196,4 +193,451 @@ async def test_discord_internals_the_adapter_relies_on_still_exist() -> None:
     assert discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY is not None
 
 
-_ = (MANAGE_GUILD, MEMBER_PERMISSIONS, PUBLIC_THREAD, RUNNING)
+# --- images -------------------------------------------------------------------------------
+
+
+async def test_an_attached_image_is_animated_with_every_setting(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with running_bot(store, tmp_path) as bot:
+        fake = bot.fake
+        picture = fake.upload(PNG, "cat.png", "image/png", size=(320, 180))
+        asked = await fake.slash(
+            "veo",
+            {
+                "prompt": "the cat yawns",
+                "image": picture,
+                "model": "scripted/scripted-1",
+                "duration": 4,
+                "aspect_ratio": "9:16",
+                "seed": 42,
+                "negative_prompt": "blur",
+            },
+        )
+        assert "Queued" in await bot.reply(asked)
+        done = await bot.finished(await bot.next_job())
+
+        request = bot.request_of(done)
+        assert request.first_frame is not None and request.first_frame.data == PNG
+        assert request.last_frame is None
+        assert (request.duration_s, request.aspect_ratio, request.seed) == (4, "9:16", 42)
+        assert request.negative_prompt == "blur"
+        assert fake.cdn_requests == [f"/attachments/{fake.channel_id}/{picture.id}/cat.png"]
+        video = await bot.video_message(done)
+        assert video.videos[0].data == bot.provider.video
+        embed = video.embeds[0]
+        assert {
+            "Model": "scripted-1",
+            "Duration": "4 s",
+            "Seed": "42",
+            "Input": "image",
+        }.items() <= {f["name"]: f["value"] for f in embed["fields"]}.items()
+
+
+async def test_a_first_and_a_last_frame_both_reach_the_provider(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    last_png = png_bytes(320, 180, color=(10, 200, 30))
+    async with running_bot(store, tmp_path) as bot:
+        fake = bot.fake
+        first = fake.upload(PNG, "first.png", "image/png")
+        last = fake.upload(last_png, "last.png", "image/png")
+        asked = await fake.slash(
+            "veo", {"prompt": "day turns to night", "image": first, "end_image": last}
+        )
+        await bot.reply(asked)
+        done = await bot.finished(await bot.next_job())
+
+        request = bot.request_of(done)
+        assert request.first_frame is not None and request.first_frame.data == PNG
+        assert request.last_frame is not None and request.last_frame.data == last_png
+        assert "first + last frame" in (await bot.video_message(done)).text()
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "said"),
+    [
+        (
+            "notes.pdf",
+            lambda: b"%PDF-1.7 not an image at all" * 10,
+            "notes.pdf is not a PNG, JPEG or WebP image",
+        ),
+        ("huge.png", lambda: PNG + b"\0" * (21 * 1024 * 1024), "images may be at most 20 MB"),
+        ("strip.png", lambda: png_bytes(1000, 100), "images must be between 1:4 and 4:1"),
+    ],
+)
+async def test_a_bad_attachment_is_refused_privately_and_charges_nothing(
+    store: SqliteStore, tmp_path: Path, name: str, make: Callable[[], bytes], said: str
+) -> None:
+    async with running_bot(store, tmp_path) as bot:
+        fake = bot.fake
+        attachment = fake.upload(make(), name, None)
+        asked = await fake.slash("veo", {"prompt": "animate this", "image": attachment})
+
+        reply = await bot.reply(asked)
+        assert said in reply
+        assert asked.callbacks[0]["data"]["flags"] & EPHEMERAL
+        assert await bot.jobs() == []
+        assert fake.bot_messages_in(fake.channel_id) == []
+        assert bot.provider.submits == []
+        if name == "huge.png":
+            assert fake.cdn_requests == []  # refused on its declared size, not downloaded
+
+
+async def test_a_prompt_too_long_for_the_model_is_refused_with_the_numbers(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with running_bot(store, tmp_path) as bot:
+        asked = await bot.fake.slash("veo", {"prompt": "a fox " * 30})
+
+        reply = await bot.reply(asked)
+        assert "The prompt is 179 characters long" in reply and "at most 100" in reply
+        assert await bot.jobs() == []
+
+
+# --- quotas -------------------------------------------------------------------------------
+
+
+async def test_a_spent_quota_is_refused_saying_which_limit_and_when_it_frees(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    limits = QuotaLimits(user_daily_s=10, user_concurrent=5, workspace_monthly_s=0)
+    async with running_bot(store, tmp_path, limits=limits) as bot:
+        fake = bot.fake
+        first = await fake.slash("veo", {"prompt": "a fox", "duration": 8})
+        await bot.reply(first)
+        done = await bot.finished(await bot.next_job())
+        assert "2 s of your 10 s left today" in (await bot.video_message(done)).text()
+
+        second = await fake.slash("veo", {"prompt": "a second fox", "duration": 8})
+        reply = await bot.reply(second)
+        assert "costs 8 s of your daily quota" in reply and "2 s of 10 s left today" in reply
+        assert "resets at" in reply
+        assert len(await bot.jobs()) == 1
+
+        quota = await fake.slash("veo-quota")
+        text = await bot.reply(quota)
+        assert quota.callbacks[0]["data"]["flags"] & EPHEMERAL
+        assert "used 8 s of video out of 10 s: 2 s left" in text
+        assert "Jobs in flight: 0 of 5" in text
+
+
+# --- failures -----------------------------------------------------------------------------
+
+
+async def test_a_provider_failure_ends_the_card_in_plain_words_with_the_refund(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider(
+        [
+            RUNNING,
+            ProviderStatus(
+                ProviderJobState.FAILED,
+                error_code="safety",
+                error_message="The provider's safety filter refused this prompt.",
+            ),
+        ]
+    )
+    async with running_bot(store, tmp_path, provider=provider) as bot:
+        fake = bot.fake
+        await bot.reply(await fake.slash("veo", {"prompt": "a storm", "duration": 6}))
+        done = await bot.finished(await bot.next_job())
+
+        assert done.state is JobState.FAILED
+        [card] = fake.bot_messages_in(fake.channel_id)
+        text = card.text()
+        assert "Failed" in text and "safety filter refused" in text
+        assert "The 6 s it would have used were not charged." in text
+        assert await bot.ledger(done) == "refunded"
+        assert not any(m.videos for m in fake.bot_messages_in(bot.thread_of(done)))
+
+
+async def test_a_result_larger_than_the_servers_limit_arrives_re_encoded_under_it(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "big.mp4"
+    size = noisy_mp4(source, audio=True)
+    limit = size // 3
+    provider = ScriptedProvider(video=source.read_bytes())
+    async with (
+        FakeDiscord(attachment_size_limit=limit) as fake,
+        running_bot(store, tmp_path, fake=fake, provider=provider) as bot,
+    ):
+        await bot.reply(await fake.slash("veo", {"prompt": "static on a screen"}))
+        done = await bot.finished(await bot.next_job())
+
+        assert done.state is JobState.DELIVERED
+        [mp4] = (await bot.video_message(done)).videos
+        assert len(mp4.data) <= limit < size
+        assert [c for c in fake.rest if c.status == 413] == []
+
+
+async def test_an_upload_rate_limited_by_discord_is_retried_and_posted_once(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider([RUNNING])
+    async with running_bot(store, tmp_path, provider=provider) as bot:
+        fake = bot.fake
+        await bot.reply(await fake.slash("veo", {"prompt": "a kite"}))
+        job = await bot.next_job()
+        job = await eventually(lambda: _with_thread(bot, job))
+        thread = bot.thread_of(job)
+        fake.rate_limit("POST", f"/channels/{thread}/messages", retry_after=0.05, times=2)
+        _finish_at_provider(bot, job)
+
+        done = await bot.finished(job)
+        assert done.state is JobState.DELIVERED
+        posts = fake.calls("POST", f"/channels/{thread}/messages")
+        assert [c.status for c in posts] == [429, 429, 200]
+        assert len([m for m in fake.bot_messages_in(thread) if m.videos]) == 1
+
+
+async def _with_thread(
+    bot: DiscordBot, job: Job | None = None, *, await_job: Awaitable[Job] | None = None
+) -> Job | None:
+    """The job once it is at the provider and its thread is open (else None)."""
+    if job is None:
+        assert await_job is not None
+        job = await await_job
+    current = await bot.store.get_job(job.id)
+    ready = current is not None and current.provider_job_id and "thread" in current.origin.refs
+    return current if ready else None
+
+
+def _finish_at_provider(bot: DiscordBot, job: Job) -> None:
+    """The provider finishes the job: its next reading is a success."""
+    assert job.provider_job_id is not None
+    bot.provider.jobs[job.provider_job_id].readings = [SUCCEEDED]
+
+
+# --- the buttons under a video ------------------------------------------------------------
+
+
+async def test_re_roll_makes_a_new_job_charged_to_whoever_clicked(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with running_bot(store, tmp_path) as bot:
+        fake = bot.fake
+        await bot.reply(await fake.slash("veo", {"prompt": "a paper boat", "seed": 7}))
+        first = await bot.finished(await bot.next_job())
+        video = await bot.video_message(first)
+        colleague = fake.add_user("colleague")
+
+        click = await fake.click(video, "Re-roll", user=colleague)
+        reply = await bot.reply(click)
+        second = await bot.finished(await bot.next_job(1))
+
+        assert f"Queued as job `{second.id}`" in reply
+        assert second.origin.user_id == str(colleague.id)
+        assert second.request.prompt == "a paper boat"
+        assert second.request.seed is not None and second.request.seed != 7
+        assert await bot.ledger(second) == "settled"
+        # Clicked in the thread, so the new card and video stay in that thread.
+        assert second.origin.thread_id == str(bot.thread_of(first))
+        videos = [m for m in fake.bot_messages_in(bot.thread_of(first)) if m.videos]
+        assert len(videos) == 2 and videos[1].videos[0].filename == f"veo-{second.id}.mp4"
+        assert len(fake.threads()) == 1
+
+
+async def test_delete_is_for_the_requester_or_an_admin_only(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with running_bot(store, tmp_path) as bot:
+        fake = bot.fake
+        author = fake.add_user("author")
+        stranger = fake.add_user("stranger")
+        moderator = fake.add_user("moderator", permissions=MEMBER_PERMISSIONS | MANAGE_GUILD)
+        jobs = []
+        for prompt in ("a red balloon", "a blue balloon"):
+            await bot.reply(await fake.slash("veo", {"prompt": prompt}, user=author))
+            jobs.append(await bot.finished(await bot.next_job(len(jobs))))
+        mine, other = [await bot.video_message(job) for job in jobs]
+
+        refused = await fake.click(mine, "Delete", user=stranger)
+        assert "Only the person who asked for this video" in await bot.reply(refused)
+        assert not mine.deleted
+
+        deleted = await fake.click(mine, "Delete", user=author)
+        assert await bot.reply(deleted) == "Deleted."
+        assert mine.deleted
+        by_admin = await fake.click(other, "Delete", user=moderator)
+        assert await bot.reply(by_admin) == "Deleted."
+        assert other.deleted
+
+
+async def test_extend_asks_for_what_happens_next_and_continues_the_video(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    gemini = ScriptedProvider(video=sample_mp4())
+    gemini.name = "gemini"
+    async with running_bot(store, tmp_path, providers={"gemini": gemini}) as bot:
+        fake = bot.fake
+        asked = await fake.slash(
+            "veo", {"prompt": "a wave rolls in", "model": "gemini/veo-3.1-generate-preview"}
+        )
+        await bot.reply(asked)
+        first = await bot.finished(await bot.next_job())
+        video = await bot.video_message(first)
+
+        opened = await fake.click(video, "Extend")
+        await fake.wait_for(lambda: opened.callbacks)
+        assert opened.modal is not None
+        submitted = await fake.submit_modal(opened, {"prompt": "it crashes on the rocks"})
+        assert "Queued" in await bot.reply(submitted)
+        second = await bot.finished(await bot.next_job(1))
+
+        request = gemini.jobs[str(second.provider_job_id)].request
+        assert request.prompt == "it crashes on the rocks"
+        assert request.source_video == first.result_url
+
+
+# --- where things go ----------------------------------------------------------------------
+
+
+async def test_veo_inside_a_thread_keeps_everything_in_that_thread(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        fake = await stack.enter_async_context(FakeDiscord())
+        ideas = fake.add_thread("ideas")
+        bot = await stack.enter_async_context(running_bot(store, tmp_path, fake=fake))
+
+        await bot.reply(await fake.slash("veo", {"prompt": "a lighthouse"}, channel_id=ideas))
+        done = await bot.finished(await bot.next_job())
+
+        assert fake.bot_messages_in(fake.channel_id) == []
+        card, video = fake.bot_messages_in(ideas)
+        assert "a lighthouse" in card.text() and video.videos
+        assert len(fake.threads()) == 1
+        assert done.origin.thread_id == str(ideas)
+
+
+async def test_animate_with_veo_on_a_message_puts_the_video_in_that_messages_thread(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with running_bot(store, tmp_path) as bot:
+        fake = bot.fake
+        artist = fake.add_user("artist")
+        picture = fake.upload(PNG, "harbour.png", "image/png")
+        post = fake.post_as(artist, "my harbour sketch", attachments=[picture])
+
+        opened = await fake.message_command("Animate with Veo", post)
+        await fake.wait_for(lambda: opened.callbacks)
+        assert opened.modal is not None and opened.modal["title"] == "Animate with Veo"
+        submitted = await fake.submit_modal(
+            opened, {"prompt": "boats bob on the water", "duration": "4", "seed": "9"}
+        )
+        assert "Queued" in await bot.reply(submitted)
+        done = await bot.finished(await bot.next_job())
+
+        request = bot.request_of(done)
+        assert request.first_frame is not None and request.first_frame.data == PNG
+        assert (request.prompt, request.duration_s, request.seed) == (
+            "boats bob on the water",
+            4,
+            9,
+        )
+        [thread] = fake.threads()
+        assert int(thread["id"]) == post.id  # opened on the artist's message
+        card, video = fake.bot_messages_in(post.id)
+        assert "boats bob on the water" in card.text() and video.videos
+
+
+async def test_animate_with_veo_on_a_message_without_an_image_says_so(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with running_bot(store, tmp_path) as bot:
+        fake = bot.fake
+        post = fake.post_as(fake.owner, "just words")
+        asked = await fake.message_command("Animate with Veo", post)
+
+        assert "That message holds no image" in await bot.reply(asked)
+        assert await bot.jobs() == []
+
+
+async def test_autocomplete_offers_the_durations_of_the_chosen_model(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with running_bot(store, tmp_path) as bot:
+        fake = bot.fake
+        durations = await fake.autocomplete(
+            "veo", "duration", "", {"prompt": "x", "model": "scripted/scripted-1"}
+        )
+        assert [c["value"] for c in durations] == [4, 6, 8]
+        models = await fake.autocomplete("veo", "model", "scrip", {"prompt": "x"})
+        assert [c["value"] for c in models] == ["scripted/scripted-1"]
+        ratios = await fake.autocomplete(
+            "veo", "aspect_ratio", "9", {"prompt": "x", "model": "scripted/scripted-1"}
+        )
+        assert [c["value"] for c in ratios] == ["9:16"]
+
+
+# --- time, restarts and the gateway -------------------------------------------------------
+
+
+async def test_a_video_taking_longer_than_the_interaction_token_still_arrives(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider([RUNNING])
+    async with running_bot(store, tmp_path, provider=provider) as bot:
+        fake = bot.fake
+        await bot.reply(await fake.slash("veo", {"prompt": "a slow sunrise"}))
+        job = await eventually(lambda: _with_thread(bot, await_job=bot.next_job()))
+        fake.advance(20 * 60)  # the interaction token died 5 minutes ago
+        _finish_at_provider(bot, job)
+
+        done = await bot.finished(job)
+        assert done.state is JobState.DELIVERED
+        assert (await bot.video_message(done)).videos
+        assert fake.calls("POST", "/webhooks/*") == []  # no follow-up on the dead token
+
+
+async def test_a_restart_mid_delivery_posts_the_video_once(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider([RUNNING], video=sample_mp4())
+    async with FakeDiscord() as fake:
+        async with running_bot(store, tmp_path, fake=fake, provider=provider) as bot:
+            await bot.reply(await fake.slash("veo", {"prompt": "a comet"}))
+            job = await eventually(lambda: _with_thread(bot, await_job=bot.next_job()))
+            thread = bot.thread_of(job)
+            # Discord stores the video, but the answer never reaches the bot: it dies first.
+            held = fake.hold("POST", f"/channels/{thread}/messages")
+            _finish_at_provider(bot, job)
+            await asyncio.wait_for(held.reached.wait(), 10)
+            await bot.scheduler.stop(grace_s=0)
+        held.release()
+        assert (await store.get_job(job.id)).state is JobState.DELIVERING  # type: ignore[union-attr]
+
+        async with running_bot(store, tmp_path, fake=fake, provider=provider) as again:
+            done = await again.finished(job)
+
+        assert done.state is JobState.DELIVERED
+        videos = [m for m in fake.bot_messages_in(thread) if m.videos]
+        assert len(videos) == 1 and done.delivery_refs == {
+            "channel": str(thread),
+            "message": str(videos[0].id),
+        }
+        assert fake.identifies == 2
+
+
+async def test_a_gateway_reconnect_mid_job_resumes_and_misses_nothing(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider([RUNNING])
+    async with running_bot(store, tmp_path, provider=provider) as bot:
+        fake = bot.fake
+        await bot.reply(await fake.slash("veo", {"prompt": "a tide pool"}))
+        job = await eventually(lambda: _with_thread(bot, await_job=bot.next_job()))
+
+        await fake.reconnect()
+        asked = await fake.slash("veo", {"prompt": "a second tide pool"})
+        assert "Queued" in await bot.reply(asked)
+        second = await eventually(lambda: _with_thread(bot, await_job=bot.next_job(1)))
+        _finish_at_provider(bot, job)
+        _finish_at_provider(bot, second)
+        done = [await bot.finished(job), await bot.finished(second)]
+
+        assert [d.state for d in done] == [JobState.DELIVERED, JobState.DELIVERED]
+        assert fake.resumes == 1 and fake.identifies == 1
+        assert fake.connections[-1][0] == "/resume"

@@ -776,7 +776,7 @@ class FakeDiscord:
                     seen = frame["s"]
             session.socket = ws
             self.resumes += 1
-            await self.dispatch("RESUMED", None)
+            await self.dispatch("RESUMED", {})  # discord.py writes into it
             self._notify()
 
     def _ready_payload(self, session_id: str) -> dict[str, Any]:
