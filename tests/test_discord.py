@@ -38,6 +38,7 @@ from tests.fakes.discord_fake import (
     FakeDiscord,
     Interaction,
     Message,
+    User,
 )
 from tests.support import ScriptedProvider, eventually, make_service, noisy_mp4, png_bytes
 
@@ -447,7 +448,7 @@ async def test_delete_is_for_the_requester_or_an_admin_only(
         author = fake.add_user("author")
         stranger = fake.add_user("stranger")
         moderator = fake.add_user("moderator", permissions=MEMBER_PERMISSIONS | MANAGE_GUILD)
-        jobs = []
+        jobs: list[Job] = []
         for prompt in ("a red balloon", "a blue balloon"):
             await bot.reply(await fake.slash("veo", {"prompt": prompt}, user=author))
             jobs.append(await bot.finished(await bot.next_job(len(jobs))))
@@ -641,3 +642,78 @@ async def test_a_gateway_reconnect_mid_job_resumes_and_misses_nothing(
         assert [d.state for d in done] == [JobState.DELIVERED, JobState.DELIVERED]
         assert fake.resumes == 1 and fake.identifies == 1
         assert fake.connections[-1][0] == "/resume"
+
+
+# --- /veo-admin ---------------------------------------------------------------------------
+
+
+async def test_admins_steer_quotas_blocks_and_banned_words_and_nobody_else_can(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with running_bot(store, tmp_path) as bot:
+        fake = bot.fake
+        member = fake.add_user("member")
+        moderator = fake.add_user("moderator", permissions=MEMBER_PERMISSIONS | MANAGE_GUILD)
+        listed = fake.add_user("listed")  # no Manage Server, but named in VEO_ADMINS
+        bot.adapter._commands.admin._admins = frozenset({str(listed.id)})
+
+        async def admin(action: str, options: dict[str, object], user: User) -> str:
+            asked = await fake.slash(f"veo-admin {action}", options, user=user)
+            text = await bot.reply(asked)
+            assert asked.callbacks[0]["data"]["flags"] & EPHEMERAL
+            return text
+
+        workspace = f"discord:{fake.guild_id}"
+        refused: list[tuple[str, dict[str, object]]] = [
+            ("limits", {"user": member, "daily": 4}),
+            ("block", {"user": member}),
+            ("ban", {"term": "fireworks"}),
+            ("reset", {"user": member}),
+            ("usage", {}),
+        ]
+        for action, options in refused:
+            assert "Only this server's admins" in await admin(action, options, member)
+        assert (
+            await store.effective_limits(
+                f"{workspace}:{member.id}", workspace, bot.service.config.limits
+            )
+            == bot.service.config.limits
+        )
+        assert await store.banned_terms(workspace) == []
+
+        said = await admin("limits", {"user": member, "daily": 4, "concurrent": 1}, moderator)
+        assert said == f"Limits set for <@{member.id}>: 4 s a day, 1 at a time."
+        limits = await store.effective_limits(
+            f"{workspace}:{member.id}", workspace, bot.service.config.limits
+        )
+        assert (limits.user_daily_s, limits.user_concurrent) == (4, 1)
+        said = await admin("limits", {"monthly": 600}, listed)
+        assert said == "Limits set for this server: 600 s a month."
+        assert "The monthly limit belongs to a workspace" in await admin(
+            "limits", {"user": member, "monthly": 5}, moderator
+        )
+        assert await admin("ban", {"term": "Fireworks"}, moderator) == "Banned on this server."
+        assert "not a valid regular expression" in await admin("ban", {"term": "re:("}, listed)
+        assert await admin("banned", {}, moderator) == "Banned here: `Fireworks`"
+
+        # A member's prompt with a banned word: refused without repeating the word.
+        refusal = await bot.reply(await fake.slash("veo", {"prompt": "FIREWORKS over the bay"}))
+        assert "does not allow" in refusal and "fireworks" not in refusal.lower()
+        # Over the member's 4 s: refused, naming the daily limit.
+        over = await bot.reply(await fake.slash("veo", {"prompt": "a bay"}, user=member))
+        assert "of your daily quota" in over
+
+        assert await admin("block", {"user": member}, moderator) == f"<@{member.id}> blocked."
+        blocked = await bot.reply(
+            await fake.slash("veo", {"prompt": "a bay", "duration": 4}, user=member)
+        )
+        assert "You are not allowed to make videos here" in blocked
+        assert await admin("unblock", {"user": member}, moderator) == f"<@{member.id}> unblocked."
+        assert "cleared" in await admin("clear", {"user": member}, moderator)
+        assert await bot.jobs() == []
+        assert await admin("usage", {}, moderator) == "No videos this month yet."
+
+        await bot.reply(await fake.slash("veo", {"prompt": "a bay", "duration": 4}, user=member))
+        await bot.finished(await bot.next_job())
+        report = await admin("usage", {}, moderator)
+        assert f"<@{member.id}>: 4 s in 1 job(s)" in report

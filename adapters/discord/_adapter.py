@@ -20,6 +20,7 @@ from adapters.discord._commands import VeoCommands, register
 from adapters.discord._surface import PLATFORM, DiscordSurface
 from bot.errors import ConfigurationError
 from bot.jobs import JobService
+from bot.ports import ChatSurface
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,9 @@ class DiscordAdapter:
         self._gateway_url = settings.discord_gateway_url
         self._guild_ids = list(settings.discord_guild_ids)
         self._client = VeoClient()
-        self.surface = DiscordSurface(self._client)
-        self._commands = VeoCommands(self.surface, admins=_discord_admins(settings.veo_admins))
+        self._surface = DiscordSurface(self._client)
+        self.surface: ChatSurface = self._surface
+        self._commands = VeoCommands(self._surface, admins=_discord_admins(settings.veo_admins))
         register(self._client, self._commands)
         self._gateway: asyncio.Task[None] | None = None
 
@@ -65,7 +67,7 @@ class DiscordAdapter:
     async def start(self, service: JobService) -> None:
         apply_endpoints(self._api_base, self._gateway_url)
         self._commands.bind(service)
-        self.surface.bind(service)
+        self._surface.bind(service)
         self._client.add_dynamic_items(*JOB_BUTTONS)
         try:
             await self._client.login(self._token.get_secret_value())
@@ -79,7 +81,7 @@ class DiscordAdapter:
                 f"Could not reach Discord at DISCORD_API_BASE ({self._api_base}): "
                 f"{type(exc).__name__}."
             ) from None
-        self.surface.logged_in.set()
+        self._surface.logged_in.set()
         await self._register_commands()
         self._gateway = asyncio.create_task(self._client.connect(reconnect=True), name="discord")
         self._gateway.add_done_callback(self._gateway_ended)

@@ -20,6 +20,7 @@ import discord
 from discord import app_commands
 
 from adapters.discord import _cards
+from adapters.discord._admin import VeoAdmin, admin_group
 from adapters.discord._client import VeoClient
 from adapters.discord._modals import AnimateModal, ExtendModal, ModalFields
 from adapters.discord._surface import DiscordSurface
@@ -137,11 +138,12 @@ def _looks_like_image(attachment: discord.Attachment) -> bool:
 class VeoCommands:
     def __init__(self, surface: DiscordSurface, *, admins: frozenset[str]) -> None:
         self.surface = surface
-        self._admins = admins  # Discord user ids from VEO_ADMINS
+        self.admin = VeoAdmin(admins)  # Discord user ids from VEO_ADMINS
         self._service: JobService | None = None
 
     def bind(self, service: JobService) -> None:
         self._service = service
+        self.admin.bind(service)
 
     @property
     def service(self) -> JobService:
@@ -213,7 +215,7 @@ class VeoCommands:
         return queued_text(job)
 
     def _is_admin(self, interaction: Interaction) -> bool:
-        return str(interaction.user.id) in self._admins or interaction.permissions.manage_guild
+        return self.admin.is_admin(interaction)
 
     # --- the catalog, for choices and autocomplete ----------------------------------------
 
@@ -437,7 +439,8 @@ class VeoCommands:
 
 
 def register(client: VeoClient, veo: VeoCommands) -> None:
-    """Put `/veo`, `/veo-quota` and "Animate with Veo" on the client's command tree."""
+    """Put `/veo`, `/veo-quota`, `/veo-admin` and "Animate with Veo" on the client's command
+    tree."""
 
     @app_commands.command(
         name="veo", description="Make a short video from a prompt, optionally from an image"
@@ -512,4 +515,5 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
     client.tree.add_command(veo_command)
     client.tree.add_command(quota_command)
     client.tree.add_command(animate_command)
+    client.tree.add_command(admin_group(veo.admin))
     client.veo = veo

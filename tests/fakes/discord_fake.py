@@ -95,7 +95,7 @@ CALLBACKS_ALLOWED: dict[int, frozenset[int]] = {
     MODAL_SUBMIT: frozenset({4, 5, 6, 7}),
 }
 CHAT_INPUT, MESSAGE_COMMAND = 1, 3
-ATTACHMENT_OPTION = 11
+SUB_COMMAND, USER_OPTION, ATTACHMENT_OPTION = 1, 6, 11
 _COMMAND_NAME = re.compile(r"^[-_\w]{1,32}$")
 
 
@@ -847,19 +847,27 @@ class FakeDiscord:
         user: User | None = None,
         channel_id: int | None = None,
     ) -> Interaction:
-        """A person runs `/name` with these options (attachments as `upload()` returned them)."""
-        command = self.registered(name, CHAT_INPUT)
-        given, resolved = self._options(command, options or {})
+        """A person runs `/name` with these options (attachments as `upload()` returned them,
+        users as `User`s); `name` may hold a subcommand: `"veo-admin limits"`."""
+        top, _, sub = name.partition(" ")
+        command = self.registered(top, CHAT_INPUT)
+        if sub:
+            subcommand = self._option(command, sub)
+            assert subcommand["type"] == SUB_COMMAND, f"{sub!r} is not a subcommand of /{top}"
+            given, resolved = self._options(subcommand, options or {})
+            given = [{"name": sub, "type": SUB_COMMAND, "options": given}]
+        else:
+            given, resolved = self._options(command, options or {})
         data: dict[str, Any] = {
             "id": command["id"],
-            "name": name,
+            "name": top,
             "type": CHAT_INPUT,
             "options": given,
         }
         if command.get("guild_id"):
             data["guild_id"] = command["guild_id"]
         if resolved:
-            data["resolved"] = {"attachments": resolved}
+            data["resolved"] = resolved
         return await self._interact(APPLICATION_COMMAND, data, user=user, channel_id=channel_id)
 
     async def autocomplete(
@@ -982,7 +990,14 @@ class FakeDiscord:
             option = self._option(command, name)
             if option["type"] == ATTACHMENT_OPTION:
                 assert isinstance(value, Attachment), f"{name} takes an upload()"
-                resolved[str(value.id)] = value.payload()
+                resolved.setdefault("attachments", {})[str(value.id)] = value.payload()
+                value = str(value.id)
+            elif option["type"] == USER_OPTION:
+                assert isinstance(value, User), f"{name} takes a User"
+                resolved.setdefault("users", {})[str(value.id)] = value.payload()
+                member = value.member(self._connected_at)
+                del member["user"]  # resolved members come without it
+                resolved.setdefault("members", {})[str(value.id)] = member
                 value = str(value.id)
             given.append({"name": name, "type": option["type"], "value": value})
         missing = [

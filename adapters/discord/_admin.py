@@ -1,0 +1,214 @@
+"""`/veo-admin`: quotas, blocks, banned words and the usage report for one server.
+
+Open to members with the Manage Server permission and to the Discord users listed in
+VEO_ADMINS (`discord:<user id>`); everyone else is refused before anything changes. The same
+actions as Slack's `/veo admin …` and the `veo-bot quota|usage|banned` CLI. Every answer is
+ephemeral: limits and words under discussion are nobody else's business.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.errors import UserFacingError, reference_id, unexpected_message
+from bot.jobs import JobService
+
+log = logging.getLogger(__name__)
+
+Interaction = discord.Interaction[Any]
+PLATFORM = "discord"
+NOT_ADMIN = (
+    "Only this server's admins (Manage Server permission) and the bot's own admins can "
+    "change quotas, blocks or banned words."
+)
+_TOP_USERS = 10
+
+
+class VeoAdmin:
+    """The actions behind `/veo-admin`; `service` is bound when the adapter starts."""
+
+    def __init__(self, admins: frozenset[str]) -> None:
+        self._admins = admins
+        self._service: JobService | None = None
+
+    def bind(self, service: JobService) -> None:
+        self._service = service
+
+    @property
+    def service(self) -> JobService:
+        if self._service is None:
+            raise RuntimeError("the Discord adapter has not been started")
+        return self._service
+
+    def is_admin(self, interaction: Interaction) -> bool:
+        return str(interaction.user.id) in self._admins or interaction.permissions.manage_guild
+
+    async def run(self, interaction: Interaction, action: Callable[[str], Awaitable[str]]) -> None:
+        """Check the person, acknowledge privately, do `action(workspace)`, answer."""
+        if not self.is_admin(interaction) or interaction.guild_id is None:
+            log.info("refused /veo-admin to %s", interaction.user.id)
+            await interaction.response.send_message(NOT_ADMIN, ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        workspace = f"{PLATFORM}:{interaction.guild_id}"
+        try:
+            text = await action(workspace)
+        except UserFacingError as refusal:
+            text = refusal.user_message
+        except Exception:
+            ref = reference_id()
+            log.exception("/veo-admin failed (ref %s)", ref)
+            text = unexpected_message(ref)
+        await interaction.edit_original_response(content=text)
+
+    # --- the actions (each takes the workspace key, returns the answer) -------------------
+
+    async def set_limits(
+        self,
+        workspace: str,
+        user: discord.abc.User | None,
+        daily: float | None,
+        concurrent: int | None,
+        monthly: float | None,
+    ) -> str:
+        if user is None:
+            await self.service.set_limits(
+                "workspace", workspace, daily_s=daily, concurrent=concurrent, monthly_s=monthly
+            )
+            return "Limits set for this server: " + _describe(daily, concurrent, monthly) + "."
+        await self.service.set_limits(
+            "user",
+            _user_key(workspace, user),
+            daily_s=daily,
+            concurrent=concurrent,
+            monthly_s=monthly,
+        )
+        return f"Limits set for {user.mention}: " + _describe(daily, concurrent, None) + "."
+
+    async def clear_limits(self, workspace: str, user: discord.abc.User | None) -> str:
+        if user is None:
+            cleared = await self.service.clear_limits("workspace", workspace)
+            who = "this server"
+        else:
+            cleared = await self.service.clear_limits("user", _user_key(workspace, user))
+            who = user.mention
+        if cleared:
+            return f"Limits for {who} cleared; the defaults apply again."
+        return f"{who[0].upper()}{who[1:]} had no limits of its own."
+
+    async def reset_day(self, workspace: str, user: discord.abc.User) -> str:
+        await self.service.reset_day(_user_key(workspace, user))
+        return f"Today starts afresh for {user.mention}."
+
+    async def set_blocked(self, workspace: str, user: discord.abc.User, blocked: bool) -> str:
+        changed = await self.service.set_blocked(_user_key(workspace, user), blocked)
+        verb = "blocked" if blocked else "unblocked"
+        return f"{user.mention} {verb}." if changed else f"{user.mention} was already {verb}."
+
+    async def usage(self, workspace: str) -> str:
+        rows = await self.service.usage(workspace_key=workspace)
+        if not rows:
+            return "No videos this month yet."
+        lines = [
+            f"<@{row.user_key.rsplit(':', 1)[-1]}>: {row.settled_s:g} s in {row.jobs} job(s)"
+            + (f", {row.reserved_s:g} s in progress" if row.reserved_s else "")
+            for row in rows[:_TOP_USERS]
+        ]
+        total = sum(row.settled_s for row in rows)
+        return f"This month: {total:g} s of video. Top users:\n" + "\n".join(lines)
+
+    async def set_banned(self, workspace: str, term: str, banned: bool) -> str:
+        changed = await self.service.set_banned(workspace, term, banned)
+        if banned:
+            return "Banned on this server." if changed else "That was banned already."
+        return "Allowed again." if changed else "That was not banned."
+
+    async def banned(self, workspace: str) -> str:
+        terms = await self.service.store.banned_terms(workspace)
+        if not terms:
+            return "Nothing is banned on this server."
+        return "Banned here: " + ", ".join(f"`{term}`" for term in terms)
+
+
+def _user_key(workspace: str, user: discord.abc.User) -> str:
+    return f"{workspace}:{user.id}"
+
+
+def _describe(daily: float | None, concurrent: int | None, monthly: float | None) -> str:
+    parts = []
+    if daily is not None:
+        parts.append(f"{daily:g} s a day")
+    if concurrent is not None:
+        parts.append(f"{concurrent} at a time")
+    if monthly is not None:
+        parts.append(f"{monthly:g} s a month")
+    return ", ".join(parts) or "nothing"
+
+
+def admin_group(admin: VeoAdmin) -> app_commands.Group:
+    """`/veo-admin` and its subcommands. Visible to everyone who can use the bot (people
+    listed in VEO_ADMINS may lack Manage Server); the check happens on every use."""
+    group = app_commands.Group(
+        name="veo-admin",
+        description="Quotas, blocks and banned words (server admins)",
+        guild_only=True,
+    )
+
+    @group.command(name="limits", description="Set a member's limits, or the server's")
+    @app_commands.describe(
+        user="The member (leave empty for the whole server)",
+        daily="Seconds of video a day (per member)",
+        concurrent="Videos in progress at once (per member)",
+        monthly="Seconds of video a month for the whole server",
+    )
+    async def limits(
+        interaction: Interaction,
+        user: discord.User | None = None,
+        daily: app_commands.Range[float, 0] | None = None,
+        concurrent: app_commands.Range[int, 0] | None = None,
+        monthly: app_commands.Range[float, 0] | None = None,
+    ) -> None:
+        await admin.run(
+            interaction, lambda ws: admin.set_limits(ws, user, daily, concurrent, monthly)
+        )
+
+    @group.command(name="clear", description="Back to the default limits")
+    @app_commands.describe(user="The member (leave empty for the whole server)")
+    async def clear(interaction: Interaction, user: discord.User | None = None) -> None:
+        await admin.run(interaction, lambda ws: admin.clear_limits(ws, user))
+
+    @group.command(name="reset", description="Give a member today's quota back")
+    async def reset(interaction: Interaction, user: discord.User) -> None:
+        await admin.run(interaction, lambda ws: admin.reset_day(ws, user))
+
+    @group.command(name="block", description="Stop a member from making videos")
+    async def block(interaction: Interaction, user: discord.User) -> None:
+        await admin.run(interaction, lambda ws: admin.set_blocked(ws, user, True))
+
+    @group.command(name="unblock", description="Let a blocked member make videos again")
+    async def unblock(interaction: Interaction, user: discord.User) -> None:
+        await admin.run(interaction, lambda ws: admin.set_blocked(ws, user, False))
+
+    @group.command(name="usage", description="Seconds of video this month, top members first")
+    async def usage(interaction: Interaction) -> None:
+        await admin.run(interaction, admin.usage)
+
+    @group.command(name="ban", description="Refuse prompts with a word (or re:pattern)")
+    @app_commands.describe(term="A word or phrase, or re:<regular expression>")
+    async def ban(interaction: Interaction, term: str) -> None:
+        await admin.run(interaction, lambda ws: admin.set_banned(ws, term, True))
+
+    @group.command(name="unban", description="Allow a banned word again")
+    async def unban(interaction: Interaction, term: str) -> None:
+        await admin.run(interaction, lambda ws: admin.set_banned(ws, term, False))
+
+    @group.command(name="banned", description="The words banned on this server")
+    async def banned(interaction: Interaction) -> None:
+        await admin.run(interaction, admin.banned)
+
+    return group
