@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from bot.settings import Settings
 from storage.sqlite import SqliteStore
 from tests.fakes._base import sample_mp4
 from tests.fakes.discord_fake import (
+    ATTACH_FILES,
     EPHEMERAL,
     MANAGE_GUILD,
     MEMBER_PERMISSIONS,
@@ -173,6 +175,9 @@ async def test_a_text_prompt_makes_a_video_in_the_thread_of_its_status_card(
         [card] = fake.bot_messages_in(fake.channel_id)
         assert "a fox runs through snow" in card.text() and done.id in card.text()
         assert "Done" in card.text()
+        # Progress edits are throttled to one per 3 s: at most one, then the final "Done".
+        edits = fake.calls("PATCH", f"/channels/{fake.channel_id}/messages/{card.id}")
+        assert 1 <= len(edits) <= 2
         [thread] = fake.threads()
         assert int(thread["id"]) == card.id and thread["name"] == "a fox runs through snow"
         video = await bot.video_message(done)
@@ -717,3 +722,40 @@ async def test_admins_steer_quotas_blocks_and_banned_words_and_nobody_else_can(
         await bot.finished(await bot.next_job())
         report = await admin("usage", {}, moderator)
         assert f"<@{member.id}>: 4 s in 1 job(s)" in report
+
+
+# --- acknowledgement and permissions ------------------------------------------------------
+
+
+async def test_the_acknowledgement_does_not_wait_for_a_locked_database(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        fake = await stack.enter_async_context(FakeDiscord(ack_deadline_s=0.5))
+        bot = await stack.enter_async_context(running_bot(store, tmp_path, fake=fake))
+        # Another writer holds the database for longer than Discord waits for an answer.
+        other = sqlite3.connect(tmp_path / "veo.db", isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        try:
+            asked = await fake.slash("veo", {"prompt": "a snow globe"})
+            await fake.wait_for(lambda: asked.callbacks)
+            assert asked.acked_after_s is not None and asked.acked_after_s < 0.5
+            assert asked.reply_text() == ""  # still thinking: the job is not recorded yet
+        finally:
+            other.execute("COMMIT")
+            other.close()
+        assert "Queued" in await bot.reply(asked)
+        done = await bot.finished(await bot.next_job())
+        assert done.state is JobState.DELIVERED
+
+
+async def test_a_channel_where_the_bot_cannot_attach_files_is_refused_up_front(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with running_bot(store, tmp_path) as bot:
+        fake = bot.fake
+        fake.bot.permissions = MEMBER_PERMISSIONS & ~ATTACH_FILES
+        reply = await bot.reply(await fake.slash("veo", {"prompt": "a kite"}))
+
+        assert "I need the Attach Files permission in this channel" in reply
+        assert await bot.jobs() == []
