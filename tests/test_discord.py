@@ -671,10 +671,15 @@ async def test_admins_steer_quotas_blocks_and_banned_words_and_nobody_else_can(
         workspace = f"discord:{fake.guild_id}"
         refused: list[tuple[str, dict[str, object]]] = [
             ("limits", {"user": member, "daily": 4}),
-            ("block", {"user": member}),
-            ("ban", {"term": "fireworks"}),
+            ("limits", {"monthly": 1}),
+            ("clear", {"user": member}),
             ("reset", {"user": member}),
+            ("block", {"user": member}),
+            ("unblock", {"user": member}),
             ("usage", {}),
+            ("ban", {"term": "fireworks"}),
+            ("unban", {"term": "fireworks"}),
+            ("banned", {}),
         ]
         for action, options in refused:
             assert "Only this server's admins" in await admin(action, options, member)

@@ -272,8 +272,21 @@ async def test_admins_steer_quotas_and_banned_words_and_nobody_else_can(
             )
             return str(replies[-1]["text"])
 
-        refused = await answer("admin block <@U1|one>", user="U1")
-        assert "Only the bot's admins" in refused
+        for action in (
+            "limits <@U1|one> daily=4",
+            "limits workspace monthly=1",
+            "clear <@U1|one>",
+            "reset <@U1|one>",
+            "block <@U1|one>",
+            "unblock <@U1|one>",
+            "usage",
+            "ban fireworks",
+            "unban fireworks",
+            "banned",
+        ):
+            assert "Only the bot's admins" in await answer(f"admin {action}", user="U1")
+        assert await bot.service.store.banned_terms(f"slack:{TEAM_ID}") == []
+        assert (await bot.service.quota_report(origin_of("U1"))).daily_limit_s == 1000
         assert (
             await answer("admin limits <@U1|one> daily=4", user="UADMIN")
             == "Limits set for <@U1|one>."
