@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from bot.models import Job, Origin
+from bot.models import Job, Origin, ResultLink
 
 PLATFORM = "console"
 _BAR_WIDTH = 30
@@ -92,6 +92,15 @@ class ConsoleSurface:
         self._last_step.pop(job.id, None)
         self._line(f"job {job.id}: done" + (f" ({notice})" if notice else ""))
         return {"path": str(dest)}
+
+    async def deliver_link(
+        self, job: Job, link: ResultLink, *, notice: str | None
+    ) -> dict[str, str]:
+        # A terminal has no upload limit, so this is never called by the core; kept for the
+        # contract.
+        self._last_step.pop(job.id, None)
+        self._line(f"job {job.id}: done, at {link.url}")
+        return {"url": link.url}
 
     async def report_failure(self, job: Job, message: str) -> None:
         self._last_step.pop(job.id, None)

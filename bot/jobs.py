@@ -34,6 +34,7 @@ from bot.errors import (
     reference_id,
     unexpected_message,
 )
+from bot.links import result_signature
 from bot.metrics import Metrics
 from bot.models import (
     GenerationRequest,
@@ -44,6 +45,7 @@ from bot.models import (
     ProviderStatus,
     QuotaLimits,
     QuotaUsage,
+    ResultLink,
     UsageRow,
 )
 from bot.ports import ChatSurface, LedgerAction, Store, VideoProvider
@@ -82,6 +84,13 @@ class ServiceConfig:
     backoff_cap_s: float = 300.0
     # How long a claimed job is reserved for the worker that claimed it.
     lease_s: float = 300.0
+    # How long a result link works, for videos too large to upload even re-encoded.
+    result_link_ttl_s: float = 7 * 86400.0
+
+    @property
+    def results_dir(self) -> Path:
+        """Where videos served by result links are kept until their links expire."""
+        return self.work_dir / "results"
 
 
 def new_job_id() -> str:
@@ -425,7 +434,7 @@ class JobService:
                 provider.submit(job.id, request, callback_url=self.callback_url(job)),
             )
         except ProviderError as err:
-            if err.retryable and started.submit_attempts < self.config.max_submit_attempts:
+            if self._may_retry(err, started.submit_attempts, self.config.max_submit_attempts):
                 await self._retry_later(started, err, counter="submit_attempts")
             else:
                 await self._fail(started, JobState.FAILED, code=err.code, message=err.user_message)
@@ -455,12 +464,19 @@ class JobService:
                 job.provider, "status", provider.get_status(job.provider_job_id)
             )
         except ProviderError as err:
-            if err.retryable and job.poll_failures < self.config.max_failures:
+            if self._may_retry(err, job.poll_failures, self.config.max_failures):
                 await self._retry_later(job, err, counter="poll_failures")
             else:
                 await self._fail(job, JobState.FAILED, code=err.code, message=err.user_message)
             return
         await self.apply_status(job, status)
+
+    @staticmethod
+    def _may_retry(err: ProviderError, attempts: int, limit: int) -> bool:
+        """Whether to ask the provider again. A rate limit is waited out however often it
+        comes, as it says when to come back: the job's wall-clock deadline bounds it (this is
+        only for submits and polls, which that deadline covers). Other errors: `limit` tries."""
+        return err.retryable and (isinstance(err, ProviderRateLimited) or attempts < limit)
 
     async def _progress(self, job: Job, status: ProviderStatus) -> None:
         provider = self.providers[job.provider]
@@ -526,9 +542,18 @@ class JobService:
             path.parent.mkdir(parents=True, exist_ok=True)
             size = await self._fetch_result(job, status, path)
             limit = surface.upload_limit_bytes(job)
+            link: ResultLink | None = None
             if limit is not None and size > limit:
-                size = await self._fit(job, path, limit)
-            refs = await surface.deliver(job, path, notice=await self._remaining_notice(job))
+                try:
+                    size = await self._fit(job, path, limit)
+                except CannotFit as exc:
+                    link = await self._keep_for_link(job, path, exc)
+            notice = await self._remaining_notice(job)
+            if link is None:
+                refs = await surface.deliver(job, path, notice=notice)
+            else:
+                refs = await surface.deliver_link(job, link, notice=notice)
+                refs = refs | {"link_expires_at": f"{link.expires_at:.0f}"}
         except (ProviderError, DeliveryError) as err:
             retryable = err.retryable
             if retryable and job.poll_failures < self.config.max_failures:
@@ -542,17 +567,15 @@ class JobService:
         await self._finish(job, refs, result_bytes=size)
 
     async def _fit(self, job: Job, path: Path, limit: int) -> int:
-        """Re-encode the video in place so that it fits the destination's upload limit."""
+        """Re-encode the video in place so that it fits the destination's upload limit;
+        `CannotFit` when no encoding does."""
         fitted = path.with_name(f"{job.id}.fit.mp4")
         try:
             size = await asyncio.to_thread(fit_to_limit, path, fitted, limit)
         except CannotFit as exc:
             log.warning("job %s: %s", job.id, exc)
-            raise DeliveryError(
-                str(exc),
-                retryable=False,
-                user_message="The video is too large to post here, even compressed.",
-            ) from exc
+            fitted.unlink(missing_ok=True)
+            raise
         os.replace(fitted, path)
         log.info("job %s: re-encoded to %d bytes to fit %d", job.id, size, limit)
         self.metrics.count(
@@ -561,6 +584,31 @@ class JobService:
             platform=job.origin.platform,
         )
         return size
+
+    async def _keep_for_link(self, job: Job, path: Path, why: CannotFit) -> ResultLink:
+        """The last resort for a video too large to upload even re-encoded: keep it where the
+        bot's web server serves it, behind a signed link that expires. Without a public URL
+        (VEO_PUBLIC_URL) nobody could open such a link, and the job fails instead."""
+        secret, base = self.config.webhook_secret, self.config.public_url
+        if not secret or not base:
+            raise DeliveryError(
+                str(why),
+                retryable=False,
+                user_message="The video is too large to post here, even compressed.",
+            ) from why
+        now = self.clock.now()
+        expires = int(now + self.config.result_link_ttl_s)
+        kept = self.config.results_dir / f"{job.id}.mp4"
+        await asyncio.to_thread(_keep, path, kept, older_than=now - self.config.result_link_ttl_s)
+        signature = result_signature(secret, job.id, expires)
+        url = f"{base.rstrip('/')}/results/{job.id}.mp4?expires={expires}&signature={signature}"
+        log.info("job %s: too large to upload even re-encoded; posting a link", job.id)
+        self.metrics.count(
+            "veo_result_links_total",
+            "Results posted as a link because they could not be made to fit.",
+            platform=job.origin.platform,
+        )
+        return ResultLink(url=url, expires_at=float(expires))
 
     async def _fetch_result(self, job: Job, status: ProviderStatus | None, path: Path) -> int:
         """Download the result to `path`; a reading that is not fresh is refreshed when its
@@ -739,3 +787,12 @@ class JobService:
         return await self.store.reschedule_active(
             now=self.clock.now(), platforms=list(self.surfaces)
         )
+
+
+def _keep(path: Path, kept: Path, *, older_than: float) -> None:
+    """Move a result into the results directory, dropping results whose links have expired."""
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    for old in kept.parent.glob("*.mp4"):
+        if old.stat().st_mtime < older_than:
+            old.unlink(missing_ok=True)
+    os.replace(path, kept)

@@ -43,3 +43,16 @@ class MediaLinks:
             return False
         expected = self._signature(job_id, role, position, expires)
         return hmac.compare_digest(expected, signature)
+
+
+def result_signature(secret: str, job_id: str, expires: int) -> str:
+    """The signature of a result link (`GET /results/{job_id}.mp4`): bound to the job and the
+    expiry, so neither can be changed in the URL."""
+    message = f"result/{job_id}/{expires}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:40]
+
+
+def result_link_ok(secret: str, job_id: str, expires: int, signature: str, now: float) -> bool:
+    if expires < now:
+        return False
+    return hmac.compare_digest(result_signature(secret, job_id, expires), signature)

@@ -217,3 +217,12 @@ class UsageRow:
     settled_s: float
     reserved_s: float
     refunded_jobs: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResultLink:
+    """Where a video too large to upload, even re-encoded, can be watched instead: a signed URL
+    on the bot's own web server, working until `expires_at` (epoch seconds)."""
+
+    url: str
+    expires_at: float

@@ -24,6 +24,7 @@ from bot.models import (
     QuotaLimits,
     QuotaPeriod,
     QuotaUsage,
+    ResultLink,
     UsageRow,
 )
 
@@ -76,6 +77,13 @@ class ChatSurface(Protocol):
 
     async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
         """Post the finished video; return the refs of the message that holds it."""
+        ...
+
+    async def deliver_link(
+        self, job: Job, link: ResultLink, *, notice: str | None
+    ) -> dict[str, str]:
+        """Post a link to the video instead of the video (too large even re-encoded), with
+        the same buttons and parameters; return the refs of the message that holds it."""
         ...
 
     async def report_failure(self, job: Job, message: str) -> None: ...

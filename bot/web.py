@@ -10,7 +10,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from bot.jobs import JobService
-from bot.links import MediaLinks
+from bot.links import MediaLinks, result_link_ok
 from bot.metrics import Labels
 from bot.models import JobState, MediaRole
 from bot.ports import Store
@@ -121,6 +121,35 @@ async def media(request: web.Request) -> web.StreamResponse:
     return web.Response(body=data, content_type=mime, headers={"Cache-Control": "private"})
 
 
+async def result(request: web.Request) -> web.StreamResponse:
+    """`GET /results/{job_id}.mp4?expires=&signature=`: a video too large to upload even
+    re-encoded, behind the signed, expiring link posted in its thread. Streamed from disk."""
+    service = request.app[SERVICE_KEY]
+    job_id = request.match_info["job_id"]
+    secret = service.config.webhook_secret or ""
+    try:
+        expires = int(request.query.get("expires", ""))
+    except ValueError:
+        raise web.HTTPNotFound from None
+    signature = request.query.get("signature", "")
+    now = service.clock.now()
+    if not secret or not result_link_ok(secret, job_id, expires, signature, now=now):
+        if expires < now:
+            raise web.HTTPGone(text="This link has expired.")
+        raise web.HTTPForbidden
+    path = service.config.results_dir / f"{job_id}.mp4"
+    if not job_id.isalnum() or not path.is_file():
+        raise web.HTTPNotFound
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": "video/mp4",
+            "Content-Disposition": f'inline; filename="veo-{job_id}.mp4"',
+            "Cache-Control": "private",
+        },
+    )
+
+
 def build_web_app(
     store: Store,
     links: MediaLinks,
@@ -138,4 +167,5 @@ def build_web_app(
         app[SERVICE_KEY] = service
         app.router.add_post("/callbacks/{provider}/{job_id}", provider_callback)
         app.router.add_get("/metrics", metrics)
+        app.router.add_get("/results/{job_id}.mp4", result)
     return app

@@ -30,6 +30,7 @@ from bot.models import (
     ProviderJobState,
     ProviderStatus,
     QuotaLimits,
+    ResultLink,
 )
 from bot.ports import ChatSurface, VideoProvider
 from storage.sqlite import SqliteStore
@@ -95,6 +96,13 @@ class RecordingSurface:
         self.posts.append(Post(job.id, "video", notice or "", video.stat().st_size))  # noqa: ASYNC240
         self.delivered.set()
         return {"message": f"video-{job.id}"}
+
+    async def deliver_link(
+        self, job: Job, link: ResultLink, *, notice: str | None
+    ) -> dict[str, str]:
+        self.posts.append(Post(job.id, "link", link.url))
+        self.delivered.set()
+        return {"message": f"link-{job.id}"}
 
     async def report_failure(self, job: Job, message: str) -> None:
         self.posts.append(Post(job.id, "failure", message))

@@ -126,6 +126,7 @@ async def running_bot(
     providers: dict[str, VideoProvider] | None = None,
     limits: QuotaLimits | None = None,
     start_scheduler: bool = True,
+    public_url: str | None = None,
 ) -> AsyncIterator[DiscordBot]:
     async with contextlib.AsyncExitStack() as stack:
         if fake is None:
@@ -138,6 +139,8 @@ async def running_bot(
             providers=providers or {"scripted": provider},
             surfaces={"discord": adapter.surface},
             limits=limits,
+            public_url=public_url,
+            webhook_secret="test-secret" if public_url else None,
         )
         stack.push_async_callback(adapter.close)
         await adapter.start(service)
@@ -376,6 +379,29 @@ async def test_a_result_larger_than_the_servers_limit_arrives_re_encoded_under_i
         [mp4] = (await bot.video_message(done)).videos
         assert len(mp4.data) <= limit < size
         assert [c for c in fake.rest if c.status == 413] == []
+
+
+async def test_a_result_too_large_even_re_encoded_is_posted_as_an_expiring_link(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider(video=b"\x00" * 50_000)  # no encoding brings it under 1 kB
+    async with (
+        FakeDiscord(attachment_size_limit=1000) as fake,
+        running_bot(
+            store, tmp_path, fake=fake, provider=provider, public_url="https://veo.example.org"
+        ) as bot,
+    ):
+        await bot.reply(await fake.slash("veo", {"prompt": "a very long pan"}))
+        done = await bot.finished(await bot.next_job())
+
+        assert done.state is JobState.DELIVERED
+        [message] = fake.bot_messages_in(bot.thread_of(done))[-1:]
+        assert message.videos == []
+        assert f"https://veo.example.org/results/{done.id}.mp4?expires=" in message.content
+        assert "too large to upload here" in message.content
+        assert {"Re-roll", "Delete"} <= {c.get("label") for c in _buttons(message)}
+        assert done.delivery_refs is not None and "link_expires_at" in done.delivery_refs
+        assert await bot.ledger(done) == "settled"
 
 
 async def test_an_upload_rate_limited_by_discord_is_retried_and_posted_once(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from bot.clock import ManualClock
 from bot.errors import (
@@ -18,10 +19,12 @@ from bot.errors import (
     ProviderUnavailable,
 )
 from bot.jobs import JobService
+from bot.links import MediaLinks
 from bot.media import load_image
 from bot.models import GenerationRequest, Job, JobState, ProviderJobState, ProviderStatus
 from bot.quota import period_at
 from bot.scheduler import Scheduler
+from bot.web import build_web_app
 from storage.sqlite import SqliteStore
 from tests.support import (
     RecordingSurface,
@@ -242,9 +245,10 @@ async def test_a_video_too_large_for_the_destination_is_re_encoded_to_fit(
     assert done.result_bytes == video.size
 
 
-async def test_a_video_that_cannot_fit_fails_and_refunds(
+async def test_a_video_that_cannot_fit_fails_and_refunds_when_no_link_could_be_opened(
     store: SqliteStore, tmp_path: Path
 ) -> None:
+    # Without VEO_PUBLIC_URL nobody could open a link to the bot's own web server.
     provider = ScriptedProvider(video=b"x" * 5000)  # not even a video: nothing to re-encode
     surface = RecordingSurface(limit=1000)
     service = scripted_service(store, tmp_path, provider, surface)
@@ -456,3 +460,55 @@ async def test_a_request_delivered_twice_makes_one_job_even_across_a_restart(
 
     assert again.id == jobs[0].id and other.id != again.id
     assert len(await store.ledger()) == 2
+
+
+async def test_a_video_that_cannot_fit_is_posted_as_a_signed_expiring_link(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider(video=b"x" * 5000)  # not a video: no encoding makes it fit
+    surface = RecordingSurface(limit=1000)
+    clock = ManualClock(1_800_000_000.0)
+    service = make_service(
+        store,
+        tmp_path,
+        providers={"scripted": provider},
+        surfaces={"chat": surface},
+        clock=clock,
+        webhook_secret="s3cret",
+        public_url="https://veo.example.org",
+    )
+    job = await service.submit(REQUEST, origin())
+    for _ in range(10):  # step the job by hand: the clock only moves when told
+        current = await store.get_job(job.id)
+        assert current is not None
+        if current.state.is_terminal:
+            break
+        await service.advance(current)
+        clock.advance(1)
+    done = current
+    assert done is not None
+
+    assert done.state is JobState.DELIVERED
+    assert await ledger_status(store, job.id) == "settled"
+    [link] = surface.of(job.id, "link")
+    assert not surface.of(job.id, "video")
+    assert link.text.startswith(f"https://veo.example.org/results/{job.id}.mp4?expires=")
+    expires = int(link.text.split("expires=")[1].split("&")[0])
+    assert 1_800_000_000 + 7 * 86400 < expires <= int(clock.now()) + 7 * 86400
+    assert done.delivery_refs is not None
+    assert done.delivery_refs["link_expires_at"] == str(expires)
+    assert 'veo_result_links_total{platform="chat"} 1' in service.metrics.render()
+
+    app = build_web_app(store, MediaLinks(None, "s3cret", clock), service=service)
+    path = link.text.removeprefix("https://veo.example.org")
+    async with TestClient(TestServer(app)) as client:
+        served = await client.get(path)
+        assert served.status == 200 and await served.read() == provider.video
+        assert served.headers["Content-Type"] == "video/mp4"
+        tampered = await client.get(path.replace(f"expires={expires}", f"expires={expires + 1}"))
+        assert tampered.status == 403
+        other = await client.get(path.replace(job.id, "0" * len(job.id)))
+        assert other.status == 403
+        clock.advance(7 * 86400 + 1)
+        expired = await client.get(path)
+        assert expired.status == 410

@@ -29,7 +29,7 @@ import discord
 from adapters.discord import _cards
 from adapters.discord._buttons import delete_custom_id, result_view
 from bot.errors import DeliveryError, InvalidRequest
-from bot.models import Job, Origin
+from bot.models import Job, Origin, ResultLink
 
 if TYPE_CHECKING:
     from adapters.discord._client import VeoClient
@@ -252,6 +252,32 @@ class DiscordSurface:
         link = _jump_url(origin, message.channel.id, message.id)
         await self._finish_card(job, _cards.done_card(job, link))
         return refs
+
+    async def deliver_link(
+        self, job: Job, link: ResultLink, *, notice: str | None
+    ) -> dict[str, str]:
+        """The last resort for a video too large for this server even re-encoded."""
+        await self._logged_in()
+        origin = job.origin
+        text = (
+            f"<@{origin.user_id}> your video is ready, but too large to upload here even "
+            f"compressed. Watch or download it here until <t:{int(link.expires_at)}:f>: "
+            f"{link.url}" + (f" {notice}" if notice else "")
+        )
+        view = result_view(job.id, can_extend=self._can_extend(job))
+        requester = discord.AllowedMentions(users=[discord.Object(int(origin.user_id))])
+        with delivery_errors("posting the link to the video"):
+            message = await self._post(
+                job,
+                content=text,
+                embed=_cards.result_embed(job),
+                view=view,
+                allowed_mentions=requester,
+            )
+        await self._finish_card(
+            job, _cards.done_card(job, _jump_url(origin, message.channel.id, message.id))
+        )
+        return {"channel": str(message.channel.id), "message": str(message.id)}
 
     async def report_failure(self, job: Job, message: str) -> None:
         await self._logged_in()

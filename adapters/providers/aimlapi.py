@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from adapters.providers._http import ApiClient, error_message
+from adapters.providers._http import ApiClient, error_message, retry_after_s
 from bot.errors import (
     ProviderAuthError,
     ProviderBadRequest,
@@ -153,5 +153,7 @@ def map_error(status: int, body: Any, response: httpx.Response) -> ProviderError
     if status == 404:
         return ProviderJobNotFound(detail=detail)
     if status == 429:
-        return ProviderRateLimited(detail=detail)  # no Retry-After from AIML: core backs off
+        # AIML documents no Retry-After (the core then backs off); one sent anyway, as by a
+        # proxy in front of it, is honoured.
+        return ProviderRateLimited(retry_after=retry_after_s(response), detail=detail)
     return None

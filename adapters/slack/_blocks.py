@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.catalog import MAX_SEED, InputKind, ModelSpec
 from bot.jobs import QuotaReport
-from bot.models import Job, JobState
+from bot.models import Job, JobState, ResultLink
 
 Block = dict[str, Any]
 
@@ -137,12 +137,26 @@ def deleted_card(job: Job, by_user: str) -> tuple[str, list[Block]]:
     return f"Video for job {job.id}: deleted", _card(job, status)
 
 
-def result_message(job: Job, notice: str | None) -> tuple[str, list[Block], dict[str, Any]]:
-    """The message under the video: parameters, buttons, and metadata naming the job."""
+def result_message(
+    job: Job, notice: str | None, link: ResultLink | None = None
+) -> tuple[str, list[Block], dict[str, Any]]:
+    """The message under the video (or with the link to it, when it was too large to upload
+    even re-encoded): parameters, buttons, and metadata naming the job."""
     footer = f"Asked by <@{job.origin.user_id}>"
     if notice:
         footer += f" · {escape(notice)}"
-    blocks: list[Block] = [
+    blocks: list[Block] = []
+    if link is not None:
+        expires = int(link.expires_at)
+        blocks.append(
+            _section(
+                "The video is too large to upload here, even compressed: "
+                f"<{link.url}|watch or download it> "
+                f"(the link works until <!date^{expires}^{{date_short_pretty}} {{time}}|"
+                f"{expires}>)."
+            )
+        )
+    blocks += [
         _section(f"{_quote(job.request.prompt)}\n{describe(job)}"),
         _context(f"{footer} · job {job.id}"),
         {

@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import _blocks as blocks
 from adapters.slack._errors import best_effort, slack_call
 from bot.errors import DeliveryError
-from bot.models import Job
+from bot.models import Job, ResultLink
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,13 @@ class SlackSurface:
         )
         return await self._finish(job, str(uploaded["file"]["id"]), notice=notice)
 
+    async def deliver_link(
+        self, job: Job, link: ResultLink, *, notice: str | None
+    ) -> dict[str, str]:
+        """The last resort for a video too large to upload even re-encoded: the result
+        message carries a link that works until it expires."""
+        return await self._finish(job, "", notice=notice, link=link)
+
     async def find_delivery(self, job: Job) -> dict[str, str] | None:
         """The job's video already in its thread (a crash came between the upload and the
         record): finish around it instead of posting it again."""
@@ -115,9 +122,10 @@ class SlackSurface:
                 and payload.get("job_id") == job.id
             ):
                 result_ts = str(message["ts"])
-        if file_id is None:
+        if file_id is None and result_ts is None:
             return None
-        return await self._finish(job, file_id, notice=None, result_ts=result_ts)
+        # A result message without a file is a link delivery (or a file since deleted).
+        return await self._finish(job, file_id or "", notice=None, result_ts=result_ts)
 
     async def delete_result(self, job: Job, by_user: str) -> None:
         """Remove the video and its message (the Delete button); the card says who did it."""
@@ -133,12 +141,18 @@ class SlackSurface:
         await best_effort(self._set_card(job, "mark the card deleted", text, card))
 
     async def _finish(
-        self, job: Job, file_id: str, *, notice: str | None, result_ts: str | None = None
+        self,
+        job: Job,
+        file_id: str,
+        *,
+        notice: str | None,
+        result_ts: str | None = None,
+        link: ResultLink | None = None,
     ) -> dict[str, str]:
         """Post the message with the buttons under the video (unless it is there already) and
         mark the card done; return the refs the job keeps."""
         if result_ts is None:
-            text, result, metadata = blocks.result_message(job, notice)
+            text, result, metadata = blocks.result_message(job, notice, link)
             posted = await slack_call(
                 "post the result message",
                 self._client.chat_postMessage(
@@ -153,7 +167,7 @@ class SlackSurface:
         text, card = blocks.done_card(job)
         # The video is up: a card that stays at 99% is not worth posting the video again.
         await best_effort(self._set_card(job, "mark the card done", text, card))
-        refs = {"file_id": file_id, "result_ts": result_ts}
+        refs = {"file_id": file_id, "result_ts": result_ts} if file_id else {"result_ts": result_ts}
         root = thread_root(job)
         return refs | {"thread_ts": root} if root else refs
 
