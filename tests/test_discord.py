@@ -790,3 +790,21 @@ async def test_a_channel_where_the_bot_cannot_attach_files_is_refused_up_front(
 
         assert "I need the Attach Files permission in this channel" in reply
         assert await bot.jobs() == []
+
+
+async def test_buttons_under_a_video_keep_working_after_a_restart(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with FakeDiscord() as fake:
+        async with running_bot(store, tmp_path, fake=fake) as bot:
+            await bot.reply(await fake.slash("veo", {"prompt": "a windmill"}))
+            first = await bot.finished(await bot.next_job())
+            video = await bot.video_message(first)
+
+        async with running_bot(store, tmp_path, fake=fake) as again:
+            click = await fake.click(video, "Re-roll")
+            assert "Queued" in await again.reply(click)
+            second = await again.finished(await again.next_job(1))
+
+        assert second.request.prompt == "a windmill" and second.state is JobState.DELIVERED
+        assert fake.identifies == 2
