@@ -74,8 +74,8 @@ async def test_uploads_above_the_limit_are_refused_and_429_carries_via() -> None
         ) as http,
     ):
         url = f"/channels/{fake.channel_id}/messages"
-        files = {
-            "payload_json": (None, json.dumps({"content": "video"}), "application/json"),
+        files: dict[str, tuple[str | None, bytes, str]] = {
+            "payload_json": (None, json.dumps({"content": "video"}).encode(), "application/json"),
             "files[0]": ("v.mp4", b"\0" * 1001, "application/octet-stream"),
         }
         too_big = await http.post(url, files=files)
