@@ -18,6 +18,7 @@ import pytest
 
 from adapters.discord import create_adapter
 from adapters.discord._adapter import DiscordAdapter
+from bot.errors import ConfigurationError
 from bot.jobs import JobService
 from bot.models import (
     GenerationRequest,
@@ -808,3 +809,24 @@ async def test_buttons_under_a_video_keep_working_after_a_restart(
 
         assert second.request.prompt == "a windmill" and second.state is JobState.DELIVERED
         assert fake.identifies == 2
+
+
+async def test_a_wrong_token_is_a_configuration_error_that_does_not_echo_it(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with FakeDiscord() as fake:
+        adapter = create_adapter(settings_for(fake, discord_token="not-the-token"))
+        service = make_service(
+            store,
+            tmp_path,
+            providers={"scripted": ScriptedProvider()},
+            surfaces={"discord": adapter.surface},
+        )
+        try:
+            with pytest.raises(ConfigurationError) as refused:
+                await adapter.start(service)
+        finally:
+            await adapter.close()
+        assert "DISCORD_TOKEN" in str(refused.value)
+        assert "not-the-token" not in str(refused.value)
+        fake.violations.clear()  # the unauthorized call was the point
