@@ -144,8 +144,9 @@ async def running_bot(
             webhook_secret="test-secret" if public_url else None,
         )
         stack.push_async_callback(adapter.close)
+        identified = fake.identifies
         await adapter.start(service)
-        await fake.wait_ready()
+        await fake.wait_ready(identifies=identified + 1)
         scheduler = Scheduler(service, idle_s=0.05)
         stack.push_async_callback(scheduler.stop)
         if start_scheduler:

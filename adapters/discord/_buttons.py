@@ -8,7 +8,7 @@ kept in memory, so the buttons keep working after the bot restarts.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import discord
 
@@ -39,16 +39,21 @@ def _client(interaction: discord.Interaction[Any]) -> VeoClient:
     return client
 
 
-class RerollButton(discord.ui.DynamicItem[Button], template=f"veo:reroll:{_JOB_ID}"):
-    """The same request with a new seed, charged to whoever clicks."""
+class _JobButton(discord.ui.DynamicItem[Button], template=r"veo:(?P<action>[a-z]+):" + _JOB_ID):
+    """A button about one job; subclasses name the action and what it looks like."""
+
+    label: ClassVar[str]
+    emoji: ClassVar[str]
+    style: ClassVar[discord.ButtonStyle]
+    action: ClassVar[str]
 
     def __init__(self, job_id: str) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Re-roll",
-                emoji="🎲",
-                style=discord.ButtonStyle.primary,
-                custom_id=reroll_custom_id(job_id),
+                label=self.label,
+                emoji=self.emoji,
+                style=self.style,
+                custom_id=f"veo:{self.action}:{job_id}",
             )
         )
         self.job_id = job_id
@@ -60,64 +65,37 @@ class RerollButton(discord.ui.DynamicItem[Button], template=f"veo:reroll:{_JOB_I
         item: discord.ui.Item[Any],
         match: re.Match[str],
         /,
-    ) -> RerollButton:
+    ) -> Self:
         return cls(match["job_id"])
+
+
+class RerollButton(_JobButton, template=reroll_custom_id(_JOB_ID)):
+    """The same request with a new seed, charged to whoever clicks."""
+
+    label, emoji, style, action = "Re-roll", "🎲", discord.ButtonStyle.primary, "reroll"
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         await _client(interaction).veo.reroll(interaction, self.job_id)
 
 
-class ExtendButton(discord.ui.DynamicItem[Button], template=f"veo:extend:{_JOB_ID}"):
+class ExtendButton(_JobButton, template=extend_custom_id(_JOB_ID)):
     """Continue the video with a new prompt (models that can extend their own results)."""
 
-    def __init__(self, job_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Extend",
-                emoji="\N{HEAVY PLUS SIGN}",
-                style=discord.ButtonStyle.secondary,
-                custom_id=extend_custom_id(job_id),
-            )
-        )
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> ExtendButton:
-        return cls(match["job_id"])
+    label, emoji, style, action = (
+        "Extend",
+        "\N{HEAVY PLUS SIGN}",
+        discord.ButtonStyle.secondary,
+        "extend",
+    )
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         await _client(interaction).veo.extend(interaction, self.job_id)
 
 
-class DeleteButton(discord.ui.DynamicItem[Button], template=f"veo:delete:{_JOB_ID}"):
+class DeleteButton(_JobButton, template=delete_custom_id(_JOB_ID)):
     """Remove the video message: the person who asked, or an admin."""
 
-    def __init__(self, job_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Delete",
-                emoji="🗑️",
-                style=discord.ButtonStyle.danger,
-                custom_id=delete_custom_id(job_id),
-            )
-        )
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> DeleteButton:
-        return cls(match["job_id"])
+    label, emoji, style, action = "Delete", "🗑️", discord.ButtonStyle.danger, "delete"
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         await _client(interaction).veo.delete(interaction, self.job_id)

@@ -674,11 +674,21 @@ class FakeDiscord:
 
     # --- the gateway --------------------------------------------------------------------
 
-    async def wait_ready(self, *, timeout_s: float = 10.0) -> None:
-        """Until the bot has identified and been sent READY and GUILD_CREATE."""
-        await self.wait_for(
-            lambda: self._session is not None and self._session.seq >= 2, timeout_s=timeout_s
-        )
+    async def wait_ready(self, *, identifies: int = 1, timeout_s: float = 10.0) -> None:
+        """Until the bot has identified (the `identifies`-th time since the fake started: a
+        restarted bot identifies anew) and been sent READY and GUILD_CREATE on a live socket."""
+
+        def ready() -> bool:
+            session = self._session
+            return (
+                self.identifies >= identifies
+                and session is not None
+                and session.socket is not None
+                and not session.socket.closed
+                and session.seq >= 2
+            )
+
+        await self.wait_for(ready, timeout_s=timeout_s)
 
     async def dispatch(self, event: str, data: Any) -> None:
         """Send a DISPATCH (op 0) to the bot, or keep it for the RESUME if it is away."""
