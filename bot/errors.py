@@ -138,6 +138,14 @@ class ProviderUnavailable(ProviderError):
     default_code = "provider_unavailable"
 
 
+class ProviderAnswerLost(ProviderUnavailable):
+    """The request may have reached the provider, but its answer was lost (read timeout,
+    connection dropped after sending). Safe to repeat for reads; a submit repeated this way
+    could start, and bill, a second video."""
+
+    default_code = "provider_answer_lost"
+
+
 class DeliveryError(VeoError):
     """The chat surface could not post; retried when `retryable`."""
 

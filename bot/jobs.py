@@ -27,6 +27,7 @@ from bot.clock import Clock
 from bot.errors import (
     DeliveryError,
     InvalidRequest,
+    ProviderAnswerLost,
     ProviderError,
     ProviderJobNotFound,
     ProviderRateLimited,
@@ -433,6 +434,21 @@ class JobService:
                 "submit",
                 provider.submit(job.id, request, callback_url=self.callback_url(job)),
             )
+        except ProviderAnswerLost as err:
+            if provider.idempotent_submit:
+                await self._retry_later(started, err, counter="submit_attempts")
+                return
+            # The provider may have started (and billed) it: never submit it a second time.
+            log.warning("job %s: submit answer lost: %s", job.id, err.detail)
+            await self._fail(
+                started,
+                JobState.FAILED,
+                code="submit_answer_lost",
+                message="The video provider stopped answering while this video was being "
+                "started, so the bot cannot tell whether it began; it was stopped rather than "
+                "risk making and paying for it twice. Please try again.",
+            )
+            return
         except ProviderError as err:
             if self._may_retry(err, started.submit_attempts, self.config.max_submit_attempts):
                 await self._retry_later(started, err, counter="submit_attempts")

@@ -1,8 +1,7 @@
 """The fault suite's rows that no other file covers: provider faults (a 429 storm with
 Retry-After, a 5xx burst, connection resets, read timeouts) through the real JobService, the
 real provider adapters and their HTTP fakes, for every HTTP provider; and the database locked
-by another writer while jobs move and settle. The SIGKILL rows are in test_kill.py; the table
-of every row is /work/notes/faults.md."""
+by another writer while jobs move and settle. The SIGKILL rows are in test_kill.py."""
 
 from __future__ import annotations
 
@@ -302,6 +301,47 @@ async def test_read_timeouts_are_survived(
         assert len(bot.fake.received("POST", family.submit)) == 1
         # The slow download would have succeeded: it was abandoned and asked again.
         assert len(bot.fake.received("GET", family.download)) == 2
+
+
+@BY_NAME
+async def test_a_submit_whose_answer_is_lost_is_never_sent_twice(
+    store: SqliteStore, tmp_path: Path, family: Family
+) -> None:
+    async with provider_bot(store, tmp_path, family, read_timeout_s=0.2) as bot:
+        # The provider takes the job but answers after the client has given up on it.
+        bot.fake.inject(Fault(family.submit, method="POST", delay_s=0.6, passthrough=True))
+        job = await bot.submit()
+        done = await asyncio.wait_for(bot.service.wait_until_done(job.id), 10)
+
+        assert done.state is JobState.FAILED and done.error_code == "submit_answer_lost"
+        [row] = await bot.store.ledger([job.id])
+        assert row["status"] == "refunded"
+        [failure] = bot.surface.of(job.id, "failure")
+        assert "paying for it twice" in failure.text and "were not charged" in failure.text
+        assert len(bot.fake.received("POST", family.submit)) == 1
+
+
+async def test_a_submit_that_never_left_is_retried(store: SqliteStore, tmp_path: Path) -> None:
+    family = FAMILIES[0]
+    async with provider_bot(store, tmp_path, family) as bot:
+        # Nothing listens where the provider should be: the request cannot have reached it.
+        port = bot.fake.port
+        await bot.fake.close()
+        job = await bot.submit()
+        await eventually(lambda: _attempts_at_least(bot, job, 2))
+        again = family.make_fake(job_duration_s=0.05)
+        await again.start(port)
+        bot.fake = again
+        try:
+            done = await asyncio.wait_for(bot.service.wait_until_done(job.id), 10)
+            await bot.assert_delivered_once(done)
+        finally:
+            await again.close()
+
+
+async def _attempts_at_least(bot: Bot, job: Job, attempts: int) -> Job | None:
+    current = await bot.store.get_job(job.id)
+    return current if current is not None and current.submit_attempts >= attempts else None
 
 
 async def test_a_webhook_that_never_arrives_is_made_up_for_by_polling(

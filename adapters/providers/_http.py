@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from bot.errors import (
+    ProviderAnswerLost,
     ProviderAuthError,
     ProviderBadRequest,
     ProviderError,
@@ -30,6 +31,15 @@ from bot.errors import (
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+# Failures before the request went out: repeating it cannot start anything twice. (A request
+# whose body was cut off while writing cannot be acted on either.)
+_NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.WriteError,
+    httpx.WriteTimeout,
+)
 MAX_REDIRECTS = 5
 _CHUNK = 256 * 1024
 
@@ -158,10 +168,10 @@ class ApiClient:
                 params=params,
                 headers={**self._auth, **(headers or {})},
             )
-        except httpx.TimeoutException:
-            raise ProviderUnavailable(detail=f"timeout: {method} {url.path}") from None
-        except httpx.HTTPError as exc:  # connection refused / reset, protocol errors
+        except _NOT_SENT as exc:  # the request certainly did not reach the provider
             raise ProviderUnavailable(detail=f"{type(exc).__name__}: {method} {url.path}") from None
+        except httpx.HTTPError as exc:  # sent, but the answer was lost (timeout, reset)
+            raise ProviderAnswerLost(detail=f"{type(exc).__name__}: {method} {url.path}") from None
         if response.is_success:
             return response
         body = parse_body(response)
