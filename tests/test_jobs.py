@@ -243,6 +243,7 @@ async def test_a_video_too_large_for_the_destination_is_re_encoded_to_fit(
     [video] = surface.of(job.id, "video")
     assert video.size <= size // 4
     assert done.result_bytes == video.size
+    assert service.metrics.value("veo_reencodes_total", platform="chat") == 1
 
 
 async def test_a_video_that_cannot_fit_fails_and_refunds_when_no_link_could_be_opened(
