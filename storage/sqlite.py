@@ -25,6 +25,7 @@ from bot import quota
 from bot.errors import ConfigurationError
 from bot.models import (
     ACTIVE_STATES,
+    TERMINAL_STATES,
     GenerationRequest,
     Job,
     JobState,
@@ -40,6 +41,14 @@ from bot.ports import LedgerAction
 BUSY_TIMEOUT_MS = 5000
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _ACTIVE = tuple(sorted(ACTIVE_STATES))
+# "Active", in the very words of the partial index jobs_due (0001_jobs_and_quota.sql): SQLite
+# uses a partial index only for a query whose WHERE repeats the index's own condition, and
+# `state IN (<active states>)` does not, so the scheduler's queries below would scan every job
+# ever made (and sort them) on each pass.
+_TERMINAL_WORDS = ("delivered", "failed", "timed_out", "cancelled")
+if set(_TERMINAL_WORDS) != {state.value for state in TERMINAL_STATES}:
+    raise RuntimeError("the condition of the index jobs_due no longer matches TERMINAL_STATES")
+_ACTIVE_AS_INDEXED = "state NOT IN (" + ", ".join(f"'{word}'" for word in _TERMINAL_WORDS) + ")"
 
 # Job fields that `transition` and `update` may change, with their column and encoder.
 _COLUMNS: dict[str, tuple[str, Any]] = {
@@ -374,10 +383,10 @@ class SqliteStore:
         async with self._transaction() as db:
             async with db.execute(
                 f"""SELECT id FROM jobs
-                    WHERE state IN ({_placeholders(_ACTIVE)})
+                    WHERE {_ACTIVE_AS_INDEXED}
                       AND next_poll_at <= ? AND platform IN ({_placeholders(plats)})
                     ORDER BY next_poll_at LIMIT ?""",  # noqa: S608 - placeholders only
-                (*_ACTIVE, now, *plats, limit),
+                (now, *plats, limit),
             ) as cur:
                 ids = [row["id"] for row in await cur.fetchall()]
             if not ids:
@@ -399,9 +408,9 @@ class SqliteStore:
             return None
         async with self._reader.execute(
             f"""SELECT MIN(next_poll_at) FROM jobs
-                WHERE state IN ({_placeholders(_ACTIVE)})
+                WHERE {_ACTIVE_AS_INDEXED}
                   AND platform IN ({_placeholders(plats)})""",  # noqa: S608 - placeholders only
-            (*_ACTIVE, *plats),
+            plats,
         ) as cur:
             row = await cur.fetchone()
         return None if row is None or row[0] is None else float(row[0])
