@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from bench import ledger, render
+import time
+
+from bench import ack, e2e, ledger, relay, render, scale
 
 
 def main() -> None:
-    rows = render.run() + ledger.run()
+    start = time.perf_counter()
+    rows = []
+    for module in (render, ledger, ack, e2e, scale, relay):
+        rows += module.run()
     width = max(len(name) for name, _, _ in rows)
-    print(f"{'benchmark':{width}}  {'measured':46}  target")
+    figures = max(46, *(len(figure) for _, figure, _ in rows))
+    print(f"{'benchmark':{width}}  {'measured':{figures}}  target")
     for name, figure, target in rows:
-        print(f"{name:{width}}  {figure:46}  {target}")
+        print(f"{name:{width}}  {figure:{figures}}  {target}")
+    print(f"(all benchmarks: {time.perf_counter() - start:.0f} s)")
 
 
 if __name__ == "__main__":
