@@ -158,7 +158,10 @@ async def serve(
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        # Stop taking work (HTTP first), let running steps finish while the chat adapters
+        # can still post, then close the adapters, the providers and the database.
+        await runner.cleanup()
+        await runtime.scheduler.stop()
         for adapter in adapters:
             await adapter.close()
-        await runner.cleanup()
         await runtime.aclose()

@@ -3,13 +3,16 @@ process, the local provider, the gateway and REST on the fake, and a clean stop 
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import sqlite3
 from pathlib import Path
 
 import aiohttp
 
 from tests.fakes.discord_fake import FakeDiscord
 from tests.support import eventually
-from tests.test_slack_run import veo_bot_run
+from tests.test_slack_run import BotProcess, veo_bot_run
 
 
 async def healthz(port: int) -> dict[str, object]:
@@ -63,3 +66,38 @@ async def test_veo_bot_run_answers_veo_on_discord_and_stops_on_sigterm(tmp_path:
         assert "shutting down" in bot.output
         assert fake.token not in bot.output
         assert fake.violations == []
+
+
+async def test_sigterm_lets_a_video_being_posted_finish_before_discord_closes(
+    tmp_path: Path,
+) -> None:
+    async with FakeDiscord() as fake:
+        env = {
+            "DISCORD_TOKEN": fake.token,
+            "DISCORD_API_BASE": fake.api_base,
+            "DISCORD_GATEWAY_URL": fake.gateway_url,
+        }
+        async with veo_bot_run(tmp_path, **env) as bot:
+            await fake.wait_ready(timeout_s=30)
+            asked = await fake.slash("veo", {"prompt": "a harbour at night", "duration": 4})
+            await fake.wait_for(asked.reply_text, timeout_s=30)
+            [thread] = await fake.wait_for(fake.threads, timeout_s=30)
+            held = fake.hold("POST", f"/channels/{thread['id']}/messages")
+            await asyncio.wait_for(held.reached.wait(), 60)
+
+            bot.process.send_signal(signal.SIGTERM)
+            await eventually(lambda: _said(bot, "shutting down"), timeout_s=30)
+            held.release()  # Discord answers while the bot is stopping
+            async with asyncio.timeout(30):
+                await bot.process.wait()
+
+        assert bot.process.returncode == 0, bot.output
+        videos = [m for m in fake.bot_messages_in(int(thread["id"])) if m.videos]
+        assert len(videos) == 1
+        with sqlite3.connect(tmp_path / "veo.db") as db:
+            [(state,)] = db.execute("SELECT state FROM jobs").fetchall()
+        assert state == "delivered", bot.output
+
+
+async def _said(bot: BotProcess, words: str) -> bool | None:
+    return True if words in bot.output else None

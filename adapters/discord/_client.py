@@ -18,6 +18,9 @@ class VeoClient(discord.Client):
     veo: VeoCommands
 
     def __init__(self) -> None:
+        # The bot never joins voice: no warnings about voice libraries it does not need.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         intents = discord.Intents.none()
         # GUILD_CREATE carries the channels and threads, so that an interaction's channel
         # resolves; nothing else (no message content, no members) is needed.
