@@ -223,7 +223,7 @@ async def _serve_and_burst(
     adapter.mount(app)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
     scheduler = Scheduler(service)
     try:
         await site.start()

@@ -26,6 +26,7 @@ from bot.web import build_web_app
 from storage.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
+LISTEN_BACKLOG = 1024
 
 
 @dataclass
@@ -134,7 +135,11 @@ async def serve(
         adapter.mount(app)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, settings.veo_http_host, settings.veo_http_port)
+    # A burst of Slack events opens many connections at once: a short listen queue would drop
+    # SYNs, and each dropped one costs its sender a 1 s retransmit.
+    site = web.TCPSite(
+        runner, settings.veo_http_host, settings.veo_http_port, backlog=LISTEN_BACKLOG
+    )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

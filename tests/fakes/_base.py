@@ -138,7 +138,7 @@ class FakeProvider:
     async def start(self, port: int = 0) -> str:
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        site = web.TCPSite(self._runner, "127.0.0.1", port, backlog=1024)
         await site.start()
         self.port = self._runner.addresses[0][1]
         self.base_url = f"http://127.0.0.1:{self.port}"
