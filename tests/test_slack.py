@@ -522,11 +522,13 @@ async def test_a_request_not_signed_by_slack_now_is_refused_and_does_nothing(
     store: SqliteStore, tmp_path: Path, signing: dict[str, Any]
 ) -> None:
     async with running_bot(store, tmp_path) as bot:
+        [identify] = bot.fake.calls  # auth.test, once, at start
+        assert identify.method == "auth.test"
         payload = bot.fake.command_payload("a fox")
         reply = await bot.fake.send_command(bot.events_url, payload, **signing)
 
         assert reply.status == 401
-        assert bot.fake.calls == [] and await bot.jobs() == []
+        assert bot.fake.calls == [identify] and await bot.jobs() == []
         # a correctly signed one goes through
         assert (await bot.command("a fox")).status == 200
 
@@ -862,3 +864,39 @@ async def test_a_restart_between_upload_and_record_delivers_once(
         assert result == result_of(fake, done)
         assert len(fake.calls_to("files.completeUploadExternal")) == 1
         assert "done" in card_of(fake, done).updates[-1]["text"]
+
+
+async def test_a_burst_right_after_start_asks_slack_who_the_bot_is_only_once(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with running_bot(store, tmp_path) as bot:
+        replies = await asyncio.gather(*(bot.command(f"fox {n}", user=f"U{n}") for n in range(20)))
+
+        assert {reply.status for reply in replies} == {200}
+        await bot.next_job(19)
+        assert len(bot.fake.calls_to("auth.test")) == 1
+
+
+async def test_a_wrong_bot_token_stops_start_up_in_plain_words(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with FakeSlack() as fake:
+        settings = Settings(
+            _env_file=None,
+            slack_bot_token="xoxb-not-the-token",
+            slack_signing_secret=fake.signing_secret,
+            slack_api_url=fake.api_url,
+        )
+        adapter = create_adapter(settings)
+        service = make_service(
+            store,
+            tmp_path,
+            providers={"scripted": ScriptedProvider()},
+            surfaces={"slack": adapter.surface},
+        )
+        with pytest.raises(ConfigurationError) as refused:
+            await adapter.start(service)
+        await adapter.close()
+
+        assert "SLACK_BOT_TOKEN (invalid_auth)" in str(refused.value)
+        assert "xoxb-not-the-token" not in str(refused.value)

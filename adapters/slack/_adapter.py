@@ -26,9 +26,12 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.middleware.authorization.async_single_team_authorization import (
+    AsyncSingleTeamAuthorization,
+)
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_sdk.errors import SlackClientError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import _admin as admin
@@ -117,6 +120,7 @@ class SlackAdapter:
 
     async def start(self, service: JobService) -> None:
         self._service = service
+        await self._identify()
         if self._app_token is not None:
             await self._connect_socket(self._app_token)
 
@@ -147,6 +151,30 @@ class SlackAdapter:
         # Bolt checks the signature and the timestamp (5 minutes) before any listener runs.
         answer = await self._app.async_dispatch(await _bolt_request(request))
         return await to_aiohttp_response(answer)
+
+    async def _identify(self) -> None:
+        """auth.test once, at start: a wrong SLACK_BOT_TOKEN stops start-up in plain words,
+        and bolt's authorization gets its answer before the first request. Left to itself,
+        bolt asks on the first request, and every request arriving before that answer asks
+        too: a burst of commands just after a start would each wait on auth.test before
+        being acknowledged. Slack out of reach is not fatal: bolt asks later."""
+        try:
+            answer = await self._client.auth_test()
+        except SlackApiError as exc:
+            code = exc.response.get("error") if exc.response is not None else None
+            raise ConfigurationError(
+                f"Slack refused SLACK_BOT_TOKEN ({code}); copy the Bot User OAuth Token "
+                "(xoxb-…) again from the app's OAuth & Permissions page."
+            ) from None
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("slack: auth.test at start failed (%s); bolt will ask later", exc)
+            return
+        # Bolt keeps the answer on its single-team authorization middleware (bolt internals:
+        # slack-bolt is pinned; without the attribute this only costs the burst above).
+        for middleware in self._app._async_middleware_list:
+            if isinstance(middleware, AsyncSingleTeamAuthorization):
+                middleware.auth_test_result = answer
+        self._surface.identified(str(answer["user_id"]))
 
     async def _connect_socket(self, app_token: SecretStr) -> None:
         handler = AsyncSocketModeHandler(

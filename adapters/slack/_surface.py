@@ -42,6 +42,10 @@ class SlackSurface:
         self._client = client
         self._bot_user_id: str | None = None
 
+    def identified(self, bot_user_id: str) -> None:
+        """The bot's own user id, as auth.test gave it at start."""
+        self._bot_user_id = bot_user_id
+
     def upload_limit_bytes(self, job: Job) -> int | None:
         return UPLOAD_LIMIT_BYTES
 
