@@ -320,7 +320,8 @@ class JobService:
     # --- the state machine --------------------------------------------------------------
 
     async def advance(self, job: Job) -> None:
-        """Take one step for a due job; never raises except on cancellation."""
+        """Take one step for a due job. Raises only on cancellation, or when the store fails
+        even to record what went wrong (the scheduler then tries the job again soon)."""
         if job.provider not in self.providers:
             # The job belongs to a provider this process has no key for: leave it to one that
             # has, without counting it as a failure.

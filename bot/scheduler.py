@@ -24,8 +24,14 @@ class Scheduler:
         max_concurrency: int = 32,
         per_provider: int = 8,
         idle_s: float | None = None,
+        step_retry_s: float = 5.0,
     ) -> None:
         self.service = service
+        # After a step failed outside the job's own error handling (the database locked
+        # past its busy timeout): when to take the job up again. The job is still leased to
+        # this process, so nobody else would before the lease ends.
+        self.step_retry_s = step_retry_s
+        self._retries: dict[str, asyncio.TimerHandle] = {}
         self.max_concurrency = max_concurrency
         self.idle_s = idle_s if idle_s is not None else service.config.poll_interval_s
         self._per_provider = {name: asyncio.Semaphore(per_provider) for name in service.providers}
@@ -50,6 +56,9 @@ class Scheduler:
     async def stop(self, grace_s: float = 5.0) -> None:
         """Stop claiming work; let running steps finish for `grace_s`, then cancel them.
         Every job stays resumable: its state is in the store."""
+        for handle in self._retries.values():
+            handle.cancel()  # the jobs stay in the store; the next start takes them up
+        self._retries.clear()
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -103,5 +112,33 @@ class Scheduler:
             semaphore = self._per_provider.setdefault(job.provider, asyncio.Semaphore(1))
             async with semaphore:
                 await self.service.advance(job)
+        except Exception:
+            # `advance` handles the job's own failures; what reaches here is the store failing
+            # (locked past its busy timeout) even to record one. Try the job again soon
+            # rather than leaving it until its lease ends.
+            log.exception("job %s: step failed; trying again in %g s", job.id, self.step_retry_s)
+            self._retry_later(job.id)
         finally:
             self.wake()  # a slot is free, and the step may have made the job due again
+
+    def _retry_later(self, job_id: str) -> None:
+        if self._loop_task is None or job_id in self._retries:
+            return  # stopping, or already planned
+        loop = asyncio.get_running_loop()
+        self._retries[job_id] = loop.call_later(self.step_retry_s, self._retry, job_id)
+
+    def _retry(self, job_id: str) -> None:
+        self._retries.pop(job_id, None)
+        task = asyncio.create_task(self._reload_and_advance(job_id), name=f"veo-job-{job_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reload_and_advance(self, job_id: str) -> None:
+        try:
+            job = await self.service.store.get_job(job_id)
+        except Exception:
+            log.exception("job %s: could not read it back; trying again later", job_id)
+            self._retry_later(job_id)
+            return
+        if job is not None and not job.state.is_terminal:
+            await self._advance(job)

@@ -135,7 +135,9 @@ class SqliteStore:
         self._write_lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path | str) -> SqliteStore:
+    async def open(cls, path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> SqliteStore:
+        """Open (creating and migrating) the database; `busy_timeout_ms` is how long a write
+        waits for another writer's lock before it fails."""
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -144,23 +146,23 @@ class SqliteStore:
             await asyncio.to_thread(_probe, path)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigurationError(f"cannot open the database at {path}: {exc}") from exc
-        writer = await cls._connect(path)
+        writer = await cls._connect(path, busy_timeout_ms)
         try:
             await writer.execute("PRAGMA journal_mode = WAL")
             await cls._migrate(writer)
-            reader = await cls._connect(path)
+            reader = await cls._connect(path, busy_timeout_ms)
         except BaseException:
             await writer.close()
             raise
         return cls(writer, reader)
 
     @staticmethod
-    async def _connect(path: Path) -> aiosqlite.Connection:
+    async def _connect(path: Path, busy_timeout_ms: int) -> aiosqlite.Connection:
         # isolation_level=None: we issue BEGIN / COMMIT ourselves, nothing implicit.
         conn = await aiosqlite.connect(path, isolation_level=None)
         try:
             conn.row_factory = sqlite3.Row
-            await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             await conn.execute("PRAGMA foreign_keys = ON")
             await conn.execute("PRAGMA synchronous = NORMAL")
         except BaseException:

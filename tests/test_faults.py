@@ -530,3 +530,48 @@ async def test_a_database_locked_by_another_writer_loses_no_update(
     usage = await service.quota_usage(origin())
     assert usage.in_flight == 0
     assert usage.used_today_s == sum(j.cost_s for j in done if j.state is JobState.DELIVERED)
+
+
+async def test_a_lock_held_past_the_busy_timeout_is_retried_not_left_to_the_lease(
+    tmp_path: Path,
+) -> None:
+    # A store that gives up on a lock after 0.1 s: the other writer outlasts it.
+    store = await SqliteStore.open(tmp_path / "veo.db", busy_timeout_ms=100)
+    provider = GatedProvider()
+    surface = KeepingSurface()
+    service = make_service(  # leases of 30 s: waiting one out would fail the eventually below
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
+    )
+    scheduler = Scheduler(service, idle_s=0.02, step_retry_s=0.05)
+    await scheduler.start()
+    try:
+        job = await service.submit(GenerationRequest(prompt="[hold poll]"), origin())
+        await eventually(lambda: _parked(provider))
+        [scripted] = provider.jobs.values()
+        async with OtherWriter(tmp_path / "veo.db"):
+            provider.poll_held.opened.set()
+            # The poll's answer cannot be written; the step is taken up again, and again.
+            await eventually(lambda: _at_least(scripted.polls, 3), timeout_s=5)
+            assert (await store.get_job(job.id)).state is JobState.SUBMITTED  # type: ignore[union-attr]
+        done = await asyncio.wait_for(service.wait_until_done(job.id), 5)
+    finally:
+        await scheduler.stop()
+        await store.close()
+
+    assert done.state is JobState.DELIVERED
+    assert len(surface.videos[job.id]) == 1
+    [row] = await _ledger(tmp_path)
+    assert row == "settled"
+
+
+async def _parked(provider: GatedProvider) -> bool | None:
+    return True if provider.poll_held.parked else None
+
+
+async def _at_least(value: int, least: int) -> bool | None:
+    return True if value >= least else None
+
+
+async def _ledger(tmp_path: Path) -> list[str]:
+    with sqlite3.connect(tmp_path / "veo.db") as db:
+        return [status for (status,) in db.execute("SELECT status FROM quota_ledger")]
