@@ -69,6 +69,9 @@ class ConsoleSurface:
         self._line(f"job {job.id}: {_describe(job)}")
         return {"card": job.id}
 
+    async def find_status(self, job: Job) -> dict[str, str] | None:
+        return None  # a terminal line costs nothing to print again
+
     async def update_progress(self, job: Job) -> None:
         if self._tty:
             filled = round(_BAR_WIDTH * job.progress / 100)

@@ -251,6 +251,9 @@ class NullSurface:
     async def post_status(self, job: Job) -> dict[str, str]:
         return {"status": job.id}
 
+    async def find_status(self, job: Job) -> dict[str, str] | None:
+        return None
+
     async def update_progress(self, job: Job) -> None:
         return None
 

@@ -131,6 +131,7 @@ class JobService:
         self._rng = rng or random.Random()
         self._last_progress_push: dict[str, float] = {}
         self._waiters: dict[str, list[asyncio.Future[Job]]] = {}
+        self._since = clock.now()  # jobs created before this are resumed ones
         self._early_callbacks: set[str] = set()
         self._wake: Callable[[], None] = lambda: None
 
@@ -769,7 +770,10 @@ class JobService:
     async def _post_status_card(self, job: Job) -> Job:
         surface = self.surfaces[job.origin.platform]
         try:
-            refs = await surface.post_status(job)
+            # A job from before this process started may have its card up already: the last
+            # one died between posting it and recording it.
+            found = await surface.find_status(job) if job.created_at < self._since else None
+            refs = found if found is not None else await surface.post_status(job)
         except DeliveryError as err:
             log.warning("job %s: could not post the status card: %s", job.id, err)
             return job

@@ -69,6 +69,11 @@ class ChatSurface(Protocol):
         """Post the status card; return the platform refs to keep on the job's origin."""
         ...
 
+    async def find_status(self, job: Job) -> dict[str, str] | None:
+        """Look for this job's own status card already posted (a crash came between posting
+        it and recording it); its refs, as `post_status` returns them, or None."""
+        ...
+
     async def update_progress(self, job: Job) -> None: ...
 
     async def find_delivery(self, job: Job) -> dict[str, str] | None:

@@ -81,6 +81,9 @@ class RecordingSurface:
         self.posts.append(Post(job.id, "status"))
         return {"message": f"status-{job.id}"}
 
+    async def find_status(self, job: Job) -> dict[str, str] | None:
+        return {"message": f"status-{job.id}"} if self.of(job.id, "status") else None
+
     async def update_progress(self, job: Job) -> None:
         self.posts.append(Post(job.id, "progress", str(job.progress)))
         if 0 < job.progress < 100:

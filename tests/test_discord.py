@@ -831,3 +831,28 @@ async def test_a_wrong_token_is_a_configuration_error_that_does_not_echo_it(
         assert "DISCORD_TOKEN" in str(refused.value)
         assert "not-the-token" not in str(refused.value)
         fake.violations.clear()  # the unauthorized call was the point
+
+
+async def test_a_restart_while_the_card_was_being_posted_uses_that_card(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with FakeDiscord() as fake:
+        async with running_bot(store, tmp_path, fake=fake) as bot:
+            # Discord shows the card, but the answer never reaches the bot: it dies first.
+            held = fake.hold("POST", f"/channels/{fake.channel_id}/messages")
+            await bot.reply(await fake.slash("veo", {"prompt": "a paper lantern"}))
+            await asyncio.wait_for(held.reached.wait(), 10)
+            await bot.scheduler.stop(grace_s=0)
+            job = await bot.next_job()
+        held.release()
+        assert job.origin.refs == {} and job.state is JobState.PENDING
+
+        async with running_bot(store, tmp_path, fake=fake) as again:
+            done = await again.finished(job)
+
+        assert done.state is JobState.DELIVERED
+        [card] = fake.bot_messages_in(fake.channel_id)
+        assert "a paper lantern" in card.text() and "Done" in card.text()
+        assert done.origin.refs["status"] == str(card.id)
+        [video] = [m for m in fake.bot_messages_in(card.id) if m.videos]
+        assert video.videos[0].filename == f"veo-{job.id}.mp4"

@@ -303,6 +303,44 @@ async def test_a_crash_between_post_and_record_does_not_post_twice(
     assert await ledger_status(store, job.id) == "settled"
 
 
+@dataclass
+class CrashAfterCard(RecordingSurface):
+    """The platform shows the status card, then the bot dies before it records that."""
+
+    async def post_status(self, job: Job) -> dict[str, str]:
+        await super().post_status(job)
+        raise asyncio.CancelledError
+
+
+async def test_a_crash_between_card_and_record_does_not_post_a_second_card(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider()
+    crashing = CrashAfterCard()
+    first = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": crashing}
+    )
+    job = await first.submit(REQUEST, origin())
+    with pytest.raises(asyncio.CancelledError):
+        await first.advance(job)
+
+    channel = RecordingSurface(posts=list(crashing.posts))
+    second = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": channel}
+    )
+    done = await finish(second, job)
+
+    assert done.state is JobState.DELIVERED
+    assert len(channel.of(job.id, "status")) == 1
+    assert done.origin.refs == {"message": f"status-{job.id}"}
+    assert len(provider.submits) == 1
+
+    # A job this process accepted itself posts its card without looking first.
+    fresh = await second.submit(REQUEST, origin())
+    await finish(second, fresh)
+    assert len(channel.of(fresh.id, "status")) == 1
+
+
 async def interrupt_submit_then_restart(
     store: SqliteStore, tmp_path: Path, provider: ScriptedProvider, surface: RecordingSurface
 ) -> tuple[Job, Job]:

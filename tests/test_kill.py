@@ -233,6 +233,9 @@ async def test_killed_while_pending_before_the_submit_submits_once_and_delivers_
         assert (done["state"], done["submit_attempts"]) == ("delivered", 1)
         assert videos_in(fake) == [f"veo-{done['id']}.mp4"]
         assert len(fake.calls_to("files.completeUploadExternal")) == 1
+        # The card the first process posted is found and used, not posted again.
+        [card] = fake.channel("C1")
+        assert str(done["id"]) in card.all_text and "Done" in card.all_text
     assert ledger(tmp_path) == ["settled"]
 
 

@@ -178,20 +178,46 @@ class DiscordSurface:
         with delivery_errors("posting the status card"):
             if origin.thread_id is not None:
                 message = await self._send_to_thread_of(job, embed=card, allowed_mentions=_NO_PINGS)
-                refs = {"channel": origin.thread_id, "status": str(message.id)}
-                refs["thread"] = origin.thread_id
             else:
                 message = await self._channel(origin.channel_id).send(
                     embed=card, allowed_mentions=_NO_PINGS
                 )
-                refs = {"channel": origin.channel_id, "status": str(message.id)}
-                try:
-                    with delivery_errors("opening the thread"):
-                        await self._open_thread(origin.channel_id, message.id, job)
-                    refs["thread"] = str(message.id)
-                except DeliveryError as err:
-                    # The card is up; without a thread the video goes to the channel.
-                    log.warning("job %s: no thread on the status card: %s", job.id, err)
+        return await self._status_refs(job, message)
+
+    async def find_status(self, job: Job) -> dict[str, str] | None:
+        """The job's card already posted (the last process died before recording it): the
+        bot's message with the job's footer and no buttons (the video's message has them)."""
+        await self._logged_in()
+        origin = job.origin
+        where = origin.thread_id or origin.channel_id
+        me = self._client.user
+        mark = _cards.footer(job.id)
+        with delivery_errors("looking for an earlier status card"):
+            try:
+                async for message in self._channel(where).history(limit=HISTORY_SEARCH):
+                    if (
+                        me is not None
+                        and message.author.id == me.id
+                        and not message.components
+                        and any(embed.footer.text == mark for embed in message.embeds)
+                    ):
+                        return await self._status_refs(job, message)
+            except discord.NotFound:
+                return None  # no thread yet, so no card in it
+        return None
+
+    async def _status_refs(self, job: Job, card: discord.Message) -> dict[str, str]:
+        origin = job.origin
+        if origin.thread_id is not None:
+            refs = {"channel": origin.thread_id, "status": str(card.id), "thread": origin.thread_id}
+        else:
+            refs = {"channel": origin.channel_id, "status": str(card.id)}
+            try:
+                with delivery_errors("opening the thread"):
+                    await self._open_thread(origin.channel_id, card.id, job)  # or it is there
+                refs["thread"] = str(card.id)
+            except DeliveryError as err:
+                log.warning("job %s: no thread on the status card: %s", job.id, err)
         limit = self._limits.pop(job.id, None)
         if limit is not None:
             refs["upload_limit"] = str(limit)

@@ -111,6 +111,11 @@ def _card(job: Job, status: str) -> list[Block]:
     ]
 
 
+def card_marker(job: Job) -> str:
+    """How every state of a job's card begins its text, so a restarted bot can find it."""
+    return f"Video for job {job.id}:"
+
+
 def status_card(job: Job) -> tuple[str, list[Block]]:
     """The card's text (notifications, screen readers) and blocks for a job under way."""
     if job.state is JobState.PENDING:
@@ -119,7 +124,7 @@ def status_card(job: Job) -> tuple[str, list[Block]]:
         status = "⏳ Queued at the video provider…"
     else:
         status = f"🎬 Rendering {_bar(job.progress)} {job.progress}%"
-    return f"Video for job {job.id}: {status}", _card(job, status)
+    return f"{card_marker(job)} {status}", _card(job, status)
 
 
 def done_card(job: Job) -> tuple[str, list[Block]]:

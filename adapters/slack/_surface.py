@@ -67,6 +67,20 @@ class SlackSurface:
         # A card posted in the channel starts the job's thread; one in a thread joins it.
         return {"status_ts": ts, "thread_ts": root or ts}
 
+    async def find_status(self, job: Job) -> dict[str, str] | None:
+        """The job's card already in the channel or thread: the bot's message whose text
+        names the job (see `blocks.status_card`)."""
+        bot_user_id = await self._own_user_id()
+        marker = blocks.card_marker(job)
+        for message in await self._thread_messages(job):
+            if message.get("user") == bot_user_id and str(message.get("text", "")).startswith(
+                marker
+            ):
+                ts = str(message["ts"])
+                root = job.origin.thread_id
+                return {"status_ts": ts, "thread_ts": root or ts}
+        return None
+
     async def update_progress(self, job: Job) -> None:
         text, card = blocks.status_card(job)
         await self._set_card(job, "update progress", text, card)
