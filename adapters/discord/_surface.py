@@ -260,49 +260,46 @@ class DiscordSurface:
             return False  # a model dropped from the catalog since
 
     async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
-        await self._logged_in()
-        origin = job.origin
-        text = f"<@{origin.user_id}> your video is ready." + (f" {notice}" if notice else "")
-        view = result_view(job.id, can_extend=self._can_extend(job))
-        requester = discord.AllowedMentions(users=[discord.Object(int(origin.user_id))])
-        with delivery_errors("posting the video"):
-            message = await self._post(
-                job,
-                content=text,
-                embed=_cards.result_embed(job),
-                file=discord.File(video, filename=f"veo-{job.id}.mp4"),
-                view=view,
-                allowed_mentions=requester,
-            )
-        refs = {"channel": str(message.channel.id), "message": str(message.id)}
-        link = _jump_url(origin, message.channel.id, message.id)
-        await self._finish_card(job, _cards.done_card(job, link))
-        return refs
+        return await self._post_result(
+            job,
+            "your video is ready.",
+            notice,
+            action="posting the video",
+            file=discord.File(video, filename=f"veo-{job.id}.mp4"),
+        )
 
     async def deliver_link(
         self, job: Job, link: ResultLink, *, notice: str | None
     ) -> dict[str, str]:
         """The last resort for a video too large for this server even re-encoded."""
+        return await self._post_result(
+            job,
+            "your video is ready, but too large to upload here even compressed. Watch or "
+            f"download it here until <t:{int(link.expires_at)}:f>: {link.url}",
+            notice,
+            action="posting the link to the video",
+        )
+
+    async def _post_result(
+        self, job: Job, words: str, notice: str | None, *, action: str, **extra: Any
+    ) -> dict[str, str]:
+        """The message with the video (or its link): the requester named, the parameters,
+        the buttons; then the card marked done with a jump to it."""
         await self._logged_in()
         origin = job.origin
-        text = (
-            f"<@{origin.user_id}> your video is ready, but too large to upload here even "
-            f"compressed. Watch or download it here until <t:{int(link.expires_at)}:f>: "
-            f"{link.url}" + (f" {notice}" if notice else "")
-        )
-        view = result_view(job.id, can_extend=self._can_extend(job))
+        text = f"<@{origin.user_id}> {words}" + (f" {notice}" if notice else "")
         requester = discord.AllowedMentions(users=[discord.Object(int(origin.user_id))])
-        with delivery_errors("posting the link to the video"):
+        with delivery_errors(action):
             message = await self._post(
                 job,
                 content=text,
                 embed=_cards.result_embed(job),
-                view=view,
+                view=result_view(job.id, can_extend=self._can_extend(job)),
                 allowed_mentions=requester,
+                **extra,
             )
-        await self._finish_card(
-            job, _cards.done_card(job, _jump_url(origin, message.channel.id, message.id))
-        )
+        jump = _jump_url(origin, message.channel.id, message.id)
+        await self._finish_card(job, _cards.done_card(job, jump))
         return {"channel": str(message.channel.id), "message": str(message.id)}
 
     async def report_failure(self, job: Job, message: str) -> None:
