@@ -35,7 +35,7 @@ from bot.errors import (
     reference_id,
     unexpected_message,
 )
-from bot.links import result_signature
+from bot.links import MediaLinks
 from bot.metrics import Metrics
 from bot.models import (
     GenerationRequest,
@@ -132,6 +132,12 @@ class JobService:
         self._last_progress_push: dict[str, float] = {}
         self._waiters: dict[str, list[asyncio.Future[Job]]] = {}
         self._since = clock.now()  # jobs created before this are resumed ones
+        # Result links are signed like the web server checks them: same secret and URL.
+        self._links = (
+            MediaLinks(config.public_url, config.webhook_secret, clock)
+            if config.webhook_secret
+            else None
+        )
         self._early_callbacks: set[str] = set()
         self._wake: Callable[[], None] = lambda: None
 
@@ -607,26 +613,23 @@ class JobService:
         """The last resort for a video too large to upload even re-encoded: keep it where the
         bot's web server serves it, behind a signed link that expires. Without a public URL
         (VEO_PUBLIC_URL) nobody could open such a link, and the job fails instead."""
-        secret, base = self.config.webhook_secret, self.config.public_url
-        if not secret or not base:
+        ttl_s = self.config.result_link_ttl_s
+        link = self._links.result_link(job.id, ttl_s) if self._links is not None else None
+        if link is None:
             raise DeliveryError(
                 str(why),
                 retryable=False,
                 user_message="The video is too large to post here, even compressed.",
             ) from why
-        now = self.clock.now()
-        expires = int(now + self.config.result_link_ttl_s)
         kept = self.config.results_dir / f"{job.id}.mp4"
-        await asyncio.to_thread(_keep, path, kept, older_than=now - self.config.result_link_ttl_s)
-        signature = result_signature(secret, job.id, expires)
-        url = f"{base.rstrip('/')}/results/{job.id}.mp4?expires={expires}&signature={signature}"
+        await asyncio.to_thread(_keep, path, kept, older_than=self.clock.now() - ttl_s)
         log.info("job %s: too large to upload even re-encoded; posting a link", job.id)
         self.metrics.count(
             "veo_result_links_total",
             "Results posted as a link because they could not be made to fit.",
             platform=job.origin.platform,
         )
-        return ResultLink(url=url, expires_at=float(expires))
+        return link
 
     async def _fetch_result(self, job: Job, status: ProviderStatus | None, path: Path) -> int:
         """Download the result to `path`; a reading that is not fresh is refreshed when its

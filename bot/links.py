@@ -1,6 +1,7 @@
 """How providers that take images only as URLs get them: a short-lived signed URL on the bot's
 own web server when it is reachable (`VEO_PUBLIC_URL`), else a base64 data URI. Never a
-Discord or Slack URL: those expire or need our token."""
+Discord or Slack URL: those expire or need our token. The same signing serves the links to
+videos too large to upload even re-encoded."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import hashlib
 import hmac
 
 from bot.clock import Clock
-from bot.models import ImageInput, MediaRole
+from bot.models import ImageInput, MediaRole, ResultLink
 
 DEFAULT_TTL_S = 6 * 3600  # providers may queue a job for hours before fetching its images
+_RESULT = "result"  # signed like an input image, under a role no image has
 
 
 class MediaLinks:
@@ -44,15 +46,15 @@ class MediaLinks:
         expected = self._signature(job_id, role, position, expires)
         return hmac.compare_digest(expected, signature)
 
+    def result_link(self, job_id: str, ttl_s: float) -> ResultLink | None:
+        """A signed link to a job's finished video (`GET /results/{job_id}.mp4`), for one too
+        large to upload even re-encoded; None when the bot's server is not reachable."""
+        if self._base is None:
+            return None
+        expires = int(self._clock.now() + ttl_s)
+        signature = self._signature(job_id, _RESULT, 0, expires)
+        url = f"{self._base}/results/{job_id}.mp4?expires={expires}&signature={signature}"
+        return ResultLink(url=url, expires_at=float(expires))
 
-def result_signature(secret: str, job_id: str, expires: int) -> str:
-    """The signature of a result link (`GET /results/{job_id}.mp4`): bound to the job and the
-    expiry, so neither can be changed in the URL."""
-    message = f"result/{job_id}/{expires}".encode()
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:40]
-
-
-def result_link_ok(secret: str, job_id: str, expires: int, signature: str, now: float) -> bool:
-    if expires < now:
-        return False
-    return hmac.compare_digest(result_signature(secret, job_id, expires), signature)
+    def verify_result(self, job_id: str, expires: int, signature: str) -> bool:
+        return self.verify(job_id, _RESULT, 0, expires, signature)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from bot.jobs import JobService
-from bot.links import MediaLinks, result_link_ok
+from bot.links import MediaLinks
 from bot.metrics import Labels
 from bot.models import JobState, MediaRole
 from bot.ports import Store
@@ -126,15 +126,13 @@ async def result(request: web.Request) -> web.StreamResponse:
     re-encoded, behind the signed, expiring link posted in its thread. Streamed from disk."""
     service = request.app[SERVICE_KEY]
     job_id = request.match_info["job_id"]
-    secret = service.config.webhook_secret or ""
     try:
         expires = int(request.query.get("expires", ""))
     except ValueError:
         raise web.HTTPNotFound from None
     signature = request.query.get("signature", "")
-    now = service.clock.now()
-    if not secret or not result_link_ok(secret, job_id, expires, signature, now=now):
-        if expires < now:
+    if not request.app[LINKS_KEY].verify_result(job_id, expires, signature):
+        if expires < service.clock.now():
             raise web.HTTPGone(text="This link has expired.")
         raise web.HTTPForbidden
     path = service.config.results_dir / f"{job_id}.mp4"
