@@ -48,7 +48,7 @@ _ACTIVE = tuple(sorted(ACTIVE_STATES))
 _TERMINAL_WORDS = ("delivered", "failed", "timed_out", "cancelled")
 if set(_TERMINAL_WORDS) != {state.value for state in TERMINAL_STATES}:
     raise RuntimeError("the condition of the index jobs_due no longer matches TERMINAL_STATES")
-_ACTIVE_AS_INDEXED = "state NOT IN (" + ", ".join(f"'{word}'" for word in _TERMINAL_WORDS) + ")"
+ACTIVE_AS_INDEXED = "state NOT IN (" + ", ".join(f"'{word}'" for word in _TERMINAL_WORDS) + ")"
 
 # Job fields that `transition` and `update` may change, with their column and encoder.
 _COLUMNS: dict[str, tuple[str, Any]] = {
@@ -385,7 +385,7 @@ class SqliteStore:
         async with self._transaction() as db:
             async with db.execute(
                 f"""SELECT id FROM jobs
-                    WHERE {_ACTIVE_AS_INDEXED}
+                    WHERE {ACTIVE_AS_INDEXED}
                       AND next_poll_at <= ? AND platform IN ({_placeholders(plats)})
                     ORDER BY next_poll_at LIMIT ?""",  # noqa: S608 - placeholders only
                 (now, *plats, limit),
@@ -410,7 +410,7 @@ class SqliteStore:
             return None
         async with self._reader.execute(
             f"""SELECT MIN(next_poll_at) FROM jobs
-                WHERE {_ACTIVE_AS_INDEXED}
+                WHERE {ACTIVE_AS_INDEXED}
                   AND platform IN ({_placeholders(plats)})""",  # noqa: S608 - placeholders only
             plats,
         ) as cur:

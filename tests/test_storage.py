@@ -12,7 +12,7 @@ import pytest
 from bot.errors import ConfigurationError
 from bot.models import GenerationRequest, Job, JobState, MediaRole, QuotaLimits
 from bot.quota import period_at
-from storage.sqlite import SqliteStore, migrations
+from storage.sqlite import ACTIVE_AS_INDEXED, SqliteStore, migrations
 from tests.support import origin
 
 LIMITS = QuotaLimits(1000, 100, 0)
@@ -127,3 +127,19 @@ async def test_cancelling_writes_at_any_point_never_leaves_a_transaction_open(
         current = await store.get_job("a")
         assert current is not None
         assert await store.update("a", version=current.version, now=NOW) is not None
+
+
+async def test_the_schedulers_queries_use_the_partial_index_of_active_jobs(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    # SQLite uses a partial index only when the query repeats its condition word for word; a
+    # scan here would read every job ever made on each scheduler pass.
+    with sqlite3.connect(tmp_path / "veo.db") as db:
+        for query in (
+            f"SELECT id FROM jobs WHERE {ACTIVE_AS_INDEXED} AND next_poll_at <= ? "
+            "AND platform IN (?) ORDER BY next_poll_at LIMIT ?",
+            f"SELECT MIN(next_poll_at) FROM jobs WHERE {ACTIVE_AS_INDEXED} AND platform IN (?)",
+        ):
+            params = (0.0, "slack", 10) if "LIMIT" in query else ("slack",)
+            plan = " ".join(row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN {query}", params))
+            assert "USING INDEX jobs_due" in plan, plan
