@@ -3,9 +3,9 @@
 its baseline, sampled every 2 ms.
 
 Measured twice, each in a fresh process, with the fakes in another: through the real Slack
-surface (slack_sdk's files_upload_v2), and through a surface that streams the file from disk
-to the same upload URL, which leaves only the core's own share. The scheduler runs with 20
-steps per provider here (its default is 8) so that the 20 deliveries do overlap."""
+surface (upload v2, streamed from disk), and through a surface that takes the file without
+posting it anywhere, which leaves only the core's own share (download to disk). The scheduler
+runs with 20 steps per provider here (its default is 8) so that the 20 deliveries overlap."""
 
 from __future__ import annotations
 
@@ -20,13 +20,13 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from adapters.providers.gateway import GatewayProvider
 from adapters.slack import create_adapter
 from bench._harness import (
     HeldGateway,
+    NullSurface,
     RssSampler,
     Side,
     count_in,
@@ -38,7 +38,7 @@ from bench._harness import (
 )
 from bot.clock import SystemClock
 from bot.links import MediaLinks
-from bot.models import GenerationRequest, Job, JobState, Origin, ResultLink
+from bot.models import GenerationRequest, JobState, Origin
 from bot.ports import ChatSurface
 from bot.scheduler import Scheduler
 from bot.settings import Settings
@@ -92,58 +92,6 @@ async def _fakes_side(conn: Connection) -> None:
     await gateway.close()
 
 
-class StreamingSurface:
-    """Slack's upload v2, with the file streamed from disk: the core's memory alone."""
-
-    platform = "slack"
-    progress_interval_s = 3.0
-
-    def __init__(self, api_url: str, token: str) -> None:
-        self._api = api_url
-        self._auth = {"Authorization": f"Bearer {token}"}
-
-    def upload_limit_bytes(self, job: Job) -> int | None:
-        return None
-
-    async def post_status(self, job: Job) -> dict[str, str]:
-        return {"status": job.id}
-
-    async def find_status(self, job: Job) -> dict[str, str] | None:
-        return None
-
-    async def update_progress(self, job: Job) -> None:
-        return None
-
-    async def find_delivery(self, job: Job) -> dict[str, str] | None:
-        return None
-
-    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
-        name = f"veo-{job.id}.mp4"
-        async with aiohttp.ClientSession(headers=self._auth) as session:
-            async with session.post(
-                f"{self._api}files.getUploadURLExternal",
-                data={"filename": name, "length": str(video.stat().st_size)},  # noqa: ASYNC240
-            ) as answer:
-                ticket = await answer.json()
-            with video.open("rb") as readable:  # aiohttp sends it in chunks
-                async with session.post(ticket["upload_url"], data=readable) as answer:
-                    answer.raise_for_status()
-            async with session.post(
-                f"{self._api}files.completeUploadExternal",
-                data={"files": json.dumps([{"id": ticket["file_id"]}]), "channel_id": "C1"},
-            ) as answer:
-                assert (await answer.json())["ok"]
-        return {"file_id": ticket["file_id"]}
-
-    async def deliver_link(
-        self, job: Job, link: ResultLink, *, notice: str | None
-    ) -> dict[str, str]:
-        return {"link": job.id}
-
-    async def report_failure(self, job: Job, message: str) -> None:
-        return None
-
-
 async def _bot(surface_kind: str, conn: Connection) -> None:
     side = Side(_fakes_side)
     try:
@@ -170,14 +118,14 @@ async def _measure(
         )
         surface = create_adapter(settings).surface
     else:
-        surface = StreamingSurface(info["slack_api"], info["token"])
+        surface = NullSurface()
     store = await SqliteStore.open(folder / "relay.db")
     provider = GatewayProvider(info["gateway"], API_KEY, MediaLinks(None, "s", SystemClock()))
     service = make_service(
         store,
         folder / "downloads",
         providers={"gateway": provider},
-        surfaces={"slack": surface},
+        surfaces={surface.platform: surface},
         default_provider="gateway",
         poll_interval_s=3600,
     )
@@ -187,7 +135,8 @@ async def _measure(
         request = GenerationRequest(prompt="harbour at dawn", model="veo-3.0-fast-generate-001")
         jobs = [
             await service.submit(
-                request, Origin(platform="slack", workspace_id="T1", channel_id="C1", user_id="U1")
+                request,
+                Origin(platform=surface.platform, workspace_id="T1", channel_id="C1", user_id="U1"),
             )
             for _ in range(DELIVERIES)
         ]
