@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +78,18 @@ class DiscordBot:
         async def check() -> Job | None:
             jobs = await self.jobs()
             return jobs[known] if len(jobs) > known else None
+
+        return await eventually(check)
+
+    async def started(self, known: int = 0) -> Job:
+        """The job accepted after `known` earlier ones, once it is at the provider and its
+        thread is open."""
+
+        async def check() -> Job | None:
+            jobs = await self.jobs()
+            job = jobs[known] if len(jobs) > known else None
+            ready = job is not None and job.provider_job_id and "thread" in job.origin.refs
+            return job if ready else None
 
         return await eventually(check)
 
@@ -413,8 +425,7 @@ async def test_an_upload_rate_limited_by_discord_is_retried_and_posted_once(
     async with running_bot(store, tmp_path, provider=provider) as bot:
         fake = bot.fake
         await bot.reply(await fake.slash("veo", {"prompt": "a kite"}))
-        job = await bot.next_job()
-        job = await eventually(lambda: _with_thread(bot, job))
+        job = await bot.started()
         thread = bot.thread_of(job)
         fake.rate_limit("POST", f"/channels/{thread}/messages", retry_after=0.05, times=2)
         _finish_at_provider(bot, job)
@@ -424,18 +435,6 @@ async def test_an_upload_rate_limited_by_discord_is_retried_and_posted_once(
         posts = fake.calls("POST", f"/channels/{thread}/messages")
         assert [c.status for c in posts] == [429, 429, 200]
         assert len([m for m in fake.bot_messages_in(thread) if m.videos]) == 1
-
-
-async def _with_thread(
-    bot: DiscordBot, job: Job | None = None, *, await_job: Awaitable[Job] | None = None
-) -> Job | None:
-    """The job once it is at the provider and its thread is open (else None)."""
-    if job is None:
-        assert await_job is not None
-        job = await await_job
-    current = await bot.store.get_job(job.id)
-    ready = current is not None and current.provider_job_id and "thread" in current.origin.refs
-    return current if ready else None
 
 
 def _finish_at_provider(bot: DiscordBot, job: Job) -> None:
@@ -616,7 +615,7 @@ async def test_a_video_taking_longer_than_the_interaction_token_still_arrives(
     async with running_bot(store, tmp_path, provider=provider) as bot:
         fake = bot.fake
         await bot.reply(await fake.slash("veo", {"prompt": "a slow sunrise"}))
-        job = await eventually(lambda: _with_thread(bot, await_job=bot.next_job()))
+        job = await bot.started()
         fake.advance(20 * 60)  # the interaction token died 5 minutes ago
         _finish_at_provider(bot, job)
 
@@ -633,7 +632,7 @@ async def test_a_restart_mid_delivery_posts_the_video_once(
     async with FakeDiscord() as fake:
         async with running_bot(store, tmp_path, fake=fake, provider=provider) as bot:
             await bot.reply(await fake.slash("veo", {"prompt": "a comet"}))
-            job = await eventually(lambda: _with_thread(bot, await_job=bot.next_job()))
+            job = await bot.started()
             thread = bot.thread_of(job)
             # Discord stores the video, but the answer never reaches the bot: it dies first.
             held = fake.hold("POST", f"/channels/{thread}/messages")
@@ -662,12 +661,12 @@ async def test_a_gateway_reconnect_mid_job_resumes_and_misses_nothing(
     async with running_bot(store, tmp_path, provider=provider) as bot:
         fake = bot.fake
         await bot.reply(await fake.slash("veo", {"prompt": "a tide pool"}))
-        job = await eventually(lambda: _with_thread(bot, await_job=bot.next_job()))
+        job = await bot.started()
 
         await fake.reconnect()
         asked = await fake.slash("veo", {"prompt": "a second tide pool"})
         assert "Queued" in await bot.reply(asked)
-        second = await eventually(lambda: _with_thread(bot, await_job=bot.next_job(1)))
+        second = await bot.started(1)
         _finish_at_provider(bot, job)
         _finish_at_provider(bot, second)
         done = [await bot.finished(job), await bot.finished(second)]
