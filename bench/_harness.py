@@ -19,7 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.catalog import Catalog, default_catalog
+from adapters.providers import default_catalog
+from bot.catalog import Catalog
 from bot.clock import SystemClock
 from bot.jobs import JobService, ServiceConfig
 from bot.models import Job, JobState, QuotaLimits, ResultLink

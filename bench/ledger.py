@@ -11,8 +11,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from adapters.console import ConsoleSurface
+from adapters.providers import default_catalog
 from adapters.providers.local import LocalProvider
-from bot.catalog import default_catalog
 from bot.clock import SystemClock
 from bot.errors import QuotaExceeded
 from bot.jobs import JobService, ServiceConfig

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from adapters.providers import build_providers
-from bot.catalog import Catalog, default_catalog
+from adapters.providers import build_providers, default_catalog
+from bot.catalog import Catalog
 from bot.clock import Clock, SystemClock
 from bot.jobs import JobService, ServiceConfig
 from bot.links import MediaLinks

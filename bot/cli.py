@@ -16,8 +16,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from adapters.console import ConsoleSurface, console_origin
+from adapters.providers import default_catalog
 from bot import app
-from bot.catalog import default_catalog
 from bot.errors import (
     ConfigurationError,
     InvalidRequest,

@@ -19,7 +19,8 @@ from typing import TypeVar
 import av
 from PIL import Image
 
-from bot.catalog import Catalog, InputKind, ModelSpec, default_catalog
+from adapters.providers import default_catalog
+from bot.catalog import Catalog, InputKind, ModelSpec
 from bot.clock import Clock, SystemClock
 from bot.errors import DeliveryError, ProviderError, ProviderJobNotFound
 from bot.jobs import JobService, ServiceConfig

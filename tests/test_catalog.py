@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.catalog import LOCAL_MODELS, MAX_SEED, Catalog, InputKind, ModelSpec, frame_size
+from adapters.providers.local import MODELS as LOCAL_MODELS
+from bot.catalog import MAX_SEED, Catalog, InputKind, ModelSpec, frame_size
 from bot.errors import InvalidRequest
 from bot.media import load_image
 from bot.models import GenerationRequest

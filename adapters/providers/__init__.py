@@ -1,14 +1,16 @@
-"""Video provider adapters, one module per API family."""
+"""Video provider adapters, one module per API family; each owns the table of its models."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from adapters.providers import aimlapi, gateway, gemini, local, useapi
 from adapters.providers.aimlapi import AimlapiProvider
 from adapters.providers.gateway import GatewayProvider
 from adapters.providers.gemini import GeminiProvider
 from adapters.providers.local import LocalProvider
 from adapters.providers.useapi import UseapiProvider
+from bot.catalog import Catalog
 from bot.links import MediaLinks
 from bot.ports import VideoProvider
 from bot.settings import Settings
@@ -44,3 +46,11 @@ def build_providers(
             settings.gemini_api_key.get_secret_value(), base_url=settings.gemini_base_url
         )
     return providers
+
+
+def default_catalog(gateway_dialect: str = "images") -> Catalog:
+    """Every model of every provider; the gateway's models follow its request dialect."""
+    gateway_models = gateway.VEO31_MODELS if gateway_dialect == "veo31" else gateway.IMAGES_MODELS
+    return Catalog(
+        (*local.MODELS, *useapi.MODELS, *gateway_models, *aimlapi.MODELS, *gemini.MODELS)
+    )

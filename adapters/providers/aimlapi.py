@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from adapters.providers._http import ApiClient, error_message, retry_after_s
+from bot.catalog import WIDE_TALL, InputKind, ModelSpec
 from bot.errors import (
     ProviderAuthError,
     ProviderBadRequest,
@@ -157,3 +158,34 @@ def map_error(status: int, body: Any, response: httpx.Response) -> ProviderError
         # proxy in front of it, is honoured.
         return ProviderRateLimited(retry_after=retry_after_s(response), detail=detail)
     return None
+
+
+# The models AIML API offers: Veo 2 from text, and animating a first (and last) frame.
+MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        provider="aimlapi",
+        id="veo2",
+        label="Veo 2 (AIML API)",
+        description="Google Veo 2 from text.",
+        durations=(5, 6, 7, 8),
+        default_duration=5,
+        aspect_ratios=WIDE_TALL,
+        resolutions=("720p",),
+        inputs=frozenset({InputKind.TEXT}),
+        max_prompt_chars=2000,
+        default=True,
+    ),
+    ModelSpec(
+        provider="aimlapi",
+        id="veo2/image-to-video",
+        label="Veo 2 image-to-video (AIML API)",
+        description="Google Veo 2 animating a first frame, optionally towards a last frame.",
+        durations=(5, 6, 7, 8),
+        default_duration=5,
+        aspect_ratios=WIDE_TALL,
+        resolutions=("720p",),
+        inputs=frozenset({InputKind.FIRST_FRAME, InputKind.LAST_FRAME}),
+        requires_image=True,
+        max_prompt_chars=2000,
+    ),
+)

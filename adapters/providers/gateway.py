@@ -16,6 +16,7 @@ from typing import Any, Literal
 import httpx
 
 from adapters.providers._http import ApiClient, error_message
+from bot.catalog import WIDE_TALL, DurationRule, InputKind, ModelSpec
 from bot.errors import (
     ProviderAuthError,
     ProviderBadRequest,
@@ -262,3 +263,114 @@ def map_error(status: int, body: Any, response: httpx.Response) -> ProviderError
     if status in (401, 403):
         return ProviderAuthError(detail=detail)
     return None  # 429 (with Retry-After) and 5xx: the shared defaults
+
+
+# Dialect "images": Veo 2 / 3 / 3.1 ids, an `images` list and `seconds` as a string.
+IMAGES_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        provider="gateway",
+        id="veo-3.1-fast-generate-preview",
+        label="Veo 3.1 Fast",
+        durations=(4, 6, 8),
+        default_duration=8,
+        aspect_ratios=WIDE_TALL,
+        resolutions=("720p", "1080p", "4k"),
+        inputs=frozenset({InputKind.TEXT, InputKind.FIRST_FRAME}),
+        max_prompt_chars=5000,
+        negative_prompt=False,
+        seed=False,
+        duration_rules=(DurationRule("image", (8,)),),
+        default=True,
+    ),
+    ModelSpec(
+        provider="gateway",
+        id="veo-3.1-generate-preview",
+        label="Veo 3.1",
+        durations=(4, 6, 8),
+        default_duration=8,
+        aspect_ratios=WIDE_TALL,
+        resolutions=("720p", "1080p", "4k"),
+        inputs=frozenset({InputKind.TEXT, InputKind.FIRST_FRAME}),
+        max_prompt_chars=5000,
+        negative_prompt=False,
+        seed=False,
+        duration_rules=(DurationRule("image", (8,)),),
+    ),
+    ModelSpec(
+        provider="gateway",
+        id="veo-3.0-fast-generate-001",
+        label="Veo 3 Fast",
+        durations=(4, 6, 8),
+        default_duration=8,
+        aspect_ratios=WIDE_TALL,
+        resolutions=("720p", "1080p", "4k"),
+        inputs=frozenset({InputKind.TEXT, InputKind.FIRST_FRAME}),
+        max_prompt_chars=5000,
+        negative_prompt=False,
+        seed=False,
+    ),
+    ModelSpec(
+        provider="gateway",
+        id="veo-3.0-generate-001",
+        label="Veo 3",
+        durations=(4, 6, 8),
+        default_duration=8,
+        aspect_ratios=WIDE_TALL,
+        resolutions=("720p", "1080p", "4k"),
+        inputs=frozenset({InputKind.TEXT, InputKind.FIRST_FRAME}),
+        max_prompt_chars=5000,
+        negative_prompt=False,
+        seed=False,
+    ),
+    ModelSpec(
+        provider="gateway",
+        id="veo-2.0-generate-001",
+        label="Veo 2",
+        durations=(5, 6, 7, 8),
+        default_duration=8,
+        aspect_ratios=WIDE_TALL,
+        resolutions=("720p",),
+        inputs=frozenset({InputKind.TEXT, InputKind.FIRST_FRAME}),
+        max_prompt_chars=5000,
+        negative_prompt=False,
+        seed=False,
+    ),
+)
+
+
+def _veo31_gateway(resolution: str, *, fast: bool) -> ModelSpec:
+    kind = "fast-video" if fast else "video"
+    return ModelSpec(
+        provider="gateway",
+        id=f"veo3.1-{kind}-{resolution}",
+        label=f"Veo 3.1{' Fast' if fast else ''} {resolution}",
+        durations=(4, 6, 8),
+        default_duration=8,
+        aspect_ratios=WIDE_TALL,
+        resolutions=(resolution,),
+        inputs=frozenset(
+            {InputKind.TEXT, InputKind.FIRST_FRAME, InputKind.LAST_FRAME, InputKind.VIDEO}
+            if fast
+            else {
+                InputKind.TEXT,
+                InputKind.FIRST_FRAME,
+                InputKind.LAST_FRAME,
+                InputKind.REFERENCES,
+                InputKind.VIDEO,
+            }
+        ),
+        max_references=0 if fast else 3,
+        min_references=2,
+        max_prompt_chars=5000,
+        audio=True,
+        can_extend=True,
+        default=fast and resolution == "720p",
+    )
+
+
+# Dialect "veo31": Veo 3.1 by resolution, with last frame, references (not on fast) and extension.
+VEO31_MODELS: tuple[ModelSpec, ...] = tuple(
+    _veo31_gateway(resolution, fast=fast)
+    for fast in (True, False)
+    for resolution in ("720p", "1080p", "4k")
+)

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from adapters.providers._http import ApiClient, decode_data_uri, retry_after_s
+from bot.catalog import EIGHT_ONLY_HIGH_RES, WIDE_TALL, DurationRule, InputKind, ModelSpec
 from bot.errors import (
     ProviderAuthError,
     ProviderBadRequest,
@@ -281,3 +282,86 @@ def map_error(status: int, body: Any, response: httpx.Response) -> ProviderError
             retry_after=header if header is not None else _retry_delay_s(details), detail=detail
         )
     return None
+
+
+# The models the Gemini API offers. Its Developer API takes no seed and no audio flag.
+MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        provider="gemini",
+        id="veo-3.1-fast-generate-preview",
+        label="Veo 3.1 Fast",
+        durations=(4, 6, 8),
+        default_duration=8,
+        aspect_ratios=WIDE_TALL,
+        resolutions=("720p", "1080p", "4k"),
+        inputs=frozenset(
+            {InputKind.TEXT, InputKind.FIRST_FRAME, InputKind.LAST_FRAME, InputKind.VIDEO}
+        ),
+        max_prompt_chars=2000,
+        seed=False,
+        can_extend=True,
+        duration_rules=EIGHT_ONLY_HIGH_RES,
+        default=True,
+    ),
+    ModelSpec(
+        provider="gemini",
+        id="veo-3.1-generate-preview",
+        label="Veo 3.1",
+        durations=(4, 6, 8),
+        default_duration=8,
+        aspect_ratios=WIDE_TALL,
+        resolutions=("720p", "1080p", "4k"),
+        inputs=frozenset(
+            {
+                InputKind.TEXT,
+                InputKind.FIRST_FRAME,
+                InputKind.LAST_FRAME,
+                InputKind.REFERENCES,
+                InputKind.VIDEO,
+            }
+        ),
+        max_references=3,
+        max_prompt_chars=2000,
+        seed=False,
+        can_extend=True,
+        duration_rules=(*EIGHT_ONLY_HIGH_RES, DurationRule("references", (8,))),
+    ),
+    ModelSpec(
+        provider="gemini",
+        id="veo-3.0-generate-001",
+        label="Veo 3",
+        durations=(4, 6, 8),
+        default_duration=8,
+        aspect_ratios=WIDE_TALL,
+        resolutions=("720p", "1080p"),
+        inputs=frozenset({InputKind.TEXT, InputKind.FIRST_FRAME}),
+        max_prompt_chars=2000,
+        seed=False,
+        duration_rules=EIGHT_ONLY_HIGH_RES,
+    ),
+    ModelSpec(
+        provider="gemini",
+        id="veo-3.0-fast-generate-001",
+        label="Veo 3 Fast",
+        durations=(4, 6, 8),
+        default_duration=8,
+        aspect_ratios=WIDE_TALL,
+        resolutions=("720p", "1080p"),
+        inputs=frozenset({InputKind.TEXT, InputKind.FIRST_FRAME}),
+        max_prompt_chars=2000,
+        seed=False,
+        duration_rules=EIGHT_ONLY_HIGH_RES,
+    ),
+    ModelSpec(
+        provider="gemini",
+        id="veo-2.0-generate-001",
+        label="Veo 2",
+        durations=(5, 6, 7, 8),
+        default_duration=8,
+        aspect_ratios=WIDE_TALL,
+        resolutions=("720p",),
+        inputs=frozenset({InputKind.TEXT, InputKind.FIRST_FRAME}),
+        max_prompt_chars=2000,
+        seed=False,
+    ),
+)

@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from adapters.providers._render import RenderCancelled, RenderSpec, render_mp4
-from bot.catalog import frame_size
+from bot.catalog import InputKind, ModelSpec, frame_size
 from bot.errors import ProviderBadRequest, ProviderJobNotFound
 from bot.models import GenerationRequest, ProviderJobState, ProviderStatus
 
@@ -178,3 +178,33 @@ class LocalProvider:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._renders.clear()
+
+
+# The models `local` offers (the catalog is assembled from every provider's table).
+MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        provider="local",
+        id="local-preview",
+        label="Local preview (720p)",
+        description="Embedded preview renderer: camera motion over your image, not AI.",
+        durations=tuple(range(2, 11)),
+        default_duration=5,
+        aspect_ratios=("16:9", "9:16", "1:1"),
+        resolutions=("720p",),
+        inputs=frozenset({InputKind.TEXT, InputKind.FIRST_FRAME, InputKind.LAST_FRAME}),
+        max_prompt_chars=2000,
+        default=True,
+    ),
+    ModelSpec(
+        provider="local",
+        id="local-draft",
+        label="Local draft (360p)",
+        description="Embedded preview renderer at 360p: fastest, for trying settings.",
+        durations=tuple(range(2, 11)),
+        default_duration=5,
+        aspect_ratios=("16:9", "9:16", "1:1"),
+        resolutions=("360p",),
+        inputs=frozenset({InputKind.TEXT, InputKind.FIRST_FRAME, InputKind.LAST_FRAME}),
+        max_prompt_chars=2000,
+    ),
+)

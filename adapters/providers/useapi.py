@@ -17,6 +17,7 @@ from urllib.parse import quote
 import httpx
 
 from adapters.providers._http import DEFAULT_TIMEOUT, ApiClient, error_message, retry_after_s
+from bot.catalog import InputKind, ModelSpec
 from bot.errors import (
     ProviderAuthError,
     ProviderBadRequest,
@@ -196,3 +197,83 @@ def map_error(status: int, body: Any, response: httpx.Response) -> ProviderError
             retry_after=RATE_LIMIT_BACKOFF_S if retry_after is None else retry_after, detail=detail
         )
     return None
+
+
+# The models useapi.net's LTX Studio API offered: Veo 2 / Veo 3 through veo-create, LTX-Video
+# through ltx-create (docs/providers.md).
+MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        provider="useapi",
+        id="veo2",
+        label="Veo 2 (LTX Studio)",
+        description="Google Veo 2 through LTX Studio: animates a first frame.",
+        durations=(5, 6, 7, 8),
+        default_duration=5,
+        aspect_ratios=("16:9", "9:16", "1:1"),
+        resolutions=("720p",),
+        inputs=frozenset({InputKind.FIRST_FRAME}),
+        requires_image=True,
+        max_prompt_chars=2000,
+        audio=True,
+        negative_prompt=False,
+        default=True,
+    ),
+    ModelSpec(
+        provider="useapi",
+        id="veo3",
+        label="Veo 3 (LTX Studio)",
+        description="Google Veo 3 with native sound, from text or a first frame.",
+        durations=(8,),
+        default_duration=8,
+        aspect_ratios=("16:9",),
+        resolutions=("1080p", "720p"),
+        inputs=frozenset({InputKind.TEXT, InputKind.FIRST_FRAME}),
+        max_prompt_chars=2000,
+        audio=True,
+        negative_prompt=False,
+    ),
+    ModelSpec(
+        provider="useapi",
+        id="veo3-fast",
+        label="Veo 3 Fast (LTX Studio)",
+        description="Google Veo 3 Fast: text to video.",
+        durations=(8,),
+        default_duration=8,
+        aspect_ratios=("16:9",),
+        resolutions=("1080p", "720p"),
+        inputs=frozenset({InputKind.TEXT}),
+        max_prompt_chars=2000,
+        audio=True,
+        negative_prompt=False,
+    ),
+    ModelSpec(
+        provider="useapi",
+        id="ltxv-turbo",
+        label="LTX-Video Turbo",
+        description="LTX-Video, fast: animates a first and/or last frame.",
+        durations=(3, 5, 7, 9, 15, 30),
+        default_duration=3,
+        aspect_ratios=("16:9", "9:16", "1:1"),
+        resolutions=("720p",),
+        inputs=frozenset({InputKind.FIRST_FRAME, InputKind.LAST_FRAME}),
+        requires_image=True,
+        max_prompt_chars=2000,
+        audio=True,
+        negative_prompt=False,
+    ),
+    ModelSpec(
+        provider="useapi",
+        id="ltxv",
+        label="LTX-Video",
+        description="LTX-Video: animates a first and/or last frame.",
+        durations=(3, 5, 7, 9, 15, 30),
+        default_duration=3,
+        aspect_ratios=("16:9", "9:16", "1:1"),
+        resolutions=("720p",),
+        inputs=frozenset({InputKind.FIRST_FRAME, InputKind.LAST_FRAME}),
+        requires_image=True,
+        max_prompt_chars=2000,
+        audio=True,
+        negative_prompt=False,
+    ),
+)
