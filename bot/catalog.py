@@ -91,6 +91,15 @@ class ModelSpec:
     duration_rules: tuple[DurationRule, ...] = ()
     description: str = ""
     default: bool = field(default=False, compare=False)
+    # What one second of video costs at the provider, in US dollars (None: not known); with
+    # sound when that is priced apart. The table that sets it says where the price comes from.
+    price_usd_per_s: float | None = None
+    price_usd_per_s_audio: float | None = None
+    # Lifecycle: the day (ISO date) the provider stopped serving the model, and what to use
+    # instead; `at_risk` says in a few words why a live model may go soon.
+    retired_on: str | None = None
+    replacement: str | None = None
+    at_risk: str | None = None
 
     @property
     def resolution(self) -> str:

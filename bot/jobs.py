@@ -705,6 +705,14 @@ class JobService:
 
     async def _time_out(self, job: Job) -> None:
         minutes = self.config.job_timeout_s / 60
+        if job.provider_job_id is not None:
+            # Stop it at the provider too, where the provider can, so it stops costing money.
+            try:
+                await self._timed(
+                    job.provider, "cancel", self.providers[job.provider].cancel(job.provider_job_id)
+                )
+            except ProviderError as err:
+                log.warning("job %s: could not cancel it at the provider: %s", job.id, err)
         await self._fail(
             job,
             JobState.TIMED_OUT,

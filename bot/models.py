@@ -175,6 +175,8 @@ class ProviderStatus:
 
     state: ProviderJobState
     progress: int | None = None
+    # While queued at the provider: how many jobs are ahead (fal's queue_position), if told.
+    queue_position: int | None = None
     video_url: str | None = None
     url_expires_at: float | None = None
     # When the provider failed the job: what to tell people (plain words) and a code for logs.

@@ -6,7 +6,7 @@ Adapters implement them; the core depends only on these protocols.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -49,6 +49,17 @@ class VideoProvider(Protocol):
 
     def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
         """Stream the finished video's bytes."""
+        ...
+
+    async def cancel(self, provider_job_id: str) -> bool:
+        """Ask the provider to stop the job so that it stops costing money; True when the
+        provider confirmed. Providers without a cancel call return False at once."""
+        ...
+
+    async def verify_callback(self, headers: Mapping[str, str], body: bytes, *, now: float) -> None:
+        """Check the provider's own signature on a callback to this job, raising
+        `bot.webhooks.InvalidSignature` when it does not hold. The core has already checked the
+        token in the callback URL; providers that do not sign their callbacks return at once."""
         ...
 
     async def aclose(self) -> None: ...

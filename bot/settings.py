@@ -14,7 +14,17 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.models import QuotaLimits
 
-ProviderName = Literal["local", "useapi", "gateway", "aimlapi", "gemini"]
+ProviderName = Literal[
+    "local",
+    "useapi",
+    "gateway",
+    "aimlapi",
+    "gemini",
+    "vertex",
+    "fal",
+    "replicate",
+    "openrouter",
+]
 
 
 def _split_commas(value: object) -> object:

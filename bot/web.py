@@ -14,6 +14,7 @@ from bot.links import MediaLinks
 from bot.metrics import Labels
 from bot.models import JobState, MediaRole
 from bot.ports import Store
+from bot.webhooks import InvalidSignature
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,14 @@ async def provider_callback(request: web.Request) -> web.Response:
     except (json.JSONDecodeError, UnicodeDecodeError):
         _rejected(service, "malformed")
         raise web.HTTPBadRequest(text="body is not JSON") from None
+    provider = service.providers.get(job.provider)
+    if provider is not None:
+        try:
+            await provider.verify_callback(request.headers, body, now=service.clock.now())
+        except InvalidSignature as exc:
+            log.warning("callback for job %s without a valid provider signature: %s", job.id, exc)
+            _rejected(service, "bad_signature")
+            raise web.HTTPUnauthorized from None
     outcome = await service.on_callback(job)
     service.metrics.count(
         "veo_webhooks_accepted_total", "Provider callbacks accepted.", outcome=outcome

@@ -10,7 +10,10 @@ import pytest
 from bot.settings import Settings
 from storage.sqlite import SqliteStore
 
-_OUR_VARS = re.compile(r"^(DISCORD|SLACK|VEO|USEAPI|GATEWAY|AIMLAPI|GEMINI)_")
+_OUR_VARS = re.compile(
+    r"^(DISCORD|SLACK|VEO|USEAPI|GATEWAY|AIMLAPI|GEMINI|VERTEX|GCS|FAL|REPLICATE|OPENROUTER)_"
+    r"|^GOOGLE_APPLICATION_CREDENTIALS$"
+)
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -20,6 +20,7 @@ import av
 from PIL import Image
 
 from adapters.providers import default_catalog
+from bot import webhooks
 from bot.catalog import Catalog, InputKind, ModelSpec
 from bot.clock import Clock, SystemClock
 from bot.errors import DeliveryError, ProviderError, ProviderJobNotFound
@@ -155,6 +156,8 @@ class ScriptedProvider:
         self.video = video
         self.jobs: dict[str, ScriptedJob] = {}
         self.submits: list[str] = []
+        self.cancelled: list[str] = []
+        self.callback_secret: str | None = None
         self.downloads = 0
         self.expired_downloads = 0  # how many downloads answer "URL expired" first
         self.submit_gate: asyncio.Event | None = None
@@ -182,6 +185,15 @@ class ScriptedProvider:
         if isinstance(reading, ProviderError):
             raise reading
         return reading
+
+    async def cancel(self, provider_job_id: str) -> bool:
+        self.cancelled.append(provider_job_id)
+        return True
+
+    async def verify_callback(self, headers: Mapping[str, str], body: bytes, *, now: float) -> None:
+        # A provider that signs its callbacks the Standard Webhooks way, when given a secret.
+        if self.callback_secret is not None:
+            webhooks.verify(self.callback_secret, headers, body, now=now)
 
     async def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
         self.downloads += 1
@@ -247,7 +259,21 @@ def make_service(
 
 
 VEO_BOT = Path(sys.executable).parent / "veo-bot"
-_OUR_PREFIXES = ("VEO_", "DISCORD_", "SLACK_", "USEAPI_", "GATEWAY_", "AIMLAPI_", "GEMINI_")
+_OUR_PREFIXES = (
+    "VEO_",
+    "DISCORD_",
+    "SLACK_",
+    "USEAPI_",
+    "GATEWAY_",
+    "AIMLAPI_",
+    "GEMINI_",
+    "VERTEX_",
+    "GCS_",
+    "FAL_",
+    "REPLICATE_",
+    "OPENROUTER_",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+)
 
 
 def cli_env(**env: str) -> dict[str, str]:

@@ -4,6 +4,8 @@ harmless when duplicated, forged, early or late."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,7 @@ import httpx
 import pytest
 from aiohttp import web
 
+from bot import webhooks
 from bot.clock import SystemClock
 from bot.jobs import JobService
 from bot.links import MediaLinks
@@ -147,6 +150,41 @@ async def test_forged_wrong_oversize_and_malformed_callbacks_change_nothing(bot:
         job.next_poll_at,
     )
     assert bot.provider.jobs[job.provider_job_id or ""].polls == 0
+
+
+async def test_a_provider_that_signs_its_callbacks_has_the_signature_checked(bot: Bot) -> None:
+    bot.provider.callback_secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    job = await submitted_job(bot)
+    url = callback_url(bot, job)
+    body = b'{"status": "succeeded"}'
+    stamp = int(time.time())
+    signed = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": webhooks.sign(bot.provider.callback_secret, "msg_1", stamp, body),
+        "content-type": "application/json",
+    }
+    async with httpx.AsyncClient() as client:
+        unsigned = await client.post(url, content=body)
+        forged = await client.post(
+            url, content=body, headers=signed | {"webhook-signature": "v1,Zm9yZ2Vk"}
+        )
+        stale = await client.post(
+            url,
+            content=body,
+            headers=signed
+            | {
+                "webhook-timestamp": str(stamp - 3600),
+                "webhook-signature": webhooks.sign(
+                    bot.provider.callback_secret, "msg_1", stamp - 3600, body
+                ),
+            },
+        )
+        after_refusals = await bot.service.get_job(job.id)
+        good = await client.post(url, content=body, headers=signed)
+    assert (unsigned.status_code, forged.status_code, stale.status_code) == (401, 401, 401)
+    assert after_refusals is not None and after_refusals.version == job.version
+    assert good.status_code == 200 and good.json()["outcome"] == "polling"
 
 
 async def test_a_callback_that_beats_the_submit_answer_is_acted_on(bot: Bot) -> None:

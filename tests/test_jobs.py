@@ -212,6 +212,7 @@ async def test_a_job_past_its_deadline_times_out_and_refunds(
     final = await store.get_job(job.id)
     assert final is not None and final.state is JobState.TIMED_OUT
     assert "longer than 1 minutes" in (final.error_message or "")
+    assert provider.cancelled == [polled.provider_job_id]  # it stops costing money there too
     assert await ledger_status(store, job.id) == "refunded"
     assert surface.of(job.id, "failure")
 

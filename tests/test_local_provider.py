@@ -153,3 +153,25 @@ async def test_an_unknown_render_is_not_found(tmp_path: Path) -> None:
     provider = LocalProvider(tmp_path / "renders")
     with pytest.raises(ProviderJobNotFound):
         await provider.get_status("nope")
+
+
+async def test_a_cancelled_render_stops_and_is_never_resumed(tmp_path: Path) -> None:
+    provider = LocalProvider(tmp_path / "renders")
+    request = GenerationRequest(
+        prompt="x",
+        model="local-preview",
+        duration_s=10,
+        aspect_ratio="16:9",
+        resolution="720p",
+        seed=1,
+    )
+    try:
+        await provider.submit("job1", request, callback_url=None)
+        assert await provider.cancel("job1") is True
+        assert not (tmp_path / "renders" / "job1").exists()
+        # A later process (or poll) finds nothing to resume.
+        with pytest.raises(ProviderJobNotFound):
+            await provider.get_status("job1")
+        assert await provider.cancel("job1") is False
+    finally:
+        await provider.aclose()

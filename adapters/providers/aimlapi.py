@@ -9,7 +9,7 @@ credits and sends no Retry-After on 429, so the core backs off by itself.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
@@ -113,6 +113,13 @@ class AimlapiProvider:
 
     def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
         return self._api.stream(status.video_url)
+
+    async def cancel(self, provider_job_id: str) -> bool:
+        del provider_job_id  # this API has no cancel call: the job runs to its end
+        return False
+
+    async def verify_callback(self, headers: Mapping[str, str], body: bytes, *, now: float) -> None:
+        del headers, body, now  # AIML API does not call back
 
     async def aclose(self) -> None:
         await self._api.aclose()

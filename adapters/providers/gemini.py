@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
@@ -116,6 +116,17 @@ class GeminiProvider:
 
     def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
         return self._api.stream(status.video_url)
+
+    async def cancel(self, provider_job_id: str) -> bool:
+        del provider_job_id  # this API has no cancel call: the job runs to its end
+        return False
+
+    async def verify_callback(self, headers: Mapping[str, str], body: bytes, *, now: float) -> None:
+        del (
+            headers,
+            body,
+            now,
+        )  # the Gemini API's per-request webhooks are not used: the core re-polls
 
     async def aclose(self) -> None:
         await self._api.aclose()

@@ -18,7 +18,7 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -166,6 +166,22 @@ class LocalProvider:
         with path.open("rb") as source:  # noqa: ASYNC230 - reads go through a worker thread
             while chunk := await asyncio.to_thread(source.read, _CHUNK):
                 yield chunk
+
+    async def cancel(self, provider_job_id: str) -> bool:
+        """Stop the render for good: its directory goes, so no later process resumes it."""
+        render = self._renders.pop(provider_job_id, None)
+        if render is not None:
+            render.cancel.set()
+            if render.task is not None:
+                await asyncio.gather(render.task, return_exceptions=True)
+        job_dir = self.work_dir / provider_job_id
+        if not job_dir.is_dir():
+            return render is not None
+        await asyncio.to_thread(shutil.rmtree, job_dir, True)
+        return True
+
+    async def verify_callback(self, headers: Mapping[str, str], body: bytes, *, now: float) -> None:
+        del headers, body, now  # renders in-process and never calls back
 
     async def aclose(self) -> None:
         """Stop every render; unfinished ones resume in the next process."""

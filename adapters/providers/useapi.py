@@ -10,7 +10,7 @@ URL: it never gets our token. Callbacks (`replyUrl`) are unsigned, so the core r
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -137,6 +137,17 @@ class UseapiProvider:
 
     def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
         return self._api.stream(status.video_url)
+
+    async def cancel(self, provider_job_id: str) -> bool:
+        del provider_job_id  # this API has no cancel call: the job runs to its end
+        return False
+
+    async def verify_callback(self, headers: Mapping[str, str], body: bytes, *, now: float) -> None:
+        del (
+            headers,
+            body,
+            now,
+        )  # useapi's replyUrl callbacks are unsigned: the core re-polls instead of trusting them
 
     async def aclose(self) -> None:
         await self._api.aclose()
