@@ -35,7 +35,7 @@ from bot.errors import (
     reference_id,
     unexpected_message,
 )
-from bot.links import MediaLinks
+from bot.links import MediaLinks, same_digest
 from bot.metrics import Metrics
 from bot.models import (
     GenerationRequest,
@@ -382,7 +382,7 @@ class JobService:
         secret = self.config.webhook_secret
         if not secret:
             return False
-        return hmac.compare_digest(callback_token(secret, job_id), token)
+        return same_digest(callback_token(secret, job_id), token)
 
     async def apply_status(self, job: Job, status: ProviderStatus) -> None:
         """Act on a provider reading, from a poll or a webhook."""

@@ -4,6 +4,8 @@ harmless when duplicated, forged, early or late."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,3 +186,21 @@ async def test_metrics_count_jobs_callbacks_and_provider_calls(bot: Bot) -> None
     )
     assert 'veo_provider_call_seconds_count{operation="status",provider="scripted"} 1' in lines
     assert "# TYPE veo_provider_call_seconds histogram" in lines
+
+
+async def test_non_ascii_tokens_and_signatures_are_refused_not_server_errors(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    job = await submitted_job(bot)
+    base = callback_url(bot, job).split("?")[0]
+    later = int(time.time()) + 3600
+    async with httpx.AsyncClient() as client:
+        for forged in ("%C3%A9", "%FF", "0" * 31 + "%C3%A9"):
+            callback = await client.post(f"{base}?token={forged}", json={})
+            assert callback.status_code == 401, forged
+            result = await client.get(
+                f"{bot.base}/results/{job.id}.mp4?expires={later}&signature={forged}"
+            )
+            assert result.status_code == 403, forged
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert bot.provider.jobs[job.provider_job_id or ""].polls == 0
