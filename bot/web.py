@@ -35,10 +35,6 @@ async def provider_callback(request: web.Request) -> web.Response:
         raise web.HTTPRequestEntityTooLarge(
             max_size=MAX_CALLBACK_BYTES, actual_size=request.content_length
         )
-    body = await request.content.read(MAX_CALLBACK_BYTES + 1)
-    if len(body) > MAX_CALLBACK_BYTES:
-        _rejected(service, "too_large")
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_CALLBACK_BYTES, actual_size=len(body))
     job = await service.get_job(request.match_info["job_id"])
     if job is None or job.provider != request.match_info["provider"]:
         _rejected(service, "unknown_job")
@@ -47,6 +43,13 @@ async def provider_callback(request: web.Request) -> web.Response:
         log.warning("callback for job %s with a bad token refused", job.id)
         _rejected(service, "bad_token")
         raise web.HTTPUnauthorized
+    # Only a caller holding the token gets its body read.
+    body = await _read_capped(request, MAX_CALLBACK_BYTES)
+    if body is None:
+        _rejected(service, "too_large")
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=MAX_CALLBACK_BYTES, actual_size=MAX_CALLBACK_BYTES + 1
+        )
     try:
         json.loads(body or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -57,6 +60,17 @@ async def provider_callback(request: web.Request) -> web.Response:
         "veo_webhooks_accepted_total", "Provider callbacks accepted.", outcome=outcome
     )
     return web.json_response({"ok": True, "job": job.id, "outcome": outcome})
+
+
+async def _read_capped(request: web.Request, cap: int) -> bytes | None:
+    """The whole body, or None when it is longer than `cap`. One `read(n)` returns only what
+    has arrived, e.g. the first chunk of a chunked body, so read until the end."""
+    body = bytearray()
+    while chunk := await request.content.read(cap + 1 - len(body)):
+        body += chunk
+        if len(body) > cap:
+            return None
+    return bytes(body)
 
 
 def _rejected(service: JobService, reason: str) -> None:

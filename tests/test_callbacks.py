@@ -4,6 +4,7 @@ harmless when duplicated, forged, early or late."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -204,3 +205,27 @@ async def test_non_ascii_tokens_and_signatures_are_refused_not_server_errors(
             assert result.status_code == 403, forged
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert bot.provider.jobs[job.provider_job_id or ""].polls == 0
+
+
+async def _chunked(data: bytes, size: int = 16 * 1024) -> AsyncIterator[bytes]:
+    """The body as a provider's HTTP client may stream it: Transfer-Encoding: chunked."""
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+        await asyncio.sleep(0)
+
+
+async def test_a_chunked_body_is_read_whole_up_to_the_cap(bot: Bot) -> None:
+    job = await submitted_job(bot)
+    url = callback_url(bot, job)
+    fits = json.dumps({"status": "running", "log": "x" * 200_000}).encode()
+    too_large = json.dumps({"log": "x" * 300_000}).encode()
+    async with httpx.AsyncClient() as client:
+        refused = await client.post(url, content=_chunked(too_large))
+        unchanged = await bot.service.get_job(job.id)
+        accepted = await client.post(url, content=_chunked(fits))
+    assert refused.request.headers["transfer-encoding"] == "chunked"
+    assert refused.status_code == 413
+    assert unchanged is not None and unchanged.version == job.version
+    # 200 KB of JSON in 16 KB chunks: all of it is read, so it parses.
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["outcome"] == "polling"
