@@ -27,8 +27,9 @@ MAX_CALLBACK_BYTES = 256 * 1024
 async def provider_callback(request: web.Request) -> web.Response:
     """`POST /callbacks/{provider}/{job_id}?token=...`: a provider's word that a job changed.
 
-    The token is an HMAC of the job id (constant-time check); the body is only parsed to
-    refuse garbage, never trusted: the job is re-fetched from the provider."""
+    The token is an HMAC of the job id and the token's expiry (constant-time check); the
+    body is only parsed to refuse garbage, never trusted: the job is re-fetched from the
+    provider, at most once per poll interval however often a callback is replayed."""
     service = request.app[SERVICE_KEY]
     if request.content_length is not None and request.content_length > MAX_CALLBACK_BYTES:
         _rejected(service, "too_large")
@@ -39,9 +40,12 @@ async def provider_callback(request: web.Request) -> web.Response:
     if job is None or job.provider != request.match_info["provider"]:
         _rejected(service, "unknown_job")
         raise web.HTTPNotFound
-    if not service.callback_token_ok(job.id, request.query.get("token", "")):
-        log.warning("callback for job %s with a bad token refused", job.id)
-        _rejected(service, "bad_token")
+    refusal = service.callback_token_refusal(job.id, request.query.get("token", ""))
+    if refusal is not None:
+        log.warning("callback for job %s refused: %s", job.id, refusal)
+        _rejected(service, refusal)
+        if refusal == "expired_token":
+            raise web.HTTPGone(text="This callback URL has expired.")
         raise web.HTTPUnauthorized
     # Only a caller holding the token gets its body read.
     body = await _read_capped(request, MAX_CALLBACK_BYTES)
