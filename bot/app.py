@@ -22,7 +22,7 @@ from bot.links import MediaLinks
 from bot.ports import ChatAdapter, ChatSurface, VideoProvider
 from bot.scheduler import Scheduler
 from bot.settings import Settings
-from bot.web import build_web_app
+from bot.web import PathOnlyAccessLogger, build_web_app
 from storage.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ async def serve(
     app = build_web_app(runtime.store, runtime.links, checks, service=runtime.service)
     for adapter in adapters:
         adapter.mount(app)
-    runner = web.AppRunner(app, handle_signals=False)
+    runner = web.AppRunner(app, handle_signals=False, access_log_class=PathOnlyAccessLogger)
     await runner.setup()
     # A burst of Slack events opens many connections at once: a short listen queue would drop
     # SYNs, and each dropped one costs its sender a 1 s retransmit.
