@@ -3,13 +3,16 @@ callbacks; chat adapters mount their routes (Slack events) here too."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from bot.clock import Clock, SystemClock
 from bot.jobs import JobService
 from bot.links import MediaLinks
 from bot.metrics import Labels
@@ -23,6 +26,32 @@ CHECKS_KEY = web.AppKey("checks", dict[str, Callable[[], bool]])
 LINKS_KEY = web.AppKey("links", MediaLinks)
 SERVICE_KEY = web.AppKey("service", JobService)
 MAX_CALLBACK_BYTES = 256 * 1024
+# /metrics and /healthz read the database at most this often, however often they are asked.
+SCRAPE_CACHE_S = 5.0
+T = TypeVar("T")
+
+
+class RecentReading(Generic[T]):
+    """A value read at most once per `ttl_s`: callers meanwhile, concurrent ones included,
+    share the last reading, so a flood of scrapes costs the one reader connection one query."""
+
+    def __init__(self, read: Callable[[], Awaitable[T]], clock: Clock, ttl_s: float) -> None:
+        self._read = read
+        self._clock = clock
+        self._ttl_s = ttl_s
+        self._lock = asyncio.Lock()
+        self._reading: tuple[float, T] | None = None
+
+    async def get(self) -> T:
+        async with self._lock:
+            now = self._clock.now()
+            if self._reading is None or now - self._reading[0] >= self._ttl_s:
+                self._reading = (now, await self._read())
+            return self._reading[1]
+
+
+JOBS_GAUGE_KEY = web.AppKey("jobs_gauge", RecentReading[dict[JobState, int]])
+DATABASE_UP_KEY = web.AppKey("database_up", RecentReading[bool])
 
 
 async def provider_callback(request: web.Request) -> web.Response:
@@ -87,7 +116,7 @@ def _rejected(service: JobService, reason: str) -> None:
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text: jobs by state, provider latency, callbacks, quota refusals, deliveries."""
     service = request.app[SERVICE_KEY]
-    by_state = await service.store.count_by_state()
+    by_state = await request.app[JOBS_GAUGE_KEY].get()
     jobs: dict[Labels, float] = {
         (("state", state.value),): float(by_state.get(state, 0)) for state in JobState
     }
@@ -97,15 +126,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def healthz(request: web.Request) -> web.Response:
     """200 when the database answers and every chat adapter is connected, 503 otherwise."""
-    report: dict[str, object] = {}
-    healthy = True
-    try:
-        await request.app[STORE_KEY].ping()
-        report["database"] = "ok"
-    except Exception as exc:
-        log.warning("health check: database: %s", type(exc).__name__)
-        report["database"] = "unreachable"
-        healthy = False
+    healthy = await request.app[DATABASE_UP_KEY].get()
+    report: dict[str, object] = {"database": "ok" if healthy else "unreachable"}
     for name, check in request.app[CHECKS_KEY].items():
         ok = check()
         report[name] = "ok" if ok else "down"
@@ -191,21 +213,34 @@ class PathOnlyAccessLogger(AbstractAccessLogger):
         return self.logger.isEnabledFor(logging.INFO)
 
 
+async def _database_up(store: Store) -> bool:
+    try:
+        await store.ping()
+    except Exception as exc:
+        log.warning("health check: database: %s", type(exc).__name__)
+        return False
+    return True
+
+
 def build_web_app(
     store: Store,
     links: MediaLinks,
     checks: dict[str, Callable[[], bool]] | None = None,
     *,
     service: JobService | None = None,
+    clock: Clock | None = None,
 ) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024)
+    clock = clock or (service.clock if service is not None else SystemClock())
     app[STORE_KEY] = store
+    app[DATABASE_UP_KEY] = RecentReading(lambda: _database_up(store), clock, SCRAPE_CACHE_S)
     app[LINKS_KEY] = links
     app[CHECKS_KEY] = dict(checks or {})
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/media/{job_id}/{role}/{position}", media)
     if service is not None:
         app[SERVICE_KEY] = service
+        app[JOBS_GAUGE_KEY] = RecentReading(service.store.count_by_state, clock, SCRAPE_CACHE_S)
         app.router.add_post("/callbacks/{provider}/{job_id}", provider_callback)
         app.router.add_get("/metrics", metrics)
         app.router.add_get("/results/{job_id}.mp4", result)
