@@ -314,6 +314,15 @@ class JobService:
     async def get_job(self, job_id: str) -> Job | None:
         return await self.store.get_job(job_id)
 
+    async def revoke_result(self, job: Job, *, by: str) -> None:
+        """Delete was pressed (callers check it was the requester or an admin): the job's
+        result link stops working for good, recorded so that a restart keeps it so, and a
+        video kept for that link is removed."""
+        if await self.store.revoke_result(job.id, by=by, now=self.clock.now()):
+            log.info("job %s: result link revoked by %s", job.id, by)
+        kept = self.config.results_dir / f"{job.id}.mp4"
+        await asyncio.to_thread(kept.unlink, missing_ok=True)
+
     async def reroll(self, job_id: str, origin: Origin) -> Job:
         """The same request with a new seed, charged to whoever asked, as a new job."""
         previous = await self.store.get_job(job_id)

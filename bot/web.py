@@ -164,7 +164,8 @@ async def media(request: web.Request) -> web.StreamResponse:
 
 async def result(request: web.Request) -> web.StreamResponse:
     """`GET /results/{job_id}.mp4?expires=&signature=`: a video too large to upload even
-    re-encoded, behind the signed, expiring link posted in its thread. Streamed from disk."""
+    re-encoded, behind the signed, expiring link posted in its thread, until it expires or
+    the video is deleted. Streamed from disk."""
     service = request.app[SERVICE_KEY]
     job_id = request.match_info["job_id"]
     try:
@@ -176,6 +177,8 @@ async def result(request: web.Request) -> web.StreamResponse:
         if expires < service.clock.now():
             raise web.HTTPGone(text="This link has expired.")
         raise web.HTTPForbidden
+    if await service.store.result_revoked(job_id):
+        raise web.HTTPGone(text="This video was deleted.")
     path = service.config.results_dir / f"{job_id}.mp4"
     if not job_id.isalnum() or not path.is_file():
         raise web.HTTPNotFound
