@@ -125,7 +125,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 when the database answers and every chat adapter is connected, 503 otherwise."""
+    """200 when the database answers (asked at most once per SCRAPE_CACHE_S) and every chat
+    adapter is connected, 503 otherwise."""
     healthy = await request.app[DATABASE_UP_KEY].get()
     report: dict[str, object] = {"database": "ok" if healthy else "unreachable"}
     for name, check in request.app[CHECKS_KEY].items():
