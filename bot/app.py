@@ -22,11 +22,17 @@ from bot.links import MediaLinks
 from bot.ports import ChatAdapter, ChatSurface, VideoProvider
 from bot.scheduler import Scheduler
 from bot.settings import Settings
-from bot.web import build_web_app
+from bot.web import PathOnlyAccessLogger, build_web_app
 from storage.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
 LISTEN_BACKLOG = 1024
+# How long the web server keeps a connection that has no complete request: idle between
+# requests (keep-alive), or still sending its request line and headers. aiohttp arms this
+# timer when a connection opens and again after each response, and closes a connection
+# whose next request head has not fully arrived when it fires: so it is the header timeout
+# too, and a thousand slowloris sockets cost nothing after it. aiohttp's default is an hour.
+IDLE_TIMEOUT_S = 15.0
 
 
 @dataclass
@@ -123,6 +129,7 @@ async def serve(
     extra_surfaces: Mapping[str, ChatSurface] | None = None,
     stop: asyncio.Event | None = None,
     started: asyncio.Future[int] | None = None,
+    idle_timeout_s: float = IDLE_TIMEOUT_S,
 ) -> None:
     """Run the web server and the scheduler until `stop` is set or SIGINT / SIGTERM arrives.
     `started` receives the port the server listens on (useful with port 0)."""
@@ -133,7 +140,12 @@ async def serve(
     app = build_web_app(runtime.store, runtime.links, checks, service=runtime.service)
     for adapter in adapters:
         adapter.mount(app)
-    runner = web.AppRunner(app, handle_signals=False)
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log_class=PathOnlyAccessLogger,
+        keepalive_timeout=idle_timeout_s,
+    )
     await runner.setup()
     # A burst of Slack events opens many connections at once: a short listen queue would drop
     # SYNs, and each dropped one costs its sender a 1 s retransmit.

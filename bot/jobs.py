@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import math
 import os
 import random
 import secrets
@@ -35,7 +36,7 @@ from bot.errors import (
     reference_id,
     unexpected_message,
 )
-from bot.links import MediaLinks
+from bot.links import MediaLinks, same_digest
 from bot.metrics import Metrics
 from bot.models import (
     GenerationRequest,
@@ -55,6 +56,8 @@ from bot.relay import CannotFit, download_to_file, fit_to_limit
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# Past this many jobs remembered for the callback throttle, the stale entries are dropped.
+_CALLBACK_POLLS_KEPT = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +107,17 @@ def backoff_s(failures: int, *, base: float, cap: float, rng: random.Random) -> 
     return delay * (0.5 + rng.random() / 2)
 
 
-def callback_token(secret: str, job_id: str) -> str:
-    return hmac.new(secret.encode(), job_id.encode(), hashlib.sha256).hexdigest()[:32]
+# How long after its job's deadline a callback URL still works: a provider may retry a late
+# callback, which then finds the job finished and changes nothing.
+CALLBACK_GRACE_S = 3600.0
+
+
+def callback_token(secret: str, job_id: str, expires: int) -> str:
+    """`<expires>-<HMAC of job id and expiry>`: the expiry is signed in, so it cannot be
+    stretched, and the token says itself when it stops working."""
+    message = f"{job_id}/{expires}".encode()
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
+    return f"{expires}-{digest}"
 
 
 class JobService:
@@ -139,6 +151,9 @@ class JobService:
             else None
         )
         self._early_callbacks: set[str] = set()
+        # When a callback last made each job poll at once: replays within the poll interval
+        # do not make the provider be asked again.
+        self._callback_polls: dict[str, float] = {}
         self._wake: Callable[[], None] = lambda: None
 
     def set_wakeup(self, wake: Callable[[], None]) -> None:
@@ -299,6 +314,15 @@ class JobService:
     async def get_job(self, job_id: str) -> Job | None:
         return await self.store.get_job(job_id)
 
+    async def revoke_result(self, job: Job, *, by: str) -> None:
+        """Delete was pressed (callers check it was the requester or an admin): the job's
+        result link stops working for good, recorded so that a restart keeps it so, and a
+        video kept for that link is removed."""
+        if await self.store.revoke_result(job.id, by=by, now=self.clock.now()):
+            log.info("job %s: result link revoked by %s", job.id, by)
+        kept = self.config.results_dir / f"{job.id}.mp4"
+        await asyncio.to_thread(kept.unlink, missing_ok=True)
+
     async def reroll(self, job_id: str, origin: Origin) -> Job:
         """The same request with a new seed, charged to whoever asked, as a new job."""
         previous = await self.store.get_job(job_id)
@@ -362,7 +386,9 @@ class JobService:
 
     async def on_callback(self, job: Job) -> str:
         """A provider said the job changed. The body is never trusted: the job is polled at
-        once, through the same compare-and-set path as any poll. Returns what was done."""
+        once, through the same compare-and-set path as any poll, at most once per poll
+        interval however often the callback comes (the regular polls go on meanwhile).
+        Returns what was done."""
         if job.state.is_terminal:
             return "finished"
         if job.state is JobState.PENDING:
@@ -370,19 +396,34 @@ class JobService:
             return "early"
         if not job.state.at_provider:
             return "delivering"
-        moved = await self.store.update(
-            job.id, version=job.version, now=self.clock.now(), next_poll_at=self.clock.now()
-        )
+        now = self.clock.now()
+        provider = self.providers.get(job.provider)
+        interval = self._poll_interval(provider) if provider else self.config.poll_interval_s
+        last = self._callback_polls.get(job.id)
+        if last is not None and now - last < interval:
+            return "throttled"
+        if len(self._callback_polls) >= _CALLBACK_POLLS_KEPT:
+            self._callback_polls = {
+                k: t for k, t in self._callback_polls.items() if now - t < interval
+            }
+        self._callback_polls[job.id] = now  # before the await: concurrent replays see it
+        moved = await self.store.update(job.id, version=job.version, now=now, next_poll_at=now)
         if moved is None:
             return "raced"
         self._wake()
         return "polling"
 
-    def callback_token_ok(self, job_id: str, token: str) -> bool:
+    def callback_token_refusal(self, job_id: str, token: str) -> str | None:
+        """Why a callback's token is refused (`bad_token`, `expired_token`), or None."""
         secret = self.config.webhook_secret
-        if not secret:
-            return False
-        return hmac.compare_digest(callback_token(secret, job_id), token)
+        expires, dash, _digest = token.partition("-")
+        if not (secret and dash and expires.isascii() and expires.isdigit() and len(expires) < 16):
+            return "bad_token"  # tokens from before expiries existed included
+        if not same_digest(callback_token(secret, job_id, int(expires)), token):
+            return "bad_token"
+        if int(expires) < self.clock.now():
+            return "expired_token"
+        return None
 
     async def apply_status(self, job: Job, status: ProviderStatus) -> None:
         """Act on a provider reading, from a poll or a webhook."""
@@ -801,7 +842,8 @@ class JobService:
     def callback_url(self, job: Job) -> str | None:
         if not self.config.public_url or not self.config.webhook_secret:
             return None
-        token = callback_token(self.config.webhook_secret, job.id)
+        expires = math.ceil(job.deadline_at + CALLBACK_GRACE_S)
+        token = callback_token(self.config.webhook_secret, job.id, expires)
         base = self.config.public_url.rstrip("/")
         return f"{base}/callbacks/{job.provider}/{job.id}?token={token}"
 
@@ -810,6 +852,7 @@ class JobService:
 
     def _settled(self, job: Job) -> None:
         self._last_progress_push.pop(job.id, None)
+        self._callback_polls.pop(job.id, None)
         for future in self._waiters.get(job.id, []):
             if not future.done():
                 future.set_result(job)

@@ -16,6 +16,12 @@ DEFAULT_TTL_S = 6 * 3600  # providers may queue a job for hours before fetching 
 _RESULT = "result"  # signed like an input image, under a role no image has
 
 
+def same_digest(expected: str, given: str) -> bool:
+    """Constant-time check of a digest we computed against one a request brought. As bytes:
+    `hmac.compare_digest` raises on a non-ASCII str, and the request's side is anyone's."""
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogatepass"))
+
+
 class MediaLinks:
     def __init__(
         self, public_url: str | None, secret: str, clock: Clock, *, ttl_s: float = DEFAULT_TTL_S
@@ -44,7 +50,7 @@ class MediaLinks:
         if expires < self._clock.now():
             return False
         expected = self._signature(job_id, role, position, expires)
-        return hmac.compare_digest(expected, signature)
+        return same_digest(expected, signature)
 
     def result_link(self, job_id: str, ttl_s: float) -> ResultLink | None:
         """A signed link to a job's finished video (`GET /results/{job_id}.mp4`), for one too

@@ -151,6 +151,13 @@ class Store(Protocol):
 
     async def load_media(self, job_id: str) -> dict[tuple[MediaRole, int], bytes]: ...
 
+    async def revoke_result(self, job_id: str, *, by: str, now: float) -> bool:
+        """Record that the job's result link must stop working (Delete); False when it was
+        revoked already."""
+        ...
+
+    async def result_revoked(self, job_id: str) -> bool: ...
+
     async def transition(
         self,
         job_id: str,

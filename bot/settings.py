@@ -25,6 +25,8 @@ ProviderName = Literal[
     "replicate",
     "openrouter",
 ]
+# The HMAC key of every signed link and callback; shorter keys can be guessed or are empty.
+MIN_WEBHOOK_SECRET_BYTES = 32
 
 
 def _split_commas(value: object) -> object:
@@ -86,6 +88,18 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split_commas(value)
+
+    @field_validator("veo_webhook_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_WEBHOOK_SECRET_BYTES:
+            # Never the value in the message: it is a secret, even when it is a poor one.
+            raise ValueError(
+                f"must be at least {MIN_WEBHOOK_SECRET_BYTES} bytes long (an empty or short key "
+                "lets anyone forge media, result and callback links); leave it unset and the "
+                "bot keeps a random one in its database"
+            )
+        return value
 
     @field_validator("veo_database_url")
     @classmethod

@@ -3,12 +3,16 @@ callbacks; chat adapters mount their routes (Slack events) here too."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
+from bot.clock import Clock, SystemClock
 from bot.jobs import JobService
 from bot.links import MediaLinks
 from bot.metrics import Labels
@@ -23,31 +27,64 @@ CHECKS_KEY = web.AppKey("checks", dict[str, Callable[[], bool]])
 LINKS_KEY = web.AppKey("links", MediaLinks)
 SERVICE_KEY = web.AppKey("service", JobService)
 MAX_CALLBACK_BYTES = 256 * 1024
+# /metrics and /healthz read the database at most this often, however often they are asked.
+SCRAPE_CACHE_S = 5.0
+T = TypeVar("T")
+
+
+class RecentReading(Generic[T]):
+    """A value read at most once per `ttl_s`: callers meanwhile, concurrent ones included,
+    share the last reading, so a flood of scrapes costs the one reader connection one query."""
+
+    def __init__(self, read: Callable[[], Awaitable[T]], clock: Clock, ttl_s: float) -> None:
+        self._read = read
+        self._clock = clock
+        self._ttl_s = ttl_s
+        self._lock = asyncio.Lock()
+        self._reading: tuple[float, T] | None = None
+
+    async def get(self) -> T:
+        async with self._lock:
+            now = self._clock.now()
+            if self._reading is None or now - self._reading[0] >= self._ttl_s:
+                self._reading = (now, await self._read())
+            return self._reading[1]
+
+
+JOBS_GAUGE_KEY = web.AppKey("jobs_gauge", RecentReading[dict[JobState, int]])
+DATABASE_UP_KEY = web.AppKey("database_up", RecentReading[bool])
 
 
 async def provider_callback(request: web.Request) -> web.Response:
     """`POST /callbacks/{provider}/{job_id}?token=...`: a provider's word that a job changed.
 
-    The token is an HMAC of the job id (constant-time check); the body is only parsed to
-    refuse garbage, never trusted: the job is re-fetched from the provider."""
+    The token is an HMAC of the job id and the token's expiry (constant-time check); the
+    body is only parsed to refuse garbage, never trusted: the job is re-fetched from the
+    provider, at most once per poll interval however often a callback is replayed."""
     service = request.app[SERVICE_KEY]
     if request.content_length is not None and request.content_length > MAX_CALLBACK_BYTES:
         _rejected(service, "too_large")
         raise web.HTTPRequestEntityTooLarge(
             max_size=MAX_CALLBACK_BYTES, actual_size=request.content_length
         )
-    body = await request.content.read(MAX_CALLBACK_BYTES + 1)
-    if len(body) > MAX_CALLBACK_BYTES:
-        _rejected(service, "too_large")
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_CALLBACK_BYTES, actual_size=len(body))
     job = await service.get_job(request.match_info["job_id"])
     if job is None or job.provider != request.match_info["provider"]:
         _rejected(service, "unknown_job")
         raise web.HTTPNotFound
-    if not service.callback_token_ok(job.id, request.query.get("token", "")):
-        log.warning("callback for job %s with a bad token refused", job.id)
-        _rejected(service, "bad_token")
+    refusal = service.callback_token_refusal(job.id, request.query.get("token", ""))
+    if refusal is not None:
+        log.warning("callback for job %s refused: %s", job.id, refusal)
+        _rejected(service, refusal)
+        if refusal == "expired_token":
+            raise web.HTTPGone(text="This callback URL has expired.")
         raise web.HTTPUnauthorized
+    # Only a caller holding the token gets its body read.
+    body = await _read_capped(request, MAX_CALLBACK_BYTES)
+    if body is None:
+        _rejected(service, "too_large")
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=MAX_CALLBACK_BYTES, actual_size=MAX_CALLBACK_BYTES + 1
+        )
     try:
         json.loads(body or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -68,6 +105,17 @@ async def provider_callback(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "job": job.id, "outcome": outcome})
 
 
+async def _read_capped(request: web.Request, cap: int) -> bytes | None:
+    """The whole body, or None when it is longer than `cap`. One `read(n)` returns only what
+    has arrived, e.g. the first chunk of a chunked body, so read until the end."""
+    body = bytearray()
+    while chunk := await request.content.read(cap + 1 - len(body)):
+        body += chunk
+        if len(body) > cap:
+            return None
+    return bytes(body)
+
+
 def _rejected(service: JobService, reason: str) -> None:
     service.metrics.count(
         "veo_webhooks_rejected_total", "Provider callbacks refused.", reason=reason
@@ -77,7 +125,7 @@ def _rejected(service: JobService, reason: str) -> None:
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text: jobs by state, provider latency, callbacks, quota refusals, deliveries."""
     service = request.app[SERVICE_KEY]
-    by_state = await service.store.count_by_state()
+    by_state = await request.app[JOBS_GAUGE_KEY].get()
     jobs: dict[Labels, float] = {
         (("state", state.value),): float(by_state.get(state, 0)) for state in JobState
     }
@@ -86,16 +134,10 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 when the database answers and every chat adapter is connected, 503 otherwise."""
-    report: dict[str, object] = {}
-    healthy = True
-    try:
-        await request.app[STORE_KEY].ping()
-        report["database"] = "ok"
-    except Exception as exc:
-        log.warning("health check: database: %s", type(exc).__name__)
-        report["database"] = "unreachable"
-        healthy = False
+    """200 when the database answers (asked at most once per SCRAPE_CACHE_S) and every chat
+    adapter is connected, 503 otherwise."""
+    healthy = await request.app[DATABASE_UP_KEY].get()
+    report: dict[str, object] = {"database": "ok" if healthy else "unreachable"}
     for name, check in request.app[CHECKS_KEY].items():
         ok = check()
         report[name] = "ok" if ok else "down"
@@ -132,7 +174,8 @@ async def media(request: web.Request) -> web.StreamResponse:
 
 async def result(request: web.Request) -> web.StreamResponse:
     """`GET /results/{job_id}.mp4?expires=&signature=`: a video too large to upload even
-    re-encoded, behind the signed, expiring link posted in its thread. Streamed from disk."""
+    re-encoded, behind the signed, expiring link posted in its thread, until it expires or
+    the video is deleted. Streamed from disk."""
     service = request.app[SERVICE_KEY]
     job_id = request.match_info["job_id"]
     try:
@@ -144,6 +187,8 @@ async def result(request: web.Request) -> web.StreamResponse:
         if expires < service.clock.now():
             raise web.HTTPGone(text="This link has expired.")
         raise web.HTTPForbidden
+    if await service.store.result_revoked(job_id):
+        raise web.HTTPGone(text="This video was deleted.")
     path = service.config.results_dir / f"{job_id}.mp4"
     if not job_id.isalnum() or not path.is_file():
         raise web.HTTPNotFound
@@ -157,21 +202,58 @@ async def result(request: web.Request) -> web.StreamResponse:
     )
 
 
+class PathOnlyAccessLogger(AbstractAccessLogger):
+    """The access log without query strings: they carry link signatures and callback tokens,
+    and a log is read by more people than the secret should be. No Referer either, which
+    can hold someone's signed URL. The path stays percent-encoded, so it cannot forge lines."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            '%s "%s %s HTTP/%d.%d" %d %d %.3fs "%s"',
+            request.remote or "-",
+            request.method,
+            request.rel_url.raw_path,
+            request.version.major,
+            request.version.minor,
+            response.status,
+            response.body_length,
+            time,
+            request.headers.get("User-Agent", "-"),
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
+
+
+async def _database_up(store: Store) -> bool:
+    try:
+        await store.ping()
+    except Exception as exc:
+        log.warning("health check: database: %s", type(exc).__name__)
+        return False
+    return True
+
+
 def build_web_app(
     store: Store,
     links: MediaLinks,
     checks: dict[str, Callable[[], bool]] | None = None,
     *,
     service: JobService | None = None,
+    clock: Clock | None = None,
 ) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024)
+    clock = clock or (service.clock if service is not None else SystemClock())
     app[STORE_KEY] = store
+    app[DATABASE_UP_KEY] = RecentReading(lambda: _database_up(store), clock, SCRAPE_CACHE_S)
     app[LINKS_KEY] = links
     app[CHECKS_KEY] = dict(checks or {})
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/media/{job_id}/{role}/{position}", media)
     if service is not None:
         app[SERVICE_KEY] = service
+        app[JOBS_GAUGE_KEY] = RecentReading(service.store.count_by_state, clock, SCRAPE_CACHE_S)
         app.router.add_post("/callbacks/{provider}/{job_id}", provider_callback)
         app.router.add_get("/metrics", metrics)
         app.router.add_get("/results/{job_id}.mp4", result)

@@ -10,6 +10,8 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
+from bot.links import same_digest
+
 TOLERANCE_S = 300
 
 
@@ -27,7 +29,8 @@ def _key(secret: str) -> bytes:
 
 
 def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
-    message = f"{webhook_id}.{timestamp}.".encode() + body
+    # Headers reach us as str decoded with surrogateescape: any byte must survive the trip.
+    message = f"{webhook_id}.{timestamp}.".encode("utf-8", "surrogatepass") + body
     digest = hmac.new(_key(secret), message, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode()
 
@@ -53,8 +56,8 @@ def verify(
         raise InvalidSignature("webhook-timestamp is not a number") from None
     if abs(now - timestamp) > tolerance_s:
         raise InvalidSignature("webhook-timestamp outside the tolerance")
-    expected = sign(secret, webhook_id, timestamp, body).encode()
+    expected = sign(secret, webhook_id, timestamp, body)
     for candidate in signatures.split():
-        if candidate.startswith("v1,") and hmac.compare_digest(candidate.encode(), expected):
+        if candidate.startswith("v1,") and same_digest(expected, candidate):
             return webhook_id
     raise InvalidSignature("no signature matches")

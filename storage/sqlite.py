@@ -639,6 +639,23 @@ class SqliteStore:
         ) as cur:
             return [dict(row) for row in await cur.fetchall()]
 
+    # --- result links -------------------------------------------------------------------
+
+    async def revoke_result(self, job_id: str, *, by: str, now: float) -> bool:
+        async with self._transaction() as db:
+            cur = await db.execute(
+                """INSERT INTO result_revocations (job_id, revoked_by, revoked_at)
+                   VALUES (?, ?, ?) ON CONFLICT (job_id) DO NOTHING""",
+                (job_id, by, now),
+            )
+            return cur.rowcount == 1
+
+    async def result_revoked(self, job_id: str) -> bool:
+        async with self._reader.execute(
+            "SELECT 1 FROM result_revocations WHERE job_id = ?", (job_id,)
+        ) as cur:
+            return await cur.fetchone() is not None
+
     # --- secrets ------------------------------------------------------------------------
 
     async def get_or_create_secret(self, name: str) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 import av
 import pytest
 
+from bot.cli import main
 from tests.support import png_bytes, run_cli
 
 
@@ -158,3 +159,27 @@ def test_admins_steer_quotas_blocks_and_banned_words_from_the_cli(tmp_path: Path
     assert veo("quota", "clear", "--user", "console:local:alice")[1] == (
         "limits cleared for user console:local:alice\n"
     )
+
+
+@pytest.mark.parametrize("command", [["run"], ["try", "a kite", "--model", "local-draft"]])
+@pytest.mark.parametrize("secret", ["", "guessable-but-not-empty"])
+def test_a_short_webhook_secret_stops_run_and_try_naming_the_variable_not_the_value(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+    secret: str,
+) -> None:
+    # As a `.env` line would set it (the tests' working directory is tmp_path), with a chat
+    # platform configured so that nothing else stops `run`.
+    (tmp_path / ".env").write_text(
+        f"VEO_WEBHOOK_SECRET={secret}\nDISCORD_TOKEN=discord-token\n"
+        "DISCORD_API_BASE=http://127.0.0.1:9/api/v10\n"
+        f"VEO_DATABASE_URL=sqlite:///{tmp_path / 'veo.db'}\n",
+        encoding="utf-8",
+    )
+    assert main(command) == 4
+    err = capsys.readouterr().err
+    assert "VEO_WEBHOOK_SECRET" in err and "at least 32 bytes" in err
+    assert "guessable" not in err and "discord-token" not in err
+    assert not (tmp_path / "veo.db").exists()  # refused before anything was opened

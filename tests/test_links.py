@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlparse
 
@@ -87,3 +88,16 @@ def test_without_a_public_url_images_travel_as_data_uris() -> None:
     header, _, payload = ref.partition(",")
     assert header == "data:image/png;base64"
     assert base64.b64decode(payload) == IMAGE.data
+
+
+async def test_a_non_ascii_signature_is_refused_not_a_server_error(
+    server: tuple[str, MediaLinks, ManualClock], caplog: pytest.LogCaptureFixture
+) -> None:
+    _base, links, _clock = server
+    url = links.image_ref("job1", MediaRole.FIRST_FRAME, 0, IMAGE)
+    signed = parse_qs(urlparse(url).query)["signature"][0]
+    async with httpx.AsyncClient() as client:
+        for forged in ("%C3%A9", "%FF%FE", signed[:-1] + "%C3%A9"):
+            response = await client.get(url.replace(signed, forged))
+            assert response.status_code == 403, forged
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -51,3 +51,23 @@ def test_bad_values_are_refused() -> None:
         Settings(_env_file=None, veo_provider="sora")
     with pytest.raises(ValidationError, match="sqlite:///"):
         Settings(_env_file=None, veo_database_url="postgres://x")
+
+
+@pytest.mark.parametrize("secret", ["", "short", "x" * 31, "é" * 15])
+def test_a_webhook_secret_shorter_than_32_bytes_is_refused(secret: str) -> None:
+    # An empty key signs every media, result and callback link with a key anyone has.
+    with pytest.raises(ValidationError, match="at least 32 bytes") as refused:
+        Settings(_env_file=None, veo_webhook_secret=secret)
+    assert [err["loc"] for err in refused.value.errors()] == [("veo_webhook_secret",)]
+
+
+def test_an_empty_webhook_secret_line_in_dot_env_is_refused(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("VEO_WEBHOOK_SECRET=\n", encoding="utf-8")
+    with pytest.raises(ValidationError, match="at least 32 bytes"):
+        Settings()
+
+
+def test_a_webhook_secret_of_32_bytes_or_unset_is_taken() -> None:
+    assert Settings(_env_file=None).veo_webhook_secret is None
+    secret = Settings(_env_file=None, veo_webhook_secret="é" * 16).veo_webhook_secret
+    assert secret is not None and secret.get_secret_value() == "é" * 16

@@ -55,3 +55,19 @@ def test_a_plain_secret_is_used_as_raw_bytes() -> None:
 def test_anything_else_is_refused(hdrs: dict[str, str], body: bytes, now: int, reason: str) -> None:
     with pytest.raises(InvalidSignature, match=reason):
         verify(SECRET, hdrs, body, now=now)
+
+
+@pytest.mark.parametrize(
+    "hdrs",
+    [
+        # aiohttp decodes header bytes as UTF-8 with surrogateescape: a raw 0xFF arrives as
+        # "\udcff", and a forger controls every one of these headers.
+        headers("v1,\udcff" + signature("msg_1", NOW, BODY)[4:]),
+        headers("v1,é" + signature("msg_1", NOW, BODY)[4:]),
+        headers(signature("msg_1", NOW, BODY), msg_id="msg_\udcff"),
+        headers(signature("msg_1", NOW, BODY), msg_id="msg_é"),
+    ],
+)
+def test_non_ascii_headers_are_refused_as_forgeries_not_crashes(hdrs: dict[str, str]) -> None:
+    with pytest.raises(InvalidSignature, match="no signature matches"):
+        verify(SECRET, hdrs, BODY, now=NOW)

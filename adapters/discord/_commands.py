@@ -23,7 +23,7 @@ from adapters.discord import _cards
 from adapters.discord._admin import VeoAdmin, admin_group
 from adapters.discord._client import VeoClient
 from adapters.discord._modals import AnimateModal, ExtendModal, ModalFields
-from adapters.discord._surface import DiscordSurface
+from adapters.discord._surface import PLATFORM, DiscordSurface
 from bot.catalog import MAX_SEED, InputKind, ModelSpec
 from bot.errors import (
     InvalidRequest,
@@ -426,6 +426,8 @@ class VeoCommands:
             return "Only the person who asked for this video, or a server admin, can delete it."
         if interaction.message is None:
             raise InvalidRequest("Discord did not say which message to delete.")
+        if job is not None:
+            await self.service.revoke_result(job, by=f"{PLATFORM}:{interaction.user.id}")
         try:
             await interaction.message.delete()
         except discord.NotFound:

@@ -271,11 +271,13 @@ class DiscordSurface:
     async def deliver_link(
         self, job: Job, link: ResultLink, *, notice: str | None
     ) -> dict[str, str]:
-        """The last resort for a video too large for this server even re-encoded."""
+        """The last resort for a video too large for this server even re-encoded. The link
+        is written `<url>`: Discord then fetches nothing to preview it (SUPPRESS_EMBEDS would
+        do that too, but also hide the message's embed with the parameters)."""
         return await self._post_result(
             job,
             "your video is ready, but too large to upload here even compressed. Watch or "
-            f"download it here until <t:{int(link.expires_at)}:f>: {link.url}",
+            f"download it here until <t:{int(link.expires_at)}:f>: <{link.url}>",
             notice,
             action="posting the link to the video",
         )

@@ -422,6 +422,7 @@ class SlackAdapter:
                 "delete it."
             )
             return
+        await self._jobs.revoke_result(job, by=f"{PLATFORM}:{user}")
         try:
             await self._surface.delete_result(job, user)
         except DeliveryError as err:

@@ -212,6 +212,10 @@ class SlackSurface:
                     text=text,
                     blocks=result,
                     metadata=metadata,
+                    # Slack would fetch every link in it (the result link, any in the prompt)
+                    # to decide how to preview it.
+                    unfurl_links=False,
+                    unfurl_media=False,
                 ),
             )
             result_ts = str(posted["ts"])

@@ -14,8 +14,9 @@ Everything refused that way is also written to `violations`, which a test expect
 It plays the people too: `slash`, `autocomplete`, `message_command`, `click` and `submit_modal`
 send INTERACTION_CREATE over the gateway, built from the commands the bot registered, and
 return an `Interaction` that collects the bot's answers. What the bot posted is kept per
-channel and thread (`messages_in`), with attachments (bytes included) and components. Every
-REST call (`rest`) and gateway frame (`frames`) is recorded.
+channel and thread (`messages_in`), with attachments (bytes included), components and the
+links Discord would fetch to preview (`previewed_links`). Every REST call (`rest`) and gateway
+frame (`frames`) is recorded.
 
 Faults: `inject(Fault(...))` (tests.fakes._base; JSON bodies are sent with Discord's exact
 content type), `rate_limit(...)` (429 with `Via` and `retry_after`, which discord.py retries),
@@ -80,8 +81,11 @@ MEMBER_PERMISSIONS = (
     | SEND_MESSAGES_IN_THREADS
 )
 
+SUPPRESS_EMBEDS = 1 << 2
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
+# A link in a message's content, with the angle brackets that tell Discord not to preview it.
+_CONTENT_LINK = re.compile(r"<?https?://[^\s<>]+>?")
 
 GUILD_TEXT = 0
 PUBLIC_THREAD = 11
@@ -219,6 +223,19 @@ class Message:
     @property
     def ephemeral(self) -> bool:
         return bool(self.flags & EPHEMERAL)
+
+    @property
+    def previewed_links(self) -> list[str]:
+        """The links Discord's crawler fetches to put a preview under the message: every
+        http(s) link in the content, except one written `<url>` or in a message flagged
+        SUPPRESS_EMBEDS (which also hides the bot's own embeds)."""
+        if self.flags & SUPPRESS_EMBEDS:
+            return []
+        return [
+            link.group()
+            for link in _CONTENT_LINK.finditer(self.content)
+            if not (link.group().startswith("<") and link.group().endswith(">"))
+        ]
 
     @property
     def videos(self) -> list[Attachment]:

@@ -6,7 +6,8 @@ it), response_url, and a Socket Mode websocket.
 It also plays Slack's part towards the bot: it signs and sends slash commands, interactions and
 events to the bot's `/slack/events`, or pushes them as Socket Mode envelopes and collects the
 acks. What the bot posted is kept per channel and thread (messages, every update, files with
-their bytes); every Web API call is recorded (method + params).
+their bytes, the unfurl flags and the links Slack would crawl to unfurl them); every Web API
+call is recorded (method + params).
 
 Faults: `inject(Fault(...))` (tests.fakes._base) or `ratelimit(method)`, `fail(method, status)`,
 `fail_upload()`; `hold(method)` does the work of one call but answers only when released, like
@@ -20,6 +21,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -108,6 +110,18 @@ class Message:
     bot_id: str | None = None
     updates: list[dict[str, Any]] = field(default_factory=list)  # each chat.update, in order
     deleted: bool = False
+    # chat.postMessage's unfurl_links / unfurl_media as sent (None: not sent).
+    unfurl_links: bool | None = None
+    unfurl_media: bool | None = None
+
+    @property
+    def crawled_links(self) -> list[str]:
+        """The links Slack fetches to unfurl a message an app posted: all of them (it must
+        fetch one to tell media from text), unless both unfurl_links and unfurl_media are
+        false. ("Classic" unfurling; a link labelled with its own text is not modelled.)"""
+        if self.unfurl_links is False and self.unfurl_media is False:
+            return []
+        return _LINK.findall(self.all_text)
 
     @property
     def root(self) -> str:
@@ -202,6 +216,13 @@ def _json_arg(value: Any) -> Any:
 
 def _flag(value: Any) -> bool:
     return value in (True, "true", "1", 1)
+
+
+def _optional_flag(params: Mapping[str, Any], name: str) -> bool | None:
+    return _flag(params[name]) if name in params else None
+
+
+_LINK = re.compile(r"https?://[^\s|<>\"]+")
 
 
 class FakeSlack:
@@ -778,6 +799,8 @@ class FakeSlack:
             blocks=blocks,
             metadata=metadata,
             bot_id=BOT_ID,
+            unfurl_links=_optional_flag(params, "unfurl_links"),
+            unfurl_media=_optional_flag(params, "unfurl_media"),
         )
         self.messages.append(message)
         return {
