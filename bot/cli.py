@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from adapters.console import ConsoleSurface, console_origin
-from bot import app
+from bot import app, moderation
 from bot.catalog import default_catalog
 from bot.errors import (
     ConfigurationError,
@@ -239,7 +239,7 @@ async def _usage(service: JobService, args: argparse.Namespace) -> int:
 async def _banned(service: JobService, args: argparse.Namespace) -> int:
     if args.action == "list":
         for term in await service.store.banned_terms(args.workspace):
-            print(term)
+            print(term + (f"  ({moderation.NOT_ENFORCED})" if moderation.unusable(term) else ""))
         return EXIT_OK
     if not args.term:
         return _fail(f"give the word or re:pattern to {args.action}", EXIT_BAD_INPUT)

@@ -139,6 +139,7 @@ class JobService:
             else None
         )
         self._early_callbacks: set[str] = set()
+        self._banned = moderation.BannedTerms()
         self._wake: Callable[[], None] = lambda: None
 
     def set_wakeup(self, wake: Callable[[], None]) -> None:
@@ -167,7 +168,7 @@ class JobService:
         if origin.platform not in self.surfaces:
             raise InvalidRequest(f"This bot does not answer on {origin.platform}.")
         valid = self.catalog.validate(request, provider=provider_name)
-        moderation.check(
+        self._banned.check(
             [valid.prompt, valid.negative_prompt],
             await self.store.banned_terms(origin.workspace_key),
         )
@@ -286,7 +287,11 @@ class JobService:
         if banned:
             moderation.compile_term(term)  # refuses a term that cannot work, in plain words
         return await self.store.set_banned_term(
-            workspace_key, term.strip(), banned, now=self.clock.now()
+            workspace_key,
+            term.strip(),
+            banned,
+            now=self.clock.now(),
+            max_terms=moderation.MAX_TERMS,
         )
 
     async def usage(

@@ -208,8 +208,18 @@ class Store(Protocol):
     async def banned_terms(self, workspace_key: str) -> list[str]: ...
 
     async def set_banned_term(
-        self, workspace_key: str, term: str, banned: bool, *, now: float
-    ) -> bool: ...
+        self,
+        workspace_key: str,
+        term: str,
+        banned: bool,
+        *,
+        now: float,
+        max_terms: int | None = None,
+    ) -> bool:
+        """Add or remove a term; returns whether anything changed. Adding to a workspace that
+        already holds `max_terms` other terms raises `moderation.too_many_terms()`, decided
+        in the same transaction as the insert."""
+        ...
 
     async def usage_report(
         self, month: str, workspace_key: str | None = None

@@ -21,7 +21,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot import quota
+from bot import moderation, quota
 from bot.errors import ConfigurationError
 from bot.models import (
     ACTIVE_STATES,
@@ -588,9 +588,25 @@ class SqliteStore:
             return [row[0] for row in await cur.fetchall()]
 
     async def set_banned_term(
-        self, workspace_key: str, term: str, banned: bool, *, now: float
+        self,
+        workspace_key: str,
+        term: str,
+        banned: bool,
+        *,
+        now: float,
+        max_terms: int | None = None,
     ) -> bool:
         async with self._transaction() as db:
+            if banned and max_terms is not None:
+                async with db.execute(
+                    """SELECT COUNT(*), MAX(term = ?) FROM banned_terms
+                       WHERE workspace_key = ?""",
+                    (term, workspace_key),
+                ) as cur:
+                    row = await cur.fetchone()
+                count, present = (int(row[0]), bool(row[1])) if row else (0, False)
+                if count >= max_terms and not present:
+                    raise moderation.too_many_terms()
             if banned:
                 cur = await db.execute(
                     """INSERT INTO banned_terms (workspace_key, term, added_at) VALUES (?, ?, ?)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import av
@@ -157,4 +158,21 @@ def test_admins_steer_quotas_blocks_and_banned_words_from_the_cli(tmp_path: Path
     assert "console:local:carol" in veo("usage")[1]
     assert veo("quota", "clear", "--user", "console:local:alice")[1] == (
         "limits cleared for user console:local:alice\n"
+    )
+
+
+def test_a_banned_pattern_saved_before_re2_is_listed_as_not_enforced(tmp_path: Path) -> None:
+    refused = run_cli(tmp_path, "banned", "add", "re:(gore)\\s+\\1", "--workspace", "console:local")
+    assert refused.returncode == 2 and "RE2 has no back-references" in refused.stderr
+    assert (
+        run_cli(tmp_path, "banned", "add", "gore", "--workspace", "console:local").returncode == 0
+    )
+    with sqlite3.connect(tmp_path / "veo.db") as db:  # as an older veo-bot saved it
+        db.execute(
+            """INSERT INTO banned_terms (workspace_key, term, added_at)
+               VALUES ('console:local', 're:(gore)\\s+\\1', 0)"""
+        )
+    listed = run_cli(tmp_path, "banned", "list", "--workspace", "console:local")
+    assert listed.stdout == (
+        "gore\nre:(gore)\\s+\\1  (not enforced: RE2 cannot run it, replace it)\n"
     )

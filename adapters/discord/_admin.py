@@ -15,6 +15,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot import moderation
 from bot.errors import UserFacingError, reference_id, unexpected_message
 from bot.jobs import JobService
 
@@ -132,7 +133,11 @@ class VeoAdmin:
         terms = await self.service.store.banned_terms(workspace)
         if not terms:
             return "Nothing is banned on this server."
-        return "Banned here: " + ", ".join(f"`{term}`" for term in terms)
+        return "Banned here: " + ", ".join(_listed(term) for term in terms)
+
+
+def _listed(term: str) -> str:
+    return f"`{term}`" + (f" ({moderation.NOT_ENFORCED})" if moderation.unusable(term) else "")
 
 
 def _user_key(workspace: str, user: discord.abc.User) -> str:

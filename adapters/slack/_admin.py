@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from bot import moderation
 from bot.errors import InvalidRequest
 from bot.jobs import JobService
 
@@ -25,6 +26,10 @@ def _user(token: str) -> str:
     if not match:
         raise InvalidRequest(f"Name a person as @someone, not {token!r}.")
     return match.group(1) or match.group(2)
+
+
+def _listed(term: str) -> str:
+    return f"`{term}`" + (f" ({moderation.NOT_ENFORCED})" if moderation.unusable(term) else "")
 
 
 def _subject(team: str, token: str) -> tuple[str, str]:
@@ -94,6 +99,8 @@ async def run(service: JobService, team: str, text: str) -> str:
     if action == "banned":
         terms = await service.store.banned_terms(workspace)
         return (
-            "Banned here: " + ", ".join(f"`{t}`" for t in terms) if terms else "Nothing is banned."
+            "Banned here: " + ", ".join(_listed(t) for t in terms)
+            if terms
+            else "Nothing is banned."
         )
     return USAGE
