@@ -1,4 +1,5 @@
-"""Banned words through the real surfaces: what a server admin can ban cannot stall the bot.
+"""Banned words through the real surfaces: what a server admin can ban cannot stall the bot,
+and what a member writes cannot slip past a ban by looking the same while spelled otherwise.
 
 The bot here serves a Discord server (fake Discord) and a Slack workspace (fake Slack) from
 one process, one core and one event loop, as `veo-bot run` does."""
@@ -24,7 +25,7 @@ from bot.settings import Settings
 from storage.sqlite import SqliteStore
 from tests.fakes._base import sample_mp4
 from tests.fakes.discord_fake import MANAGE_GUILD, MEMBER_PERMISSIONS, FakeDiscord, User
-from tests.fakes.slack_fake import FakeSlack
+from tests.fakes.slack_fake import TEAM_ID, FakeSlack
 from tests.support import ScriptedProvider, eventually, make_service
 from tests.test_discord import discord_endpoints, settings_for
 
@@ -193,3 +194,61 @@ async def test_a_pattern_saved_before_re2_that_it_cannot_run_is_skipped_and_show
             "Banned here: `gore`, `re:(blood)\\s+\\1` (not enforced: RE2 cannot run it, replace it)"
         )
         assert len(await bot.jobs()) == 2
+
+
+# --- item: look-alike spellings do not slip past a ban ---------------------------------------
+
+# Each the banned words "gore" or "red wedding", written so that a plain matcher misses it.
+BYPASSES = [
+    "so much g\u200bore",  # zero-width space
+    "so much go\u00adre",  # soft hyphen
+    "so much g\u200dor\ufeffe",  # zero-width joiner, byte-order mark
+    "so much g\u043ere",  # Cyrillic small o
+    "SO MUCH G\u041eRE",  # Cyrillic capital O
+    "so much g\u03bfre",  # Greek small omicron
+    "so much \uff47\uff4f\uff52\uff45",  # full-width letters
+    "so much \U0001d420\U0001d428\U0001d42b\U0001d41e",  # mathematical bold letters
+    "so much g o r e",
+    "so much g.o.r.e",
+    "so much g-o-r-e",
+    "so much g_o_r_e",
+    "so much G . O . R . E",
+    "a g o r e fest",
+    "so much g\u0338o\u0338r\u0338e\u0338",  # strokes drawn through each letter
+    "the red\u00a0wedding",  # no-break space
+    "the r e d w e d d i n g",
+    "the r\u200ced wedding",  # zero-width non-joiner
+    "a bl\u200bood bath",  # the pattern runs on the normal form too
+    "a \uff42\uff4c\uff4f\uff4f\uff44bath",
+]
+INNOCENT = [
+    "go re-enter the lighthouse",
+    "a gorey tale",
+    "a red dress at a wedding",
+    "Haritaya g\u00f6re yürü",  # Turkish "according to the map": a real ö, not a mark
+    "g o l d e n hour over a lake",
+    "the letters A B C on a blackboard",
+    # "A bed by the window", in Russian: the word for bed starts like the banned word.
+    "\u043a\u0440\u043e\u0432\u0430\u0442\u044c \u0443 \u043e\u043a\u043d\u0430",
+]
+
+
+async def test_look_alike_spellings_of_banned_words_are_refused_and_ordinary_prompts_pass(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with two_tenants(store, tmp_path) as bot:
+        for term in ("gore", "red wedding", "re:blood\\s*bath", "\u043a\u0440\u043e\u0432\u044c"):
+            said = await bot.slack_veo(f"admin ban {term}", user="UADMIN")
+            assert said == "Banned in this workspace."
+
+        for prompt in BYPASSES:
+            assert await bot.slack_veo(prompt) == REFUSAL, prompt
+        # A word in another script is matched in any case too ("blood", in Russian).
+        assert await bot.slack_veo("\u041a\u0420\u041e\u0412\u042c") == REFUSAL
+        assert await bot.jobs() == []
+
+        for prompt in INNOCENT:
+            assert await bot.slack_veo(prompt) is None, prompt
+        made = {job.request.prompt for job in await bot.jobs()}
+        assert made == set(INNOCENT)
+        assert {job.origin.workspace_id for job in await bot.jobs()} == {TEAM_ID}
