@@ -16,9 +16,11 @@ if TYPE_CHECKING:
     from bot.jobs import JobService
 
 from bot.models import (
+    Authority,
     GenerationRequest,
     Job,
     JobState,
+    LimitOverride,
     MediaRole,
     ProviderStatus,
     QuotaLimits,
@@ -185,7 +187,13 @@ class Store(Protocol):
     async def effective_limits(
         self, user_key: str, workspace_key: str, defaults: QuotaLimits
     ) -> QuotaLimits:
-        """Defaults, overridden per workspace, overridden per user."""
+        """The limits in force: `quota.effective_limits` over the subject's overrides."""
+        ...
+
+    async def limit_overrides(
+        self, user_key: str | None, workspace_key: str
+    ) -> list[LimitOverride]:
+        """Every authority's overrides for the workspace, and for the user when given."""
         ...
 
     async def set_override(
@@ -193,13 +201,16 @@ class Store(Protocol):
         scope: str,
         subject: str,
         *,
+        set_by: Authority,
         now: float,
         daily_s: float | None = None,
         concurrent: int | None = None,
         monthly_s: float | None = None,
     ) -> None: ...
 
-    async def clear_override(self, scope: str, subject: str) -> bool: ...
+    async def clear_override(
+        self, scope: str, subject: str, *, set_by: Authority | None = None
+    ) -> bool: ...
 
     async def reset_day(self, user_key: str, day: str, *, now: float) -> None: ...
 

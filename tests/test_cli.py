@@ -8,6 +8,7 @@ from pathlib import Path
 import av
 import pytest
 
+from storage.sqlite import migrations
 from tests.support import png_bytes, run_cli
 
 
@@ -159,6 +160,46 @@ def test_admins_steer_quotas_blocks_and_banned_words_from_the_cli(tmp_path: Path
     assert veo("quota", "clear", "--user", "console:local:alice")[1] == (
         "limits cleared for user console:local:alice\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--daily", "nan", "daily must be a number from 0 to 1,000,000 seconds, not nan."),
+        ("--daily", "inf", "daily must be a number from 0 to 1,000,000 seconds, not inf."),
+        ("--daily", "-1", "daily must be a number from 0 to 1,000,000 seconds, not -1."),
+        ("--monthly", "1e9", "monthly must be a number from 0 to 1,000,000 seconds, not 1e+09."),
+    ],
+)
+def test_limits_that_are_not_sane_numbers_are_refused_and_change_nothing(
+    tmp_path: Path, option: str, value: str, message: str
+) -> None:
+    result = run_cli(tmp_path, "quota", "set", "--workspace", "console:local", option, value)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"veo-bot: {message}"
+    shown = run_cli(tmp_path, "quota", "show")
+    assert (shown.returncode, shown.stdout) == (0, "")
+
+
+def test_limits_a_server_admin_set_before_the_upgrade_are_held_under_the_operators_caps(
+    tmp_path: Path,
+) -> None:
+    # A database from before overrides said who set them, with a server admin's `daily:1e9`.
+    with sqlite3.connect(tmp_path / "veo.db") as db:
+        for version, _name, sql in migrations()[:3]:
+            db.executescript(f"{sql}\nPRAGMA user_version = {version};")
+        db.execute(
+            """INSERT INTO quota_overrides (scope, subject, daily_s, updated_at)
+               VALUES ('user', 'console:local:alice', 1e9, 0)"""
+        )
+    shown = run_cli(tmp_path, "quota", "show")
+    assert shown.stdout == "user console:local:alice: daily 1e+09 (set by a workspace admin)\n"
+    result = run_cli(
+        tmp_path,
+        *("try", "x", "--user", "alice", "--model", "local-draft", "--duration", "4"),
+        VEO_QUOTA_USER_DAILY_S="2",
+    )
+    assert result.returncode == 3 and "you have 2 s of 2 s left today" in result.stderr
 
 
 def test_a_banned_pattern_saved_before_re2_is_listed_as_not_enforced(tmp_path: Path) -> None:
