@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from adapters.console import ConsoleSurface, console_origin
 from adapters.providers import default_catalog
-from bot import app
+from bot import app, moderation
 from bot.errors import (
     ConfigurationError,
     InvalidRequest,
@@ -28,7 +28,7 @@ from bot.errors import (
 )
 from bot.jobs import JobService
 from bot.media import load_image
-from bot.models import GenerationRequest, ImageInput, JobState
+from bot.models import Actor, Authority, GenerationRequest, ImageInput, JobState
 from bot.settings import Settings
 from storage.sqlite import SqliteStore
 
@@ -37,6 +37,8 @@ EXIT_JOB_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_REFUSED = 3  # quota spent, user blocked, or wording the workspace bans
 EXIT_CONFIG = 4
+# Whoever has a shell on the bot's machine runs it: the CLI speaks as the operator.
+OPERATOR = Actor.operator()
 
 
 def _fail(message: str, code: int) -> int:
@@ -175,7 +177,8 @@ async def _quota(runtime: app.Runtime, args: argparse.Namespace) -> int:
                 )
                 if row[column] is not None
             )
-            print(f"{row['scope']} {row['subject']}: {limits}")
+            by = " (set by a workspace admin)" if row["set_by"] == Authority.WORKSPACE_ADMIN else ""
+            print(f"{row['scope']} {row['subject']}: {limits}{by}")
         for user_key in await runtime.store.blocked_users():
             print(f"blocked {user_key}")
         return EXIT_OK
@@ -186,6 +189,7 @@ async def _quota(runtime: app.Runtime, args: argparse.Namespace) -> int:
         )
     if action == "set":
         await service.set_limits(
+            OPERATOR,
             scope,
             subject,
             daily_s=args.daily,
@@ -194,12 +198,12 @@ async def _quota(runtime: app.Runtime, args: argparse.Namespace) -> int:
         )
         print(f"limits set for {scope} {subject}")
     elif action == "clear":
-        cleared = await service.clear_limits(scope, subject)
+        cleared = await service.clear_limits(OPERATOR, scope, subject)
         print(f"limits cleared for {scope} {subject}" if cleared else "no limits were set")
     elif scope != "user":
         return _fail(f"{action} applies to a user (--user)", EXIT_BAD_INPUT)
     elif action == "reset-day":
-        await service.reset_day(subject)
+        await service.reset_day(OPERATOR, subject)
         print(f"today starts afresh for {subject}")
     else:
         changed = await service.set_blocked(subject, action == "block")
@@ -239,7 +243,7 @@ async def _usage(service: JobService, args: argparse.Namespace) -> int:
 async def _banned(service: JobService, args: argparse.Namespace) -> int:
     if args.action == "list":
         for term in await service.store.banned_terms(args.workspace):
-            print(term)
+            print(term + (f"  ({moderation.NOT_ENFORCED})" if moderation.unusable(term) else ""))
         return EXIT_OK
     if not args.term:
         return _fail(f"give the word or re:pattern to {args.action}", EXIT_BAD_INPUT)

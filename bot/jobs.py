@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
-from bot import moderation
+from bot import moderation, quota
 from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.errors import (
@@ -39,6 +39,8 @@ from bot.errors import (
 from bot.links import MediaLinks, same_digest
 from bot.metrics import Metrics
 from bot.models import (
+    Actor,
+    Authority,
     GenerationRequest,
     Job,
     JobState,
@@ -154,6 +156,7 @@ class JobService:
         # When a callback last made each job poll at once: replays within the poll interval
         # do not make the provider be asked again.
         self._callback_polls: dict[str, float] = {}
+        self._banned = moderation.BannedTerms()
         self._wake: Callable[[], None] = lambda: None
 
     def set_wakeup(self, wake: Callable[[], None]) -> None:
@@ -182,7 +185,7 @@ class JobService:
         if origin.platform not in self.surfaces:
             raise InvalidRequest(f"This bot does not answer on {origin.platform}.")
         valid = self.catalog.validate(request, provider=provider_name)
-        moderation.check(
+        self._banned.check(
             [valid.prompt, valid.negative_prompt],
             await self.store.banned_terms(origin.workspace_key),
         )
@@ -262,6 +265,7 @@ class JobService:
 
     async def set_limits(
         self,
+        actor: Actor,
         scope: str,
         subject: str,
         *,
@@ -269,28 +273,48 @@ class JobService:
         concurrent: int | None = None,
         monthly_s: float | None = None,
     ) -> None:
+        """Set limits as `actor`'s word. The operator sets any sane number; a workspace admin
+        only numbers within the operator's caps for that subject (`quota.check_within_caps`),
+        and their rows are kept apart from the operator's, the tighter applying."""
         if scope not in ("user", "workspace"):
             raise InvalidRequest("Limits are set for a user or a workspace.")
         if scope == "user" and monthly_s is not None:
             raise InvalidRequest("The monthly limit belongs to a workspace, not a user.")
-        values = [v for v in (daily_s, concurrent, monthly_s) if v is not None]
-        if not values:
+        if daily_s is None and concurrent is None and monthly_s is None:
             raise InvalidRequest("Give at least one limit to set.")
-        if any(v < 0 for v in values):
-            raise InvalidRequest("Limits cannot be negative.")
+        quota.check_limit_values(daily_s=daily_s, concurrent=concurrent, monthly_s=monthly_s)
+        if actor.authority is Authority.WORKSPACE_ADMIN:
+            assert actor.workspace_key is not None
+            if scope == "workspace":
+                overrides = await self.store.limit_overrides(None, subject)
+            else:
+                overrides = await self.store.limit_overrides(subject, actor.workspace_key)
+            caps = quota.operator_caps(self.config.limits, overrides)
+            quota.check_within_caps(
+                caps, daily_s=daily_s, concurrent=concurrent, monthly_s=monthly_s
+            )
         await self.store.set_override(
             scope,
             subject,
+            set_by=actor.authority,
             now=self.clock.now(),
             daily_s=daily_s,
-            concurrent=concurrent,
+            concurrent=int(concurrent) if concurrent is not None else None,
             monthly_s=monthly_s,
         )
 
-    async def clear_limits(self, scope: str, subject: str) -> bool:
-        return await self.store.clear_override(scope, subject)
+    async def clear_limits(self, actor: Actor, scope: str, subject: str) -> bool:
+        """A workspace admin clears their own limits for the subject; the operator, all."""
+        mine = actor.authority if actor.authority is Authority.WORKSPACE_ADMIN else None
+        return await self.store.clear_override(scope, subject, set_by=mine)
 
-    async def reset_day(self, user_key: str) -> None:
+    async def reset_day(self, actor: Actor, user_key: str) -> None:
+        """Give a person today's quota back. Never one's own: the CLI (no chat identity,
+        shell access) may reset anyone."""
+        if actor.user_key is not None and actor.user_key == user_key:
+            raise InvalidRequest(
+                "Nobody resets their own day: ask another admin, or the bot's operator."
+            )
         now = self.clock.now()
         await self.store.reset_day(user_key, period_at(now).day, now=now)
 
@@ -301,7 +325,11 @@ class JobService:
         if banned:
             moderation.compile_term(term)  # refuses a term that cannot work, in plain words
         return await self.store.set_banned_term(
-            workspace_key, term.strip(), banned, now=self.clock.now()
+            workspace_key,
+            term.strip(),
+            banned,
+            now=self.clock.now(),
+            max_terms=moderation.MAX_TERMS,
         )
 
     async def usage(

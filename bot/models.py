@@ -191,6 +191,45 @@ class QuotaLimits:
     workspace_monthly_s: float  # 0 = unlimited
 
 
+class Authority(enum.StrEnum):
+    """Whose word an admin action carries."""
+
+    # Runs the bot: listed in VEO_ADMINS (in chat), or at the `veo-bot` CLI (shell access).
+    OPERATOR = "operator"
+    # One workspace's own admin (Discord: Manage Server): lowers limits and shares them out,
+    # always inside the operator's caps.
+    WORKSPACE_ADMIN = "workspace_admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who asks for an admin action: their authority, and who they are in chat (`user_key`
+    None: the CLI, whose user has no chat identity)."""
+
+    authority: Authority
+    user_key: str | None = None
+    workspace_key: str | None = None  # the workspace a workspace admin speaks for
+
+    @classmethod
+    def operator(cls, user_key: str | None = None) -> Actor:
+        return cls(Authority.OPERATOR, user_key)
+
+    @classmethod
+    def workspace_admin(cls, user_key: str, workspace_key: str) -> Actor:
+        return cls(Authority.WORKSPACE_ADMIN, user_key, workspace_key)
+
+
+@dataclass(frozen=True, slots=True)
+class LimitOverride:
+    """Limits set for one user or workspace by one authority; None leaves a limit as it is."""
+
+    scope: str  # "user" or "workspace"
+    set_by: Authority
+    daily_s: float | None = None
+    concurrent: int | None = None
+    monthly_s: float | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class QuotaPeriod:
     """The quota windows a moment falls in: the UTC day and the calendar month (UTC)."""

@@ -16,9 +16,11 @@ if TYPE_CHECKING:
     from bot.jobs import JobService
 
 from bot.models import (
+    Authority,
     GenerationRequest,
     Job,
     JobState,
+    LimitOverride,
     MediaRole,
     ProviderStatus,
     QuotaLimits,
@@ -203,7 +205,13 @@ class Store(Protocol):
     async def effective_limits(
         self, user_key: str, workspace_key: str, defaults: QuotaLimits
     ) -> QuotaLimits:
-        """Defaults, overridden per workspace, overridden per user."""
+        """The limits in force: `quota.effective_limits` over the subject's overrides."""
+        ...
+
+    async def limit_overrides(
+        self, user_key: str | None, workspace_key: str
+    ) -> list[LimitOverride]:
+        """Every authority's overrides for the workspace, and for the user when given."""
         ...
 
     async def set_override(
@@ -211,13 +219,16 @@ class Store(Protocol):
         scope: str,
         subject: str,
         *,
+        set_by: Authority,
         now: float,
         daily_s: float | None = None,
         concurrent: int | None = None,
         monthly_s: float | None = None,
     ) -> None: ...
 
-    async def clear_override(self, scope: str, subject: str) -> bool: ...
+    async def clear_override(
+        self, scope: str, subject: str, *, set_by: Authority | None = None
+    ) -> bool: ...
 
     async def reset_day(self, user_key: str, day: str, *, now: float) -> None: ...
 
@@ -226,8 +237,18 @@ class Store(Protocol):
     async def banned_terms(self, workspace_key: str) -> list[str]: ...
 
     async def set_banned_term(
-        self, workspace_key: str, term: str, banned: bool, *, now: float
-    ) -> bool: ...
+        self,
+        workspace_key: str,
+        term: str,
+        banned: bool,
+        *,
+        now: float,
+        max_terms: int | None = None,
+    ) -> bool:
+        """Add or remove a term; returns whether anything changed. Adding to a workspace that
+        already holds `max_terms` other terms raises `moderation.too_many_terms()`, decided
+        in the same transaction as the insert."""
+        ...
 
     async def usage_report(
         self, month: str, workspace_key: str | None = None

@@ -6,14 +6,20 @@ the store; this module decides the windows and phrases the refusals.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from bot.errors import QuotaExceeded, UserFacingError
-from bot.models import QuotaPeriod
+from bot.errors import InvalidRequest, QuotaExceeded, UserFacingError
+from bot.models import Authority, LimitOverride, QuotaLimits, QuotaPeriod
 
 USER_DAILY = "user_daily"
 USER_CONCURRENT = "user_concurrent"
 WORKSPACE_MONTHLY = "workspace_monthly"
+# The most anyone, the operator included, can set: past these a number is a typo or an
+# attack (`daily:1e9`), not a quota.
+MAX_LIMIT_S = 1_000_000
+MAX_CONCURRENT = 1_000
 
 
 def period_at(now: float) -> QuotaPeriod:
@@ -77,3 +83,114 @@ def blocked() -> UserFacingError:
     return UserFacingError(
         "You are not allowed to make videos here; an admin can tell you more.", code="blocked"
     )
+
+
+# --- limits: the operator's caps, and what workspace admins make of them ---------------------
+#
+# Overrides are kept per authority (`LimitOverride.set_by`). The operator's caps are the
+# environment's defaults, overridden by the operator's workspace row, then by the operator's
+# user row. A workspace admin's rows (workspace, then user) may only tighten them: the limit in
+# force is the smaller of the two, 0 for the monthly limit meaning unlimited.
+
+
+def _layered(
+    start: QuotaLimits | None, rows: Iterable[LimitOverride]
+) -> tuple[float | None, float | None, float | None]:
+    """`start`, overridden by the workspace row, then by the user row (one authority's)."""
+    daily: float | None = start.user_daily_s if start else None
+    concurrent: float | None = start.user_concurrent if start else None
+    monthly: float | None = start.workspace_monthly_s if start else None
+    by_scope = {row.scope: row for row in rows}
+    for scope in ("workspace", "user"):
+        row = by_scope.get(scope)
+        if row is None:
+            continue
+        daily = row.daily_s if row.daily_s is not None else daily
+        concurrent = row.concurrent if row.concurrent is not None else concurrent
+        if scope == "workspace" and row.monthly_s is not None:
+            monthly = row.monthly_s
+    return daily, concurrent, monthly
+
+
+def operator_caps(defaults: QuotaLimits, overrides: Iterable[LimitOverride]) -> QuotaLimits:
+    """The limits the operator allows: defaults, then the operator's own overrides."""
+    mine = [row for row in overrides if row.set_by is Authority.OPERATOR]
+    daily, concurrent, monthly = _layered(defaults, mine)
+    assert daily is not None and concurrent is not None and monthly is not None
+    return QuotaLimits(daily, int(concurrent), monthly)
+
+
+def effective_limits(defaults: QuotaLimits, overrides: Iterable[LimitOverride]) -> QuotaLimits:
+    """The limits in force: the operator's caps, tightened by the workspace admins'."""
+    overrides = list(overrides)
+    caps = operator_caps(defaults, overrides)
+    theirs = [row for row in overrides if row.set_by is Authority.WORKSPACE_ADMIN]
+    daily, concurrent, monthly = _layered(None, theirs)
+    return QuotaLimits(
+        _tighter(caps.user_daily_s, daily),
+        int(_tighter(caps.user_concurrent, concurrent)),
+        _tighter_monthly(caps.workspace_monthly_s, monthly),
+    )
+
+
+def _tighter(cap: float, value: float | None) -> float:
+    # NaN compares false both ways: a stored NaN (never written since values are checked)
+    # must not lift the cap, so only a real, smaller number wins.
+    return value if value is not None and value < cap else cap
+
+
+def _tighter_monthly(cap: float, value: float | None) -> float:
+    if value is None or not value > 0:  # 0: unlimited, which cannot loosen a cap
+        return cap
+    return value if not cap or value < cap else cap
+
+
+def check_limit_values(
+    *, daily_s: float | None, concurrent: float | None, monthly_s: float | None
+) -> None:
+    """Refuse, in plain words, a limit that is not a number of the right size."""
+    for name, value, ceiling, unit in (
+        ("daily", daily_s, MAX_LIMIT_S, " seconds"),
+        ("concurrent", concurrent, MAX_CONCURRENT, " videos at a time"),
+        ("monthly", monthly_s, MAX_LIMIT_S, " seconds"),
+    ):
+        if value is None:
+            continue
+        if not (math.isfinite(value) and 0 <= value <= ceiling):
+            raise InvalidRequest(
+                f"{name} must be a number from 0 to {ceiling:,}{unit}, not {value:g}."
+            )
+        if name == "concurrent" and not float(value).is_integer():
+            raise InvalidRequest(f"concurrent must be a whole number, not {value:g}.")
+
+
+def check_within_caps(
+    caps: QuotaLimits,
+    *,
+    daily_s: float | None,
+    concurrent: float | None,
+    monthly_s: float | None,
+) -> None:
+    """Refuse a workspace admin's limit that would lift anyone above the operator's caps."""
+    for name, value, cap, unit in (
+        ("daily", daily_s, caps.user_daily_s, " s a day"),
+        ("concurrent", concurrent, caps.user_concurrent, " at a time"),
+    ):
+        if value is not None and value > cap:
+            raise InvalidRequest(
+                f"You can set {name} up to {cap:g}{unit} here: that is the limit the bot's "
+                "operator allows. Only the operator can allow more."
+            )
+    cap = caps.workspace_monthly_s
+    if monthly_s is None or not cap:
+        return
+    if monthly_s == 0:
+        raise InvalidRequest(
+            f"monthly 0 means unlimited, and the bot's operator allows this workspace "
+            f"{cap:g} s a month: set {cap:g} or less."
+        )
+    if monthly_s > cap:
+        raise InvalidRequest(
+            f"You can set monthly up to {cap:g} s here: that is the limit the bot's operator "
+            "allows. Only the operator can allow more."
+        )

@@ -21,14 +21,16 @@ from typing import Any
 
 import aiosqlite
 
-from bot import quota
+from bot import moderation, quota
 from bot.errors import ConfigurationError
 from bot.models import (
     ACTIVE_STATES,
     TERMINAL_STATES,
+    Authority,
     GenerationRequest,
     Job,
     JobState,
+    LimitOverride,
     MediaRole,
     Origin,
     QuotaLimits,
@@ -490,66 +492,80 @@ class SqliteStore:
     ) -> QuotaLimits:
         return await self._limits(self._reader, user_key, workspace_key, defaults)
 
+    async def limit_overrides(
+        self, user_key: str | None, workspace_key: str
+    ) -> list[LimitOverride]:
+        return await self._overrides(self._reader, user_key, workspace_key)
+
     @staticmethod
     async def _limits(
         db: aiosqlite.Connection, user_key: str, workspace_key: str, defaults: QuotaLimits
     ) -> QuotaLimits:
-        """Defaults, overridden by the workspace's settings, overridden by the user's."""
+        overrides = await SqliteStore._overrides(db, user_key, workspace_key)
+        return quota.effective_limits(defaults, overrides)
+
+    @staticmethod
+    async def _overrides(
+        db: aiosqlite.Connection, user_key: str | None, workspace_key: str
+    ) -> list[LimitOverride]:
         async with db.execute(
-            """SELECT scope, daily_s, concurrent, monthly_s FROM quota_overrides
+            """SELECT scope, set_by, daily_s, concurrent, monthly_s FROM quota_overrides
                WHERE (scope = 'workspace' AND subject = ?) OR (scope = 'user' AND subject = ?)""",
             (workspace_key, user_key),
         ) as cur:
-            rows = {row["scope"]: row for row in await cur.fetchall()}
-        daily, concurrent, monthly = (
-            defaults.user_daily_s,
-            defaults.user_concurrent,
-            defaults.workspace_monthly_s,
-        )
-        for scope in ("workspace", "user"):
-            row = rows.get(scope)
-            if row is None:
-                continue
-            daily = row["daily_s"] if row["daily_s"] is not None else daily
-            concurrent = row["concurrent"] if row["concurrent"] is not None else concurrent
-            if scope == "workspace" and row["monthly_s"] is not None:
-                monthly = row["monthly_s"]
-        return QuotaLimits(daily, concurrent, monthly)
+            return [
+                LimitOverride(
+                    scope=row["scope"],
+                    set_by=Authority(row["set_by"]),
+                    daily_s=row["daily_s"],
+                    concurrent=row["concurrent"],
+                    monthly_s=row["monthly_s"],
+                )
+                for row in await cur.fetchall()
+            ]
 
     async def set_override(
         self,
         scope: str,
         subject: str,
         *,
+        set_by: Authority,
         now: float,
         daily_s: float | None = None,
         concurrent: int | None = None,
         monthly_s: float | None = None,
     ) -> None:
-        """Set the given limits for a user or workspace; limits not given stay as they were."""
+        """Set the given limits for a user or workspace, as `set_by`'s word; limits not given
+        stay as they were."""
         async with self._transaction() as db:
             await db.execute(
-                """INSERT INTO quota_overrides (scope, subject, daily_s, concurrent, monthly_s,
-                       updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (scope, subject) DO UPDATE SET
+                """INSERT INTO quota_overrides (scope, subject, set_by, daily_s, concurrent,
+                       monthly_s, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (scope, subject, set_by) DO UPDATE SET
                        daily_s = COALESCE(excluded.daily_s, quota_overrides.daily_s),
                        concurrent = COALESCE(excluded.concurrent, quota_overrides.concurrent),
                        monthly_s = COALESCE(excluded.monthly_s, quota_overrides.monthly_s),
                        updated_at = excluded.updated_at""",
-                (scope, subject, daily_s, concurrent, monthly_s, now),
+                (scope, subject, set_by.value, daily_s, concurrent, monthly_s, now),
             )
 
-    async def clear_override(self, scope: str, subject: str) -> bool:
+    async def clear_override(
+        self, scope: str, subject: str, *, set_by: Authority | None = None
+    ) -> bool:
+        """Remove `set_by`'s limits for the subject (everyone's when None)."""
+        by = set_by.value if set_by else None
         async with self._transaction() as db:
             cur = await db.execute(
-                "DELETE FROM quota_overrides WHERE scope = ? AND subject = ?", (scope, subject)
+                """DELETE FROM quota_overrides
+                   WHERE scope = ? AND subject = ? AND (? IS NULL OR set_by = ?)""",
+                (scope, subject, by, by),
             )
             return cur.rowcount > 0
 
     async def overrides(self) -> list[dict[str, Any]]:
         async with self._reader.execute(
-            "SELECT * FROM quota_overrides ORDER BY scope, subject"
+            "SELECT * FROM quota_overrides ORDER BY scope, subject, set_by"
         ) as cur:
             return [dict(row) for row in await cur.fetchall()]
 
@@ -588,9 +604,25 @@ class SqliteStore:
             return [row[0] for row in await cur.fetchall()]
 
     async def set_banned_term(
-        self, workspace_key: str, term: str, banned: bool, *, now: float
+        self,
+        workspace_key: str,
+        term: str,
+        banned: bool,
+        *,
+        now: float,
+        max_terms: int | None = None,
     ) -> bool:
         async with self._transaction() as db:
+            if banned and max_terms is not None:
+                async with db.execute(
+                    """SELECT COUNT(*), MAX(term = ?) FROM banned_terms
+                       WHERE workspace_key = ?""",
+                    (term, workspace_key),
+                ) as cur:
+                    row = await cur.fetchone()
+                count, present = (int(row[0]), bool(row[1])) if row else (0, False)
+                if count >= max_terms and not present:
+                    raise moderation.too_many_terms()
             if banned:
                 cur = await db.execute(
                     """INSERT INTO banned_terms (workspace_key, term, added_at) VALUES (?, ?, ?)

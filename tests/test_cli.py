@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import av
 import pytest
 
 from bot.cli import main
+from storage.sqlite import migrations
 from tests.support import png_bytes, run_cli
 
 
@@ -183,3 +185,60 @@ def test_a_short_webhook_secret_stops_run_and_try_naming_the_variable_not_the_va
     assert "VEO_WEBHOOK_SECRET" in err and "at least 32 bytes" in err
     assert "guessable" not in err and "discord-token" not in err
     assert not (tmp_path / "veo.db").exists()  # refused before anything was opened
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--daily", "nan", "daily must be a number from 0 to 1,000,000 seconds, not nan."),
+        ("--daily", "inf", "daily must be a number from 0 to 1,000,000 seconds, not inf."),
+        ("--daily", "-1", "daily must be a number from 0 to 1,000,000 seconds, not -1."),
+        ("--monthly", "1e9", "monthly must be a number from 0 to 1,000,000 seconds, not 1e+09."),
+    ],
+)
+def test_limits_that_are_not_sane_numbers_are_refused_and_change_nothing(
+    tmp_path: Path, option: str, value: str, message: str
+) -> None:
+    result = run_cli(tmp_path, "quota", "set", "--workspace", "console:local", option, value)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"veo-bot: {message}"
+    shown = run_cli(tmp_path, "quota", "show")
+    assert (shown.returncode, shown.stdout) == (0, "")
+
+
+def test_limits_a_server_admin_set_before_the_upgrade_are_held_under_the_operators_caps(
+    tmp_path: Path,
+) -> None:
+    # A database from before overrides said who set them, with a server admin's `daily:1e9`.
+    with sqlite3.connect(tmp_path / "veo.db") as db:
+        for version, _name, sql in migrations()[:3]:
+            db.executescript(f"{sql}\nPRAGMA user_version = {version};")
+        db.execute(
+            """INSERT INTO quota_overrides (scope, subject, daily_s, updated_at)
+               VALUES ('user', 'console:local:alice', 1e9, 0)"""
+        )
+    shown = run_cli(tmp_path, "quota", "show")
+    assert shown.stdout == "user console:local:alice: daily 1e+09 (set by a workspace admin)\n"
+    result = run_cli(
+        tmp_path,
+        *("try", "x", "--user", "alice", "--model", "local-draft", "--duration", "4"),
+        VEO_QUOTA_USER_DAILY_S="2",
+    )
+    assert result.returncode == 3 and "you have 2 s of 2 s left today" in result.stderr
+
+
+def test_a_banned_pattern_saved_before_re2_is_listed_as_not_enforced(tmp_path: Path) -> None:
+    refused = run_cli(tmp_path, "banned", "add", "re:(gore)\\s+\\1", "--workspace", "console:local")
+    assert refused.returncode == 2 and "RE2 has no back-references" in refused.stderr
+    assert (
+        run_cli(tmp_path, "banned", "add", "gore", "--workspace", "console:local").returncode == 0
+    )
+    with sqlite3.connect(tmp_path / "veo.db") as db:  # as an older veo-bot saved it
+        db.execute(
+            """INSERT INTO banned_terms (workspace_key, term, added_at)
+               VALUES ('console:local', 're:(gore)\\s+\\1', 0)"""
+        )
+    listed = run_cli(tmp_path, "banned", "list", "--workspace", "console:local")
+    assert listed.stdout == (
+        "gore\nre:(gore)\\s+\\1  (not enforced: RE2 cannot run it, replace it)\n"
+    )

@@ -756,6 +756,70 @@ async def test_admins_steer_quotas_blocks_and_banned_words_and_nobody_else_can(
         assert f"<@{member.id}>: 4 s in 1 job(s)" in report
 
 
+async def test_a_server_admin_cannot_lift_the_operators_limits_or_reset_their_own_day(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with running_bot(store, tmp_path, limits=QuotaLimits(8, 2, 0)) as bot:
+        fake = bot.fake
+        member = fake.add_user("member")
+        moderator = fake.add_user("moderator", permissions=MEMBER_PERMISSIONS | MANAGE_GUILD)
+        operator = fake.add_user("operator")  # named in VEO_ADMINS
+        bot.adapter._commands.admin._admins = frozenset({str(operator.id)})
+        workspace = f"discord:{fake.guild_id}"
+
+        async def admin(action: str, options: dict[str, object], user: User) -> str:
+            return await bot.reply(await fake.slash(f"veo-admin {action}", options, user=user))
+
+        async def quota(user: User) -> str:
+            return await bot.reply(await fake.slash("veo-quota", user=user))
+
+        await bot.reply(await fake.slash("veo", {"prompt": "a bay", "duration": 8}, user=moderator))
+        await bot.finished(await bot.next_job())
+        # What a server admin tries, each through /veo-admin, as Discord would deliver it if a
+        # modified client got past the option's own bounds.
+        attempts: list[tuple[str, dict[str, object], str]] = [
+            ("limits", {"daily": 1e9}, "daily must be a number from 0 to 1,000,000 seconds"),
+            ("limits", {"daily": 20}, "You can set daily up to 8 s a day here"),
+            ("limits", {"user": moderator, "daily": 9}, "You can set daily up to 8 s a day"),
+            ("limits", {"user": member, "concurrent": 3}, "You can set concurrent up to 2"),
+            ("limits", {"daily": float("nan")}, "daily must be a number from 0 to 1,000,000"),
+            ("limits", {"daily": float("inf")}, "daily must be a number from 0 to 1,000,000"),
+            ("limits", {"monthly": -1}, "monthly must be a number from 0 to 1,000,000"),
+            ("limits", {"user": member, "daily": -1}, "daily must be a number"),
+            ("reset", {"user": moderator}, "Nobody resets their own day"),
+        ]
+        for action, options, refusal in attempts:
+            said = await admin(action, options, moderator)
+            assert refusal in said, (options, said)
+        assert await store.overrides() == []
+        assert "used 8 s of video out of 8 s: 0 s left" in await quota(moderator)
+        over = await bot.reply(
+            await fake.slash("veo", {"prompt": "a bay", "duration": 4}, user=moderator)
+        )
+        assert "of your daily quota" in over  # the day was not reset
+
+        # The operator may go higher; the server admin may then share out up to that.
+        said = await admin("limits", {"user": member, "daily": 40}, operator)
+        assert said == f"Limits set for <@{member.id}>: 40 s a day."
+        said = await admin("limits", {"user": member, "daily": 30}, moderator)
+        assert said == f"Limits set for <@{member.id}>: 30 s a day."
+        assert "up to 40 s a day" in await admin("limits", {"user": member, "daily": 41}, moderator)
+        assert "out of 30 s" in await quota(member)
+        # Nobody resets their own day, the bot's own admins included; others' days, yes.
+        assert "Nobody resets" in await admin("reset", {"user": operator}, operator)
+        said = await admin("reset", {"user": moderator}, operator)
+        assert said == f"Today starts afresh for <@{moderator.id}>."
+        rows = await store.overrides()
+        assert [(r["subject"], r["set_by"], r["daily_s"]) for r in rows] == [
+            (f"{workspace}:{member.id}", "operator", 40),
+            (f"{workspace}:{member.id}", "workspace_admin", 30),
+        ]
+        # A server admin clears their own limits; the operator's stay.
+        said = await admin("clear", {"user": member}, moderator)
+        assert said == f"Limits for <@{member.id}> cleared; the operator's apply again."
+        assert "out of 40 s" in await quota(member)
+
+
 # --- acknowledgement and permissions ------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,12 +11,20 @@ import pytest
 from bot.clock import ManualClock
 from bot.errors import InvalidRequest, QuotaExceeded, UserFacingError
 from bot.jobs import JobService
-from bot.models import GenerationRequest, JobState, ProviderJobState, ProviderStatus, QuotaLimits
+from bot.models import (
+    Actor,
+    GenerationRequest,
+    JobState,
+    ProviderJobState,
+    ProviderStatus,
+    QuotaLimits,
+)
 from bot.moderation import REFUSAL
 from storage.sqlite import SqliteStore
 from tests.support import RecordingSurface, ScriptedProvider, make_service, origin
 
 EIGHT = GenerationRequest(prompt="a lighthouse", duration_s=8)
+OPERATOR = Actor.operator()
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC).timestamp()
 
 
@@ -43,19 +52,19 @@ async def fill(service: JobService, user: str = "u1", workspace: str = "w1") -> 
 
 
 async def test_user_overrides_beat_workspace_overrides_beat_defaults(service: JobService) -> None:
-    await service.set_limits("workspace", "chat:w1", daily_s=32)
-    await service.set_limits("user", "chat:w1:vip", daily_s=48)
+    await service.set_limits(OPERATOR, "workspace", "chat:w1", daily_s=32)
+    await service.set_limits(OPERATOR, "user", "chat:w1:vip", daily_s=48)
     assert await fill(service, "someone") == 4
     assert await fill(service, "vip") == 6
     assert await fill(service, "other", workspace="w2") == 2  # defaults elsewhere
 
-    assert await service.clear_limits("user", "chat:w1:vip")
+    assert await service.clear_limits(OPERATOR, "user", "chat:w1:vip")
     report = await service.quota_report(origin(user="vip"))
     assert (report.daily_limit_s, report.used_today_s) == (32, 48)
 
 
 async def test_a_workspace_monthly_override_caps_the_workspace(service: JobService) -> None:
-    await service.set_limits("workspace", "chat:w1", monthly_s=20)
+    await service.set_limits(OPERATOR, "workspace", "chat:w1", monthly_s=20)
     assert await fill(service, "a") == 2
     with pytest.raises(QuotaExceeded) as refused:
         await service.submit(EIGHT, origin(user="b"))
@@ -63,17 +72,17 @@ async def test_a_workspace_monthly_override_caps_the_workspace(service: JobServi
 
 
 async def test_bad_limits_are_refused(service: JobService) -> None:
-    with pytest.raises(InvalidRequest, match="cannot be negative"):
-        await service.set_limits("user", "chat:w1:u1", daily_s=-1)
+    with pytest.raises(InvalidRequest, match="daily must be a number from 0 to 1,000,000"):
+        await service.set_limits(OPERATOR, "user", "chat:w1:u1", daily_s=-1)
     with pytest.raises(InvalidRequest, match="belongs to a workspace"):
-        await service.set_limits("user", "chat:w1:u1", monthly_s=10)
+        await service.set_limits(OPERATOR, "user", "chat:w1:u1", monthly_s=10)
     with pytest.raises(InvalidRequest, match="at least one limit"):
-        await service.set_limits("workspace", "chat:w1")
+        await service.set_limits(OPERATOR, "workspace", "chat:w1")
 
 
 async def test_resetting_a_users_day_gives_the_day_back(service: JobService) -> None:
     assert await fill(service) == 2
-    await service.reset_day("chat:w1:u1")
+    await service.reset_day(OPERATOR, "chat:w1:u1")
     assert (await service.quota_report(origin())).used_today_s == 0
     clock = service.clock
     assert isinstance(clock, ManualClock)
@@ -159,3 +168,83 @@ async def test_the_usage_report_matches_the_ledger(service: JobService, store: S
         row["seconds"] for row in ledger if row["status"] != "refunded"
     )
     assert await service.usage(month="2026-10") == []
+
+
+# --- who is asking: the operator, or a workspace admin inside the operator's caps -----------
+
+ADMIN = Actor.workspace_admin("chat:w1:mod", "chat:w1")
+
+
+async def test_a_workspace_admin_lowers_and_shares_out_limits_inside_the_operators_caps(
+    service: JobService,
+) -> None:
+    # The operator's caps here are the defaults: 16 s a day, 100 at a time, unlimited month.
+    await service.set_limits(ADMIN, "workspace", "chat:w1", daily_s=8)
+    await service.set_limits(ADMIN, "user", "chat:w1:vip", daily_s=16)  # up to the cap: fine
+    assert await fill(service, "someone") == 1
+    assert await fill(service, "vip") == 2
+    with pytest.raises(InvalidRequest, match="up to 16 s a day here"):
+        await service.set_limits(ADMIN, "user", "chat:w1:vip", daily_s=24)
+    with pytest.raises(InvalidRequest, match="up to 100 at a time here"):
+        await service.set_limits(ADMIN, "workspace", "chat:w1", concurrent=101)
+
+    # The operator raises one person; the admin may then give them up to that, no more.
+    await service.set_limits(OPERATOR, "user", "chat:w1:vip", daily_s=40)
+    await service.set_limits(ADMIN, "user", "chat:w1:vip", daily_s=24)
+    assert (await service.quota_report(origin(user="vip"))).daily_limit_s == 24
+    # The operator lowers the cap under the admin's number: the tighter one applies.
+    await service.set_limits(OPERATOR, "user", "chat:w1:vip", daily_s=8)
+    assert (await service.quota_report(origin(user="vip"))).daily_limit_s == 8
+
+    # An admin clears their own rows only; the operator clears everyone's.
+    assert await service.clear_limits(ADMIN, "user", "chat:w1:vip")
+    assert (await service.quota_report(origin(user="vip"))).daily_limit_s == 8
+    await service.set_limits(ADMIN, "user", "chat:w1:vip", daily_s=4)
+    assert await service.clear_limits(OPERATOR, "user", "chat:w1:vip")
+    assert (await service.quota_report(origin(user="vip"))).daily_limit_s == 8  # the admin's 8
+
+
+async def test_a_workspace_admin_cannot_make_a_capped_month_unlimited(
+    service: JobService, store: SqliteStore
+) -> None:
+    await service.set_limits(OPERATOR, "workspace", "chat:w1", monthly_s=600)
+    with pytest.raises(InvalidRequest, match="monthly 0 means unlimited"):
+        await service.set_limits(ADMIN, "workspace", "chat:w1", monthly_s=0)
+    with pytest.raises(InvalidRequest, match="up to 600 s here"):
+        await service.set_limits(ADMIN, "workspace", "chat:w1", monthly_s=601)
+    assert [row["set_by"] for row in await store.overrides()] == ["operator"]
+    await service.set_limits(ADMIN, "workspace", "chat:w1", monthly_s=300)
+    assert (await service.quota_report(origin())).workspace_monthly_limit_s == 300
+    # Where the operator left the month unlimited, an admin may cap it or leave it so.
+    elsewhere = Actor.workspace_admin("chat:w2:mod", "chat:w2")
+    await service.set_limits(elsewhere, "workspace", "chat:w2", monthly_s=0)
+    await service.set_limits(elsewhere, "workspace", "chat:w2", monthly_s=50)
+    assert (await service.quota_report(origin(workspace="w2"))).workspace_monthly_limit_s == 50
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        ({"daily_s": float("nan")}, "daily must be a number from 0 to 1,000,000 seconds, not nan"),
+        ({"daily_s": float("inf")}, "daily must be a number from 0 to 1,000,000 seconds, not inf"),
+        ({"daily_s": 1e9}, "daily must be a number from 0 to 1,000,000 seconds, not 1e+09"),
+        ({"monthly_s": -1.0}, "monthly must be a number from 0 to 1,000,000 seconds, not -1"),
+        ({"concurrent": 10**6}, "concurrent must be a number from 0 to 1,000 videos at a time"),
+    ],
+)
+async def test_limits_that_are_not_sane_numbers_are_refused_even_to_the_operator(
+    service: JobService, store: SqliteStore, limits: dict[str, float], message: str
+) -> None:
+    with pytest.raises(InvalidRequest, match=re.escape(message)):
+        await service.set_limits(OPERATOR, "workspace", "chat:w1", **limits)  # type: ignore[arg-type]
+    assert await store.overrides() == []
+
+
+async def test_nobody_resets_their_own_day_but_the_cli_resets_anyone(service: JobService) -> None:
+    assert await fill(service, "mod") == 2
+    for actor in (ADMIN, Actor.operator("chat:w1:mod")):
+        with pytest.raises(InvalidRequest, match="Nobody resets their own day"):
+            await service.reset_day(actor, "chat:w1:mod")
+    assert (await service.quota_report(origin(user="mod"))).used_today_s == 16
+    await service.reset_day(Actor.operator(), "chat:w1:mod")  # the CLI: no chat identity
+    assert (await service.quota_report(origin(user="mod"))).used_today_s == 0

@@ -302,6 +302,40 @@ async def test_admins_steer_quotas_and_banned_words_and_nobody_else_can(
         assert await bot.jobs() == []
 
 
+async def test_limits_that_are_not_sane_numbers_and_resetting_ones_own_day_are_refused(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with running_bot(store, tmp_path) as bot:
+
+        async def answer(text: str, user: str = "UADMIN") -> str:
+            seen = len(bot.fake.responses)
+            await bot.command(text, user=user)
+            replies = await bot.fake.wait_for(
+                lambda: bot.fake.responses if len(bot.fake.responses) > seen else None
+            )
+            return str(replies[-1]["text"])
+
+        for limits, refusal in (
+            ("daily=nan", "daily must be a number from 0 to 1,000,000 seconds, not nan."),
+            ("daily=inf", "daily must be a number from 0 to 1,000,000 seconds, not inf."),
+            ("daily=-1", "daily must be a number from 0 to 1,000,000 seconds, not -1."),
+            ("daily=1e9", "daily must be a number from 0 to 1,000,000 seconds, not 1e+09."),
+            ("concurrent=inf", "concurrent takes a whole number, not 'inf'."),
+            ("concurrent=1e9", "concurrent takes a whole number, not '1e9'."),
+            ("concurrent=5000", "concurrent must be a number from 0 to 1,000 videos at a time"),
+        ):
+            assert refusal in await answer(f"admin limits <@U1|one> {limits}"), limits
+        assert "monthly must be a number" in await answer("admin limits workspace monthly=NaN")
+        assert "Nobody resets their own day" in await answer("admin reset <@UADMIN|me>")
+        assert await store.overrides() == []
+        assert (await bot.service.quota_report(origin_of("U1"))).daily_limit_s == 1000
+
+        # The bot's own admins speak as the operator: above the defaults is theirs to allow.
+        assert await answer("admin limits <@U1|one> daily=2000") == "Limits set for <@U1|one>."
+        assert (await bot.service.quota_report(origin_of("U1"))).daily_limit_s == 2000
+        assert await answer("admin reset <@U1|one>") == "Today starts afresh for <@U1|one>."
+
+
 def origin_of(user: str) -> Origin:
     return Origin(platform="slack", workspace_id=TEAM_ID, channel_id="C1", user_id=user)
 

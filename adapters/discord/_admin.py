@@ -1,9 +1,11 @@
 """`/veo-admin`: quotas, blocks, banned words and the usage report for one server.
 
 Open to members with the Manage Server permission and to the Discord users listed in
-VEO_ADMINS (`discord:<user id>`); everyone else is refused before anything changes. The same
-actions as Slack's `/veo admin …` and the `veo-bot quota|usage|banned` CLI. Every answer is
-ephemeral: limits and words under discussion are nobody else's business.
+VEO_ADMINS (`discord:<user id>`); everyone else is refused before anything changes. Those in
+VEO_ADMINS speak as the bot's operator; a server's own admins only lower limits and share them
+out inside the operator's caps (`JobService.set_limits`). The same actions as Slack's
+`/veo admin …` and the `veo-bot quota|usage|banned` CLI. Every answer is ephemeral: limits and
+words under discussion are nobody else's business.
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot import moderation
 from bot.errors import UserFacingError, reference_id, unexpected_message
 from bot.jobs import JobService
+from bot.models import Actor, Authority
+from bot.quota import MAX_CONCURRENT, MAX_LIMIT_S
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +53,17 @@ class VeoAdmin:
     def is_admin(self, interaction: Interaction) -> bool:
         return str(interaction.user.id) in self._admins or interaction.permissions.manage_guild
 
-    async def run(self, interaction: Interaction, action: Callable[[str], Awaitable[str]]) -> None:
-        """Check the person, acknowledge privately, do `action(workspace)`, answer."""
+    def actor(self, interaction: Interaction, workspace: str) -> Actor:
+        """VEO_ADMINS speak as the operator; Manage Server makes a workspace admin only."""
+        user_key = f"{workspace}:{interaction.user.id}"
+        if str(interaction.user.id) in self._admins:
+            return Actor.operator(user_key)
+        return Actor.workspace_admin(user_key, workspace)
+
+    async def run(
+        self, interaction: Interaction, action: Callable[[str, Actor], Awaitable[str]]
+    ) -> None:
+        """Check the person, acknowledge privately, do `action(workspace, actor)`, answer."""
         if not self.is_admin(interaction) or interaction.guild_id is None:
             log.info("refused /veo-admin to %s", interaction.user.id)
             await interaction.response.send_message(NOT_ADMIN, ephemeral=True)
@@ -57,7 +71,7 @@ class VeoAdmin:
         await interaction.response.defer(ephemeral=True, thinking=True)
         workspace = f"{PLATFORM}:{interaction.guild_id}"
         try:
-            text = await action(workspace)
+            text = await action(workspace, self.actor(interaction, workspace))
         except UserFacingError as refusal:
             text = refusal.user_message
         except Exception:
@@ -66,22 +80,30 @@ class VeoAdmin:
             text = unexpected_message(ref)
         await interaction.edit_original_response(content=text)
 
-    # --- the actions (each takes the workspace key, returns the answer) -------------------
+    # --- the actions (each takes the workspace key and the actor, returns the answer) -----
 
     async def set_limits(
         self,
         workspace: str,
+        actor: Actor,
         user: discord.abc.User | None,
+        *,
         daily: float | None,
         concurrent: int | None,
         monthly: float | None,
     ) -> str:
         if user is None:
             await self.service.set_limits(
-                "workspace", workspace, daily_s=daily, concurrent=concurrent, monthly_s=monthly
+                actor,
+                "workspace",
+                workspace,
+                daily_s=daily,
+                concurrent=concurrent,
+                monthly_s=monthly,
             )
             return "Limits set for this server: " + _describe(daily, concurrent, monthly) + "."
         await self.service.set_limits(
+            actor,
             "user",
             _user_key(workspace, user),
             daily_s=daily,
@@ -90,19 +112,22 @@ class VeoAdmin:
         )
         return f"Limits set for {user.mention}: " + _describe(daily, concurrent, None) + "."
 
-    async def clear_limits(self, workspace: str, user: discord.abc.User | None) -> str:
+    async def clear_limits(
+        self, workspace: str, actor: Actor, user: discord.abc.User | None
+    ) -> str:
         if user is None:
-            cleared = await self.service.clear_limits("workspace", workspace)
+            cleared = await self.service.clear_limits(actor, "workspace", workspace)
             who = "this server"
         else:
-            cleared = await self.service.clear_limits("user", _user_key(workspace, user))
+            cleared = await self.service.clear_limits(actor, "user", _user_key(workspace, user))
             who = user.mention
         if cleared:
-            return f"Limits for {who} cleared; the defaults apply again."
+            after = "the defaults" if actor.authority is Authority.OPERATOR else "the operator's"
+            return f"Limits for {who} cleared; {after} apply again."
         return f"{who[0].upper()}{who[1:]} had no limits of its own."
 
-    async def reset_day(self, workspace: str, user: discord.abc.User) -> str:
-        await self.service.reset_day(_user_key(workspace, user))
+    async def reset_day(self, workspace: str, actor: Actor, user: discord.abc.User) -> str:
+        await self.service.reset_day(actor, _user_key(workspace, user))
         return f"Today starts afresh for {user.mention}."
 
     async def set_blocked(self, workspace: str, user: discord.abc.User, blocked: bool) -> str:
@@ -132,7 +157,11 @@ class VeoAdmin:
         terms = await self.service.store.banned_terms(workspace)
         if not terms:
             return "Nothing is banned on this server."
-        return "Banned here: " + ", ".join(f"`{term}`" for term in terms)
+        return "Banned here: " + ", ".join(_listed(term) for term in terms)
+
+
+def _listed(term: str) -> str:
+    return f"`{term}`" + (f" ({moderation.NOT_ENFORCED})" if moderation.unusable(term) else "")
 
 
 def _user_key(workspace: str, user: discord.abc.User) -> str:
@@ -169,46 +198,49 @@ def admin_group(admin: VeoAdmin) -> app_commands.Group:
     async def limits(
         interaction: Interaction,
         user: discord.User | None = None,
-        daily: app_commands.Range[float, 0] | None = None,
-        concurrent: app_commands.Range[int, 0] | None = None,
-        monthly: app_commands.Range[float, 0] | None = None,
+        daily: app_commands.Range[float, 0, MAX_LIMIT_S] | None = None,
+        concurrent: app_commands.Range[int, 0, MAX_CONCURRENT] | None = None,
+        monthly: app_commands.Range[float, 0, MAX_LIMIT_S] | None = None,
     ) -> None:
         await admin.run(
-            interaction, lambda ws: admin.set_limits(ws, user, daily, concurrent, monthly)
+            interaction,
+            lambda ws, by: admin.set_limits(
+                ws, by, user, daily=daily, concurrent=concurrent, monthly=monthly
+            ),
         )
 
     @group.command(name="clear", description="Back to the default limits")
     @app_commands.describe(user="The member (leave empty for the whole server)")
     async def clear(interaction: Interaction, user: discord.User | None = None) -> None:
-        await admin.run(interaction, lambda ws: admin.clear_limits(ws, user))
+        await admin.run(interaction, lambda ws, by: admin.clear_limits(ws, by, user))
 
     @group.command(name="reset", description="Give a member today's quota back")
     async def reset(interaction: Interaction, user: discord.User) -> None:
-        await admin.run(interaction, lambda ws: admin.reset_day(ws, user))
+        await admin.run(interaction, lambda ws, by: admin.reset_day(ws, by, user))
 
     @group.command(name="block", description="Stop a member from making videos")
     async def block(interaction: Interaction, user: discord.User) -> None:
-        await admin.run(interaction, lambda ws: admin.set_blocked(ws, user, True))
+        await admin.run(interaction, lambda ws, _: admin.set_blocked(ws, user, True))
 
     @group.command(name="unblock", description="Let a blocked member make videos again")
     async def unblock(interaction: Interaction, user: discord.User) -> None:
-        await admin.run(interaction, lambda ws: admin.set_blocked(ws, user, False))
+        await admin.run(interaction, lambda ws, _: admin.set_blocked(ws, user, False))
 
     @group.command(name="usage", description="Seconds of video this month, top members first")
     async def usage(interaction: Interaction) -> None:
-        await admin.run(interaction, admin.usage)
+        await admin.run(interaction, lambda ws, _: admin.usage(ws))
 
     @group.command(name="ban", description="Refuse prompts with a word (or re:pattern)")
     @app_commands.describe(term="A word or phrase, or re:<regular expression>")
     async def ban(interaction: Interaction, term: str) -> None:
-        await admin.run(interaction, lambda ws: admin.set_banned(ws, term, True))
+        await admin.run(interaction, lambda ws, _: admin.set_banned(ws, term, True))
 
     @group.command(name="unban", description="Allow a banned word again")
     async def unban(interaction: Interaction, term: str) -> None:
-        await admin.run(interaction, lambda ws: admin.set_banned(ws, term, False))
+        await admin.run(interaction, lambda ws, _: admin.set_banned(ws, term, False))
 
     @group.command(name="banned", description="The words banned on this server")
     async def banned(interaction: Interaction) -> None:
-        await admin.run(interaction, admin.banned)
+        await admin.run(interaction, lambda ws, _: admin.banned(ws))
 
     return group

@@ -55,7 +55,7 @@ from bot.errors import (
     reference_id,
     unexpected_message,
 )
-from bot.models import GenerationRequest, ImageInput, Origin
+from bot.models import Actor, GenerationRequest, ImageInput, Origin
 from bot.ports import ChatSurface
 
 if TYPE_CHECKING:
@@ -373,8 +373,9 @@ class SlackAdapter:
         if f"{PLATFORM}:{origin.user_id}" not in self._admins:
             await reply("Only the bot's admins (VEO_ADMINS) can use `/veo admin`.")
             return
+        actor = Actor.operator(origin.user_key)  # VEO_ADMINS speak as the operator
         try:
-            await reply(await admin.run(self._jobs, origin.workspace_id, text))
+            await reply(await admin.run(self._jobs, origin.workspace_id, text, actor))
         except InvalidRequest as exc:
             await reply(exc.user_message)
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 
+from bot import moderation
 from bot.errors import InvalidRequest
 from bot.jobs import JobService
+from bot.models import Actor
 
 PLATFORM = "slack"
 USAGE = (
@@ -27,6 +29,10 @@ def _user(token: str) -> str:
     return match.group(1) or match.group(2)
 
 
+def _listed(term: str) -> str:
+    return f"`{term}`" + (f" ({moderation.NOT_ENFORCED})" if moderation.unusable(term) else "")
+
+
 def _subject(team: str, token: str) -> tuple[str, str]:
     if token.lower() == "workspace":
         return "workspace", f"{PLATFORM}:{team}"
@@ -34,6 +40,7 @@ def _subject(team: str, token: str) -> tuple[str, str]:
 
 
 def _limits(pairs: list[str]) -> dict[str, float]:
+    """The numbers as typed; the core refuses any that is not a sane limit (nan, inf, -1)."""
     values: dict[str, float] = {}
     for pair in pairs:
         name, _, raw = pair.partition("=")
@@ -42,14 +49,15 @@ def _limits(pairs: list[str]) -> dict[str, float]:
                 f"Limits look like daily=60 concurrent=3 monthly=3600, not {pair!r}."
             )
         try:
-            values[_LIMITS[name]] = float(raw)
+            values[_LIMITS[name]] = int(raw) if name == "concurrent" else float(raw)
         except ValueError:
-            raise InvalidRequest(f"{name} takes a number, not {raw!r}.") from None
+            kind = "a whole number" if name == "concurrent" else "a number"
+            raise InvalidRequest(f"{name} takes {kind}, not {raw!r}.") from None
     return values
 
 
-async def run(service: JobService, team: str, text: str) -> str:
-    """Carry out one admin command; return what to tell the admin."""
+async def run(service: JobService, team: str, text: str, actor: Actor) -> str:
+    """Carry out one admin command for `actor`; return what to tell the admin."""
     words = text.split()
     if not words:
         return USAGE
@@ -58,19 +66,23 @@ async def run(service: JobService, team: str, text: str) -> str:
     if action == "limits" and args:
         scope, subject = _subject(team, args[0])
         values = _limits(args[1:])
-        concurrent = values.pop("concurrent", None)
         await service.set_limits(
-            scope, subject, concurrent=int(concurrent) if concurrent is not None else None, **values
+            actor,
+            scope,
+            subject,
+            daily_s=values.get("daily_s"),
+            concurrent=int(values["concurrent"]) if "concurrent" in values else None,
+            monthly_s=values.get("monthly_s"),
         )
         return f"Limits set for {args[0]}."
     if action == "clear" and len(args) == 1:
         scope, subject = _subject(team, args[0])
-        cleared = await service.clear_limits(scope, subject)
+        cleared = await service.clear_limits(actor, scope, subject)
         return (
             f"Limits for {args[0]} cleared." if cleared else f"{args[0]} had no limits of its own."
         )
     if action == "reset" and len(args) == 1:
-        await service.reset_day(f"{workspace}:{_user(args[0])}")
+        await service.reset_day(actor, f"{workspace}:{_user(args[0])}")
         return f"Today starts afresh for {args[0]}."
     if action in ("block", "unblock") and len(args) == 1:
         changed = await service.set_blocked(f"{workspace}:{_user(args[0])}", action == "block")
@@ -94,6 +106,8 @@ async def run(service: JobService, team: str, text: str) -> str:
     if action == "banned":
         terms = await service.store.banned_terms(workspace)
         return (
-            "Banned here: " + ", ".join(f"`{t}`" for t in terms) if terms else "Nothing is banned."
+            "Banned here: " + ", ".join(_listed(t) for t in terms)
+            if terms
+            else "Nothing is banned."
         )
     return USAGE
