@@ -53,6 +53,7 @@ from bot.models import (
 from bot.ports import ChatSurface, LedgerAction, Store, VideoProvider
 from bot.quota import period_at
 from bot.relay import CannotFit, download_to_file, fit_to_limit
+from bot.retry_after import capped
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -807,9 +808,13 @@ class JobService:
             cap=self.config.backoff_cap_s,
             rng=self._rng,
         )
-        if isinstance(err, ProviderRateLimited | DeliveryError) and err.retry_after is not None:
-            delay = max(delay, err.retry_after)
-        changes: dict[str, object] = {"next_poll_at": self.clock.now() + delay}
+        if isinstance(err, ProviderRateLimited | DeliveryError):
+            delay = max(delay, capped(err.retry_after) or 0.0)
+        next_poll_at = self.clock.now() + delay
+        if job.state in (JobState.PENDING, JobState.SUBMITTED, JobState.RUNNING):
+            # Never asleep past the deadline (`advance` times these states out when it comes).
+            next_poll_at = min(next_poll_at, job.deadline_at)
+        changes: dict[str, object] = {"next_poll_at": next_poll_at}
         if counter == "poll_failures":
             changes["poll_failures"] = job.poll_failures + 1
         if err is not None:
