@@ -329,6 +329,17 @@ class JobService:
         previous = await self.store.get_job(job_id)
         if previous is None:
             raise InvalidRequest("That video is no longer known to the bot.")
+        # The quota first: a refused re-roll never loads the stored images (up to 40 MB).
+        spec = self.catalog.get(previous.provider, previous.model)
+        cost = spec.cost_of(previous.request.duration_s or spec.default_duration)
+        now = self.clock.now()
+        try:
+            await self.store.check_quota(origin, cost, self.config.limits, period_at(now), now=now)
+        except QuotaExceeded as refusal:
+            self.metrics.count(
+                "veo_quota_refusals_total", "Requests refused by a quota.", limit=refusal.limit
+            )
+            raise
         blobs = await self.store.load_media(job_id)
         request = previous.request.with_media(blobs).model_copy(update={"seed": None})
         return await self.submit(request, origin)
