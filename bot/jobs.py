@@ -33,6 +33,7 @@ from bot.errors import (
     ProviderJobNotFound,
     ProviderRateLimited,
     QuotaExceeded,
+    UserFacingError,
     reference_id,
     unexpected_message,
 )
@@ -52,6 +53,7 @@ from bot.models import (
 )
 from bot.ports import ChatSurface, LedgerAction, Store, VideoProvider
 from bot.quota import period_at
+from bot.ratelimit import CommandRateLimit
 from bot.relay import CannotFit, download_to_file, fit_to_limit
 from bot.retry_after import capped
 
@@ -91,6 +93,9 @@ class ServiceConfig:
     lease_s: float = 300.0
     # How long a result link works, for videos too large to upload even re-encoded.
     result_link_ttl_s: float = 7 * 86400.0
+    # Commands (/veo, Re-roll, Extend, Animate) one person may send per minute; 0: no limit.
+    # Settings give the operator's value (VEO_USER_COMMANDS_PER_MINUTE).
+    commands_per_minute: int = 0
 
     @property
     def results_dir(self) -> Path:
@@ -156,12 +161,29 @@ class JobService:
         # do not make the provider be asked again.
         self._callback_polls: dict[str, float] = {}
         self._wake: Callable[[], None] = lambda: None
+        self._commands = CommandRateLimit(config.commands_per_minute, clock)
 
     def set_wakeup(self, wake: Callable[[], None]) -> None:
         """The scheduler's doorbell: rung when a job becomes due now."""
         self._wake = wake
 
     # --- intake -------------------------------------------------------------------------
+
+    def admit(self, origin: Origin) -> None:
+        """Count one command of this person's (`/veo`, Re-roll, Extend, Animate); raise
+        `UserFacingError` when they are going too fast. Adapters call it first, before any
+        download, so a refused command costs a dictionary look-up and charges nothing."""
+        wait = self._commands.take(origin.user_key)
+        if wait <= 0:
+            return
+        self.metrics.count(
+            "veo_commands_rate_limited_total",
+            "Commands refused because one person sent too many too fast.",
+            platform=origin.platform,
+        )
+        raise UserFacingError(
+            f"You're going too fast: try again in {math.ceil(wait)} s.", code="rate_limited"
+        )
 
     async def submit(
         self, request: GenerationRequest, origin: Origin, *, idempotency_key: str | None = None

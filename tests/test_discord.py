@@ -142,6 +142,7 @@ async def running_bot(
     start_scheduler: bool = True,
     public_url: str | None = None,
     clock: Clock | None = None,
+    commands_per_minute: int = 0,
 ) -> AsyncIterator[DiscordBot]:
     async with contextlib.AsyncExitStack() as stack:
         if fake is None:
@@ -157,6 +158,7 @@ async def running_bot(
             public_url=public_url,
             webhook_secret="test-secret" if public_url else None,
             clock=clock,
+            commands_per_minute=commands_per_minute,
         )
         stack.push_async_callback(adapter.close)
         identified = fake.identifies

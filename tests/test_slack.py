@@ -124,6 +124,7 @@ async def running_bot(
     limits: QuotaLimits | None = None,
     socket_mode: bool = False,
     clock: Clock | None = None,
+    commands_per_minute: int = 0,
 ) -> AsyncIterator[SlackBot]:
     async with contextlib.AsyncExitStack() as stack:
         if fake is None:
@@ -146,6 +147,7 @@ async def running_bot(
             limits=limits,
             default_provider=default_provider,
             clock=clock,
+            commands_per_minute=commands_per_minute,
         )
         app = web.Application()
         adapter.mount(app)

@@ -272,6 +272,7 @@ class SlackAdapter:
             thread_id=context.thread_ts,
         )
         try:
+            self._jobs.admit(origin)
             answers = ModalAnswers.read(view["state"]["values"])
             async with asyncio.timeout(ACK_BUDGET_S):
                 first = await self._fetch(answers.first_frame or context.frame, field="image")
@@ -337,15 +338,10 @@ class SlackAdapter:
 
     # --- the work behind the listeners -----------------------------------------------------
 
-    async def _submit(
-        self,
-        request: GenerationRequest,
-        origin: Origin,
-        reply: Reply,
-        idempotency_key: str | None = None,
-    ) -> None:
+    async def _submit(self, request: GenerationRequest, origin: Origin, reply: Reply) -> None:
         try:
-            await self._jobs.submit(request, origin, idempotency_key=idempotency_key)
+            self._jobs.admit(origin)
+            await self._jobs.submit(request, origin)
         except UserFacingError as exc:
             await reply(exc.user_message)
 
@@ -361,6 +357,7 @@ class SlackAdapter:
             await reply("Attach one image to animate, or two: the first and the last frame.")
             return
         try:
+            self._jobs.admit(origin)
             # Every file is looked at before the first download: nothing is fetched for a
             # mention that also carries a remote file or a document.
             sources = [
@@ -368,15 +365,14 @@ class SlackAdapter:
                 for file, field in zip(files, ("image", "end_image"), strict=False)
             ]
             frames = [await self._fetch(source, field=field) for source, field in sources]
-        except InvalidRequest as exc:
+            request = GenerationRequest(
+                prompt=prompt,
+                first_frame=frames[0] if frames else None,
+                last_frame=frames[1] if len(frames) > 1 else None,
+            )
+            await self._jobs.submit(request, origin, idempotency_key=idempotency_key)
+        except UserFacingError as exc:
             await reply(exc.user_message)
-            return
-        request = GenerationRequest(
-            prompt=prompt,
-            first_frame=frames[0] if frames else None,
-            last_frame=frames[1] if len(frames) > 1 else None,
-        )
-        await self._submit(request, origin, reply, idempotency_key)
 
     async def _admin(self, origin: Origin, text: str, reply: Reply) -> None:
         if f"{PLATFORM}:{origin.user_id}" not in self._admins:
@@ -416,6 +412,7 @@ class SlackAdapter:
             thread_id=thread_root(previous),
         )
         try:
+            self._jobs.admit(origin)
             await self._jobs.reroll(job_id, origin)
         except UserFacingError as exc:
             await reply(exc.user_message)
