@@ -81,6 +81,7 @@ async def open_runtime(
             job_timeout_s=settings.veo_job_timeout_s,
             public_url=settings.veo_public_url,
             webhook_secret=secret,
+            commands_per_minute=settings.veo_user_commands_per_minute,
         )
         service = JobService(
             store=store,

@@ -8,6 +8,7 @@ import asyncio
 import csv
 import getpass
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -41,8 +42,22 @@ EXIT_CONFIG = 4
 OPERATOR = Actor.operator()
 
 
+# What a terminal obeys instead of showing: C0 and C1 controls and DEL (ESC starts colour,
+# title and screen-clearing sequences; CR and BEL too), line and paragraph separators, and
+# Unicode's bidirectional marks, overrides and isolates, which reorder what is shown.
+_TERMINAL_CONTROLS = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def _printable(text: str) -> str:
+    """Text that came from people (prompts, names, terms) as a terminal shows it harmlessly:
+    each control character as a visible escape (`\\x1b`, `\\u202e`)."""
+    return _TERMINAL_CONTROLS.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
 def _fail(message: str, code: int) -> int:
-    print(f"veo-bot: {message}", file=sys.stderr)
+    print(f"veo-bot: {_printable(message)}", file=sys.stderr)
     return code
 
 
@@ -138,7 +153,7 @@ async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
     )
     for job in jobs:
         created = datetime.fromtimestamp(job.created_at, UTC).strftime("%Y-%m-%d %H:%M")
-        prompt = job.request.prompt.replace("\n", " ")
+        prompt = _printable(job.request.prompt.replace("\n", " "))
         prompt = prompt if len(prompt) <= 40 else prompt[:39] + "…"
         print(
             f"{job.id:12}  {created:16}  {job.state:10}  {job.progress:>3}  {job.model:14}  "
@@ -178,9 +193,9 @@ async def _quota(runtime: app.Runtime, args: argparse.Namespace) -> int:
                 if row[column] is not None
             )
             by = " (set by a workspace admin)" if row["set_by"] == Authority.WORKSPACE_ADMIN else ""
-            print(f"{row['scope']} {row['subject']}: {limits}{by}")
+            print(f"{row['scope']} {_printable(row['subject'])}: {limits}{by}")
         for user_key in await runtime.store.blocked_users():
-            print(f"blocked {user_key}")
+            print(f"blocked {_printable(user_key)}")
         return EXIT_OK
     if subject is None:
         return _fail(
@@ -219,8 +234,8 @@ async def _usage(service: JobService, args: argparse.Namespace) -> int:
         for row in rows:
             writer.writerow(
                 [
-                    row.user_key,
-                    row.workspace_key,
+                    _printable(row.user_key),
+                    _printable(row.workspace_key),
                     row.jobs,
                     f"{row.settled_s:g}",
                     f"{row.reserved_s:g}",
@@ -234,7 +249,8 @@ async def _usage(service: JobService, args: argparse.Namespace) -> int:
     print(f"{'user':40}  {'jobs':>4}  {'seconds':>8}  {'in flight':>9}  refunded")
     for row in rows[: args.top]:
         print(
-            f"{row.user_key:40}  {row.jobs:>4}  {row.settled_s:>8g}  {row.reserved_s:>9g}  "
+            f"{_printable(row.user_key):40}  {row.jobs:>4}  {row.settled_s:>8g}  "
+            f"{row.reserved_s:>9g}  "
             f"{row.refunded_jobs}"
         )
     return EXIT_OK
@@ -243,7 +259,8 @@ async def _usage(service: JobService, args: argparse.Namespace) -> int:
 async def _banned(service: JobService, args: argparse.Namespace) -> int:
     if args.action == "list":
         for term in await service.store.banned_terms(args.workspace):
-            print(term + (f"  ({moderation.NOT_ENFORCED})" if moderation.unusable(term) else ""))
+            flag = f"  ({moderation.NOT_ENFORCED})" if moderation.unusable(term) else ""
+            print(_printable(term) + flag)
         return EXIT_OK
     if not args.term:
         return _fail(f"give the word or re:pattern to {args.action}", EXIT_BAD_INPUT)

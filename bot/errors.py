@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import secrets
 
+from bot.retry_after import capped
+
 
 class VeoError(Exception):
     """Base class for errors veo-bot raises on purpose."""
@@ -116,7 +118,8 @@ class ProviderRateLimited(ProviderError):
         detail: str = "",
     ) -> None:
         super().__init__(user_message, detail=detail)
-        self.retry_after = retry_after
+        # Whatever the provider said, as the bot honours it: finite, >= 0, capped.
+        self.retry_after = capped(retry_after)
 
 
 class ProviderJobNotFound(ProviderError):
@@ -159,8 +162,8 @@ class DeliveryError(VeoError):
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
-        # The platform's own Retry-After, honoured like a provider's.
-        self.retry_after = retry_after
+        # The platform's own Retry-After, honoured like a provider's (finite, >= 0, capped).
+        self.retry_after = capped(retry_after)
         # Plain words for the channel when this ends the job; None: a generic sentence.
         self.user_message = user_message
 

@@ -33,6 +33,7 @@ from bot.errors import (
     ProviderJobNotFound,
     ProviderRateLimited,
     QuotaExceeded,
+    UserFacingError,
     reference_id,
     unexpected_message,
 )
@@ -54,7 +55,9 @@ from bot.models import (
 )
 from bot.ports import ChatSurface, LedgerAction, Store, VideoProvider
 from bot.quota import period_at
+from bot.ratelimit import CommandRateLimit
 from bot.relay import CannotFit, download_to_file, fit_to_limit
+from bot.retry_after import capped
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -92,6 +95,9 @@ class ServiceConfig:
     lease_s: float = 300.0
     # How long a result link works, for videos too large to upload even re-encoded.
     result_link_ttl_s: float = 7 * 86400.0
+    # Commands (/veo, Re-roll, Extend, Animate) one person may send per minute; 0: no limit.
+    # Settings give the operator's value (VEO_USER_COMMANDS_PER_MINUTE).
+    commands_per_minute: int = 0
 
     @property
     def results_dir(self) -> Path:
@@ -158,12 +164,29 @@ class JobService:
         self._callback_polls: dict[str, float] = {}
         self._banned = moderation.BannedTerms()
         self._wake: Callable[[], None] = lambda: None
+        self._commands = CommandRateLimit(config.commands_per_minute, clock)
 
     def set_wakeup(self, wake: Callable[[], None]) -> None:
         """The scheduler's doorbell: rung when a job becomes due now."""
         self._wake = wake
 
     # --- intake -------------------------------------------------------------------------
+
+    def admit(self, origin: Origin) -> None:
+        """Count one command of this person's (`/veo`, Re-roll, Extend, Animate); raise
+        `UserFacingError` when they are going too fast. Adapters call it first, before any
+        download, so a refused command costs a dictionary look-up and charges nothing."""
+        wait = self._commands.take(origin.user_key)
+        if wait <= 0:
+            return
+        self.metrics.count(
+            "veo_commands_rate_limited_total",
+            "Commands refused because one person sent too many too fast.",
+            platform=origin.platform,
+        )
+        raise UserFacingError(
+            f"You're going too fast: try again in {math.ceil(wait)} s.", code="rate_limited"
+        )
 
     async def submit(
         self, request: GenerationRequest, origin: Origin, *, idempotency_key: str | None = None
@@ -356,6 +379,17 @@ class JobService:
         previous = await self.store.get_job(job_id)
         if previous is None:
             raise InvalidRequest("That video is no longer known to the bot.")
+        # The quota first: a refused re-roll never loads the stored images (up to 40 MB).
+        spec = self.catalog.get(previous.provider, previous.model)
+        cost = spec.cost_of(previous.request.duration_s or spec.default_duration)
+        now = self.clock.now()
+        try:
+            await self.store.check_quota(origin, cost, self.config.limits, period_at(now), now=now)
+        except QuotaExceeded as refusal:
+            self.metrics.count(
+                "veo_quota_refusals_total", "Requests refused by a quota.", limit=refusal.limit
+            )
+            raise
         blobs = await self.store.load_media(job_id)
         request = previous.request.with_media(blobs).model_copy(update={"seed": None})
         return await self.submit(request, origin)
@@ -835,9 +869,13 @@ class JobService:
             cap=self.config.backoff_cap_s,
             rng=self._rng,
         )
-        if isinstance(err, ProviderRateLimited | DeliveryError) and err.retry_after is not None:
-            delay = max(delay, err.retry_after)
-        changes: dict[str, object] = {"next_poll_at": self.clock.now() + delay}
+        if isinstance(err, ProviderRateLimited | DeliveryError):
+            delay = max(delay, capped(err.retry_after) or 0.0)
+        next_poll_at = self.clock.now() + delay
+        if job.state in (JobState.PENDING, JobState.SUBMITTED, JobState.RUNNING):
+            # Never asleep past the deadline (`advance` times these states out when it comes).
+            next_poll_at = min(next_poll_at, job.deadline_at)
+        changes: dict[str, object] = {"next_poll_at": next_poll_at}
         if counter == "poll_failures":
             changes["poll_failures"] = job.poll_failures + 1
         if err is not None:

@@ -22,6 +22,7 @@ from bot.models import (
     JobState,
     LimitOverride,
     MediaRole,
+    Origin,
     ProviderStatus,
     QuotaLimits,
     QuotaPeriod,
@@ -147,6 +148,19 @@ class Store(Protocol):
     ) -> Job:
         """Insert the job and reserve its quota atomically; raise `QuotaExceeded` otherwise.
         A job already recorded under `idempotency_key` is returned instead, charging nothing."""
+        ...
+
+    async def check_quota(
+        self,
+        origin: Origin,
+        cost_s: float,
+        limits: QuotaLimits,
+        period: QuotaPeriod,
+        *,
+        now: float,
+    ) -> None:
+        """Raise what `create_job` would raise for a job of `cost_s` now (blocked, or a limit
+        passed), reserving nothing: a cheap look before expensive work."""
         ...
 
     async def get_job(self, job_id: str) -> Job | None: ...

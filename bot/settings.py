@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     veo_quota_user_daily_s: float = Field(default=40.0, ge=0)
     veo_quota_user_concurrent: int = Field(default=2, ge=0)
     veo_quota_workspace_monthly_s: float = Field(default=0.0, ge=0)
+    # Commands one person may send per minute (/veo, Re-roll, Extend, Animate); 0: no limit.
+    veo_user_commands_per_minute: int = Field(default=6, ge=0)
     veo_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     @field_validator("discord_guild_ids", "veo_admins", mode="before")

@@ -242,37 +242,9 @@ class SqliteStore:
                     existing = await cur.fetchone()
                 if existing is not None:
                     return _row_to_job(existing)
-            async with db.execute(
-                "SELECT 1 FROM blocked_users WHERE user_key = ?", (origin.user_key,)
-            ) as cur:
-                if await cur.fetchone() is not None:
-                    raise quota.blocked()
-            limits = await self._limits(db, origin.user_key, origin.workspace_key, limits)
-            usage = await self._usage(db, origin.user_key, origin.workspace_key, period)
-            refusal: tuple[str, float, float] | None = None
-            if usage.in_flight >= limits.user_concurrent:
-                refusal = (quota.USER_CONCURRENT, usage.in_flight, limits.user_concurrent)
-            elif usage.used_today_s + job.cost_s > limits.user_daily_s:
-                refusal = (quota.USER_DAILY, usage.used_today_s, limits.user_daily_s)
-            elif (
-                limits.workspace_monthly_s
-                and usage.workspace_used_month_s + job.cost_s > limits.workspace_monthly_s
-            ):
-                refusal = (
-                    quota.WORKSPACE_MONTHLY,
-                    usage.workspace_used_month_s,
-                    limits.workspace_monthly_s,
-                )
-            if refusal is not None:
-                limit, used, allowed = refusal
-                raise quota.refusal(
-                    limit,
-                    used=used,
-                    allowed=allowed,
-                    cost=job.cost_s,
-                    period=period,
-                    now=job.created_at,
-                )
+            await self._refuse_over_quota(
+                db, origin, job.cost_s, limits, period, now=job.created_at
+            )
             await db.execute(
                 """INSERT INTO jobs (id, platform, user_key, workspace_key, origin_json,
                        request_json, provider, model, state, progress, next_poll_at,
@@ -316,6 +288,55 @@ class SqliteStore:
                 ),
             )
         return job
+
+    async def check_quota(
+        self,
+        origin: Origin,
+        cost_s: float,
+        limits: QuotaLimits,
+        period: QuotaPeriod,
+        *,
+        now: float,
+    ) -> None:
+        await self._refuse_over_quota(self._reader, origin, cost_s, limits, period, now=now)
+
+    async def _refuse_over_quota(
+        self,
+        db: aiosqlite.Connection,
+        origin: Origin,
+        cost_s: float,
+        limits: QuotaLimits,
+        period: QuotaPeriod,
+        *,
+        now: float,
+    ) -> None:
+        """Raise the refusal a job of `cost_s` for `origin` meets now, if any."""
+        async with db.execute(
+            "SELECT 1 FROM blocked_users WHERE user_key = ?", (origin.user_key,)
+        ) as cur:
+            if await cur.fetchone() is not None:
+                raise quota.blocked()
+        limits = await self._limits(db, origin.user_key, origin.workspace_key, limits)
+        usage = await self._usage(db, origin.user_key, origin.workspace_key, period)
+        refusal: tuple[str, float, float] | None = None
+        if usage.in_flight >= limits.user_concurrent:
+            refusal = (quota.USER_CONCURRENT, usage.in_flight, limits.user_concurrent)
+        elif usage.used_today_s + cost_s > limits.user_daily_s:
+            refusal = (quota.USER_DAILY, usage.used_today_s, limits.user_daily_s)
+        elif (
+            limits.workspace_monthly_s
+            and usage.workspace_used_month_s + cost_s > limits.workspace_monthly_s
+        ):
+            refusal = (
+                quota.WORKSPACE_MONTHLY,
+                usage.workspace_used_month_s,
+                limits.workspace_monthly_s,
+            )
+        if refusal is not None:
+            limit, used, allowed = refusal
+            raise quota.refusal(
+                limit, used=used, allowed=allowed, cost=cost_s, period=period, now=now
+            )
 
     async def get_job(self, job_id: str) -> Job | None:
         async with self._reader.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cur:

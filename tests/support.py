@@ -234,6 +234,7 @@ def make_service(
     poll_interval_s: float = 0.01,
     webhook_secret: str | None = None,
     public_url: str | None = None,
+    commands_per_minute: int = 0,
 ) -> JobService:
     """A job service over the real catalog (plus the scripted provider's model)."""
     return JobService(
@@ -252,6 +253,7 @@ def make_service(
             public_url=public_url,
             backoff_cap_s=0.05,
             lease_s=30,
+            commands_per_minute=commands_per_minute,
         ),
         clock=clock or SystemClock(),
         rng=random.Random(7),

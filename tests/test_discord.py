@@ -18,6 +18,7 @@ import pytest
 
 from adapters.discord import create_adapter
 from adapters.discord._adapter import DiscordAdapter
+from bot.clock import Clock
 from bot.errors import ConfigurationError
 from bot.jobs import JobService
 from bot.models import (
@@ -140,6 +141,8 @@ async def running_bot(
     limits: QuotaLimits | None = None,
     start_scheduler: bool = True,
     public_url: str | None = None,
+    clock: Clock | None = None,
+    commands_per_minute: int = 0,
 ) -> AsyncIterator[DiscordBot]:
     async with contextlib.AsyncExitStack() as stack:
         if fake is None:
@@ -154,6 +157,8 @@ async def running_bot(
             limits=limits,
             public_url=public_url,
             webhook_secret="test-secret" if public_url else None,
+            clock=clock,
+            commands_per_minute=commands_per_minute,
         )
         stack.push_async_callback(adapter.close)
         identified = fake.identifies

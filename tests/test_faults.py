@@ -183,6 +183,7 @@ async def provider_bot(
     *,
     read_timeout_s: float = 5.0,
     public_url: str | None = None,
+    job_timeout_s: float = 3600,
 ) -> AsyncIterator[Bot]:
     fake = family.make_fake(job_duration_s=0.05)
     await fake.start()
@@ -196,7 +197,7 @@ async def provider_bot(
         surfaces={"chat": surface},
         default_provider=family.name,
         clock=clock,
-        job_timeout_s=3600,
+        job_timeout_s=job_timeout_s,
         public_url=public_url,
         webhook_secret="hook-secret" if public_url else None,
     )

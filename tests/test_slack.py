@@ -19,6 +19,7 @@ from aiohttp import web
 
 import adapters.slack
 from adapters.slack import EVENTS_PATH, create_adapter
+from bot.clock import Clock
 from bot.errors import ConfigurationError
 from bot.jobs import JobService
 from bot.models import (
@@ -122,6 +123,8 @@ async def running_bot(
     default_provider: str = "scripted",
     limits: QuotaLimits | None = None,
     socket_mode: bool = False,
+    clock: Clock | None = None,
+    commands_per_minute: int = 0,
 ) -> AsyncIterator[SlackBot]:
     async with contextlib.AsyncExitStack() as stack:
         if fake is None:
@@ -143,6 +146,8 @@ async def running_bot(
             surfaces={"slack": adapter.surface},
             limits=limits,
             default_provider=default_provider,
+            clock=clock,
+            commands_per_minute=commands_per_minute,
         )
         app = web.Application()
         adapter.mount(app)

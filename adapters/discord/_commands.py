@@ -286,6 +286,7 @@ class VeoCommands:
     async def _veo(self, interaction: Interaction, options: VeoOptions) -> str:
         origin = origin_of(interaction)
         check_permissions(interaction, origin)
+        self.service.admit(origin)
         first = await self._image(options.image, "image")
         last = await self._image(options.end_image, "end_image")
         provider, model = self._split_model(options.model)
@@ -360,6 +361,7 @@ class VeoCommands:
     ) -> str:
         origin = origin_of(interaction, thread_on=message.id)
         check_permissions(interaction, origin)
+        self.service.admit(origin)
         first = await self._image(image, "image")
         provider, model = self._split_model(fields.model)
         request = GenerationRequest(
@@ -382,6 +384,7 @@ class VeoCommands:
     async def _reroll(self, interaction: Interaction, job_id: str) -> str:
         origin = origin_of(interaction)
         check_permissions(interaction, origin)
+        self.service.admit(origin)
         job = await self.service.reroll(job_id, origin)
         self.surface.remember_limit(job.id, interaction.filesize_limit)
         return queued_text(job)
@@ -397,6 +400,7 @@ class VeoCommands:
     async def _extend(self, interaction: Interaction, job_id: str, prompt: str) -> str:
         origin = origin_of(interaction)
         check_permissions(interaction, origin)
+        self.service.admit(origin)
         previous = await self.service.get_job(job_id)
         if previous is None:
             raise InvalidRequest("That video is no longer known to the bot.")

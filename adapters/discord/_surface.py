@@ -67,7 +67,9 @@ def delivery_errors(action: str) -> Iterator[None]:
         yield
     except discord.RateLimited as exc:
         raise DeliveryError(
-            f"Discord rate-limited {action} for {exc.retry_after:.0f} s", retryable=True
+            f"Discord rate-limited {action} for {exc.retry_after:.0f} s",
+            retryable=True,
+            retry_after=exc.retry_after,
         ) from exc
     except discord.HTTPException as exc:
         retryable = exc.status == 429 or exc.status >= 500

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import email.utils
 import json
 import logging
 import time
@@ -27,6 +26,7 @@ from bot.errors import (
     ProviderRateLimited,
     ProviderUnavailable,
 )
+from bot.retry_after import parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +48,11 @@ ErrorMapper = Callable[[int, Any, httpx.Response], ProviderError | None]
 
 
 def retry_after_s(response: httpx.Response, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` header (delta seconds or an HTTP date)."""
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - (now if now is not None else time.time()))
+    """Seconds to wait from a `Retry-After` header (delta seconds or an HTTP date), capped;
+    None when it cannot be read (`inf`, `nan`, negative, garbage)."""
+    return parse_retry_after(
+        response.headers.get("retry-after"), now=now if now is not None else time.time()
+    )
 
 
 def error_message(body: Any) -> str:

@@ -38,10 +38,13 @@ from adapters.slack import _admin as admin
 from adapters.slack import _blocks as blocks
 from adapters.slack._errors import best_effort, delivery_error, slack_call
 from adapters.slack._intake import (
+    FileHosts,
     ModalAnswers,
     SeenEvents,
+    checked_source,
     fetch_image,
     frame_source,
+    is_external,
     is_image_file,
     mention_prompt,
 )
@@ -89,6 +92,7 @@ class SlackAdapter:
         self._admins = frozenset(admins)
         # slack_sdk adds the trailing slash a base URL needs for urljoin (SLACK_API_URL).
         self._client = AsyncWebClient(token=bot_token.get_secret_value(), base_url=api_url)
+        self._file_hosts = FileHosts(api_url)
         self._surface = SlackSurface(self._client)
         self.surface: ChatSurface = self._surface
         self._app = AsyncApp(
@@ -237,20 +241,22 @@ class SlackAdapter:
         reply = _responder(respond)
         message: Mapping[str, Any] = shortcut.get("message") or {}
         images = [file for file in message.get("files") or [] if is_image_file(file)]
-        if not images:
-            self._spawn(
-                reply(
-                    "That message holds no image. Use *Animate with Veo* on a message with a "
-                    f"PNG, JPEG or WebP image, or run `{blocks.COMMAND}` for the form."
-                ),
-                reply,
+        hosted = [file for file in images if not is_external(file)]
+        if not hosted:
+            text = (
+                "The image on that message is a link to a file kept outside Slack, so the bot "
+                "will not fetch it. Upload the image itself to Slack and try again."
+                if images
+                else "That message holds no image. Use *Animate with Veo* on a message with a "
+                f"PNG, JPEG or WebP image, or run `{blocks.COMMAND}` for the form."
             )
+            self._spawn(reply(text), reply)
             return
         context = blocks.ModalContext(
             channel_id=str(shortcut["channel"]["id"]),
             # The video goes into the message's thread; Slack threads are one level deep.
             thread_ts=str(message.get("thread_ts") or message["ts"]),
-            frame=frame_source(images[0]),
+            frame=frame_source(hosted[0]),
         )
         self._spawn(self._open_modal(str(shortcut["trigger_id"]), context, reply), reply)
 
@@ -266,6 +272,7 @@ class SlackAdapter:
             thread_id=context.thread_ts,
         )
         try:
+            self._jobs.admit(origin)
             answers = ModalAnswers.read(view["state"]["values"])
             async with asyncio.timeout(ACK_BUDGET_S):
                 first = await self._fetch(answers.first_frame or context.frame, field="image")
@@ -331,15 +338,10 @@ class SlackAdapter:
 
     # --- the work behind the listeners -----------------------------------------------------
 
-    async def _submit(
-        self,
-        request: GenerationRequest,
-        origin: Origin,
-        reply: Reply,
-        idempotency_key: str | None = None,
-    ) -> None:
+    async def _submit(self, request: GenerationRequest, origin: Origin, reply: Reply) -> None:
         try:
-            await self._jobs.submit(request, origin, idempotency_key=idempotency_key)
+            self._jobs.admit(origin)
+            await self._jobs.submit(request, origin)
         except UserFacingError as exc:
             await reply(exc.user_message)
 
@@ -355,19 +357,22 @@ class SlackAdapter:
             await reply("Attach one image to animate, or two: the first and the last frame.")
             return
         try:
-            frames = [
-                await self._fetch(frame_source(file), field=field)
+            self._jobs.admit(origin)
+            # Every file is looked at before the first download: nothing is fetched for a
+            # mention that also carries a remote file or a document.
+            sources = [
+                (checked_source(file, field=field), field)
                 for file, field in zip(files, ("image", "end_image"), strict=False)
             ]
-        except InvalidRequest as exc:
+            frames = [await self._fetch(source, field=field) for source, field in sources]
+            request = GenerationRequest(
+                prompt=prompt,
+                first_frame=frames[0] if frames else None,
+                last_frame=frames[1] if len(frames) > 1 else None,
+            )
+            await self._jobs.submit(request, origin, idempotency_key=idempotency_key)
+        except UserFacingError as exc:
             await reply(exc.user_message)
-            return
-        request = GenerationRequest(
-            prompt=prompt,
-            first_frame=frames[0] if frames else None,
-            last_frame=frames[1] if len(frames) > 1 else None,
-        )
-        await self._submit(request, origin, reply, idempotency_key)
 
     async def _admin(self, origin: Origin, text: str, reply: Reply) -> None:
         if f"{PLATFORM}:{origin.user_id}" not in self._admins:
@@ -408,6 +413,7 @@ class SlackAdapter:
             thread_id=thread_root(previous),
         )
         try:
+            self._jobs.admit(origin)
             await self._jobs.reroll(job_id, origin)
         except UserFacingError as exc:
             await reply(exc.user_message)
@@ -446,8 +452,9 @@ class SlackAdapter:
                 raise InvalidRequest(
                     f"{source.name} could not be found in Slack.", field=field
                 ) from None
-            source = frame_source(info["file"])
-        return await fetch_image(source, self._bot_token.get_secret_value(), field=field)
+            source = checked_source(info["file"], field=field)
+        token = self._bot_token.get_secret_value()
+        return await fetch_image(source, token, self._file_hosts, field=field)
 
     # --- helpers --------------------------------------------------------------------------
 

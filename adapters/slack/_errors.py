@@ -6,6 +6,7 @@ anything else (a channel the bot is not in, a revoked token) will not get better
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -13,6 +14,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.errors import DeliveryError
+from bot.retry_after import parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +47,6 @@ def _answer(exc: SlackApiError) -> tuple[int, str | None, str | None]:
     return status, code, str(retry_after) if retry_after is not None else None
 
 
-def _seconds(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
 def delivery_error(action: str, exc: Exception) -> DeliveryError:
     """What the core needs to know about a failed Slack call: retry or give up, and what to
     tell people. The message is for the log: method, status and code, never the token."""
@@ -65,7 +60,7 @@ def delivery_error(action: str, exc: Exception) -> DeliveryError:
             detail,
             retryable=retryable,
             user_message=_USER_MESSAGES.get(code or ""),
-            retry_after=_seconds(retry_after),
+            retry_after=parse_retry_after(retry_after, now=time.time()),
         )
     # Upload-URL failures (SlackRequestError), resets and timeouts: worth another try.
     return DeliveryError(f"{action}: {type(exc).__name__}", retryable=True)

@@ -1,9 +1,14 @@
 """From Slack payloads to what the core understands: the modal's answers, images behind
 `url_private` (fetched with the bot token and checked by `bot.media.load_image`), and the
-memory of events already handled (Slack sends an event again when it thinks it was missed)."""
+memory of events already handled (Slack sends an event again when it thinks it was missed).
+
+The bot token goes only to Slack's own file hosts over https (`FileHosts`): a remote file's
+`url_private` is whatever address the app that added it chose, so remote files are refused
+before any request, and a redirect is followed by hand only while it stays on those hosts."""
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections import OrderedDict
@@ -12,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from adapters.slack._blocks import (
     ASPECT_BLOCK,
@@ -31,8 +37,52 @@ from bot.errors import InvalidRequest
 from bot.media import MAX_IMAGE_BYTES, load_image
 from bot.models import GenerationRequest, ImageInput
 
+log = logging.getLogger(__name__)
+
 FETCH_TIMEOUT_S = 20.0
 _CHUNK = 64 * 1024
+# Where Slack keeps uploaded files: `files.slack.com` (it redirects some downloads to
+# `files-origin.slack.com`), `files-edu.slack.com` for education workspaces, and GovSlack's
+# `files.slack-gov.com`. Slack-owned names only, never a pattern a workspace could match.
+SLACK_FILE_HOSTS = frozenset(
+    {"files.slack.com", "files-origin.slack.com", "files-edu.slack.com", "files.slack-gov.com"}
+)
+MAX_REDIRECTS = 3
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+_Where = tuple[str, str, int]  # scheme, host, port
+
+
+def _origin(url: URL) -> _Where | None:
+    if not url.is_absolute() or url.host is None or url.port is None:
+        return None
+    return (url.scheme.lower(), url.host.lower(), url.port)
+
+
+class FileHosts:
+    """The places the bot token may be sent to fetch a file: Slack's file hosts over https
+    (port 443), and exactly the scheme, host and port of SLACK_API_URL, which gets the token
+    with every Web API call anyway (and is where a test's fake Slack serves its files)."""
+
+    def __init__(self, api_url: str) -> None:
+        allowed = {("https", host, 443) for host in SLACK_FILE_HOSTS}
+        try:
+            api = _origin(URL(api_url))
+        except ValueError:
+            api = None
+        if api is not None:
+            allowed.add(api)
+        self._allowed = frozenset(allowed)
+
+    def allows(self, url: URL) -> bool:
+        return _origin(url) in self._allowed
+
+
+def _parse(url: str) -> URL | None:
+    try:
+        return URL(url)
+    except ValueError:
+        return None
 
 
 def frame_source(file: Mapping[str, Any]) -> FrameSource:
@@ -51,26 +101,53 @@ def is_image_file(file: Mapping[str, Any]) -> bool:
     return mimetype.startswith("image/") or file.get("filetype") in IMAGE_FILETYPES
 
 
-async def fetch_image(source: FrameSource, token: str, *, field: str) -> ImageInput:
+def is_external(file: Mapping[str, Any]) -> bool:
+    """A remote file: Slack holds only a pointer, and `url_private` is the app's own URL."""
+    return bool(file.get("is_external")) or file.get("mode") == "external"
+
+
+def checked_source(file: Mapping[str, Any], *, field: str) -> FrameSource:
+    """A file someone gave the bot, refused in plain words unless it is an image kept by
+    Slack itself. A file named only by its id is checked once `files.info` describes it."""
+    source = frame_source(file)
+    described = is_external(file) or any(
+        key in file for key in ("url_private", "url_private_download", "mimetype", "filetype")
+    )
+    if not described:
+        return source
+    if is_external(file):
+        raise InvalidRequest(
+            f"{source.name} is a link to a file kept outside Slack, so the bot will not fetch "
+            "it. Upload the image itself to Slack and try again.",
+            field=field,
+        )
+    if not is_image_file(file):
+        raise InvalidRequest(f"{source.name} is not a PNG, JPEG or WebP image.", field=field)
+    return source
+
+
+async def fetch_image(
+    source: FrameSource, token: str, hosts: FileHosts, *, field: str
+) -> ImageInput:
     """Download a file from Slack with the bot token and check that it is a usable image.
 
-    Without a valid token Slack answers 200 with its HTML login page: `load_image` refuses
-    that as "not a PNG, JPEG or WebP image", which is the truth."""
+    The token is sent only where `hosts` allows, redirects included; anything else is refused
+    before a request leaves. Without a valid token Slack answers 200 with its HTML login
+    page: `load_image` refuses that as "not a PNG, JPEG or WebP image", which is the truth."""
     if source.url is None:
         raise InvalidRequest(f"{source.name} could not be found in Slack.", field=field)
+    url = _parse(source.url)
+    if url is None or not hosts.allows(url):
+        log.warning("slack: file %s names a URL outside Slack's file hosts", source.file_id)
+        raise InvalidRequest(
+            f"{source.name} is not stored on Slack's own file servers, so the bot will not "
+            "fetch it. Upload the image to Slack and try again.",
+            field=field,
+        )
     try:
         timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S)
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
-            session.get(source.url, headers={"Authorization": f"Bearer {token}"}) as response,
-        ):
-            if response.status != 200:
-                raise InvalidRequest(
-                    f"Slack would not hand over {source.name} (it may have been deleted); "
-                    "share it again and retry.",
-                    field=field,
-                )
-            data = await _read_capped(response.content, MAX_IMAGE_BYTES)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            data = await _follow(session, url, token, hosts, source, field=field)
     except (aiohttp.ClientError, TimeoutError):
         raise InvalidRequest(
             f"{source.name} could not be fetched from Slack; try again.", field=field
@@ -79,6 +156,46 @@ async def fetch_image(source: FrameSource, token: str, *, field: str) -> ImageIn
         return load_image(data, filename=source.name)
     except InvalidRequest as exc:
         raise InvalidRequest(exc.user_message, field=field) from None
+
+
+async def _follow(
+    session: aiohttp.ClientSession,
+    url: URL,
+    token: str,
+    hosts: FileHosts,
+    source: FrameSource,
+    *,
+    field: str,
+) -> bytes:
+    """GET `url` with the token, following redirects by hand while they stay on `hosts`: a
+    redirect anywhere else is refused, not followed without the token (a Slack download
+    never leaves Slack, and the bot will not be sent to fetch someone else's address)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    for _ in range(MAX_REDIRECTS + 1):
+        async with session.get(url, headers=headers, allow_redirects=False) as response:
+            if response.status in _REDIRECTS and response.headers.get("Location"):
+                target = _parse(response.headers["Location"])
+                url = url.join(target) if target is not None else URL()
+                if not hosts.allows(url):
+                    log.warning(
+                        "slack: file %s redirected outside Slack's file hosts", source.file_id
+                    )
+                    raise InvalidRequest(
+                        f"Slack sent the download of {source.name} to a server outside Slack, "
+                        "so the bot stopped. Upload the image to Slack again and retry.",
+                        field=field,
+                    )
+                continue
+            if response.status != 200:
+                raise InvalidRequest(
+                    f"Slack would not hand over {source.name} (it may have been deleted); "
+                    "share it again and retry.",
+                    field=field,
+                )
+            return await _read_capped(response.content, MAX_IMAGE_BYTES)
+    raise InvalidRequest(
+        f"Slack kept redirecting the download of {source.name}; try again.", field=field
+    )
 
 
 async def _read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes:
@@ -133,7 +250,7 @@ class ModalAnswers:
 
         def first_file(block: str) -> FrameSource | None:
             files: Sequence[Mapping[str, Any]] = state(block).get("files") or []
-            return frame_source(files[0]) if files else None
+            return checked_source(files[0], field=block) if files else None
 
         provider = model = None
         if (chosen := selected(MODEL_BLOCK)) is not None:

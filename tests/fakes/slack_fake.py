@@ -1,7 +1,10 @@
 """A fake Slack: one aiohttp server on 127.0.0.1 with the Web API methods veo-bot calls (checked
 the way Slack checks them: bearer token, required arguments, Slack's error codes with HTTP 200),
 upload v2's upload URL, `url_private` files behind the bot token (the HTML login page without
-it), response_url, and a Socket Mode websocket.
+it; a 302 to another address when a file is `moved_to` one), remote files (`is_external`,
+their `url_private` on whatever host their app chose), response_url, and a Socket Mode
+websocket. `ForeignHost` is a server outside Slack that such URLs can point to: it records
+every request it gets, with its headers.
 
 It also plays Slack's part towards the bot: it signs and sends slash commands, interactions and
 events to the bot's `/slack/events`, or pushes them as Socket Mode envelopes and collects the
@@ -76,11 +79,31 @@ class SlackFile:
     # False: even the bot token gets the login page (a file from elsewhere, since deleted...).
     readable: bool = True
     deleted: bool = False
+    # A remote file (files.remote.add): Slack keeps only this address, chosen by the app.
+    external_url: str | None = None
+    # Downloads of the file answer 302 to this address (Slack sends some to another host).
+    moved_to: str | None = None
 
     def as_json(self, base_url: str) -> dict[str, Any]:
         if self.deleted:
             return {"id": self.id, "mode": "tombstone"}
         filetype = self.name.rsplit(".", 1)[-1].lower() if "." in self.name else "binary"
+        if self.external_url is not None:
+            # As files.remote.info describes one: url_private is the app's external_url.
+            return {
+                "id": self.id,
+                "name": self.name,
+                "title": self.title,
+                "mimetype": self.mimetype,
+                "filetype": filetype,
+                "size": 0,
+                "user": self.user,
+                "mode": "external",
+                "is_external": True,
+                "external_type": "app",
+                "external_url": self.external_url,
+                "url_private": self.external_url,
+            }
         url = f"{base_url}/files-pri/{TEAM_ID}-{self.id}/{self.name}"
         return {
             "id": self.id,
@@ -91,6 +114,7 @@ class SlackFile:
             "size": len(self.data),
             "user": self.user,
             "mode": "hosted",
+            "is_external": False,
             "url_private": url,
             "url_private_download": f"{base_url}/files-pri/{TEAM_ID}-{self.id}/download/"
             f"{self.name}",
@@ -404,10 +428,31 @@ class FakeSlack:
         mimetype: str = "image/png",
         user: str = "U1",
         readable: bool = True,
+        moved_to: str | None = None,
     ) -> SlackFile:
-        file = SlackFile(self._id("F"), name, name, mimetype, data, user, readable=readable)
+        file = SlackFile(
+            self._id("F"), name, name, mimetype, data, user, readable=readable, moved_to=moved_to
+        )
         self.files[file.id] = file
         return file
+
+    def add_remote_file(
+        self,
+        external_url: str,
+        name: str,
+        *,
+        mimetype: str = "application/vnd.slack-remote",
+        user: str = "U1",
+    ) -> SlackFile:
+        """A remote file an app added with files.remote.add; its name (`x.png`) sets its
+        filetype, as the app's `filetype` argument does."""
+        file = SlackFile(self._id("F"), name, name, mimetype, b"", user, external_url=external_url)
+        self.files[file.id] = file
+        return file
+
+    def download_url(self, file: SlackFile) -> str:
+        """Where the file's bytes are served (its url_private_download)."""
+        return f"{self.base_url}/files-pri/{TEAM_ID}-{file.id}/download/{file.name}"
 
     def add_message(
         self,
@@ -963,6 +1008,8 @@ class FakeSlack:
         if bearer(request) != self.bot_token or not file.readable:
             # Slack's answer to a request it will not serve: its sign-in page, status 200.
             return web.Response(body=LOGIN_PAGE, content_type="text/html")
+        if file.moved_to is not None:
+            raise web.HTTPFound(file.moved_to)
         return web.Response(body=file.data, content_type=file.mimetype)
 
     async def _on_response_url(self, request: web.Request) -> web.StreamResponse:
@@ -1022,3 +1069,49 @@ def _check_view(view: Any) -> None:
         is_file_input = block["type"] == "input" and element.get("type") == "file_input"
         if is_file_input and not 1 <= element.get("max_files", 10) <= 10:
             raise Refusal("invalid_arguments")
+
+
+class ForeignHost:
+    """A server outside Slack: the host a remote file's app chose, or where a redirect points.
+    It answers every GET with `body` (an image by default) and records every request, with
+    its headers, so a test can tell whether the bot token ever reached it."""
+
+    def __init__(self, body: bytes = b"", content_type: str = "image/png") -> None:
+        self.body = body
+        self.content_type = content_type
+        self.requests: list[Recorded] = []
+        self.base_url = ""
+        self._runner: web.AppRunner | None = None
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    @property
+    def saw_token(self) -> bool:
+        return any("Authorization" in r.headers for r in self.requests)
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append(
+            Recorded(
+                request.method,
+                request.path,
+                dict(request.query),
+                dict(request.headers),
+                await request.read(),
+            )
+        )
+        return web.Response(body=self.body, content_type=self.content_type)
+
+    async def __aenter__(self) -> ForeignHost:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._serve)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
