@@ -356,6 +356,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # httpx logs every request URL at INFO: provider result URLs are often signed (whoever
+    # reads one can download the video), and some APIs take keys in the query string.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.command == "models":
         return _models(args)
     settings = _load_settings()

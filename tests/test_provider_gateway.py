@@ -322,3 +322,24 @@ async def test_veo_bot_try_works_against_the_fake(tmp_path: Path, dialect: str) 
         )
         assert result.returncode == 0, result.stderr
         assert await asyncio.to_thread(Path(result.stdout.strip()).read_bytes) == fake.video
+
+
+async def test_verbose_logs_never_show_the_urls_the_bot_calls(tmp_path: Path) -> None:
+    # Result URLs are often signed (a query string that lets anyone download the video), and
+    # httpx logs every request URL at INFO, which `-v` and `veo-bot run` show.
+    async with GatewayFake(dialect="images", job_duration_s=0.1) as fake:
+        result = await asyncio.to_thread(
+            run_cli,
+            tmp_path,
+            "-v",
+            "try",
+            "a kite",
+            "--provider",
+            "gateway",
+            GATEWAY_API_KEY=API_KEY,
+            GATEWAY_BASE_URL=fake.base_url,
+        )
+    assert result.returncode == 0, result.stderr
+    assert "job " in result.stderr  # the bot's own INFO lines are there
+    assert fake.base_url not in result.stderr
+    assert "HTTP Request" not in result.stderr
