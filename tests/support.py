@@ -234,11 +234,13 @@ def make_service(
     poll_interval_s: float = 0.01,
     webhook_secret: str | None = None,
     public_url: str | None = None,
+    vertex_extend: bool = False,
 ) -> JobService:
     """A job service over the real catalog (plus the scripted provider's model)."""
+    catalog = default_catalog(gateway_dialect, vertex_extend=vertex_extend)
     return JobService(
         store=store,
-        catalog=Catalog((*default_catalog(gateway_dialect).specs(), SCRIPTED_SPEC)),
+        catalog=Catalog((*catalog.specs(), SCRIPTED_SPEC)),
         providers=providers,
         surfaces=surfaces,
         config=ServiceConfig(
