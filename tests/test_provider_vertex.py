@@ -31,12 +31,14 @@ from adapters.providers.vertex import (
     service_account_credentials,
 )
 from adapters.providers.vertex._operation import Head, Reader, inline_video, read_head
+from bot import app
 from bot.cli import main
 from bot.errors import InvalidRequest, ProviderBadRequest, ProviderUnavailable
 from bot.jobs import JobService
 from bot.media import load_image
 from bot.models import GenerationRequest, Job, JobState
 from bot.scheduler import Scheduler
+from bot.settings import Settings
 from storage.sqlite import SqliteStore
 from tests.fakes import vertex
 from tests.fakes._base import sample_mp4
@@ -1030,3 +1032,32 @@ async def test_a_broken_answer_is_a_retryable_provider_failure(answer: str, word
     with pytest.raises(ProviderUnavailable) as broken:
         await _read(answer.encode(), 4)
     assert words in broken.value.detail
+
+
+@pytest.mark.parametrize("gcs", [False, True], ids=["inline", "cloud storage"])
+async def test_the_bot_offers_extend_on_vertex_only_with_cloud_storage(
+    tmp_path: Path, gcs: bool
+) -> None:
+    fake = vertex.create()
+    await fake.start()
+    settings = Settings(
+        _env_file=None,
+        veo_database_url=f"sqlite:///{tmp_path / 'veo.db'}",
+        veo_data_dir=tmp_path / "data",
+        vertex_project=PROJECT,
+        vertex_base_url=fake.base_url,
+        google_application_credentials=fake.key_file(tmp_path),
+        vertex_output_gcs_uri="gs://veo-bot-results/veo" if gcs else None,
+        gcs_base_url=fake.base_url,
+    )
+    runtime = await app.open_runtime(settings, {"chat": KeepingSurface()})
+    try:
+        specs = runtime.catalog.models("vertex")
+        assert [s.id for s in specs] == [FAST, VEO31, LITE]
+        assert {s.can_extend for s in specs} == {gcs}
+        provider = runtime.providers["vertex"]
+        assert isinstance(provider, VertexProvider)
+        assert provider.output_gcs_uri == ("gs://veo-bot-results/veo/" if gcs else None)
+    finally:
+        await runtime.aclose()
+        await fake.close()
