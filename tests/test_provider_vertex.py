@@ -10,6 +10,7 @@ import base64
 import contextlib
 import io
 import json
+import logging
 import os
 import re
 import time
@@ -622,6 +623,25 @@ async def test_a_revoked_token_is_replaced_and_the_call_repeated_once(
     ]
     assert submits[1].body == submits[2].body
     assert len(bot.fake.operations) == 2
+
+
+async def test_neither_the_key_nor_a_token_reaches_the_log(
+    make_bot: BotFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    bot = await make_bot()
+    for n in range(2):
+        bot.assert_delivered_once(await bot.run(GenerationRequest(prompt=f"a moth {n}")))
+        bot.fake.revoke_tokens()  # the second job refreshes after a refusal
+    refused = await make_bot(key_revoked=True)
+    await refused.run(GenerationRequest(prompt="a moth"))
+
+    assert len(bot.fake.grants) == 2 and "new access token" in caplog.text
+    for grant in bot.fake.grants:
+        assert str(grant.issued) not in caplog.text
+    key = key_file_info("x")["private_key"]
+    assert "PRIVATE KEY" not in caplog.text and key[60:120] not in caplog.text
+    assert "ya29." not in caplog.text
 
 
 async def test_health_reports_the_key_without_showing_it(make_bot: BotFactory) -> None:
