@@ -67,7 +67,9 @@ async def open_runtime(
             if settings.veo_webhook_secret is not None
             else await store.get_or_create_secret("webhook")
         )
-        catalog = default_catalog(settings.gateway_dialect)
+        catalog = default_catalog(
+            settings.gateway_dialect, vertex_extend=settings.vertex_output_gcs_uri is not None
+        )
         data_dir = settings.veo_data_dir
         clock = clock or SystemClock()
         links = MediaLinks(settings.veo_public_url, secret, clock)

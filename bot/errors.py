@@ -12,6 +12,7 @@ The hierarchy::
     │       ├── ProviderOutOfCredits      402 / 403-credits: the account has run dry
     │       ├── ProviderRateLimited       429: retry after `retry_after` seconds     (retryable)
     │       ├── ProviderJobNotFound       404 / expired: the job is gone at the provider
+    │       ├── ProviderModelRetired      404 on the model: the provider no longer serves it
     │       ├── ContentRejected           moderation / safety filter refused the output
     │       └── ProviderUnavailable       5xx, timeouts, resets                      (retryable)
     ├── DeliveryError                 the chat surface could not post; `retryable` as above
@@ -125,6 +126,17 @@ class ProviderRateLimited(ProviderError):
 class ProviderJobNotFound(ProviderError):
     default_message = "The video provider lost or expired this job."
     default_code = "provider_job_not_found"
+
+
+class ProviderModelRetired(ProviderError):
+    """The provider answered that the model does not exist (any more): retired, or never
+    offered to this account. Not retried; the job is refunded."""
+
+    default_message = (
+        "This model is no longer available at the video provider. Pick another model, "
+        "or ask an admin."
+    )
+    default_code = "model_retired"
 
 
 class ContentRejected(ProviderError):

@@ -6,6 +6,7 @@ Field names are the variable names, so the table in the README maps one to one.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -25,6 +26,11 @@ ProviderName = Literal[
     "replicate",
     "openrouter",
 ]
+# Vertex names that go into URLs: a project id (or number, or a legacy domain-scoped id), a
+# location, and a Cloud Storage bucket.
+_VERTEX_PROJECT = re.compile(r"[a-z0-9][a-z0-9.:-]{0,62}")
+_VERTEX_LOCATION = re.compile(r"[a-z][a-z0-9-]{0,62}")
+_GCS_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
 # The HMAC key of every signed link and callback; shorter keys can be guessed or are empty.
 MIN_WEBHOOK_SECRET_BYTES = 32
 
@@ -65,6 +71,12 @@ class Settings(BaseSettings):
     aimlapi_base_url: str = "https://api.aimlapi.com"
     gemini_api_key: SecretStr | None = None
     gemini_base_url: str = "https://generativelanguage.googleapis.com"
+    vertex_project: str | None = None
+    vertex_location: str = "us-central1"
+    google_application_credentials: Path | None = None
+    vertex_base_url: str | None = None  # tests only; else the location's own host
+    vertex_output_gcs_uri: str | None = None
+    gcs_base_url: str = "https://storage.googleapis.com"
 
     # Storage and the web server
     veo_database_url: str = "sqlite:///veo-bot.db"
@@ -102,6 +114,30 @@ class Settings(BaseSettings):
                 "bot keeps a random one in its database"
             )
         return value
+
+    @field_validator("vertex_project")
+    @classmethod
+    def _project_id(cls, value: str | None) -> str | None:
+        if value is not None and not _VERTEX_PROJECT.fullmatch(value):
+            raise ValueError("must be a Google Cloud project id, such as my-project-123")
+        return value
+
+    @field_validator("vertex_location")
+    @classmethod
+    def _location(cls, value: str) -> str:
+        if not _VERTEX_LOCATION.fullmatch(value):
+            raise ValueError("must be a Vertex AI location, such as us-central1, global, us or eu")
+        return value
+
+    @field_validator("vertex_output_gcs_uri")
+    @classmethod
+    def _gcs_prefix(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        bucket, _, prefix = value.removeprefix("gs://").partition("/")
+        if not value.startswith("gs://") or not _GCS_BUCKET.fullmatch(bucket):
+            raise ValueError("must be a Cloud Storage folder such as gs://my-bucket/veo/")
+        return f"gs://{bucket}/{prefix.strip('/') + '/' if prefix.strip('/') else ''}"
 
     @field_validator("veo_database_url")
     @classmethod

@@ -235,11 +235,13 @@ def make_service(
     webhook_secret: str | None = None,
     public_url: str | None = None,
     commands_per_minute: int = 0,
+    vertex_extend: bool = False,
 ) -> JobService:
     """A job service over the real catalog (plus the scripted provider's model)."""
+    catalog = default_catalog(gateway_dialect, vertex_extend=vertex_extend)
     return JobService(
         store=store,
-        catalog=Catalog((*default_catalog(gateway_dialect).specs(), SCRIPTED_SPEC)),
+        catalog=Catalog((*catalog.specs(), SCRIPTED_SPEC)),
         providers=providers,
         surfaces=surfaces,
         config=ServiceConfig(

@@ -23,6 +23,7 @@ from adapters.providers.aimlapi import AimlapiProvider
 from adapters.providers.gateway import GatewayProvider
 from adapters.providers.gemini import GeminiProvider
 from adapters.providers.useapi import UseapiProvider
+from adapters.providers.vertex import VertexProvider, service_account_credentials
 from bot.clock import SystemClock
 from bot.jobs import JobService
 from bot.links import MediaLinks
@@ -30,7 +31,7 @@ from bot.models import GenerationRequest, Job, JobState, ProviderJobState, Provi
 from bot.ports import VideoProvider
 from bot.scheduler import Scheduler
 from storage.sqlite import SqliteStore
-from tests.fakes import aimlapi, gateway, gemini, useapi
+from tests.fakes import aimlapi, gateway, gemini, useapi, vertex
 from tests.fakes._base import FakeProvider, Fault
 from tests.support import KeepingSurface, ScriptedProvider, eventually, make_service, origin
 
@@ -80,6 +81,7 @@ class Family:
     make_fake: Callable[..., FakeProvider]
     make_provider: Callable[[FakeProvider, httpx.AsyncBaseTransport], VideoProvider]
     started: Callable[[Any], int]  # how many jobs the fake has started
+    status_method: str = "GET"  # how the status is read (Vertex POSTs fetchPredictOperation)
 
 
 FAMILIES = [
@@ -143,6 +145,32 @@ FAMILIES = [
             transport=t,
         ),
         started=lambda fake: len(fake.generations),
+    ),
+    Family(
+        "vertex",
+        submit="/v1/projects/*:predictLongRunning",
+        status="/v1/projects/*:fetchPredictOperation",
+        download="/storage/v1/b/*",  # results written to Cloud Storage
+        model=None,
+        rate_limited={
+            "error": {
+                "code": 429,
+                "message": "Quota exceeded for aiplatform.googleapis.com/"
+                "online_prediction_requests_per_base_model with base model: veo-3.1.",
+                "status": "RESOURCE_EXHAUSTED",
+            }
+        },
+        make_fake=vertex.VertexFake,
+        make_provider=lambda fake, t: VertexProvider(
+            vertex.PROJECT,
+            service_account_credentials(vertex.key_file_info(f"{fake.base_url}/token")),
+            base_url=fake.base_url,
+            output_gcs_uri=vertex.OUTPUT_URI,
+            gcs_base_url=fake.base_url,
+            transport=t,
+        ),
+        started=lambda fake: len(fake.operations),
+        status_method="POST",
     ),
 ]
 BY_NAME = pytest.mark.parametrize("family", FAMILIES, ids=[f.name for f in FAMILIES])
@@ -224,7 +252,14 @@ async def test_a_429_storm_is_waited_out_as_retry_after_says(
         header = {"Retry-After": f"{RETRY_AFTER_S:g}"}
         bot.fake.inject(
             Fault(family.submit, 429, family.rate_limited, "POST", header, times=SUBMIT_STORM),
-            Fault(family.status, 429, family.rate_limited, "GET", header, times=POLL_STORM),
+            Fault(
+                family.status,
+                429,
+                family.rate_limited,
+                family.status_method,
+                header,
+                times=POLL_STORM,
+            ),
         )
         job = await bot.submit()
 
@@ -243,7 +278,7 @@ async def test_a_429_storm_is_waited_out_as_retry_after_says(
             assert waiting.next_poll_at is not None
             assert waiting.next_poll_at - waiting.updated_at >= RETRY_AFTER_S - 0.01
             posts = len(bot.fake.received("POST", family.submit))
-            gets = len(bot.fake.received("GET", family.status))
+            gets = len(bot.fake.received(family.status_method, family.status))
             seen.append((waiting.state.value, posts + gets))
             bot.clock.skip(RETRY_AFTER_S)
         done = await asyncio.wait_for(bot.service.wait_until_done(job.id), 10)
@@ -263,7 +298,7 @@ async def test_a_5xx_burst_is_ridden_out(
     async with provider_bot(store, tmp_path, family) as bot:
         bot.fake.inject(
             Fault(family.submit, 503, "Service Unavailable", "POST", times=2),
-            Fault(family.status, 500, "Internal Server Error", "GET", times=3),
+            Fault(family.status, 500, "Internal Server Error", family.status_method, times=3),
             Fault(family.download, 502, "Bad Gateway", "GET", times=2),
         )
         job = await bot.run()
@@ -278,7 +313,7 @@ async def test_connection_resets_are_survived(
 ) -> None:
     async with provider_bot(store, tmp_path, family) as bot:
         bot.fake.inject(
-            Fault(family.status, method="GET", reset=True, times=2),
+            Fault(family.status, method=family.status_method, reset=True, times=2),
             Fault(family.download, method="GET", reset=True),
         )
         job = await bot.run()
@@ -294,7 +329,7 @@ async def test_read_timeouts_are_survived(
     async with provider_bot(store, tmp_path, family, read_timeout_s=0.2) as bot:
         # The fake answers 0.6 s late; the client gives up after 0.2 s.
         bot.fake.inject(
-            Fault(family.status, method="GET", delay_s=0.6, passthrough=True),
+            Fault(family.status, method=family.status_method, delay_s=0.6, passthrough=True),
             Fault(family.download, method="GET", delay_s=0.6, passthrough=True),
         )
         job = await bot.run()

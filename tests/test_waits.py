@@ -54,7 +54,9 @@ async def test_retry_after_inf_does_not_hold_a_job(
 ) -> None:
     async with provider_bot(store, tmp_path, family) as bot:
         header = {"Retry-After": "inf"}
-        bot.fake.inject(Fault(family.status, 429, family.rate_limited, "GET", header))
+        bot.fake.inject(
+            Fault(family.status, 429, family.rate_limited, family.status_method, header)
+        )
         job = await bot.submit()
 
         if family.name == "useapi":

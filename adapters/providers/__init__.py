@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapters.providers import aimlapi, gateway, gemini, local, useapi
+from adapters.providers import aimlapi, gateway, gemini, local, useapi, vertex
 from adapters.providers.aimlapi import AimlapiProvider
 from adapters.providers.gateway import GatewayProvider
 from adapters.providers.gemini import GeminiProvider
 from adapters.providers.local import LocalProvider
 from adapters.providers.useapi import UseapiProvider
+from adapters.providers.vertex import VertexProvider
 from bot.catalog import Catalog
 from bot.links import MediaLinks
 from bot.ports import VideoProvider
@@ -45,12 +46,22 @@ def build_providers(
         providers["gemini"] = GeminiProvider(
             settings.gemini_api_key.get_secret_value(), base_url=settings.gemini_base_url
         )
+    if settings.vertex_project is not None:
+        providers["vertex"] = VertexProvider.from_settings(settings)
     return providers
 
 
-def default_catalog(gateway_dialect: str = "images") -> Catalog:
-    """Every model of every provider; the gateway's models follow its request dialect."""
+def default_catalog(gateway_dialect: str = "images", *, vertex_extend: bool = False) -> Catalog:
+    """Every model of every provider; the gateway's models follow its request dialect, and
+    Vertex offers extension only when its results are kept in Cloud Storage."""
     gateway_models = gateway.VEO31_MODELS if gateway_dialect == "veo31" else gateway.IMAGES_MODELS
     return Catalog(
-        (*local.MODELS, *useapi.MODELS, *gateway_models, *aimlapi.MODELS, *gemini.MODELS)
+        (
+            *local.MODELS,
+            *useapi.MODELS,
+            *gateway_models,
+            *aimlapi.MODELS,
+            *gemini.MODELS,
+            *vertex.models(extend=vertex_extend),
+        )
     )

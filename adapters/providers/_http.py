@@ -11,7 +11,7 @@ import binascii
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -212,6 +212,40 @@ class ApiClient:
                     detail=f"{type(exc).__name__} while downloading"
                 ) from None
         raise ProviderUnavailable(detail="too many redirects")
+
+    async def stream_body(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, str | int] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncGenerator[bytes, None]:
+        """Send a request to the provider and stream its 2xx body in chunks, never holding it
+        whole; errors map as in `request`, and a body cut off midway is `ProviderAnswerLost`.
+        Closing the iterator early hangs up without reading the rest."""
+        url = self.url(path)
+        try:
+            async with self._client.stream(
+                method,
+                url,
+                json=json_body,
+                params=params,
+                headers={**self._auth, **(headers or {})},
+            ) as response:
+                if not response.is_success:
+                    await response.aread()
+                    body = parse_body(response)
+                    status = response.status_code
+                    error = self._map_error(status, body, response) if self._map_error else None
+                    raise error or default_error(status, body, response)
+                async for chunk in response.aiter_bytes(_CHUNK):
+                    yield chunk
+        except _NOT_SENT as exc:
+            raise ProviderUnavailable(detail=f"{type(exc).__name__}: {method} {url.path}") from None
+        except httpx.HTTPError as exc:
+            raise ProviderAnswerLost(detail=f"{type(exc).__name__}: {method} {url.path}") from None
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -11,14 +11,16 @@ import asyncio
 import contextlib
 import importlib
 
-FAMILIES = ("useapi", "gateway", "aimlapi", "gemini")
+FAMILIES = ("useapi", "gateway", "aimlapi", "gemini", "vertex")
 
 
 async def serve(family: str, port: int, job_duration_s: float) -> None:
     module = importlib.import_module(f"tests.fakes.{family}")
     fake = module.create(job_duration_s=job_duration_s)
     base = await fake.start(port)
-    print(f"fake {family} API on {base} (keys: {module.STANDALONE_HINT})", flush=True)
+    # A fake whose keys depend on its address (a key file naming its token endpoint) says so.
+    hint = module.standalone_hint(fake) if hasattr(module, "standalone_hint") else None
+    print(f"fake {family} API on {base} (keys: {hint or module.STANDALONE_HINT})", flush=True)
     try:
         await asyncio.Event().wait()
     finally:
