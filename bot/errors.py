@@ -12,6 +12,7 @@ The hierarchy::
     │       ├── ProviderOutOfCredits      402 / 403-credits: the account has run dry
     │       ├── ProviderRateLimited       429: retry after `retry_after` seconds     (retryable)
     │       ├── ProviderJobNotFound       404 / expired: the job is gone at the provider
+    │       ├── ProviderModelRetired      404 "no longer available": the model is gone
     │       ├── ContentRejected           moderation / safety filter refused the output
     │       └── ProviderUnavailable       5xx, timeouts, resets                      (retryable)
     ├── DeliveryError                 the chat surface could not post; `retryable` as above
@@ -122,6 +123,15 @@ class ProviderRateLimited(ProviderError):
 class ProviderJobNotFound(ProviderError):
     default_message = "The video provider lost or expired this job."
     default_code = "provider_job_not_found"
+
+
+class ProviderModelRetired(ProviderError):
+    """The provider says the model is gone for good (404 "no longer available") while the
+    catalog still thinks it live. The core words it from the catalog, refunds, and warns the
+    operator once per model."""
+
+    default_message = "This model is no longer available at the video provider."
+    default_code = "model_retired"
 
 
 class ContentRejected(ProviderError):
