@@ -1,5 +1,6 @@
 """The `veo-bot` command: `try` a request in the terminal, `run` the bot, list `jobs` and
-`models`. Part of the composition root: it builds `Settings` once and passes them on."""
+`models`, check the providers with `doctor`. Part of the composition root: it builds `Settings`
+once and passes them on."""
 
 from __future__ import annotations
 
