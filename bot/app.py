@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from adapters.providers import build_providers, default_catalog
+from adapters.providers import build_providers, default_catalog, default_provider
 from bot.catalog import Catalog
 from bot.clock import Clock, SystemClock
+from bot.errors import ConfigurationError, InvalidRequest
 from bot.jobs import JobService, ServiceConfig
 from bot.links import MediaLinks
 from bot.ports import ChatAdapter, ChatSurface, VideoProvider
@@ -74,8 +75,10 @@ async def open_runtime(
         clock = clock or SystemClock()
         links = MediaLinks(settings.veo_public_url, secret, clock)
         providers = build_providers(settings, data_dir, links)
+        provider = settings.veo_provider or default_provider(providers, catalog)
+        check_default_model(catalog, provider, settings.veo_model)
         config = ServiceConfig(
-            default_provider=settings.veo_provider,
+            default_provider=provider,
             default_model=settings.veo_model,
             limits=settings.quota_limits,
             work_dir=data_dir / "downloads",
@@ -98,6 +101,16 @@ async def open_runtime(
         await store.close()
         raise
     return Runtime(settings, store, catalog, providers, links, service, Scheduler(service))
+
+
+def check_default_model(catalog: Catalog, provider: str, model: str | None) -> None:
+    """The default model must be one the catalog still serves: a retired VEO_MODEL (or a
+    VEO_PROVIDER with no live model left) stops the start with the catalog's sentence."""
+    try:
+        catalog.get(provider, model)
+    except InvalidRequest as refused:
+        variable = "VEO_MODEL" if model is not None else "VEO_PROVIDER"
+        raise ConfigurationError(f"{variable}: {refused.user_message}") from None
 
 
 def missing_chat_config() -> str:

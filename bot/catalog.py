@@ -100,6 +100,12 @@ class ModelSpec:
     retired_on: str | None = None
     replacement: str | None = None
     at_risk: str | None = None
+    # Who retired it, for the sentence people read ("retired by Google on ...").
+    retired_by: str | None = None
+
+    @property
+    def retired(self) -> bool:
+        return self.retired_on is not None
 
     @property
     def resolution(self) -> str:
@@ -159,32 +165,64 @@ class Catalog:
     def providers(self) -> list[str]:
         return sorted({p for p, _ in self._specs})
 
-    def models(self, provider: str) -> list[ModelSpec]:
-        return [s for (p, _), s in self._specs.items() if p == provider]
+    def models(self, provider: str, *, retired: bool = False) -> list[ModelSpec]:
+        """The models people can pick: live ones only, unless `retired` (for listings)."""
+        return [
+            s for (p, _), s in self._specs.items() if p == provider and (retired or not s.retired)
+        ]
 
     def default_model(self, provider: str) -> ModelSpec:
-        models = self.models(provider)
-        if not models:
+        """The provider's default among its live models."""
+        every = self.models(provider, retired=True)
+        if not every:
             raise InvalidRequest(
                 f"There is no provider called {provider!r}. "
                 f"Pick one of: {_choices(self.providers())}.",
                 field="provider",
             )
-        return next((m for m in models if m.default), models[0])
+        live = [m for m in every if not m.retired]
+        if not live:
+            gone = next((m for m in every if m.default), every[0])
+            raise InvalidRequest(
+                f"{provider} has no model in service any more: {self.retirement(gone)}",
+                field="provider",
+            )
+        return next((m for m in live if m.default), live[0])
 
     def get(self, provider: str, model: str | None) -> ModelSpec:
+        """The model to run; refuses a retired one with `retirement`'s sentence."""
         if model is None:
             return self.default_model(provider)
         spec = self._specs.get((provider, model))
         if spec is None:
             known = [m.id for m in self.models(provider)]
-            if not known:
+            if not self.models(provider, retired=True):
                 self.default_model(provider)  # raises the unknown-provider message
             raise InvalidRequest(
                 f"{provider} has no model called {model!r}. Pick one of: {_choices(known)}.",
                 field="model",
             )
+        if spec.retired:
+            raise InvalidRequest(self.retirement(spec), field="model")
         return spec
+
+    def retirement(self, spec: ModelSpec) -> str:
+        """One sentence: when the model went, and what to use instead. For a model the
+        catalog still thinks live (its provider said it is gone) the date is left out."""
+        by = f" by {spec.retired_by}" if spec.retired_by else ""
+        on = f" on {spec.retired_on}" if spec.retired_on else ""
+        instead = self.replacement_for(spec)
+        advice = f"use {instead} instead" if instead else "pick another provider's model"
+        return f"{spec.label} ({spec.id}) was retired{by}{on}; {advice}."
+
+    def replacement_for(self, spec: ModelSpec) -> str | None:
+        """What to use instead of a model: its own replacement, else its provider's live
+        default (when that is another model), else None."""
+        if spec.replacement is not None:
+            return spec.replacement
+        live = [m for m in self.models(spec.provider) if m.id != spec.id]
+        default = next((m for m in live if m.default), live[0] if live else None)
+        return default.id if default is not None else None
 
     def validate(self, request: GenerationRequest, *, provider: str) -> GenerationRequest:
         """Check a request against its model and fill every default, seed included.

@@ -12,7 +12,7 @@ The hierarchy::
     │       ├── ProviderOutOfCredits      402 / 403-credits: the account has run dry
     │       ├── ProviderRateLimited       429: retry after `retry_after` seconds     (retryable)
     │       ├── ProviderJobNotFound       404 / expired: the job is gone at the provider
-    │       ├── ProviderModelRetired      404 on the model: the provider no longer serves it
+    │       ├── ProviderModelRetired      404 "no longer available": the model is gone
     │       ├── ContentRejected           moderation / safety filter refused the output
     │       └── ProviderUnavailable       5xx, timeouts, resets                      (retryable)
     ├── DeliveryError                 the chat surface could not post; `retryable` as above
@@ -129,13 +129,11 @@ class ProviderJobNotFound(ProviderError):
 
 
 class ProviderModelRetired(ProviderError):
-    """The provider answered that the model does not exist (any more): retired, or never
-    offered to this account. Not retried; the job is refunded."""
+    """The provider says the model is gone for good (404 "no longer available") while the
+    catalog still thinks it live. The core words it from the catalog, refunds, and warns the
+    operator once per model."""
 
-    default_message = (
-        "This model is no longer available at the video provider. Pick another model, "
-        "or ask an admin."
-    )
+    default_message = "This model is no longer available at the video provider."
     default_code = "model_retired"
 
 

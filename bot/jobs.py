@@ -31,6 +31,7 @@ from bot.errors import (
     ProviderAnswerLost,
     ProviderError,
     ProviderJobNotFound,
+    ProviderModelRetired,
     ProviderRateLimited,
     QuotaExceeded,
     UserFacingError,
@@ -163,6 +164,8 @@ class JobService:
         # do not make the provider be asked again.
         self._callback_polls: dict[str, float] = {}
         self._banned = moderation.BannedTerms()
+        # Models a provider said are gone while the catalog thought them live: warned once.
+        self._gone_models: set[tuple[str, str]] = set()
         self._wake: Callable[[], None] = lambda: None
         self._commands = CommandRateLimit(config.commands_per_minute, clock)
 
@@ -560,6 +563,11 @@ class JobService:
                 "risk making and paying for it twice. Please try again.",
             )
             return
+        except ProviderModelRetired as err:
+            await self._fail(
+                started, JobState.FAILED, code=err.code, message=self._model_gone(job, err)
+            )
+            return
         except ProviderError as err:
             if self._may_retry(err, started.submit_attempts, self.config.max_submit_attempts):
                 await self._retry_later(started, err, counter="submit_attempts")
@@ -597,6 +605,24 @@ class JobService:
                 await self._fail(job, JobState.FAILED, code=err.code, message=err.user_message)
             return
         await self.apply_status(job, status)
+
+    def _model_gone(self, job: Job, err: ProviderModelRetired) -> str:
+        """The catalog's sentence for a model its provider says is gone (with the catalog's
+        replacement when it has one); the operator is warned once per model and process, as
+        the catalog needs updating."""
+        if (job.provider, job.model) not in self._gone_models:
+            self._gone_models.add((job.provider, job.model))
+            log.warning(
+                "provider %s says model %s is no longer available, but the catalog has it as "
+                "live: mark it retired (%s)",
+                job.provider,
+                job.model,
+                err.detail,
+            )
+        try:
+            return self.catalog.retirement(self.catalog.get(job.provider, job.model))
+        except InvalidRequest as refused:  # retired in the catalog meanwhile, or unknown
+            return refused.user_message
 
     @staticmethod
     def _may_retry(err: ProviderError, attempts: int, limit: int) -> bool:

@@ -23,6 +23,7 @@ from bot.models import (
     LimitOverride,
     MediaRole,
     Origin,
+    ProviderHealth,
     ProviderStatus,
     QuotaLimits,
     QuotaPeriod,
@@ -63,6 +64,12 @@ class VideoProvider(Protocol):
         """Check the provider's own signature on a callback to this job, raising
         `bot.webhooks.InvalidSignature` when it does not hold. The core has already checked the
         token in the callback URL; providers that do not sign their callbacks return at once."""
+        ...
+
+    async def health(self) -> ProviderHealth:
+        """One cheap authenticated call (list models, fetch a token) for `veo-bot doctor`:
+        whether the API answers, takes the key, and which models it serves. Never raises for
+        what the provider answered; the detail says it in plain words, without secrets."""
         ...
 
     async def aclose(self) -> None: ...

@@ -58,8 +58,9 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
 
-    # Providers
-    veo_provider: ProviderName = "local"
+    # Providers. Unset, the default provider follows the keys present (vertex, then gemini, …,
+    # then local: `adapters.providers.DEFAULT_PRECEDENCE`).
+    veo_provider: ProviderName | None = None
     veo_model: str | None = None
     useapi_token: SecretStr | None = None
     useapi_email: str | None = None

@@ -11,8 +11,8 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -29,6 +29,7 @@ from bot.models import (
     GenerationRequest,
     Job,
     Origin,
+    ProviderHealth,
     ProviderJobState,
     ProviderStatus,
     QuotaLimits,
@@ -195,6 +196,9 @@ class ScriptedProvider:
         if self.callback_secret is not None:
             webhooks.verify(self.callback_secret, headers, body, now=now)
 
+    async def health(self) -> ProviderHealth:
+        return ProviderHealth(True, True)
+
     async def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
         self.downloads += 1
         if self.expired_downloads > 0:
@@ -236,12 +240,18 @@ def make_service(
     public_url: str | None = None,
     commands_per_minute: int = 0,
     vertex_extend: bool = False,
+    unretired: Collection[str] = (),
 ) -> JobService:
-    """A job service over the real catalog (plus the scripted provider's model)."""
-    catalog = default_catalog(gateway_dialect, vertex_extend=vertex_extend)
+    """A job service over the real catalog (plus the scripted provider's model). The retired
+    models of the `unretired` providers are taken as live: their adapters are kept, and
+    tested, for the day their API comes back."""
+    specs = [
+        replace(spec, retired_on=None) if spec.provider in unretired else spec
+        for spec in default_catalog(gateway_dialect, vertex_extend=vertex_extend).specs()
+    ]
     return JobService(
         store=store,
-        catalog=Catalog((*catalog.specs(), SCRIPTED_SPEC)),
+        catalog=Catalog((*specs, SCRIPTED_SPEC)),
         providers=providers,
         surfaces=surfaces,
         config=ServiceConfig(

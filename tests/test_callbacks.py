@@ -342,6 +342,7 @@ async def test_a_hundred_replays_of_a_callback_make_the_bot_poll_once(
             default_provider="useapi",
             poll_interval_s=10.0,  # the default VEO_POLL_INTERVAL_S
             webhook_secret=SECRET,
+            unretired=("useapi",),  # its unsigned callbacks are the case under test
         )
         runner = web.AppRunner(
             build_web_app(store, MediaLinks(None, SECRET, SystemClock()), service=service)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from adapters.providers.local import MODELS as LOCAL_MODELS
@@ -180,3 +182,77 @@ def test_the_catalog_refuses_inconsistent_specs() -> None:
     )
     with pytest.raises(ValueError, match="default duration"):
         Catalog((broken,))
+
+
+# --- lifecycle ----------------------------------------------------------------------------
+
+OLD = ModelSpec(
+    provider="acme",
+    id="acme-old",
+    label="Old",
+    durations=(8,),
+    default_duration=8,
+    aspect_ratios=("16:9",),
+    resolutions=("720p",),
+    inputs=frozenset({InputKind.TEXT}),
+    max_prompt_chars=50,
+    retired_on="2026-06-30",
+    retired_by="Acme",
+    replacement="acme-text",
+)
+GONE_DEFAULT = ModelSpec(
+    provider="gone",
+    id="gone-1",
+    label="Gone",
+    durations=(8,),
+    default_duration=8,
+    aspect_ratios=("16:9",),
+    resolutions=("720p",),
+    inputs=frozenset({InputKind.TEXT}),
+    max_prompt_chars=50,
+    retired_on="2026-03-09",
+    default=True,
+)
+LIFECYCLE = Catalog((*LOCAL_MODELS, OLD, TEXT_ONLY, IMAGE_ONLY, GONE_DEFAULT))
+
+
+def test_retired_models_are_listed_only_when_asked_for() -> None:
+    assert [m.id for m in LIFECYCLE.models("acme")] == ["acme-text", "acme-animate"]
+    assert [m.id for m in LIFECYCLE.models("acme", retired=True)] == [
+        "acme-old",
+        "acme-text",
+        "acme-animate",
+    ]
+    assert LIFECYCLE.models("gone") == []
+
+
+def test_a_retired_model_is_refused_with_its_date_and_replacement() -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        LIFECYCLE.validate(GenerationRequest(prompt="x", model="acme-old"), provider="acme")
+    assert refused.value.field == "model"
+    assert refused.value.user_message == (
+        "Old (acme-old) was retired by Acme on 2026-06-30; use acme-text instead."
+    )
+
+
+def test_without_a_replacement_the_providers_live_default_is_named() -> None:
+    unnamed = Catalog((dataclasses.replace(OLD, replacement=None), TEXT_ONLY, IMAGE_ONLY))
+    with pytest.raises(InvalidRequest) as refused:
+        unnamed.get("acme", "acme-old")
+    assert refused.value.user_message == (
+        "Old (acme-old) was retired by Acme on 2026-06-30; use acme-animate instead."
+    )
+
+
+def test_a_provider_whose_models_are_all_retired_has_no_default() -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        LIFECYCLE.validate(GenerationRequest(prompt="x"), provider="gone")
+    assert refused.value.user_message == (
+        "gone has no model in service any more: Gone (gone-1) was retired on 2026-03-09; "
+        "pick another provider's model."
+    )
+
+
+def test_the_default_skips_retired_models() -> None:
+    first_retired = Catalog((OLD, TEXT_ONLY))
+    assert first_retired.default_model("acme").id == "acme-text"

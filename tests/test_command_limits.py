@@ -232,7 +232,7 @@ async def test_discord_commands_past_the_rate_limit_are_refused_and_charge_nothi
 ) -> None:
     gemini = ScriptedProvider(video=sample_mp4())
     gemini.name = "gemini"
-    model = "gemini/veo-3.1-generate-preview"
+    model = "gemini/gemini-omni-1.1-flash"
     async with FakeDiscord() as fake:
         async with discord_bot(store, tmp_path, fake=fake, providers={"gemini": gemini}) as first:
             await first.reply(await fake.slash("veo", {"prompt": "a wave", "model": model}))

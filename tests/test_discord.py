@@ -143,6 +143,7 @@ async def running_bot(
     public_url: str | None = None,
     clock: Clock | None = None,
     commands_per_minute: int = 0,
+    unretired: tuple[str, ...] = (),
 ) -> AsyncIterator[DiscordBot]:
     async with contextlib.AsyncExitStack() as stack:
         if fake is None:
@@ -159,6 +160,7 @@ async def running_bot(
             webhook_secret="test-secret" if public_url else None,
             clock=clock,
             commands_per_minute=commands_per_minute,
+            unretired=unretired,
         )
         stack.push_async_callback(adapter.close)
         identified = fake.identifies
@@ -511,7 +513,7 @@ async def test_extend_asks_for_what_happens_next_and_continues_the_video(
     async with running_bot(store, tmp_path, providers={"gemini": gemini}) as bot:
         fake = bot.fake
         asked = await fake.slash(
-            "veo", {"prompt": "a wave rolls in", "model": "gemini/veo-3.1-generate-preview"}
+            "veo", {"prompt": "a wave rolls in", "model": "gemini/gemini-omni-1.1-flash"}
         )
         await bot.reply(asked)
         first = await bot.finished(await bot.next_job())
@@ -878,6 +880,40 @@ async def test_buttons_under_a_video_keep_working_after_a_restart(
 
         assert second.request.prompt == "a windmill" and second.state is JobState.DELIVERED
         assert fake.identifies == 2
+
+
+RETIRED_SENTENCE = (
+    "Veo 3.1 Fast (veo-3.1-fast-generate-preview) was retired by Google on 2026-10-22; "
+    "use gemini-omni-1.1-flash instead."
+)
+
+
+async def test_a_retired_model_is_refused_typed_or_re_rolled_and_never_offered(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    gemini = ScriptedProvider(video=sample_mp4())
+    async with FakeDiscord() as fake:
+        # A video made while Google still served Veo 3.1 Fast on the Gemini API.
+        async with running_bot(
+            store, tmp_path, fake=fake, providers={"gemini": gemini}, unretired=("gemini",)
+        ) as before:
+            model = "gemini/veo-3.1-fast-generate-preview"
+            await before.reply(await fake.slash("veo", {"prompt": "a windmill", "model": model}))
+            old = await before.finished(await before.next_job())
+            assert (old.model, old.state) == ("veo-3.1-fast-generate-preview", JobState.DELIVERED)
+            video = await before.video_message(old)
+
+        async with running_bot(store, tmp_path, fake=fake, providers={"gemini": gemini}) as bot:
+            rerolled = await bot.reply(await fake.click(video, "Re-roll"))
+            typed = await bot.reply(await fake.slash("veo", {"prompt": "a fox", "model": model}))
+            offered = await fake.autocomplete("veo", "model", "", {"prompt": "x"})
+
+        assert rerolled == typed == RETIRED_SENTENCE
+        assert [job.id for job in await bot.jobs()] == [old.id]  # nothing new, nothing charged
+        assert len(gemini.submits) == 1
+        values = [c["value"] for c in offered]
+        assert "gemini/gemini-omni-1.1-flash" in values
+        assert not [v for v in values if v.startswith("gemini/veo-")]
 
 
 async def test_a_wrong_token_is_a_configuration_error_that_does_not_echo_it(

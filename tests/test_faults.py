@@ -87,9 +87,9 @@ class Family:
 FAMILIES = [
     Family(
         "gemini",
-        submit="/v1beta/models/*:predictLongRunning",
-        status="/v1beta/models/*/operations/*",
-        download="/v1beta/files/*",
+        submit="/v1beta/interactions",
+        status="/v1beta/interactions/*",
+        download="/v1beta/files/*:download",
         model=None,
         rate_limited={
             "error": {
@@ -98,11 +98,13 @@ FAMILIES = [
                 "status": "RESOURCE_EXHAUSTED",
             }
         },
-        make_fake=gemini.GeminiFake,
+        # Polls answer with the file's URI (the other way §2.4 tolerates), so that the
+        # download is a call of its own to break; inline videos ride on the polls.
+        make_fake=lambda **options: gemini.GeminiFake(get_returns_uri=True, **options),
         make_provider=lambda fake, t: GeminiProvider(
             gemini.API_KEY, base_url=fake.base_url, transport=t
         ),
-        started=lambda fake: len(fake.operations),
+        started=lambda fake: len(fake.interactions),
     ),
     Family(
         "useapi",
@@ -228,6 +230,7 @@ async def provider_bot(
         job_timeout_s=job_timeout_s,
         public_url=public_url,
         webhook_secret="hook-secret" if public_url else None,
+        unretired=("useapi",),  # LTX Studio API retired 2026-03-09: its adapter is kept
     )
     scheduler = Scheduler(service, idle_s=0.02)
     await scheduler.start()

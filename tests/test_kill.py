@@ -18,9 +18,9 @@ from tests.fakes.slack_fake import FakeSlack
 from tests.support import VEO_BOT, cli_env, eventually, run_cli
 from tests.test_slack_run import veo_bot_run
 
-SUBMIT = "/v1beta/models/*:predictLongRunning"
-OPERATION = "/v1beta/models/*/operations/*"
-DOWNLOAD = "/v1beta/files/*"
+SUBMIT = "/v1beta/interactions"
+OPERATION = "/v1beta/interactions/*"
+DOWNLOAD = "/v1beta/files/*:download"
 
 
 def row(tmp_path: Path) -> tuple[str, int] | None:
@@ -104,7 +104,8 @@ async def test_killed_while_submitting_the_job_fails_and_is_refunded(tmp_path: P
 async def test_killed_at_the_provider_or_mid_download_delivers_once(
     tmp_path: Path, state: str, fault: str | None
 ) -> None:
-    async with GeminiFake(job_duration_s=1.5) as fake:
+    # With a file URI in the poll answer the download is a request of its own, held open here.
+    async with GeminiFake(job_duration_s=1.5, get_returns_uri=fault is not None) as fake:
         assert isinstance(fake, GeminiFake)
         if fault:
             fake.inject(Fault(fault, method="GET", passthrough=True, delay_s=3))

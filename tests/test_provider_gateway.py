@@ -118,17 +118,17 @@ async def test_images_dialect_first_frame_matches_seed_002(
         assert auth == f"Bearer {API_KEY}"  # the proxy URL is the gateway's own: key sent
 
 
-async def test_images_dialect_text_only_on_veo_2(store: SqliteStore, tmp_path: Path) -> None:
+async def test_images_dialect_text_only(store: SqliteStore, tmp_path: Path) -> None:
     async with gateway_bot(store, tmp_path, result="cdn") as bot:
         job = await bot.run(
-            GenerationRequest(prompt="a fox", model="veo-2.0-generate-001", duration_s=5)
+            GenerationRequest(prompt="a fox", model="veo-3.1-fast-generate-preview", duration_s=4)
         )
         bot.delivered_once(job)
         assert bot.sent() == {
-            "model": "veo-2.0-generate-001",
+            "model": "veo-3.1-fast-generate-preview",
             "prompt": "a fox",
             "aspect_ratio": "16:9",
-            "seconds": "5",
+            "seconds": "4",
             "size": "720p",
         }
         assert not bot.fake.cdn_saw_authorization  # a foreign host never gets the key

@@ -89,6 +89,7 @@ async def useapi_bot(
             default_provider="useapi",
             poll_interval_s=poll_interval_s,
             webhook_secret="hook-secret",
+            unretired=("useapi",),  # LTX Studio API retired 2026-03-09: kept for its return
         )
         scheduler = Scheduler(service, idle_s=0.02)
         await scheduler.start()
@@ -369,7 +370,9 @@ async def _callbacks_sent(job: FakeJob, count: int) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_veo_bot_try_works_against_the_fake(tmp_path: Path) -> None:
+async def test_veo_bot_try_refuses_the_retired_api_before_calling_it(tmp_path: Path) -> None:
+    """useapi.net retired its LTX Studio API on 2026-03-09: `veo-bot try` says so (exit 2)
+    and nothing reaches useapi or the quota."""
     async with UseapiFake(job_duration_s=0.1) as fake:
         (tmp_path / "first.png").write_bytes(FIRST)
         result = await asyncio.to_thread(
@@ -386,8 +389,13 @@ async def test_veo_bot_try_works_against_the_fake(tmp_path: Path) -> None:
             USEAPI_TOKEN=TOKEN,
             USEAPI_BASE_URL=fake.base_url,
         )
-        assert result.returncode == 0, result.stderr
-        assert await asyncio.to_thread(Path(result.stdout.strip()).read_bytes) == fake.video
+        assert result.returncode == 2
+        assert result.stderr.strip() == (
+            "veo-bot: Veo 2 (LTX Studio) (veo2) was retired by useapi.net on 2026-03-09; "
+            "pick another provider's model."
+        )
+        assert fake.requests == []
+    assert "no jobs yet" in run_cli(tmp_path, "jobs").stdout
 
 
 # --- the fake itself keeps to the documented contract ---------------------------------------

@@ -511,7 +511,8 @@ async def test_a_retired_model_is_said_to_be_gone(make_bot: BotFactory) -> None:
     assert job.state is JobState.FAILED and job.error_code == "model_retired"
     assert await bot.ledger(job) == "refunded"
     message = bot.failure(job)
-    assert "no longer available" in message
+    # The catalog's one sentence for a retired model, with what to use instead.
+    assert "veo-3.1-fast-generate-001) was retired; use veo-3.1-generate-001 instead" in message
     assert_plain(message)
     assert len(bot.fake.received("POST", SUBMIT)) == 1  # not retried
 

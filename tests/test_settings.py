@@ -12,7 +12,7 @@ from bot.settings import Settings
 
 def test_defaults_match_the_contract() -> None:
     s = Settings(_env_file=None)
-    assert s.veo_provider == "local"
+    assert s.veo_provider is None  # the default provider follows the keys present
     assert s.veo_database_url == "sqlite:///veo-bot.db"
     assert (s.veo_http_host, s.veo_http_port) == ("0.0.0.0", 8080)
     assert (s.veo_poll_interval_s, s.veo_job_timeout_s) == (10, 1200)

@@ -125,6 +125,8 @@ async def running_bot(
     socket_mode: bool = False,
     clock: Clock | None = None,
     commands_per_minute: int = 0,
+    gateway_dialect: str = "images",
+    unretired: tuple[str, ...] = (),
 ) -> AsyncIterator[SlackBot]:
     async with contextlib.AsyncExitStack() as stack:
         if fake is None:
@@ -148,6 +150,8 @@ async def running_bot(
             default_provider=default_provider,
             clock=clock,
             commands_per_minute=commands_per_minute,
+            gateway_dialect=gateway_dialect,
+            unretired=unretired,
         )
         app = web.Application()
         adapter.mount(app)
@@ -406,44 +410,52 @@ async def test_a_form_file_named_only_by_id_is_looked_up_with_files_info(
         assert first_frame is not None and first_frame.data == PNG
 
 
-async def test_the_form_offers_every_providers_models_and_sound_where_a_model_has_it(
+async def test_the_form_offers_every_providers_live_models_and_sound_where_a_model_has_it(
     store: SqliteStore, tmp_path: Path
 ) -> None:
-    useapi = ScriptedProvider(video=sample_mp4())
+    gateway = ScriptedProvider(video=sample_mp4())
     # The gateway's models take 5,000-character prompts; Slack's text input stops at 3,000.
     providers: dict[str, VideoProvider] = {
         "scripted": ScriptedProvider(),
-        "useapi": useapi,
-        "gateway": ScriptedProvider(),
+        "useapi": ScriptedProvider(),  # every model retired: none is offered
+        "gemini": ScriptedProvider(),
+        "gateway": gateway,
     }
-    async with running_bot(store, tmp_path, providers=providers) as bot:
+    async with running_bot(store, tmp_path, providers=providers, gateway_dialect="veo31") as bot:
         await bot.command("")
         view = await bot.opened_view()
         model = next(b for b in view["blocks"] if b.get("block_id") == "model")
         values = [option["value"] for option in model["element"]["options"]]
-        assert values[0] == "scripted/scripted-1" and "useapi/veo3" in values
+        assert values[0] == "scripted/scripted-1" and "gateway/veo3.1-video-720p" in values
+        assert "gemini/gemini-omni-1.1-flash" in values
+        assert not [v for v in values if v.startswith("useapi/") or "/veo-" in v]
         assert model["element"]["initial_option"]["value"] == "scripted/scripted-1"
 
         answers = {
             "prompt": text_value("thunder over the sea"),
-            "model": select_value("useapi/veo3"),
+            "model": select_value("gateway/veo3.1-video-720p"),
             "audio": checkbox_value("on"),
         }
         reply = await bot.interact(bot.fake.view_submission_payload(view, answers))
         assert reply.body == ""
         done = await bot.finished(await bot.next_job())
 
-        assert (done.provider, done.model) == ("useapi", "veo3")
+        assert (done.provider, done.model) == ("gateway", "veo3.1-video-720p")
         assert done.provider_job_id is not None
-        assert useapi.jobs[done.provider_job_id].request.audio is True
+        assert gateway.jobs[done.provider_job_id].request.audio is True
 
 
 async def test_a_text_prompt_opens_the_form_when_the_model_needs_an_image(
     store: SqliteStore, tmp_path: Path
 ) -> None:
-    # useapi's default model (Veo 2) animates an image and takes no text alone.
+    # useapi's default model (Veo 2) animates an image and takes no text alone (its API is
+    # retired; taken as live here for a default model that needs an image).
     async with running_bot(
-        store, tmp_path, providers={"useapi": ScriptedProvider()}, default_provider="useapi"
+        store,
+        tmp_path,
+        providers={"useapi": ScriptedProvider()},
+        default_provider="useapi",
+        unretired=("useapi",),
     ) as bot:
         reply = await bot.command("a kite over the dunes")
         assert (reply.status, reply.body) == (200, "")
@@ -715,6 +727,53 @@ async def test_re_roll_makes_a_new_video_charged_to_the_clicker(
         assert len(fake.videos("C1", thread)) == 2
         usage = await bot.service.quota_report(second.origin)
         assert usage.used_today_s == 8
+
+
+RETIRED_SENTENCE = (
+    "Veo 3.1 Fast (veo-3.1-fast-generate-preview) was retired by Google on 2026-10-22; "
+    "use gemini-omni-1.1-flash instead."
+)
+
+
+async def test_re_rolling_a_video_of_a_retired_model_is_refused_and_charges_nothing(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    gemini = ScriptedProvider(video=sample_mp4())
+    async with FakeSlack() as fake:
+        # A video made while Google still served Veo 3.1 Fast on the Gemini API.
+        async with running_bot(
+            store,
+            tmp_path,
+            fake=fake,
+            providers={"gemini": gemini},
+            default_provider="gemini",
+            unretired=("gemini",),
+        ) as before:
+            await before.command("")
+            view = await before.opened_view()
+            answers = {
+                "prompt": text_value("a windmill"),
+                "model": select_value("gemini/veo-3.1-fast-generate-preview"),
+            }
+            await before.interact(fake.view_submission_payload(view, answers))
+            old = await before.finished(await before.next_job())
+            assert (old.model, old.state) == ("veo-3.1-fast-generate-preview", JobState.DELIVERED)
+
+        async with running_bot(
+            store, tmp_path, fake=fake, providers={"gemini": gemini}, default_provider="gemini"
+        ) as bot:
+            await bot.interact(fake.block_action_payload(result_of(fake, old), "veo_reroll"))
+            [refusal] = await fake.wait_for(lambda: fake.responses)
+            await bot.command("")
+            form = await bot.opened_view(2)
+
+        assert refusal["text"] == RETIRED_SENTENCE
+        assert refusal["response_type"] == "ephemeral"
+        assert [job.id for job in await bot.jobs()] == [old.id]  # nothing new, nothing charged
+        assert len(gemini.submits) == 1
+        model = next(b for b in form["blocks"] if b.get("block_id") == "model")
+        values = [option["value"] for option in model["element"]["options"]]
+        assert values == ["gemini/gemini-omni-1.1-flash"]
 
 
 async def test_delete_is_for_the_requester_or_an_admin(store: SqliteStore, tmp_path: Path) -> None:

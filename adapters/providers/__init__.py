@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 from adapters.providers import aimlapi, gateway, gemini, local, useapi, vertex
@@ -49,6 +50,30 @@ def build_providers(
     if settings.vertex_project is not None:
         providers["vertex"] = VertexProvider.from_settings(settings)
     return providers
+
+
+# With VEO_PROVIDER unset, the default provider follows the keys present: the first of these
+# that is configured and has a live model. `local` needs no key, so a bot without any (`make
+# demo`) stays on it.
+DEFAULT_PRECEDENCE = (
+    "vertex",
+    "gemini",
+    "fal",
+    "replicate",
+    "openrouter",
+    "gateway",
+    "aimlapi",
+    "useapi",
+    "local",
+)
+
+
+def default_provider(configured: Collection[str], catalog: Catalog) -> str:
+    """The provider requests go to when neither VEO_PROVIDER nor the request names one."""
+    for name in DEFAULT_PRECEDENCE:
+        if name in configured and catalog.models(name):
+            return name
+    return "local"
 
 
 def default_catalog(gateway_dialect: str = "images", *, vertex_extend: bool = False) -> Catalog:

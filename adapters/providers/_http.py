@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import time
@@ -26,6 +27,7 @@ from bot.errors import (
     ProviderRateLimited,
     ProviderUnavailable,
 )
+from bot.models import ProviderHealth
 from bot.retry_after import parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,22 @@ def default_error(status: int, body: Any, response: httpx.Response) -> ProviderE
     if status in (408, 409) or status >= 500:
         return ProviderUnavailable(detail=detail)
     return ProviderBadRequest(detail=detail)
+
+
+def health_from_error(err: ProviderError) -> ProviderHealth:
+    """What a failed `veo-bot doctor` probe says about the provider, in the operator's words
+    (the detail is the provider's own, never our key)."""
+    if isinstance(err, ProviderAuthError):
+        return ProviderHealth(True, False, detail=f"the key was refused ({err.detail})")
+    if isinstance(err, ProviderOutOfCredits):
+        return ProviderHealth(True, True, detail=f"the account has no credits ({err.detail})")
+    if isinstance(err, ProviderRateLimited):
+        return ProviderHealth(True, True, detail="busy (rate limited) right now; ask again later")
+    if isinstance(err, ProviderUnavailable):
+        return ProviderHealth(False, None, detail=f"not answering ({err.detail})")
+    return ProviderHealth(
+        False, None, detail=f"did not answer as its API does ({err.detail}); check the base URL"
+    )
 
 
 def parse_body(response: httpx.Response) -> Any:
@@ -169,6 +187,29 @@ class ApiClient:
         body = parse_body(response)
         error = self._map_error(response.status_code, body, response) if self._map_error else None
         raise error or default_error(response.status_code, body, response)
+
+    @contextlib.asynccontextmanager
+    async def streaming(
+        self, method: str, path: str, *, params: Mapping[str, str | int] | None = None
+    ) -> AsyncIterator[httpx.Response]:
+        """A 2xx response whose body is still to be read (`aiter_bytes`), for answers too
+        large to hold; errors are mapped as `request` maps them, reading the body included."""
+        url = self.url(path)
+        try:
+            async with self._client.stream(
+                method, url, params=params, headers=self._auth
+            ) as response:
+                if not response.is_success:
+                    await response.aread()
+                    body = parse_body(response)
+                    status = response.status_code
+                    error = self._map_error(status, body, response) if self._map_error else None
+                    raise error or default_error(status, body, response)
+                yield response
+        except _NOT_SENT as exc:
+            raise ProviderUnavailable(detail=f"{type(exc).__name__}: {method} {url.path}") from None
+        except httpx.HTTPError as exc:
+            raise ProviderAnswerLost(detail=f"{type(exc).__name__}: {method} {url.path}") from None
 
     async def json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = await self.request(method, path, **kwargs)

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from adapters.providers._http import ApiClient, error_message, retry_after_s
+from adapters.providers._http import ApiClient, error_message, health_from_error, retry_after_s
 from bot.catalog import WIDE_TALL, InputKind, ModelSpec
 from bot.errors import (
     ProviderAuthError,
@@ -26,7 +26,13 @@ from bot.errors import (
     ProviderUnavailable,
 )
 from bot.links import MediaLinks
-from bot.models import GenerationRequest, MediaRole, ProviderJobState, ProviderStatus
+from bot.models import (
+    GenerationRequest,
+    MediaRole,
+    ProviderHealth,
+    ProviderJobState,
+    ProviderStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +127,16 @@ class AimlapiProvider:
     async def verify_callback(self, headers: Mapping[str, str], body: bytes, *, now: float) -> None:
         del headers, body, now  # AIML API does not call back
 
+    async def health(self) -> ProviderHealth:
+        """The account balance: the cheapest call that needs the key (AIML's own models
+        list is public, so it proves nothing about the key)."""
+        try:
+            answer = await self._api.json("GET", "v1/billing/balance")
+        except ProviderError as err:
+            return health_from_error(err)
+        balance = answer.get("balance") if isinstance(answer, dict) else None
+        return ProviderHealth(True, True, detail=f"balance {balance}")
+
     async def aclose(self) -> None:
         await self._api.aclose()
 
@@ -167,10 +183,14 @@ def map_error(status: int, body: Any, response: httpx.Response) -> ProviderError
     return None
 
 
-# The models AIML API offers: Veo 2 from text, and animating a first (and last) frame.
+# The models AIML API offers: Veo 2 from text, and animating a first (and last) frame. Google
+# retired Veo 2 on Vertex on 2026-06-30; AIML's pages for both still exist in stored copies, but
+# whether AIML still serves them could not be confirmed (docs/providers.md §8, U).
+_VEO2_AT_RISK = "Google retired Veo 2 on 2026-06-30; AIML may stop serving it"
 MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         provider="aimlapi",
+        at_risk=_VEO2_AT_RISK,
         id="veo2",
         label="Veo 2 (AIML API)",
         description="Google Veo 2 from text.",
@@ -184,6 +204,7 @@ MODELS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec(
         provider="aimlapi",
+        at_risk=_VEO2_AT_RISK,
         id="veo2/image-to-video",
         label="Veo 2 image-to-video (AIML API)",
         description="Google Veo 2 animating a first frame, optionally towards a last frame.",

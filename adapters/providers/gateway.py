@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import httpx
 
-from adapters.providers._http import ApiClient, error_message
+from adapters.providers._http import ApiClient, error_message, health_from_error
 from bot.catalog import WIDE_TALL, DurationRule, InputKind, ModelSpec
 from bot.errors import (
     ProviderAuthError,
@@ -26,7 +26,13 @@ from bot.errors import (
     ProviderUnavailable,
 )
 from bot.links import MediaLinks
-from bot.models import GenerationRequest, MediaRole, ProviderJobState, ProviderStatus
+from bot.models import (
+    GenerationRequest,
+    MediaRole,
+    ProviderHealth,
+    ProviderJobState,
+    ProviderStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +174,20 @@ class GatewayProvider:
             now,
         )  # gateways do not sign callbacks: the core re-polls instead of trusting them
 
+    async def health(self) -> ProviderHealth:
+        """OpenAI-style `GET /v1/models`: the models this key may use (new-api's TokenAuth)."""
+        try:
+            answer = await self._api.json("GET", "v1/models")
+        except ProviderError as err:
+            return health_from_error(err)
+        data = answer.get("data") if isinstance(answer, dict) else None
+        ids = frozenset(
+            str(item["id"])
+            for item in (data if isinstance(data, list) else [])
+            if isinstance(item, dict) and "id" in item
+        )
+        return ProviderHealth(True, True, ids or None, detail=f"{len(ids)} models listed")
+
     async def aclose(self) -> None:
         await self._api.aclose()
 
@@ -276,11 +296,15 @@ def map_error(status: int, body: Any, response: httpx.Response) -> ProviderError
     return None  # 429 (with Retry-After) and 5xx: the shared defaults
 
 
-# Dialect "images": Veo 2 / 3 / 3.1 ids, an `images` list and `seconds` as a string.
+# Dialect "images": Veo 2 / 3 / 3.1 ids, an `images` list and `seconds` as a string. Google
+# retired Veo 2 and 3.0 everywhere on 2026-06-30, and the Gemini API's Veo 3.1 preview ids on
+# 2026-10-22: a gateway serves those only from another upstream (docs/providers.md §8, S).
+_PREVIEW_GONE = "Google shut these ids down on the Gemini API on 2026-10-22"
 IMAGES_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         provider="gateway",
         id="veo-3.1-fast-generate-preview",
+        at_risk=_PREVIEW_GONE,
         label="Veo 3.1 Fast",
         durations=(4, 6, 8),
         default_duration=8,
@@ -296,6 +320,7 @@ IMAGES_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         provider="gateway",
         id="veo-3.1-generate-preview",
+        at_risk=_PREVIEW_GONE,
         label="Veo 3.1",
         durations=(4, 6, 8),
         default_duration=8,
@@ -310,6 +335,8 @@ IMAGES_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         provider="gateway",
         id="veo-3.0-fast-generate-001",
+        retired_on="2026-06-30",  # upstream, on the Gemini API and Vertex alike (§8, S)
+        retired_by="Google",
         label="Veo 3 Fast",
         durations=(4, 6, 8),
         default_duration=8,
@@ -323,6 +350,8 @@ IMAGES_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         provider="gateway",
         id="veo-3.0-generate-001",
+        retired_on="2026-06-30",  # upstream, on the Gemini API and Vertex alike (§8, S)
+        retired_by="Google",
         label="Veo 3",
         durations=(4, 6, 8),
         default_duration=8,
@@ -336,6 +365,8 @@ IMAGES_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         provider="gateway",
         id="veo-2.0-generate-001",
+        retired_on="2026-06-30",  # upstream, on the Gemini API and Vertex alike (§8, S)
+        retired_by="Google",
         label="Veo 2",
         durations=(5, 6, 7, 8),
         default_duration=8,

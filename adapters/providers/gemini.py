@@ -1,77 +1,192 @@
-"""Google's Gemini API (Veo), PROVIDERS.md §4: `predictLongRunning` starts a long-running
-operation, `GET /v1beta/{operation name}` follows it, and the result's file URI is downloaded
-with the key, which never follows a redirect to Google's storage host.
+"""Google's Gemini API: Gemini Omni through the Interactions API (docs/providers.md §2).
 
-The Developer API takes images only inline (base64) and refuses Vertex-only fields such as
-`seed` and `generateAudio`, so neither is ever sent.
+`POST /v1beta/interactions` with `background: true` starts an interaction, `GET
+/v1beta/interactions/{id}` follows it, `POST /v1beta/interactions/{id}/cancel` stops it. The
+video is the last `video` item of the `model_output` steps after the last `user_input` step;
+a completed interaction without one (text only) is a refusal. Frame roles are written as the
+documented prompt tags (`[# Sources <FIRST_FRAME>@Image1 ...]`), and the Extend button chains
+a new interaction to the earlier one with `previous_interaction_id`.
+
+The poll answer carries the whole video as base64 even when `delivery: "uri"` was asked
+(§2.4): the body is spooled (to disk once large), its long base64 strings are located without
+being parsed into Python strings, and the video is decoded from there in chunks, so no second
+copy is ever held. The Veo ids this API served are retired: they stay in the catalog as retired
+entries, refused before anything is sent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import binascii
+import json
 import logging
+import mmap
+import re
+import tempfile
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import IO, Any
+from urllib.parse import quote, unquote
 
 import httpx
 
-from adapters.providers._http import ApiClient, decode_data_uri, retry_after_s
+from adapters.providers._http import ApiClient, health_from_error, retry_after_s
 from bot.catalog import EIGHT_ONLY_HIGH_RES, WIDE_TALL, DurationRule, InputKind, ModelSpec
 from bot.errors import (
     ProviderAuthError,
     ProviderBadRequest,
     ProviderError,
     ProviderJobNotFound,
+    ProviderModelRetired,
     ProviderOutOfCredits,
     ProviderRateLimited,
     ProviderUnavailable,
 )
-from bot.models import GenerationRequest, ImageInput, ProviderJobState, ProviderStatus
+from bot.models import (
+    GenerationRequest,
+    ImageInput,
+    ProviderHealth,
+    ProviderJobState,
+    ProviderStatus,
+)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 API_VERSION = "v1beta"
+OMNI = "gemini-omni-1.1-flash"
 
+REFUSED_MESSAGE = (
+    "Gemini Omni answered without making a video: it refuses prompts and images its safety "
+    "rules do not allow. Try describing it differently, or use another image."
+)
+FAILED_MESSAGE = "Gemini Omni ran into a problem while making this video. Please try again."
 SAFETY_MESSAGE = (
     "Google's safety filter blocked this video. Try describing it differently, "
     "or use another image."
 )
-NO_OUTPUT_MESSAGE = "Veo finished without returning a video. Please try again."
+CANCELLED_MESSAGE = "The video was cancelled at Google before it was finished."
+INCOMPLETE_MESSAGE = "Gemini Omni stopped before the video was finished. Please try again."
+BUDGET_MESSAGE = "The bot's Google account reached its spending limit; an admin needs to raise it."
+ACTION_MESSAGE = (
+    "Gemini Omni asked for a step the bot cannot take, so the video was stopped. Please try again."
+)
 MODEL_UNAVAILABLE_MESSAGE = (
-    "This Veo model is not available to the bot's Google account (it may have been retired). "
+    "This Gemini model is not available to the bot's Google account. "
     "Pick another model, or ask an admin."
 )
+EXTEND_GONE_MESSAGE = (
+    "Google no longer has the earlier video, so it cannot be extended; make a new one."
+)
+EXTEND_FOREIGN_MESSAGE = (
+    "Only videos made with Gemini Omni can be extended with it; make a new one instead."
+)
+LAST_FRAME_ALONE_MESSAGE = (
+    "Gemini Omni needs a first frame to go with a last frame: attach both, or only a first frame."
+)
 ACCOUNT_REFUSED_MESSAGE = (
-    "Google refused to run Veo for the bot's account (billing or region settings); "
+    "Google refused to run Gemini Omni for the bot's account (billing or region settings); "
     "an admin needs to check it."
 )
 DAILY_QUOTA_MESSAGE = (
-    "The bot has used up today's Veo allowance at Google. Try again tomorrow, "
+    "The bot has used up today's Gemini allowance at Google. Try again tomorrow, "
     "or ask an admin to raise the limit."
 )
-LAST_FRAME_ALONE_MESSAGE = (
-    "Veo needs a first frame to go with a last frame: attach both, or only a first frame."
-)
-
-_CANNOT_MAKE = "Veo could not make a video from this request. Try a different prompt or image."
-_OVER_LIMIT = "Veo is over its usage limit right now. Please try again later."
-_KEY_NOT_ALLOWED = "The bot's Google key may not use this model; an admin needs to check it."
-# google.rpc.Code of a failed operation -> what people are told.
-_OPERATION_FAILURES: dict[int, str] = {
-    3: _CANNOT_MAKE,  # INVALID_ARGUMENT
-    9: _CANNOT_MAKE,  # FAILED_PRECONDITION
-    11: _CANNOT_MAKE,  # OUT_OF_RANGE
-    8: _OVER_LIMIT,  # RESOURCE_EXHAUSTED
-    7: _KEY_NOT_ALLOWED,  # PERMISSION_DENIED
-    16: _KEY_NOT_ALLOWED,  # UNAUTHENTICATED
+_SAFETY_WORDS = ("safety", "blocked", "policy", "prohibited", "responsible ai", "rai")
+# Interaction states (an open enum): anything else is read as still running.
+_TERMINAL_FAILURES: dict[str, tuple[str, str]] = {
+    "cancelled": ("provider_cancelled", CANCELLED_MESSAGE),
+    "incomplete": ("provider_incomplete", INCOMPLETE_MESSAGE),
+    "budget_exceeded": ("provider_out_of_credits", BUDGET_MESSAGE),
+    "requires_action": ("provider_requires_action", ACTION_MESSAGE),
 }
-_OPERATION_FAILED = "Veo ran into a problem while making this video. Please try again."
+_FINISHED = {"completed", "failed", *_TERMINAL_FAILURES}
+
+# Answers above this are spooled to a temporary file rather than kept in memory.
+_SPOOL_IN_MEMORY = 1024 * 1024
+# A JSON string of only base64 characters this long is a media payload: it is located, never
+# parsed into a Python string. The look-behind skips escaped quotes inside other strings.
+_BLOB = re.compile(rb'(?<!\\)"([A-Za-z0-9+/]{512,}={0,2})"')
+_MARK = "\x00veo-blob:"
+_DECODE_CHUNK = 256 * 1024  # base64 characters per decoded chunk: a multiple of 4
+_KEPT_ANSWERS = 4  # finished answers kept between get_status and download
+_MODEL_PAGES = 5  # pages of `models.list` read by health()
+
+
+class _Spool:
+    """A response body written as it streams in: in memory while small, then a temporary
+    file (deleted on close), read back through one memory map."""
+
+    def __init__(self) -> None:
+        self._memory = bytearray()
+        self._file: IO[bytes] | None = None
+        self._map: mmap.mmap | None = None
+
+    async def write(self, chunk: bytes) -> None:
+        if self._file is None and len(self._memory) + len(chunk) <= _SPOOL_IN_MEMORY:
+            self._memory += chunk
+            return
+        if self._file is None:
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+            await asyncio.to_thread(self._file.write, bytes(self._memory))
+            self._memory = bytearray()
+        await asyncio.to_thread(self._file.write, chunk)
+
+    def view(self) -> bytes | mmap.mmap:
+        if self._file is None:
+            return bytes(self._memory)
+        if self._map is None:
+            self._file.flush()
+            self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+        return self._map
+
+    def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
+        if self._file is not None:
+            self._file.close()
+        self._memory = bytearray()
+
+
+@dataclass
+class _Answer:
+    """One interaction as read: its JSON with every long base64 string replaced by a marker,
+    and the spooled body the marked strings are read back from."""
+
+    tree: Any
+    spans: list[tuple[int, int]]
+    spool: _Spool
+
+
+@dataclass(frozen=True)
+class _Video:
+    uri: str | None = None
+    data: str | None = None  # base64, or a marker of a span in the spooled answer
+
+
+def _parse(spool: _Spool) -> tuple[Any, list[tuple[int, int]]]:
+    """The answer's JSON with long base64 strings left where they are (blocking)."""
+    view = spool.view()
+    parts: list[bytes] = []
+    spans: list[tuple[int, int]] = []
+    last = 0
+    for match in _BLOB.finditer(view):
+        parts.append(view[last : match.start()])
+        parts.append(b'"\\u0000veo-blob:%d"' % len(spans))
+        spans.append(match.span(1))
+        last = match.end()
+    parts.append(view[last:])
+    try:
+        return json.loads(b"".join(parts)), spans
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ProviderUnavailable(detail="the interaction answer is not JSON") from None
 
 
 class GeminiProvider:
     name = "gemini"
-    idempotent_submit = False  # every predictLongRunning call starts (and bills) a new operation
+    idempotent_submit = False  # every create starts (and bills) a new interaction
     poll_interval_s: float | None = None
 
     def __init__(
@@ -81,156 +196,343 @@ class GeminiProvider:
         base_url: str = DEFAULT_BASE_URL,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        # PROVIDERS.md gives the base with the version, DESIGN.md without: accept both.
+        # The base is documented with and without the version: accept both.
         root = base_url.rstrip("/").removesuffix(f"/{API_VERSION}")
         self._api = ApiClient(
             root, {"x-goog-api-key": api_key}, map_error=map_error, transport=transport
         )
+        # Finished answers read by get_status, for the download that follows at once.
+        self._answers: OrderedDict[str, _Answer] = OrderedDict()
+
+    # --- the port -------------------------------------------------------------------------
 
     async def submit(
         self, job_id: str, request: GenerationRequest, *, callback_url: str | None
     ) -> str:
         if request.model is None or request.duration_s is None:
             raise ProviderBadRequest(detail="request was not validated")
-        body = request_body(job_id, request, callback_url=callback_url)
-        path = f"{API_VERSION}/models/{request.model}:predictLongRunning"
+        previous = self.interaction_id(request.source_video) if request.source_video else None
+        if request.source_video and previous is None:
+            raise ProviderBadRequest(EXTEND_FOREIGN_MESSAGE, detail="source is no interaction")
+        body = request_body(job_id, request, previous=previous, callback_url=callback_url)
         try:
-            answer = await self._api.json("POST", path, json_body=body)
-        except ProviderBadRequest as err:
-            if "personGeneration" not in err.detail:
-                raise
-            # Some regions and projects refuse the documented value (EU/UK refuse allow_all);
-            # nothing started, so ask again and let Google apply its own default.
-            log.info("gemini refused personGeneration, submitting without it: %s", err.detail)
-            del body["parameters"]["personGeneration"]
-            answer = await self._api.json("POST", path, json_body=body)
-        name = answer.get("name") if isinstance(answer, dict) else None
-        if not isinstance(name, str) or not name:
-            # Not retryable: the operation may have started, and a second submit bills again.
-            raise ProviderError(detail="predictLongRunning answered without an operation name")
-        return name
+            answer = await self._api.json("POST", f"{API_VERSION}/interactions", json_body=body)
+        except (ProviderBadRequest, ProviderJobNotFound) as err:
+            if previous is not None and "interaction" in err.detail.lower():
+                raise ProviderBadRequest(EXTEND_GONE_MESSAGE, detail=err.detail) from None
+            raise
+        interaction_id = answer.get("id") if isinstance(answer, dict) else None
+        if not isinstance(interaction_id, str) or not interaction_id:
+            # Not retryable: the interaction may have started, and a second one bills again.
+            raise ProviderError(detail="the create answer named no interaction id")
+        return interaction_id
 
     async def get_status(self, provider_job_id: str) -> ProviderStatus:
-        body = await self._api.json("GET", f"{API_VERSION}/{provider_job_id.lstrip('/')}")
-        return read_operation(provider_job_id, body)
+        answer = await self._read(provider_job_id)
+        url = self.interaction_url(provider_job_id)
+        status = read_interaction(provider_job_id, answer.tree, url)
+        if status.state is ProviderJobState.SUCCEEDED:
+            self._keep(provider_job_id, answer)
+        else:
+            answer.spool.close()
+        return status
 
-    def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
-        return self._api.stream(status.video_url)
+    async def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
+        interaction_id = self.interaction_id(status.video_url)
+        if interaction_id is None:
+            raise ProviderJobNotFound(detail="the result names no interaction")
+        answer = self._answers.pop(interaction_id, None) or await self._read(interaction_id)
+        try:
+            video = find_video(answer.tree)
+            if video is None:
+                raise ProviderJobNotFound(detail="the interaction no longer holds a video")
+            if video.data is not None:
+                async for chunk in _decoded(answer, video.data):
+                    yield chunk
+            elif video.uri is not None:
+                await self._wait_for_file(video.uri)
+                async for chunk in self._api.stream(video.uri):
+                    yield chunk
+        finally:
+            answer.spool.close()
 
     async def cancel(self, provider_job_id: str) -> bool:
-        del provider_job_id  # this API has no cancel call: the job runs to its end
-        return False
+        path = f"{API_VERSION}/interactions/{quote(provider_job_id, safe='')}/cancel"
+        try:
+            answer = await self._api.json("POST", path)
+        except (ProviderBadRequest, ProviderJobNotFound) as err:
+            # Only running background interactions can be cancelled: it had ended already.
+            log.info("gemini interaction %s not cancelled: %s", provider_job_id, err.detail)
+            return False
+        state = answer.get("status") if isinstance(answer, dict) else None
+        return state not in ("completed", "failed", "incomplete", "budget_exceeded")
 
     async def verify_callback(self, headers: Mapping[str, str], body: bytes, *, now: float) -> None:
-        del (
-            headers,
-            body,
-            now,
-        )  # the Gemini API's per-request webhooks are not used: the core re-polls
+        # Per-request webhook deliveries are signed with Google's JWKS, a recipe not verified
+        # (docs/providers.md §2.6): the URL token is the proof, and the core re-polls.
+        del headers, body, now
+
+    async def health(self) -> ProviderHealth:
+        """`models.list`: the key is checked, and the ids it serves come back."""
+        names: set[str] = set()
+        token: str | None = None
+        try:
+            for _ in range(_MODEL_PAGES):
+                params: dict[str, str | int] = {"pageSize": 1000}
+                if token:
+                    params["pageToken"] = token
+                page = await self._api.json("GET", f"{API_VERSION}/models", params=params)
+                models = page.get("models") if isinstance(page, dict) else None
+                for model in models if isinstance(models, list) else []:
+                    name = model.get("name") if isinstance(model, dict) else None
+                    if isinstance(name, str):
+                        names.add(name.removeprefix("models/"))
+                token = page.get("nextPageToken") if isinstance(page, dict) else None
+                if not token:
+                    break
+        except ProviderError as err:
+            return health_from_error(err)
+        return ProviderHealth(True, True, frozenset(names), detail=f"{len(names)} models listed")
 
     async def aclose(self) -> None:
+        for answer in self._answers.values():
+            answer.spool.close()
+        self._answers.clear()
         await self._api.aclose()
 
+    # --- helpers --------------------------------------------------------------------------
 
-def _inline(image: ImageInput) -> dict[str, str]:
+    def interaction_url(self, interaction_id: str) -> str:
+        """What a finished job keeps as its result: the interaction holding the video, which
+        the Extend button chains to."""
+        return str(self._api.url(f"{API_VERSION}/interactions/{quote(interaction_id, safe='')}"))
+
+    def interaction_id(self, url: str | None) -> str | None:
+        """The interaction a result URL of ours names, or None."""
+        if not url:
+            return None
+        prefix = str(self._api.url(f"{API_VERSION}/interactions/"))
+        if not url.startswith(prefix):
+            return None
+        name = unquote(url.removeprefix(prefix))
+        return name if name and "/" not in name else None
+
+    async def _read(self, interaction_id: str) -> _Answer:
+        path = f"{API_VERSION}/interactions/{quote(interaction_id, safe='')}"
+        spool = _Spool()
+        try:
+            async with self._api.streaming("GET", path) as response:
+                async for chunk in response.aiter_bytes(_DECODE_CHUNK):
+                    await spool.write(chunk)
+            tree, spans = await asyncio.to_thread(_parse, spool)
+        except BaseException:
+            spool.close()
+            raise
+        return _Answer(tree, spans, spool)
+
+    def _keep(self, interaction_id: str, answer: _Answer) -> None:
+        old = self._answers.pop(interaction_id, None)
+        if old is not None:
+            old.spool.close()
+        self._answers[interaction_id] = answer
+        while len(self._answers) > _KEPT_ANSWERS:
+            _, dropped = self._answers.popitem(last=False)
+            dropped.spool.close()
+
+    async def _wait_for_file(self, uri: str) -> None:
+        """A `uri` result can be fetched once its file is ACTIVE (§2.4)."""
+        url = httpx.URL(uri)
+        file_id = url.path.rpartition("/files/")[2].partition(":")[0]
+        if not self._api.is_own_host(url) or not file_id:
+            return
+        info = await self._api.json("GET", f"{API_VERSION}/files/{quote(file_id, safe='')}")
+        state = info.get("state") if isinstance(info, dict) else None
+        if state == "FAILED":
+            raise ProviderJobNotFound(detail=f"file {file_id} failed")
+        if state not in (None, "ACTIVE"):
+            raise ProviderUnavailable(detail=f"file {file_id} is {state}")
+
+
+async def _decoded(answer: _Answer, data: str) -> AsyncIterator[bytes]:
+    """The video's bytes, decoded a chunk at a time from where its base64 lies."""
+    try:
+        if not data.startswith(_MARK):
+            yield base64.b64decode(data, validate=True)
+            return
+        start, end = answer.spans[int(data.removeprefix(_MARK))]
+        view = answer.spool.view()
+        for position in range(start, end, _DECODE_CHUNK):
+            yield base64.b64decode(view[position : min(position + _DECODE_CHUNK, end)])
+    except (binascii.Error, ValueError, IndexError):
+        raise ProviderUnavailable(detail="undecodable base64 video") from None
+
+
+# --- the request --------------------------------------------------------------------------
+
+
+def _image(image: ImageInput) -> dict[str, str]:
     return {
-        "bytesBase64Encoded": base64.b64encode(image.data).decode("ascii"),
-        "mimeType": image.mime,
+        "type": "image",
+        "data": base64.b64encode(image.data).decode("ascii"),
+        "mime_type": image.mime,
     }
 
 
-def _source_video(uri: str) -> dict[str, str]:
-    if uri.startswith("data:"):  # an earlier result that came back inline, not as a file
-        mime = uri.removeprefix("data:").partition(",")[0].removesuffix(";base64") or "video/mp4"
-        return {
-            "encodedVideo": base64.b64encode(decode_data_uri(uri)).decode("ascii"),
-            "encoding": mime,
-        }
-    return {"uri": uri}
+def prompt_text(request: GenerationRequest, *, extends: bool) -> str:
+    """The prompt with the documented role declarations in front and the guiding sentence
+    after, so two images are never taken for the wrong roles (OMNIDOC "Using tags")."""
+    number = 0
+    sources: list[str] = []
+    guidance: list[str] = []
+    if request.first_frame is not None:
+        number += 1
+        sources.append(f"<FIRST_FRAME>@Image{number}")
+        guidance.append(f"Use Image{number} as the starting frame.")
+    if request.last_frame is not None:
+        number += 1
+        sources.append(f"<LAST_FRAME>@Image{number}")
+        guidance.append(f"Use Image{number} as the last frame.")
+    if extends:
+        sources.append("<PREVIOUS_VIDEO>@Video1")
+        guidance.insert(0, "Extend this video.")
+    references = []
+    for index in range(len(request.reference_images)):
+        number += 1
+        references.append(f"<IMAGE_REF_{index}>@Image{number}")
+    if references:
+        guidance.append(
+            "Use the given image(s) as references for video generation. "
+            "The images should not be used as literal initial frames."
+        )
+    head = []
+    if sources:
+        head.append(f"[# Sources {' '.join(sources)}]")
+    if references:
+        head.append(f"[# References {' '.join(references)}]")
+    return " ".join([*head, request.prompt, *guidance])
 
 
 def request_body(
-    job_id: str, request: GenerationRequest, *, callback_url: str | None
+    job_id: str,
+    request: GenerationRequest,
+    *,
+    previous: str | None = None,
+    callback_url: str | None = None,
 ) -> dict[str, Any]:
-    """The predictLongRunning body of PROVIDERS.md §4.2 for a validated request."""
+    """The create body of docs/providers.md §2.3 for a validated request."""
     if request.last_frame is not None and request.first_frame is None:
-        raise ProviderBadRequest(LAST_FRAME_ALONE_MESSAGE, detail="lastFrame without image")
-    instance: dict[str, Any] = {"prompt": request.prompt}
-    if request.first_frame is not None:
-        instance["image"] = _inline(request.first_frame)
-    if request.last_frame is not None:
-        instance["lastFrame"] = _inline(request.last_frame)
-    if request.reference_images:
-        instance["referenceImages"] = [
-            {"image": _inline(image), "referenceType": "asset"}
-            for image in request.reference_images
-        ]
-    if request.source_video is not None:
-        instance["video"] = _source_video(request.source_video)
-    has_image = bool(request.first_frame or request.last_frame or request.reference_images)
-    parameters: dict[str, Any] = {
-        "aspectRatio": request.aspect_ratio,
-        "durationSeconds": request.duration_s,
+        raise ProviderBadRequest(LAST_FRAME_ALONE_MESSAGE, detail="last frame without first")
+    images = [
+        image
+        for image in (request.first_frame, request.last_frame, *request.reference_images)
+        if image is not None
+    ]
+    text = prompt_text(request, extends=previous is not None)
+    body: dict[str, Any] = {
+        "model": request.model,
+        "input": [*map(_image, images), {"type": "text", "text": text}] if images else text,
+        "response_format": {
+            "type": "video",
+            "aspect_ratio": request.aspect_ratio,
+            "resolution": request.resolution,
+            # A Duration string; a bare number is refused (§2.3, U).
+            "duration": f"{request.duration_s}s",
+            # Keeps large videos out of the create answer; GET still answers inline (§2.4).
+            "delivery": "uri",
+        },
+        "background": True,
+        "store": True,  # the Extend button chains to it later
     }
-    # Veo 2 renders 720p only and its parameter table has no resolution: leave it out there.
-    if request.resolution is not None and not (request.model or "").startswith("veo-2"):
-        parameters["resolution"] = request.resolution
-    if request.negative_prompt:
-        parameters["negativePrompt"] = request.negative_prompt
-    parameters["personGeneration"] = "allow_adult" if has_image else "allow_all"
-    parameters["sampleCount"] = 1
-    body: dict[str, Any] = {"instances": [instance], "parameters": parameters}
+    if request.seed is not None:
+        body["generation_config"] = {"seed": request.seed}
+    if previous is not None:
+        body["previous_interaction_id"] = previous
     if callback_url is not None:
-        body["webhookConfig"] = {"uris": [callback_url], "userMetadata": {"job_id": job_id}}
+        body["webhook_config"] = {"uris": [callback_url], "user_metadata": {"job_id": job_id}}
     return body
 
 
-def _video_url(video: Any) -> str | None:
-    if not isinstance(video, dict):
+# --- the answer ---------------------------------------------------------------------------
+
+
+def find_video(tree: Any) -> _Video | None:
+    """The last video of the model's output after the last user turn (the SDK's
+    `output_video`, which the REST answer does not carry; one sent anyway is taken)."""
+    if not isinstance(tree, dict):
         return None
-    uri = video.get("uri")
+    steps = tree.get("steps")
+    for step in reversed(steps if isinstance(steps, list) else []):
+        if not isinstance(step, dict):
+            continue
+        if step.get("type") == "user_input":
+            break
+        if step.get("type") != "model_output" or not isinstance(step.get("content"), list):
+            continue
+        for item in reversed(step["content"]):
+            video = _video(item)
+            if video is not None:
+                return video
+    return _video(tree.get("output_video"))
+
+
+def _video(item: Any) -> _Video | None:
+    if not isinstance(item, dict) or item.get("type", "video") != "video":
+        return None
+    data, uri = item.get("data"), item.get("uri")
+    if isinstance(data, str) and data:
+        return _Video(data=data)
     if isinstance(uri, str) and uri:
-        return uri
-    encoded = video.get("encodedVideo")
-    if isinstance(encoded, str) and encoded:
-        return f"data:{video.get('encoding') or 'video/mp4'};base64,{encoded}"
+        return _Video(uri=uri)
     return None
 
 
-def read_operation(name: str, body: Any) -> ProviderStatus:
-    """One reading of a long-running operation (PROVIDERS.md §4.3, §6.2)."""
-    if not isinstance(body, dict):
-        raise ProviderUnavailable(detail="operation answer is not a JSON object")
-    if body.get("done") is not True:
+def _last_turn_errors(tree: dict[str, Any]) -> list[str]:
+    """Codes and words of what went wrong, for the log and the safety check."""
+    found = []
+    for error in tree.get("errors") or []:
+        if isinstance(error, dict):
+            found.append(f"{error.get('code')}: {error.get('message')}")
+    for step in reversed(tree.get("steps") or []):
+        if not isinstance(step, dict) or step.get("type") == "user_input":
+            break
+        error = step.get("error")
+        if step.get("type") == "model_output" and isinstance(error, dict):
+            found.append(f"{error.get('code')}: {error.get('message')}")
+    return found
+
+
+def read_interaction(interaction_id: str, tree: Any, url: str) -> ProviderStatus:
+    """One reading of an interaction in the provider-neutral shape."""
+    if not isinstance(tree, dict):
+        raise ProviderUnavailable(detail="the interaction answer is not a JSON object")
+    state = tree.get("status")
+    if state == "queued":
+        return ProviderStatus(ProviderJobState.QUEUED)
+    if state not in _FINISHED:
         return ProviderStatus(ProviderJobState.RUNNING)
-    error = body.get("error")
-    if isinstance(error, dict):
-        code = error.get("code")
-        log.info("gemini operation %s failed: code %s: %s", name, code, error.get("message"))
-        message = _OPERATION_FAILED
-        if isinstance(code, int):
-            message = _OPERATION_FAILURES.get(code, _OPERATION_FAILED)
-        return ProviderStatus(
-            ProviderJobState.FAILED, error_code="provider_failed", error_message=message
-        )
-    response = body.get("response")
-    result = response.get("generateVideoResponse") if isinstance(response, dict) else None
-    result = result if isinstance(result, dict) else {}
-    samples = result.get("generatedSamples")
-    for sample in samples if isinstance(samples, list) else []:
-        url = _video_url(sample.get("video") if isinstance(sample, dict) else None)
-        if url is not None:
+    errors = _last_turn_errors(tree)
+    if state == "completed":
+        if find_video(tree) is not None:
             return ProviderStatus(ProviderJobState.SUCCEEDED, progress=100, video_url=url)
-    filtered = result.get("raiMediaFilteredCount")
-    if isinstance(filtered, int) and filtered > 0:
-        # The reasons can quote the prompt back: they go to the log, never to the channel.
-        log.info("gemini operation %s filtered: %s", name, result.get("raiMediaFilteredReasons"))
+        # The model's words can quote the prompt: the log gets the error codes, never text.
+        log.info("gemini interaction %s completed without a video: %s", interaction_id, errors)
         return ProviderStatus(
-            ProviderJobState.FAILED, error_code="content_rejected", error_message=SAFETY_MESSAGE
+            ProviderJobState.FAILED, error_code="content_rejected", error_message=REFUSED_MESSAGE
         )
-    return ProviderStatus(
-        ProviderJobState.FAILED, error_code="no_output", error_message=NO_OUTPUT_MESSAGE
-    )
+    log.info("gemini interaction %s ended %s: %s", interaction_id, state, errors)
+    if state == "failed":
+        if any(word in e.lower() for e in errors for word in _SAFETY_WORDS):
+            return ProviderStatus(
+                ProviderJobState.FAILED, error_code="content_rejected", error_message=SAFETY_MESSAGE
+            )
+        return ProviderStatus(
+            ProviderJobState.FAILED, error_code="provider_failed", error_message=FAILED_MESSAGE
+        )
+    code, message = _TERMINAL_FAILURES[state]
+    return ProviderStatus(ProviderJobState.FAILED, error_code=code, error_message=message)
+
+
+# --- errors -------------------------------------------------------------------------------
 
 
 def _details(error: dict[str, Any]) -> list[dict[str, Any]]:
@@ -261,31 +563,38 @@ def _retry_delay_s(details: list[dict[str, Any]]) -> float | None:
 
 
 def map_error(status: int, body: Any, response: httpx.Response) -> ProviderError | None:
-    """Google's envelope `{"error": {code, message, status, details}}` to our errors;
+    """Both of Google's envelopes: `{"error": {code (int), message, status, details}}` from
+    the front end and `{"error": {code (string), message}}` from the Interactions API (§2.5).
     None leaves the shared default (5xx, 408 and 409 are retried as unavailable)."""
     error = body.get("error") if isinstance(body, dict) else None
     error = error if isinstance(error, dict) else {}
     message = str(error.get("message") or "")
-    google_status = str(error.get("status") or "")
+    code = error.get("code")
+    google_status = str(error.get("status") or (code if isinstance(code, str) else ""))
     details = _details(error)
     detail = f"HTTP {status} {google_status}: {message}"
     reasons = {str(d.get("reason")) for d in details}
+    path = response.request.url.path
+    creating = response.request.method == "POST" and path.endswith("/interactions")
+    reading = response.request.method == "GET" and "/interactions/" in path
     if status == 400:
         if "API_KEY_INVALID" in reasons or "api key" in message.lower():
             return ProviderAuthError(detail=detail)
-        if google_status == "FAILED_PRECONDITION":
+        if reading:  # an unknown id: "Invalid interaction name"
+            return ProviderJobNotFound(detail=detail)
+        if google_status.upper() == "FAILED_PRECONDITION" and creating:
             return ProviderBadRequest(ACCOUNT_REFUSED_MESSAGE, detail=detail)
         return ProviderBadRequest(detail=detail)
     if status in (401, 403):
         return ProviderAuthError(detail=detail)
     if status == 404:
-        if response.request.url.path.endswith(":predictLongRunning"):
+        if creating and "no longer available" in message.lower():
+            return ProviderModelRetired(detail=detail)
+        if creating and "interaction" not in message.lower():
             return ProviderBadRequest(MODEL_UNAVAILABLE_MESSAGE, detail=detail)
         return ProviderJobNotFound(detail=detail)
     if status == 429:
-        # A per-day quota does not refill within the job's retry window, so retrying only
-        # delays the answer: say plainly it is spent. Every Google 429 mentions "billing",
-        # so that word alone marks nothing.
+        # A per-day quota does not refill within the job's retry window: say it is spent.
         if _is_daily_quota(message, details):
             return ProviderOutOfCredits(DAILY_QUOTA_MESSAGE, detail=detail)
         header = retry_after_s(response)
@@ -295,8 +604,46 @@ def map_error(status: int, body: Any, response: httpx.Response) -> ProviderError
     return None
 
 
-# The models the Gemini API offers. Its Developer API takes no seed and no audio flag.
+# --- the models ---------------------------------------------------------------------------
+
+_VEO_GONE = "Google"
+
+# What the Gemini API serves on 2026-12-01 (docs/providers.md §2.1, §8): Gemini Omni, and the
+# Veo ids it used to offer, kept only to refuse them with their date and replacement.
 MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        provider="gemini",
+        id=OMNI,
+        label="Gemini Omni Flash",
+        description=(
+            "Google's Gemini Omni: text, first frame, first and last frame, reference images, "
+            "and extension. Always makes sound, steered by the prompt; no negative prompt "
+            "(write 'No …' in the prompt)."
+        ),
+        durations=tuple(range(3, 11)),  # 3 to 10 s per generation (§2.7)
+        default_duration=8,
+        aspect_ratios=WIDE_TALL,
+        resolutions=("360p", "720p", "1080p", "4k"),
+        default_resolution="720p",
+        inputs=frozenset(
+            {
+                InputKind.TEXT,
+                InputKind.FIRST_FRAME,
+                InputKind.LAST_FRAME,
+                InputKind.REFERENCES,
+                InputKind.VIDEO,
+            }
+        ),
+        max_references=3,  # the docs show up to 6; 3 keeps to what every surface can attach
+        max_prompt_chars=4000,  # no documented limit: the bot's own cap
+        negative_prompt=False,  # "negative prompts are not supported" (OMNIDOC limitations)
+        seed=True,
+        can_extend=True,
+        # WaveSpeed's 1.1 launch post, 2026-08-28 (docs/providers.md §7): 720p $0.10/s;
+        # 360p $0.03, 1080p $0.15, 4k $0.30. Sound is always on and not priced apart.
+        price_usd_per_s=0.10,
+        default=True,
+    ),
     ModelSpec(
         provider="gemini",
         id="veo-3.1-fast-generate-preview",
@@ -312,7 +659,9 @@ MODELS: tuple[ModelSpec, ...] = (
         seed=False,
         can_extend=True,
         duration_rules=EIGHT_ONLY_HIGH_RES,
-        default=True,
+        retired_on="2026-10-22",
+        retired_by=_VEO_GONE,
+        replacement=OMNI,
     ),
     ModelSpec(
         provider="gemini",
@@ -336,6 +685,9 @@ MODELS: tuple[ModelSpec, ...] = (
         seed=False,
         can_extend=True,
         duration_rules=(*EIGHT_ONLY_HIGH_RES, DurationRule("references", (8,))),
+        retired_on="2026-10-22",
+        retired_by=_VEO_GONE,
+        replacement=OMNI,
     ),
     ModelSpec(
         provider="gemini",
@@ -349,6 +701,9 @@ MODELS: tuple[ModelSpec, ...] = (
         max_prompt_chars=2000,
         seed=False,
         duration_rules=EIGHT_ONLY_HIGH_RES,
+        retired_on="2026-06-30",
+        retired_by=_VEO_GONE,
+        replacement=OMNI,
     ),
     ModelSpec(
         provider="gemini",
@@ -362,6 +717,9 @@ MODELS: tuple[ModelSpec, ...] = (
         max_prompt_chars=2000,
         seed=False,
         duration_rules=EIGHT_ONLY_HIGH_RES,
+        retired_on="2026-06-30",
+        retired_by=_VEO_GONE,
+        replacement=OMNI,
     ),
     ModelSpec(
         provider="gemini",
@@ -374,5 +732,8 @@ MODELS: tuple[ModelSpec, ...] = (
         inputs=frozenset({InputKind.TEXT, InputKind.FIRST_FRAME}),
         max_prompt_chars=2000,
         seed=False,
+        retired_on="2026-06-30",
+        retired_by=_VEO_GONE,
+        replacement=OMNI,
     ),
 )

@@ -27,7 +27,7 @@ from urllib.request import url2pathname
 from adapters.providers._render import RenderCancelled, RenderSpec, render_mp4
 from bot.catalog import InputKind, ModelSpec, frame_size
 from bot.errors import ProviderBadRequest, ProviderJobNotFound
-from bot.models import GenerationRequest, ProviderJobState, ProviderStatus
+from bot.models import GenerationRequest, ProviderHealth, ProviderJobState, ProviderStatus
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +182,18 @@ class LocalProvider:
 
     async def verify_callback(self, headers: Mapping[str, str], body: bytes, *, now: float) -> None:
         del headers, body, now  # renders in-process and never calls back
+
+    async def health(self) -> ProviderHealth:
+        """Nothing to reach and no key: the renderer runs here, in its work directory."""
+        try:
+            await asyncio.to_thread(self.work_dir.mkdir, parents=True, exist_ok=True)
+        except OSError as exc:
+            return ProviderHealth(
+                False, None, detail=f"cannot use {self.work_dir}: {exc.strerror or exc}"
+            )
+        return ProviderHealth(
+            True, None, frozenset(m.id for m in MODELS), detail="embedded renderer, no key"
+        )
 
     async def aclose(self) -> None:
         """Stop every render; unfinished ones resume in the next process."""

@@ -16,7 +16,13 @@ from urllib.parse import quote
 
 import httpx
 
-from adapters.providers._http import DEFAULT_TIMEOUT, ApiClient, error_message, retry_after_s
+from adapters.providers._http import (
+    DEFAULT_TIMEOUT,
+    ApiClient,
+    error_message,
+    health_from_error,
+    retry_after_s,
+)
 from bot.catalog import InputKind, ModelSpec
 from bot.errors import (
     ProviderAuthError,
@@ -27,7 +33,13 @@ from bot.errors import (
     ProviderRateLimited,
     ProviderUnavailable,
 )
-from bot.models import GenerationRequest, ImageInput, ProviderJobState, ProviderStatus
+from bot.models import (
+    GenerationRequest,
+    ImageInput,
+    ProviderHealth,
+    ProviderJobState,
+    ProviderStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +161,16 @@ class UseapiProvider:
             now,
         )  # useapi's replyUrl callbacks are unsigned: the core re-polls instead of trusting them
 
+    async def health(self) -> ProviderHealth:
+        """`GET /v2/account`, useapi's own token check (PROVIDERS.md §1.1)."""
+        try:
+            account = await self._api.json("GET", "v2/account")
+        except ProviderError as err:
+            return health_from_error(err)
+        active = isinstance(account, dict) and account.get("subscriptionIsActive") is not False
+        detail = "subscription active" if active else "the useapi.net subscription has lapsed"
+        return ProviderHealth(True, True, detail=detail)
+
     async def aclose(self) -> None:
         await self._api.aclose()
 
@@ -211,10 +233,15 @@ def map_error(status: int, body: Any, response: httpx.Response) -> ProviderError
 
 
 # The models useapi.net's LTX Studio API offered: Veo 2 / Veo 3 through veo-create, LTX-Video
-# through ltx-create (docs/providers.md).
+# through ltx-create (docs/providers.md). All retired with the API on 2026-03-09 ("retired due to
+# low demand … can be easily resurrected", useapi.net's docs banner; docs/providers.md §8): the
+# adapter stays for the day it comes back; the catalog refuses them until then.
+_RETIRED_ON = "2026-03-09"
 MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         provider="useapi",
+        retired_on=_RETIRED_ON,
+        retired_by="useapi.net",
         id="veo2",
         label="Veo 2 (LTX Studio)",
         description="Google Veo 2 through LTX Studio: animates a first frame.",
@@ -231,6 +258,8 @@ MODELS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec(
         provider="useapi",
+        retired_on=_RETIRED_ON,
+        retired_by="useapi.net",
         id="veo3",
         label="Veo 3 (LTX Studio)",
         description="Google Veo 3 with native sound, from text or a first frame.",
@@ -245,6 +274,8 @@ MODELS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec(
         provider="useapi",
+        retired_on=_RETIRED_ON,
+        retired_by="useapi.net",
         id="veo3-fast",
         label="Veo 3 Fast (LTX Studio)",
         description="Google Veo 3 Fast: text to video.",
@@ -259,6 +290,8 @@ MODELS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec(
         provider="useapi",
+        retired_on=_RETIRED_ON,
+        retired_by="useapi.net",
         id="ltxv-turbo",
         label="LTX-Video Turbo",
         description="LTX-Video, fast: animates a first and/or last frame.",
@@ -274,6 +307,8 @@ MODELS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec(
         provider="useapi",
+        retired_on=_RETIRED_ON,
+        retired_by="useapi.net",
         id="ltxv",
         label="LTX-Video",
         description="LTX-Video: animates a first and/or last frame.",

@@ -67,7 +67,16 @@ class AimlapiFake(FakeProvider):
             *(web.post(path, self._create) for path in PATHS),
             *(web.get(path, self._fetch) for path in PATHS),
             web.get("/cdn/{id}.mp4", self._cdn),
+            web.get("/v1/billing/balance", self._balance),
         ]
+
+    async def _balance(self, request: web.Request) -> web.StreamResponse:
+        """AIML's account balance, the cheap authenticated call (fields S)."""
+        if bearer(request) != API_KEY:
+            return _envelope(401, "Unauthorized: invalid API key", request.path)
+        return json_response(
+            {"balance": self.credits, "lowBalance": self.credits < 20, "lowBalanceThreshold": 20}
+        )
 
     def expire(self, generation_id: str) -> None:
         self.generations[generation_id].expired = True

@@ -69,9 +69,11 @@ class GatewayFake(FakeProvider):
         result: str = "proxy",
         credits: int = 1_000,
         missing_routes: tuple[str, ...] = (),
+        unlisted: tuple[str, ...] = (),
         **options: Any,
     ) -> None:
         super().__init__(**options)
+        self.unlisted = unlisted  # models `GET /v1/models` leaves out (gone upstream)
         # "generations" and/or "videos": status routes this gateway does not serve.
         self.missing_routes = missing_routes
         self.dialect, self.shape, self.result, self.credits = dialect, shape, result, credits
@@ -87,7 +89,17 @@ class GatewayFake(FakeProvider):
             web.get("/v1/videos/{id}", self._video),
             web.get("/v1/videos/{id}/content", self._content),
             web.get("/cdn/{id}.mp4", self._cdn),
+            web.get("/v1/models", self._models),
         ]
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        """new-api's OpenAI-style `GET /v1/models`: the models this token may use."""
+        if bearer(request) != API_KEY:
+            return _openai_error(401, "Invalid token", "invalid_request_error")
+        names = sorted(IMAGES_MODELS if self.dialect == "images" else VEO31_MODELS)
+        names = [name for name in names if name not in self.unlisted]
+        data = [{"id": name, "object": "model", "owned_by": "custom"} for name in names]
+        return json_response({"object": "list", "data": data, "success": True})
 
     async def _image(self, value: Any) -> str | None:
         """Fetch or decode an image reference; the problem in words, or None when fine."""

@@ -116,7 +116,20 @@ class UseapiFake(FakeProvider):
             web.get(f"{API}/scheduler", self._scheduler),
             web.get(API + "/assets/{job_id:.+}", self._job),
             web.get("/results/{token}.mp4", self._result),
+            web.get("/v2/account", self._account_info),
         ]
+
+    async def _account_info(self, request: web.Request) -> web.StreamResponse:
+        """`GET /v2/account`, useapi's token check (PROVIDERS.md §1.1; fields S)."""
+        if bearer(request) not in self.tokens:
+            return _error(401, "Unauthorized")
+        return json_response(
+            {
+                "sub": "2027-01-31",
+                "subscriptionIsActive": self.credits > 0,
+                "accounts": {"LTX Studio API": {"total": len(self.accounts), "active": 0}},
+            }
+        )
 
     def expire_job(self, job_id: str) -> None:
         self.jobs[job_id].expired = True
