@@ -9,6 +9,7 @@ completion (a webhook and a poll, or two processes) deliver once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -16,6 +17,9 @@ import math
 import os
 import random
 import secrets
+import shutil
+import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -93,6 +97,9 @@ class ServiceConfig:
     backoff_cap_s: float = 300.0
     # How long a claimed job is reserved for the worker that claimed it.
     lease_s: float = 300.0
+    # The most one delivery (download, re-encodes, upload) may take before it is abandoned and
+    # tried again later; shorter than the lease, so no other worker takes the job meanwhile.
+    delivery_timeout_s: float = 240.0
     # How long a result link works, for videos too large to upload even re-encoded.
     result_link_ttl_s: float = 7 * 86400.0
     # Commands (/veo, Re-roll, Extend, Animate) one person may send per minute; 0: no limit.
@@ -165,10 +172,18 @@ class JobService:
         self._banned = moderation.BannedTerms()
         self._wake: Callable[[], None] = lambda: None
         self._commands = CommandRateLimit(config.commands_per_minute, clock)
+        # Jobs a step is running for in this process: never a second step at once, even when
+        # the first outlives its lease.
+        self._stepping: set[str] = set()
 
     def set_wakeup(self, wake: Callable[[], None]) -> None:
         """The scheduler's doorbell: rung when a job becomes due now."""
         self._wake = wake
+
+    @property
+    def in_progress(self) -> frozenset[str]:
+        """The ids of the jobs a step is running for in this process."""
+        return frozenset(self._stepping)
 
     # --- intake -------------------------------------------------------------------------
 
@@ -414,7 +429,18 @@ class JobService:
 
     async def advance(self, job: Job) -> None:
         """Take one step for a due job. Raises only on cancellation, or when the store fails
-        even to record what went wrong (the scheduler then tries the job again soon)."""
+        even to record what went wrong (the scheduler then tries the job again soon). A job
+        that already has a step running in this process is left to that step."""
+        if job.id in self._stepping:
+            log.info("job %s: a step is already running for it here", job.id)
+            return
+        self._stepping.add(job.id)
+        try:
+            await self._step(job)
+        finally:
+            self._stepping.discard(job.id)
+
+    async def _step(self, job: Job) -> None:
         if job.provider not in self.providers:
             # The job belongs to a provider this process has no key for: leave it to one that
             # has, without counting it as a failure.
@@ -659,46 +685,102 @@ class JobService:
             job = claimed
         else:
             # Back in `delivering` after a crash or a failed try: the video may already be up.
-            found = await surface.find_delivery(job)
+            try:
+                found = await surface.find_delivery(job)
+            except DeliveryError as err:
+                if err.retryable and job.poll_failures < self.config.max_failures:
+                    await self._retry_later(job, err, counter="poll_failures")
+                    return
+                # The place cannot even be read (the bot was removed from it): nothing of ours
+                # can have arrived there, and posting fails the same way, handled below.
+                log.warning("job %s: cannot look for an earlier post: %s", job.id, err)
+                found = None
             if found is not None:
                 log.info("job %s: result already posted, recording it", job.id)
                 await self._finish(job, found)
                 return
-        path = self.config.work_dir / f"{job.id}.mp4"
+        # A folder of this run's own: a second run (another worker whose lease ran out) never
+        # writes into the files of this one.
+        work = await asyncio.to_thread(_scratch_dir, self.config.work_dir, job.id)
+        video = work / "video.mp4"
+        held = False  # whether the video is on disk: from then on the provider's work is kept
+        link: ResultLink | None = None
+        deadline = asyncio.timeout(self.config.delivery_timeout_s)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            size = await self._fetch_result(job, status, path)
-            limit = surface.upload_limit_bytes(job)
-            link: ResultLink | None = None
-            if limit is not None and size > limit:
-                try:
-                    size = await self._fit(job, path, limit)
-                except CannotFit as exc:
-                    link = await self._keep_for_link(job, path, exc)
-            notice = await self._remaining_notice(job)
-            if link is None:
-                refs = await surface.deliver(job, path, notice=notice)
-            else:
-                refs = await surface.deliver_link(job, link, notice=notice)
-                refs = refs | {"link_expires_at": f"{link.expires_at:.0f}"}
+            async with deadline:
+                size = await self._fetch_result(job, status, video)
+                held = True
+                limit = surface.upload_limit_bytes(job)
+                if limit is not None and size > limit:
+                    try:
+                        size = await self._fit(job, video, limit)
+                    except CannotFit as exc:
+                        link = await self._keep_for_link(job, video, exc)
+                if not await self._still_ours(job):
+                    return
+                notice = await self._remaining_notice(job)
+                if link is None:
+                    refs = await surface.deliver(job, video, notice=notice)
+                else:
+                    refs = await surface.deliver_link(job, link, notice=notice)
+                    refs = refs | {"link_expires_at": f"{link.expires_at:.0f}"}
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            seconds = f"{self.config.delivery_timeout_s:g}"
+            log.warning("job %s: delivery abandoned after %s s", job.id, seconds)
+            late = DeliveryError(
+                f"delivery took longer than {seconds} s",
+                user_message=(
+                    "Posting the video took too long."
+                    if held
+                    else "The video was made, but fetching it from the provider took too long."
+                ),
+            )
+            await self._delivery_failed(job, late, video if held else None, link)
+            return
         except (ProviderError, DeliveryError) as err:
-            retryable = err.retryable
-            if retryable and job.poll_failures < self.config.max_failures:
-                await self._retry_later(job, err, counter="poll_failures")
-            else:
-                message = err.user_message or "The video was made but could not be posted here."
-                await self._fail(job, JobState.FAILED, code="delivery_failed", message=message)
+            await self._delivery_failed(job, err, video if held else None, link)
             return
         finally:
-            path.unlink(missing_ok=True)
+            await asyncio.to_thread(shutil.rmtree, work, ignore_errors=True)
         await self._finish(job, refs, result_bytes=size)
+
+    async def _delivery_failed(
+        self,
+        job: Job,
+        err: ProviderError | DeliveryError,
+        video: Path | None,
+        link: ResultLink | None,
+    ) -> None:
+        """After a delivery that went wrong: try again later, or end the job. `video` is the
+        result on disk when it was fetched (None: it never was)."""
+        if err.retryable and job.poll_failures < self.config.max_failures:
+            await self._retry_later(job, err, counter="poll_failures")
+        else:
+            message = err.user_message or "The video was made but could not be posted here."
+            await self._fail(job, JobState.FAILED, code="delivery_failed", message=message)
+
+    async def _still_ours(self, job: Job) -> bool:
+        """Whether this run may post: no other worker finished or took over the job while this
+        one fetched the video (its lease can run out under a worker that stalls)."""
+        current = await self.store.get_job(job.id)
+        if (
+            current is not None
+            and current.state is JobState.DELIVERING
+            and current.version == job.version
+        ):
+            return True
+        log.warning("job %s: taken over by another worker; this run does not post it", job.id)
+        return False
 
     async def _fit(self, job: Job, path: Path, limit: int) -> int:
         """Re-encode the video in place so that it fits the destination's upload limit;
         `CannotFit` when no encoding does."""
-        fitted = path.with_name(f"{job.id}.fit.mp4")
+        fitted = path.with_name(f"fitted-{path.name}")
+        stop = threading.Event()
         try:
-            size = await asyncio.to_thread(fit_to_limit, path, fitted, limit)
+            size = await _in_worker(stop, lambda: fit_to_limit(path, fitted, limit, stop=stop))
         except CannotFit as exc:
             log.warning("job %s: %s", job.id, exc)
             fitted.unlink(missing_ok=True)
@@ -928,6 +1010,26 @@ class JobService:
         return await self.store.reschedule_active(
             now=self.clock.now(), platforms=list(self.surfaces)
         )
+
+
+def _scratch_dir(work_dir: Path, job_id: str) -> Path:
+    """A new, empty folder for one delivery run of one job."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{job_id}-", dir=work_dir))
+
+
+async def _in_worker(stop: threading.Event, call: Callable[[], T]) -> T:
+    """Run blocking `call` in a worker thread. When the caller is cancelled (a deadline), tell
+    the work to stop through `stop` and wait for the thread to end, so that no thread goes on
+    writing files its caller is about to remove; the cancellation then goes on."""
+    worker = asyncio.ensure_future(asyncio.to_thread(call))
+    try:
+        return await asyncio.shield(worker)
+    except asyncio.CancelledError:
+        stop.set()
+        with contextlib.suppress(Exception):  # how it ended no longer matters
+            await worker
+        raise
 
 
 def _keep(path: Path, kept: Path, *, older_than: float) -> None:

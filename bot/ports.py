@@ -195,13 +195,22 @@ class Store(Protocol):
         ...
 
     async def claim_due(
-        self, *, now: float, lease_s: float, limit: int, platforms: Collection[str]
+        self,
+        *,
+        now: float,
+        lease_s: float,
+        limit: int,
+        platforms: Collection[str],
+        exclude: Collection[str] = (),
     ) -> list[Job]:
         """Active jobs whose `next_poll_at` has come, each leased until `now + lease_s` so that
-        no other worker takes it meanwhile."""
+        no other worker takes it meanwhile; never those in `exclude` (jobs this worker is
+        still stepping, whose lease may have run out under it)."""
         ...
 
-    async def next_due_at(self, platforms: Collection[str]) -> float | None: ...
+    async def next_due_at(
+        self, platforms: Collection[str], *, exclude: Collection[str] = ()
+    ) -> float | None: ...
 
     async def reschedule_active(self, *, now: float, platforms: Collection[str]) -> int:
         """Make every active job of these platforms due at `now` (leases of a dead process

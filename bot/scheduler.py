@@ -84,6 +84,7 @@ class Scheduler:
                         lease_s=self.service.config.lease_s,
                         limit=free,
                         platforms=platforms,
+                        exclude=self.service.in_progress,
                     )
                 except Exception:
                     log.exception("could not read due jobs; retrying")
@@ -92,7 +93,7 @@ class Scheduler:
                     self._spawn(job)
             timeout = self.idle_s
             if free > 0:
-                due = await store.next_due_at(platforms)
+                due = await store.next_due_at(platforms, exclude=self.service.in_progress)
                 if due is not None:
                     timeout = min(self.idle_s, max(0.0, due - clock.now()))
             if timeout > 0:

@@ -91,6 +91,12 @@ def _placeholders(values: Collection[object]) -> str:
     return ",".join("?" * len(values))
 
 
+def _excluding(job_ids: Collection[str]) -> tuple[str, list[str]]:
+    """A condition that leaves out these jobs (none: no condition), and its parameters."""
+    ids = list(job_ids)
+    return (f" AND id NOT IN ({_placeholders(ids)})", ids) if ids else ("", [])
+
+
 def _row_to_job(row: sqlite3.Row) -> Job:
     refs = row["delivery_refs_json"]
     return Job(
@@ -400,18 +406,25 @@ class SqliteStore:
             return await self._get_job_in(db, job_id)
 
     async def claim_due(
-        self, *, now: float, lease_s: float, limit: int, platforms: Collection[str]
+        self,
+        *,
+        now: float,
+        lease_s: float,
+        limit: int,
+        platforms: Collection[str],
+        exclude: Collection[str] = (),
     ) -> list[Job]:
         plats = list(platforms)
         if not plats or limit <= 0:
             return []
+        skip, skipped = _excluding(exclude)
         async with self._transaction() as db:
             async with db.execute(
                 f"""SELECT id FROM jobs
                     WHERE {ACTIVE_AS_INDEXED}
-                      AND next_poll_at <= ? AND platform IN ({_placeholders(plats)})
+                      AND next_poll_at <= ? AND platform IN ({_placeholders(plats)}){skip}
                     ORDER BY next_poll_at LIMIT ?""",  # noqa: S608 - placeholders only
-                (now, *plats, limit),
+                (now, *plats, *skipped, limit),
             ) as cur:
                 ids = [row["id"] for row in await cur.fetchall()]
             if not ids:
@@ -427,15 +440,18 @@ class SqliteStore:
             ) as cur:
                 return [_row_to_job(row) for row in await cur.fetchall()]
 
-    async def next_due_at(self, platforms: Collection[str]) -> float | None:
+    async def next_due_at(
+        self, platforms: Collection[str], *, exclude: Collection[str] = ()
+    ) -> float | None:
         plats = list(platforms)
         if not plats:
             return None
+        skip, skipped = _excluding(exclude)
         async with self._reader.execute(
             f"""SELECT MIN(next_poll_at) FROM jobs
                 WHERE {ACTIVE_AS_INDEXED}
-                  AND platform IN ({_placeholders(plats)})""",  # noqa: S608 - placeholders only
-            plats,
+                  AND platform IN ({_placeholders(plats)}){skip}""",  # noqa: S608 - placeholders only
+            (*plats, *skipped),
         ) as cur:
             row = await cur.fetchone()
         return None if row is None or row[0] is None else float(row[0])

@@ -235,6 +235,8 @@ def make_service(
     webhook_secret: str | None = None,
     public_url: str | None = None,
     commands_per_minute: int = 0,
+    lease_s: float = 30,
+    delivery_timeout_s: float = 20,
 ) -> JobService:
     """A job service over the real catalog (plus the scripted provider's model)."""
     return JobService(
@@ -252,8 +254,9 @@ def make_service(
             webhook_secret=webhook_secret,
             public_url=public_url,
             backoff_cap_s=0.05,
-            lease_s=30,
+            lease_s=lease_s,
             commands_per_minute=commands_per_minute,
+            delivery_timeout_s=delivery_timeout_s,
         ),
         clock=clock or SystemClock(),
         rng=random.Random(7),
