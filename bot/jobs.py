@@ -112,6 +112,11 @@ class ServiceConfig:
         return self.work_dir / "results"
 
 
+# Error codes of a video made (and charged) but refused where it was asked for.
+UNDELIVERABLE_SENT_PRIVATELY = "sent_privately"  # delivered to the requester alone instead
+UNDELIVERED = "undelivered"  # not even that: only on disk, see `veo-bot jobs`
+
+
 def new_job_id() -> str:
     return secrets.token_hex(6)
 
@@ -757,7 +762,10 @@ class JobService:
         result on disk when it was fetched (None: it never was)."""
         if err.retryable and job.poll_failures < self.config.max_failures:
             await self._retry_later(job, err, counter="poll_failures")
+        elif video is not None and isinstance(err, DeliveryError):
+            await self._undeliverable(job, video, link, err)
         else:
+            # The provider never handed the video over: nothing anyone could watch.
             message = err.user_message or "The video was made but could not be posted here."
             await self._fail(job, JobState.FAILED, code="delivery_failed", message=message)
 
@@ -773,6 +781,72 @@ class JobService:
             return True
         log.warning("job %s: taken over by another worker; this run does not post it", job.id)
         return False
+
+    async def _undeliverable(
+        self, job: Job, video: Path, link: ResultLink | None, why: DeliveryError
+    ) -> None:
+        """The provider made (and billed) the video, but the place it was asked for will not
+        take it: the bot was removed, the thread deleted or archived, the file too large
+        there. The quota stays spent, so nobody can force such a failure to get a refund. The
+        video goes to the requester privately, and stays on disk for the retention period
+        either way, where `veo-bot jobs` shows it."""
+        surface = self.surfaces[job.origin.platform]
+        kept = self.config.results_dir / f"{job.id}.mp4"
+        await asyncio.to_thread(_move_into, video, kept)  # a link's video is there already
+        log.warning("job %s: cannot be posted where it was asked for (%s)", job.id, why)
+        try:
+            refs: dict[str, str] | None = await surface.deliver_privately(
+                job, kept, link=link, notice=await self._remaining_notice(job)
+            )
+        except DeliveryError as err:
+            log.warning("job %s: could not be sent privately either: %s", job.id, err)
+            refs = None
+        if refs is not None:
+            outcome = "sent_privately"
+            done = await self.store.transition(
+                job.id,
+                (JobState.DELIVERING,),
+                JobState.DELIVERED,
+                now=self.clock.now(),
+                ledger=LedgerAction.SETTLE,
+                delivery_refs=refs | {"path": str(kept)},
+                progress=100,
+                error_code=UNDELIVERABLE_SENT_PRIVATELY,
+                error_message=why.user_message,
+            )
+        else:
+            outcome = "kept"
+            refused = why.user_message or "The video was made, but it could not be posted here."
+            message = (
+                f"{refused} It could not be sent to you directly either. Its {job.cost_s:g} s "
+                f"count, as the provider made it; an admin can hand it over (job {job.id})."
+            )
+            done = await self.store.transition(
+                job.id,
+                (JobState.DELIVERING,),
+                JobState.FAILED,
+                now=self.clock.now(),
+                ledger=LedgerAction.SETTLE,
+                delivery_refs={"path": str(kept)},
+                progress=100,
+                error_code=UNDELIVERED,
+                error_message=message,
+            )
+            if done is not None:
+                try:
+                    await surface.report_failure(done, message)
+                except DeliveryError as err:
+                    log.warning("job %s: could not report the failure: %s", job.id, err)
+        if done is None:
+            return
+        log.info("job %s made but not posted where asked: %s, kept at %s", job.id, outcome, kept)
+        self.metrics.count(
+            "veo_undeliverable_total",
+            "Videos made but refused where they were asked for (charged, kept on disk).",
+            platform=job.origin.platform,
+            outcome=outcome,
+        )
+        self._settled(done)
 
     async def _fit(self, job: Job, path: Path, limit: int) -> int:
         """Re-encode the video in place so that it fits the destination's upload limit;
@@ -1016,6 +1090,13 @@ def _scratch_dir(work_dir: Path, job_id: str) -> Path:
     """A new, empty folder for one delivery run of one job."""
     work_dir.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f"{job_id}-", dir=work_dir))
+
+
+def _move_into(path: Path, dest: Path) -> None:
+    """Move a file to `dest` when it is still there (else it was moved there already)."""
+    if path.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, dest)
 
 
 async def _in_worker(stop: threading.Event, call: Callable[[], T]) -> T:

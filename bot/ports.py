@@ -105,6 +105,14 @@ class ChatSurface(Protocol):
         the same buttons and parameters; return the refs of the message that holds it."""
         ...
 
+    async def deliver_privately(
+        self, job: Job, video: Path, *, link: ResultLink | None, notice: str | None
+    ) -> dict[str, str]:
+        """Send the finished video to the requester alone (a direct message), because the
+        place it was asked for refused it for good (the bot removed, the thread deleted or
+        archived); with `link`, the link instead of the file. Return the message's refs."""
+        ...
+
     async def report_failure(self, job: Job, message: str) -> None: ...
 
 

@@ -69,6 +69,8 @@ class RecordingSurface:
     limit: int | None = None
     fail_deliveries: int = 0  # how many deliver() calls fail (retryable) before one works
     fail_retry_after: float | None = None  # the Retry-After those failures carry
+    refuse_deliveries: bool = False  # the thread refuses the video for good (bot removed)
+    refuse_private: bool = False  # the requester cannot be sent anything privately either
     posts: list[Post] = field(default_factory=list)
     delivered: asyncio.Event = field(default_factory=asyncio.Event)
     progressed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -98,6 +100,8 @@ class RecordingSurface:
         if self.fail_deliveries > 0:
             self.fail_deliveries -= 1
             raise DeliveryError("platform answered 500", retry_after=self.fail_retry_after)
+        if self.refuse_deliveries:
+            raise DeliveryError("platform answered 403", retryable=False, user_message="Gone.")
         self.posts.append(Post(job.id, "video", notice or "", video.stat().st_size))  # noqa: ASYNC240
         self.delivered.set()
         return {"message": f"video-{job.id}"}
@@ -108,6 +112,18 @@ class RecordingSurface:
         self.posts.append(Post(job.id, "link", link.url))
         self.delivered.set()
         return {"message": f"link-{job.id}"}
+
+    async def deliver_privately(
+        self, job: Job, video: Path, *, link: ResultLink | None, notice: str | None
+    ) -> dict[str, str]:
+        # The same upload limit as the channel, as on Discord, where DMs take what servers do.
+        too_large = link is None and self.limit is not None and video.stat().st_size > self.limit  # noqa: ASYNC240
+        if self.refuse_private or too_large:
+            raise DeliveryError("platform answered 403 to the DM", retryable=False)
+        size = 0 if link is not None else video.stat().st_size  # noqa: ASYNC240
+        self.posts.append(Post(job.id, "private", link.url if link else "", size))
+        self.delivered.set()
+        return {"dm": f"private-{job.id}"}
 
     async def report_failure(self, job: Job, message: str) -> None:
         self.posts.append(Post(job.id, "failure", message))
