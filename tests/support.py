@@ -9,8 +9,10 @@ import io
 import math
 import os
 import random
+import struct
 import subprocess
 import sys
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +47,44 @@ def png_bytes(
 ) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (width, height), color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def palette_png(width: int, height: int) -> bytes:
+    """A one-colour palette PNG of any size, a few kilobytes per 10 megapixels: the shape of
+    a decompression bomb. Written row by row, never held decoded."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body)
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    packer = zlib.compressobj(9)
+    row = b"\x00" * (width + 1)  # filter byte, then palette index 0 for every pixel
+    pixels = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"PLTE", bytes((40, 160, 90)))
+        + chunk(b"IDAT", pixels)
+        + chunk(b"IEND", b"")
+    )
+
+
+def animated_png(width: int = 320, height: int = 180, frames: int = 3) -> bytes:
+    images = [Image.new("RGB", (width, height), (80 * i, 40, 200)) for i in range(frames)]
+    buf = io.BytesIO()
+    images[0].save(buf, format="PNG", save_all=True, append_images=images[1:])
+    return buf.getvalue()
+
+
+def turned_jpeg(width: int, height: int, orientation: int = 6) -> bytes:
+    """A photo stored `width` x `height` whose EXIF says to show it turned (6: a quarter
+    clockwise, so people see it `height` x `width`)."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (120, 90, 60)).save(buf, format="JPEG", exif=exif)
     return buf.getvalue()
 
 
