@@ -57,7 +57,7 @@ from bot.models import (
     ResultLink,
     UsageRow,
 )
-from bot.ports import ChatSurface, LedgerAction, Store, VideoProvider
+from bot.ports import ChatSurface, KeepsFiles, LedgerAction, Store, VideoProvider
 from bot.quota import period_at
 from bot.ratelimit import CommandRateLimit
 from bot.relay import CannotFit, download_to_file, fit_to_limit
@@ -105,6 +105,10 @@ class ServiceConfig:
     # Commands (/veo, Re-roll, Extend, Animate) one person may send per minute; 0: no limit.
     # Settings give the operator's value (VEO_USER_COMMANDS_PER_MINUTE).
     commands_per_minute: int = 0
+    # How long a finished job's files are kept: its input images, the local renderer's files,
+    # a result kept on disk; and how often the sweep that removes them runs.
+    retention_s: float = 7 * 86400.0
+    purge_interval_s: float = 3600.0
 
     @property
     def results_dir(self) -> Path:
@@ -411,6 +415,12 @@ class JobService:
             )
             raise
         blobs = await self.store.load_media(job_id)
+        if len(blobs) < len(previous.request.media()):
+            days = self.config.retention_s / 86400
+            raise InvalidRequest(
+                f"The images of that video were deleted after {days:g} days, as all are; "
+                "start a new request with them."
+            )
         request = previous.request.with_media(blobs).model_copy(update={"seed": None})
         return await self.submit(request, origin)
 
@@ -1078,6 +1088,36 @@ class JobService:
         for future in self._waiters.get(job.id, []):
             if not future.done():
                 future.set_result(job)
+
+    async def purge_expired(self, *, batch: int = 100) -> int:
+        """Remove what finished jobs keep once their retention period is over: their input
+        images, the local renderer's files, a result kept on disk. The job's record stays,
+        for usage reports and `veo-bot jobs`. Returns how many jobs were purged."""
+        cutoff = self.clock.now() - self.config.retention_s
+        purged = 0
+        while jobs := await self.store.expired_jobs(finished_before=cutoff, limit=batch):
+            for job in jobs:
+                await self._purge(job)
+            purged += len(jobs)
+        if purged:
+            log.info("purged the files of %d job(s) finished before the retention period", purged)
+            self.metrics.count(
+                "veo_purged_jobs_total",
+                "Finished jobs whose files were removed after the retention period.",
+                amount=purged,
+            )
+        return purged
+
+    async def _purge(self, job: Job) -> None:
+        provider = self.providers.get(job.provider)
+        if isinstance(provider, KeepsFiles) and job.provider_job_id is not None:
+            try:
+                await provider.discard(job.provider_job_id)
+            except OSError as exc:
+                log.warning("job %s: the provider's files stay: %s", job.id, exc)
+        kept = self.config.results_dir / f"{job.id}.mp4"
+        await asyncio.to_thread(kept.unlink, missing_ok=True)
+        await self.store.mark_purged(job.id, now=self.clock.now())
 
     async def reschedule_active(self) -> int:
         """On start: make every unfinished job due now, so this process picks it up again."""

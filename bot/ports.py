@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -66,6 +66,16 @@ class VideoProvider(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class KeepsFiles(Protocol):
+    """A provider that keeps a job's files on this machine (the embedded renderer); they are
+    removed with the job's other files once its retention period is over."""
+
+    async def discard(self, provider_job_id: str) -> None:
+        """Remove what is kept for this job (nothing happens when nothing is)."""
+        ...
 
 
 class ChatSurface(Protocol):
@@ -226,6 +236,14 @@ class Store(Protocol):
         ...
 
     async def recent_jobs(self, limit: int, user_key: str | None = None) -> list[Job]: ...
+
+    async def expired_jobs(self, *, finished_before: float, limit: int) -> list[Job]:
+        """Finished jobs last changed before `finished_before` whose files are still kept."""
+        ...
+
+    async def mark_purged(self, job_id: str, *, now: float) -> None:
+        """Delete the job's stored input images and record that its files are gone."""
+        ...
 
     async def count_by_state(self) -> dict[JobState, int]: ...
 

@@ -51,6 +51,7 @@ _TERMINAL_WORDS = ("delivered", "failed", "timed_out", "cancelled")
 if set(_TERMINAL_WORDS) != {state.value for state in TERMINAL_STATES}:
     raise RuntimeError("the condition of the index jobs_due no longer matches TERMINAL_STATES")
 ACTIVE_AS_INDEXED = "state NOT IN (" + ", ".join(f"'{word}'" for word in _TERMINAL_WORDS) + ")"
+_TERMINAL_IN_WORDS = ", ".join(f"'{word}'" for word in _TERMINAL_WORDS)
 
 # Job fields that `transition` and `update` may change, with their column and encoder.
 _COLUMNS: dict[str, tuple[str, Any]] = {
@@ -468,6 +469,22 @@ class SqliteStore:
                 (now, *_ACTIVE, *plats),
             )
             return cur.rowcount
+
+    async def expired_jobs(self, *, finished_before: float, limit: int) -> list[Job]:
+        # In the words of the partial index jobs_unpurged (0006_retention.sql).
+        async with self._reader.execute(
+            f"""SELECT * FROM jobs
+                WHERE purged_at IS NULL AND state IN ({_TERMINAL_IN_WORDS})
+                  AND updated_at < ?
+                ORDER BY updated_at LIMIT ?""",  # noqa: S608 - fixed words
+            (finished_before, limit),
+        ) as cur:
+            return [_row_to_job(row) for row in await cur.fetchall()]
+
+    async def mark_purged(self, job_id: str, *, now: float) -> None:
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM job_media WHERE job_id = ?", (job_id,))
+            await db.execute("UPDATE jobs SET purged_at = ? WHERE id = ?", (now, job_id))
 
     async def count_by_state(self) -> dict[JobState, int]:
         async with self._reader.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state") as cur:

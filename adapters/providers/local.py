@@ -183,6 +183,11 @@ class LocalProvider:
     async def verify_callback(self, headers: Mapping[str, str], body: bytes, *, now: float) -> None:
         del headers, body, now  # renders in-process and never calls back
 
+    async def discard(self, provider_job_id: str) -> None:
+        """Remove a finished render's folder (its images, spec and video), once the job's
+        retention period is over: the same as stopping it for good."""
+        await self.cancel(provider_job_id)
+
     async def aclose(self) -> None:
         """Stop every render; unfinished ones resume in the next process."""
         tasks = []
