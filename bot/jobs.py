@@ -1117,6 +1117,8 @@ class JobService:
                 log.warning("job %s: the provider's files stay: %s", job.id, exc)
         kept = self.config.results_dir / f"{job.id}.mp4"
         await asyncio.to_thread(kept.unlink, missing_ok=True)
+        # Scratch folders of delivery runs a crash cut short (a run removes its own).
+        await asyncio.to_thread(_remove_scratch_dirs, self.config.work_dir, job.id)
         await self.store.mark_purged(job.id, now=self.clock.now())
 
     async def reschedule_active(self) -> int:
@@ -1130,6 +1132,11 @@ def _scratch_dir(work_dir: Path, job_id: str) -> Path:
     """A new, empty folder for one delivery run of one job."""
     work_dir.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f"{job_id}-", dir=work_dir))
+
+
+def _remove_scratch_dirs(work_dir: Path, job_id: str) -> None:
+    for folder in work_dir.glob(f"{job_id}-*"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _move_into(path: Path, dest: Path) -> None:

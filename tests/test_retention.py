@@ -66,12 +66,12 @@ async def test_images_and_renders_are_removed_once_the_retention_period_is_over(
             clock.skip(3600 + 1)
             bot.scheduler.wake()
 
-            async def purged() -> bool | None:
-                return True if not await store.load_media(done.id) else None
+            async def swept() -> bool | None:
+                return True if bot.service.metrics.value("veo_purged_jobs_total") == 1 else None
 
-            await eventually(purged)
+            await eventually(swept)
+            assert await store.load_media(done.id) == {}
             assert not render.exists()
-            assert bot.service.metrics.value("veo_purged_jobs_total") == 1
             kept = await store.get_job(done.id)
             assert kept is not None and kept.state is JobState.DELIVERED  # the record stays
             [row] = await store.ledger([done.id])
@@ -94,7 +94,7 @@ async def running(scheduler: Scheduler) -> AsyncIterator[Scheduler]:
         await scheduler.stop()
 
 
-async def test_a_video_kept_on_disk_is_removed_after_the_retention_period(
+async def test_a_video_kept_on_disk_and_crash_leftovers_go_after_the_retention_period(
     store: SqliteStore, tmp_path: Path
 ) -> None:
     clock = SkippingClock()
@@ -111,14 +111,20 @@ async def test_a_video_kept_on_disk_is_removed_after_the_retention_period(
         assert done.delivery_refs is not None
         kept = Path(done.delivery_refs["path"])
         assert await asyncio.to_thread(kept.exists)
+        # What a delivery run killed mid-download (SIGKILL) leaves behind.
+        leftover = tmp_path / "downloads" / f"{job.id}-killed"
+        await asyncio.to_thread(leftover.mkdir)
+        await asyncio.to_thread((leftover / "video.mp4.part").write_bytes, b"\0" * 100)
 
         clock.skip(RETENTION_S + 1)
         scheduler.wake()
 
-        async def removed() -> bool | None:
-            return True if not await asyncio.to_thread(kept.exists) else None
+        async def swept() -> bool | None:
+            return True if service.metrics.value("veo_purged_jobs_total") == 1 else None
 
-        await eventually(removed)
+        await eventually(swept)
+        assert not await asyncio.to_thread(kept.exists)
+        assert not await asyncio.to_thread(leftover.exists)
 
 
 def test_a_retention_period_that_is_not_positive_is_a_configuration_error(
