@@ -141,6 +141,32 @@ async def test_discord_a_retry_that_can_no_longer_read_the_thread_still_sends_th
         assert await ledger(store, done) == "settled"
 
 
+async def test_discord_a_video_too_large_to_upload_goes_by_dm_as_its_link(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider([RUNNING], video=b"\x00" * 50_000)  # no encoding fits 1 kB
+    async with (
+        FakeDiscord(attachment_size_limit=1000) as fake,
+        discord_bot(
+            store, tmp_path, fake=fake, provider=provider, public_url="https://veo.example.org"
+        ) as bot,
+    ):
+        job = await discord_job_at_provider(bot)
+        fake.remove_bot(fake.channel_id)
+        finish(provider, job)
+        done = await bot.finished(job)
+
+        assert (done.state, done.error_code) == (JobState.DELIVERED, "sent_privately")
+        dm = fake.dm_of(fake.owner)
+        assert dm is not None
+        [sent] = fake.bot_messages_in(dm)
+        assert sent.videos == []
+        assert f"<https://veo.example.org/results/{job.id}.mp4?expires=" in sent.content
+        assert await ledger(store, done) == "settled"
+        kept = tmp_path / "downloads" / "results" / f"{job.id}.mp4"
+        assert kept.read_bytes() == provider.video  # what the link serves
+
+
 async def test_discord_with_dms_closed_too_the_video_is_kept_charged_and_listed(
     store: SqliteStore, tmp_path: Path
 ) -> None:

@@ -303,7 +303,7 @@ class DiscordSurface:
         else:
             words += (
                 " It is too large to upload even compressed; watch or download it here until "
-                f"<t:{int(link.expires_at)}:f>: {link.url}"
+                f"<t:{int(link.expires_at)}:f>: <{link.url}>"  # <...>: no preview
             )
         with delivery_errors("sending the video by DM"):
             message = await self._channel(dm["id"]).send(
