@@ -168,7 +168,7 @@ async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
         )
         kept = _KEPT_BECAUSE.get(job.error_code or "")
         if kept is not None and job.delivery_refs and "path" in job.delivery_refs:
-            print(f"{'':12}  {kept}; the video is at {job.delivery_refs['path']}")
+            print(f"{'':12}  {kept}; the video is at {_printable(job.delivery_refs['path'])}")
     return EXIT_OK
 
 
