@@ -125,7 +125,7 @@ async def test_a_delivery_past_its_deadline_is_abandoned_and_the_next_try_posts_
         # The first download sends half the video, then nothing, for as long as anyone waits
         # (the adapter's own read timeout is 30 s; the job's deadline is far longer).
         stalled = bot.fake.trickle(CONTENT, head=len(bot.fake.video) // 2)
-        service = bot.service(delivery_timeout_s=0.3)
+        service = bot.service(delivery_timeout_s=1.0)  # the stall lasts this long
         async with scheduled(service):
             job = await done(service, await submit(service, "rain on a tin roof"))
 
