@@ -110,8 +110,9 @@ async def test_discord_a_video_refused_by_its_thread_goes_by_dm_and_stays_charge
         assert "used 8 s of video" in quota
         metrics = await scrape_metrics(bot.service)
         assert 'veo_undeliverable_total{outcome="sent_privately",platform="discord"} 1' in metrics
-        # One refusal is enough to know: the bot did not hammer Discord with 4xx requests.
-        assert len([c for c in fake.rest if 400 <= c.status < 500]) <= 3
+        # One refusal is enough to know: no retries of the post (8 would follow a 5xx), only
+        # a handful of calls that each learnt it (a progress edit, the post, the card).
+        assert len([c for c in fake.rest if 400 <= c.status < 500]) <= 5
         assert done.delivery_refs is not None
         assert done.delivery_refs["dm_channel"] == str(dm)
         kept = Path(done.delivery_refs["path"])

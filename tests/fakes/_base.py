@@ -1,5 +1,6 @@
 """What every fake provider shares: a real server on 127.0.0.1, a record of every request,
-faults injected on demand, an injectable clock that drives jobs, and a real MP4 to serve."""
+faults injected on demand, answers held back after their first bytes (`trickle`), an
+injectable clock that drives jobs, and a real MP4 to serve."""
 
 from __future__ import annotations
 
