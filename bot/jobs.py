@@ -425,12 +425,14 @@ class JobService:
         return await self.submit(request, origin)
 
     async def wait_until_done(self, job_id: str) -> Job:
-        """Wait for the job to reach a terminal state (in this process or found in the store)."""
+        """Wait for the job to reach a terminal state (in this process or found in the store).
+        A job that a step here has just ended is done once that step has said so where the
+        job came from (the failure reported, the video posted), not as soon as it is stored."""
         future: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(job_id, []).append(future)
         try:
             job = await self.store.get_job(job_id)
-            if job is not None and job.state.is_terminal:
+            if job is not None and job.state.is_terminal and job_id not in self._stepping:
                 return job
             return await future
         finally:
@@ -454,6 +456,12 @@ class JobService:
             await self._step(job)
         finally:
             self._stepping.discard(job.id)
+        if self._waiters.get(job.id):
+            # Someone waits, and this step may have ended without word of the job's end: it
+            # ended by another path (another worker finished it).
+            current = await self.store.get_job(job.id)
+            if current is not None and current.state.is_terminal:
+                self._settled(current)
 
     async def _step(self, job: Job) -> None:
         if job.provider not in self.providers:

@@ -8,18 +8,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapters.providers.gateway import GatewayProvider
 from bot.clock import SystemClock
 from bot.jobs import JobService
 from bot.links import MediaLinks
-from bot.models import GenerationRequest, Job, JobState
+from bot.models import GenerationRequest, Job, JobState, ProviderJobState, ProviderStatus
 from bot.scheduler import Scheduler
 from storage.sqlite import SqliteStore
 from tests.fakes import gateway
-from tests.support import KeepingSurface, eventually, make_service, origin
+from tests.support import (
+    KeepingSurface,
+    RecordingSurface,
+    ScriptedProvider,
+    eventually,
+    make_service,
+    origin,
+)
 from tests.test_faults import SkippingClock
 
 CONTENT = "/v1/videos/*/content"  # where the gateway serves a finished video
@@ -184,3 +191,42 @@ async def test_two_runs_of_one_delivery_never_share_a_file(
         assert bot.surface.videos[job.id] == [bot.fake.video]
         assert await bot.settled(delivered)
         assert bot.files_left() == []
+
+
+@dataclass
+class SlowToReport(RecordingSurface):
+    """A chat platform that takes its time over the failure message (a slow API)."""
+
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def report_failure(self, job: Job, message: str) -> None:
+        self.reached.set()
+        await self.gate.wait()
+        await super().report_failure(job, message)
+
+
+async def test_a_job_whose_end_is_still_being_told_is_not_done_for_those_waiting(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider([ProviderStatus(ProviderJobState.FAILED, error_message="No.")])
+    surface = SlowToReport()
+    service = make_service(
+        store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
+    )
+    async with scheduled(service):
+        job = await service.submit(GenerationRequest(prompt="a fox"), origin())
+        await asyncio.wait_for(surface.reached.wait(), 10)  # failed in the store, not yet told
+        waiting = asyncio.create_task(service.wait_until_done(job.id))
+        # Our own read queues behind the waiter's on the same connection: once it is back,
+        # the waiter has read the failed job too, and had every chance to return.
+        assert (await store.get_job(job.id)).state is JobState.FAILED  # type: ignore[union-attr]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not waiting.done()
+        surface.gate.set()
+        done = await asyncio.wait_for(waiting, 10)
+
+    assert done.state is JobState.FAILED
+    [failure] = surface.of(job.id, "failure")  # told before anyone was answered
+    assert "No." in failure.text
