@@ -105,6 +105,13 @@ class ConsoleSurface:
         self._line(f"job {job.id}: done, at {link.url}")
         return {"url": link.url}
 
+    async def deliver_privately(
+        self, job: Job, video: Path, *, link: ResultLink | None, notice: str | None
+    ) -> dict[str, str]:
+        # A terminal is private already: the same as a delivery (never needed by the core,
+        # as a folder that cannot be written to is not a refusal by anyone).
+        return await self.deliver(job, video, notice=notice)
+
     async def report_failure(self, job: Job, message: str) -> None:
         self._last_step.pop(job.id, None)
         self._line(f"job {job.id}: {message}")

@@ -269,5 +269,10 @@ class NullSurface:
     ) -> dict[str, str]:
         return {"message": job.id}
 
+    async def deliver_privately(
+        self, job: Job, video: Path, *, link: ResultLink | None, notice: str | None
+    ) -> dict[str, str]:
+        return {"message": job.id}
+
     async def report_failure(self, job: Job, message: str) -> None:
         return None

@@ -84,6 +84,7 @@ async def open_runtime(
             work_dir=data_dir / "downloads",
             poll_interval_s=settings.veo_poll_interval_s,
             job_timeout_s=settings.veo_job_timeout_s,
+            retention_s=settings.veo_retention_days * 86400,
             public_url=settings.veo_public_url,
             webhook_secret=secret,
             commands_per_minute=settings.veo_user_commands_per_minute,

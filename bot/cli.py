@@ -31,7 +31,7 @@ from bot.errors import (
     reference_id,
     unexpected_message,
 )
-from bot.jobs import JobService
+from bot.jobs import UNDELIVERABLE_SENT_PRIVATELY, UNDELIVERED, JobService
 from bot.links import MediaLinks
 from bot.media import load_image
 from bot.models import Actor, Authority, GenerationRequest, ImageInput, JobState, ProviderHealth
@@ -148,6 +148,13 @@ async def _resume(settings: Settings) -> int:
     return EXIT_OK if all(job.state is JobState.DELIVERED for job in done) else EXIT_JOB_FAILED
 
 
+# Jobs whose video was made but refused where it was asked for: why, before where it lies.
+_KEPT_BECAUSE = {
+    UNDELIVERED: "made but not delivered",
+    UNDELIVERABLE_SENT_PRIVATELY: "not posted where asked, sent by DM",
+}
+
+
 async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
     store = await SqliteStore.open(settings.database_path)
     try:
@@ -168,6 +175,9 @@ async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
             f"{job.id:12}  {created:16}  {job.state:10}  {job.progress:>3}  {job.model:14}  "
             f"{job.request.duration_s or 0:>3}  {prompt}"
         )
+        kept = _KEPT_BECAUSE.get(job.error_code or "")
+        if kept is not None and job.delivery_refs and "path" in job.delivery_refs:
+            print(f"{'':12}  {kept}; the video is at {_printable(job.delivery_refs['path'])}")
     return EXIT_OK
 
 

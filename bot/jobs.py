@@ -9,6 +9,7 @@ completion (a webhook and a poll, or two processes) deliver once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -16,6 +17,9 @@ import math
 import os
 import random
 import secrets
+import shutil
+import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -54,7 +58,7 @@ from bot.models import (
     ResultLink,
     UsageRow,
 )
-from bot.ports import ChatSurface, LedgerAction, Store, VideoProvider
+from bot.ports import ChatSurface, KeepsFiles, LedgerAction, Store, VideoProvider
 from bot.quota import period_at
 from bot.ratelimit import CommandRateLimit
 from bot.relay import CannotFit, download_to_file, fit_to_limit
@@ -94,16 +98,28 @@ class ServiceConfig:
     backoff_cap_s: float = 300.0
     # How long a claimed job is reserved for the worker that claimed it.
     lease_s: float = 300.0
+    # The most one delivery (download, re-encodes, upload) may take before it is abandoned and
+    # tried again later; shorter than the lease, so no other worker takes the job meanwhile.
+    delivery_timeout_s: float = 240.0
     # How long a result link works, for videos too large to upload even re-encoded.
     result_link_ttl_s: float = 7 * 86400.0
     # Commands (/veo, Re-roll, Extend, Animate) one person may send per minute; 0: no limit.
     # Settings give the operator's value (VEO_USER_COMMANDS_PER_MINUTE).
     commands_per_minute: int = 0
+    # How long a finished job's files are kept: its input images, the local renderer's files,
+    # a result kept on disk; and how often the sweep that removes them runs.
+    retention_s: float = 7 * 86400.0
+    purge_interval_s: float = 3600.0
 
     @property
     def results_dir(self) -> Path:
         """Where videos served by result links are kept until their links expire."""
         return self.work_dir / "results"
+
+
+# Error codes of a video made (and charged) but refused where it was asked for.
+UNDELIVERABLE_SENT_PRIVATELY = "sent_privately"  # delivered to the requester alone instead
+UNDELIVERED = "undelivered"  # not even that: only on disk, see `veo-bot jobs`
 
 
 def new_job_id() -> str:
@@ -168,10 +184,18 @@ class JobService:
         self._gone_models: set[tuple[str, str]] = set()
         self._wake: Callable[[], None] = lambda: None
         self._commands = CommandRateLimit(config.commands_per_minute, clock)
+        # Jobs a step is running for in this process: never a second step at once, even when
+        # the first outlives its lease.
+        self._stepping: set[str] = set()
 
     def set_wakeup(self, wake: Callable[[], None]) -> None:
         """The scheduler's doorbell: rung when a job becomes due now."""
         self._wake = wake
+
+    @property
+    def in_progress(self) -> frozenset[str]:
+        """The ids of the jobs a step is running for in this process."""
+        return frozenset(self._stepping)
 
     # --- intake -------------------------------------------------------------------------
 
@@ -394,16 +418,24 @@ class JobService:
             )
             raise
         blobs = await self.store.load_media(job_id)
+        if len(blobs) < len(previous.request.media()):
+            days = self.config.retention_s / 86400
+            raise InvalidRequest(
+                f"The images of that video were deleted after {days:g} days, as all are; "
+                "start a new request with them."
+            )
         request = previous.request.with_media(blobs).model_copy(update={"seed": None})
         return await self.submit(request, origin)
 
     async def wait_until_done(self, job_id: str) -> Job:
-        """Wait for the job to reach a terminal state (in this process or found in the store)."""
+        """Wait for the job to reach a terminal state (in this process or found in the store).
+        A job that a step here has just ended is done once that step has said so where the
+        job came from (the failure reported, the video posted), not as soon as it is stored."""
         future: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(job_id, []).append(future)
         try:
             job = await self.store.get_job(job_id)
-            if job is not None and job.state.is_terminal:
+            if job is not None and job.state.is_terminal and job_id not in self._stepping:
                 return job
             return await future
         finally:
@@ -417,7 +449,24 @@ class JobService:
 
     async def advance(self, job: Job) -> None:
         """Take one step for a due job. Raises only on cancellation, or when the store fails
-        even to record what went wrong (the scheduler then tries the job again soon)."""
+        even to record what went wrong (the scheduler then tries the job again soon). A job
+        that already has a step running in this process is left to that step."""
+        if job.id in self._stepping:
+            log.info("job %s: a step is already running for it here", job.id)
+            return
+        self._stepping.add(job.id)
+        try:
+            await self._step(job)
+        finally:
+            self._stepping.discard(job.id)
+        if self._waiters.get(job.id):
+            # Someone waits, and this step may have ended without word of the job's end: it
+            # ended by another path (another worker finished it).
+            current = await self.store.get_job(job.id)
+            if current is not None and current.state.is_terminal:
+                self._settled(current)
+
+    async def _step(self, job: Job) -> None:
         if job.provider not in self.providers:
             # The job belongs to a provider this process has no key for: leave it to one that
             # has, without counting it as a failure.
@@ -685,46 +734,171 @@ class JobService:
             job = claimed
         else:
             # Back in `delivering` after a crash or a failed try: the video may already be up.
-            found = await surface.find_delivery(job)
+            try:
+                found = await surface.find_delivery(job)
+            except DeliveryError as err:
+                if err.retryable and job.poll_failures < self.config.max_failures:
+                    await self._retry_later(job, err, counter="poll_failures")
+                    return
+                # The place cannot even be read (the bot was removed from it): nothing of ours
+                # can have arrived there, and posting fails the same way, handled below.
+                log.warning("job %s: cannot look for an earlier post: %s", job.id, err)
+                found = None
             if found is not None:
                 log.info("job %s: result already posted, recording it", job.id)
                 await self._finish(job, found)
                 return
-        path = self.config.work_dir / f"{job.id}.mp4"
+        # A folder of this run's own: a second run (another worker whose lease ran out) never
+        # writes into the files of this one.
+        work = await asyncio.to_thread(_scratch_dir, self.config.work_dir, job.id)
+        video = work / "video.mp4"
+        held = False  # whether the video is on disk: from then on the provider's work is kept
+        link: ResultLink | None = None
+        deadline = asyncio.timeout(self.config.delivery_timeout_s)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            size = await self._fetch_result(job, status, path)
-            limit = surface.upload_limit_bytes(job)
-            link: ResultLink | None = None
-            if limit is not None and size > limit:
-                try:
-                    size = await self._fit(job, path, limit)
-                except CannotFit as exc:
-                    link = await self._keep_for_link(job, path, exc)
-            notice = await self._remaining_notice(job)
-            if link is None:
-                refs = await surface.deliver(job, path, notice=notice)
-            else:
-                refs = await surface.deliver_link(job, link, notice=notice)
-                refs = refs | {"link_expires_at": f"{link.expires_at:.0f}"}
+            async with deadline:
+                size = await self._fetch_result(job, status, video)
+                held = True
+                limit = surface.upload_limit_bytes(job)
+                if limit is not None and size > limit:
+                    try:
+                        size = await self._fit(job, video, limit)
+                    except CannotFit as exc:
+                        link = await self._keep_for_link(job, video, exc)
+                if not await self._still_ours(job):
+                    return
+                notice = await self._remaining_notice(job)
+                if link is None:
+                    refs = await surface.deliver(job, video, notice=notice)
+                else:
+                    refs = await surface.deliver_link(job, link, notice=notice)
+                    refs = refs | {"link_expires_at": f"{link.expires_at:.0f}"}
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            seconds = f"{self.config.delivery_timeout_s:g}"
+            log.warning("job %s: delivery abandoned after %s s", job.id, seconds)
+            late = DeliveryError(
+                f"delivery took longer than {seconds} s",
+                user_message=(
+                    "Posting the video took too long."
+                    if held
+                    else "The video was made, but fetching it from the provider took too long."
+                ),
+            )
+            await self._delivery_failed(job, late, video if held else None, link)
+            return
         except (ProviderError, DeliveryError) as err:
-            retryable = err.retryable
-            if retryable and job.poll_failures < self.config.max_failures:
-                await self._retry_later(job, err, counter="poll_failures")
-            else:
-                message = err.user_message or "The video was made but could not be posted here."
-                await self._fail(job, JobState.FAILED, code="delivery_failed", message=message)
+            await self._delivery_failed(job, err, video if held else None, link)
             return
         finally:
-            path.unlink(missing_ok=True)
+            await asyncio.to_thread(shutil.rmtree, work, ignore_errors=True)
         await self._finish(job, refs, result_bytes=size)
+
+    async def _delivery_failed(
+        self,
+        job: Job,
+        err: ProviderError | DeliveryError,
+        video: Path | None,
+        link: ResultLink | None,
+    ) -> None:
+        """After a delivery that went wrong: try again later, or end the job. `video` is the
+        result on disk when it was fetched (None: it never was)."""
+        if err.retryable and job.poll_failures < self.config.max_failures:
+            await self._retry_later(job, err, counter="poll_failures")
+        elif video is not None and isinstance(err, DeliveryError):
+            await self._undeliverable(job, video, link, err)
+        else:
+            # The provider never handed the video over: nothing anyone could watch.
+            message = err.user_message or "The video was made but could not be posted here."
+            await self._fail(job, JobState.FAILED, code="delivery_failed", message=message)
+
+    async def _still_ours(self, job: Job) -> bool:
+        """Whether this run may post: no other worker finished or took over the job while this
+        one fetched the video (its lease can run out under a worker that stalls)."""
+        current = await self.store.get_job(job.id)
+        if (
+            current is not None
+            and current.state is JobState.DELIVERING
+            and current.version == job.version
+        ):
+            return True
+        log.warning("job %s: taken over by another worker; this run does not post it", job.id)
+        return False
+
+    async def _undeliverable(
+        self, job: Job, video: Path, link: ResultLink | None, why: DeliveryError
+    ) -> None:
+        """The provider made (and billed) the video, but the place it was asked for will not
+        take it: the bot was removed, the thread deleted or archived, the file too large
+        there. The quota stays spent, so nobody can force such a failure to get a refund. The
+        video goes to the requester privately, and stays on disk for the retention period
+        either way, where `veo-bot jobs` shows it."""
+        surface = self.surfaces[job.origin.platform]
+        kept = self.config.results_dir / f"{job.id}.mp4"
+        await asyncio.to_thread(_move_into, video, kept)  # a link's video is there already
+        log.warning("job %s: cannot be posted where it was asked for (%s)", job.id, why)
+        try:
+            refs: dict[str, str] | None = await surface.deliver_privately(
+                job, kept, link=link, notice=await self._remaining_notice(job)
+            )
+        except DeliveryError as err:
+            log.warning("job %s: could not be sent privately either: %s", job.id, err)
+            refs = None
+        if refs is not None:
+            outcome = "sent_privately"
+            done = await self.store.transition(
+                job.id,
+                (JobState.DELIVERING,),
+                JobState.DELIVERED,
+                now=self.clock.now(),
+                ledger=LedgerAction.SETTLE,
+                delivery_refs=refs | {"path": str(kept)},
+                progress=100,
+                error_code=UNDELIVERABLE_SENT_PRIVATELY,
+                error_message=why.user_message,
+            )
+        else:
+            outcome = "kept"
+            refused = why.user_message or "The video was made, but it could not be posted here."
+            message = (
+                f"{refused} It could not be sent to you directly either. Its {job.cost_s:g} s "
+                f"count, as the provider made it; an admin can hand it over (job {job.id})."
+            )
+            done = await self.store.transition(
+                job.id,
+                (JobState.DELIVERING,),
+                JobState.FAILED,
+                now=self.clock.now(),
+                ledger=LedgerAction.SETTLE,
+                delivery_refs={"path": str(kept)},
+                progress=100,
+                error_code=UNDELIVERED,
+                error_message=message,
+            )
+            if done is not None:
+                try:
+                    await surface.report_failure(done, message)
+                except DeliveryError as err:
+                    log.warning("job %s: could not report the failure: %s", job.id, err)
+        if done is None:
+            return
+        log.info("job %s made but not posted where asked: %s, kept at %s", job.id, outcome, kept)
+        self.metrics.count(
+            "veo_undeliverable_total",
+            "Videos made but refused where they were asked for (charged, kept on disk).",
+            platform=job.origin.platform,
+            outcome=outcome,
+        )
+        self._settled(done)
 
     async def _fit(self, job: Job, path: Path, limit: int) -> int:
         """Re-encode the video in place so that it fits the destination's upload limit;
         `CannotFit` when no encoding does."""
-        fitted = path.with_name(f"{job.id}.fit.mp4")
+        fitted = path.with_name(f"fitted-{path.name}")
+        stop = threading.Event()
         try:
-            size = await asyncio.to_thread(fit_to_limit, path, fitted, limit)
+            size = await _in_worker(stop, lambda: fit_to_limit(path, fitted, limit, stop=stop))
         except CannotFit as exc:
             log.warning("job %s: %s", job.id, exc)
             fitted.unlink(missing_ok=True)
@@ -949,11 +1123,75 @@ class JobService:
             if not future.done():
                 future.set_result(job)
 
+    async def purge_expired(self, *, batch: int = 100) -> int:
+        """Remove what finished jobs keep once their retention period is over: their input
+        images, the local renderer's files, a result kept on disk. The job's record stays,
+        for usage reports and `veo-bot jobs`. Returns how many jobs were purged."""
+        cutoff = self.clock.now() - self.config.retention_s
+        purged = 0
+        while jobs := await self.store.expired_jobs(finished_before=cutoff, limit=batch):
+            for job in jobs:
+                await self._purge(job)
+            purged += len(jobs)
+        if purged:
+            log.info("purged the files of %d job(s) finished before the retention period", purged)
+            self.metrics.count(
+                "veo_purged_jobs_total",
+                "Finished jobs whose files were removed after the retention period.",
+                amount=purged,
+            )
+        return purged
+
+    async def _purge(self, job: Job) -> None:
+        provider = self.providers.get(job.provider)
+        if isinstance(provider, KeepsFiles) and job.provider_job_id is not None:
+            try:
+                await provider.discard(job.provider_job_id)
+            except OSError as exc:
+                log.warning("job %s: the provider's files stay: %s", job.id, exc)
+        kept = self.config.results_dir / f"{job.id}.mp4"
+        await asyncio.to_thread(kept.unlink, missing_ok=True)
+        # Scratch folders of delivery runs a crash cut short (a run removes its own).
+        await asyncio.to_thread(_remove_scratch_dirs, self.config.work_dir, job.id)
+        await self.store.mark_purged(job.id, now=self.clock.now())
+
     async def reschedule_active(self) -> int:
         """On start: make every unfinished job due now, so this process picks it up again."""
         return await self.store.reschedule_active(
             now=self.clock.now(), platforms=list(self.surfaces)
         )
+
+
+def _scratch_dir(work_dir: Path, job_id: str) -> Path:
+    """A new, empty folder for one delivery run of one job."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{job_id}-", dir=work_dir))
+
+
+def _remove_scratch_dirs(work_dir: Path, job_id: str) -> None:
+    for folder in work_dir.glob(f"{job_id}-*"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _move_into(path: Path, dest: Path) -> None:
+    """Move a file to `dest` when it is still there (else it was moved there already)."""
+    if path.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, dest)
+
+
+async def _in_worker(stop: threading.Event, call: Callable[[], T]) -> T:
+    """Run blocking `call` in a worker thread. When the caller is cancelled (a deadline), tell
+    the work to stop through `stop` and wait for the thread to end, so that no thread goes on
+    writing files its caller is about to remove; the cancellation then goes on."""
+    worker = asyncio.ensure_future(asyncio.to_thread(call))
+    try:
+        return await asyncio.shield(worker)
+    except asyncio.CancelledError:
+        stop.set()
+        with contextlib.suppress(Exception):  # how it ended no longer matters
+            await worker
+        raise
 
 
 def _keep(path: Path, kept: Path, *, older_than: float) -> None:

@@ -1,8 +1,14 @@
-"""Checks on images people attach: real format (magic bytes), size and shape."""
+"""Checks on images people attach: real format (magic bytes), size and shape.
+
+Everything is judged from the file's header, before a single pixel is decoded: a PNG of a few
+kilobytes can describe 90 megapixels, and decoding it would cost gigabytes. The only decode an
+image gets is the one the video is made from (the embedded renderer, or the provider's own).
+"""
 
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 
 from PIL import Image, UnidentifiedImageError
@@ -11,6 +17,8 @@ from bot.errors import InvalidRequest
 from bot.models import ImageInput
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
+MAX_IMAGE_PIXELS = 40_000_000  # a 40 MP photo; any provider scales far below that anyway
+MAX_SIDE_PX = 8192
 MIN_SIDE_PX = 64
 MAX_ASPECT = 4.0  # 1:4 .. 4:1, what every provider in PROVIDERS.md accepts
 
@@ -19,6 +27,9 @@ _MAGIC: tuple[tuple[str, bytes, int], ...] = (
     ("image/jpeg", b"\xff\xd8\xff", 0),
     ("image/webp", b"WEBP", 8),
 )
+_ORIENTATION = 0x0112  # EXIF: how the stored pixels are to be turned for display
+_QUARTER_TURNED = frozenset({5, 6, 7, 8})  # orientations that swap width and height
+_MAY_ANIMATE = frozenset({"image/png", "image/webp"})  # APNG, animated WebP
 
 
 def sniff_image_mime(data: bytes) -> str | None:
@@ -31,8 +42,57 @@ def sniff_image_mime(data: bytes) -> str | None:
     return None
 
 
+def webp_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a WebP's first chunk (None when it cannot be read). Pillow's WebP
+    reader allocates the whole canvas, twice, as it opens the file: the size is checked first."""
+    chunk = data[12:16]
+    if chunk == b"VP8X" and len(data) >= 30:
+        return (
+            int.from_bytes(data[24:27], "little") + 1,
+            int.from_bytes(data[27:30], "little") + 1,
+        )
+    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    return None
+
+
+def _check_pixels(label: str, width: int, height: int) -> None:
+    if max(width, height) > MAX_SIDE_PX:
+        raise InvalidRequest(
+            f"{label}is {width}x{height} pixels; images may be at most {MAX_SIDE_PX} pixels "
+            "on each side.",
+            field="image",
+        )
+    if width * height > MAX_IMAGE_PIXELS:
+        raise InvalidRequest(
+            f"{label}is {width}x{height} pixels ({width * height / 1e6:.1f} megapixels); "
+            f"images may have at most {MAX_IMAGE_PIXELS / 1e6:g} megapixels.",
+            field="image",
+        )
+
+
+def orientation_of(image: Image.Image) -> int:
+    """The EXIF orientation (1 to 8) in the header already read: never decodes pixels, which
+    `Image.getexif()` does for a PNG."""
+    raw = image.info.get("exif")
+    if not isinstance(raw, bytes):
+        return 1
+    exif = Image.Exif()
+    try:
+        exif.load(raw)
+    except (OSError, SyntaxError, ValueError, struct.error):
+        return 1
+    value = exif.get(_ORIENTATION, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
 def load_image(data: bytes, *, filename: str = "", max_bytes: int = MAX_IMAGE_BYTES) -> ImageInput:
-    """Check attached bytes and describe them; raises `InvalidRequest` in plain words."""
+    """Check attached bytes and describe them as people see them (EXIF orientation applied);
+    raises `InvalidRequest` in plain words."""
     label = f"{filename} " if filename else "The file "
     if not data:
         raise InvalidRequest(f"{label}is empty.", field="image")
@@ -45,13 +105,18 @@ def load_image(data: bytes, *, filename: str = "", max_bytes: int = MAX_IMAGE_BY
     mime = sniff_image_mime(data)
     if mime is None:
         raise InvalidRequest(f"{label}is not a PNG, JPEG or WebP image.", field="image")
+    if mime == "image/webp" and (size := webp_size(data)) is not None:
+        _check_pixels(label, *size)
     try:
         with warnings.catch_warnings():
             # A decompression-bomb warning is an answer, not noise: turn it into a refusal.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
+            with Image.open(io.BytesIO(data)) as img:  # the header only
                 width, height = img.size
-                img.verify()
+                _check_pixels(label, width, height)
+                frames = int(getattr(img, "n_frames", 1))
+                orientation = orientation_of(img)
+                img.verify()  # a PNG's chunk checksums; no pixel is decoded
     except (
         UnidentifiedImageError,
         OSError,
@@ -62,6 +127,13 @@ def load_image(data: bytes, *, filename: str = "", max_bytes: int = MAX_IMAGE_BY
         raise InvalidRequest(
             f"{label}could not be read as an image; it may be damaged.", field="image"
         ) from None
+    if frames > 1 and mime in _MAY_ANIMATE:
+        raise InvalidRequest(
+            f"{label}is an animated image ({frames} frames); attach a single still picture.",
+            field="image",
+        )
+    if orientation in _QUARTER_TURNED:
+        width, height = height, width  # as shown, which is what people judge by
     if min(width, height) < MIN_SIDE_PX:
         raise InvalidRequest(
             f"{label}is {width}x{height} pixels; images need at least {MIN_SIDE_PX} pixels "

@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -75,6 +75,16 @@ class VideoProvider(Protocol):
     async def aclose(self) -> None: ...
 
 
+@runtime_checkable
+class KeepsFiles(Protocol):
+    """A provider that keeps a job's files on this machine (the embedded renderer); they are
+    removed with the job's other files once its retention period is over."""
+
+    async def discard(self, provider_job_id: str) -> None:
+        """Remove what is kept for this job (nothing happens when nothing is)."""
+        ...
+
+
 class ChatSurface(Protocol):
     """Where people asked and where answers go: Discord, Slack, a terminal."""
 
@@ -110,6 +120,14 @@ class ChatSurface(Protocol):
     ) -> dict[str, str]:
         """Post a link to the video instead of the video (too large even re-encoded), with
         the same buttons and parameters; return the refs of the message that holds it."""
+        ...
+
+    async def deliver_privately(
+        self, job: Job, video: Path, *, link: ResultLink | None, notice: str | None
+    ) -> dict[str, str]:
+        """Send the finished video to the requester alone (a direct message), because the
+        place it was asked for refused it for good (the bot removed, the thread deleted or
+        archived); with `link`, the link instead of the file. Return the message's refs."""
         ...
 
     async def report_failure(self, job: Job, message: str) -> None: ...
@@ -202,13 +220,22 @@ class Store(Protocol):
         ...
 
     async def claim_due(
-        self, *, now: float, lease_s: float, limit: int, platforms: Collection[str]
+        self,
+        *,
+        now: float,
+        lease_s: float,
+        limit: int,
+        platforms: Collection[str],
+        exclude: Collection[str] = (),
     ) -> list[Job]:
         """Active jobs whose `next_poll_at` has come, each leased until `now + lease_s` so that
-        no other worker takes it meanwhile."""
+        no other worker takes it meanwhile; never those in `exclude` (jobs this worker is
+        still stepping, whose lease may have run out under it)."""
         ...
 
-    async def next_due_at(self, platforms: Collection[str]) -> float | None: ...
+    async def next_due_at(
+        self, platforms: Collection[str], *, exclude: Collection[str] = ()
+    ) -> float | None: ...
 
     async def reschedule_active(self, *, now: float, platforms: Collection[str]) -> int:
         """Make every active job of these platforms due at `now` (leases of a dead process
@@ -216,6 +243,14 @@ class Store(Protocol):
         ...
 
     async def recent_jobs(self, limit: int, user_key: str | None = None) -> list[Job]: ...
+
+    async def expired_jobs(self, *, finished_before: float, limit: int) -> list[Job]:
+        """Finished jobs last changed before `finished_before` whose files are still kept."""
+        ...
+
+    async def mark_purged(self, job_id: str, *, now: float) -> None:
+        """Delete the job's stored input images and record that its files are gone."""
+        ...
 
     async def count_by_state(self) -> dict[JobState, int]: ...
 

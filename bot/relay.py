@@ -1,10 +1,15 @@
 """Moving a finished video from the provider to the chat: streamed to disk with a size cap,
-never held whole, and re-encoded to fit the destination's upload limit."""
+never held whole, and re-encoded to fit the destination's upload limit.
+
+Provider bytes are opened as MP4 and nothing else: left to probe, FFmpeg takes a text file
+that starts `ffconcat version 1.0` (or an HLS playlist) for a list of other files to read,
+and would re-encode whatever files beside it that list names."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import AsyncIterator
 from fractions import Fraction
 from pathlib import Path
@@ -20,7 +25,8 @@ class ResultTooLarge(ProviderError):
 
 
 async def download_to_file(chunks: AsyncIterator[bytes], dest: Path, *, max_bytes: int) -> int:
-    """Write the streamed bytes to `dest` (via a sibling .part file); return the size."""
+    """Write the streamed bytes to `dest` (via a sibling .part file); return the size. The
+    stream is closed however this ends (a deadline included), not left to the collector."""
     part = dest.with_name(dest.name + ".part")
     size = 0
     try:
@@ -34,11 +40,23 @@ async def download_to_file(chunks: AsyncIterator[bytes], dest: Path, *, max_byte
     except BaseException:
         part.unlink(missing_ok=True)
         raise
+    finally:
+        close = getattr(chunks, "aclose", None)
+        if close is not None:
+            await close()
     return size
 
 
 class CannotFit(Exception):
     """The video cannot be made small enough for the destination."""
+
+
+class FitStopped(Exception):
+    """`fit_to_limit` was told to stop (the delivery ran out of time); nothing was kept."""
+
+
+# Every provider in PROVIDERS.md delivers MP4 (ISO BMFF); FFmpeg's demuxer for it is "mov,mp4,…".
+CONTAINER = "mp4"
 
 
 _AUDIO_BPS = 96_000
@@ -51,17 +69,27 @@ def _even(value: float) -> int:
     return max(2, int(value) // 2 * 2)
 
 
-def fit_to_limit(source: Path, dest: Path, limit_bytes: int, *, attempts: int = 3) -> int:
+def fit_to_limit(
+    source: Path,
+    dest: Path,
+    limit_bytes: int,
+    *,
+    attempts: int = 3,
+    stop: threading.Event | None = None,
+) -> int:
     """Re-encode `source` (H.264, plus AAC when it has sound) so that it fits in `limit_bytes`;
-    write it to `dest` and return its size. Blocking: run it in a worker thread."""
+    write it to `dest` and return its size. Blocking: run it in a worker thread. Setting
+    `stop` makes it give up between two packets (`FitStopped`), leaving nothing behind."""
     try:
-        return _fit(source, dest, limit_bytes, attempts)
+        return _fit(source, dest, limit_bytes, attempts, stop or threading.Event())
     except av.FFmpegError as exc:
         raise CannotFit(f"{source.name} could not be re-encoded: {exc}") from exc
 
 
-def _fit(source: Path, dest: Path, limit_bytes: int, attempts: int) -> int:
-    with av.open(str(source)) as probe:
+def _fit(source: Path, dest: Path, limit_bytes: int, attempts: int, stop: threading.Event) -> int:
+    with av.open(str(source), format=CONTAINER) as probe:
+        if not probe.streams.video:
+            raise CannotFit(f"{source.name} has no video stream")
         video = probe.streams.video[0]
         duration = float(probe.duration or 0) / av.time_base or 1.0
         width, height = video.width, video.height
@@ -80,7 +108,14 @@ def _fit(source: Path, dest: Path, limit_bytes: int, attempts: int) -> int:
                 and height * scale * 0.75 >= _MIN_HEIGHT
             ):
                 scale *= 0.75
-            _transcode(source, part, int(video_bps), _even(width * scale), _even(height * scale))
+            _transcode(
+                source,
+                part,
+                int(video_bps),
+                _even(width * scale),
+                _even(height * scale),
+                stop=stop,
+            )
             size = part.stat().st_size
             if size <= limit_bytes:
                 os.replace(part, dest)
@@ -91,8 +126,13 @@ def _fit(source: Path, dest: Path, limit_bytes: int, attempts: int) -> int:
     raise CannotFit(f"{source.name} does not fit in {limit_bytes} bytes")
 
 
-def _transcode(source: Path, dest: Path, video_bps: int, width: int, height: int) -> None:
-    with av.open(str(source)) as inp, av.open(str(dest), "w", format="mp4") as out:
+def _transcode(
+    source: Path, dest: Path, video_bps: int, width: int, height: int, *, stop: threading.Event
+) -> None:
+    with (
+        av.open(str(source), format=CONTAINER) as inp,
+        av.open(str(dest), "w", format="mp4") as out,
+    ):
         in_video = inp.streams.video[0]
         rate = in_video.average_rate or Fraction(24)
         out_video = out.add_stream("libx264", rate=rate)
@@ -112,6 +152,8 @@ def _transcode(source: Path, dest: Path, video_bps: int, width: int, height: int
             resampler = av.AudioResampler(format="fltp", layout="stereo", rate=48_000)
         streams = [s for s in (in_video, in_audio) if s is not None]
         for packet in inp.demux(*streams):
+            if stop.is_set():
+                raise FitStopped(f"{source.name}: stopped while re-encoding")
             for frame in packet.decode():
                 if isinstance(frame, av.VideoFrame):
                     scaled = frame.reformat(width=width, height=height, format="yuv420p")

@@ -38,6 +38,8 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self._purge_task: asyncio.Task[None] | None = None
+        self._next_purge_at: float | None = None  # None: at once
         service.set_wakeup(self.wake)
 
     def wake(self) -> None:
@@ -64,6 +66,11 @@ class Scheduler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
             self._loop_task = None
+        if self._purge_task is not None:
+            self._purge_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._purge_task
+            self._purge_task = None
         if self._tasks:
             _done, pending = await asyncio.wait(self._tasks, timeout=grace_s)
             for task in pending:
@@ -76,6 +83,7 @@ class Scheduler:
         clock = self.service.clock
         while True:
             self._wake.clear()
+            self._purge_when_due()
             free = self.max_concurrency - len(self._tasks)
             if free > 0:
                 try:
@@ -84,6 +92,7 @@ class Scheduler:
                         lease_s=self.service.config.lease_s,
                         limit=free,
                         platforms=platforms,
+                        exclude=self.service.in_progress,
                     )
                 except Exception:
                     log.exception("could not read due jobs; retrying")
@@ -92,7 +101,7 @@ class Scheduler:
                     self._spawn(job)
             timeout = self.idle_s
             if free > 0:
-                due = await store.next_due_at(platforms)
+                due = await store.next_due_at(platforms, exclude=self.service.in_progress)
                 if due is not None:
                     timeout = min(self.idle_s, max(0.0, due - clock.now()))
             if timeout > 0:
@@ -101,6 +110,22 @@ class Scheduler:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(timeout):
                         await self._wake.wait()
+
+    def _purge_when_due(self) -> None:
+        """The retention sweep: at start, then every `purge_interval_s` by the service's clock;
+        in a task of its own, so that it never holds up the jobs."""
+        now = self.service.clock.now()
+        running = self._purge_task is not None and not self._purge_task.done()
+        if running or (self._next_purge_at is not None and now < self._next_purge_at):
+            return
+        self._next_purge_at = now + self.service.config.purge_interval_s
+        self._purge_task = asyncio.create_task(self._purge(), name="veo-purge")
+
+    async def _purge(self) -> None:
+        try:
+            await self.service.purge_expired()
+        except Exception:
+            log.exception("the retention sweep failed; it runs again at the next interval")
 
     def _spawn(self, job: Job) -> None:
         task = asyncio.create_task(self._advance(job), name=f"veo-job-{job.id}")

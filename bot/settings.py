@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     # Scheduling
     veo_poll_interval_s: float = Field(default=10.0, gt=0)
     veo_job_timeout_s: float = Field(default=1200.0, gt=0)
+    # Days a finished job's files (input images, local renders, kept results) are kept.
+    veo_retention_days: float = Field(default=7.0, gt=0)
 
     # Quotas
     veo_quota_user_daily_s: float = Field(default=40.0, ge=0)

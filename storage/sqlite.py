@@ -51,6 +51,7 @@ _TERMINAL_WORDS = ("delivered", "failed", "timed_out", "cancelled")
 if set(_TERMINAL_WORDS) != {state.value for state in TERMINAL_STATES}:
     raise RuntimeError("the condition of the index jobs_due no longer matches TERMINAL_STATES")
 ACTIVE_AS_INDEXED = "state NOT IN (" + ", ".join(f"'{word}'" for word in _TERMINAL_WORDS) + ")"
+_TERMINAL_IN_WORDS = ", ".join(f"'{word}'" for word in _TERMINAL_WORDS)
 
 # Job fields that `transition` and `update` may change, with their column and encoder.
 _COLUMNS: dict[str, tuple[str, Any]] = {
@@ -89,6 +90,12 @@ def _probe(path: Path) -> None:
 
 def _placeholders(values: Collection[object]) -> str:
     return ",".join("?" * len(values))
+
+
+def _excluding(job_ids: Collection[str]) -> tuple[str, list[str]]:
+    """A condition that leaves out these jobs (none: no condition), and its parameters."""
+    ids = list(job_ids)
+    return (f" AND id NOT IN ({_placeholders(ids)})", ids) if ids else ("", [])
 
 
 def _row_to_job(row: sqlite3.Row) -> Job:
@@ -400,18 +407,25 @@ class SqliteStore:
             return await self._get_job_in(db, job_id)
 
     async def claim_due(
-        self, *, now: float, lease_s: float, limit: int, platforms: Collection[str]
+        self,
+        *,
+        now: float,
+        lease_s: float,
+        limit: int,
+        platforms: Collection[str],
+        exclude: Collection[str] = (),
     ) -> list[Job]:
         plats = list(platforms)
         if not plats or limit <= 0:
             return []
+        skip, skipped = _excluding(exclude)
         async with self._transaction() as db:
             async with db.execute(
                 f"""SELECT id FROM jobs
                     WHERE {ACTIVE_AS_INDEXED}
-                      AND next_poll_at <= ? AND platform IN ({_placeholders(plats)})
+                      AND next_poll_at <= ? AND platform IN ({_placeholders(plats)}){skip}
                     ORDER BY next_poll_at LIMIT ?""",  # noqa: S608 - placeholders only
-                (now, *plats, limit),
+                (now, *plats, *skipped, limit),
             ) as cur:
                 ids = [row["id"] for row in await cur.fetchall()]
             if not ids:
@@ -427,15 +441,18 @@ class SqliteStore:
             ) as cur:
                 return [_row_to_job(row) for row in await cur.fetchall()]
 
-    async def next_due_at(self, platforms: Collection[str]) -> float | None:
+    async def next_due_at(
+        self, platforms: Collection[str], *, exclude: Collection[str] = ()
+    ) -> float | None:
         plats = list(platforms)
         if not plats:
             return None
+        skip, skipped = _excluding(exclude)
         async with self._reader.execute(
             f"""SELECT MIN(next_poll_at) FROM jobs
                 WHERE {ACTIVE_AS_INDEXED}
-                  AND platform IN ({_placeholders(plats)})""",  # noqa: S608 - placeholders only
-            plats,
+                  AND platform IN ({_placeholders(plats)}){skip}""",  # noqa: S608 - placeholders only
+            (*plats, *skipped),
         ) as cur:
             row = await cur.fetchone()
         return None if row is None or row[0] is None else float(row[0])
@@ -452,6 +469,22 @@ class SqliteStore:
                 (now, *_ACTIVE, *plats),
             )
             return cur.rowcount
+
+    async def expired_jobs(self, *, finished_before: float, limit: int) -> list[Job]:
+        # In the words of the partial index jobs_unpurged (0006_retention.sql).
+        async with self._reader.execute(
+            f"""SELECT * FROM jobs
+                WHERE purged_at IS NULL AND state IN ({_TERMINAL_IN_WORDS})
+                  AND updated_at < ?
+                ORDER BY updated_at LIMIT ?""",  # noqa: S608 - fixed words
+            (finished_before, limit),
+        ) as cur:
+            return [_row_to_job(row) for row in await cur.fetchall()]
+
+    async def mark_purged(self, job_id: str, *, now: float) -> None:
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM job_media WHERE job_id = ?", (job_id,))
+            await db.execute("UPDATE jobs SET purged_at = ? WHERE id = ?", (now, job_id))
 
     async def count_by_state(self) -> dict[JobState, int]:
         async with self._reader.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state") as cur:

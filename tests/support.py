@@ -9,8 +9,10 @@ import io
 import math
 import os
 import random
+import struct
 import subprocess
 import sys
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -49,6 +51,44 @@ def png_bytes(
     return buf.getvalue()
 
 
+def palette_png(width: int, height: int) -> bytes:
+    """A one-colour palette PNG of any size, a few kilobytes per 10 megapixels: the shape of
+    a decompression bomb. Written row by row, never held decoded."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body)
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    packer = zlib.compressobj(9)
+    row = b"\x00" * (width + 1)  # filter byte, then palette index 0 for every pixel
+    pixels = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"PLTE", bytes((40, 160, 90)))
+        + chunk(b"IDAT", pixels)
+        + chunk(b"IEND", b"")
+    )
+
+
+def animated_png(width: int = 320, height: int = 180, frames: int = 3) -> bytes:
+    images = [Image.new("RGB", (width, height), (80 * i, 40, 200)) for i in range(frames)]
+    buf = io.BytesIO()
+    images[0].save(buf, format="PNG", save_all=True, append_images=images[1:])
+    return buf.getvalue()
+
+
+def turned_jpeg(width: int, height: int, orientation: int = 6) -> bytes:
+    """A photo stored `width` x `height` whose EXIF says to show it turned (6: a quarter
+    clockwise, so people see it `height` x `width`)."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (120, 90, 60)).save(buf, format="JPEG", exif=exif)
+    return buf.getvalue()
+
+
 def origin(user: str = "u1", workspace: str = "w1", platform: str = "chat") -> Origin:
     return Origin(platform=platform, workspace_id=workspace, channel_id="c1", user_id=user)
 
@@ -70,6 +110,8 @@ class RecordingSurface:
     limit: int | None = None
     fail_deliveries: int = 0  # how many deliver() calls fail (retryable) before one works
     fail_retry_after: float | None = None  # the Retry-After those failures carry
+    refuse_deliveries: bool = False  # the thread refuses the video for good (bot removed)
+    refuse_private: bool = False  # the requester cannot be sent anything privately either
     posts: list[Post] = field(default_factory=list)
     delivered: asyncio.Event = field(default_factory=asyncio.Event)
     progressed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -99,6 +141,8 @@ class RecordingSurface:
         if self.fail_deliveries > 0:
             self.fail_deliveries -= 1
             raise DeliveryError("platform answered 500", retry_after=self.fail_retry_after)
+        if self.refuse_deliveries:
+            raise DeliveryError("platform answered 403", retryable=False, user_message="Gone.")
         self.posts.append(Post(job.id, "video", notice or "", video.stat().st_size))  # noqa: ASYNC240
         self.delivered.set()
         return {"message": f"video-{job.id}"}
@@ -109,6 +153,18 @@ class RecordingSurface:
         self.posts.append(Post(job.id, "link", link.url))
         self.delivered.set()
         return {"message": f"link-{job.id}"}
+
+    async def deliver_privately(
+        self, job: Job, video: Path, *, link: ResultLink | None, notice: str | None
+    ) -> dict[str, str]:
+        # The same upload limit as the channel, as on Discord, where DMs take what servers do.
+        too_large = link is None and self.limit is not None and video.stat().st_size > self.limit  # noqa: ASYNC240
+        if self.refuse_private or too_large:
+            raise DeliveryError("platform answered 403 to the DM", retryable=False)
+        size = 0 if link is not None else video.stat().st_size  # noqa: ASYNC240
+        self.posts.append(Post(job.id, "private", link.url if link else "", size))
+        self.delivered.set()
+        return {"dm": f"private-{job.id}"}
 
     async def report_failure(self, job: Job, message: str) -> None:
         self.posts.append(Post(job.id, "failure", message))
@@ -241,6 +297,8 @@ def make_service(
     commands_per_minute: int = 0,
     vertex_extend: bool = False,
     unretired: Collection[str] = (),
+    lease_s: float = 30,
+    delivery_timeout_s: float = 20,
 ) -> JobService:
     """A job service over the real catalog (plus the scripted provider's model). The retired
     models of the `unretired` providers are taken as live: their adapters are kept, and
@@ -264,8 +322,9 @@ def make_service(
             webhook_secret=webhook_secret,
             public_url=public_url,
             backoff_cap_s=0.05,
-            lease_s=30,
+            lease_s=lease_s,
             commands_per_minute=commands_per_minute,
+            delivery_timeout_s=delivery_timeout_s,
         ),
         clock=clock or SystemClock(),
         rng=random.Random(7),

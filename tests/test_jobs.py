@@ -247,19 +247,24 @@ async def test_a_video_too_large_for_the_destination_is_re_encoded_to_fit(
     assert service.metrics.value("veo_reencodes_total", platform="chat") == 1
 
 
-async def test_a_video_that_cannot_fit_fails_and_refunds_when_no_link_could_be_opened(
+async def test_a_video_that_cannot_fit_anywhere_is_kept_and_charged_when_no_link_could_be_opened(
     store: SqliteStore, tmp_path: Path
 ) -> None:
-    # Without VEO_PUBLIC_URL nobody could open a link to the bot's own web server.
+    # Without VEO_PUBLIC_URL nobody could open a link to the bot's own web server; a DM takes
+    # no larger files than the channel. The provider made (and billed) it all the same.
     provider = ScriptedProvider(video=b"x" * 5000)  # not even a video: nothing to re-encode
     surface = RecordingSurface(limit=1000)
     service = scripted_service(store, tmp_path, provider, surface)
     job, done = await submit_and_finish(service)
 
-    assert done.state is JobState.FAILED
-    assert await ledger_status(store, job.id) == "refunded"
-    assert not surface.of(job.id, "video")
-    assert "too large to post here" in surface.of(job.id, "failure")[0].text
+    assert (done.state, done.error_code) == (JobState.FAILED, "undelivered")
+    assert await ledger_status(store, job.id) == "settled"
+    assert not surface.of(job.id, "video") and not surface.of(job.id, "private")
+    [failure] = surface.of(job.id, "failure")
+    assert "too large to post here" in failure.text and "count" in failure.text
+    kept = tmp_path / "downloads" / "results" / f"{job.id}.mp4"
+    assert done.delivery_refs == {"path": str(kept)}
+    assert kept.read_bytes() == provider.video
 
 
 @dataclass

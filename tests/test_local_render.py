@@ -12,6 +12,7 @@ import pytest
 from PIL import Image, ImageChops, ImageStat
 
 from adapters.providers._render import RenderCancelled, RenderSpec, render_mp4
+from tests.support import palette_png
 
 
 def solid(
@@ -232,3 +233,18 @@ def test_transparent_images_and_garbage(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="last frame is not a readable image"):
         render_mp4(RenderSpec(160, 90, 1, seed=1, prompt="x", last_frame=b""), tmp_path / "g.mp4")
     assert not (tmp_path / "g.mp4").exists()
+
+
+def test_an_image_past_the_bounds_is_refused_before_it_is_decoded(tmp_path: Path) -> None:
+    # A job stored before intake bounded images (or by a bot that did not) still cannot make
+    # the renderer decode a picture wider than 8,192 pixels.
+    wide = palette_png(8200, 2100)
+    with pytest.raises(ValueError, match="first frame has more pixels than images may have"):
+        render_mp4(RenderSpec(160, 90, 1, seed=1, prompt="x", first_frame=wide), tmp_path / "w.mp4")
+    assert not (tmp_path / "w.mp4").exists()
+
+
+def test_a_large_palette_image_is_drawn_from_a_reduced_copy(tmp_path: Path) -> None:
+    out = tmp_path / "p.mp4"
+    render_mp4(RenderSpec(160, 90, 1, seed=1, prompt="x", first_frame=palette_png(4000, 2250)), out)
+    assert mean(frames(out)[0]) == pytest.approx((40, 160, 90), abs=8)  # its one colour

@@ -102,6 +102,19 @@ def done_card(job: Job, video_url: str) -> discord.Embed:
     return embed
 
 
+def sent_privately_card(job: Job) -> discord.Embed:
+    """The card's last state when the video could not be posted in the thread and went to
+    the requester by DM instead."""
+    embed = discord.Embed(title="🎬 Done", colour=_DONE)
+    _describe(embed, job)
+    embed.add_field(
+        name="Video",
+        value=f"It could not be posted here, so it was sent to <@{job.origin.user_id}> by DM.",
+        inline=False,
+    )
+    return embed
+
+
 def failed_card(job: Job, message: str) -> discord.Embed:
     """The card's last state when the job ends without a video; `message` says why and
     that nothing was charged."""

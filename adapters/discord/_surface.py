@@ -284,6 +284,37 @@ class DiscordSurface:
             action="posting the link to the video",
         )
 
+    async def deliver_privately(
+        self, job: Job, video: Path, *, link: ResultLink | None, notice: str | None
+    ) -> dict[str, str]:
+        """The video by DM to the requester, when its channel or thread refused it for good.
+        No buttons: they act on the thread's messages, which this video is not in."""
+        await self._logged_in()
+        origin = job.origin
+        with delivery_errors("opening a DM with the requester"):
+            dm = await self._client.http.start_private_message(int(origin.user_id))
+        words = (
+            "Your video is ready, but it could not be posted where you asked for it (the bot "
+            "may have been removed from there, or the thread deleted or locked), so here it is."
+        )
+        extra: dict[str, Any] = {}
+        if link is None:
+            extra["file"] = discord.File(video, filename=f"veo-{job.id}.mp4")
+        else:
+            words += (
+                " It is too large to upload even compressed; watch or download it here until "
+                f"<t:{int(link.expires_at)}:f>: <{link.url}>"  # <...>: no preview
+            )
+        with delivery_errors("sending the video by DM"):
+            message = await self._channel(dm["id"]).send(
+                content=words + (f" {notice}" if notice else ""),
+                embed=_cards.result_embed(job),
+                allowed_mentions=_NO_PINGS,
+                **extra,
+            )
+        await self._finish_card(job, _cards.sent_privately_card(job))  # if it can still be seen
+        return {"dm_channel": str(message.channel.id), "message": str(message.id)}
+
     async def _post_result(
         self, job: Job, words: str, notice: str | None, *, action: str, **extra: Any
     ) -> dict[str, str]:

@@ -25,6 +25,8 @@ from pathlib import Path
 import av
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps, UnidentifiedImageError
 
+from bot.media import MAX_IMAGE_PIXELS, MAX_SIDE_PX, orientation_of
+
 _MARGIN = 1.15  # the source is prepared this much larger than the frame: room to zoom and pan
 _ZOOM = 0.12  # the camera pushes in by 12% over the clip
 _PAN = 0.8  # share of the spare margin the pan travels
@@ -61,22 +63,50 @@ def _ease(t: float) -> float:
     return t * t * (3 - 2 * t)
 
 
+# EXIF orientation -> the turn that shows the stored pixels upright.
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_GREY = (128, 128, 128)
+
+
 def _decode(data: bytes, label: str, size: tuple[int, int]) -> Image.Image:
+    """The image in RGB and upright, decoded once and at once brought down to the smallest
+    scale that still covers `size` either way up: everything after works on that, so a large
+    picture costs its one decode and one conversion, not a full-size copy per step."""
+    side = max(size)
     try:
-        with Image.open(io.BytesIO(data)) as raw:
-            # JPEG decodes at 1/2, 1/4 or 1/8 scale when that still covers `size` either way up.
-            side = max(size)
-            raw.draft(raw.mode, (side, side))
-            image = ImageOps.exif_transpose(raw)
-            image.load()
+        # Not closed: closing discards the pixels, and the bytes are ours, not a file.
+        raw = Image.open(io.BytesIO(data))
+        if max(raw.size) > MAX_SIDE_PX or raw.width * raw.height > MAX_IMAGE_PIXELS:
+            raise ValueError(f"the {label} has more pixels than images may have")
+        # JPEG decodes at 1/2, 1/4 or 1/8 scale when that still covers `side` either way.
+        raw.draft(raw.mode, (side, side))
+        raw.load()
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ValueError(f"the {label} is not a readable image") from exc
-    if image.mode in ("RGBA", "LA", "P", "PA"):
-        # Transparent areas over a neutral grey rather than black.
-        rgba = image.convert("RGBA")
-        backdrop = Image.new("RGBA", rgba.size, (128, 128, 128, 255))
-        image = Image.alpha_composite(backdrop, rgba)
-    return image.convert("RGB")
+    image = _opaque(raw)
+    factor = min(image.width, image.height) // side
+    if factor > 1:
+        image = image.reduce(factor)
+    turn = _UPRIGHT.get(orientation_of(raw))
+    return image.transpose(turn) if turn is not None else image
+
+
+def _opaque(image: Image.Image) -> Image.Image:
+    """RGB, with transparent areas over a neutral grey rather than black."""
+    if not image.has_transparency_data:
+        return image if image.mode == "RGB" else image.convert("RGB")
+    rgba = image if image.mode == "RGBA" else image.convert("RGBA")
+    flat = Image.new("RGB", rgba.size, _GREY)
+    flat.paste(rgba, mask=rgba)
+    return flat
 
 
 def _cover(image: Image.Image, width: int, height: int) -> Image.Image:

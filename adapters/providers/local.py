@@ -195,6 +195,11 @@ class LocalProvider:
             True, None, frozenset(m.id for m in MODELS), detail="embedded renderer, no key"
         )
 
+    async def discard(self, provider_job_id: str) -> None:
+        """Remove a finished render's folder (its images, spec and video), once the job's
+        retention period is over: the same as stopping it for good."""
+        await self.cancel(provider_job_id)
+
     async def aclose(self) -> None:
         """Stop every render; unfinished ones resume in the next process."""
         tasks = []

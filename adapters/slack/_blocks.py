@@ -98,6 +98,21 @@ def video_comment(job: Job) -> str:
     return f"{_quote(job.request.prompt)}\n{describe(job)} · job {job.id}"
 
 
+def private_comment(job: Job, notice: str | None, link: ResultLink | None) -> str:
+    """The words with a video sent by DM because its channel would not take it."""
+    text = (
+        f"Your video is ready, but it could not be posted in <#{job.origin.channel_id}> (the "
+        "bot may have been removed from there, or the channel archived), so here it is: "
+        f"{_quote(job.request.prompt)}\n{describe(job)} · job {job.id}"
+    )
+    if link is not None:
+        text += (
+            "\nIt is too large to upload even compressed; watch or download it until "
+            f"<!date^{int(link.expires_at)}^{{date_short_pretty}} {{time}}|it expires>: {link.url}"
+        )
+    return text + (f"\n{escape(notice)}" if notice else "")
+
+
 def _bar(progress: int) -> str:
     filled = round(_BAR_CELLS * max(0, min(100, progress)) / 100)
     return "▓" * filled + "░" * (_BAR_CELLS - filled)
@@ -130,6 +145,11 @@ def status_card(job: Job) -> tuple[str, list[Block]]:
 def done_card(job: Job) -> tuple[str, list[Block]]:
     status = "✅ Done. The video is in the thread."
     return f"Video for job {job.id}: done", _card(job, status)
+
+
+def sent_privately_card(job: Job) -> tuple[str, list[Block]]:
+    status = f"✅ Done. It could not be posted here, so it was sent to <@{job.origin.user_id}>."
+    return f"Video for job {job.id}: sent by direct message", _card(job, status)
 
 
 def failed_card(job: Job, message: str) -> tuple[str, list[Block]]:

@@ -105,6 +105,19 @@ class SlackSurface:
         """Upload v2, the three steps by hand: slack_sdk's `files_upload_v2` reads the whole
         file into memory, and twenty videos of 50 MB at once would cost a gigabyte. Here the
         bytes stream from disk."""
+        file_id = await self._share(
+            job,
+            video,
+            channel_id=job.origin.channel_id,
+            thread_ts=thread_root(job),
+            comment=blocks.video_comment(job),
+        )
+        return await self._finish(job, file_id, notice=notice)
+
+    async def _share(
+        self, job: Job, video: Path, *, channel_id: str, thread_ts: str | None, comment: str
+    ) -> str:
+        """Upload v2 into a conversation (a thread of it, with `thread_ts`); the file's id."""
         filename = blocks.video_filename(job)
         size = (await asyncio.to_thread(video.stat)).st_size
         ticket = await slack_call(
@@ -117,12 +130,42 @@ class SlackSurface:
             "share the video",
             self._client.files_completeUploadExternal(
                 files=[{"id": file_id, "title": f"veo-bot: {job.request.prompt[:80]}"}],
-                channel_id=job.origin.channel_id,
-                thread_ts=thread_root(job),
-                initial_comment=blocks.video_comment(job),
+                channel_id=channel_id,
+                thread_ts=thread_ts,
+                initial_comment=comment,
             ),
         )
-        return await self._finish(job, file_id, notice=notice)
+        return file_id
+
+    async def deliver_privately(
+        self, job: Job, video: Path, *, link: ResultLink | None, notice: str | None
+    ) -> dict[str, str]:
+        """The video in a DM with the requester (upload v2 into it: an ephemeral message
+        cannot hold a file), when its channel refused it for good: the bot removed from it,
+        the channel archived or gone."""
+        opened = await slack_call(
+            "open a DM with the requester",
+            self._client.conversations_open(users=job.origin.user_id),
+        )
+        dm = str(opened["channel"]["id"])
+        text = blocks.private_comment(job, notice, link)
+        if link is not None:
+            posted = await slack_call(
+                "send the link by DM",
+                self._client.chat_postMessage(
+                    channel=dm, text=text, unfurl_links=False, unfurl_media=False
+                ),
+            )
+            return await self._sent_privately(
+                job, {"dm_channel": dm, "result_ts": str(posted["ts"])}
+            )
+        file_id = await self._share(job, video, channel_id=dm, thread_ts=None, comment=text)
+        return await self._sent_privately(job, {"dm_channel": dm, "file_id": file_id})
+
+    async def _sent_privately(self, job: Job, refs: dict[str, str]) -> dict[str, str]:
+        text, card = blocks.sent_privately_card(job)
+        await best_effort(self._set_card(job, "mark the card sent by DM", text, card))
+        return refs
 
     async def _upload(self, url: str, video: Path, size: int) -> None:
         """POST the file's bytes to the upload URL Slack issued, streamed from disk."""

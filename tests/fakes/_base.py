@@ -1,5 +1,6 @@
 """What every fake provider shares: a real server on 127.0.0.1, a record of every request,
-faults injected on demand, an injectable clock that drives jobs, and a real MP4 to serve."""
+faults injected on demand, answers held back after their first bytes (`trickle`), an
+injectable clock that drives jobs, and a real MP4 to serve."""
 
 from __future__ import annotations
 
@@ -72,6 +73,39 @@ class Fault:
         )
 
 
+@dataclass
+class Trickle:
+    """Answers to matching requests (`path` glob, `times` of them) send their first `head`
+    bytes, then nothing more until `release()`: a download that lasts as long as the server
+    likes. `started` is set once the head is out; `dropped` counts answers whose client gave
+    up (closed the connection) while they were held."""
+
+    path: str
+    head: int = 4096
+    times: int = 1
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    dropped: int = 0
+    _released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        self._released.set()
+
+    async def serve(self, request: web.Request, answer: web.Response) -> web.StreamResponse:
+        body = bytes(answer.body or b"")  # type: ignore[arg-type]
+        stream = web.StreamResponse(status=answer.status, headers=answer.headers)
+        stream.content_length = len(body)
+        try:
+            await stream.prepare(request)
+            await stream.write(body[: self.head])
+            self.started.set()
+            await self._released.wait()
+            await stream.write(body[self.head :])
+            await stream.write_eof()
+        except (ConnectionError, RuntimeError):
+            self.dropped += 1  # the client went away meanwhile
+        return stream
+
+
 class FakeProvider:
     """Base of the family fakes. Subclasses add routes in `routes()`."""
 
@@ -89,6 +123,7 @@ class FakeProvider:
         self.video = video if video is not None else sample_mp4()
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
+        self.trickles: list[Trickle] = []
         self.app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024**2)
         self.app.add_routes(self.routes())
         self._runner: web.AppRunner | None = None
@@ -100,6 +135,12 @@ class FakeProvider:
 
     def inject(self, *faults: Fault) -> None:
         self.faults.extend(faults)
+
+    def trickle(self, path: str, *, head: int = 4096, times: int = 1) -> Trickle:
+        """Hold back all but the first `head` bytes of the next `times` answers to `path`."""
+        trickle = Trickle(path, head=head, times=times)
+        self.trickles.append(trickle)
+        return trickle
 
     def received(self, method: str, pattern: str) -> list[Recorded]:
         return [
@@ -133,7 +174,16 @@ class FakeProvider:
                 return web.Response(
                     status=fault.status, text=str(fault.body or ""), headers=fault.headers
                 )
-        return await handler(request)
+        answer = await handler(request)
+        for trickle in self.trickles:
+            if (
+                trickle.times > 0
+                and isinstance(answer, web.Response)
+                and fnmatch.fnmatchcase(request.path, trickle.path)
+            ):
+                trickle.times -= 1
+                return await trickle.serve(request, answer)
+        return answer
 
     async def start(self, port: int = 0) -> str:
         self._runner = web.AppRunner(self.app, access_log=None)
@@ -145,6 +195,8 @@ class FakeProvider:
         return self.base_url
 
     async def close(self) -> None:
+        for trickle in self.trickles:
+            trickle.release()
         if self._runner is not None:
             await self._runner.cleanup()
 

@@ -18,6 +18,13 @@ channel and thread (`messages_in`), with attachments (bytes included), component
 links Discord would fetch to preview (`previewed_links`). Every REST call (`rest`) and gateway
 frame (`frames`) is recorded.
 
+Direct messages: `POST /users/@me/channels` opens (or finds) the DM channel with a user, where
+the bot posts like anywhere else, unless the user takes no DMs (`User.dms_open`: 403, code
+50007). The world changes under the bot: `remove_bot(channel)` takes its access to a channel and
+its threads (403, code 50001), `delete_channel(channel)` deletes a channel or thread (404, code
+10003), `lock_thread(thread)` archives and locks one (403, code 50083). Those refusals follow
+from what people did, not from the bot's mistakes, so they are not `violations`.
+
 Faults: `inject(Fault(...))` (tests.fakes._base; JSON bodies are sent with Discord's exact
 content type), `rate_limit(...)` (429 with `Via` and `retry_after`, which discord.py retries),
 `server_error(...)`, `hold(...)` (do the work, answer only when released: a bot that dies while
@@ -88,6 +95,7 @@ LOADING = 1 << 7
 _CONTENT_LINK = re.compile(r"<?https?://[^\s<>]+>?")
 
 GUILD_TEXT = 0
+DM = 1
 PUBLIC_THREAD = 11
 
 # Interaction types and the callback types Discord accepts for each.
@@ -120,16 +128,24 @@ def json_response(
 
 
 class DiscordError(Exception):
-    """An answer in Discord's error shape: `{"code": ..., "message": ...}`."""
+    """An answer in Discord's error shape: `{"code": ..., "message": ...}`. `bots_fault`:
+    a request the bot should not have made (a `violation`), not a refusal people caused."""
 
     def __init__(
-        self, status: int, code: int, message: str, errors: dict[str, Any] | None = None
+        self,
+        status: int,
+        code: int,
+        message: str,
+        errors: dict[str, Any] | None = None,
+        *,
+        bots_fault: bool = True,
     ) -> None:
         super().__init__(f"{status} {code} {message}")
         self.status = status
         self.code = code
         self.message = message
         self.errors = errors
+        self.bots_fault = bots_fault
 
     def response(self) -> web.Response:
         body: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -148,6 +164,7 @@ class User:
     name: str
     bot: bool = False
     permissions: int = MEMBER_PERMISSIONS
+    dms_open: bool = True  # False: "Allow direct messages from server members" is off
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -264,7 +281,6 @@ class Message:
         body: dict[str, Any] = {
             "id": str(self.id),
             "channel_id": str(self.channel_id),
-            "guild_id": str(self.guild_id),
             "author": self.author.payload(),
             "content": self.content,
             "timestamp": _iso(self.created_at),
@@ -280,6 +296,8 @@ class Message:
             "type": 0,
             "flags": self.flags,
         }
+        if self.guild_id:  # messages in DMs have none
+            body["guild_id"] = str(self.guild_id)
         if self.webhook_id is not None:
             body["webhook_id"] = str(self.webhook_id)
             body["application_id"] = str(self.webhook_id)
@@ -418,6 +436,8 @@ class FakeDiscord:
         self.owner = User(self.snowflake(), "owner", permissions=ALL_PERMISSIONS)
         self.users: dict[int, User] = {u.id: u for u in (self.bot, self.owner)}
         self.channels: dict[int, dict[str, Any]] = {}
+        self.dms: dict[int, int] = {}  # user id -> their DM channel with the bot
+        self.no_access: set[int] = set()  # channels the bot was removed from
         self.channel_id = self.add_channel("general")
         self.messages: dict[int, Message] = {}
         self.attachments: dict[int, Attachment] = {}
@@ -443,6 +463,7 @@ class FakeDiscord:
         self.app.add_routes(
             [
                 web.get(f"{api}/users/@me", self._me),
+                web.post(f"{api}/users/@me/channels", self._open_dm),
                 web.get(f"{api}/oauth2/applications/@me", self._application),
                 web.get(f"{api}/gateway", self._gateway_info),
                 web.get(f"{api}/gateway/bot", self._gateway_info),
@@ -600,6 +621,32 @@ class FakeDiscord:
         if on is not None:
             on.thread = thread
         return thread_id
+
+    def remove_bot(self, channel_id: int) -> None:
+        """Someone takes the bot's access to a channel (and so to its threads)."""
+        self.no_access.add(channel_id)
+
+    async def delete_channel(self, channel_id: int) -> None:
+        """Someone deletes a channel or a thread, and every message in it."""
+        channel = self.channels.pop(channel_id)
+        for message in self.messages.values():
+            if message.channel_id == channel_id:
+                message.deleted = True
+        if channel["type"] == PUBLIC_THREAD:
+            keys = ("id", "guild_id", "parent_id", "type")
+            await self.dispatch("THREAD_DELETE", {key: channel[key] for key in keys})
+        else:
+            await self.dispatch("CHANNEL_DELETE", channel)
+
+    async def lock_thread(self, thread_id: int) -> None:
+        """A moderator archives and locks a thread: nobody without Manage Threads posts."""
+        thread = self.channels[thread_id]
+        thread["thread_metadata"].update(archived=True, locked=True)
+        await self.dispatch("THREAD_UPDATE", thread)
+
+    def dm_of(self, user: User) -> int | None:
+        """The DM channel the bot opened with `user`, if any."""
+        return self.dms.get(user.id)
 
     # --- what the bot did ---------------------------------------------------------------
 
@@ -1127,7 +1174,8 @@ class FakeDiscord:
         try:
             response = await handler(request)
         except DiscordError as refusal:
-            if refusal.status != 404:  # a 404 is often an honest question ("is it there?")
+            # A 404 is often an honest question ("is it there?").
+            if refusal.status != 404 and refusal.bots_fault:
                 self.violations.append(f"{request.method} {request.path}: {refusal}")
             return refusal.response()
         for hold in self.holds:
@@ -1160,6 +1208,24 @@ class FakeDiscord:
             return body
         raw = await request.read()
         return _Body(json=json.loads(raw) if raw else None)
+
+    async def _open_dm(self, request: web.Request) -> web.Response:
+        """Create DM: the same channel for the same user every time."""
+        recipient = str((request[BODY].json or {}).get("recipient_id", ""))
+        user = self.users.get(int(recipient)) if recipient.isdigit() else None
+        if user is None or user.bot:
+            raise DiscordError(400, 50033, "Invalid Recipient(s)")
+        channel_id = self.dms.get(user.id)
+        if channel_id is None:
+            channel_id = self.dms[user.id] = self.snowflake()
+            self.channels[channel_id] = {
+                "id": str(channel_id),
+                "type": DM,
+                "last_message_id": None,
+                "flags": 0,
+                "recipients": [user.payload()],
+            }
+        return json_response(self.channels[channel_id])
 
     async def _me(self, request: web.Request) -> web.Response:
         return json_response({**self.bot.payload(), "verified": True, "flags": 0})
@@ -1350,6 +1416,9 @@ class FakeDiscord:
         channel = self.channels.get(int(request.match_info["channel"]))
         if channel is None:
             raise DiscordError(404, 10003, "Unknown Channel")
+        parent = channel.get("parent_id")
+        if int(channel["id"]) in self.no_access or (parent and int(parent) in self.no_access):
+            raise DiscordError(403, 50001, "Missing Access", bots_fault=False)
         return channel
 
     def _find_message(self, channel_id: int, message_id: str) -> Message:
@@ -1367,11 +1436,17 @@ class FakeDiscord:
         payload = body.json or {}
         self._check_message(payload, body.files)
         if channel["type"] == PUBLIC_THREAD and channel["thread_metadata"]["locked"]:
-            raise DiscordError(403, 50083, "Thread is archived")
+            raise DiscordError(403, 50083, "Thread is archived", bots_fault=False)
+        if channel["type"] == DM:
+            recipient = self.users[int(channel["recipients"][0]["id"])]
+            if not recipient.dms_open:
+                raise DiscordError(
+                    403, 50007, "Cannot send messages to this user", bots_fault=False
+                )
         message = Message(
             id=self.snowflake(),
             channel_id=int(channel["id"]),
-            guild_id=self.guild_id,
+            guild_id=0 if channel["type"] == DM else self.guild_id,
             author=self.bot,
             content=payload.get("content") or "",
             embeds=payload.get("embeds") or [],

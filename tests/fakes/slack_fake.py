@@ -12,6 +12,11 @@ acks. What the bot posted is kept per channel and thread (messages, every update
 their bytes, the unfurl flags and the links Slack would crawl to unfurl them); every Web API
 call is recorded (method + params).
 
+The world changes under the bot: `remove_bot(channel)` (posting, editing or reading there
+answers `not_in_channel`), `archive(channel)` (posting and editing: `is_archived`). The bot can
+still reach a person through `conversations.open` (a DM channel, `D…`), where upload v2 and
+`chat.postMessage` work as in any channel.
+
 Faults: `inject(Fault(...))` (tests.fakes._base) or `ratelimit(method)`, `fail(method, status)`,
 `fail_upload()`; `hold(method)` does the work of one call but answers only when released, like
 a bot that crashed before hearing back.
@@ -267,6 +272,9 @@ class FakeSlack:
         self.faults: list[Fault] = []
         self.messages: list[Message] = []
         self.files: dict[str, SlackFile] = {}
+        self.dms: dict[str, str] = {}  # user id -> their DM channel with the bot
+        self.left: set[str] = set()  # channels the bot was removed from
+        self.archived: set[str] = set()
         self.ephemerals: list[dict[str, Any]] = []
         self.responses: list[dict[str, Any]] = []  # what was posted to response_urls
         self.views: list[dict[str, Any]] = []  # every view opened, as views.open returned it
@@ -295,6 +303,7 @@ class FakeSlack:
             "files.delete": self._file_delete,
             "conversations.replies": self._replies,
             "conversations.history": self._history,
+            "conversations.open": self._open,
         }
         self.app = web.Application(middlewares=[self._middleware], client_max_size=1024**3)
         self.app.add_routes(
@@ -371,6 +380,13 @@ class FakeSlack:
         hold = Hold(method)
         self._holds.append(hold)
         return hold
+
+    def remove_bot(self, channel: str) -> None:
+        """Someone removes the bot from a channel (`/kick @veo`)."""
+        self.left.add(channel)
+
+    def archive(self, channel: str) -> None:
+        self.archived.add(channel)
 
     # --- what the bot did ---------------------------------------------------------------
 
@@ -794,6 +810,14 @@ class FakeSlack:
         channel = str(params.get(name) or "")
         if not channel:
             raise Refusal("channel_not_found")
+        if channel in self.left:
+            raise Refusal("not_in_channel")
+        return channel
+
+    def _postable(self, params: Mapping[str, Any], name: str = "channel") -> str:
+        channel = self._channel(params, name)
+        if channel in self.archived:
+            raise Refusal("is_archived")
         return channel
 
     def _existing(self, channel: str, ts: str) -> Message:
@@ -823,7 +847,7 @@ class FakeSlack:
         return {"url": f"ws://{host}/link/?ticket={ticket}&app_id={APP_ID}"}
 
     def _post_message(self, params: dict[str, Any]) -> dict[str, Any]:
-        channel = self._channel(params)
+        channel = self._postable(params)
         blocks = _json_arg(params.get("blocks")) or []
         if not params.get("text") and not blocks:
             raise Refusal("no_text")
@@ -855,7 +879,7 @@ class FakeSlack:
         }
 
     def _update(self, params: dict[str, Any]) -> dict[str, Any]:
-        channel = self._channel(params)
+        channel = self._postable(params)
         self._require(params, "ts")
         message = self._existing(channel, str(params["ts"]))
         if message.user != BOT_USER_ID:
@@ -924,7 +948,7 @@ class FakeSlack:
     def _complete_upload(self, params: dict[str, Any]) -> dict[str, Any]:
         self._require(params, "files")
         entries = _json_arg(params["files"])
-        channel = self._channel(params, "channel_id") if params.get("channel_id") else None
+        channel = self._postable(params, "channel_id") if params.get("channel_id") else None
         done: list[SlackFile] = []
         for entry in entries:
             upload = self._uploads.get(str(entry.get("id")))
@@ -948,6 +972,15 @@ class FakeSlack:
                 Message(channel, self._ts(), BOT_USER_ID, comment, thread_ts=thread_ts, files=done)
             )
         return {"files": [{"id": f.id, "title": f.title} for f in done]}
+
+    def _open(self, params: dict[str, Any]) -> dict[str, Any]:
+        """conversations.open with one user: their DM with the bot, the same every time."""
+        self._require(params, "users")
+        users = str(params["users"]).split(",")
+        if len(users) != 1 or users[0] == BOT_USER_ID:
+            raise Refusal("cannot_dm_bot" if BOT_USER_ID in users else "not_enough_users")
+        channel = self.dms.setdefault(users[0], self._id("D"))
+        return {"channel": {"id": channel}}
 
     def _file_info(self, params: dict[str, Any]) -> dict[str, Any]:
         file = self.files.get(str(params.get("file")))
