@@ -240,3 +240,14 @@ class ResultLink:
 
     url: str
     expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderHealth:
+    """One provider's answer to `veo-bot doctor`."""
+
+    reachable: bool  # the API answered at all
+    key_accepted: bool | None  # None: this provider has no key (local)
+    # Ids the provider says it serves; None: it does not say.
+    live_models: frozenset[str] | None = None
+    detail: str = ""  # plain words for the operator; never a secret

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     aimlapi_base_url: str = "https://api.aimlapi.com"
     gemini_api_key: SecretStr | None = None
     gemini_base_url: str = "https://generativelanguage.googleapis.com"
+    fal_key: SecretStr | None = None
+    fal_queue_url: str = "https://queue.fal.run"
+    # Unset: fal's published key set, with the older host as a fallback (docs/providers.md §3.3).
+    fal_jwks_url: str | None = None
 
     # Storage and the web server
     veo_database_url: str = "sqlite:///veo-bot.db"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapters.providers import aimlapi, gateway, gemini, local, useapi
+from adapters.providers import aimlapi, fal, gateway, gemini, local, useapi
 from adapters.providers.aimlapi import AimlapiProvider
+from adapters.providers.fal import FalProvider
 from adapters.providers.gateway import GatewayProvider
 from adapters.providers.gemini import GeminiProvider
 from adapters.providers.local import LocalProvider
@@ -45,6 +46,13 @@ def build_providers(
         providers["gemini"] = GeminiProvider(
             settings.gemini_api_key.get_secret_value(), base_url=settings.gemini_base_url
         )
+    if settings.fal_key is not None:
+        providers["fal"] = FalProvider(
+            settings.fal_key.get_secret_value(),
+            links,
+            queue_url=settings.fal_queue_url,
+            jwks_urls=(settings.fal_jwks_url,) if settings.fal_jwks_url else fal.DEFAULT_JWKS_URLS,
+        )
     return providers
 
 
@@ -52,5 +60,12 @@ def default_catalog(gateway_dialect: str = "images") -> Catalog:
     """Every model of every provider; the gateway's models follow its request dialect."""
     gateway_models = gateway.VEO31_MODELS if gateway_dialect == "veo31" else gateway.IMAGES_MODELS
     return Catalog(
-        (*local.MODELS, *useapi.MODELS, *gateway_models, *aimlapi.MODELS, *gemini.MODELS)
+        (
+            *local.MODELS,
+            *useapi.MODELS,
+            *gateway_models,
+            *aimlapi.MODELS,
+            *gemini.MODELS,
+            *fal.MODELS,
+        )
     )
