@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     fal_queue_url: str = "https://queue.fal.run"
     # Unset: fal's published key set, with the older host as a fallback (docs/providers.md §3.3).
     fal_jwks_url: str | None = None
+    replicate_api_token: SecretStr | None = None
+    replicate_base_url: str = "https://api.replicate.com"
+    # Unset: fetched once from Replicate (GET /v1/webhooks/default/secret) when first needed.
+    replicate_webhook_secret: SecretStr | None = None
 
     # Storage and the web server
     veo_database_url: str = "sqlite:///veo-bot.db"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapters.providers import aimlapi, fal, gateway, gemini, local, useapi
+from adapters.providers import aimlapi, fal, gateway, gemini, local, replicate, useapi
 from adapters.providers.aimlapi import AimlapiProvider
 from adapters.providers.fal import FalProvider
 from adapters.providers.gateway import GatewayProvider
 from adapters.providers.gemini import GeminiProvider
 from adapters.providers.local import LocalProvider
+from adapters.providers.replicate import ReplicateProvider
 from adapters.providers.useapi import UseapiProvider
 from bot.catalog import Catalog
 from bot.links import MediaLinks
@@ -53,6 +54,14 @@ def build_providers(
             queue_url=settings.fal_queue_url,
             jwks_urls=(settings.fal_jwks_url,) if settings.fal_jwks_url else fal.DEFAULT_JWKS_URLS,
         )
+    if settings.replicate_api_token is not None:
+        secret = settings.replicate_webhook_secret
+        providers["replicate"] = ReplicateProvider(
+            settings.replicate_api_token.get_secret_value(),
+            links,
+            base_url=settings.replicate_base_url,
+            webhook_secret=secret.get_secret_value() if secret is not None else None,
+        )
     return providers
 
 
@@ -67,5 +76,6 @@ def default_catalog(gateway_dialect: str = "images") -> Catalog:
             *aimlapi.MODELS,
             *gemini.MODELS,
             *fal.MODELS,
+            *replicate.MODELS,
         )
     )
