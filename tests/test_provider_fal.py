@@ -23,6 +23,7 @@ import pytest
 from adapters.providers import default_catalog
 from adapters.providers.fal import FalProvider
 from bot.clock import SystemClock
+from bot.errors import InvalidRequest
 from bot.links import MediaLinks
 from bot.media import load_image
 from bot.models import GenerationRequest, JobState, ProviderJobState
@@ -601,3 +602,40 @@ async def test_veo_bot_try_makes_an_mp4_through_the_fake(
         ("--image", "--end-image"): f"{FAST}/first-last-frame-to-video",
     }[frames]
     assert post.path == f"/{expected}"
+
+
+@pytest.mark.parametrize(
+    ("request_", "field_"),
+    [
+        (
+            GenerationRequest(prompt="p", model=FAST, reference_images=(load_image(REF),)),
+            "references",
+        ),
+        (
+            GenerationRequest(
+                prompt="p", model=VEO31, duration_s=6, reference_images=(load_image(REF),)
+            ),
+            "duration",
+        ),
+        (GenerationRequest(prompt="p", model=LITE, resolution="4k"), "resolution"),
+        (GenerationRequest(prompt="p", model=FAST, aspect_ratio="1:1"), "aspect_ratio"),
+    ],
+)
+async def test_the_catalog_refuses_what_the_endpoints_do_not_take_before_anything_is_sent(
+    make_bot: BotFactory, request_: GenerationRequest, field_: str
+) -> None:
+    bot = await make_bot()
+    with pytest.raises(InvalidRequest) as refused:
+        await bot.submit(request_)
+
+    assert refused.value.field == field_
+    assert bot.fake.requests == []
+    assert await bot.service.store.recent_jobs(5) == []
+
+
+def test_every_model_is_in_the_catalog_with_its_price_per_second() -> None:
+    specs = {spec.id: spec for spec in default_catalog().models("fal")}
+    assert set(specs) == {FAST, VEO31, LITE}
+    prices = {i: (s.price_usd_per_s, s.price_usd_per_s_audio) for i, s in specs.items()}
+    assert prices == {FAST: (0.10, 0.15), VEO31: (0.20, 0.40), LITE: (0.05, None)}
+    assert default_catalog().default_model("fal").id == FAST
