@@ -272,6 +272,25 @@ async def test_a_refused_token_and_spent_credit_are_for_an_admin(make_bot: BotFa
     await broke.assert_failed_refunded(job, "provider_out_of_credits", "out of credits")
 
 
+async def test_a_succeeded_reading_says_when_replicate_deletes_the_output() -> None:
+    moment = [0.0]
+    async with ReplicateFake(clock=lambda: moment[0], job_duration_s=1.0) as fake:
+        provider = ReplicateProvider(
+            API_TOKEN, MediaLinks(None, "s", SystemClock()), base_url=fake.base_url
+        )
+        request = default_catalog().validate(GenerationRequest(prompt="p"), provider="replicate")
+        try:
+            prediction_id = await provider.submit("j1", request, callback_url=None)
+            moment[0] = 2.0
+            status = await provider.get_status(prediction_id)
+        finally:
+            await provider.aclose()
+        assert isinstance(fake, ReplicateFake)
+        completed = fake.predictions[prediction_id].created_wall + 1.0
+    assert status.url_expires_at is not None
+    assert abs(status.url_expires_at - (completed + 3600)) < 1
+
+
 async def test_an_output_past_replicates_hour_is_said_to_be_deleted(make_bot: BotFactory) -> None:
     bot = await make_bot(output_ttl_s=0)  # deleted the moment it is made
     job = await bot.run(GenerationRequest(prompt="a cat on a piano"))

@@ -17,6 +17,7 @@ import binascii
 import logging
 import re
 from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -50,6 +51,8 @@ SECRET_PATH = "v1/webhooks/default/secret"  # noqa: S105 - a path, not a secret
 # A failed fetch of the signing secret is not tried again sooner than this: callbacks meanwhile
 # are refused (polling carries on), and none of them can make the bot hammer Replicate.
 SECRET_RETRY_S = 60.0
+# "output files … are automatically removed after an hour" (docs/providers.md §4.4).
+OUTPUT_LIFETIME_S = 3600.0
 
 SAFETY_MESSAGE = (
     "The safety filter refused this prompt or image. Try describing it differently, "
@@ -249,6 +252,19 @@ def _output_url(output: Any) -> str | None:
     return output if isinstance(output, str) and output else None
 
 
+def _expiry(completed_at: Any) -> float | None:
+    """When Replicate deletes the output: an hour after the prediction completed."""
+    if not isinstance(completed_at, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(completed_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp() + OUTPUT_LIFETIME_S
+
+
 def read_prediction(body: Any) -> ProviderStatus:
     """One reading of a prediction (docs/providers.md §4.2); unknown states run on."""
     if not isinstance(body, dict):
@@ -257,7 +273,12 @@ def read_prediction(body: Any) -> ProviderStatus:
     if status == "succeeded":
         url = _output_url(body.get("output"))
         if url is not None:
-            return ProviderStatus(ProviderJobState.SUCCEEDED, progress=100, video_url=url)
+            return ProviderStatus(
+                ProviderJobState.SUCCEEDED,
+                progress=100,
+                video_url=url,
+                url_expires_at=_expiry(body.get("completed_at")),
+            )
         if body.get("data_removed"):
             # Past Replicate's hour: the video is gone for good.
             raise ProviderJobNotFound(EXPIRED_MESSAGE, detail="prediction data removed")
