@@ -54,7 +54,7 @@ class ConsoleSurface:
     def __init__(self, stream: TextIO | None = None, *, tty: bool | None = None) -> None:
         self._stream = stream or sys.stderr
         self._tty = self._stream.isatty() if tty is None else tty
-        self._last_step: dict[str, int] = {}
+        self._last_step: dict[str, tuple[int, int | None]] = {}
 
     def upload_limit_bytes(self, job: Job) -> int | None:
         return None
@@ -73,16 +73,18 @@ class ConsoleSurface:
         return None  # a terminal line costs nothing to print again
 
     async def update_progress(self, job: Job) -> None:
+        where = f" ({job.queue_note})" if job.queue_note else ""
         if self._tty:
             filled = round(_BAR_WIDTH * job.progress / 100)
             bar = "#" * filled + "-" * (_BAR_WIDTH - filled)
-            self._stream.write(f"\r[{bar}] {job.progress:3d}%  {job.state}")
+            self._stream.write(f"\r\x1b[2K[{bar}] {job.progress:3d}%  {job.state}{where}")
             self._stream.flush()
             return
-        step = job.progress // 10  # plain output: one line per tenth, not per poll
+        # Plain output: one line per tenth, or when the place in the provider's queue changes.
+        step = (job.progress // 10, job.queue_position)
         if self._last_step.get(job.id) != step:
             self._last_step[job.id] = step
-            self._stream.write(f"job {job.id}: {job.state} {job.progress}%\n")
+            self._stream.write(f"job {job.id}: {job.state} {job.progress}%{where}\n")
             self._stream.flush()
 
     async def find_delivery(self, job: Job) -> dict[str, str] | None:

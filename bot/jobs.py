@@ -705,7 +705,8 @@ class JobService:
                 next_poll_at=next_poll_at,
             )
         if updated is not None:
-            await self._push_progress(updated)
+            # Where it waits in the provider's queue is news for the card, not for the store.
+            await self._push_progress(replace(updated, queue_position=status.queue_position))
 
     async def _push_progress(self, job: Job) -> None:
         surface = self.surfaces[job.origin.platform]

@@ -156,10 +156,22 @@ class Job:
     error_code: str | None = None
     error_message: str | None = None
     version: int = 0
+    # While the provider holds the job in its queue: how many jobs are ahead of it, from the
+    # latest reading (fal's queue_position). For the status card only; never stored.
+    queue_position: int | None = None
 
     @property
     def origin_refs(self) -> dict[str, str]:
         return self.origin.refs
+
+    @property
+    def queue_note(self) -> str | None:
+        """Where the job waits in the provider's queue, in words; None when not told."""
+        if self.queue_position is None:
+            return None
+        if self.queue_position <= 0:
+            return "next in line at the provider"
+        return f"queued at the provider — {self.queue_position} ahead"
 
 
 class ProviderJobState(enum.StrEnum):

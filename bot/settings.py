@@ -78,6 +78,14 @@ class Settings(BaseSettings):
     vertex_base_url: str | None = None  # tests only; else the location's own host
     vertex_output_gcs_uri: str | None = None
     gcs_base_url: str = "https://storage.googleapis.com"
+    fal_key: SecretStr | None = None
+    fal_queue_url: str = "https://queue.fal.run"
+    # Unset: fal's published key set, with the older host as a fallback (docs/providers.md §3.3).
+    fal_jwks_url: str | None = None
+    replicate_api_token: SecretStr | None = None
+    replicate_base_url: str = "https://api.replicate.com"
+    # Unset: fetched once from Replicate (GET /v1/webhooks/default/secret) when first needed.
+    replicate_webhook_secret: SecretStr | None = None
 
     # Storage and the web server
     veo_database_url: str = "sqlite:///veo-bot.db"

@@ -213,6 +213,23 @@ async def test_a_text_prompt_makes_a_video_in_the_thread_of_its_status_card(
         assert await bot.ledger(done) == "settled"
 
 
+async def test_a_job_waiting_in_the_providers_queue_says_how_many_are_ahead(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    queued = ProviderStatus(ProviderJobState.QUEUED, queue_position=3)
+    provider = ScriptedProvider([queued, SUCCEEDED], video=sample_mp4())
+    async with running_bot(store, tmp_path, provider=provider) as bot:
+        fake = bot.fake
+        await bot.reply(await fake.slash("veo", {"prompt": "a fox runs through snow"}))
+        done = await bot.finished(await bot.next_job())
+
+        [card] = fake.bot_messages_in(fake.channel_id)
+        first_edit, *_ = fake.calls("PATCH", f"/channels/{fake.channel_id}/messages/{card.id}")
+        [progress] = [f for f in first_edit.json["embeds"][0]["fields"] if f["name"] == "Progress"]
+        assert progress["value"].endswith("0% · queued at the provider — 3 ahead")
+        assert done.state is JobState.DELIVERED and "ahead" not in card.text()
+
+
 def _buttons(message: Message) -> list[dict[str, object]]:
     return [c for row in message.components for c in row.get("components", [])]
 

@@ -18,10 +18,13 @@ from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 
 from adapters.providers.aimlapi import AimlapiProvider
+from adapters.providers.fal import FalProvider
 from adapters.providers.gateway import GatewayProvider
 from adapters.providers.gemini import GeminiProvider
+from adapters.providers.replicate import ReplicateProvider
 from adapters.providers.useapi import UseapiProvider
 from adapters.providers.vertex import VertexProvider, service_account_credentials
 from bot.clock import SystemClock
@@ -30,9 +33,10 @@ from bot.links import MediaLinks
 from bot.models import GenerationRequest, Job, JobState, ProviderJobState, ProviderStatus
 from bot.ports import VideoProvider
 from bot.scheduler import Scheduler
+from bot.web import build_web_app
 from storage.sqlite import SqliteStore
-from tests.fakes import aimlapi, gateway, gemini, useapi, vertex
-from tests.fakes._base import FakeProvider, Fault
+from tests.fakes import aimlapi, fal, gateway, gemini, replicate, useapi, vertex
+from tests.fakes._base import FakeProvider, Fault, Recorded
 from tests.support import KeepingSurface, ScriptedProvider, eventually, make_service, origin
 
 # --- provider faults --------------------------------------------------------------------
@@ -82,6 +86,18 @@ class Family:
     make_provider: Callable[[FakeProvider, httpx.AsyncBaseTransport], VideoProvider]
     started: Callable[[Any], int]  # how many jobs the fake has started
     status_method: str = "GET"  # how the status is read (Vertex POSTs fetchPredictOperation)
+    # Providers that call back: the callback URL a submit carried, and the HTTP status of
+    # each delivery the fake attempted (0: nobody answered).
+    callback_of: Callable[[Recorded], str] | None = None
+    callbacks_sent: Callable[[Any], list[int]] | None = None
+    # Providers whose results expire: make the fake expire them at once, and what people
+    # are told then.
+    expire: Callable[[Any], None] | None = None
+    expired_words: str = ""
+
+
+def _links() -> MediaLinks:
+    return MediaLinks(None, "s", SystemClock())
 
 
 FAMILIES = [
@@ -118,6 +134,8 @@ FAMILIES = [
             useapi.TOKEN, base_url=fake.base_url, transport=t
         ),
         started=lambda fake: len(fake.jobs),
+        callback_of=lambda submit: submit.json()["replyUrl"],
+        callbacks_sent=lambda fake: [s for j in fake.jobs.values() for s, _ in j.callbacks],
     ),
     Family(
         "gateway",
@@ -174,6 +192,52 @@ FAMILIES = [
         started=lambda fake: len(fake.operations),
         status_method="POST",
     ),
+    Family(
+        "fal",
+        submit="/fal-ai/*",
+        status="/fal-ai/*/status",
+        download="/files/*",
+        model=None,
+        rate_limited={"detail": "Rate limit exceeded", "error_type": "rate_limited"},
+        make_fake=fal.FalFake,
+        make_provider=lambda fake, t: FalProvider(
+            fal.API_KEY,
+            _links(),
+            queue_url=fake.base_url,
+            jwks_urls=(fake.base_url + fal.JWKS_PATH,),
+            transport=t,
+        ),
+        started=lambda fake: len(fake.requests_by_id),
+        callback_of=lambda submit: submit.query["fal_webhook"],
+        callbacks_sent=lambda fake: [
+            s for r in fake.requests_by_id.values() for s, _ in r.webhooks
+        ],
+        expire=lambda fake: setattr(fake, "file_ttl_s", 0.0),
+        expired_words="lost or expired",
+    ),
+    Family(
+        "replicate",
+        submit="/v1/models/*/predictions",
+        status="/v1/predictions/*",
+        download="/delivery/*",
+        model=None,
+        rate_limited={
+            "detail": "Request was throttled. Your rate limit resets in ~30s.",
+            "status": 429,
+            "title": "Too Many Requests",
+        },
+        make_fake=replicate.ReplicateFake,
+        make_provider=lambda fake, t: ReplicateProvider(
+            replicate.API_TOKEN, _links(), base_url=fake.base_url, transport=t
+        ),
+        started=lambda fake: len(fake.predictions),
+        callback_of=lambda submit: submit.json()["webhook"],
+        callbacks_sent=lambda fake: [
+            s for p in fake.predictions.values() for s, _, _ in p.webhooks
+        ],
+        expire=lambda fake: setattr(fake, "output_ttl_s", 0.0),
+        expired_words="keeps results for an hour",
+    ),
 ]
 BY_NAME = pytest.mark.parametrize("family", FAMILIES, ids=[f.name for f in FAMILIES])
 
@@ -214,7 +278,15 @@ async def provider_bot(
     read_timeout_s: float = 5.0,
     public_url: str | None = None,
     job_timeout_s: float = 3600,
+    serve: bool = False,
 ) -> AsyncIterator[Bot]:
+    """With `serve`, the bot's own web server runs on a socket bound first, whose address is
+    the public URL: callbacks reach the real route."""
+    listener: socket.socket | None = None
+    if serve:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        public_url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     fake = family.make_fake(job_duration_s=0.05)
     await fake.start()
     provider = family.make_provider(fake, ShortReadTimeout(read_timeout_s))
@@ -232,12 +304,20 @@ async def provider_bot(
         webhook_secret="hook-secret" if public_url else None,
         unretired=("useapi",),  # LTX Studio API retired 2026-03-09: its adapter is kept
     )
+    runner: web.AppRunner | None = None
+    if listener is not None:
+        links = MediaLinks(public_url, "hook-secret", clock)
+        runner = web.AppRunner(build_web_app(store, links, service=service))
+        await runner.setup()
+        await web.SockSite(runner, listener).start()
     scheduler = Scheduler(service, idle_s=0.02)
     await scheduler.start()
     try:
         yield Bot(family, fake, service, surface, store, clock)
     finally:
         await scheduler.stop()
+        if runner is not None:
+            await runner.cleanup()
         await provider.aclose()
         await fake.close()
 
@@ -383,24 +463,68 @@ async def _attempts_at_least(bot: Bot, job: Job, attempts: int) -> Job | None:
     return current if current is not None and current.submit_attempts >= attempts else None
 
 
+CALLING_BACK = [f for f in FAMILIES if f.callbacks_sent is not None]
+SIGNING = [f for f in FAMILIES if f.name in ("fal", "replicate")]  # sign their callbacks
+EXPIRING = [f for f in FAMILIES if f.expire is not None]
+
+
+@pytest.mark.parametrize("family", CALLING_BACK, ids=[f.name for f in CALLING_BACK])
 async def test_a_webhook_that_never_arrives_is_made_up_for_by_polling(
-    store: SqliteStore, tmp_path: Path
+    store: SqliteStore, tmp_path: Path, family: Family
 ) -> None:
     with socket.socket() as probe:  # a port nobody listens on: every callback is lost
         probe.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    [family] = [f for f in FAMILIES if f.name == "useapi"]  # the one fake that calls back
+    assert family.callback_of is not None and family.callbacks_sent is not None
     async with provider_bot(store, tmp_path, family, public_url=dead) as bot:
         job = await bot.run()
         await bot.assert_delivered_once(job)
         [sent] = bot.fake.received("POST", family.submit)
-        assert sent.json()["replyUrl"].startswith(f"{dead}/callbacks/useapi/{job.id}?token=")
-        [fake_job] = bot.fake.jobs.values()
+        callback = family.callback_of(sent)
+        assert callback.startswith(f"{dead}/callbacks/{family.name}/{job.id}?token=")
+        sent_back = family.callbacks_sent
 
         async def called_back() -> list[int] | None:
-            return [status for status, _ in fake_job.callbacks] or None
+            return sent_back(bot.fake) or None
 
         assert await eventually(called_back) == [0]  # tried once, reached nobody
+
+
+@pytest.mark.parametrize("family", SIGNING, ids=[f.name for f in SIGNING])
+async def test_a_forged_webhook_is_refused_and_polling_still_delivers_once(
+    store: SqliteStore, tmp_path: Path, family: Family
+) -> None:
+    assert family.callbacks_sent is not None
+    sent_back = family.callbacks_sent
+    async with provider_bot(store, tmp_path, family, serve=True) as bot:
+        bot.fake.forge_webhooks = True  # signed, but not with the provider's key
+        job = await bot.run()
+
+        async def called_back() -> list[int] | None:
+            return sent_back(bot.fake) or None
+
+        assert await eventually(called_back) == [401]
+        await bot.assert_delivered_once(job)
+        refused = bot.service.metrics.value("veo_webhooks_rejected_total", reason="bad_signature")
+        assert refused == 1
+
+
+@pytest.mark.parametrize("family", EXPIRING, ids=[f.name for f in EXPIRING])
+async def test_an_expired_result_fails_refunded_in_plain_words(
+    store: SqliteStore, tmp_path: Path, family: Family
+) -> None:
+    assert family.expire is not None
+    async with provider_bot(store, tmp_path, family) as bot:
+        family.expire(bot.fake)  # the provider deletes results the moment they are made
+        job = await bot.run()
+
+        assert job.state is JobState.FAILED
+        [failure] = bot.surface.of(job.id, "failure")
+        assert family.expired_words in failure.text and "were not charged" in failure.text
+        assert not bot.surface.of(job.id, "video")
+        [row] = await bot.store.ledger([job.id])
+        assert row["status"] == "refunded"
+        assert len(bot.fake.received("POST", family.submit)) == 1  # not made a second time
 
 
 # --- the database locked by another writer ------------------------------------------------

@@ -231,6 +231,21 @@ async def test_a_text_prompt_makes_a_video_in_the_thread_of_its_status_card(
         assert all(call.token == BOT_TOKEN for call in fake.calls)
 
 
+async def test_a_job_waiting_in_the_providers_queue_says_how_many_are_ahead(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    queued = ProviderStatus(ProviderJobState.QUEUED, queue_position=3)
+    provider = ScriptedProvider([queued, SUCCEEDED], video=sample_mp4())
+    async with running_bot(store, tmp_path, provider=provider) as bot:
+        await bot.command("a fox runs through snow")
+        done = await bot.finished(await bot.next_job())
+
+        card = card_of(bot.fake, done)
+        first, *_ = [update["text"] for update in card.updates]
+        assert first.endswith("⏳ Queued at the provider — 3 ahead…")
+        assert done.state is JobState.DELIVERED and "ahead" not in card.all_text
+
+
 async def test_a_prompt_with_the_word_payload_is_still_a_command(
     store: SqliteStore, tmp_path: Path
 ) -> None:

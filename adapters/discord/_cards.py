@@ -91,7 +91,10 @@ def status_card(job: Job) -> discord.Embed:
     """The card in the channel while the job runs: what was asked and how far it is."""
     embed = discord.Embed(title=f"🎬 {_HEADLINES[job.state]}", colour=_WORKING)
     _describe(embed, job)
-    embed.add_field(name="Progress", value=progress_bar(job.progress), inline=False)
+    progress = progress_bar(job.progress)
+    if job.queue_note:
+        progress += f" · {job.queue_note}"
+    embed.add_field(name="Progress", value=progress, inline=False)
     return embed
 
 

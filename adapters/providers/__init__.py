@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Collection
 from pathlib import Path
 
-from adapters.providers import aimlapi, gateway, gemini, local, useapi, vertex
+from adapters.providers import aimlapi, fal, gateway, gemini, local, replicate, useapi, vertex
 from adapters.providers.aimlapi import AimlapiProvider
+from adapters.providers.fal import FalProvider
 from adapters.providers.gateway import GatewayProvider
 from adapters.providers.gemini import GeminiProvider
 from adapters.providers.local import LocalProvider
+from adapters.providers.replicate import ReplicateProvider
 from adapters.providers.useapi import UseapiProvider
 from adapters.providers.vertex import VertexProvider
 from bot.catalog import Catalog
@@ -49,6 +51,21 @@ def build_providers(
         )
     if settings.vertex_project is not None:
         providers["vertex"] = VertexProvider.from_settings(settings)
+    if settings.fal_key is not None:
+        providers["fal"] = FalProvider(
+            settings.fal_key.get_secret_value(),
+            links,
+            queue_url=settings.fal_queue_url,
+            jwks_urls=(settings.fal_jwks_url,) if settings.fal_jwks_url else fal.DEFAULT_JWKS_URLS,
+        )
+    if settings.replicate_api_token is not None:
+        secret = settings.replicate_webhook_secret
+        providers["replicate"] = ReplicateProvider(
+            settings.replicate_api_token.get_secret_value(),
+            links,
+            base_url=settings.replicate_base_url,
+            webhook_secret=secret.get_secret_value() if secret is not None else None,
+        )
     return providers
 
 
@@ -88,5 +105,7 @@ def default_catalog(gateway_dialect: str = "images", *, vertex_extend: bool = Fa
             *aimlapi.MODELS,
             *gemini.MODELS,
             *vertex.models(extend=vertex_extend),
+            *fal.MODELS,
+            *replicate.MODELS,
         )
     )

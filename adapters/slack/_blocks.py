@@ -136,7 +136,8 @@ def status_card(job: Job) -> tuple[str, list[Block]]:
     if job.state is JobState.PENDING:
         status = "⏳ Starting…"
     elif job.state is JobState.SUBMITTED and job.progress == 0:
-        status = "⏳ Queued at the video provider…"
+        note = job.queue_note
+        status = f"⏳ {note[0].upper()}{note[1:]}…" if note else "⏳ Queued at the video provider…"
     else:
         status = f"🎬 Rendering {_bar(job.progress)} {job.progress}%"
     return f"{card_marker(job)} {status}", _card(job, status)

@@ -1,5 +1,6 @@
 """Faithful local fakes of the provider APIs: real aiohttp servers on 127.0.0.1.
 
-Each family lives in its own module (`useapi`, `gateway`, `aimlapi`, `gemini`) with a
-`create(**options)` function; `python -m tests.fakes <family> --port N` runs one standalone.
+Each family lives in its own module (`useapi`, `gateway`, `aimlapi`, `gemini`, `fal`,
+`replicate`) with a `create(**options)` function; `python -m tests.fakes <family> --port N`
+runs one standalone.
 """
