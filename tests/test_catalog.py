@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from adapters.providers.local import MODELS as LOCAL_MODELS
@@ -180,3 +182,25 @@ def test_the_catalog_refuses_inconsistent_specs() -> None:
     )
     with pytest.raises(ValueError, match="default duration"):
         Catalog((broken,))
+
+
+def test_replace_models_swaps_one_providers_models_all_or_nothing() -> None:
+    catalog = Catalog((TEXT_ONLY, IMAGE_ONLY, *LOCAL_MODELS))
+    fresh = replace(TEXT_ONLY, id="acme-fresh", durations=(4, 8), default=True)
+
+    catalog.replace_models("acme", [fresh])
+
+    assert catalog.models("acme") == [fresh]
+    assert catalog.get("acme", None) is fresh
+    assert catalog.models("local") == list(LOCAL_MODELS)
+    with pytest.raises(InvalidRequest, match="no model called 'acme-text'"):
+        catalog.get("acme", "acme-text")
+    broken = replace(TEXT_ONLY, id="acme-broken", default_duration=9)
+    for refused, words in (
+        ([replace(fresh, id="acme-other"), broken], "default duration 9 not offered"),
+        ([LOCAL_MODELS[0]], "takes that provider's models only"),
+        ([], "takes that provider's models only"),
+    ):
+        with pytest.raises(ValueError, match=words):
+            catalog.replace_models("acme", refused)
+        assert catalog.models("acme") == [fresh]
