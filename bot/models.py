@@ -185,6 +185,18 @@ class ProviderStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class ProviderHealth:
+    """One provider's answer to `veo-bot doctor`."""
+
+    reachable: bool  # the API answered at all
+    key_accepted: bool | None  # None: this provider has no key (local)
+    live_models: frozenset[str] | None = (
+        None  # ids the provider says it serves; None: it does not say
+    )
+    detail: str = ""  # plain words for the operator; never a secret
+
+
+@dataclass(frozen=True, slots=True)
 class QuotaLimits:
     user_daily_s: float
     user_concurrent: int

@@ -8,13 +8,14 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from aiohttp import web
 
     from bot.jobs import JobService
 
+from bot.catalog import ModelSpec
 from bot.models import (
     GenerationRequest,
     Job,
@@ -63,6 +64,23 @@ class VideoProvider(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class ModelSource(Protocol):
+    """A provider that lists its models at run time (OpenRouter's `GET /videos/models`)
+    instead of a fixed table, so that a model it adds is offered without a release."""
+
+    name: str
+
+    async def fetch_models(self) -> object:
+        """The provider's model listing as it answered (JSON), for `read_models` and the
+        cache that serves a restart without network."""
+        ...
+
+    def read_models(self, listing: object) -> list[ModelSpec]:
+        """Catalog entries from a listing, fresh or cached; empty when none is usable."""
+        ...
 
 
 class ChatSurface(Protocol):
