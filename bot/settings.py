@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     aimlapi_base_url: str = "https://api.aimlapi.com"
     gemini_api_key: SecretStr | None = None
     gemini_base_url: str = "https://generativelanguage.googleapis.com"
+    openrouter_api_key: SecretStr | None = None
+    openrouter_base_url: str = "https://openrouter.ai/api/v1"
+    openrouter_webhook_secret: SecretStr | None = None
 
     # Storage and the web server
     veo_database_url: str = "sqlite:///veo-bot.db"

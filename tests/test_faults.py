@@ -22,6 +22,7 @@ import pytest
 from adapters.providers.aimlapi import AimlapiProvider
 from adapters.providers.gateway import GatewayProvider
 from adapters.providers.gemini import GeminiProvider
+from adapters.providers.openrouter import OpenRouterProvider
 from adapters.providers.useapi import UseapiProvider
 from bot.clock import SystemClock
 from bot.jobs import JobService
@@ -30,7 +31,7 @@ from bot.models import GenerationRequest, Job, JobState, ProviderJobState, Provi
 from bot.ports import VideoProvider
 from bot.scheduler import Scheduler
 from storage.sqlite import SqliteStore
-from tests.fakes import aimlapi, gateway, gemini, useapi
+from tests.fakes import aimlapi, gateway, gemini, openrouter, useapi
 from tests.fakes._base import FakeProvider, Fault
 from tests.support import KeepingSurface, ScriptedProvider, eventually, make_service, origin
 
@@ -143,6 +144,22 @@ FAMILIES = [
             transport=t,
         ),
         started=lambda fake: len(fake.generations),
+    ),
+    Family(
+        "openrouter",
+        submit="/api/v1/videos",
+        status=openrouter.JOB_PATH,
+        download="/api/v1/videos/*/content",
+        model=None,
+        rate_limited={"error": {"code": 429, "message": "Rate limit exceeded"}},
+        make_fake=openrouter.OpenRouterFake,
+        make_provider=lambda fake, t: OpenRouterProvider(
+            openrouter.API_KEY,
+            MediaLinks(None, "s", SystemClock()),
+            base_url=fake.base_url + openrouter.API,
+            transport=t,
+        ),
+        started=lambda fake: len(fake.jobs),
     ),
 ]
 BY_NAME = pytest.mark.parametrize("family", FAMILIES, ids=[f.name for f in FAMILIES])
@@ -360,6 +377,26 @@ async def test_a_webhook_that_never_arrives_is_made_up_for_by_polling(
 
         async def called_back() -> list[int] | None:
             return [status for status, _ in fake_job.callbacks] or None
+
+        assert await eventually(called_back) == [0]  # tried once, reached nobody
+
+
+async def test_an_openrouter_webhook_that_never_arrives_is_made_up_for_by_polling(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    with socket.socket() as probe:  # an HTTPS address nobody listens on: the webhook is lost
+        probe.bind(("127.0.0.1", 0))
+        dead = f"https://127.0.0.1:{probe.getsockname()[1]}"
+    [family] = [f for f in FAMILIES if f.name == "openrouter"]
+    async with provider_bot(store, tmp_path, family, public_url=dead) as bot:
+        job = await bot.run()
+        await bot.assert_delivered_once(job)
+        [sent] = bot.fake.received("POST", family.submit)
+        assert sent.json()["callback_url"].startswith(f"{dead}/callbacks/openrouter/{job.id}?")
+        [fake_job] = bot.fake.jobs.values()
+
+        async def called_back() -> list[int] | None:
+            return [status for status, _, _ in fake_job.callbacks] or None
 
         assert await eventually(called_back) == [0]  # tried once, reached nobody
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapters.providers import aimlapi, gateway, gemini, local, useapi
+from adapters.providers import aimlapi, gateway, gemini, local, openrouter, useapi
 from adapters.providers.aimlapi import AimlapiProvider
 from adapters.providers.gateway import GatewayProvider
 from adapters.providers.gemini import GeminiProvider
 from adapters.providers.local import LocalProvider
+from adapters.providers.openrouter import OpenRouterProvider
 from adapters.providers.useapi import UseapiProvider
 from bot.catalog import Catalog
 from bot.links import MediaLinks
@@ -45,12 +46,28 @@ def build_providers(
         providers["gemini"] = GeminiProvider(
             settings.gemini_api_key.get_secret_value(), base_url=settings.gemini_base_url
         )
+    if settings.openrouter_api_key is not None:
+        secret = settings.openrouter_webhook_secret
+        providers["openrouter"] = OpenRouterProvider(
+            settings.openrouter_api_key.get_secret_value(),
+            links,
+            base_url=settings.openrouter_base_url,
+            webhook_secret=secret.get_secret_value() if secret is not None else None,
+        )
     return providers
 
 
 def default_catalog(gateway_dialect: str = "images") -> Catalog:
-    """Every model of every provider; the gateway's models follow its request dialect."""
+    """Every model of every provider; the gateway's models follow its request dialect.
+    OpenRouter's are its fallback table until its live list is read (`bot.live_models`)."""
     gateway_models = gateway.VEO31_MODELS if gateway_dialect == "veo31" else gateway.IMAGES_MODELS
     return Catalog(
-        (*local.MODELS, *useapi.MODELS, *gateway_models, *aimlapi.MODELS, *gemini.MODELS)
+        (
+            *local.MODELS,
+            *useapi.MODELS,
+            *gateway_models,
+            *aimlapi.MODELS,
+            *gemini.MODELS,
+            *openrouter.MODELS,
+        )
     )
