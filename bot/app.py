@@ -20,7 +20,8 @@ from bot.clock import Clock, SystemClock
 from bot.errors import ConfigurationError, InvalidRequest
 from bot.jobs import JobService, ServiceConfig
 from bot.links import MediaLinks
-from bot.ports import ChatAdapter, ChatSurface, VideoProvider
+from bot.live_models import LiveModels
+from bot.ports import ChatAdapter, ChatSurface, ModelSource, VideoProvider
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.web import PathOnlyAccessLogger, build_web_app
@@ -45,9 +46,12 @@ class Runtime:
     links: MediaLinks
     service: JobService
     scheduler: Scheduler
+    # Providers' model lists read at run time: cached ones on open; `start()` reads them anew.
+    models: LiveModels
 
     async def aclose(self) -> None:
         """Stop taking work, let running steps finish, close providers and the database."""
+        await self.models.stop()
         await self.scheduler.stop()
         for provider in self.providers.values():
             await provider.aclose()
@@ -98,10 +102,13 @@ async def open_runtime(
             clock=clock or SystemClock(),
             rng=rng,
         )
+        sources = {n: p for n, p in providers.items() if isinstance(p, ModelSource)}
+        models = LiveModels(catalog, sources, data_dir / "models", clock)
+        await models.load_cached()
     except BaseException:
         await store.close()
         raise
-    return Runtime(settings, store, catalog, providers, links, service, Scheduler(service))
+    return Runtime(settings, store, catalog, providers, links, service, Scheduler(service), models)
 
 
 def check_default_model(catalog: Catalog, provider: str, model: str | None) -> None:
@@ -176,6 +183,7 @@ async def serve(
     try:
         await site.start()
         await runtime.scheduler.start()
+        await runtime.models.start()
         for adapter in adapters:
             await adapter.start(runtime.service)
         port = runner.addresses[0][1] if runner.addresses else settings.veo_http_port

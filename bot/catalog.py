@@ -159,6 +159,16 @@ class Catalog:
                 )
             self._specs[key] = spec
 
+    def replace_models(self, provider: str, specs: Iterable[ModelSpec]) -> None:
+        """Offer exactly `specs` for `provider` from now on, in place of its earlier models:
+        for providers that list their models at run time. All or nothing: an inconsistent
+        spec raises `ValueError` and leaves the catalog as it was."""
+        fresh = Catalog(specs).specs()  # the same checks as the models known at start
+        if not fresh or any(spec.provider != provider for spec in fresh):
+            raise ValueError(f"replace_models({provider!r}) takes that provider's models only")
+        kept = {key: spec for key, spec in self._specs.items() if key[0] != provider}
+        self._specs = kept | {(spec.provider, spec.id): spec for spec in fresh}
+
     def specs(self) -> list[ModelSpec]:
         return list(self._specs.values())
 

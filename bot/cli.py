@@ -105,6 +105,7 @@ async def _try(args: argparse.Namespace, settings: Settings) -> int:
     surface = ConsoleSurface(sys.stderr)
     runtime = await app.open_runtime(settings, {surface.platform: surface})
     try:
+        await runtime.models.refresh()  # a model a provider added today is offered today
         origin = console_origin(Path(args.out), args.user or getpass.getuser())
         job = await runtime.service.submit(request, origin)
         await runtime.scheduler.start()

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from bot.jobs import JobService
 
+from bot.catalog import ModelSpec
 from bot.models import (
     Authority,
     GenerationRequest,
@@ -82,6 +83,23 @@ class KeepsFiles(Protocol):
 
     async def discard(self, provider_job_id: str) -> None:
         """Remove what is kept for this job (nothing happens when nothing is)."""
+        ...
+
+
+@runtime_checkable
+class ModelSource(Protocol):
+    """A provider that lists its models at run time (OpenRouter's `GET /videos/models`)
+    instead of a fixed table, so that a model it adds is offered without a release."""
+
+    name: str
+
+    async def fetch_models(self) -> object:
+        """The provider's model listing as it answered (JSON), for `read_models` and the
+        cache that serves a restart without network."""
+        ...
+
+    def read_models(self, listing: object) -> list[ModelSpec]:
+        """Catalog entries from a listing, fresh or cached; empty when none is usable."""
         ...
 
 

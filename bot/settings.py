@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     replicate_base_url: str = "https://api.replicate.com"
     # Unset: fetched once from Replicate (GET /v1/webhooks/default/secret) when first needed.
     replicate_webhook_secret: SecretStr | None = None
+    openrouter_api_key: SecretStr | None = None
+    openrouter_base_url: str = "https://openrouter.ai/api/v1"
+    openrouter_webhook_secret: SecretStr | None = None
 
     # Storage and the web server
     veo_database_url: str = "sqlite:///veo-bot.db"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import replace
 
 import pytest
 
@@ -256,3 +257,25 @@ def test_a_provider_whose_models_are_all_retired_has_no_default() -> None:
 def test_the_default_skips_retired_models() -> None:
     first_retired = Catalog((OLD, TEXT_ONLY))
     assert first_retired.default_model("acme").id == "acme-text"
+
+
+def test_replace_models_swaps_one_providers_models_all_or_nothing() -> None:
+    catalog = Catalog((TEXT_ONLY, IMAGE_ONLY, *LOCAL_MODELS))
+    fresh = replace(TEXT_ONLY, id="acme-fresh", durations=(4, 8), default=True)
+
+    catalog.replace_models("acme", [fresh])
+
+    assert catalog.models("acme") == [fresh]
+    assert catalog.get("acme", None) is fresh
+    assert catalog.models("local") == list(LOCAL_MODELS)
+    with pytest.raises(InvalidRequest, match="no model called 'acme-text'"):
+        catalog.get("acme", "acme-text")
+    broken = replace(TEXT_ONLY, id="acme-broken", default_duration=9)
+    for refused, words in (
+        ([replace(fresh, id="acme-other"), broken], "default duration 9 not offered"),
+        ([LOCAL_MODELS[0]], "takes that provider's models only"),
+        ([], "takes that provider's models only"),
+    ):
+        with pytest.raises(ValueError, match=words):
+            catalog.replace_models("acme", refused)
+        assert catalog.models("acme") == [fresh]

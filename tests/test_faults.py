@@ -24,6 +24,7 @@ from adapters.providers.aimlapi import AimlapiProvider
 from adapters.providers.fal import FalProvider
 from adapters.providers.gateway import GatewayProvider
 from adapters.providers.gemini import GeminiProvider
+from adapters.providers.openrouter import OpenRouterProvider
 from adapters.providers.replicate import ReplicateProvider
 from adapters.providers.useapi import UseapiProvider
 from adapters.providers.vertex import VertexProvider, service_account_credentials
@@ -35,7 +36,7 @@ from bot.ports import VideoProvider
 from bot.scheduler import Scheduler
 from bot.web import build_web_app
 from storage.sqlite import SqliteStore
-from tests.fakes import aimlapi, fal, gateway, gemini, replicate, useapi, vertex
+from tests.fakes import aimlapi, fal, gateway, gemini, openrouter, replicate, useapi, vertex
 from tests.fakes._base import FakeProvider, Fault, Recorded
 from tests.support import KeepingSurface, ScriptedProvider, eventually, make_service, origin
 
@@ -237,6 +238,22 @@ FAMILIES = [
         ],
         expire=lambda fake: setattr(fake, "output_ttl_s", 0.0),
         expired_words="keeps results for an hour",
+    ),
+    Family(
+        "openrouter",
+        submit="/api/v1/videos",
+        status=openrouter.JOB_PATH,
+        download="/api/v1/videos/*/content",
+        model=None,
+        rate_limited={"error": {"code": 429, "message": "Rate limit exceeded"}},
+        make_fake=openrouter.OpenRouterFake,
+        make_provider=lambda fake, t: OpenRouterProvider(
+            openrouter.API_KEY,
+            MediaLinks(None, "s", SystemClock()),
+            base_url=fake.base_url + openrouter.API,
+            transport=t,
+        ),
+        started=lambda fake: len(fake.jobs),
     ),
 ]
 BY_NAME = pytest.mark.parametrize("family", FAMILIES, ids=[f.name for f in FAMILIES])
@@ -525,6 +542,26 @@ async def test_an_expired_result_fails_refunded_in_plain_words(
         [row] = await bot.store.ledger([job.id])
         assert row["status"] == "refunded"
         assert len(bot.fake.received("POST", family.submit)) == 1  # not made a second time
+
+
+async def test_an_openrouter_webhook_that_never_arrives_is_made_up_for_by_polling(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    with socket.socket() as probe:  # an HTTPS address nobody listens on: the webhook is lost
+        probe.bind(("127.0.0.1", 0))
+        dead = f"https://127.0.0.1:{probe.getsockname()[1]}"
+    [family] = [f for f in FAMILIES if f.name == "openrouter"]
+    async with provider_bot(store, tmp_path, family, public_url=dead) as bot:
+        job = await bot.run()
+        await bot.assert_delivered_once(job)
+        [sent] = bot.fake.received("POST", family.submit)
+        assert sent.json()["callback_url"].startswith(f"{dead}/callbacks/openrouter/{job.id}?")
+        [fake_job] = bot.fake.jobs.values()
+
+        async def called_back() -> list[int] | None:
+            return [status for status, _, _ in fake_job.callbacks] or None
+
+        assert await eventually(called_back) == [0]  # tried once, reached nobody
 
 
 # --- the database locked by another writer ------------------------------------------------

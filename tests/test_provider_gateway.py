@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from adapters.providers.gateway import GatewayProvider
@@ -23,7 +24,7 @@ from bot.models import GenerationRequest, Job, JobState
 from bot.scheduler import Scheduler
 from storage.sqlite import SqliteStore
 from tests.fakes._base import Fault
-from tests.fakes.gateway import API_KEY, GatewayFake
+from tests.fakes.gateway import API_KEY, OTHER_KEY, GatewayFake
 from tests.support import KeepingSurface, make_service, origin, png_bytes, run_cli
 
 SUBMIT = "/v1/video/generations"
@@ -245,19 +246,128 @@ async def test_shape_d_and_its_expired_status(store: SqliteStore, tmp_path: Path
 
 
 @pytest.mark.parametrize(
-    ("prompt", "code", "words"),
+    ("shape", "prompt", "code", "words"),
     [
-        ("[fail] fox", "provider_failed", "could not make this video"),
-        ("[rai] fox", "content_rejected", "safety filter refused"),
-        ("[nourl] fox", "no_output", "without returning a video"),
+        *(
+            (shape, prompt, code, words)
+            for shape in "ABCD"
+            for prompt, code, words in (
+                ("[fail] fox", "provider_failed", "could not make this video"),
+                ("[rai] fox", "content_rejected", "safety filter refused"),
+            )
+        ),
+        # Shapes A to C name their URL; without one there is nothing to fetch. (Shape D never
+        # names one: see the content-route tests below.)
+        *((shape, "[nourl] fox", "no_output", "without returning a video") for shape in "ABC"),
     ],
 )
-@pytest.mark.parametrize("shape", ["A", "B", "C", "D"])
 async def test_failures_in_every_shape_are_refunded(
     store: SqliteStore, tmp_path: Path, shape: str, prompt: str, code: str, words: str
 ) -> None:
     async with gateway_bot(store, tmp_path, shape=shape) as bot:
         await bot.failed(await bot.run(GenerationRequest(prompt=prompt)), code, words)
+
+
+CONTENT = "/v1/videos/*/content"
+
+
+@pytest.mark.parametrize(
+    ("dialect", "status_route"),
+    [("images", "/v1/video/generations/task_*"), ("veo31", "/v1/videos/task_*")],
+)
+async def test_a_completed_video_object_without_a_url_is_fetched_with_the_same_key(
+    store: SqliteStore, tmp_path: Path, dialect: str, status_route: str
+) -> None:
+    # new-api's OpenAI video object: {"object": "video", "status": "completed"}, no URL.
+    async with gateway_bot(store, tmp_path, dialect=dialect, shape="D") as bot:
+        job = await bot.run(GenerationRequest(prompt="fox"))
+
+        bot.delivered_once(job)
+        [row] = await bot.store.ledger([job.id])
+        assert row["status"] == "settled"
+        assert [r for r in bot.fake.received("GET", status_route) if "content" not in r.path]
+        [download] = bot.fake.received("GET", CONTENT)
+        assert download.path == f"/v1/videos/{job.provider_job_id}/content"
+        assert download.headers["Authorization"] == f"Bearer {API_KEY}"
+        assert job.result_url == f"{bot.fake.base_url}/v1/videos/{job.provider_job_id}/content"
+
+
+async def test_a_content_route_not_ready_just_after_completion_is_asked_again(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with gateway_bot(store, tmp_path, dialect="veo31", content_not_ready=2) as bot:
+        job = await bot.run(GenerationRequest(prompt="fox"))
+
+        bot.delivered_once(job)
+        assert len(bot.fake.received("GET", CONTENT)) == 3
+        assert bot.fake.content_not_ready == 0
+
+
+async def test_a_task_the_content_route_does_not_know_fails_refunded(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with gateway_bot(store, tmp_path, dialect="veo31") as bot:
+        not_found = {"error": {"message": "Task not found", "type": "invalid_request_error"}}
+        bot.fake.inject(Fault(CONTENT, 404, not_found, "GET", times=2))
+        job = await bot.run(GenerationRequest(prompt="fox"))
+
+        assert job.state is JobState.FAILED and job.error_code == "delivery_failed"
+        [post] = bot.surface.of(job.id, "failure")
+        assert "lost or expired" in post.text and "not charged" in post.text
+        [row] = await bot.store.ledger([job.id])
+        assert row["status"] == "refunded"
+        assert len(bot.fake.received("GET", CONTENT)) == 2  # one fresh look, then refunded
+
+
+async def test_a_video_object_naming_its_url_in_metadata_is_fetched_there(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with gateway_bot(store, tmp_path, dialect="veo31", shape_d_url=True, result="cdn") as bot:
+        bot.delivered_once(await bot.run(GenerationRequest(prompt="fox")))
+        assert bot.fake.received("GET", "/cdn/*") and not bot.fake.received("GET", CONTENT)
+        assert not bot.fake.cdn_saw_authorization
+
+
+@pytest.mark.parametrize(
+    ("prompt", "key", "status", "words"),
+    [
+        ("fox", f"Bearer {API_KEY}", 200, ""),
+        ("fox", API_KEY, 200, ""),  # new-api takes the bare key too
+        ("fox", f"Bearer {OTHER_KEY}", 404, "Task not found"),
+        ("fox", "Bearer sk-nobody", 401, "Invalid token"),
+        ("[slow] fox", f"Bearer {API_KEY}", 400, "not completed yet, current status: QUEUED"),
+        ("[fail] fox", f"Bearer {API_KEY}", 400, "not completed yet, current status: FAILURE"),
+    ],
+)
+async def test_the_fake_content_route_answers_as_new_api_does(
+    prompt: str, key: str, status: int, words: str
+) -> None:
+    moment = [0.0]
+    fake = GatewayFake(dialect="veo31", job_duration_s=1.0, clock=lambda: moment[0])
+    async with fake, httpx.AsyncClient(base_url=fake.base_url) as client:
+        created = await client.post(
+            "/v1/video/generations",
+            json={
+                "model": "veo3.1-video-720p",
+                "prompt": prompt,
+                "duration": 8,
+                "aspect_ratio": "16:9",
+                "size": "720p",
+            },
+            headers={"Authorization": f"Bearer {API_KEY}"},
+        )
+        task = created.json()["id"]
+        moment[0] = 10.0  # past the job's 1 s (a "[slow]" one runs 100 s)
+        answer = await client.get(f"/v1/videos/{task}/content", headers={"Authorization": key})
+        missing = await client.get(
+            "/v1/videos/task_unknown/content", headers={"Authorization": f"Bearer {API_KEY}"}
+        )
+    assert answer.status_code == status, answer.text
+    if status == 200:
+        assert answer.content == fake.video
+    else:
+        assert words in answer.json()["error"]["message"]
+    assert missing.status_code == 404
 
 
 @pytest.mark.parametrize(("dialect", "missing"), [("images", "generations"), ("veo31", "videos")])

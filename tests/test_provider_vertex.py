@@ -34,7 +34,12 @@ from adapters.providers.vertex import (
 from adapters.providers.vertex._operation import Head, Reader, inline_video, read_head
 from bot import app
 from bot.cli import main
-from bot.errors import InvalidRequest, ProviderBadRequest, ProviderUnavailable
+from bot.errors import (
+    InvalidRequest,
+    ProviderAuthError,
+    ProviderBadRequest,
+    ProviderUnavailable,
+)
 from bot.jobs import JobService
 from bot.media import load_image
 from bot.models import GenerationRequest, Job, JobState
@@ -631,11 +636,20 @@ async def test_neither_the_key_nor_a_token_reaches_the_log(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     bot = await make_bot()
-    for n in range(2):
-        bot.assert_delivered_once(await bot.run(GenerationRequest(prompt=f"a moth {n}")))
-        bot.fake.revoke_tokens()  # the second job refreshes after a refusal
+    bot.assert_delivered_once(await bot.run(GenerationRequest(prompt="a moth 0")))
+    bot.fake.revoke_tokens()  # the second job refreshes after a refusal
+    bot.assert_delivered_once(await bot.run(GenerationRequest(prompt="a moth 1")))
+    # A bot whose key Google refuses. Its provider is asked directly: the two bots share one
+    # store, and the first one's scheduler could take a job meant for the second.
     refused = await make_bot(key_revoked=True)
-    await refused.run(GenerationRequest(prompt="a moth"))
+    with pytest.raises(ProviderAuthError):
+        await refused.provider.submit(
+            "refused-job",
+            GenerationRequest(
+                prompt="a moth", model=FAST, duration_s=8, aspect_ratio="16:9", resolution="720p"
+            ),
+            callback_url=None,
+        )
 
     assert len(bot.fake.grants) == 2 and "new access token" in caplog.text
     for grant in bot.fake.grants:

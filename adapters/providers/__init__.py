@@ -5,12 +5,23 @@ from __future__ import annotations
 from collections.abc import Collection
 from pathlib import Path
 
-from adapters.providers import aimlapi, fal, gateway, gemini, local, replicate, useapi, vertex
+from adapters.providers import (
+    aimlapi,
+    fal,
+    gateway,
+    gemini,
+    local,
+    openrouter,
+    replicate,
+    useapi,
+    vertex,
+)
 from adapters.providers.aimlapi import AimlapiProvider
 from adapters.providers.fal import FalProvider
 from adapters.providers.gateway import GatewayProvider
 from adapters.providers.gemini import GeminiProvider
 from adapters.providers.local import LocalProvider
+from adapters.providers.openrouter import OpenRouterProvider
 from adapters.providers.replicate import ReplicateProvider
 from adapters.providers.useapi import UseapiProvider
 from adapters.providers.vertex import VertexProvider
@@ -66,6 +77,14 @@ def build_providers(
             base_url=settings.replicate_base_url,
             webhook_secret=secret.get_secret_value() if secret is not None else None,
         )
+    if settings.openrouter_api_key is not None:
+        secret = settings.openrouter_webhook_secret
+        providers["openrouter"] = OpenRouterProvider(
+            settings.openrouter_api_key.get_secret_value(),
+            links,
+            base_url=settings.openrouter_base_url,
+            webhook_secret=secret.get_secret_value() if secret is not None else None,
+        )
     return providers
 
 
@@ -94,8 +113,9 @@ def default_provider(configured: Collection[str], catalog: Catalog) -> str:
 
 
 def default_catalog(gateway_dialect: str = "images", *, vertex_extend: bool = False) -> Catalog:
-    """Every model of every provider; the gateway's models follow its request dialect, and
-    Vertex offers extension only when its results are kept in Cloud Storage."""
+    """Every model of every provider; the gateway's models follow its request dialect,
+    Vertex offers extension only when its results are kept in Cloud Storage, and
+    OpenRouter's are its fallback table until its live list is read (`bot.live_models`)."""
     gateway_models = gateway.VEO31_MODELS if gateway_dialect == "veo31" else gateway.IMAGES_MODELS
     return Catalog(
         (
@@ -107,5 +127,6 @@ def default_catalog(gateway_dialect: str = "images", *, vertex_extend: bool = Fa
             *vertex.models(extend=vertex_extend),
             *fal.MODELS,
             *replicate.MODELS,
+            *openrouter.MODELS,
         )
     )

@@ -5,6 +5,8 @@ a string, `size`) and `veo31` (seed 004: `image`, `last_image`, reference `image
 extend, integer `duration`, `extra_body`). Status comes in any of the shapes gateways serve —
 wrapped in `{code, data}` or not, status strings in any case, progress as an int or "NN%" —
 and is read defensively. Result URLs on the gateway's own host get the key; others do not.
+The OpenAI video object (Shape D) carries no URL at all: its video is fetched from the
+gateway's `GET /v1/videos/{id}/content` with the same key (docs/providers.md §6).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 
@@ -147,21 +150,31 @@ class GatewayProvider:
         return body
 
     async def get_status(self, provider_job_id: str) -> ProviderStatus:
+        content = str(self._api.url(f"v1/videos/{quote(provider_job_id, safe='')}/content"))
         try:
-            return read_task(await self._api.json("GET", self._status_url(provider_job_id)))
+            answer = await self._api.json("GET", self._status_url(provider_job_id))
         except RouteMissing:
             # This gateway serves status on the other route: switch for good and ask there.
             self._status_path = "generations" if self._status_path == "videos" else "videos"
             log.info("gateway: status route missing, using /%s", self._status_path)
-            return read_task(await self._api.json("GET", self._status_url(provider_job_id)))
+            answer = await self._api.json("GET", self._status_url(provider_job_id))
+        return read_task(answer, content_url=content)
 
     def _status_url(self, provider_job_id: str) -> str:
         if self._status_path == "videos":
             return f"v1/videos/{provider_job_id}"
         return f"v1/video/generations/{provider_job_id}"
 
-    def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
-        return self._api.stream(status.video_url)
+    async def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._api.stream(status.video_url):
+                yield chunk
+        except ProviderBadRequest as err:
+            # new-api's `/content` answers 400 "Task is not completed yet" for a moment after
+            # the video object says completed: ask again shortly, as after an outage.
+            if "not completed" not in err.detail.lower():
+                raise
+            raise ProviderUnavailable(detail=err.detail) from None
 
     async def cancel(self, provider_job_id: str) -> bool:
         del provider_job_id  # this API has no cancel call: the job runs to its end
@@ -236,8 +249,10 @@ def _reason(task: dict[str, Any]) -> str:
     return str(error or task.get("fail_reason") or "")
 
 
-def read_task(answer: Any) -> ProviderStatus:
-    """One reading of a task in any shape of PROVIDERS.md §2.3 (A, B, C, D)."""
+def read_task(answer: Any, *, content_url: str | None = None) -> ProviderStatus:
+    """One reading of a task in any shape of PROVIDERS.md §2.3 (A, B, C, D). A completed
+    OpenAI video object (Shape D) names no URL: its video is at `content_url`, the gateway's
+    `/v1/videos/{id}/content`."""
     task = _unwrap(answer)
     status = str(task.get("status") or "").strip().lower()
     progress = _progress(task.get("progress"))
@@ -249,6 +264,8 @@ def read_task(answer: Any) -> ProviderStatus:
         )
     if status in _SUCCEEDED:
         url = _url(task)
+        if url is None and task.get("object") == "video":
+            url = content_url
         if url is None:
             return ProviderStatus(
                 ProviderJobState.FAILED, error_code="no_output", error_message=NO_OUTPUT_MESSAGE

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import importlib
 
-FAMILIES = ("useapi", "gateway", "aimlapi", "gemini", "vertex", "fal", "replicate")
+FAMILIES = ("useapi", "gateway", "aimlapi", "gemini", "vertex", "fal", "replicate", "openrouter")
 
 
 async def serve(family: str, port: int, job_duration_s: float) -> None:

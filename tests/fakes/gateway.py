@@ -5,6 +5,12 @@ status in any of the shapes A to D, the `/content` proxy that needs the key, `ta
 Options: `dialect`; `shape` ("A" | "B" | "C" | "D") for GET /v1/video/generations/{id};
 `result` ("proxy" = the key-protected `/v1/videos/{id}/content`, "cdn" = a second origin
 (`localhost`) that records any Authorization it sees, "data" = a data: URI); `credits`.
+Shape D is new-api's OpenAI video object (docs/providers.md §6): it names no URL (unless
+`shape_d_url`, as some channel adaptors put one in `metadata.url`), and its video is served by
+`GET /v1/videos/{id}/content` with new-api's answers: 404 "Task not found" for a task that is
+not the caller's, 400 "Task is not completed yet, current status: <s>" before it is done, and
+for the first `content_not_ready` calls after it is done too. Two keys are accepted (`API_KEY`,
+`OTHER_KEY`), each seeing only its own tasks.
 It fetches every image URL it is given, as a gateway does, and refuses what is not an image.
 Magic prompts: "[fail]", "[rai]", "[slow]", "[429]" (first submit of that prompt, Retry-After 1),
 "[nourl]" (succeeds without a URL), "[expire]" (Shape D `expired`).
@@ -25,6 +31,7 @@ from bot.media import sniff_image_mime
 from tests.fakes._base import FakeProvider, bearer, json_response
 
 API_KEY = "sk-gateway-test"
+OTHER_KEY = "sk-gateway-other-user"
 STANDALONE_HINT = (
     f"GATEWAY_API_KEY={API_KEY} GATEWAY_BASE_URL=<the address above> GATEWAY_DIALECT=images"
 )
@@ -46,6 +53,7 @@ class FakeTask:
     body: dict[str, Any]
     started: float
     run_s: float
+    owner: str = API_KEY
 
 
 def _task_error(status: int, code: str, message: str) -> web.Response:
@@ -70,10 +78,14 @@ class GatewayFake(FakeProvider):
         credits: int = 1_000,
         missing_routes: tuple[str, ...] = (),
         unlisted: tuple[str, ...] = (),
+        shape_d_url: bool = False,
+        content_not_ready: int = 0,
         **options: Any,
     ) -> None:
         super().__init__(**options)
         self.unlisted = unlisted  # models `GET /v1/models` leaves out (gone upstream)
+        self.shape_d_url = shape_d_url
+        self.content_not_ready = content_not_ready
         # "generations" and/or "videos": status routes this gateway does not serve.
         self.missing_routes = missing_routes
         self.dialect, self.shape, self.result, self.credits = dialect, shape, result, credits
@@ -163,7 +175,8 @@ class GatewayFake(FakeProvider):
         return problems
 
     async def _create(self, request: web.Request) -> web.Response:
-        if bearer(request) != API_KEY:
+        owner = bearer(request)
+        if owner not in (API_KEY, OTHER_KEY):
             return _openai_error(401, "Invalid token", "invalid_request_error")
         try:
             body = await request.json()
@@ -187,7 +200,7 @@ class GatewayFake(FakeProvider):
         self.credits -= 1
         task_id = "task_" + secrets.token_hex(12)
         run_s = self.job_duration_s * (100 if "[slow]" in prompt else 1)
-        self.tasks[task_id] = FakeTask(task_id, body, self.clock(), run_s)
+        self.tasks[task_id] = FakeTask(task_id, body, self.clock(), run_s, owner)
         return json_response(
             {
                 "id": task_id,
@@ -221,10 +234,10 @@ class GatewayFake(FakeProvider):
         return f"{self.base_url}/v1/videos/{task.id}/content"
 
     def _find(self, request: web.Request) -> FakeTask | web.Response:
-        if bearer(request) != API_KEY:
+        if bearer(request) not in (API_KEY, OTHER_KEY):
             return _openai_error(401, "Invalid token", "invalid_request_error")
         task = self.tasks.get(request.match_info["id"])
-        if task is None:
+        if task is None or task.owner != bearer(request):
             return _task_error(400, "task_not_exist", "task_not_exist")
         return task
 
@@ -323,8 +336,8 @@ class GatewayFake(FakeProvider):
                 "code": "generation_failed",
                 "message": "blocked by safety policy" if state == "rai" else "failed",
             }
-        if state == "done":
-            body["url"] = self._result_url(task)
+        if state == "done" and self.shape_d_url:
+            body["metadata"] = {"url": self._result_url(task)}
         return json_response(body)
 
     async def _video(self, request: web.Request) -> web.Response:
@@ -336,10 +349,26 @@ class GatewayFake(FakeProvider):
         return self._shape_d(task, *self._state(task))
 
     async def _content(self, request: web.Request) -> web.Response:
-        task = self._find(request)
-        if isinstance(task, web.Response):
-            return task
-        return web.Response(body=self.video, content_type="video/mp4")
+        """new-api's `VideoProxy`: TokenOrUserAuth (a bare key works too), then the task is
+        looked up by (caller, task id), then it must have succeeded."""
+        header = request.headers.get("Authorization", "")
+        key = header.removeprefix("Bearer ")
+        if key not in (API_KEY, OTHER_KEY):
+            return _openai_error(401, "Invalid token", "new_api_error")
+        task = self.tasks.get(request.match_info["id"])
+        if task is None or task.owner != key:
+            return _openai_error(404, "Task not found", "invalid_request_error")
+        state, _ = self._state(task)
+        # new-api's task status words (model.TaskStatus*), not the video object's.
+        status = {"queued": "QUEUED", "running": "IN_PROGRESS"}.get(state, "FAILURE")
+        if state in ("done", "nourl") and self.content_not_ready > 0:
+            self.content_not_ready -= 1
+            status = "IN_PROGRESS"
+        elif state in ("done", "nourl"):
+            return web.Response(body=self.video, content_type="video/mp4")
+        return _openai_error(
+            400, f"Task is not completed yet, current status: {status}", "invalid_request_error"
+        )
 
     async def _cdn(self, request: web.Request) -> web.Response:
         if "Authorization" in request.headers:
