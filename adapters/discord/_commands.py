@@ -20,9 +20,10 @@ import discord
 from discord import app_commands
 
 from adapters.discord import _cards
+from adapters.discord._actions import ModalFields
 from adapters.discord._admin import VeoAdmin, admin_group
 from adapters.discord._client import VeoClient
-from adapters.discord._modals import AnimateModal, ExtendModal, ModalFields
+from adapters.discord._modals import AnimateModal, ExtendModal
 from adapters.discord._surface import PLATFORM, DiscordSurface
 from bot.catalog import MAX_SEED, InputKind, ModelSpec
 from bot.errors import (
