@@ -3,7 +3,7 @@
 Open to members with the Manage Server permission and to the Discord users listed in
 VEO_ADMINS (`discord:<user id>`); everyone else is refused before anything changes. Those in
 VEO_ADMINS speak as the bot's operator; a server's own admins only lower limits and share them
-out inside the operator's caps (`JobService.set_limits`). The same actions as Slack's
+out inside the operator's caps (`bot.admin.AdminActions.set_limits`). The same actions as Slack's
 `/veo admin …` and the `veo-bot quota|usage|banned` CLI. Every answer is ephemeral: limits and
 words under discussion are nobody else's business.
 """
@@ -17,7 +17,9 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot import admin as actions
 from bot import moderation
+from bot.admin import AdminActions, Subject
 from bot.errors import UserFacingError, reference_id, unexpected_message
 from bot.jobs import JobService
 from bot.models import Actor, Authority
@@ -39,16 +41,18 @@ class VeoAdmin:
 
     def __init__(self, admins: frozenset[str]) -> None:
         self._admins = admins
-        self._service: JobService | None = None
+        self._actions: AdminActions | None = None
 
     def bind(self, service: JobService) -> None:
-        self._service = service
+        self._actions = AdminActions(
+            service.store, defaults=service.config.limits, clock=service.clock
+        )
 
     @property
-    def service(self) -> JobService:
-        if self._service is None:
+    def actions(self) -> AdminActions:
+        if self._actions is None:
             raise RuntimeError("the Discord adapter has not been started")
-        return self._service
+        return self._actions
 
     def is_admin(self, interaction: Interaction) -> bool:
         return str(interaction.user.id) in self._admins or interaction.permissions.manage_guild
@@ -92,90 +96,86 @@ class VeoAdmin:
         concurrent: int | None,
         monthly: float | None,
     ) -> str:
-        if user is None:
-            await self.service.set_limits(
-                actor,
-                "workspace",
-                workspace,
-                daily_s=daily,
-                concurrent=concurrent,
-                monthly_s=monthly,
-            )
-            return "Limits set for this server: " + _describe(daily, concurrent, monthly) + "."
-        await self.service.set_limits(
-            actor,
-            "user",
-            _user_key(workspace, user),
-            daily_s=daily,
-            concurrent=concurrent,
-            monthly_s=monthly,
+        subject = _subject(workspace, user)
+        done = await self.actions.set_limits(
+            actor, subject, daily_s=daily, concurrent=concurrent, monthly_s=monthly
         )
-        return f"Limits set for {user.mention}: " + _describe(daily, concurrent, None) + "."
+        if user is None:
+            return "Limits set for this server: " + _describe(done) + "."
+        return f"Limits set for {user.mention}: " + _describe(done) + "."
 
     async def clear_limits(
         self, workspace: str, actor: Actor, user: discord.abc.User | None
     ) -> str:
-        if user is None:
-            cleared = await self.service.clear_limits(actor, "workspace", workspace)
-            who = "this server"
-        else:
-            cleared = await self.service.clear_limits(actor, "user", _user_key(workspace, user))
-            who = user.mention
-        if cleared:
-            after = "the defaults" if actor.authority is Authority.OPERATOR else "the operator's"
+        outcome = await self.actions.clear_limits(actor, _subject(workspace, user))
+        who = "this server" if user is None else user.mention
+        if isinstance(outcome, actions.LimitsCleared):
+            after = "the defaults" if outcome.by is Authority.OPERATOR else "the operator's"
             return f"Limits for {who} cleared; {after} apply again."
         return f"{who[0].upper()}{who[1:]} had no limits of its own."
 
     async def reset_day(self, workspace: str, actor: Actor, user: discord.abc.User) -> str:
-        await self.service.reset_day(actor, _user_key(workspace, user))
+        await self.actions.reset_day(actor, _user_key(workspace, user))
         return f"Today starts afresh for {user.mention}."
 
     async def set_blocked(self, workspace: str, user: discord.abc.User, blocked: bool) -> str:
-        changed = await self.service.set_blocked(_user_key(workspace, user), blocked)
+        outcome = await self.actions.set_blocked(_user_key(workspace, user), blocked)
         verb = "blocked" if blocked else "unblocked"
+        changed = isinstance(outcome, actions.Blocked | actions.Unblocked)
         return f"{user.mention} {verb}." if changed else f"{user.mention} was already {verb}."
 
     async def usage(self, workspace: str) -> str:
-        rows = await self.service.usage(workspace_key=workspace)
-        if not rows:
+        report = await self.actions.usage(workspace_key=workspace)
+        if not report.rows:
             return "No videos this month yet."
         lines = [
             f"<@{row.user_key.rsplit(':', 1)[-1]}>: {row.settled_s:g} s in {row.jobs} job(s)"
             + (f", {row.reserved_s:g} s in progress" if row.reserved_s else "")
-            for row in rows[:_TOP_USERS]
+            for row in report.rows[:_TOP_USERS]
         ]
-        total = sum(row.settled_s for row in rows)
-        return f"This month: {total:g} s of video. Top users:\n" + "\n".join(lines)
+        return f"This month: {report.total_s:g} s of video. Top users:\n" + "\n".join(lines)
 
     async def set_banned(self, workspace: str, term: str, banned: bool) -> str:
-        changed = await self.service.set_banned(workspace, term, banned)
-        if banned:
-            return "Banned on this server." if changed else "That was banned already."
-        return "Allowed again." if changed else "That was not banned."
+        outcome = await self.actions.set_banned(workspace, term, banned)
+        match outcome:
+            case actions.TermBanned():
+                return "Banned on this server."
+            case actions.TermAlreadyBanned():
+                return "That was banned already."
+            case actions.TermAllowed():
+                return "Allowed again."
+            case actions.TermNotBanned():
+                return "That was not banned."
 
     async def banned(self, workspace: str) -> str:
-        terms = await self.service.store.banned_terms(workspace)
-        if not terms:
+        listed = await self.actions.banned_terms(workspace)
+        if not listed.terms:
             return "Nothing is banned on this server."
-        return "Banned here: " + ", ".join(_listed(term) for term in terms)
+        return "Banned here: " + ", ".join(_listed(term) for term in listed.terms)
 
 
-def _listed(term: str) -> str:
-    return f"`{term}`" + (f" ({moderation.NOT_ENFORCED})" if moderation.unusable(term) else "")
+def _listed(term: actions.BannedTerm) -> str:
+    return f"`{term.term}`" + ("" if term.enforced else f" ({moderation.NOT_ENFORCED})")
+
+
+def _subject(workspace: str, user: discord.abc.User | None) -> Subject:
+    return (
+        Subject.workspace(workspace) if user is None else Subject.user(_user_key(workspace, user))
+    )
 
 
 def _user_key(workspace: str, user: discord.abc.User) -> str:
     return f"{workspace}:{user.id}"
 
 
-def _describe(daily: float | None, concurrent: int | None, monthly: float | None) -> str:
+def _describe(limits: actions.LimitsSet) -> str:
     parts = []
-    if daily is not None:
-        parts.append(f"{daily:g} s a day")
-    if concurrent is not None:
-        parts.append(f"{concurrent} at a time")
-    if monthly is not None:
-        parts.append(f"{monthly:g} s a month")
+    if limits.daily_s is not None:
+        parts.append(f"{limits.daily_s:g} s a day")
+    if limits.concurrent is not None:
+        parts.append(f"{limits.concurrent} at a time")
+    if limits.monthly_s is not None:
+        parts.append(f"{limits.monthly_s:g} s a month")
     return ", ".join(parts) or "nothing"
 
 

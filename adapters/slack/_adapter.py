@@ -49,6 +49,7 @@ from adapters.slack._intake import (
     mention_prompt,
 )
 from adapters.slack._surface import PLATFORM, SlackSurface, thread_root
+from bot.admin import AdminActions
 from bot.catalog import InputKind, ModelSpec
 from bot.errors import (
     ConfigurationError,
@@ -110,6 +111,7 @@ class SlackAdapter:
         self._app.action(blocks.DELETE_ACTION)(self._on_delete)
         self._app.event("app_mention")(self._on_mention)
         self._service: JobService | None = None
+        self._actions: AdminActions | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._seen = SeenEvents()
@@ -124,6 +126,9 @@ class SlackAdapter:
 
     async def start(self, service: JobService) -> None:
         self._service = service
+        self._actions = AdminActions(
+            service.store, defaults=service.config.limits, clock=service.clock
+        )
         await self._identify()
         if self._app_token is not None:
             await self._connect_socket(self._app_token)
@@ -380,7 +385,7 @@ class SlackAdapter:
             return
         actor = Actor.operator(origin.user_key)  # VEO_ADMINS speak as the operator
         try:
-            await reply(await admin.run(self._jobs, origin.workspace_id, text, actor))
+            await reply(await admin.run(self._admin_actions, origin.workspace_id, text, actor))
         except InvalidRequest as exc:
             await reply(exc.user_message)
 
@@ -463,6 +468,12 @@ class SlackAdapter:
         if self._service is None:
             raise RuntimeError("the Slack adapter is used before start()")
         return self._service
+
+    @property
+    def _admin_actions(self) -> AdminActions:
+        if self._actions is None:
+            raise RuntimeError("the Slack adapter is used before start()")
+        return self._actions
 
     def _models(self) -> tuple[list[ModelSpec], ModelSpec]:
         """The models people can pick (those of the providers this bot has), default first."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 
+from bot import admin as actions
 from bot import moderation
+from bot.admin import AdminActions, Subject
 from bot.errors import InvalidRequest
-from bot.jobs import JobService
 from bot.models import Actor
 
 PLATFORM = "slack"
@@ -29,14 +30,14 @@ def _user(token: str) -> str:
     return match.group(1) or match.group(2)
 
 
-def _listed(term: str) -> str:
-    return f"`{term}`" + (f" ({moderation.NOT_ENFORCED})" if moderation.unusable(term) else "")
+def _listed(term: actions.BannedTerm) -> str:
+    return f"`{term.term}`" + ("" if term.enforced else f" ({moderation.NOT_ENFORCED})")
 
 
-def _subject(team: str, token: str) -> tuple[str, str]:
+def _subject(team: str, token: str) -> Subject:
     if token.lower() == "workspace":
-        return "workspace", f"{PLATFORM}:{team}"
-    return "user", f"{PLATFORM}:{team}:{_user(token)}"
+        return Subject.workspace(f"{PLATFORM}:{team}")
+    return Subject.user(f"{PLATFORM}:{team}:{_user(token)}")
 
 
 def _limits(pairs: list[str]) -> dict[str, float]:
@@ -56,7 +57,7 @@ def _limits(pairs: list[str]) -> dict[str, float]:
     return values
 
 
-async def run(service: JobService, team: str, text: str, actor: Actor) -> str:
+async def run(admin: AdminActions, team: str, text: str, actor: Actor) -> str:
     """Carry out one admin command for `actor`; return what to tell the admin."""
     words = text.split()
     if not words:
@@ -64,11 +65,10 @@ async def run(service: JobService, team: str, text: str, actor: Actor) -> str:
     action, args = words[0].lower(), words[1:]
     workspace = f"{PLATFORM}:{team}"
     if action == "limits" and args:
-        scope, subject = _subject(team, args[0])
+        subject = _subject(team, args[0])
         values = _limits(args[1:])
-        await service.set_limits(
+        await admin.set_limits(
             actor,
-            scope,
             subject,
             daily_s=values.get("daily_s"),
             concurrent=int(values["concurrent"]) if "concurrent" in values else None,
@@ -76,38 +76,40 @@ async def run(service: JobService, team: str, text: str, actor: Actor) -> str:
         )
         return f"Limits set for {args[0]}."
     if action == "clear" and len(args) == 1:
-        scope, subject = _subject(team, args[0])
-        cleared = await service.clear_limits(actor, scope, subject)
-        return (
-            f"Limits for {args[0]} cleared." if cleared else f"{args[0]} had no limits of its own."
-        )
+        cleared = await admin.clear_limits(actor, _subject(team, args[0]))
+        if isinstance(cleared, actions.LimitsCleared):
+            return f"Limits for {args[0]} cleared."
+        return f"{args[0]} had no limits of its own."
     if action == "reset" and len(args) == 1:
-        await service.reset_day(actor, f"{workspace}:{_user(args[0])}")
+        await admin.reset_day(actor, f"{workspace}:{_user(args[0])}")
         return f"Today starts afresh for {args[0]}."
     if action in ("block", "unblock") and len(args) == 1:
-        changed = await service.set_blocked(f"{workspace}:{_user(args[0])}", action == "block")
+        outcome = await admin.set_blocked(f"{workspace}:{_user(args[0])}", action == "block")
+        changed = isinstance(outcome, actions.Blocked | actions.Unblocked)
         return f"{args[0]} {action}ed." if changed else f"{args[0]} was already {action}ed."
     if action == "usage":
-        rows = await service.usage(workspace_key=workspace)
-        if not rows:
+        report = await admin.usage(workspace_key=workspace)
+        if not report.rows:
             return "No videos this month yet."
         lines = [
             f"<@{row.user_key.rsplit(':', 1)[-1]}>: {row.settled_s:g} s in {row.jobs} job(s)"
             + (f", {row.reserved_s:g} s in progress" if row.reserved_s else "")
-            for row in rows[:10]
+            for row in report.rows[:10]
         ]
         return "This month's top users:\n" + "\n".join(lines)
     if action in ("ban", "unban") and args:
-        term = " ".join(args)
-        changed = await service.set_banned(workspace, term, action == "ban")
-        if action == "ban":
-            return "Banned in this workspace." if changed else "That was banned already."
-        return "Allowed again." if changed else "That was not banned."
+        match await admin.set_banned(workspace, " ".join(args), action == "ban"):
+            case actions.TermBanned():
+                return "Banned in this workspace."
+            case actions.TermAlreadyBanned():
+                return "That was banned already."
+            case actions.TermAllowed():
+                return "Allowed again."
+            case actions.TermNotBanned():
+                return "That was not banned."
     if action == "banned":
-        terms = await service.store.banned_terms(workspace)
-        return (
-            "Banned here: " + ", ".join(_listed(t) for t in terms)
-            if terms
-            else "Nothing is banned."
-        )
+        listed = await admin.banned_terms(workspace)
+        if not listed.terms:
+            return "Nothing is banned."
+        return "Banned here: " + ", ".join(_listed(term) for term in listed.terms)
     return USAGE
