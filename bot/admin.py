@@ -1,4 +1,5 @@
-"""What admins steer: limits, day resets, blocks, banned words and the usage report.
+"""Who the admins are, and what they steer: limits, day resets, blocks, banned words and the
+usage report.
 
 Discord's `/veo-admin`, Slack's `/veo admin …` and the `veo-bot quota|usage|banned` CLI all
 call `AdminActions`; each action returns a typed outcome that says what happened, and each
@@ -11,17 +12,71 @@ day.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 from bot import moderation, quota
 from bot.clock import Clock
 from bot.errors import InvalidRequest
-from bot.models import Actor, Authority, QuotaLimits, UsageRow
+from bot.models import Actor, Authority, Job, QuotaLimits, UsageRow
 from bot.ports import Store
 from bot.quota import period_at
 
 Scope = Literal["user", "workspace"]
+
+
+# --- who is an admin ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A person in chat as an adapter saw them, in plain ids. `manages_workspace`: the
+    platform says they run the workspace they act in (Discord: the Manage Server permission;
+    Slack does not say)."""
+
+    platform: str
+    workspace_id: str
+    user_id: str
+    manages_workspace: bool = False
+
+    @property
+    def user_key(self) -> str:
+        return f"{self.platform}:{self.workspace_id}:{self.user_id}"
+
+    @property
+    def workspace_key(self) -> str:
+        return f"{self.platform}:{self.workspace_id}"
+
+
+class Admins:
+    """Who may steer the bot: the people listed in VEO_ADMINS (`platform:user id`), who speak
+    as the operator, and each workspace's own admins, as the platform names them."""
+
+    def __init__(self, listed: Iterable[str]) -> None:
+        self.listed = frozenset(listed)
+
+    def actor(self, member: Member) -> Actor | None:
+        """The authority `member` acts with; None: not an admin."""
+        if f"{member.platform}:{member.user_id}" in self.listed:
+            return Actor.operator(member.user_key)
+        if member.manages_workspace:
+            return Actor.workspace_admin(member.user_key, member.workspace_key)
+        return None
+
+    def can_delete(self, job: Job | None, member: Member) -> bool:
+        """Whether `member` may delete a posted video: the person who asked for it, the bot's
+        own admins, or an admin of the workspace it was made in. A video whose job the bot no
+        longer knows: admins only."""
+        actor = self.actor(member)
+        if job is None:
+            return actor is not None
+        origin = job.origin
+        if (origin.platform, origin.user_id) == (member.platform, member.user_id):
+            return True
+        if actor is None:
+            return False
+        return actor.authority is Authority.OPERATOR or actor.workspace_key == origin.workspace_key
 
 
 @dataclass(frozen=True, slots=True)

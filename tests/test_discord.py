@@ -18,6 +18,7 @@ import pytest
 
 from adapters.discord import create_adapter
 from adapters.discord._adapter import DiscordAdapter
+from bot.admin import Admins
 from bot.clock import Clock
 from bot.errors import ConfigurationError
 from bot.jobs import JobService
@@ -711,7 +712,7 @@ async def test_admins_steer_quotas_blocks_and_banned_words_and_nobody_else_can(
         member = fake.add_user("member")
         moderator = fake.add_user("moderator", permissions=MEMBER_PERMISSIONS | MANAGE_GUILD)
         listed = fake.add_user("listed")  # no Manage Server, but named in VEO_ADMINS
-        bot.adapter._commands.admin._admins = frozenset({str(listed.id)})
+        bot.adapter._commands.admin.admins = Admins([f"discord:{listed.id}"])
 
         async def admin(action: str, options: dict[str, object], user: User) -> str:
             asked = await fake.slash(f"veo-admin {action}", options, user=user)
@@ -788,7 +789,7 @@ async def test_a_server_admin_cannot_lift_the_operators_limits_or_reset_their_ow
         member = fake.add_user("member")
         moderator = fake.add_user("moderator", permissions=MEMBER_PERMISSIONS | MANAGE_GUILD)
         operator = fake.add_user("operator")  # named in VEO_ADMINS
-        bot.adapter._commands.admin._admins = frozenset({str(operator.id)})
+        bot.adapter._commands.admin.admins = Admins([f"discord:{operator.id}"])
         workspace = f"discord:{fake.guild_id}"
 
         async def admin(action: str, options: dict[str, object], user: User) -> str:

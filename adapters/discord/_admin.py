@@ -19,8 +19,8 @@ from discord import app_commands
 
 from bot import admin as actions
 from bot import moderation
-from bot.admin import AdminActions, Subject
-from bot.errors import UserFacingError, reference_id, unexpected_message
+from bot.admin import AdminActions, Admins, Member, Subject
+from bot.errors import InvalidRequest, UserFacingError, reference_id, unexpected_message
 from bot.jobs import JobService
 from bot.models import Actor, Authority
 from bot.quota import MAX_CONCURRENT, MAX_LIMIT_S
@@ -36,11 +36,23 @@ NOT_ADMIN = (
 _TOP_USERS = 10
 
 
-class VeoAdmin:
-    """The actions behind `/veo-admin`; `service` is bound when the adapter starts."""
+def member_of(interaction: Interaction) -> Member:
+    """Who runs an interaction, in plain ids; Manage Server makes them a workspace admin."""
+    if interaction.guild_id is None:
+        raise InvalidRequest("Use this in a server channel: videos are posted into threads.")
+    return Member(
+        platform=PLATFORM,
+        workspace_id=str(interaction.guild_id),
+        user_id=str(interaction.user.id),
+        manages_workspace=interaction.permissions.manage_guild,
+    )
 
-    def __init__(self, admins: frozenset[str]) -> None:
-        self._admins = admins
+
+class VeoAdmin:
+    """The actions behind `/veo-admin`; they are bound to the store when the adapter starts."""
+
+    def __init__(self, admins: Admins) -> None:
+        self.admins = admins
         self._actions: AdminActions | None = None
 
     def bind(self, service: JobService) -> None:
@@ -54,28 +66,26 @@ class VeoAdmin:
             raise RuntimeError("the Discord adapter has not been started")
         return self._actions
 
-    def is_admin(self, interaction: Interaction) -> bool:
-        return str(interaction.user.id) in self._admins or interaction.permissions.manage_guild
-
-    def actor(self, interaction: Interaction, workspace: str) -> Actor:
-        """VEO_ADMINS speak as the operator; Manage Server makes a workspace admin only."""
-        user_key = f"{workspace}:{interaction.user.id}"
-        if str(interaction.user.id) in self._admins:
-            return Actor.operator(user_key)
-        return Actor.workspace_admin(user_key, workspace)
+    def actor(self, interaction: Interaction) -> Actor | None:
+        """VEO_ADMINS speak as the operator; Manage Server makes a workspace admin only;
+        None: not an admin (or not in a server)."""
+        if interaction.guild_id is None:
+            return None
+        return self.admins.actor(member_of(interaction))
 
     async def run(
         self, interaction: Interaction, action: Callable[[str, Actor], Awaitable[str]]
     ) -> None:
         """Check the person, acknowledge privately, do `action(workspace, actor)`, answer."""
-        if not self.is_admin(interaction) or interaction.guild_id is None:
+        actor = self.actor(interaction)
+        if actor is None:
             log.info("refused /veo-admin to %s", interaction.user.id)
             await interaction.response.send_message(NOT_ADMIN, ephemeral=True)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         workspace = f"{PLATFORM}:{interaction.guild_id}"
         try:
-            text = await action(workspace, self.actor(interaction, workspace))
+            text = await action(workspace, actor)
         except UserFacingError as refusal:
             text = refusal.user_message
         except Exception:

@@ -21,10 +21,11 @@ from discord import app_commands
 
 from adapters.discord import _cards
 from adapters.discord._actions import ModalFields
-from adapters.discord._admin import VeoAdmin, admin_group
+from adapters.discord._admin import VeoAdmin, admin_group, member_of
 from adapters.discord._client import VeoClient
 from adapters.discord._modals import AnimateModal, ExtendModal
 from adapters.discord._surface import PLATFORM, DiscordSurface
+from bot.admin import Admins
 from bot.catalog import MAX_SEED, InputKind, ModelSpec
 from bot.errors import (
     InvalidRequest,
@@ -137,9 +138,9 @@ def _looks_like_image(attachment: discord.Attachment) -> bool:
 
 
 class VeoCommands:
-    def __init__(self, surface: DiscordSurface, *, admins: frozenset[str]) -> None:
+    def __init__(self, surface: DiscordSurface, *, admins: Admins) -> None:
         self.surface = surface
-        self.admin = VeoAdmin(admins)  # Discord user ids from VEO_ADMINS
+        self.admin = VeoAdmin(admins)
         self._service: JobService | None = None
 
     def bind(self, service: JobService) -> None:
@@ -214,9 +215,6 @@ class VeoCommands:
         job = await self.service.submit(request, origin)
         self.surface.remember_limit(job.id, interaction.filesize_limit)
         return queued_text(job)
-
-    def _is_admin(self, interaction: Interaction) -> bool:
-        return self.admin.is_admin(interaction)
 
     # --- the catalog, for choices and autocomplete ----------------------------------------
 
@@ -426,8 +424,7 @@ class VeoCommands:
 
     async def _delete(self, interaction: Interaction, job_id: str) -> str:
         job = await self.service.get_job(job_id)
-        requester = job is not None and job.origin.user_id == str(interaction.user.id)
-        if not (requester or self._is_admin(interaction)):
+        if not self.admin.admins.can_delete(job, member_of(interaction)):
             return "Only the person who asked for this video, or a server admin, can delete it."
         if interaction.message is None:
             raise InvalidRequest("Discord did not say which message to delete.")

@@ -49,7 +49,7 @@ from adapters.slack._intake import (
     mention_prompt,
 )
 from adapters.slack._surface import PLATFORM, SlackSurface, thread_root
-from bot.admin import AdminActions
+from bot.admin import AdminActions, Admins, Member
 from bot.catalog import InputKind, ModelSpec
 from bot.errors import (
     ConfigurationError,
@@ -59,7 +59,7 @@ from bot.errors import (
     reference_id,
     unexpected_message,
 )
-from bot.models import Actor, GenerationRequest, ImageInput, Origin
+from bot.models import GenerationRequest, ImageInput, Origin
 from bot.ports import ChatSurface
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ class SlackAdapter:
     ) -> None:
         self._bot_token = bot_token
         self._app_token = app_token
-        self._admins = frozenset(admins)
+        self._admins = Admins(admins)
         # slack_sdk adds the trailing slash a base URL needs for urljoin (SLACK_API_URL).
         self._client = AsyncWebClient(token=bot_token.get_secret_value(), base_url=api_url)
         self._file_hosts = FileHosts(api_url)
@@ -312,8 +312,8 @@ class SlackAdapter:
     ) -> None:
         await ack()
         reply = _responder(respond)
-        _team, user = _clicked_by(body)
-        self._spawn(self._delete(str(action["value"]), user, reply), reply)
+        team, user = _clicked_by(body)
+        self._spawn(self._delete(str(action["value"]), team, user, reply), reply)
 
     async def _on_mention(
         self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
@@ -380,10 +380,11 @@ class SlackAdapter:
             await reply(exc.user_message)
 
     async def _admin(self, origin: Origin, text: str, reply: Reply) -> None:
-        if f"{PLATFORM}:{origin.user_id}" not in self._admins:
+        # Slack does not say who runs a workspace: only VEO_ADMINS, who speak as the operator.
+        actor = self._admins.actor(Member(PLATFORM, origin.workspace_id, origin.user_id))
+        if actor is None:
             await reply("Only the bot's admins (VEO_ADMINS) can use `/veo admin`.")
             return
-        actor = Actor.operator(origin.user_key)  # VEO_ADMINS speak as the operator
         try:
             await reply(await admin.run(self._admin_actions, origin.workspace_id, text, actor))
         except InvalidRequest as exc:
@@ -423,12 +424,12 @@ class SlackAdapter:
         except UserFacingError as exc:
             await reply(exc.user_message)
 
-    async def _delete(self, job_id: str, user: str, reply: Reply) -> None:
+    async def _delete(self, job_id: str, team: str, user: str, reply: Reply) -> None:
         job = await self._jobs.get_job(job_id)
         if job is None or not job.delivery_refs:
             await reply("That video is no longer here.")
             return
-        if user != job.origin.user_id and f"{PLATFORM}:{user}" not in self._admins:
+        if not self._admins.can_delete(job, Member(PLATFORM, team, user)):
             await reply(
                 f"Only <@{job.origin.user_id}>, who asked for this video, or an admin can "
                 "delete it."
