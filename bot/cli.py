@@ -301,24 +301,24 @@ async def _banned(actions: AdminActions, args: argparse.Namespace) -> int:
 def _models(args: argparse.Namespace) -> int:
     """The live models; with --all the retired ones too, marked with their date."""
     catalog = default_catalog()
-    for provider in [args.provider] if args.provider else catalog.providers():
-        for spec in catalog.models(provider, retired=args.all):
-            if spec.retired:
-                instead = catalog.replacement_for(spec)
-                print(
-                    f"{provider}/{spec.id} (retired {spec.retired_on}"
-                    f"{f' by {spec.retired_by}' if spec.retired_by else ''}): "
-                    f"{f'use {instead} instead' if instead else 'no replacement here'}"
-                )
-                continue
-            inputs = "+".join(sorted(i.value for i in spec.inputs))
-            durations = ",".join(str(d) for d in spec.durations)
+    providers = [args.provider] if args.provider else catalog.providers()
+    for spec in catalog.offered(providers, retired=args.all):
+        if spec.retired:
+            instead = catalog.replacement_for(spec)
             print(
-                f"{provider}/{spec.id}{' (default)' if spec.default else ''}: "
-                f"{durations} s; {' '.join(spec.aspect_ratios)}; {'/'.join(spec.resolutions)}; "
-                f"inputs {inputs}; prompt <= {spec.max_prompt_chars}"
-                f"{f' [at risk: {spec.at_risk}]' if spec.at_risk else ''}"
+                f"{spec.provider}/{spec.id} (retired {spec.retired_on}"
+                f"{f' by {spec.retired_by}' if spec.retired_by else ''}): "
+                f"{f'use {instead} instead' if instead else 'no replacement here'}"
             )
+            continue
+        inputs = "+".join(sorted(i.value for i in spec.inputs))
+        durations = ",".join(str(d) for d in spec.durations)
+        print(
+            f"{spec.provider}/{spec.id}{' (default)' if spec.default else ''}: "
+            f"{durations} s; {' '.join(spec.aspect_ratios)}; {'/'.join(spec.resolutions)}; "
+            f"inputs {inputs}; prompt <= {spec.max_prompt_chars}"
+            f"{f' [at risk: {spec.at_risk}]' if spec.at_risk else ''}"
+        )
     return EXIT_OK
 
 

@@ -243,10 +243,10 @@ class VeoCommands:
 
     def _models(self, *, images_only: bool = False) -> list[tuple[str, ModelSpec]]:
         service = self.service
+        offered = service.catalog.offered(service.providers, first=service.config.default_provider)
         return [
-            (f"{provider}/{spec.id}", spec)
-            for provider in sorted(service.providers)
-            for spec in service.catalog.models(provider)
+            (f"{spec.provider}/{spec.id}", spec)
+            for spec in offered
             if not images_only or spec.takes(InputKind.FIRST_FRAME)
         ]
 

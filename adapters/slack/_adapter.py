@@ -480,9 +480,7 @@ class SlackAdapter:
         """The models people can pick (those of the providers this bot has), default first."""
         service = self._jobs
         default = service.catalog.get(service.config.default_provider, service.config.default_model)
-        providers = sorted(service.providers, key=lambda name: (name != default.provider, name))
-        choices = [spec for name in providers for spec in service.catalog.models(name)]
-        return choices, default
+        return service.catalog.offered(service.providers, first=default.provider), default
 
     def _text_alone_will_do(self) -> bool:
         _choices, default = self._models()
