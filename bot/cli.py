@@ -37,8 +37,7 @@ from bot.errors import (
     InvalidRequest,
     QuotaExceeded,
     UserFacingError,
-    reference_id,
-    unexpected_message,
+    reply_to,
 )
 from bot.jobs import UNDELIVERABLE_SENT_PRIVATELY, UNDELIVERED
 from bot.links import MediaLinks
@@ -497,7 +496,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(exc.user_message, EXIT_REFUSED if refused else EXIT_BAD_INPUT)
     except ConfigurationError as exc:
         return _fail(str(exc), EXIT_CONFIG)
-    except Exception:
-        ref = reference_id()
-        logging.getLogger("veo-bot").exception("unexpected error (ref %s)", ref)
-        return _fail(unexpected_message(ref), EXIT_JOB_FAILED)
+    except Exception as exc:
+        return _fail(reply_to(exc, during=f"veo-bot {args.command}"), EXIT_JOB_FAILED)

@@ -17,10 +17,11 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from adapters.discord._replies import reply
 from bot import admin as actions
 from bot import moderation
 from bot.admin import AdminActions, Admins, Member, Subject
-from bot.errors import InvalidRequest, UserFacingError, reference_id, unexpected_message
+from bot.errors import InvalidRequest
 from bot.jobs import JobService
 from bot.models import Actor, Authority
 from bot.quota import MAX_CONCURRENT, MAX_LIMIT_S
@@ -84,15 +85,8 @@ class VeoAdmin:
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         workspace = f"{PLATFORM}:{interaction.guild_id}"
-        try:
-            text = await action(workspace, actor)
-        except UserFacingError as refusal:
-            text = refusal.user_message
-        except Exception:
-            ref = reference_id()
-            log.exception("/veo-admin failed (ref %s)", ref)
-            text = unexpected_message(ref)
-        await interaction.edit_original_response(content=text)
+        # A failure goes to the command tree's catch-all (`_replies.answer_error`).
+        await reply(interaction, await action(workspace, actor))
 
     # --- the actions (each takes the workspace key and the actor, returns the answer) -----
 

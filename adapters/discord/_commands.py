@@ -4,14 +4,14 @@ under a video and the modals they open.
 Each handler acknowledges first (Discord allows 3 s; downloads, the database and providers may
 take longer), then converts the interaction into a `GenerationRequest` + `Origin`, calls the job
 service, and answers the person ephemerally in plain words. Refusals change nothing: the core
-charges only jobs it accepted.
+charges only jobs it accepted. A handler that fails just raises: the tree's `on_error` (and the
+buttons' and modals' own hooks) hand every error to `_replies.answer_error`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,15 +24,11 @@ from adapters.discord._actions import ModalFields
 from adapters.discord._admin import VeoAdmin, admin_group, member_of
 from adapters.discord._client import VeoClient
 from adapters.discord._modals import AnimateModal, ExtendModal
+from adapters.discord._replies import answer_error, reply
 from adapters.discord._surface import PLATFORM, DiscordSurface
 from bot.admin import Admins
 from bot.catalog import MAX_SEED, InputKind, ModelSpec
-from bot.errors import (
-    InvalidRequest,
-    UserFacingError,
-    reference_id,
-    unexpected_message,
-)
+from bot.errors import InvalidRequest, UserFacingError
 from bot.jobs import JobService
 from bot.media import MAX_IMAGE_BYTES, load_image
 from bot.models import GenerationRequest, ImageInput, Job, Origin
@@ -170,21 +166,6 @@ class VeoCommands:
             return False
         return True
 
-    async def _answer(self, interaction: Interaction, work: Awaitable[str]) -> None:
-        """Do the work of a deferred interaction and tell the person how it went."""
-        try:
-            text = await work
-        except UserFacingError as refusal:
-            text = refusal.user_message
-        except Exception:
-            ref = reference_id()
-            log.exception("discord interaction %s failed (ref %s)", interaction.id, ref)
-            text = unexpected_message(ref)
-        try:
-            await interaction.edit_original_response(content=text)
-        except discord.HTTPException as exc:
-            log.warning("could not answer interaction %s: %s", interaction.id, exc.status)
-
     async def _image(self, attachment: discord.Attachment | None, field: str) -> ImageInput | None:
         """Download an attached image now (its signed URL expires) and check it."""
         if attachment is None:
@@ -280,7 +261,7 @@ class VeoCommands:
 
     async def veo(self, interaction: Interaction, options: VeoOptions) -> None:
         if await self._defer(interaction):
-            await self._answer(interaction, self._veo(interaction, options))
+            await reply(interaction, await self._veo(interaction, options))
 
     async def _veo(self, interaction: Interaction, options: VeoOptions) -> str:
         origin = origin_of(interaction)
@@ -307,7 +288,7 @@ class VeoCommands:
 
     async def quota(self, interaction: Interaction) -> None:
         if await self._defer(interaction):
-            await self._answer(interaction, self._quota(interaction))
+            await reply(interaction, await self._quota(interaction))
 
     async def _quota(self, interaction: Interaction) -> str:
         report = await self.service.quota_report(origin_of(interaction))
@@ -349,7 +330,7 @@ class VeoCommands:
         fields: ModalFields,
     ) -> None:
         if await self._defer(interaction):
-            await self._answer(interaction, self._animate(interaction, message, image, fields))
+            await reply(interaction, await self._animate(interaction, message, image, fields))
 
     async def _animate(
         self,
@@ -378,7 +359,7 @@ class VeoCommands:
 
     async def reroll(self, interaction: Interaction, job_id: str) -> None:
         if await self._defer(interaction):
-            await self._answer(interaction, self._reroll(interaction, job_id))
+            await reply(interaction, await self._reroll(interaction, job_id))
 
     async def _reroll(self, interaction: Interaction, job_id: str) -> str:
         origin = origin_of(interaction)
@@ -394,7 +375,7 @@ class VeoCommands:
 
     async def extend_submitted(self, interaction: Interaction, job_id: str, prompt: str) -> None:
         if await self._defer(interaction):
-            await self._answer(interaction, self._extend(interaction, job_id, prompt))
+            await reply(interaction, await self._extend(interaction, job_id, prompt))
 
     async def _extend(self, interaction: Interaction, job_id: str, prompt: str) -> str:
         origin = origin_of(interaction)
@@ -420,7 +401,7 @@ class VeoCommands:
 
     async def delete(self, interaction: Interaction, job_id: str) -> None:
         if await self._defer(interaction):
-            await self._answer(interaction, self._delete(interaction, job_id))
+            await reply(interaction, await self._delete(interaction, job_id))
 
     async def _delete(self, interaction: Interaction, job_id: str) -> str:
         job = await self.service.get_job(job_id)
@@ -516,6 +497,7 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
     async def animate_command(interaction: Interaction, message: discord.Message) -> None:
         await veo.animate(interaction, message)
 
+    client.tree.error(answer_error)
     client.tree.add_command(veo_command)
     client.tree.add_command(quota_command)
     client.tree.add_command(animate_command)

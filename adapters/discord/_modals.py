@@ -9,8 +9,8 @@ from typing import Any
 import discord
 
 from adapters.discord._actions import ModalFields, VeoActions
+from adapters.discord._replies import answer_error
 from bot.catalog import ModelSpec
-from bot.errors import reference_id, unexpected_message
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +22,7 @@ class _VeoModal(discord.ui.Modal):
     async def on_error(  # type: ignore[override]  # Modal drops BaseView's `item`
         self, interaction: discord.Interaction[Any], error: Exception, /
     ) -> None:
-        ref = reference_id()
-        log.error("discord modal failed (ref %s)", ref, exc_info=error)
-        if not interaction.response.is_done():
-            await interaction.response.send_message(unexpected_message(ref), ephemeral=True)
+        await answer_error(interaction, error)
 
 
 class AnimateModal(_VeoModal, title="Animate with Veo"):

@@ -7,6 +7,10 @@ Every listener acknowledges at once and leaves slow work (downloads, the core) t
 adapter owns and ends on close. The one exception is the modal submission: its answer must
 carry inline errors, so its images are fetched and the request checked before answering,
 within a budget that keeps the answer inside Slack's 3 seconds.
+
+Listeners and work do not catch errors themselves: what a listener raises goes to bolt's
+`app.error` (`_on_error`), what work after the acknowledgement raises to `_guarded`, and both
+answer through the core's one catch-all, `bot.errors.reply_to`.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from slack_bolt.middleware.authorization.async_single_team_authorization import 
 )
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -51,14 +56,7 @@ from adapters.slack._intake import (
 from adapters.slack._surface import PLATFORM, SlackSurface, thread_root
 from bot.admin import AdminActions, Admins, Member
 from bot.catalog import InputKind, ModelSpec
-from bot.errors import (
-    ConfigurationError,
-    DeliveryError,
-    InvalidRequest,
-    UserFacingError,
-    reference_id,
-    unexpected_message,
-)
+from bot.errors import ConfigurationError, DeliveryError, InvalidRequest, reply_to
 from bot.models import GenerationRequest, ImageInput, Origin
 from bot.ports import ChatSurface
 
@@ -110,6 +108,7 @@ class SlackAdapter:
         self._app.action(blocks.REROLL_ACTION)(self._on_reroll)
         self._app.action(blocks.DELETE_ACTION)(self._on_delete)
         self._app.event("app_mention")(self._on_mention)
+        self._app.error(self._on_error)
         self._service: JobService | None = None
         self._actions: AdminActions | None = None
         self._socket: AsyncSocketModeHandler | None = None
@@ -233,7 +232,7 @@ class SlackAdapter:
         elif text.lower() == "admin" or text.lower().startswith("admin "):
             self._spawn(self._admin(origin, text[len("admin") :], reply), reply)
         elif text and self._text_alone_will_do():
-            self._spawn(self._submit(GenerationRequest(prompt=text), origin, reply), reply)
+            self._spawn(self._submit(GenerationRequest(prompt=text), origin), reply)
         else:
             context = blocks.ModalContext(channel_id=origin.channel_id)
             trigger = str(command["trigger_id"])
@@ -267,7 +266,6 @@ class SlackAdapter:
 
     async def _on_modal(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         context = blocks.ModalContext.load(str(view.get("private_metadata") or ""))
-        present = {str(block.get("block_id")) for block in view.get("blocks") or []}
         user = body["user"]
         origin = Origin(
             platform=PLATFORM,
@@ -276,28 +274,19 @@ class SlackAdapter:
             user_id=str(user["id"]),
             thread_id=context.thread_ts,
         )
+        # A refusal is shown inline on the form by the catch-all (`_on_error`).
+        self._jobs.admit(origin)
+        answers = ModalAnswers.read(view["state"]["values"])
         try:
-            self._jobs.admit(origin)
-            answers = ModalAnswers.read(view["state"]["values"])
             async with asyncio.timeout(ACK_BUDGET_S):
                 first = await self._fetch(answers.first_frame or context.frame, field="image")
                 last = await self._fetch(answers.last_frame, field="end_image")
-            await self._jobs.submit(answers.request(first, last), origin)
-        except InvalidRequest as exc:
-            errors = {_block_for(exc.field, present): exc.user_message}
-            await ack(response_action="errors", errors=errors)
-        except UserFacingError as exc:
-            await ack(response_action="errors", errors={blocks.PROMPT_BLOCK: exc.user_message})
         except TimeoutError:
-            message = "Slack took too long to hand over the image; submit again."
-            await ack(response_action="errors", errors={_block_for("image", present): message})
-        except Exception:
-            ref = reference_id()
-            log.exception("slack: unexpected error on a form (ref %s)", ref)
-            errors = {blocks.PROMPT_BLOCK: unexpected_message(ref)}
-            await ack(response_action="errors", errors=errors)
-        else:
-            await ack()
+            raise InvalidRequest(
+                "Slack took too long to hand over the image; submit again.", field="image"
+            ) from None
+        await self._jobs.submit(answers.request(first, last), origin)
+        await ack()
 
     async def _on_reroll(
         self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
@@ -341,14 +330,42 @@ class SlackAdapter:
         key = f"slack:{origin.workspace_id}:{event_id}" if event_id else None
         self._spawn(self._submit_mention(prompt, files, origin, reply, key), reply)
 
+    async def _on_error(
+        self, error: Exception, body: dict[str, Any], respond: AsyncRespond | None
+    ) -> BoltResponse | None:
+        """bolt's `app.error`: what a listener (or bolt's middleware) raised, through the one
+        catch-all (`bot.errors.reply_to`). A form shows it inline, on the field it is about;
+        anything else is told privately and answered 200 (Slack would show its own error, or
+        send an event again). With nobody to tell, bolt's 500 stands."""
+        if body.get("type") == "view_submission":
+            view = body.get("view") or {}
+            present = {str(block.get("block_id")) for block in view.get("blocks") or []}
+            field = error.field if isinstance(error, InvalidRequest) else None
+            text = reply_to(error, during="slack form")
+            errors = {_block_for(field, present): text}
+            return BoltResponse(status=200, body={"response_action": "errors", "errors": errors})
+        reply = self._reply_to(body, respond)
+        text = reply_to(error, during=f"slack {body.get('type') or 'request'}")
+        if reply is None:
+            return None
+        await reply(text)
+        return BoltResponse(status=200, body="")
+
+    def _reply_to(self, body: Mapping[str, Any], respond: AsyncRespond | None) -> Reply | None:
+        """How to answer the person behind a request privately, if there is a way."""
+        if respond is not None:
+            return _responder(respond)
+        event: Mapping[str, Any] = body.get("event") or {}
+        if event.get("channel") and event.get("user") and event.get("ts"):
+            thread = str(event.get("thread_ts") or event["ts"])
+            return self._whisper(str(event["channel"]), str(event["user"]), thread)
+        return None
+
     # --- the work behind the listeners -----------------------------------------------------
 
-    async def _submit(self, request: GenerationRequest, origin: Origin, reply: Reply) -> None:
-        try:
-            self._jobs.admit(origin)
-            await self._jobs.submit(request, origin)
-        except UserFacingError as exc:
-            await reply(exc.user_message)
+    async def _submit(self, request: GenerationRequest, origin: Origin) -> None:
+        self._jobs.admit(origin)
+        await self._jobs.submit(request, origin)
 
     async def _submit_mention(
         self,
@@ -361,23 +378,20 @@ class SlackAdapter:
         if len(files) > 2:
             await reply("Attach one image to animate, or two: the first and the last frame.")
             return
-        try:
-            self._jobs.admit(origin)
-            # Every file is looked at before the first download: nothing is fetched for a
-            # mention that also carries a remote file or a document.
-            sources = [
-                (checked_source(file, field=field), field)
-                for file, field in zip(files, ("image", "end_image"), strict=False)
-            ]
-            frames = [await self._fetch(source, field=field) for source, field in sources]
-            request = GenerationRequest(
-                prompt=prompt,
-                first_frame=frames[0] if frames else None,
-                last_frame=frames[1] if len(frames) > 1 else None,
-            )
-            await self._jobs.submit(request, origin, idempotency_key=idempotency_key)
-        except UserFacingError as exc:
-            await reply(exc.user_message)
+        self._jobs.admit(origin)
+        # Every file is looked at before the first download: nothing is fetched for a mention
+        # that also carries a remote file or a document.
+        sources = [
+            (checked_source(file, field=field), field)
+            for file, field in zip(files, ("image", "end_image"), strict=False)
+        ]
+        frames = [await self._fetch(source, field=field) for source, field in sources]
+        request = GenerationRequest(
+            prompt=prompt,
+            first_frame=frames[0] if frames else None,
+            last_frame=frames[1] if len(frames) > 1 else None,
+        )
+        await self._jobs.submit(request, origin, idempotency_key=idempotency_key)
 
     async def _admin(self, origin: Origin, text: str, reply: Reply) -> None:
         # Slack does not say who runs a workspace: only VEO_ADMINS, who speak as the operator.
@@ -385,10 +399,7 @@ class SlackAdapter:
         if actor is None:
             await reply("Only the bot's admins (VEO_ADMINS) can use `/veo admin`.")
             return
-        try:
-            await reply(await admin.run(self._admin_actions, origin.workspace_id, text, actor))
-        except InvalidRequest as exc:
-            await reply(exc.user_message)
+        await reply(await admin.run(self._admin_actions, origin.workspace_id, text, actor))
 
     async def _send_quota(self, origin: Origin, reply: Reply) -> None:
         await reply(blocks.quota_text(await self._jobs.quota_report(origin)))
@@ -418,11 +429,8 @@ class SlackAdapter:
             user_id=user,
             thread_id=thread_root(previous),
         )
-        try:
-            self._jobs.admit(origin)
-            await self._jobs.reroll(job_id, origin)
-        except UserFacingError as exc:
-            await reply(exc.user_message)
+        self._jobs.admit(origin)
+        await self._jobs.reroll(job_id, origin)
 
     async def _delete(self, job_id: str, team: str, user: str, reply: Reply) -> None:
         job = await self._jobs.get_job(job_id)
@@ -508,14 +516,12 @@ class SlackAdapter:
 
 
 async def _guarded(work: Coroutine[Any, Any, None], reply: Reply) -> None:
-    """Run one piece of work; an unexpected error is logged in full and the person gets only
-    a reference (exception text can hold prompts or URLs)."""
+    """Run one piece of work after the acknowledgement, where bolt's `app.error` cannot see
+    it: whatever it raises goes to the same catch-all (`bot.errors.reply_to`)."""
     try:
         await work
-    except Exception:
-        ref = reference_id()
-        log.exception("slack: unexpected error (ref %s)", ref)
-        await reply(unexpected_message(ref))
+    except Exception as error:
+        await reply(reply_to(error, during="slack"))
 
 
 async def _bolt_request(request: web.Request) -> AsyncBoltRequest:
