@@ -367,7 +367,7 @@ async def test_a_spent_quota_is_refused_saying_which_limit_and_when_it_frees(
         text = await bot.reply(quota)
         assert quota.callbacks[0]["data"]["flags"] & EPHEMERAL
         assert "used 8 s of video out of 10 s: 2 s left" in text
-        assert "Jobs in flight: 0 of 5" in text
+        assert "Videos in progress: 0 of 5 at a time." in text
 
 
 # --- failures -----------------------------------------------------------------------------
@@ -512,7 +512,9 @@ async def test_delete_is_for_the_requester_or_an_admin_only(
         mine, other = [await bot.video_message(job) for job in jobs]
 
         refused = await fake.click(mine, "Delete", user=stranger)
-        assert "Only the person who asked for this video" in await bot.reply(refused)
+        assert await bot.reply(refused) == (
+            f"Only <@{author.id}>, who asked for this video, or an admin can delete it."
+        )
         assert not mine.deleted
 
         deleted = await fake.click(mine, "Delete", user=author)

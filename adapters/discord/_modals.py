@@ -10,6 +10,7 @@ import discord
 
 from adapters.discord._actions import ModalFields, VeoActions
 from adapters.discord._replies import answer_error
+from bot import texts
 from bot.catalog import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class AnimateModal(_VeoModal, title="Animate with Veo"):
         self.add_item(
             discord.ui.Label(
                 text="Seed",
-                description="The same seed and settings give the same video",
+                description=texts.same_seed_same_video(),
                 component=self.seed,
             )
         )
