@@ -53,7 +53,9 @@ from adapters.slack._intake import (
     is_image_file,
     mention_prompt,
 )
+from adapters.slack._markup import SLACK
 from adapters.slack._surface import PLATFORM, SlackSurface, thread_root
+from bot import texts
 from bot.admin import AdminActions, Admins, Member
 from bot.catalog import InputKind, ModelSpec
 from bot.errors import ConfigurationError, DeliveryError, InvalidRequest, reply_to
@@ -248,11 +250,9 @@ class SlackAdapter:
         hosted = [file for file in images if not is_external(file)]
         if not hosted:
             text = (
-                "The image on that message is a link to a file kept outside Slack, so the bot "
-                "will not fetch it. Upload the image itself to Slack and try again."
+                texts.remote_file("The image on that message", SLACK)
                 if images
-                else "That message holds no image. Use *Animate with Veo* on a message with a "
-                f"PNG, JPEG or WebP image, or run `{blocks.COMMAND}` for the form."
+                else texts.no_image_in_message(SLACK)
             )
             self._spawn(reply(text), reply)
             return
@@ -282,9 +282,7 @@ class SlackAdapter:
                 first = await self._fetch(answers.first_frame or context.frame, field="image")
                 last = await self._fetch(answers.last_frame, field="end_image")
         except TimeoutError:
-            raise InvalidRequest(
-                "Slack took too long to hand over the image; submit again.", field="image"
-            ) from None
+            raise InvalidRequest(texts.image_took_too_long(SLACK), field="image") from None
         await self._jobs.submit(answers.request(first, last), origin)
         await ack()
 
@@ -376,7 +374,7 @@ class SlackAdapter:
         idempotency_key: str | None,
     ) -> None:
         if len(files) > 2:
-            await reply("Attach one image to animate, or two: the first and the last frame.")
+            await reply(texts.one_or_two_images())
             return
         self._jobs.admit(origin)
         # Every file is looked at before the first download: nothing is fetched for a mention
@@ -397,12 +395,12 @@ class SlackAdapter:
         # Slack does not say who runs a workspace: only VEO_ADMINS, who speak as the operator.
         actor = self._admins.actor(Member(PLATFORM, origin.workspace_id, origin.user_id))
         if actor is None:
-            await reply("Only the bot's admins (VEO_ADMINS) can use `/veo admin`.")
+            await reply(texts.not_an_admin(SLACK))
             return
         await reply(await admin.run(self._admin_actions, origin.workspace_id, text, actor))
 
     async def _send_quota(self, origin: Origin, reply: Reply) -> None:
-        await reply(blocks.quota_text(await self._jobs.quota_report(origin)))
+        await reply(texts.quota(await self._jobs.quota_report(origin), SLACK))
 
     async def _open_modal(
         self, trigger_id: str, context: blocks.ModalContext, reply: Reply, *, prompt: str = ""
@@ -415,12 +413,12 @@ class SlackAdapter:
             )
         except DeliveryError as err:
             log.warning("slack: %s", err)
-            await reply(f"Slack did not let the form open; run `{blocks.COMMAND}` again.")
+            await reply(texts.form_did_not_open(SLACK))
 
     async def _reroll(self, job_id: str, team: str, user: str, reply: Reply) -> None:
         previous = await self._jobs.get_job(job_id)
         if previous is None:
-            await reply("That video is no longer known to the bot.")
+            await reply(texts.video_unknown())
             return
         origin = Origin(
             platform=PLATFORM,
@@ -435,22 +433,17 @@ class SlackAdapter:
     async def _delete(self, job_id: str, team: str, user: str, reply: Reply) -> None:
         job = await self._jobs.get_job(job_id)
         if job is None or not job.delivery_refs:
-            await reply("That video is no longer here.")
+            await reply(texts.video_gone())
             return
         if not self._admins.can_delete(job, Member(PLATFORM, team, user)):
-            await reply(
-                f"Only <@{job.origin.user_id}>, who asked for this video, or an admin can "
-                "delete it."
-            )
+            await reply(texts.delete_refused(job.origin.user_id, SLACK))
             return
         await self._jobs.revoke_result(job, by=f"{PLATFORM}:{user}")
         try:
             await self._surface.delete_result(job, user)
         except DeliveryError as err:
             log.warning("slack: job %s: %s", job.id, err)
-            await reply(
-                err.user_message or "Slack did not let the bot delete the video; try again soon."
-            )
+            await reply(err.user_message or texts.could_not_delete(SLACK))
 
     async def _fetch(self, source: blocks.FrameSource | None, *, field: str) -> ImageInput | None:
         if source is None:
@@ -464,7 +457,7 @@ class SlackAdapter:
             except DeliveryError as err:
                 log.warning("slack: %s", err)
                 raise InvalidRequest(
-                    f"{source.name} could not be found in Slack.", field=field
+                    texts.file_not_found(source.name, SLACK), field=field
                 ) from None
             source = checked_source(info["file"], field=field)
         token = self._bot_token.get_secret_value()
