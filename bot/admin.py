@@ -141,6 +141,8 @@ class Blocked:
 
 @dataclass(frozen=True, slots=True)
 class AlreadyBlocked:
+    """The person was blocked already: nothing changed."""
+
     user_key: str
 
 
@@ -153,6 +155,8 @@ class Unblocked:
 
 @dataclass(frozen=True, slots=True)
 class AlreadyUnblocked:
+    """The person was not blocked: nothing changed."""
+
     user_key: str
 
 
@@ -166,6 +170,8 @@ class TermBanned:
 
 @dataclass(frozen=True, slots=True)
 class TermAlreadyBanned:
+    """The term was banned already: nothing changed."""
+
     workspace_key: str
     term: str
 
@@ -180,6 +186,8 @@ class TermAllowed:
 
 @dataclass(frozen=True, slots=True)
 class TermNotBanned:
+    """The term was not banned: nothing changed."""
+
     workspace_key: str
     term: str
 
