@@ -88,6 +88,27 @@ def _probe(path: Path) -> None:
     sqlite3.connect(path).close()
 
 
+def _statements(sql: str) -> list[str]:
+    """A migration file's statements, one at a time (a connection runs one per call), its
+    comments kept with the statement they precede."""
+    statements: list[str] = []
+    pending = ""
+    for line in sql.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending)
+            pending = ""
+    if any(line.strip() and not line.strip().startswith("--") for line in pending.splitlines()):
+        statements.append(pending)  # a last statement without its `;`
+    return statements
+
+
+async def _user_version(conn: aiosqlite.Connection) -> int:
+    async with conn.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
 def _placeholders(values: Collection[object]) -> str:
     return ",".join("?" * len(values))
 
@@ -148,13 +169,7 @@ class SqliteStore:
         """Open (creating and migrating) the database; `busy_timeout_ms` is how long a write
         waits for another writer's lock before it fails."""
         path = Path(path)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # A plain probe first: a path sqlite cannot open gets a clear answer here, and
-            # aiosqlite's worker thread never starts for it.
-            await asyncio.to_thread(_probe, path)
-        except (OSError, sqlite3.Error) as exc:
-            raise ConfigurationError(f"cannot open the database at {path}: {exc}") from exc
+        await cls._probe(path)
         writer = await cls._connect(path, busy_timeout_ms)
         try:
             await writer.execute("PRAGMA journal_mode = WAL")
@@ -164,6 +179,30 @@ class SqliteStore:
             await writer.close()
             raise
         return cls(writer, reader)
+
+    @classmethod
+    async def migrate(cls, path: Path) -> tuple[int, list[str]]:
+        """Apply what is missing and nothing else (`veo-bot migrate`): the schema version now,
+        and the migrations applied."""
+        await cls._probe(path)
+        writer = await cls._connect(path, BUSY_TIMEOUT_MS)
+        try:
+            await writer.execute("PRAGMA journal_mode = WAL")
+            applied = await cls._migrate(writer)
+            version = await _user_version(writer)
+        finally:
+            await writer.close()
+        return version, applied
+
+    @staticmethod
+    async def _probe(path: Path) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # A plain probe first: a path sqlite cannot open gets a clear answer here, and
+            # aiosqlite's worker thread never starts for it.
+            await asyncio.to_thread(_probe, path)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigurationError(f"cannot open the database at {path}: {exc}") from exc
 
     @staticmethod
     async def _connect(path: Path, busy_timeout_ms: int) -> aiosqlite.Connection:
@@ -180,26 +219,38 @@ class SqliteStore:
         return conn
 
     @staticmethod
-    async def _migrate(conn: aiosqlite.Connection) -> None:
-        async with conn.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        current = int(row[0]) if row else 0
+    async def _migrate(conn: aiosqlite.Connection) -> list[str]:
+        """Apply each missing migration in its own write transaction, reading the version
+        inside it: processes that open a new database together apply each one once (the
+        others wait for the write lock, then find it done). Returns the names applied."""
         known = migrations()
-        if current > len(known):
-            raise ConfigurationError(
-                f"the database is at schema version {current}, newer than this veo-bot "
-                f"({len(known)}); upgrade veo-bot"
-            )
-        for version, _name, sql in known[current:]:
-            # user_version lives in the file header and commits with the schema change.
-            await conn.executescript(
-                f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;"
-            )
+        applied: list[str] = []
+        while True:
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                current = await _user_version(conn)
+                if current > len(known):
+                    raise ConfigurationError(
+                        f"the database is at schema version {current}, newer than this "
+                        f"veo-bot ({len(known)}); upgrade veo-bot"
+                    )
+                if current == len(known):
+                    await conn.execute("ROLLBACK")
+                    return applied
+                version, name, sql = known[current]
+                for statement in _statements(sql):
+                    await conn.execute(statement)
+                # user_version lives in the file header and commits with the schema change.
+                await conn.execute(f"PRAGMA user_version = {version}")
+                await conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.OperationalError):
+                    await conn.execute("ROLLBACK")
+                raise
+            applied.append(name)
 
     async def schema_version(self) -> int:
-        async with self._reader.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
+        return await _user_version(self._reader)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
