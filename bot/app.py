@@ -11,6 +11,7 @@ import random
 import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -25,7 +26,10 @@ from bot.ports import ChatAdapter, ChatSurface, ModelSource, VideoProvider
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.web import PathOnlyAccessLogger, build_web_app
-from storage.sqlite import SqliteStore
+from storage import open_store
+
+if TYPE_CHECKING:
+    from storage import AnyStore
 
 log = logging.getLogger(__name__)
 LISTEN_BACKLOG = 1024
@@ -40,7 +44,7 @@ IDLE_TIMEOUT_S = 15.0
 @dataclass
 class Runtime:
     settings: Settings
-    store: SqliteStore
+    store: AnyStore
     catalog: Catalog
     providers: dict[str, VideoProvider]
     links: MediaLinks
@@ -65,7 +69,7 @@ async def open_runtime(
     clock: Clock | None = None,
     rng: random.Random | None = None,
 ) -> Runtime:
-    store = await SqliteStore.open(settings.database_path)
+    store = await open_store(settings.veo_database_url)
     try:
         secret = (
             settings.veo_webhook_secret.get_secret_value()
