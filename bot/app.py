@@ -68,8 +68,11 @@ async def open_runtime(
     *,
     clock: Clock | None = None,
     rng: random.Random | None = None,
+    sole_server: bool = False,
 ) -> Runtime:
-    store = await open_store(settings.veo_database_url)
+    """Everything the bot runs on, built from `settings`. `sole_server`: this process serves
+    the bot (`veo-bot run`), which a SQLite database allows one process to do at a time."""
+    store = await open_store(settings.veo_database_url, sole_server=sole_server)
     try:
         secret = (
             settings.veo_webhook_secret.get_secret_value()
@@ -163,7 +166,7 @@ async def serve(
     `started` receives the port the server listens on (useful with port 0)."""
     surfaces = {adapter.platform: adapter.surface for adapter in adapters}
     surfaces.update(extra_surfaces or {})
-    runtime = await open_runtime(settings, surfaces)
+    runtime = await open_runtime(settings, surfaces, sole_server=True)
     checks = {adapter.platform: adapter.healthy for adapter in adapters}
     app = build_web_app(runtime.store, runtime.links, checks, service=runtime.service)
     for adapter in adapters:

@@ -46,16 +46,17 @@ def shown(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc + (f":{parts.port}" if parts.port else "")))
 
 
-async def open_store(url: str) -> AnyStore:
-    """Open (creating and migrating) the database at `url`. Each engine's module is imported
-    only when it is used."""
+async def open_store(url: str, *, sole_server: bool = False) -> AnyStore:
+    """Open (creating and migrating) the database at `url`. `sole_server`: this process serves
+    the bot (`veo-bot run`), which SQLite allows one process to do at a time; PostgreSQL takes
+    any number. Each engine's module is imported only when it is used."""
     if is_postgres(url):
         from storage.postgres import PostgresStore  # noqa: PLC0415
 
         return await PostgresStore.open(url)
     from storage.sqlite import SqliteStore  # noqa: PLC0415
 
-    return await SqliteStore.open(sqlite_path(url))
+    return await SqliteStore.open(sqlite_path(url), sole_server=sole_server)
 
 
 async def migrate(url: str) -> Migrated:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
+import os
 import re
 import secrets
 import sqlite3
@@ -109,6 +111,36 @@ async def _user_version(conn: aiosqlite.Connection) -> int:
     return int(row[0]) if row else 0
 
 
+def _serve_alone(path: Path) -> int:
+    """Hold the lock that says a process serves the bot from this database, for as long as the
+    process lives (the system drops it when the process ends, however it ends); its file says
+    which process. `ConfigurationError` when another process holds it."""
+    lock_path = path.with_name(path.name + ".serving")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot create {lock_path}: {exc}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip()
+        os.close(fd)
+        raise ConfigurationError(
+            f"another `veo-bot run`{f' (process {holder})' if holder.isdigit() else ''} "
+            f"already serves the SQLite database {path}, and SQLite serves one bot process "
+            "at a time. To run several replicas, use PostgreSQL: "
+            "VEO_DATABASE_URL=postgresql://user@host:5432/db"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def _release(server_lock: int | None) -> None:
+    if server_lock is not None:
+        os.close(server_lock)  # closing the file drops the lock
+
+
 def _placeholders(values: Collection[object]) -> str:
     return ",".join("?" * len(values))
 
@@ -159,26 +191,45 @@ def _assignments(changes: dict[str, object]) -> tuple[list[str], list[object]]:
 
 
 class SqliteStore:
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+    def __init__(
+        self,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        server_lock: int | None = None,
+    ) -> None:
         self._writer = writer
         self._reader = reader
         self._write_lock = asyncio.Lock()
+        self._server_lock = server_lock
 
     @classmethod
-    async def open(cls, path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> SqliteStore:
+    async def open(
+        cls,
+        path: Path | str,
+        *,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+        sole_server: bool = False,
+    ) -> SqliteStore:
         """Open (creating and migrating) the database; `busy_timeout_ms` is how long a write
-        waits for another writer's lock before it fails."""
+        waits for another writer's lock before it fails. `sole_server`: this process serves
+        the bot, and no other may while it does (`ConfigurationError` when one already does)."""
         path = Path(path)
         await cls._probe(path)
-        writer = await cls._connect(path, busy_timeout_ms)
+        server_lock = _serve_alone(path) if sole_server else None
+        try:
+            writer = await cls._connect(path, busy_timeout_ms)
+        except BaseException:
+            _release(server_lock)
+            raise
         try:
             await writer.execute("PRAGMA journal_mode = WAL")
             await cls._migrate(writer)
             reader = await cls._connect(path, busy_timeout_ms)
         except BaseException:
             await writer.close()
+            _release(server_lock)
             raise
-        return cls(writer, reader)
+        return cls(writer, reader, server_lock)
 
     @classmethod
     async def migrate(cls, path: Path) -> tuple[int, list[str]]:
@@ -275,6 +326,8 @@ class SqliteStore:
         async with self._write_lock:
             await self._reader.close()
             await self._writer.close()
+        _release(self._server_lock)
+        self._server_lock = None
 
     async def ping(self) -> None:
         async with self._reader.execute("SELECT 1") as cur:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+from bot.errors import ConfigurationError
 from storage.sqlite import ACTIVE_AS_INDEXED, SqliteStore, migrations
 
 
@@ -35,3 +38,20 @@ async def test_the_schedulers_queries_use_the_partial_index_of_active_jobs(
             params = (0.0, "slack", 10) if "LIMIT" in query else ("slack",)
             plan = " ".join(row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN {query}", params))
             assert "USING INDEX jobs_due" in plan, plan
+
+
+async def test_one_store_at_a_time_serves_a_file_and_closing_lets_the_next(
+    tmp_path: Path,
+) -> None:
+    serving = await SqliteStore.open(tmp_path / "veo.db", sole_server=True)
+    beside = await SqliteStore.open(tmp_path / "veo.db")  # `veo-bot try`, `veo-bot jobs`
+    try:
+        with pytest.raises(ConfigurationError, match="use PostgreSQL"):
+            await SqliteStore.open(tmp_path / "veo.db", sole_server=True)
+        other = await SqliteStore.open(tmp_path / "other.db", sole_server=True)
+        await other.close()
+    finally:
+        await beside.close()
+        await serving.close()
+    again = await SqliteStore.open(tmp_path / "veo.db", sole_server=True)
+    await again.close()
