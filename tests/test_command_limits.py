@@ -103,6 +103,7 @@ async def clicker_blocked(bot: SlackBot) -> AsyncIterator[None]:
     yield
 
 
+@pytest.mark.sqlite_only  # it traces the SQLite reader's statements
 @pytest.mark.parametrize(
     ("limits", "clicker", "arrange", "words"),
     [

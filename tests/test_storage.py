@@ -11,6 +11,8 @@ import pytest
 from bot.errors import ConfigurationError
 from storage.sqlite import ACTIVE_AS_INDEXED, SqliteStore, migrations
 
+pytestmark = pytest.mark.sqlite_only
+
 
 async def test_a_new_database_is_migrated_to_the_latest_version_in_wal_mode(tmp_path: Path) -> None:
     store = await SqliteStore.open(tmp_path / "sub" / "veo.db")
