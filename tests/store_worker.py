@@ -79,11 +79,11 @@ async def _reserve(store: AnyStore, count: int, user: str | None) -> dict[str, o
 
 
 async def _claim(store: AnyStore, batch: int) -> dict[str, object]:
-    await _started()
+    start = await _started()
     claimed: list[str] = []
     while jobs := await store.claim_due(now=NOW, lease_s=3600, limit=batch, platforms=["chat"]):
         claimed += [job.id for job in jobs]
-    return {"claimed": claimed}
+    return {"claimed": claimed, "seconds": time.perf_counter() - start}
 
 
 async def main(argv: list[str]) -> None:
