@@ -210,6 +210,9 @@ async def migrate(url: str) -> tuple[int, list[str]]:
     try:
         applied = await apply_migrations(db)
         version = int(await db.fetchval("SELECT MAX(version) FROM schema_version"))
+    except asyncpg.PostgresError as exc:
+        # The server refused the schema change: a missing schema, a role without CREATE, …
+        raise ConfigurationError(f"cannot migrate the database at {shown(url)}: {exc}") from None
     finally:
         await db.close()
     return version, applied

@@ -78,3 +78,16 @@ def test_a_postgresql_server_that_does_not_answer_is_one_line_without_the_passwo
             f"veo-bot: cannot open the database at postgresql://veo:***@127.0.0.1:{port}/veo: "
         )
         assert "hunter2" not in result.stderr + result.stdout
+
+
+async def test_a_schema_that_cannot_be_migrated_is_one_clear_line(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    # search_path names a schema nobody created: nothing can be created in it.
+    missing = postgres_url.replace("search_path=", "search_path=veo_nowhere_")
+    for command in ("migrate", "jobs"):
+        result = await veo(tmp_path, command, VEO_DATABASE_URL=missing)
+        assert result.returncode == 4, result.stderr
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith("veo-bot: cannot migrate the database at postgresql://")
+        assert line.endswith("no schema has been selected to create in")

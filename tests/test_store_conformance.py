@@ -225,6 +225,24 @@ async def test_claiming_leases_due_jobs_once(any_store: AnyStore) -> None:
     assert await any_store.claim_due(now=NOW + 1, lease_s=30, limit=0, platforms=["chat"]) == []
 
 
+async def test_a_lease_that_runs_out_lets_another_process_take_the_job(
+    database_url: str,
+) -> None:
+    # The first process claimed the job and died: once its lease is over, the other takes it.
+    first, second = await open_store(database_url), await open_store(database_url)
+    try:
+        await first.create_job(job("a"), [], LIMITS, PERIOD)
+        [held] = await first.claim_due(now=NOW, lease_s=30, limit=10, platforms=["chat"])
+        assert await second.claim_due(now=NOW + 29, lease_s=30, limit=10, platforms=["chat"]) == []
+        [taken] = await second.claim_due(now=NOW + 30, lease_s=30, limit=10, platforms=["chat"])
+        assert taken.id == "a" and taken.next_poll_at == NOW + 60
+        # What the first one still writes from its old version loses.
+        assert await first.update("a", version=held.version, now=NOW + 31, progress=50) is None
+    finally:
+        await first.close()
+        await second.close()
+
+
 async def test_finished_jobs_are_never_due(any_store: AnyStore) -> None:
     await any_store.create_job(job("a"), [], LIMITS, PERIOD)
     await any_store.transition("a", (JobState.PENDING,), JobState.CANCELLED, now=NOW)
