@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 DEMO_STATE := .demo-state
 
-.PHONY: install demo test lint typecheck pytest bench clean
+.PHONY: install demo test test-postgres lint typecheck pytest bench clean
 
 install: $(STAMP)
 
@@ -34,6 +34,11 @@ typecheck: install
 
 pytest: install
 	$(BIN)/python -m pytest
+
+# Every test on PostgreSQL (VEO_TEST_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/test)
+# wherever a test takes the usual store, not only the store's own suite.
+test-postgres: install
+	VEO_TEST_STORE=postgres VEO_TEST_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest
 
 bench: install
 	$(BIN)/python -m bench

@@ -11,6 +11,7 @@ import random
 import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -25,7 +26,10 @@ from bot.ports import ChatAdapter, ChatSurface, ModelSource, VideoProvider
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.web import PathOnlyAccessLogger, build_web_app
-from storage.sqlite import SqliteStore
+from storage import open_store
+
+if TYPE_CHECKING:
+    from storage import AnyStore
 
 log = logging.getLogger(__name__)
 LISTEN_BACKLOG = 1024
@@ -40,7 +44,7 @@ IDLE_TIMEOUT_S = 15.0
 @dataclass
 class Runtime:
     settings: Settings
-    store: SqliteStore
+    store: AnyStore
     catalog: Catalog
     providers: dict[str, VideoProvider]
     links: MediaLinks
@@ -64,8 +68,11 @@ async def open_runtime(
     *,
     clock: Clock | None = None,
     rng: random.Random | None = None,
+    sole_server: bool = False,
 ) -> Runtime:
-    store = await SqliteStore.open(settings.database_path)
+    """Everything the bot runs on, built from `settings`. `sole_server`: this process serves
+    the bot (`veo-bot run`), which a SQLite database allows one process to do at a time."""
+    store = await open_store(settings.veo_database_url, sole_server=sole_server)
     try:
         secret = (
             settings.veo_webhook_secret.get_secret_value()
@@ -159,7 +166,7 @@ async def serve(
     `started` receives the port the server listens on (useful with port 0)."""
     surfaces = {adapter.platform: adapter.surface for adapter in adapters}
     surfaces.update(extra_surfaces or {})
-    runtime = await open_runtime(settings, surfaces)
+    runtime = await open_runtime(settings, surfaces, sole_server=True)
     checks = {adapter.platform: adapter.healthy for adapter in adapters}
     app = build_web_app(runtime.store, runtime.links, checks, service=runtime.service)
     for adapter in adapters:

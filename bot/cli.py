@@ -45,7 +45,7 @@ from bot.media import load_image
 from bot.models import Actor, Authority, GenerationRequest, ImageInput, JobState, ProviderHealth
 from bot.ports import VideoProvider
 from bot.settings import Settings
-from storage.sqlite import SqliteStore
+from storage import migrate, open_store, shown
 
 EXIT_OK = 0
 EXIT_JOB_FAILED = 1
@@ -165,7 +165,7 @@ _KEPT_BECAUSE = {
 
 
 async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
-    store = await SqliteStore.open(settings.database_path)
+    store = await open_store(settings.veo_database_url)
     try:
         jobs = await store.recent_jobs(args.limit)
     finally:
@@ -187,6 +187,19 @@ async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
         kept = _KEPT_BECAUSE.get(job.error_code or "")
         if kept is not None and job.delivery_refs and "path" in job.delivery_refs:
             print(f"{'':12}  {kept}; the video is at {_printable(job.delivery_refs['path'])}")
+    return EXIT_OK
+
+
+async def _migrate(settings: Settings) -> int:
+    """Bring the database's schema up to date and say what that took."""
+    done = await migrate(settings.veo_database_url)
+    for name in done.applied:
+        print(f"applied {name}")
+    where = f"{done.engine} database {_printable(shown(settings.veo_database_url))}"
+    if done.applied:
+        print(f"{where}: now at schema version {done.version}")
+    else:
+        print(f"{where}: already at schema version {done.version}, nothing to apply")
     return EXIT_OK
 
 
@@ -426,6 +439,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("resume", help="finish unfinished `try` jobs after a crash, then exit")
 
+    commands.add_parser(
+        "migrate",
+        help="bring the database's schema up to date, then exit (every start does it too)",
+    )
+
     jobs = commands.add_parser("jobs", help="list recent jobs and their states")
     jobs.add_argument("--limit", type=int, default=20)
 
@@ -482,6 +500,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_jobs(args, settings))
         if args.command == "resume":
             return asyncio.run(_resume(settings))
+        if args.command == "migrate":
+            return asyncio.run(_migrate(settings))
         if args.command == "doctor":
             return asyncio.run(_doctor(settings))
         if args.command in ("quota", "usage", "banned"):

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from bot.errors import InvalidRequest, QuotaExceeded, UserFacingError
-from bot.models import Authority, LimitOverride, QuotaLimits, QuotaPeriod
+from bot.models import Authority, LimitOverride, QuotaLimits, QuotaPeriod, QuotaUsage
 
 USER_DAILY = "user_daily"
 USER_CONCURRENT = "user_concurrent"
@@ -194,3 +194,43 @@ def check_within_caps(
             f"You can set monthly up to {cap:g} s here: that is the limit the bot's operator "
             "allows. Only the operator can allow more."
         )
+
+
+# --- the decision ----------------------------------------------------------------------------
+
+
+def refusal_for(
+    usage: QuotaUsage, limits: QuotaLimits, cost_s: float, *, period: QuotaPeriod, now: float
+) -> QuotaExceeded | None:
+    """Whether a job of `cost_s` fits: None, or the refusal for the first limit it passes.
+    Pure, so that every store applies the same policy inside its own transaction, after it has
+    serialised reservations for the user and the workspace."""
+    if usage.in_flight >= limits.user_concurrent:
+        return refusal(
+            USER_CONCURRENT,
+            used=usage.in_flight,
+            allowed=limits.user_concurrent,
+            cost=cost_s,
+            period=period,
+            now=now,
+        )
+    if usage.used_today_s + cost_s > limits.user_daily_s:
+        return refusal(
+            USER_DAILY,
+            used=usage.used_today_s,
+            allowed=limits.user_daily_s,
+            cost=cost_s,
+            period=period,
+            now=now,
+        )
+    monthly = limits.workspace_monthly_s
+    if monthly and usage.workspace_used_month_s + cost_s > monthly:
+        return refusal(
+            WORKSPACE_MONTHLY,
+            used=usage.workspace_used_month_s,
+            allowed=monthly,
+            cost=cost_s,
+            period=period,
+            now=now,
+        )
+    return None

@@ -155,9 +155,13 @@ class Settings(BaseSettings):
 
     @field_validator("veo_database_url")
     @classmethod
-    def _sqlite_only(cls, value: str) -> str:
-        if not value.startswith("sqlite:///"):
-            raise ValueError("VEO_DATABASE_URL must look like sqlite:///path/to/file.db")
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            # Never the value in the message: a PostgreSQL URL may hold a password.
+            raise ValueError(
+                "VEO_DATABASE_URL must look like sqlite:///path/to/file.db (one bot process) "
+                "or postgresql://user@host:5432/db (several replicas)"
+            )
         return value
 
     @property

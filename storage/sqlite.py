@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
+import os
 import re
 import secrets
 import sqlite3
@@ -88,6 +90,57 @@ def _probe(path: Path) -> None:
     sqlite3.connect(path).close()
 
 
+def _statements(sql: str) -> list[str]:
+    """A migration file's statements, one at a time (a connection runs one per call), its
+    comments kept with the statement they precede."""
+    statements: list[str] = []
+    pending = ""
+    for line in sql.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending)
+            pending = ""
+    if any(line.strip() and not line.strip().startswith("--") for line in pending.splitlines()):
+        statements.append(pending)  # a last statement without its `;`
+    return statements
+
+
+async def _user_version(conn: aiosqlite.Connection) -> int:
+    async with conn.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _serve_alone(path: Path) -> int:
+    """Hold the lock that says a process serves the bot from this database, for as long as the
+    process lives (the system drops it when the process ends, however it ends); its file says
+    which process. `ConfigurationError` when another process holds it."""
+    lock_path = path.with_name(path.name + ".serving")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot create {lock_path}: {exc}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip()
+        os.close(fd)
+        raise ConfigurationError(
+            f"another `veo-bot run`{f' (process {holder})' if holder.isdigit() else ''} "
+            f"already serves the SQLite database {path}, and SQLite serves one bot process "
+            "at a time. To run several replicas, use PostgreSQL: "
+            "VEO_DATABASE_URL=postgresql://user@host:5432/db"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def _release(server_lock: int | None) -> None:
+    if server_lock is not None:
+        os.close(server_lock)  # closing the file drops the lock
+
+
 def _placeholders(values: Collection[object]) -> str:
     return ",".join("?" * len(values))
 
@@ -138,16 +191,62 @@ def _assignments(changes: dict[str, object]) -> tuple[list[str], list[object]]:
 
 
 class SqliteStore:
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+    def __init__(
+        self,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        server_lock: int | None = None,
+    ) -> None:
         self._writer = writer
         self._reader = reader
         self._write_lock = asyncio.Lock()
+        self._server_lock = server_lock
 
     @classmethod
-    async def open(cls, path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> SqliteStore:
+    async def open(
+        cls,
+        path: Path | str,
+        *,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+        sole_server: bool = False,
+    ) -> SqliteStore:
         """Open (creating and migrating) the database; `busy_timeout_ms` is how long a write
-        waits for another writer's lock before it fails."""
+        waits for another writer's lock before it fails. `sole_server`: this process serves
+        the bot, and no other may while it does (`ConfigurationError` when one already does)."""
         path = Path(path)
+        await cls._probe(path)
+        server_lock = _serve_alone(path) if sole_server else None
+        try:
+            writer = await cls._connect(path, busy_timeout_ms)
+        except BaseException:
+            _release(server_lock)
+            raise
+        try:
+            await writer.execute("PRAGMA journal_mode = WAL")
+            await cls._migrate(writer)
+            reader = await cls._connect(path, busy_timeout_ms)
+        except BaseException:
+            await writer.close()
+            _release(server_lock)
+            raise
+        return cls(writer, reader, server_lock)
+
+    @classmethod
+    async def migrate(cls, path: Path) -> tuple[int, list[str]]:
+        """Apply what is missing and nothing else (`veo-bot migrate`): the schema version now,
+        and the migrations applied."""
+        await cls._probe(path)
+        writer = await cls._connect(path, BUSY_TIMEOUT_MS)
+        try:
+            await writer.execute("PRAGMA journal_mode = WAL")
+            applied = await cls._migrate(writer)
+            version = await _user_version(writer)
+        finally:
+            await writer.close()
+        return version, applied
+
+    @staticmethod
+    async def _probe(path: Path) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             # A plain probe first: a path sqlite cannot open gets a clear answer here, and
@@ -155,15 +254,6 @@ class SqliteStore:
             await asyncio.to_thread(_probe, path)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigurationError(f"cannot open the database at {path}: {exc}") from exc
-        writer = await cls._connect(path, busy_timeout_ms)
-        try:
-            await writer.execute("PRAGMA journal_mode = WAL")
-            await cls._migrate(writer)
-            reader = await cls._connect(path, busy_timeout_ms)
-        except BaseException:
-            await writer.close()
-            raise
-        return cls(writer, reader)
 
     @staticmethod
     async def _connect(path: Path, busy_timeout_ms: int) -> aiosqlite.Connection:
@@ -180,26 +270,38 @@ class SqliteStore:
         return conn
 
     @staticmethod
-    async def _migrate(conn: aiosqlite.Connection) -> None:
-        async with conn.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        current = int(row[0]) if row else 0
+    async def _migrate(conn: aiosqlite.Connection) -> list[str]:
+        """Apply each missing migration in its own write transaction, reading the version
+        inside it: processes that open a new database together apply each one once (the
+        others wait for the write lock, then find it done). Returns the names applied."""
         known = migrations()
-        if current > len(known):
-            raise ConfigurationError(
-                f"the database is at schema version {current}, newer than this veo-bot "
-                f"({len(known)}); upgrade veo-bot"
-            )
-        for version, _name, sql in known[current:]:
-            # user_version lives in the file header and commits with the schema change.
-            await conn.executescript(
-                f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;"
-            )
+        applied: list[str] = []
+        while True:
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                current = await _user_version(conn)
+                if current > len(known):
+                    raise ConfigurationError(
+                        f"the database is at schema version {current}, newer than this "
+                        f"veo-bot ({len(known)}); upgrade veo-bot"
+                    )
+                if current == len(known):
+                    await conn.execute("ROLLBACK")
+                    return applied
+                version, name, sql = known[current]
+                for statement in _statements(sql):
+                    await conn.execute(statement)
+                # user_version lives in the file header and commits with the schema change.
+                await conn.execute(f"PRAGMA user_version = {version}")
+                await conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.OperationalError):
+                    await conn.execute("ROLLBACK")
+                raise
+            applied.append(name)
 
     async def schema_version(self) -> int:
-        async with self._reader.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
+        return await _user_version(self._reader)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -224,6 +326,8 @@ class SqliteStore:
         async with self._write_lock:
             await self._reader.close()
             await self._writer.close()
+        _release(self._server_lock)
+        self._server_lock = None
 
     async def ping(self) -> None:
         async with self._reader.execute("SELECT 1") as cur:

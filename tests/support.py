@@ -37,8 +37,7 @@ from bot.models import (
     QuotaLimits,
     ResultLink,
 )
-from bot.ports import ChatSurface, VideoProvider
-from storage.sqlite import SqliteStore
+from bot.ports import ChatSurface, Store, VideoProvider
 
 T = TypeVar("T")
 
@@ -281,7 +280,7 @@ SCRIPTED_SPEC = ModelSpec(
 
 
 def make_service(
-    store: SqliteStore,
+    store: Store,
     tmp_path: Path,
     *,
     providers: dict[str, VideoProvider],

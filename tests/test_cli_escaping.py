@@ -21,14 +21,14 @@ CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 async def test_veo_bot_jobs_shows_escape_sequences_in_a_prompt_instead_of_obeying_them(
-    store: SqliteStore, tmp_path: Path
+    store: SqliteStore, store_url: str, tmp_path: Path
 ) -> None:
     async with running_bot(store, tmp_path) as bot:
         await bot.command(HOSTILE)
         job = await bot.next_job()
         assert job.request.prompt == HOSTILE  # stored as it was typed
 
-    listing = run_cli(tmp_path, "jobs")
+    listing = run_cli(tmp_path, "jobs", VEO_DATABASE_URL=store_url)
 
     assert listing.returncode == 0, listing.stderr
     assert CONTROLS.findall(listing.stdout) == []
@@ -37,14 +37,16 @@ async def test_veo_bot_jobs_shows_escape_sequences_in_a_prompt_instead_of_obeyin
 
 
 async def test_veo_bot_banned_shows_a_term_with_escape_sequences_harmlessly(
-    store: SqliteStore, tmp_path: Path
+    store: SqliteStore, store_url: str, tmp_path: Path
 ) -> None:
     async with running_bot(store, tmp_path) as bot:
         await bot.command("admin ban \x1b]0;pwned\x07boom", user="UADMIN")
         answer = await bot.fake.wait_for(lambda: bot.fake.responses)
         assert answer[0]["text"] == "Banned in this workspace."
 
-    listing = run_cli(tmp_path, "banned", "list", "--workspace", f"slack:{TEAM_ID}")
+    listing = run_cli(
+        tmp_path, "banned", "list", "--workspace", f"slack:{TEAM_ID}", VEO_DATABASE_URL=store_url
+    )
 
     assert listing.returncode == 0, listing.stderr
     assert CONTROLS.findall(listing.stdout) == []

@@ -106,6 +106,7 @@ async def clicker_blocked(bot: SlackBot) -> AsyncIterator[None]:
     yield
 
 
+@pytest.mark.sqlite_only  # it traces the SQLite reader's statements
 @pytest.mark.parametrize(
     ("limits", "clicker", "arrange", "words"),
     [

@@ -657,6 +657,7 @@ class OtherWriter:
 HOLD_S = 2.0  # well under the store's busy timeout (5 s)
 
 
+@pytest.mark.sqlite_only  # SQLite's write lock
 async def test_a_database_locked_by_another_writer_loses_no_update(
     store: SqliteStore, tmp_path: Path
 ) -> None:

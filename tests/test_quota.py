@@ -1,27 +1,45 @@
-"""Quota reservations: atomic with the job insert, settled on success, refunded on failure."""
+"""Quota reservations: atomic with the job insert, settled on success, refunded on failure.
+Each test runs on SQLite and on PostgreSQL (`any_store`)."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from bot.clock import ManualClock
 from bot.errors import QuotaExceeded
 from bot.jobs import JobService
-from bot.models import GenerationRequest, JobState, ProviderJobState, ProviderStatus, QuotaLimits
+from bot.models import (
+    GenerationRequest,
+    JobState,
+    ProviderJobState,
+    ProviderStatus,
+    QuotaLimits,
+    QuotaUsage,
+)
 from bot.ports import LedgerAction
-from bot.quota import USER_CONCURRENT, USER_DAILY, WORKSPACE_MONTHLY, period_at
-from storage.sqlite import SqliteStore
+from bot.quota import USER_CONCURRENT, USER_DAILY, WORKSPACE_MONTHLY, period_at, refusal_for
+from storage import open_store
 from tests.support import RecordingSurface, ScriptedProvider, make_service, origin
+
+if TYPE_CHECKING:
+    from storage import AnyStore
 
 REQUEST = GenerationRequest(prompt="waves at dusk", duration_s=8)
 
 
+@pytest.fixture
+def store(any_store: AnyStore) -> AnyStore:
+    """Every test here runs on each engine."""
+    return any_store
+
+
 def service_for(
-    store: SqliteStore, tmp_path: Path, limits: QuotaLimits, clock: ManualClock | None = None
+    store: AnyStore, tmp_path: Path, limits: QuotaLimits, clock: ManualClock | None = None
 ) -> JobService:
     return make_service(
         store,
@@ -34,7 +52,7 @@ def service_for(
 
 
 async def test_fifty_concurrent_submissions_with_room_for_five_give_five_jobs(
-    store: SqliteStore, tmp_path: Path
+    store: AnyStore, tmp_path: Path
 ) -> None:
     service = service_for(store, tmp_path, QuotaLimits(1000, 5, 0))
 
@@ -52,10 +70,12 @@ async def test_fifty_concurrent_submissions_with_room_for_five_give_five_jobs(
     assert service.metrics.value("veo_quota_refusals_total", limit=USER_CONCURRENT) == 45
 
 
-async def test_two_connections_racing_on_one_database_never_overspend(tmp_path: Path) -> None:
-    """Two processes' worth of connections: BEGIN IMMEDIATE keeps check-and-insert atomic."""
-    first = await SqliteStore.open(tmp_path / "shared.db")
-    second = await SqliteStore.open(tmp_path / "shared.db")
+async def test_two_stores_racing_on_one_database_never_overspend(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Two processes' worth of connections: check-and-insert stays atomic across them."""
+    first = await open_store(database_url)
+    second = await open_store(database_url)
     try:
         a = service_for(first, tmp_path, QuotaLimits(40, 100, 0))
         b = service_for(second, tmp_path, QuotaLimits(40, 100, 0))
@@ -76,7 +96,7 @@ async def test_two_connections_racing_on_one_database_never_overspend(tmp_path: 
 
 
 async def test_daily_seconds_are_enforced_and_the_refusal_says_when_they_reset(
-    store: SqliteStore, tmp_path: Path
+    store: AnyStore, tmp_path: Path
 ) -> None:
     clock = ManualClock(datetime(2026, 11, 22, 21, 30, tzinfo=UTC).timestamp())
     service = service_for(store, tmp_path, QuotaLimits(40, 100, 0), clock)
@@ -96,7 +116,7 @@ async def test_daily_seconds_are_enforced_and_the_refusal_says_when_they_reset(
     await service.submit(REQUEST, origin(user="u2"))
 
 
-async def test_the_day_rolls_over_at_midnight_utc(store: SqliteStore, tmp_path: Path) -> None:
+async def test_the_day_rolls_over_at_midnight_utc(store: AnyStore, tmp_path: Path) -> None:
     clock = ManualClock(datetime(2026, 11, 22, 23, 59, 50, tzinfo=UTC).timestamp())
     service = service_for(store, tmp_path, QuotaLimits(16, 100, 0), clock)
     await service.submit(REQUEST, origin())
@@ -111,7 +131,7 @@ async def test_the_day_rolls_over_at_midnight_utc(store: SqliteStore, tmp_path: 
 
 
 async def test_refunds_give_the_seconds_back_and_settling_keeps_them(
-    store: SqliteStore, tmp_path: Path
+    store: AnyStore, tmp_path: Path
 ) -> None:
     service = service_for(store, tmp_path, QuotaLimits(16, 100, 0))
     kept = await service.submit(REQUEST, origin())
@@ -148,9 +168,7 @@ async def test_refunds_give_the_seconds_back_and_settling_keeps_them(
     assert rows == {kept.id: "settled", failed.id: "refunded", third.id: "reserved"}
 
 
-async def test_the_workspace_monthly_cap_spans_its_users(
-    store: SqliteStore, tmp_path: Path
-) -> None:
+async def test_the_workspace_monthly_cap_spans_its_users(store: AnyStore, tmp_path: Path) -> None:
     clock = ManualClock(datetime(2026, 11, 30, 12, 0, tzinfo=UTC).timestamp())
     service = service_for(store, tmp_path, QuotaLimits(100, 100, 20), clock)
     await service.submit(REQUEST, origin(user="a"))
@@ -165,9 +183,24 @@ async def test_the_workspace_monthly_cap_spans_its_users(
     await service.submit(REQUEST, origin(user="c"))
 
 
-async def test_a_refused_submission_changes_nothing(store: SqliteStore, tmp_path: Path) -> None:
+async def test_a_refused_submission_changes_nothing(store: AnyStore, tmp_path: Path) -> None:
     service = service_for(store, tmp_path, QuotaLimits(4, 100, 0))
     with pytest.raises(QuotaExceeded):
         await service.submit(REQUEST, origin())
     assert await store.recent_jobs(10) == []
     assert await store.ledger() == []
+
+
+def test_the_decision_takes_the_limits_in_order_and_a_monthly_zero_is_unlimited() -> None:
+    period = period_at(1_790_000_000)
+    usage = QuotaUsage("u", used_today_s=30, in_flight=2, workspace_used_month_s=990)
+
+    def decide(limits: QuotaLimits, cost: float) -> str | None:
+        refused = refusal_for(usage, limits, cost, period=period, now=1_790_000_000)
+        return None if refused is None else refused.limit
+
+    assert decide(QuotaLimits(40, 2, 1000), 20) == USER_CONCURRENT
+    assert decide(QuotaLimits(40, 3, 1000), 20) == USER_DAILY
+    assert decide(QuotaLimits(50, 3, 1000), 20) == WORKSPACE_MONTHLY
+    assert decide(QuotaLimits(50, 3, 1010), 20) is None  # exactly at the limits fits
+    assert decide(QuotaLimits(50, 3, 0), 20) is None

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 from aiohttp import web
 
 from bot.clock import SystemClock
@@ -47,6 +48,7 @@ async def web_server(
         await runner.cleanup()
 
 
+@pytest.mark.sqlite_only  # it reopens the SQLite file
 async def test_discord_posts_the_link_without_a_preview_and_delete_revokes_it(
     store: SqliteStore, tmp_path: Path
 ) -> None:

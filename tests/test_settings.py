@@ -50,7 +50,12 @@ def test_bad_values_are_refused() -> None:
     with pytest.raises(ValidationError):
         Settings(_env_file=None, veo_provider="sora")
     with pytest.raises(ValidationError, match="sqlite:///"):
-        Settings(_env_file=None, veo_database_url="postgres://x")
+        Settings(_env_file=None, veo_database_url="mysql://root@db/veo")
+
+
+def test_the_database_is_sqlite_or_postgresql() -> None:
+    for url in ("sqlite:///veo.db", "postgresql://veo@db:5432/veo", "postgres://veo@db/veo"):
+        assert Settings(_env_file=None, veo_database_url=url).veo_database_url == url
 
 
 @pytest.mark.parametrize("secret", ["", "short", "x" * 31, "é" * 15])

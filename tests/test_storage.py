@@ -1,38 +1,17 @@
-"""The SQLite store: migrations, WAL, compare-and-set, leases."""
+"""What is SQLite's own in the SQLite store: WAL, the partial index as SQLite uses it, one
+serving process. The contract both stores keep is tests/test_store_conformance.py."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from bot.errors import ConfigurationError
-from bot.models import GenerationRequest, Job, JobState, MediaRole, QuotaLimits
-from bot.quota import period_at
 from storage.sqlite import ACTIVE_AS_INDEXED, SqliteStore, migrations
-from tests.support import origin
 
-LIMITS = QuotaLimits(1000, 100, 0)
-NOW = 1_790_000_000.0
-
-
-def job(job_id: str, platform: str = "chat", next_poll_at: float = NOW) -> Job:
-    return Job(
-        id=job_id,
-        origin=origin(platform=platform),
-        request=GenerationRequest(prompt="p", duration_s=4),
-        provider="scripted",
-        model="m",
-        state=JobState.PENDING,
-        created_at=NOW,
-        updated_at=NOW,
-        deadline_at=NOW + 600,
-        cost_s=4,
-        next_poll_at=next_poll_at,
-    )
+pytestmark = pytest.mark.sqlite_only
 
 
 async def test_a_new_database_is_migrated_to_the_latest_version_in_wal_mode(tmp_path: Path) -> None:
@@ -45,88 +24,6 @@ async def test_a_new_database_is_migrated_to_the_latest_version_in_wal_mode(tmp_
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"jobs", "job_media", "quota_ledger", "secrets"} <= tables
-
-
-async def test_reopening_keeps_data_and_does_not_migrate_again(tmp_path: Path) -> None:
-    first = await SqliteStore.open(tmp_path / "veo.db")
-    await first.create_job(job("a"), [(MediaRole.FIRST_FRAME, 0, b"img")], LIMITS, period_at(NOW))
-    secret = await first.get_or_create_secret("webhook")
-    await first.close()
-
-    second = await SqliteStore.open(tmp_path / "veo.db")
-    try:
-        stored = await second.get_job("a")
-        assert stored is not None and stored.request.prompt == "p"
-        assert await second.load_media("a") == {(MediaRole.FIRST_FRAME, 0): b"img"}
-        assert await second.get_or_create_secret("webhook") == secret
-    finally:
-        await second.close()
-
-
-async def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
-    with sqlite3.connect(tmp_path / "veo.db") as conn:
-        conn.execute("PRAGMA user_version = 999")
-    with pytest.raises(ConfigurationError, match="newer than this veo-bot"):
-        await SqliteStore.open(tmp_path / "veo.db")
-
-
-async def test_transitions_are_compare_and_set(store: SqliteStore) -> None:
-    await store.create_job(job("a"), [], LIMITS, period_at(NOW))
-    results = await asyncio.gather(
-        *(
-            store.transition(
-                "a", (JobState.PENDING,), JobState.SUBMITTED, now=NOW, provider_job_id=f"p{i}"
-            )
-            for i in range(10)
-        )
-    )
-    winners = [r for r in results if r is not None]
-    assert len(winners) == 1
-    assert winners[0].state is JobState.SUBMITTED and winners[0].version == 1
-    assert await store.transition("a", (JobState.PENDING,), JobState.FAILED, now=NOW) is None
-
-
-async def test_updates_use_the_version_as_an_optimistic_lock(store: SqliteStore) -> None:
-    await store.create_job(job("a"), [], LIMITS, period_at(NOW))
-    first = await store.update("a", version=0, now=NOW, progress=10)
-    assert first is not None and first.progress == 10
-    assert await store.update("a", version=0, now=NOW, progress=20) is None
-    with pytest.raises(ValueError, match="cannot be changed"):
-        await store.update("a", version=1, now=NOW, state="delivered")
-
-
-async def test_claiming_leases_due_jobs_once(store: SqliteStore) -> None:
-    await store.create_job(job("due"), [], LIMITS, period_at(NOW))
-    await store.create_job(job("later", next_poll_at=NOW + 60), [], LIMITS, period_at(NOW))
-    await store.create_job(job("elsewhere", platform="other"), [], LIMITS, period_at(NOW))
-
-    claimed = await store.claim_due(now=NOW, lease_s=30, limit=10, platforms=["chat"])
-    assert [j.id for j in claimed] == ["due"]
-    assert claimed[0].next_poll_at == NOW + 30
-    assert await store.claim_due(now=NOW, lease_s=30, limit=10, platforms=["chat"]) == []
-    assert await store.next_due_at(["chat"]) == NOW + 30
-    assert await store.reschedule_active(now=NOW + 1, platforms=["chat"]) == 2
-    again = await store.claim_due(now=NOW + 1, lease_s=30, limit=10, platforms=["chat"])
-    assert sorted(j.id for j in again) == ["due", "later"]
-
-
-async def test_cancelling_writes_at_any_point_never_leaves_a_transaction_open(
-    store: SqliteStore,
-) -> None:
-    await store.create_job(job("a"), [], LIMITS, period_at(NOW))
-    for steps in range(40):
-        task = asyncio.create_task(
-            store.claim_due(now=NOW, lease_s=0, limit=10, platforms=["chat"])
-        )
-        for _ in range(steps % 8):
-            await asyncio.sleep(0)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        # the next write goes through: no "transaction within a transaction"
-        current = await store.get_job("a")
-        assert current is not None
-        assert await store.update("a", version=current.version, now=NOW) is not None
 
 
 async def test_the_schedulers_queries_use_the_partial_index_of_active_jobs(
@@ -143,3 +40,20 @@ async def test_the_schedulers_queries_use_the_partial_index_of_active_jobs(
             params = (0.0, "slack", 10) if "LIMIT" in query else ("slack",)
             plan = " ".join(row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN {query}", params))
             assert "USING INDEX jobs_due" in plan, plan
+
+
+async def test_one_store_at_a_time_serves_a_file_and_closing_lets_the_next(
+    tmp_path: Path,
+) -> None:
+    serving = await SqliteStore.open(tmp_path / "veo.db", sole_server=True)
+    beside = await SqliteStore.open(tmp_path / "veo.db")  # `veo-bot try`, `veo-bot jobs`
+    try:
+        with pytest.raises(ConfigurationError, match="use PostgreSQL"):
+            await SqliteStore.open(tmp_path / "veo.db", sole_server=True)
+        other = await SqliteStore.open(tmp_path / "other.db", sole_server=True)
+        await other.close()
+    finally:
+        await beside.close()
+        await serving.close()
+    again = await SqliteStore.open(tmp_path / "veo.db", sole_server=True)
+    await again.close()

@@ -169,7 +169,7 @@ async def test_discord_a_video_too_large_to_upload_goes_by_dm_as_its_link(
 
 
 async def test_discord_with_dms_closed_too_the_video_is_kept_charged_and_listed(
-    store: SqliteStore, tmp_path: Path
+    store: SqliteStore, store_url: str, tmp_path: Path
 ) -> None:
     provider = held_provider()
     async with discord_bot(store, tmp_path, provider=provider) as bot:
@@ -191,7 +191,7 @@ async def test_discord_with_dms_closed_too_the_video_is_kept_charged_and_listed(
         kept = tmp_path / "downloads" / "results" / f"{job.id}.mp4"
         assert await asyncio.to_thread(kept.read_bytes) == provider.video
 
-    listing = await asyncio.to_thread(run_cli, tmp_path, "jobs")
+    listing = await asyncio.to_thread(run_cli, tmp_path, "jobs", VEO_DATABASE_URL=store_url)
     assert listing.returncode == 0, listing.stderr
     assert f"made but not delivered; the video is at {kept}" in listing.stdout
 

@@ -1,0 +1,793 @@
+"""The `Store` on PostgreSQL (asyncpg): a connection pool shared by every replica's process.
+
+The same contract as `storage/sqlite.py`, method for method, for several bot processes on one
+database. Each method is one transaction at READ COMMITTED. What SQLite gets from its single
+writer, PostgreSQL gets from locks taken where they matter:
+- a quota reservation takes transaction-level advisory locks on the user and the workspace (in
+  one global order, so two reservations never deadlock), then applies the core's decision
+  (`quota.refusal_for`) to what is committed, then inserts: nobody is charged past a limit,
+  however many processes reserve at once;
+- `claim_due` locks due rows with `FOR UPDATE SKIP LOCKED` and leases them in the same
+  statement, so two replicas never claim the same job;
+- transitions and updates are single compare-and-set statements (`WHERE state = ANY(...)`,
+  `WHERE version = ...`) with the ledger change in the same transaction;
+- migrations run under a session advisory lock, so replicas that start together apply each
+  one once, recorded in `schema_version`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any, TypeAlias
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from bot import moderation, quota
+from bot.errors import ConfigurationError
+from bot.models import (
+    ACTIVE_STATES,
+    TERMINAL_STATES,
+    Authority,
+    GenerationRequest,
+    Job,
+    JobState,
+    LimitOverride,
+    MediaRole,
+    Origin,
+    QuotaLimits,
+    QuotaPeriod,
+    QuotaUsage,
+    UsageRow,
+)
+from bot.ports import LedgerAction
+from storage import shown
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+POOL_MIN_SIZE = 1
+POOL_MAX_SIZE = 10
+CONNECT_TIMEOUT_S = 10.0
+_ACTIVE = sorted(ACTIVE_STATES)
+# "Active" in the words of the partial index jobs_due (postgres/0001_schema.sql): the planner
+# uses a partial index only for a query whose condition implies the index's own.
+_TERMINAL_WORDS = ("delivered", "failed", "timed_out", "cancelled")
+if set(_TERMINAL_WORDS) != {state.value for state in TERMINAL_STATES}:
+    raise RuntimeError("the condition of the index jobs_due no longer matches TERMINAL_STATES")
+ACTIVE_AS_INDEXED = "state NOT IN (" + ", ".join(f"'{word}'" for word in _TERMINAL_WORDS) + ")"
+_TERMINAL_IN_WORDS = ", ".join(f"'{word}'" for word in _TERMINAL_WORDS)
+
+Connection: TypeAlias = "PoolConnectionProxy[asyncpg.Record] | asyncpg.Connection[asyncpg.Record]"
+
+
+def _displayable(text: str) -> str:
+    # PostgreSQL's text cannot hold U+0000, which a provider's error message may carry.
+    return text.replace("\x00", "\ufffd")
+
+
+# Job fields that `transition` and `update` may change, with their column and encoder.
+_COLUMNS: dict[str, tuple[str, Any]] = {
+    "progress": ("progress", int),
+    "provider_job_id": ("provider_job_id", str),
+    "submit_attempts": ("submit_attempts", int),
+    "poll_failures": ("poll_failures", int),
+    "next_poll_at": ("next_poll_at", float),
+    "deadline_at": ("deadline_at", float),
+    "result_url": ("result_url", str),
+    "result_bytes": ("result_bytes", int),
+    "delivery_refs": ("delivery_refs", json.dumps),
+    "error_code": ("error_code", str),
+    "error_message": ("error_message", lambda value: _displayable(str(value))),
+    "origin": ("origin", Origin.model_dump_json),
+}
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, file name, SQL) for every file in storage/migrations/postgres, in order."""
+    found = []
+    for entry in resources.files("storage").joinpath("migrations", "postgres").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    versions = [v for v, _, _ in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"migrations must be numbered 1..n without gaps, found {versions}")
+    return found
+
+
+def lock_key(name: str) -> int:
+    """A stable 64-bit advisory-lock key for `name`, the same in every process."""
+    digest = hashlib.blake2b(f"veo-bot:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def _lock(db: Connection, *names: str) -> None:
+    """Take transaction-level advisory locks on `names`, always in the order of their keys, so
+    that two transactions locking overlapping names wait for each other, never deadlock."""
+    keys = sorted({lock_key(name) for name in names})
+    await db.execute("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k", keys)
+
+
+def _affected(status: str) -> int:
+    """Rows a command touched, from its status tag ("UPDATE 3", "INSERT 0 1")."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+def _record_to_job(row: asyncpg.Record) -> Job:
+    refs = row["delivery_refs"]
+    return Job(
+        id=row["id"],
+        origin=Origin.model_validate_json(row["origin"]),
+        request=GenerationRequest.model_validate_json(row["request"]),
+        provider=row["provider"],
+        model=row["model"],
+        state=JobState(row["state"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        deadline_at=row["deadline_at"],
+        cost_s=row["cost_s"],
+        next_poll_at=row["next_poll_at"],
+        provider_job_id=row["provider_job_id"],
+        progress=row["progress"],
+        submit_attempts=row["submit_attempts"],
+        poll_failures=row["poll_failures"],
+        result_url=row["result_url"],
+        result_bytes=row["result_bytes"],
+        delivery_refs=json.loads(refs) if refs else None,
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        version=row["version"],
+    )
+
+
+def _assignments(changes: dict[str, object], first: int) -> tuple[str, list[object]]:
+    """`, column = $n` for each change, numbering parameters from `first`, and their values."""
+    sets: list[str] = []
+    params: list[object] = []
+    for name, value in changes.items():
+        if name not in _COLUMNS:
+            raise ValueError(f"job field {name!r} cannot be changed")
+        column, encode = _COLUMNS[name]
+        sets.append(f", {column} = ${first + len(params)}")
+        params.append(None if value is None else encode(value))
+    return "".join(sets), params
+
+
+async def apply_migrations(db: Connection) -> list[str]:
+    """Bring the schema up to date; return the names of the migrations applied (none when it
+    was). Under a session advisory lock on the schema: a replica that starts while another
+    migrates waits, then finds nothing left to do."""
+    await db.execute(
+        "SELECT pg_advisory_lock(hashtextextended('veo-bot:migrate:' || current_schema(), 0))"
+    )
+    try:
+        await db.execute(
+            """CREATE TABLE IF NOT EXISTS schema_version (
+                   version     integer PRIMARY KEY,
+                   name        text NOT NULL,
+                   applied_at  timestamptz NOT NULL DEFAULT now())"""
+        )
+        current = int(await db.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
+        known = migrations()
+        if current > len(known):
+            raise ConfigurationError(
+                f"the database is at schema version {current}, newer than this veo-bot "
+                f"({len(known)}); upgrade veo-bot"
+            )
+        applied = []
+        for version, name, sql in known[current:]:
+            # PostgreSQL's DDL is transactional: a migration applies whole or not at all.
+            async with db.transaction():
+                await db.execute(sql)
+                await db.execute(
+                    "INSERT INTO schema_version (version, name) VALUES ($1, $2)", version, name
+                )
+            applied.append(name)
+        return applied
+    finally:
+        await db.execute(
+            "SELECT pg_advisory_unlock(hashtextextended('veo-bot:migrate:' || current_schema(), 0))"
+        )
+
+
+async def _connect(url: str) -> asyncpg.Connection[asyncpg.Record]:
+    try:
+        return await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise ConfigurationError(f"cannot open the database at {shown(url)}: {exc}") from None
+
+
+async def migrate(url: str) -> tuple[int, list[str]]:
+    """Apply what is missing and nothing else (`veo-bot migrate`): the schema version now, and
+    the migrations applied."""
+    db = await _connect(url)
+    try:
+        applied = await apply_migrations(db)
+        version = int(await db.fetchval("SELECT MAX(version) FROM schema_version"))
+    except asyncpg.PostgresError as exc:
+        # The server refused the schema change: a missing schema, a role without CREATE, …
+        raise ConfigurationError(f"cannot migrate the database at {shown(url)}: {exc}") from None
+    finally:
+        await db.close()
+    return version, applied
+
+
+class PostgresStore:
+    def __init__(self, pool: asyncpg.Pool[asyncpg.Record]) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def open(
+        cls, url: str, *, min_size: int = POOL_MIN_SIZE, max_size: int = POOL_MAX_SIZE
+    ) -> PostgresStore:
+        """Migrate the database (waiting for a replica that is migrating it), then open a pool
+        of `min_size`..`max_size` connections. Parameters in the URL's query (`search_path`,
+        `sslmode`) apply to every connection."""
+        await migrate(url)
+        try:
+            pool = await asyncpg.create_pool(
+                url,
+                min_size=min_size,
+                max_size=max_size,
+                timeout=CONNECT_TIMEOUT_S,
+                # Short queries only: compiling them to machine code costs more than it saves.
+                server_settings={"jit": "off"},
+            )
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise ConfigurationError(f"cannot open the database at {shown(url)}: {exc}") from None
+        return cls(pool)
+
+    async def schema_version(self) -> int:
+        return int(await self._pool.fetchval("SELECT MAX(version) FROM schema_version"))
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Connection]:
+        async with self._pool.acquire() as db:
+            yield db
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Connection]:
+        """One transaction on a pooled connection: committed when the block ends, rolled back
+        when it raises (or is cancelled)."""
+        async with self._pool.acquire() as db, db.transaction():
+            yield db
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def ping(self) -> None:
+        await self._pool.fetchval("SELECT 1")
+
+    # --- jobs ---------------------------------------------------------------------------
+
+    async def create_job(
+        self,
+        job: Job,
+        media: Sequence[tuple[MediaRole, int, bytes]],
+        limits: QuotaLimits,
+        period: QuotaPeriod,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Job:
+        origin = job.origin
+        async with self._transaction() as db:
+            # Every reservation for this user or this workspace, and every job with this key,
+            # waits here for the one before it to commit: what it reads next is final.
+            names = [f"quota:user:{origin.user_key}", f"quota:workspace:{origin.workspace_key}"]
+            if idempotency_key is not None:
+                names.append(f"idempotency:{idempotency_key}")
+            await _lock(db, *names)
+            if idempotency_key is not None:
+                existing = await db.fetchrow(
+                    "SELECT * FROM jobs WHERE idempotency_key = $1", idempotency_key
+                )
+                if existing is not None:
+                    return _record_to_job(existing)
+            await self._refuse_over_quota(
+                db, origin, job.cost_s, limits, period, now=job.created_at
+            )
+            await db.execute(
+                """INSERT INTO jobs (id, platform, user_key, workspace_key, origin, request,
+                       provider, model, state, progress, next_poll_at, deadline_at, cost_s,
+                       created_at, updated_at, version, idempotency_key)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13, $14, 0,
+                       $15)""",
+                job.id,
+                origin.platform,
+                origin.user_key,
+                origin.workspace_key,
+                origin.model_dump_json(),
+                job.request.model_dump_json(),
+                job.provider,
+                job.model,
+                job.state.value,
+                job.next_poll_at,
+                job.deadline_at,
+                job.cost_s,
+                job.created_at,
+                job.updated_at,
+                idempotency_key,
+            )
+            if media:
+                await db.executemany(
+                    "INSERT INTO job_media (job_id, role, position, data) VALUES ($1, $2, $3, $4)",
+                    [(job.id, role.value, pos, data) for role, pos, data in media],
+                )
+            await db.execute(
+                """INSERT INTO quota_ledger (job_id, user_key, workspace_key, day, month,
+                       seconds, status, created_at, updated_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, 'reserved', $7, $7)""",
+                job.id,
+                origin.user_key,
+                origin.workspace_key,
+                period.day,
+                period.month,
+                job.cost_s,
+                job.created_at,
+            )
+        return job
+
+    async def check_quota(
+        self,
+        origin: Origin,
+        cost_s: float,
+        limits: QuotaLimits,
+        period: QuotaPeriod,
+        *,
+        now: float,
+    ) -> None:
+        async with self._connection() as db:
+            await self._refuse_over_quota(db, origin, cost_s, limits, period, now=now)
+
+    async def _refuse_over_quota(
+        self,
+        db: Connection,
+        origin: Origin,
+        cost_s: float,
+        limits: QuotaLimits,
+        period: QuotaPeriod,
+        *,
+        now: float,
+    ) -> None:
+        """Raise the refusal a job of `cost_s` for `origin` meets now, if any."""
+        if await db.fetchval("SELECT 1 FROM blocked_users WHERE user_key = $1", origin.user_key):
+            raise quota.blocked()
+        limits = await self._limits(db, origin.user_key, origin.workspace_key, limits)
+        usage = await self._usage(db, origin.user_key, origin.workspace_key, period)
+        refused = quota.refusal_for(usage, limits, cost_s, period=period, now=now)
+        if refused is not None:
+            raise refused
+
+    async def get_job(self, job_id: str) -> Job | None:
+        row = await self._pool.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
+        return _record_to_job(row) if row else None
+
+    async def load_media(self, job_id: str) -> dict[tuple[MediaRole, int], bytes]:
+        rows = await self._pool.fetch(
+            "SELECT role, position, data FROM job_media WHERE job_id = $1", job_id
+        )
+        return {(MediaRole(r["role"]), r["position"]): bytes(r["data"]) for r in rows}
+
+    async def transition(
+        self,
+        job_id: str,
+        from_states: Collection[JobState],
+        to_state: JobState,
+        *,
+        now: float,
+        ledger: LedgerAction | None = None,
+        **changes: object,
+    ) -> Job | None:
+        sets, params = _assignments(changes, first=5)
+        states = [s.value for s in from_states]
+        async with self._transaction() as db:
+            row = await db.fetchrow(
+                f"""UPDATE jobs SET state = $1, updated_at = $2, version = version + 1{sets}
+                    WHERE id = $3 AND state = ANY($4::text[])
+                    RETURNING *""",  # noqa: S608 - column names come from _COLUMNS
+                to_state.value,
+                now,
+                job_id,
+                states,
+                *params,
+            )
+            if row is None:
+                return None
+            if ledger is not None:
+                await db.execute(
+                    """UPDATE quota_ledger SET status = $1, updated_at = $2
+                       WHERE job_id = $3 AND status = 'reserved'""",
+                    ledger.value,
+                    now,
+                    job_id,
+                )
+            return _record_to_job(row)
+
+    async def update(
+        self, job_id: str, *, version: int, now: float, **changes: object
+    ) -> Job | None:
+        sets, params = _assignments(changes, first=4)
+        row = await self._pool.fetchrow(
+            f"""UPDATE jobs SET updated_at = $1, version = version + 1{sets}
+                WHERE id = $2 AND version = $3
+                RETURNING *""",  # noqa: S608 - column names come from _COLUMNS
+            now,
+            job_id,
+            version,
+            *params,
+        )
+        return _record_to_job(row) if row else None
+
+    async def claim_due(
+        self,
+        *,
+        now: float,
+        lease_s: float,
+        limit: int,
+        platforms: Collection[str],
+        exclude: Collection[str] = (),
+    ) -> list[Job]:
+        plats = list(platforms)
+        if not plats or limit <= 0:
+            return []
+        # SKIP LOCKED: a due job another replica is claiming right now is left to it, not
+        # waited for; one it has claimed is no longer due (its lease moved next_poll_at).
+        rows = await self._pool.fetch(
+            f"""WITH due AS (
+                    SELECT id FROM jobs
+                    WHERE {ACTIVE_AS_INDEXED}
+                      AND next_poll_at <= $1 AND platform = ANY($2::text[])
+                      AND NOT (id = ANY($3::text[]))
+                    ORDER BY next_poll_at LIMIT $4
+                    FOR UPDATE SKIP LOCKED)
+                UPDATE jobs SET next_poll_at = $5, version = version + 1
+                FROM due WHERE jobs.id = due.id
+                RETURNING jobs.*""",  # noqa: S608 - fixed words
+            now,
+            plats,
+            list(exclude),
+            limit,
+            now + lease_s,
+        )
+        return [_record_to_job(row) for row in rows]
+
+    async def next_due_at(
+        self, platforms: Collection[str], *, exclude: Collection[str] = ()
+    ) -> float | None:
+        plats = list(platforms)
+        if not plats:
+            return None
+        due = await self._pool.fetchval(
+            f"""SELECT MIN(next_poll_at) FROM jobs
+                WHERE {ACTIVE_AS_INDEXED}
+                  AND platform = ANY($1::text[]) AND NOT (id = ANY($2::text[]))""",  # noqa: S608
+            plats,
+            list(exclude),
+        )
+        return None if due is None else float(due)
+
+    async def reschedule_active(self, *, now: float, platforms: Collection[str]) -> int:
+        plats = list(platforms)
+        if not plats:
+            return 0
+        status = await self._pool.execute(
+            """UPDATE jobs SET next_poll_at = $1, version = version + 1
+               WHERE state = ANY($2::text[]) AND platform = ANY($3::text[])""",
+            now,
+            _ACTIVE,
+            plats,
+        )
+        return _affected(status)
+
+    async def expired_jobs(self, *, finished_before: float, limit: int) -> list[Job]:
+        # In the words of the partial index jobs_unpurged.
+        rows = await self._pool.fetch(
+            f"""SELECT * FROM jobs
+                WHERE purged_at IS NULL AND state IN ({_TERMINAL_IN_WORDS})
+                  AND updated_at < $1
+                ORDER BY updated_at LIMIT $2""",  # noqa: S608 - fixed words
+            finished_before,
+            limit,
+        )
+        return [_record_to_job(row) for row in rows]
+
+    async def mark_purged(self, job_id: str, *, now: float) -> None:
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM job_media WHERE job_id = $1", job_id)
+            await db.execute("UPDATE jobs SET purged_at = $1 WHERE id = $2", now, job_id)
+
+    async def count_by_state(self) -> dict[JobState, int]:
+        rows = await self._pool.fetch("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+        return {JobState(row[0]): int(row[1]) for row in rows}
+
+    async def recent_jobs(self, limit: int, user_key: str | None = None) -> list[Job]:
+        if user_key:
+            rows = await self._pool.fetch(
+                "SELECT * FROM jobs WHERE user_key = $1 ORDER BY created_at DESC LIMIT $2",
+                user_key,
+                limit,
+            )
+        else:
+            rows = await self._pool.fetch(
+                "SELECT * FROM jobs ORDER BY created_at DESC LIMIT $1", limit
+            )
+        return [_record_to_job(row) for row in rows]
+
+    # --- quota --------------------------------------------------------------------------
+
+    async def quota_usage(
+        self, user_key: str, workspace_key: str, period: QuotaPeriod
+    ) -> QuotaUsage:
+        async with self._connection() as db:
+            return await self._usage(db, user_key, workspace_key, period)
+
+    @staticmethod
+    async def _usage(
+        db: Connection, user_key: str, workspace_key: str, period: QuotaPeriod
+    ) -> QuotaUsage:
+        row = await db.fetchrow(
+            """SELECT
+                 (SELECT COALESCE(SUM(seconds), 0) FROM quota_ledger
+                   WHERE user_key = $1 AND day = $2 AND status IN ('reserved', 'settled')
+                     AND created_at > COALESCE(
+                       (SELECT reset_at FROM quota_day_resets WHERE user_key = $1 AND day = $2),
+                       -1)),
+                 (SELECT COUNT(*) FROM quota_ledger
+                   WHERE user_key = $1 AND status = 'reserved'),
+                 (SELECT COALESCE(SUM(seconds), 0) FROM quota_ledger
+                   WHERE workspace_key = $3 AND month = $4
+                     AND status IN ('reserved', 'settled'))""",
+            user_key,
+            period.day,
+            workspace_key,
+            period.month,
+        )
+        assert row is not None
+        return QuotaUsage(
+            user_key=user_key,
+            used_today_s=float(row[0]),
+            in_flight=int(row[1]),
+            workspace_used_month_s=float(row[2]),
+        )
+
+    # --- what admins steer ----------------------------------------------------------------
+
+    async def effective_limits(
+        self, user_key: str, workspace_key: str, defaults: QuotaLimits
+    ) -> QuotaLimits:
+        async with self._connection() as db:
+            return await self._limits(db, user_key, workspace_key, defaults)
+
+    async def limit_overrides(
+        self, user_key: str | None, workspace_key: str
+    ) -> list[LimitOverride]:
+        async with self._connection() as db:
+            return await self._overrides(db, user_key, workspace_key)
+
+    @staticmethod
+    async def _limits(
+        db: Connection, user_key: str, workspace_key: str, defaults: QuotaLimits
+    ) -> QuotaLimits:
+        overrides = await PostgresStore._overrides(db, user_key, workspace_key)
+        return quota.effective_limits(defaults, overrides)
+
+    @staticmethod
+    async def _overrides(
+        db: Connection, user_key: str | None, workspace_key: str
+    ) -> list[LimitOverride]:
+        rows = await db.fetch(
+            """SELECT scope, set_by, daily_s, concurrent, monthly_s FROM quota_overrides
+               WHERE (scope = 'workspace' AND subject = $1)
+                  OR (scope = 'user' AND subject = $2)""",
+            workspace_key,
+            user_key,
+        )
+        return [
+            LimitOverride(
+                scope=row["scope"],
+                set_by=Authority(row["set_by"]),
+                daily_s=row["daily_s"],
+                concurrent=row["concurrent"],
+                monthly_s=row["monthly_s"],
+            )
+            for row in rows
+        ]
+
+    async def set_override(
+        self,
+        scope: str,
+        subject: str,
+        *,
+        set_by: Authority,
+        now: float,
+        daily_s: float | None = None,
+        concurrent: int | None = None,
+        monthly_s: float | None = None,
+    ) -> None:
+        """Set the given limits for a user or workspace, as `set_by`'s word; limits not given
+        stay as they were."""
+        await self._pool.execute(
+            """INSERT INTO quota_overrides (scope, subject, set_by, daily_s, concurrent,
+                   monthly_s, updated_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)
+               ON CONFLICT (scope, subject, set_by) DO UPDATE SET
+                   daily_s = COALESCE(excluded.daily_s, quota_overrides.daily_s),
+                   concurrent = COALESCE(excluded.concurrent, quota_overrides.concurrent),
+                   monthly_s = COALESCE(excluded.monthly_s, quota_overrides.monthly_s),
+                   updated_at = excluded.updated_at""",
+            scope,
+            subject,
+            set_by.value,
+            daily_s,
+            concurrent,
+            monthly_s,
+            now,
+        )
+
+    async def clear_override(
+        self, scope: str, subject: str, *, set_by: Authority | None = None
+    ) -> bool:
+        """Remove `set_by`'s limits for the subject (everyone's when None)."""
+        status = await self._pool.execute(
+            """DELETE FROM quota_overrides
+               WHERE scope = $1 AND subject = $2 AND ($3::text IS NULL OR set_by = $3)""",
+            scope,
+            subject,
+            set_by.value if set_by else None,
+        )
+        return _affected(status) > 0
+
+    async def overrides(self) -> list[dict[str, Any]]:
+        rows = await self._pool.fetch(
+            "SELECT * FROM quota_overrides ORDER BY scope, subject, set_by"
+        )
+        return [dict(row) for row in rows]
+
+    async def reset_day(self, user_key: str, day: str, *, now: float) -> None:
+        """Start the user's day afresh: what was charged before now no longer counts today."""
+        await self._pool.execute(
+            """INSERT INTO quota_day_resets (user_key, day, reset_at) VALUES ($1, $2, $3)
+               ON CONFLICT (user_key, day) DO UPDATE SET reset_at = excluded.reset_at""",
+            user_key,
+            day,
+            now,
+        )
+
+    async def set_blocked(self, user_key: str, blocked: bool, *, now: float) -> bool:
+        """Block or unblock; returns whether anything changed."""
+        if blocked:
+            status = await self._pool.execute(
+                """INSERT INTO blocked_users (user_key, blocked_at) VALUES ($1, $2)
+                   ON CONFLICT (user_key) DO NOTHING""",
+                user_key,
+                now,
+            )
+        else:
+            status = await self._pool.execute(
+                "DELETE FROM blocked_users WHERE user_key = $1", user_key
+            )
+        return _affected(status) > 0
+
+    async def blocked_users(self) -> list[str]:
+        rows = await self._pool.fetch("SELECT user_key FROM blocked_users ORDER BY user_key")
+        return [row[0] for row in rows]
+
+    async def banned_terms(self, workspace_key: str) -> list[str]:
+        rows = await self._pool.fetch(
+            "SELECT term FROM banned_terms WHERE workspace_key = $1 ORDER BY term",
+            workspace_key,
+        )
+        return [row[0] for row in rows]
+
+    async def set_banned_term(
+        self,
+        workspace_key: str,
+        term: str,
+        banned: bool,
+        *,
+        now: float,
+        max_terms: int | None = None,
+    ) -> bool:
+        async with self._transaction() as db:
+            if banned and max_terms is not None:
+                # Two admins adding at once must not both find room for the last term.
+                await _lock(db, f"banned:{workspace_key}")
+                row = await db.fetchrow(
+                    """SELECT COUNT(*), COALESCE(BOOL_OR(term = $1), false) FROM banned_terms
+                       WHERE workspace_key = $2""",
+                    term,
+                    workspace_key,
+                )
+                count, present = (int(row[0]), bool(row[1])) if row else (0, False)
+                if count >= max_terms and not present:
+                    raise moderation.too_many_terms()
+            if banned:
+                status = await db.execute(
+                    """INSERT INTO banned_terms (workspace_key, term, added_at)
+                       VALUES ($1, $2, $3) ON CONFLICT (workspace_key, term) DO NOTHING""",
+                    workspace_key,
+                    term,
+                    now,
+                )
+            else:
+                status = await db.execute(
+                    "DELETE FROM banned_terms WHERE workspace_key = $1 AND term = $2",
+                    workspace_key,
+                    term,
+                )
+            return _affected(status) > 0
+
+    async def usage_report(self, month: str, workspace_key: str | None = None) -> list[UsageRow]:
+        """Seconds per user for a month, most first: charged (settled) and still in flight."""
+        rows = await self._pool.fetch(
+            """SELECT user_key, workspace_key, COUNT(*) AS jobs,
+                   SUM(CASE WHEN status = 'settled' THEN seconds ELSE 0 END) AS settled_s,
+                   SUM(CASE WHEN status = 'reserved' THEN seconds ELSE 0 END) AS reserved_s,
+                   SUM(CASE WHEN status = 'refunded' THEN 1 ELSE 0 END) AS refunded
+               FROM quota_ledger
+               WHERE month = $1 AND ($2::text IS NULL OR workspace_key = $2)
+               GROUP BY user_key, workspace_key
+               ORDER BY SUM(CASE WHEN status IN ('settled', 'reserved') THEN seconds
+                                 ELSE 0 END) DESC,
+                        user_key""",
+            month,
+            workspace_key or None,
+        )
+        return [
+            UsageRow(
+                user_key=row["user_key"],
+                workspace_key=row["workspace_key"],
+                jobs=int(row["jobs"]),
+                settled_s=float(row["settled_s"]),
+                reserved_s=float(row["reserved_s"]),
+                refunded_jobs=int(row["refunded"]),
+            )
+            for row in rows
+        ]
+
+    async def ledger(self, job_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Ledger rows (for reports and tests)."""
+        ids = list(job_ids or [])
+        rows = await self._pool.fetch(
+            """SELECT * FROM quota_ledger
+               WHERE cardinality($1::text[]) = 0 OR job_id = ANY($1::text[])
+               ORDER BY created_at""",
+            ids,
+        )
+        return [dict(row) for row in rows]
+
+    # --- result links -------------------------------------------------------------------
+
+    async def revoke_result(self, job_id: str, *, by: str, now: float) -> bool:
+        status = await self._pool.execute(
+            """INSERT INTO result_revocations (job_id, revoked_by, revoked_at)
+               VALUES ($1, $2, $3) ON CONFLICT (job_id) DO NOTHING""",
+            job_id,
+            by,
+            now,
+        )
+        return _affected(status) == 1
+
+    async def result_revoked(self, job_id: str) -> bool:
+        found = await self._pool.fetchval(
+            "SELECT 1 FROM result_revocations WHERE job_id = $1", job_id
+        )
+        return found is not None
+
+    # --- secrets ------------------------------------------------------------------------
+
+    async def get_or_create_secret(self, name: str) -> str:
+        async with self._transaction() as db:
+            # Two replicas starting together: one insert wins, both read the winner's value.
+            await db.execute(
+                "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                name,
+                secrets.token_urlsafe(32),
+            )
+            return str(await db.fetchval("SELECT value FROM secrets WHERE name = $1", name))
