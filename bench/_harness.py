@@ -22,7 +22,8 @@ from aiohttp import web
 from adapters.providers import default_catalog
 from bot.catalog import Catalog
 from bot.clock import SystemClock
-from bot.jobs import JobService, ServiceConfig
+from bot.config import ServiceConfig
+from bot.jobs import JobService
 from bot.models import Job, JobState, QuotaLimits, ResultLink
 from bot.ports import ChatSurface, Store, VideoProvider
 from tests.fakes.gateway import FakeTask, GatewayFake

@@ -11,17 +11,19 @@ import random
 import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiohttp import web
 
 from adapters.providers import build_providers, default_catalog, default_provider
 from bot.catalog import Catalog
 from bot.clock import Clock, SystemClock
+from bot.config import ServiceConfig
 from bot.errors import ConfigurationError, InvalidRequest
-from bot.jobs import JobService, ServiceConfig
+from bot.jobs import JobService
 from bot.links import MediaLinks
 from bot.live_models import LiveModels
-from bot.ports import ChatAdapter, ChatSurface, ModelSource, VideoProvider
+from bot.ports import ChatSurface, ModelSource, VideoProvider
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.web import PathOnlyAccessLogger, build_web_app
@@ -35,6 +37,25 @@ LISTEN_BACKLOG = 1024
 # whose next request head has not fully arrived when it fires: so it is the header timeout
 # too, and a thousand slowloris sockets cost nothing after it. aiohttp's default is an hour.
 IDLE_TIMEOUT_S = 15.0
+
+
+class ChatAdapter(Protocol):
+    """A chat platform as the composition root runs it: its surface for the core, a start
+    that connects it (given the job service to call), and health for /healthz. It lives here,
+    not among the core's ports, because it names the service that the root builds."""
+
+    platform: str
+    surface: ChatSurface
+
+    def mount(self, app: web.Application) -> None:
+        """Add the adapter's HTTP routes (e.g. Slack events) to the bot's web server."""
+        ...
+
+    async def start(self, service: JobService) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def healthy(self) -> bool: ...
 
 
 @dataclass

@@ -22,13 +22,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
 from bot import moderation, quota
 from bot.catalog import Catalog
 from bot.clock import Clock
+from bot.config import ServiceConfig
 from bot.errors import (
     DeliveryError,
     InvalidRequest,
@@ -54,6 +55,7 @@ from bot.models import (
     ProviderJobState,
     ProviderStatus,
     QuotaLimits,
+    QuotaReport,
     QuotaUsage,
     ResultLink,
     UsageRow,
@@ -64,57 +66,13 @@ from bot.ratelimit import CommandRateLimit
 from bot.relay import CannotFit, download_to_file, fit_to_limit
 from bot.retry_after import capped
 
+# What `quota_report` answers is named here too: the adapters import it with the service.
+__all__ = ["UNDELIVERABLE_SENT_PRIVATELY", "UNDELIVERED", "JobService", "QuotaReport"]
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 # Past this many jobs remembered for the callback throttle, the stale entries are dropped.
 _CALLBACK_POLLS_KEPT = 10_000
-
-
-@dataclass(frozen=True, slots=True)
-class QuotaReport:
-    used_today_s: float
-    daily_limit_s: float
-    remaining_today_s: float
-    resets_at: float
-    in_flight: int
-    concurrent_limit: int
-    workspace_used_month_s: float
-    workspace_monthly_limit_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceConfig:
-    default_provider: str
-    limits: QuotaLimits
-    work_dir: Path
-    default_model: str | None = None
-    poll_interval_s: float = 10.0
-    job_timeout_s: float = 1200.0
-    public_url: str | None = None
-    webhook_secret: str | None = None
-    max_result_bytes: int = 2 * 1024**3
-    max_submit_attempts: int = 5
-    max_failures: int = 8
-    backoff_cap_s: float = 300.0
-    # How long a claimed job is reserved for the worker that claimed it.
-    lease_s: float = 300.0
-    # The most one delivery (download, re-encodes, upload) may take before it is abandoned and
-    # tried again later; shorter than the lease, so no other worker takes the job meanwhile.
-    delivery_timeout_s: float = 240.0
-    # How long a result link works, for videos too large to upload even re-encoded.
-    result_link_ttl_s: float = 7 * 86400.0
-    # Commands (/veo, Re-roll, Extend, Animate) one person may send per minute; 0: no limit.
-    # Settings give the operator's value (VEO_USER_COMMANDS_PER_MINUTE).
-    commands_per_minute: int = 0
-    # How long a finished job's files are kept: its input images, the local renderer's files,
-    # a result kept on disk; and how often the sweep that removes them runs.
-    retention_s: float = 7 * 86400.0
-    purge_interval_s: float = 3600.0
-
-    @property
-    def results_dir(self) -> Path:
-        """Where videos served by result links are kept until their links expire."""
-        return self.work_dir / "results"
 
 
 # Error codes of a video made (and charged) but refused where it was asked for.

@@ -272,6 +272,20 @@ class QuotaUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class QuotaReport:
+    """What a person sees for `/veo quota`: used, left, when it resets, jobs in flight."""
+
+    used_today_s: float
+    daily_limit_s: float
+    remaining_today_s: float
+    resets_at: float
+    in_flight: int
+    concurrent_limit: int
+    workspace_used_month_s: float
+    workspace_monthly_limit_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class UsageRow:
     """One user's month in the quota ledger."""
 

@@ -8,12 +8,7 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
-
-if TYPE_CHECKING:
-    from aiohttp import web
-
-    from bot.jobs import JobService
+from typing import Protocol, runtime_checkable
 
 from bot.catalog import ModelSpec
 from bot.models import (
@@ -149,24 +144,6 @@ class ChatSurface(Protocol):
         ...
 
     async def report_failure(self, job: Job, message: str) -> None: ...
-
-
-class ChatAdapter(Protocol):
-    """A chat platform as the composition root runs it: its surface for the core, a start
-    that connects it (given the job service to call), and health for /healthz."""
-
-    platform: str
-    surface: ChatSurface
-
-    def mount(self, app: web.Application) -> None:
-        """Add the adapter's HTTP routes (e.g. Slack events) to the bot's web server."""
-        ...
-
-    async def start(self, service: JobService) -> None: ...
-
-    async def close(self) -> None: ...
-
-    def healthy(self) -> bool: ...
 
 
 class LedgerAction(enum.StrEnum):

@@ -25,8 +25,9 @@ from adapters.providers import default_catalog
 from bot import webhooks
 from bot.catalog import Catalog, InputKind, ModelSpec
 from bot.clock import Clock, SystemClock
+from bot.config import ServiceConfig
 from bot.errors import DeliveryError, ProviderError, ProviderJobNotFound
-from bot.jobs import JobService, ServiceConfig
+from bot.jobs import JobService
 from bot.models import (
     GenerationRequest,
     Job,

@@ -19,6 +19,7 @@ from aiohttp import web
 
 import adapters.slack
 from adapters.slack import EVENTS_PATH, create_adapter
+from bot.app import ChatAdapter
 from bot.clock import Clock
 from bot.errors import ConfigurationError
 from bot.jobs import JobService
@@ -31,7 +32,7 @@ from bot.models import (
     ProviderStatus,
     QuotaLimits,
 )
-from bot.ports import ChatAdapter, VideoProvider
+from bot.ports import VideoProvider
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from storage.sqlite import SqliteStore
