@@ -24,6 +24,7 @@ from bot.catalog import Catalog
 from bot.clock import SystemClock
 from bot.config import ServiceConfig
 from bot.jobs import JobService
+from bot.links import MediaLinks
 from bot.models import Job, JobState, QuotaLimits, ResultLink
 from bot.ports import ChatSurface, Store, VideoProvider
 from tests.fakes.gateway import FakeTask, GatewayFake
@@ -176,6 +177,7 @@ def make_service(
     webhook_secret: str | None = None,
 ) -> JobService:
     """The job service with production defaults, except for quotas and the poll interval."""
+    clock = SystemClock()
     return JobService(
         store=store,
         catalog=Catalog((*default_catalog().specs(), SCRIPTED_SPEC)),
@@ -186,11 +188,10 @@ def make_service(
             limits=NO_LIMITS,
             work_dir=work_dir,
             poll_interval_s=poll_interval_s,
-            public_url=public_url,
-            webhook_secret=webhook_secret,
         ),
-        clock=SystemClock(),
+        clock=clock,
         rng=random.Random(7),
+        links=MediaLinks(public_url, webhook_secret, clock) if webhook_secret else None,
     )
 
 

@@ -110,8 +110,6 @@ async def open_runtime(
             poll_interval_s=settings.veo_poll_interval_s,
             job_timeout_s=settings.veo_job_timeout_s,
             retention_s=settings.veo_retention_days * 86400,
-            public_url=settings.veo_public_url,
-            webhook_secret=secret,
             commands_per_minute=settings.veo_user_commands_per_minute,
         )
         service = JobService(
@@ -120,8 +118,9 @@ async def open_runtime(
             providers=providers,
             surfaces=surfaces,
             config=config,
-            clock=clock or SystemClock(),
+            clock=clock,
             rng=rng,
+            links=links,
         )
         sources = {n: p for n, p in providers.items() if isinstance(p, ModelSource)}
         models = LiveModels(catalog, sources, data_dir / "models", clock)

@@ -16,8 +16,6 @@ class ServiceConfig:
     default_model: str | None = None
     poll_interval_s: float = 10.0
     job_timeout_s: float = 1200.0
-    public_url: str | None = None
-    webhook_secret: str | None = None
     max_result_bytes: int = 2 * 1024**3
     max_submit_attempts: int = 5
     max_failures: int = 8

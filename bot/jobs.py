@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import logging
 import math
 import os
@@ -43,7 +41,7 @@ from bot.errors import (
     reference_id,
     unexpected_message,
 )
-from bot.links import MediaLinks, same_digest
+from bot.links import MediaLinks
 from bot.metrics import Metrics
 from bot.models import (
     Actor,
@@ -90,19 +88,6 @@ def backoff_s(failures: int, *, base: float, cap: float, rng: random.Random) -> 
     return delay * (0.5 + rng.random() / 2)
 
 
-# How long after its job's deadline a callback URL still works: a provider may retry a late
-# callback, which then finds the job finished and changes nothing.
-CALLBACK_GRACE_S = 3600.0
-
-
-def callback_token(secret: str, job_id: str, expires: int) -> str:
-    """`<expires>-<HMAC of job id and expiry>`: the expiry is signed in, so it cannot be
-    stretched, and the token says itself when it stops working."""
-    message = f"{job_id}/{expires}".encode()
-    digest = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
-    return f"{expires}-{digest}"
-
-
 class JobService:
     def __init__(
         self,
@@ -115,6 +100,7 @@ class JobService:
         clock: Clock,
         rng: random.Random | None = None,
         metrics: Metrics | None = None,
+        links: MediaLinks | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics or Metrics()
@@ -127,12 +113,9 @@ class JobService:
         self._last_progress_push: dict[str, float] = {}
         self._waiters: dict[str, list[asyncio.Future[Job]]] = {}
         self._since = clock.now()  # jobs created before this are resumed ones
-        # Result links are signed like the web server checks them: same secret and URL.
-        self._links = (
-            MediaLinks(config.public_url, config.webhook_secret, clock)
-            if config.webhook_secret
-            else None
-        )
+        # Signs callback URLs and result links, as the web server checks them (the same one
+        # instance, built by the composition root); None: neither is offered.
+        self._links = links
         self._early_callbacks: set[str] = set()
         # When a callback last made each job poll at once: replays within the poll interval
         # do not make the provider be asked again.
@@ -484,18 +467,6 @@ class JobService:
             return "raced"
         self._wake()
         return "polling"
-
-    def callback_token_refusal(self, job_id: str, token: str) -> str | None:
-        """Why a callback's token is refused (`bad_token`, `expired_token`), or None."""
-        secret = self.config.webhook_secret
-        expires, dash, _digest = token.partition("-")
-        if not (secret and dash and expires.isascii() and expires.isdigit() and len(expires) < 16):
-            return "bad_token"  # tokens from before expiries existed included
-        if not same_digest(callback_token(secret, job_id, int(expires)), token):
-            return "bad_token"
-        if int(expires) < self.clock.now():
-            return "expired_token"
-        return None
 
     async def apply_status(self, job: Job, status: ProviderStatus) -> None:
         """Act on a provider reading, from a poll or a webhook."""
@@ -1065,12 +1036,8 @@ class JobService:
         return f"{report.remaining_today_s:g} s of your {report.daily_limit_s:g} s left today."
 
     def callback_url(self, job: Job) -> str | None:
-        if not self.config.public_url or not self.config.webhook_secret:
-            return None
-        expires = math.ceil(job.deadline_at + CALLBACK_GRACE_S)
-        token = callback_token(self.config.webhook_secret, job.id, expires)
-        base = self.config.public_url.rstrip("/")
-        return f"{base}/callbacks/{job.provider}/{job.id}?token={token}"
+        """Where the job's provider may call back; None when the bot is not reachable."""
+        return self._links.callback_url(job) if self._links is not None else None
 
     def _poll_interval(self, provider: VideoProvider) -> float:
         return provider.poll_interval_s or self.config.poll_interval_s

@@ -28,6 +28,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import ServiceConfig
 from bot.errors import DeliveryError, ProviderError, ProviderJobNotFound
 from bot.jobs import JobService
+from bot.links import MediaLinks
 from bot.models import (
     GenerationRequest,
     Job,
@@ -308,6 +309,7 @@ def make_service(
         replace(spec, retired_on=None) if spec.provider in unretired else spec
         for spec in default_catalog(gateway_dialect, vertex_extend=vertex_extend).specs()
     ]
+    clock = clock or SystemClock()
     return JobService(
         store=store,
         catalog=Catalog((*specs, SCRIPTED_SPEC)),
@@ -320,15 +322,14 @@ def make_service(
             work_dir=tmp_path / "downloads",
             poll_interval_s=poll_interval_s,
             job_timeout_s=job_timeout_s,
-            webhook_secret=webhook_secret,
-            public_url=public_url,
             backoff_cap_s=0.05,
             lease_s=lease_s,
             commands_per_minute=commands_per_minute,
             delivery_timeout_s=delivery_timeout_s,
         ),
-        clock=clock or SystemClock(),
+        clock=clock,
         rng=random.Random(7),
+        links=MediaLinks(public_url, webhook_secret, clock) if webhook_secret else None,
     )
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,9 @@ class Bot:
         assert row["status"] == "refunded"
 
 
+HOOK_SECRET = "hook-secret"
+
+
 @asynccontextmanager
 async def useapi_bot(
     store: SqliteStore,
@@ -75,6 +79,7 @@ async def useapi_bot(
     email: str | None = None,
     poll_interval_s: float = 0.01,
     http_timeout: httpx.Timeout | None = None,
+    public_url: str | None = None,
     **fake_options: Any,
 ) -> AsyncIterator[Bot]:
     async with UseapiFake(job_duration_s=0.05, **fake_options) as fake:
@@ -88,7 +93,8 @@ async def useapi_bot(
             surfaces={"chat": surface},
             default_provider="useapi",
             poll_interval_s=poll_interval_s,
-            webhook_secret="hook-secret",
+            webhook_secret=HOOK_SECRET,
+            public_url=public_url,
             unretired=("useapi",),  # LTX Studio API retired 2026-03-09: kept for its return
         )
         scheduler = Scheduler(service, idle_s=0.02)
@@ -338,15 +344,17 @@ async def test_an_expired_result_url_is_signed_again(store: SqliteStore, tmp_pat
 async def test_the_reply_url_callback_brings_the_result_without_waiting_for_a_poll(
     store: SqliteStore, tmp_path: Path, duplicates: bool
 ) -> None:
+    sock = socket.socket()  # bound first, so that the callback URL can name its port
+    sock.bind(("127.0.0.1", 0))
+    public_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     async with useapi_bot(
-        store, tmp_path, poll_interval_s=3600, duplicate_callbacks=duplicates
+        store, tmp_path, poll_interval_s=3600, duplicate_callbacks=duplicates, public_url=public_url
     ) as bot:
-        links = MediaLinks(None, "s", SystemClock())
+        # The web server checks callback tokens with the secret the service signs them with.
+        links = MediaLinks(None, HOOK_SECRET, SystemClock())
         runner = web.AppRunner(build_web_app(store, links, service=bot.service))
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        public_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        bot.service.config = replace(bot.service.config, public_url=public_url)
+        await web.SockSite(runner, sock).start()
         try:
             job = await bot.run(GenerationRequest(prompt="fox", model="veo3"))
             bot.delivered_once(job)
