@@ -23,7 +23,7 @@ from bot.errors import ConfigurationError, InvalidRequest
 from bot.jobs import JobService
 from bot.links import MediaLinks
 from bot.live_models import LiveModels
-from bot.ports import ChatSurface, ModelSource, VideoProvider
+from bot.ports import ChatSurface, ModelSource, Store, VideoProvider
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.web import PathOnlyAccessLogger, build_web_app
@@ -61,7 +61,7 @@ class ChatAdapter(Protocol):
 @dataclass
 class Runtime:
     settings: Settings
-    store: SqliteStore
+    store: Store
     catalog: Catalog
     providers: dict[str, VideoProvider]
     links: MediaLinks

@@ -204,16 +204,16 @@ async def _quota(runtime: app.Runtime, args: argparse.Namespace) -> int:
     if action == "show":
         for row in await runtime.store.overrides():
             limits = ", ".join(
-                f"{name} {row[column]:g}"
-                for name, column in (
-                    ("daily", "daily_s"),
-                    ("concurrent", "concurrent"),
-                    ("monthly", "monthly_s"),
+                f"{name} {value:g}"
+                for name, value in (
+                    ("daily", row.daily_s),
+                    ("concurrent", row.concurrent),
+                    ("monthly", row.monthly_s),
                 )
-                if row[column] is not None
+                if value is not None
             )
-            by = " (set by a workspace admin)" if row["set_by"] == Authority.WORKSPACE_ADMIN else ""
-            print(f"{row['scope']} {_printable(row['subject'])}: {limits}{by}")
+            by = " (set by a workspace admin)" if row.set_by is Authority.WORKSPACE_ADMIN else ""
+            print(f"{row.scope} {_printable(row.subject)}: {limits}{by}")
         for user_key in await runtime.store.blocked_users():
             print(f"blocked {_printable(user_key)}")
         return EXIT_OK

@@ -247,6 +247,7 @@ class LimitOverride:
     """Limits set for one user or workspace by one authority; None leaves a limit as it is."""
 
     scope: str  # "user" or "workspace"
+    subject: str  # the user key or the workspace key
     set_by: Authority
     daily_s: float | None = None
     concurrent: int | None = None

@@ -154,8 +154,10 @@ class LedgerAction(enum.StrEnum):
 
 
 class Store(Protocol):
-    """Durable job and quota state. Every method is one transaction; nothing here relies on
-    SQLite-only behaviour, so a PostgreSQL implementation can follow the same contract."""
+    """Durable job and quota state: every method the core, the adapters and the CLI call.
+    Every method is one transaction; nothing here relies on SQLite-only behaviour, so a
+    PostgreSQL implementation can follow the same contract. Policy is not the store's: it
+    gathers what `bot.quota` needs and applies its decision in the same transaction."""
 
     async def create_job(
         self,
@@ -281,9 +283,17 @@ class Store(Protocol):
         self, scope: str, subject: str, *, set_by: Authority | None = None
     ) -> bool: ...
 
+    async def overrides(self) -> list[LimitOverride]:
+        """Every override of every subject, by scope, subject and authority."""
+        ...
+
     async def reset_day(self, user_key: str, day: str, *, now: float) -> None: ...
 
     async def set_blocked(self, user_key: str, blocked: bool, *, now: float) -> bool: ...
+
+    async def blocked_users(self) -> list[str]:
+        """The user keys of everyone blocked, in order."""
+        ...
 
     async def banned_terms(self, workspace_key: str) -> list[str]: ...
 

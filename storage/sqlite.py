@@ -125,6 +125,17 @@ def _row_to_job(row: sqlite3.Row) -> Job:
     )
 
 
+def _row_to_override(row: sqlite3.Row) -> LimitOverride:
+    return LimitOverride(
+        scope=row["scope"],
+        subject=row["subject"],
+        set_by=Authority(row["set_by"]),
+        daily_s=row["daily_s"],
+        concurrent=row["concurrent"],
+        monthly_s=row["monthly_s"],
+    )
+
+
 def _assignments(changes: dict[str, object]) -> tuple[list[str], list[object]]:
     sets: list[str] = []
     params: list[object] = []
@@ -317,33 +328,22 @@ class SqliteStore:
         *,
         now: float,
     ) -> None:
-        """Raise the refusal a job of `cost_s` for `origin` meets now, if any."""
+        """Raise the refusal a job of `cost_s` for `origin` meets now, if any: the store
+        reads, `quota.admission` decides."""
         async with db.execute(
             "SELECT 1 FROM blocked_users WHERE user_key = ?", (origin.user_key,)
         ) as cur:
-            if await cur.fetchone() is not None:
-                raise quota.blocked()
-        limits = await self._limits(db, origin.user_key, origin.workspace_key, limits)
-        usage = await self._usage(db, origin.user_key, origin.workspace_key, period)
-        refusal: tuple[str, float, float] | None = None
-        if usage.in_flight >= limits.user_concurrent:
-            refusal = (quota.USER_CONCURRENT, usage.in_flight, limits.user_concurrent)
-        elif usage.used_today_s + cost_s > limits.user_daily_s:
-            refusal = (quota.USER_DAILY, usage.used_today_s, limits.user_daily_s)
-        elif (
-            limits.workspace_monthly_s
-            and usage.workspace_used_month_s + cost_s > limits.workspace_monthly_s
-        ):
-            refusal = (
-                quota.WORKSPACE_MONTHLY,
-                usage.workspace_used_month_s,
-                limits.workspace_monthly_s,
-            )
-        if refusal is not None:
-            limit, used, allowed = refusal
-            raise quota.refusal(
-                limit, used=used, allowed=allowed, cost=cost_s, period=period, now=now
-            )
+            blocked = await cur.fetchone() is not None
+        refused = quota.admission(
+            blocked=blocked,
+            limits=await self._limits(db, origin.user_key, origin.workspace_key, limits),
+            usage=await self._usage(db, origin.user_key, origin.workspace_key, period),
+            cost_s=cost_s,
+            period=period,
+            now=now,
+        )
+        if refused is not None:
+            raise refused
 
     async def get_job(self, job_id: str) -> Job | None:
         async with self._reader.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cur:
@@ -563,20 +563,11 @@ class SqliteStore:
         db: aiosqlite.Connection, user_key: str | None, workspace_key: str
     ) -> list[LimitOverride]:
         async with db.execute(
-            """SELECT scope, set_by, daily_s, concurrent, monthly_s FROM quota_overrides
+            """SELECT * FROM quota_overrides
                WHERE (scope = 'workspace' AND subject = ?) OR (scope = 'user' AND subject = ?)""",
             (workspace_key, user_key),
         ) as cur:
-            return [
-                LimitOverride(
-                    scope=row["scope"],
-                    set_by=Authority(row["set_by"]),
-                    daily_s=row["daily_s"],
-                    concurrent=row["concurrent"],
-                    monthly_s=row["monthly_s"],
-                )
-                for row in await cur.fetchall()
-            ]
+            return [_row_to_override(row) for row in await cur.fetchall()]
 
     async def set_override(
         self,
@@ -617,11 +608,11 @@ class SqliteStore:
             )
             return cur.rowcount > 0
 
-    async def overrides(self) -> list[dict[str, Any]]:
+    async def overrides(self) -> list[LimitOverride]:
         async with self._reader.execute(
             "SELECT * FROM quota_overrides ORDER BY scope, subject, set_by"
         ) as cur:
-            return [dict(row) for row in await cur.fetchall()]
+            return [_row_to_override(row) for row in await cur.fetchall()]
 
     async def reset_day(self, user_key: str, day: str, *, now: float) -> None:
         """Start the user's day afresh: what was charged before now no longer counts today."""

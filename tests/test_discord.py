@@ -834,7 +834,7 @@ async def test_a_server_admin_cannot_lift_the_operators_limits_or_reset_their_ow
         said = await admin("reset", {"user": moderator}, operator)
         assert said == f"Today starts afresh for <@{moderator.id}>."
         rows = await store.overrides()
-        assert [(r["subject"], r["set_by"], r["daily_s"]) for r in rows] == [
+        assert [(r.subject, r.set_by, r.daily_s) for r in rows] == [
             (f"{workspace}:{member.id}", "operator", 40),
             (f"{workspace}:{member.id}", "workspace_admin", 30),
         ]

@@ -726,7 +726,7 @@ async def test_a_database_locked_by_another_writer_loses_no_update(
     }
     # The other writer's change survived alongside ours, and the books add up.
     overrides = await store.overrides()
-    assert [(o["subject"], o["daily_s"]) for o in overrides] == [("chat:w1:admin-made", 77)]
+    assert [(o.subject, o.daily_s) for o in overrides] == [("chat:w1:admin-made", 77)]
     usage = await service.quota_usage(origin())
     assert usage.in_flight == 0
     assert usage.used_today_s == sum(j.cost_s for j in done if j.state is JobState.DELIVERED)
