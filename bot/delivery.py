@@ -86,7 +86,7 @@ class Delivery:
                 (JobState.SUCCEEDED,),
                 JobState.DELIVERING,
                 now=self._clock.now(),
-                next_poll_at=self._clock.now() + self._config.lease_s,
+                due_at=self._clock.now() + self._config.lease_s,
             )
             if claimed is None:
                 return  # another path is delivering it
@@ -96,8 +96,8 @@ class Delivery:
             try:
                 found = await surface.find_delivery(job)
             except DeliveryError as err:
-                if err.retryable and job.poll_failures < self._config.max_failures:
-                    await self._outcomes.retry_later(job, err, counter="poll_failures")
+                if err.retryable and job.delivery_failures < self._config.max_failures:
+                    await self._outcomes.retry_later(job, err, counter="delivery_failures")
                     return
                 # The place cannot even be read (the bot was removed from it): nothing of ours
                 # can have arrived there, and posting fails the same way, handled below.
@@ -163,8 +163,8 @@ class Delivery:
     ) -> None:
         """After a delivery that went wrong: try again later, or end the job. `video` is the
         result on disk when it was fetched (None: it never was)."""
-        if err.retryable and job.poll_failures < self._config.max_failures:
-            await self._outcomes.retry_later(job, err, counter="poll_failures")
+        if err.retryable and job.delivery_failures < self._config.max_failures:
+            await self._outcomes.retry_later(job, err, counter="delivery_failures")
         elif video is not None and isinstance(err, DeliveryError):
             await self._undeliverable(job, video, link, err)
         else:

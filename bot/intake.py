@@ -119,7 +119,7 @@ class Intake:
             updated_at=now,
             deadline_at=now + self._config.job_timeout_s,
             cost_s=spec.cost_of(valid.duration_s),
-            next_poll_at=now,
+            due_at=now,
         )
         media = [(role, pos, img.data) for role, pos, img in valid.media()]
         try:

@@ -119,7 +119,7 @@ class Lifecycle:
                 job.id,
                 version=job.version,
                 now=self._clock.now(),
-                next_poll_at=self._clock.now() + self._config.backoff_cap_s,
+                due_at=self._clock.now() + self._config.backoff_cap_s,
             )
             return
         try:
@@ -177,7 +177,7 @@ class Lifecycle:
                 k: t for k, t in self._callback_polls.items() if now - t < interval
             }
         self._callback_polls[job.id] = now  # before the await: concurrent replays see it
-        moved = await self._store.update(job.id, version=job.version, now=now, next_poll_at=now)
+        moved = await self._store.update(job.id, version=job.version, now=now, due_at=now)
         if moved is None:
             return "raced"
         self._wake()
@@ -194,7 +194,7 @@ class Lifecycle:
                 progress=100,
                 result_url=status.video_url,
                 poll_failures=0,
-                next_poll_at=self._clock.now(),
+                due_at=self._clock.now(),
             )
             if won is not None:
                 await self._delivery.deliver(won, status)
@@ -230,7 +230,7 @@ class Lifecycle:
             now=now,
             submit_attempts=job.submit_attempts + 1,
             error_code=None,
-            next_poll_at=now + self._config.lease_s,
+            due_at=now + self._config.lease_s,
         )
         if started is None:
             return  # someone else moved the job on
@@ -281,7 +281,7 @@ class Lifecycle:
             JobState.SUBMITTED,
             now=now,
             provider_job_id=provider_job_id,
-            next_poll_at=now if early else now + self._poll_interval(provider),
+            due_at=now if early else now + self._poll_interval(provider),
         )
         if submitted is not None:
             log.info("job %s submitted to %s as %s", job.id, job.provider, provider_job_id)
@@ -326,7 +326,7 @@ class Lifecycle:
         provider = self._providers[job.provider]
         now = self._clock.now()
         progress = max(job.progress, min(99, status.progress or 0))
-        next_poll_at = now + self._poll_interval(provider)
+        due_at = now + self._poll_interval(provider)
         if job.state is JobState.SUBMITTED and status.state is ProviderJobState.RUNNING:
             updated = await self._store.transition(
                 job.id,
@@ -335,7 +335,7 @@ class Lifecycle:
                 now=now,
                 progress=progress,
                 poll_failures=0,
-                next_poll_at=next_poll_at,
+                due_at=due_at,
             )
         else:
             updated = await self._store.update(
@@ -344,7 +344,7 @@ class Lifecycle:
                 now=now,
                 progress=progress,
                 poll_failures=0,
-                next_poll_at=next_poll_at,
+                due_at=due_at,
             )
         if updated is not None:
             # Where it waits in the provider's queue is news for the card, not for the store.

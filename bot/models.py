@@ -145,11 +145,14 @@ class Job:
     updated_at: float
     deadline_at: float
     cost_s: float
-    next_poll_at: float | None = None
+    # When the scheduler next looks at the job: the next poll, the retry after a backoff, or
+    # the end of the lease of the worker stepping it (a lease that runs out makes it due).
+    due_at: float | None = None
     provider_job_id: str | None = None
     progress: int = 0
     submit_attempts: int = 0
-    poll_failures: int = 0
+    poll_failures: int = 0  # provider readings that failed in a row (and unexpected errors)
+    delivery_failures: int = 0  # deliveries of the finished video that failed
     result_url: str | None = None
     result_bytes: int | None = None
     delivery_refs: dict[str, str] | None = None

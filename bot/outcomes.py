@@ -10,7 +10,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from bot.clock import Clock
 from bot.config import ServiceConfig
@@ -22,6 +22,16 @@ from bot.retry_after import capped
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# The job's counters of what went wrong, each with its own backoff and limit: submits tried,
+# provider readings that failed, deliveries that failed.
+FailureCounter = Literal["submit_attempts", "poll_failures", "delivery_failures"]
+
+
+def failures(job: Job, counter: FailureCounter) -> int:
+    """What `counter` stands at for `job`."""
+    if counter == "submit_attempts":
+        return job.submit_attempts
+    return job.poll_failures if counter == "poll_failures" else job.delivery_failures
 
 
 def backoff_s(failures: int, *, base: float, cap: float, rng: random.Random) -> float:
@@ -146,33 +156,39 @@ class Outcomes:
         self.settled(done)
 
     async def after_failure(self, job: Job, *, code: str, message: str) -> None:
-        """After a step went wrong unexpectedly: try again later, or fail once too many did."""
+        """After a step went wrong unexpectedly: try again later, or fail once too many did
+        (counted as failed deliveries once the video is made, else as failed polls)."""
         current = await self._store.get_job(job.id)
         if current is None or current.state.is_terminal:
             return
-        if current.poll_failures >= self._config.max_failures:
+        delivering = current.state in (JobState.SUCCEEDED, JobState.DELIVERING)
+        counter: FailureCounter = "delivery_failures" if delivering else "poll_failures"
+        if failures(current, counter) >= self._config.max_failures:
             await self.fail(current, JobState.FAILED, code=code, message=message)
         else:
-            await self.retry_later(current, None, counter="poll_failures")
+            await self.retry_later(current, None, counter=counter)
 
-    async def retry_later(self, job: Job, err: Exception | None, *, counter: str) -> None:
-        """Make the job due again after a backoff, counting one more failure in `counter`."""
-        failures = job.submit_attempts if counter == "submit_attempts" else job.poll_failures
+    async def retry_later(
+        self, job: Job, err: Exception | None, *, counter: FailureCounter
+    ) -> None:
+        """Make the job due again after a backoff that grows with `counter`, and count one
+        more failure there (submits count their attempts when they start them)."""
+        so_far = failures(job, counter)
         delay = backoff_s(
-            failures + 1,
+            so_far + 1,
             base=self._config.poll_interval_s,
             cap=self._config.backoff_cap_s,
             rng=self._rng,
         )
         if isinstance(err, ProviderRateLimited | DeliveryError):
             delay = max(delay, capped(err.retry_after) or 0.0)
-        next_poll_at = self._clock.now() + delay
+        due_at = self._clock.now() + delay
         if job.state in (JobState.PENDING, JobState.SUBMITTED, JobState.RUNNING):
             # Never asleep past the deadline (`advance` times these states out when it comes).
-            next_poll_at = min(next_poll_at, job.deadline_at)
-        changes: dict[str, object] = {"next_poll_at": next_poll_at}
-        if counter == "poll_failures":
-            changes["poll_failures"] = job.poll_failures + 1
+            due_at = min(due_at, job.deadline_at)
+        changes: dict[str, object] = {"due_at": due_at}
+        if counter != "submit_attempts":
+            changes[counter] = so_far + 1
         if err is not None:
             changes["error_code"] = getattr(err, "code", "delivery_retry")
         log.warning("job %s: will retry in %.1fs after %s", job.id, delay, err)

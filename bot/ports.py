@@ -225,7 +225,7 @@ class Store(Protocol):
         platforms: Collection[str],
         exclude: Collection[str] = (),
     ) -> list[Job]:
-        """Active jobs whose `next_poll_at` has come, each leased until `now + lease_s` so that
+        """Active jobs whose `due_at` has come, each leased until `now + lease_s` so that
         no other worker takes it meanwhile; never those in `exclude` (jobs this worker is
         still stepping, whose lease may have run out under it)."""
         ...

@@ -59,7 +59,8 @@ _COLUMNS: dict[str, tuple[str, Any]] = {
     "provider_job_id": ("provider_job_id", str),
     "submit_attempts": ("submit_attempts", int),
     "poll_failures": ("poll_failures", int),
-    "next_poll_at": ("next_poll_at", float),
+    "delivery_failures": ("delivery_failures", int),
+    "due_at": ("due_at", float),
     "deadline_at": ("deadline_at", float),
     "result_url": ("result_url", str),
     "result_bytes": ("result_bytes", int),
@@ -111,11 +112,12 @@ def _row_to_job(row: sqlite3.Row) -> Job:
         updated_at=row["updated_at"],
         deadline_at=row["deadline_at"],
         cost_s=row["cost_s"],
-        next_poll_at=row["next_poll_at"],
+        due_at=row["due_at"],
         provider_job_id=row["provider_job_id"],
         progress=row["progress"],
         submit_attempts=row["submit_attempts"],
         poll_failures=row["poll_failures"],
+        delivery_failures=row["delivery_failures"],
         result_url=row["result_url"],
         result_bytes=row["result_bytes"],
         delivery_refs=json.loads(refs) if refs else None,
@@ -265,7 +267,7 @@ class SqliteStore:
             )
             await db.execute(
                 """INSERT INTO jobs (id, platform, user_key, workspace_key, origin_json,
-                       request_json, provider, model, state, progress, next_poll_at,
+                       request_json, provider, model, state, progress, due_at,
                        deadline_at, cost_s, created_at, updated_at, version, idempotency_key)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 0, ?)""",
                 (
@@ -278,7 +280,7 @@ class SqliteStore:
                     job.provider,
                     job.model,
                     job.state.value,
-                    job.next_poll_at,
+                    job.due_at,
                     job.deadline_at,
                     job.cost_s,
                     job.created_at,
@@ -423,20 +425,20 @@ class SqliteStore:
             async with db.execute(
                 f"""SELECT id FROM jobs
                     WHERE {ACTIVE_AS_INDEXED}
-                      AND next_poll_at <= ? AND platform IN ({_placeholders(plats)}){skip}
-                    ORDER BY next_poll_at LIMIT ?""",  # noqa: S608 - placeholders only
+                      AND due_at <= ? AND platform IN ({_placeholders(plats)}){skip}
+                    ORDER BY due_at LIMIT ?""",  # noqa: S608 - placeholders only
                 (now, *plats, *skipped, limit),
             ) as cur:
                 ids = [row["id"] for row in await cur.fetchall()]
             if not ids:
                 return []
             await db.execute(
-                f"""UPDATE jobs SET next_poll_at = ?, version = version + 1
+                f"""UPDATE jobs SET due_at = ?, version = version + 1
                     WHERE id IN ({_placeholders(ids)})""",  # noqa: S608 - placeholders only
                 (now + lease_s, *ids),
             )
             async with db.execute(
-                f"SELECT * FROM jobs WHERE id IN ({_placeholders(ids)}) ORDER BY next_poll_at",  # noqa: S608
+                f"SELECT * FROM jobs WHERE id IN ({_placeholders(ids)}) ORDER BY due_at",  # noqa: S608
                 ids,
             ) as cur:
                 return [_row_to_job(row) for row in await cur.fetchall()]
@@ -449,7 +451,7 @@ class SqliteStore:
             return None
         skip, skipped = _excluding(exclude)
         async with self._reader.execute(
-            f"""SELECT MIN(next_poll_at) FROM jobs
+            f"""SELECT MIN(due_at) FROM jobs
                 WHERE {ACTIVE_AS_INDEXED}
                   AND platform IN ({_placeholders(plats)}){skip}""",  # noqa: S608 - placeholders only
             (*plats, *skipped),
@@ -463,7 +465,7 @@ class SqliteStore:
             return 0
         async with self._transaction() as db:
             cur = await db.execute(
-                f"""UPDATE jobs SET next_poll_at = ?, version = version + 1
+                f"""UPDATE jobs SET due_at = ?, version = version + 1
                     WHERE state IN ({_placeholders(_ACTIVE)})
                       AND platform IN ({_placeholders(plats)})""",  # noqa: S608 - placeholders only
                 (now, *_ACTIVE, *plats),

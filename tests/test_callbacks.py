@@ -151,10 +151,10 @@ async def test_forged_wrong_oversize_and_malformed_callbacks_change_nothing(bot:
     assert malformed.status_code == 400
     after = await bot.service.get_job(job.id)
     assert after is not None
-    assert (after.state, after.version, after.next_poll_at) == (
+    assert (after.state, after.version, after.due_at) == (
         job.state,
         job.version,
-        job.next_poll_at,
+        job.due_at,
     )
     assert bot.provider.jobs[job.provider_job_id or ""].polls == 0
 

@@ -61,7 +61,7 @@ class ShortReadTimeout(httpx.AsyncBaseTransport):
 
 class SkippingClock:
     """Wall-clock time that the test can move forward: a Retry-After of minutes is waited
-    out by skipping, and the store's `next_poll_at` shows what the bot decided to wait."""
+    out by skipping, and the store's `due_at` shows what the bot decided to wait."""
 
     def __init__(self) -> None:
         self.offset = 0.0
@@ -367,16 +367,16 @@ async def test_a_429_storm_is_waited_out_as_retry_after_says(
             """The job waiting out a Retry-After (a lease or a backoff is far shorter)."""
             current = await bot.service.get_job(job.id)
             assert current is not None and not current.state.is_terminal, current
-            assert current.next_poll_at is not None
-            far = current.next_poll_at - bot.clock.now() > RETRY_AFTER_S / 2
+            assert current.due_at is not None
+            far = current.due_at - bot.clock.now() > RETRY_AFTER_S / 2
             return current if far and current.error_code == "provider_rate_limited" else None
 
         seen: list[tuple[str, int]] = []
         for _ in range(SUBMIT_STORM + POLL_STORM):
             waiting = await eventually(parked)
             # What the bot decided: not one request sooner than the provider asked.
-            assert waiting.next_poll_at is not None
-            assert waiting.next_poll_at - waiting.updated_at >= RETRY_AFTER_S - 0.01
+            assert waiting.due_at is not None
+            assert waiting.due_at - waiting.updated_at >= RETRY_AFTER_S - 0.01
             posts = len(bot.fake.received("POST", family.submit))
             gets = len(bot.fake.received(family.status_method, family.status))
             seen.append((waiting.state.value, posts + gets))
@@ -719,7 +719,7 @@ async def test_a_database_locked_by_another_writer_loses_no_update(
     ]
     for job in done:
         assert len(surface.of(job.id, "video")) == (job.state is JobState.DELIVERED)
-        assert job.poll_failures == 0  # no step failed on the lock
+        assert job.poll_failures == job.delivery_failures == 0  # no step failed on the lock
     ledger = {row["job_id"]: row["status"] for row in await store.ledger()}
     assert ledger == {
         job.id: "settled" if job.state is JobState.DELIVERED else "refunded" for job in done

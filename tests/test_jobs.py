@@ -486,7 +486,9 @@ async def test_a_platform_retry_after_is_honoured_for_deliveries(
     await service.advance(submitted)
     waiting = await store.get_job(job.id)
     assert waiting is not None and waiting.state is JobState.DELIVERING
-    assert waiting.next_poll_at == pytest.approx(clock.now() + 30)
+    assert waiting.due_at == pytest.approx(clock.now() + 30)
+    # A failed delivery counts as one, not as a failed reading of the provider.
+    assert (waiting.delivery_failures, waiting.poll_failures) == (1, 0)
 
 
 async def test_a_request_delivered_twice_makes_one_job_even_across_a_restart(

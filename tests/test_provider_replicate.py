@@ -355,9 +355,9 @@ async def test_create_rate_limits_are_waited_out_as_retry_after_says(
         return job if limited else None
 
     waiting = await eventually(parked)
-    assert len(bot.fake.received("POST", PREDICTIONS)) == 2 and waiting.next_poll_at is not None
+    assert len(bot.fake.received("POST", PREDICTIONS)) == 2 and waiting.due_at is not None
     # Not one create sooner than Replicate asked (the window frees ~60 s after the first).
-    assert waiting.next_poll_at - waiting.updated_at >= 55
+    assert waiting.due_at - waiting.updated_at >= 55
     clock.skip(61)
     done = await asyncio.wait_for(bot.service.wait_until_done(second.id), 10)
 

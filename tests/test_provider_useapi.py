@@ -313,7 +313,7 @@ async def test_a_429_without_retry_after_backs_off_five_seconds(
 
         job = await eventually(throttled)
         assert job.state is JobState.PENDING
-        assert job.next_poll_at is not None and job.next_poll_at - time.time() > 4.5
+        assert job.due_at is not None and job.due_at - time.time() > 4.5
 
 
 async def test_5xx_resets_and_timeouts_are_survived(store: SqliteStore, tmp_path: Path) -> None:

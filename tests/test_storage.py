@@ -5,21 +5,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
 from bot.errors import ConfigurationError
-from bot.models import GenerationRequest, Job, JobState, MediaRole, QuotaLimits
+from bot.models import (
+    GenerationRequest,
+    Job,
+    JobState,
+    MediaRole,
+    ProviderJobState,
+    ProviderStatus,
+    QuotaLimits,
+)
 from bot.quota import period_at
+from bot.scheduler import Scheduler
 from storage.sqlite import ACTIVE_AS_INDEXED, SqliteStore, migrations
-from tests.support import origin
+from tests.support import RecordingSurface, ScriptedJob, ScriptedProvider, make_service, origin
 
 LIMITS = QuotaLimits(1000, 100, 0)
 NOW = 1_790_000_000.0
 
 
-def job(job_id: str, platform: str = "chat", next_poll_at: float = NOW) -> Job:
+def job(job_id: str, platform: str = "chat", due_at: float = NOW) -> Job:
     return Job(
         id=job_id,
         origin=origin(platform=platform),
@@ -31,7 +41,7 @@ def job(job_id: str, platform: str = "chat", next_poll_at: float = NOW) -> Job:
         updated_at=NOW,
         deadline_at=NOW + 600,
         cost_s=4,
-        next_poll_at=next_poll_at,
+        due_at=due_at,
     )
 
 
@@ -97,12 +107,12 @@ async def test_updates_use_the_version_as_an_optimistic_lock(store: SqliteStore)
 
 async def test_claiming_leases_due_jobs_once(store: SqliteStore) -> None:
     await store.create_job(job("due"), [], LIMITS, period_at(NOW))
-    await store.create_job(job("later", next_poll_at=NOW + 60), [], LIMITS, period_at(NOW))
+    await store.create_job(job("later", due_at=NOW + 60), [], LIMITS, period_at(NOW))
     await store.create_job(job("elsewhere", platform="other"), [], LIMITS, period_at(NOW))
 
     claimed = await store.claim_due(now=NOW, lease_s=30, limit=10, platforms=["chat"])
     assert [j.id for j in claimed] == ["due"]
-    assert claimed[0].next_poll_at == NOW + 30
+    assert claimed[0].due_at == NOW + 30
     assert await store.claim_due(now=NOW, lease_s=30, limit=10, platforms=["chat"]) == []
     assert await store.next_due_at(["chat"]) == NOW + 30
     assert await store.reschedule_active(now=NOW + 1, platforms=["chat"]) == 2
@@ -136,10 +146,87 @@ async def test_the_schedulers_queries_use_the_partial_index_of_active_jobs(
     # scan here would read every job ever made on each scheduler pass.
     with sqlite3.connect(tmp_path / "veo.db") as db:
         for query in (
-            f"SELECT id FROM jobs WHERE {ACTIVE_AS_INDEXED} AND next_poll_at <= ? "
-            "AND platform IN (?) ORDER BY next_poll_at LIMIT ?",
-            f"SELECT MIN(next_poll_at) FROM jobs WHERE {ACTIVE_AS_INDEXED} AND platform IN (?)",
+            f"SELECT id FROM jobs WHERE {ACTIVE_AS_INDEXED} AND due_at <= ? "
+            "AND platform IN (?) ORDER BY due_at LIMIT ?",
+            f"SELECT MIN(due_at) FROM jobs WHERE {ACTIVE_AS_INDEXED} AND platform IN (?)",
         ):
             params = (0.0, "slack", 10) if "LIMIT" in query else ("slack",)
             plan = " ".join(row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN {query}", params))
             assert "USING INDEX jobs_due" in plan, plan
+
+
+async def test_jobs_in_flight_in_a_database_from_before_due_at_resume_after_the_upgrade(
+    tmp_path: Path,
+) -> None:
+    """A database at version 6 (`next_poll_at`, and `poll_failures` counting deliveries too)
+    with jobs at the provider and one whose delivery failed three times: opened by this
+    version, the schedule and the counts carry over, and every job ends delivered, once."""
+    path = tmp_path / "veo.db"
+    now = time.time()
+    request = GenerationRequest(prompt="harbour at dawn", model="scripted-1", duration_s=8)
+    rows = {  # id: (state, provider job id, poll_failures, next_poll_at)
+        "running1": ("running", "p-running1", 2, now - 5),
+        "submitted": ("submitted", "p-submitted", 0, now + 3600),
+        "delivering": ("delivering", "p-delivering", 3, now + 3600),
+    }
+    with sqlite3.connect(path) as db:
+        for version, _name, sql in migrations()[:6]:
+            db.executescript(f"{sql}\nPRAGMA user_version = {version};")
+        for job_id, (state, provider_job_id, failures, due) in rows.items():
+            db.execute(
+                """INSERT INTO jobs (id, platform, user_key, workspace_key, origin_json,
+                       request_json, provider, model, state, progress, provider_job_id,
+                       submit_attempts, poll_failures, next_poll_at, deadline_at, cost_s,
+                       created_at, updated_at, version)
+                   VALUES (?, 'chat', 'chat:w1:u1', 'chat:w1', ?, ?, 'scripted', 'scripted-1',
+                           ?, 40, ?, 1, ?, ?, ?, 8, ?, ?, 3)""",
+                (
+                    job_id,
+                    origin().model_dump_json(),
+                    request.model_dump_json(),
+                    state,
+                    provider_job_id,
+                    failures,
+                    due,
+                    now + 600,
+                    now - 60,
+                    now - 30,
+                ),
+            )
+            db.execute(
+                """INSERT INTO quota_ledger (job_id, user_key, workspace_key, day, month,
+                       seconds, status, created_at, updated_at)
+                   VALUES (?, 'chat:w1:u1', 'chat:w1', ?, ?, 8, 'reserved', ?, ?)""",
+                (job_id, period_at(now).day, period_at(now).month, now - 60, now - 60),
+            )
+
+    store = await SqliteStore.open(path)
+    try:
+        assert await store.schema_version() == len(migrations()) >= 7
+        counts = {}
+        for job_id, (_state, _pid, _failures, due) in rows.items():
+            upgraded = await store.get_job(job_id)
+            assert upgraded is not None and upgraded.due_at == due
+            counts[job_id] = (upgraded.poll_failures, upgraded.delivery_failures)
+        assert counts == {"running1": (2, 0), "submitted": (0, 0), "delivering": (0, 3)}
+
+        provider = ScriptedProvider()
+        for _job_id, (_state, provider_job_id, _failures, _due) in rows.items():
+            provider.jobs[provider_job_id] = ScriptedJob(
+                request, [ProviderStatus(ProviderJobState.SUCCEEDED, video_url="mem://v")]
+            )
+        surface = RecordingSurface()
+        service = make_service(
+            store, tmp_path, providers={"scripted": provider}, surfaces={"chat": surface}
+        )
+        scheduler = Scheduler(service, idle_s=0.05)
+        await scheduler.start()  # makes every unfinished job due now, as on any start
+        try:
+            done = [await service.wait_until_done(job_id) for job_id in rows]
+        finally:
+            await scheduler.stop()
+        assert [job.state for job in done] == [JobState.DELIVERED] * 3
+        assert all(len(surface.of(job_id, "video")) == 1 for job_id in rows)
+        assert {row["status"] for row in await store.ledger(rows)} == {"settled"}
+    finally:
+        await store.close()
