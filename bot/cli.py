@@ -121,7 +121,7 @@ async def _try(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await runtime.aclose()
     if done.state is JobState.DELIVERED and done.delivery_refs:
-        print(done.delivery_refs["path"])
+        print(done.delivery_refs.path)
         return EXIT_OK
     return EXIT_JOB_FAILED
 
@@ -145,7 +145,7 @@ async def _resume(settings: Settings) -> int:
         await runtime.aclose()
     for job in done:
         if job.state is JobState.DELIVERED and job.delivery_refs:
-            print(job.delivery_refs["path"])
+            print(job.delivery_refs.path)
     return EXIT_OK if all(job.state is JobState.DELIVERED for job in done) else EXIT_JOB_FAILED
 
 
@@ -177,8 +177,8 @@ async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
             f"{job.request.duration_s or 0:>3}  {prompt}"
         )
         kept = _KEPT_BECAUSE.get(job.error_code or "")
-        if kept is not None and job.delivery_refs and "path" in job.delivery_refs:
-            print(f"{'':12}  {kept}; the video is at {_printable(job.delivery_refs['path'])}")
+        if kept is not None and job.delivery_refs and job.delivery_refs.path:
+            print(f"{'':12}  {kept}; the video is at {_printable(job.delivery_refs.path)}")
     return EXIT_OK
 
 

@@ -36,6 +36,7 @@ from bot.models import (
 )
 from bot.outcomes import Outcomes, timed
 from bot.ports import ChatSurface, LedgerAction, Store, VideoProvider
+from bot.refs import Refs, load_refs
 from bot.relay import CannotFit, download_to_file, fit_to_limit
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ class Delivery:
                     refs = await surface.deliver(job, video, notice=notice)
                 else:
                     refs = await surface.deliver_link(job, link, notice=notice)
-                    refs = refs | {"link_expires_at": f"{link.expires_at:.0f}"}
+                    refs = refs.model_copy(update={"link_expires_at": int(link.expires_at)})
         except TimeoutError:
             if not deadline.expired():
                 raise
@@ -198,7 +199,7 @@ class Delivery:
         kept = await asyncio.to_thread(self._files.move_into_kept, video, job.id)
         log.warning("job %s: cannot be posted where it was asked for (%s)", job.id, why)
         try:
-            refs: dict[str, str] | None = await surface.deliver_privately(
+            refs: Refs | None = await surface.deliver_privately(
                 job, kept, link=link, notice=await self._remaining_notice(job)
             )
         except DeliveryError as err:
@@ -212,7 +213,7 @@ class Delivery:
                 JobState.DELIVERED,
                 now=self._clock.now(),
                 ledger=LedgerAction.SETTLE,
-                delivery_refs=refs | {"path": str(kept)},
+                delivery_refs=refs.model_copy(update={"path": str(kept)}),
                 progress=100,
                 error_code=UNDELIVERABLE_SENT_PRIVATELY,
                 error_message=why.user_message,
@@ -230,7 +231,7 @@ class Delivery:
                 JobState.FAILED,
                 now=self._clock.now(),
                 ledger=LedgerAction.SETTLE,
-                delivery_refs={"path": str(kept)},
+                delivery_refs=load_refs(job.origin.platform, {"path": str(kept)}),
                 progress=100,
                 error_code=UNDELIVERED,
                 error_message=message,
@@ -323,9 +324,7 @@ class Delivery:
             raise DeliveryError(f"provider reports {status.state} for a finished job")
         return status
 
-    async def _finish(
-        self, job: Job, refs: dict[str, str], result_bytes: int | None = None
-    ) -> None:
+    async def _finish(self, job: Job, refs: Refs, result_bytes: int | None = None) -> None:
         done = await self._store.transition(
             job.id,
             (JobState.DELIVERING,),

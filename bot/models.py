@@ -6,7 +6,9 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
+
+from bot.refs import Refs, load_refs
 
 
 class JobState(enum.StrEnum):
@@ -112,7 +114,8 @@ class GenerationRequest(BaseModel):
 
 class Origin(BaseModel):
     """Where a request came from and where its answers go. Plain ids only, so a new process can
-    resume the job; `refs` holds the platform ids of the status message once posted."""
+    resume the job; `refs` holds the platform ids of the status message once posted, in the
+    platform's own structure (`bot.refs`)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -122,7 +125,19 @@ class Origin(BaseModel):
     user_id: str
     thread_id: str | None = None
     locale: str | None = None
-    refs: dict[str, str] = Field(default_factory=dict)
+    refs: Refs = Field(default_factory=Refs)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _platform_refs(cls, data: Any) -> Any:
+        """The refs in the structure of the origin's platform, however they came."""
+        if isinstance(data, dict) and isinstance(data.get("platform"), str):
+            data = {**data, "refs": load_refs(data["platform"], data.get("refs"))}
+        return data
+
+    @field_serializer("refs")
+    def _stored_refs(self, refs: Refs) -> dict[str, str]:
+        return refs.stored()
 
     @property
     def user_key(self) -> str:
@@ -155,7 +170,7 @@ class Job:
     delivery_failures: int = 0  # deliveries of the finished video that failed
     result_url: str | None = None
     result_bytes: int | None = None
-    delivery_refs: dict[str, str] | None = None
+    delivery_refs: Refs | None = None
     error_code: str | None = None
     error_message: str | None = None
     version: int = 0
@@ -164,7 +179,7 @@ class Job:
     queue_position: int | None = None
 
     @property
-    def origin_refs(self) -> dict[str, str]:
+    def origin_refs(self) -> Refs:
         return self.origin.refs
 
     @property

@@ -27,6 +27,7 @@ from bot.models import (
     ResultLink,
     UsageRow,
 )
+from bot.refs import Refs
 
 
 class VideoProvider(Protocol):
@@ -109,35 +110,33 @@ class ChatSurface(Protocol):
         """The largest file this job's destination takes (None: no limit)."""
         ...
 
-    async def post_status(self, job: Job) -> dict[str, str]:
+    async def post_status(self, job: Job) -> Refs:
         """Post the status card; return the platform refs to keep on the job's origin."""
         ...
 
-    async def find_status(self, job: Job) -> dict[str, str] | None:
+    async def find_status(self, job: Job) -> Refs | None:
         """Look for this job's own status card already posted (a crash came between posting
         it and recording it); its refs, as `post_status` returns them, or None."""
         ...
 
     async def update_progress(self, job: Job) -> None: ...
 
-    async def find_delivery(self, job: Job) -> dict[str, str] | None:
+    async def find_delivery(self, job: Job) -> Refs | None:
         """Look for this job's own result already posted (a crash between post and record)."""
         ...
 
-    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
+    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> Refs:
         """Post the finished video; return the refs of the message that holds it."""
         ...
 
-    async def deliver_link(
-        self, job: Job, link: ResultLink, *, notice: str | None
-    ) -> dict[str, str]:
+    async def deliver_link(self, job: Job, link: ResultLink, *, notice: str | None) -> Refs:
         """Post a link to the video instead of the video (too large even re-encoded), with
         the same buttons and parameters; return the refs of the message that holds it."""
         ...
 
     async def deliver_privately(
         self, job: Job, video: Path, *, link: ResultLink | None, notice: str | None
-    ) -> dict[str, str]:
+    ) -> Refs:
         """Send the finished video to the requester alone (a direct message), because the
         place it was asked for refused it for good (the bot removed, the thread deleted or
         archived); with `link`, the link instead of the file. Return the message's refs."""

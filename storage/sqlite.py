@@ -39,6 +39,7 @@ from bot.models import (
     UsageRow,
 )
 from bot.ports import LedgerAction
+from bot.refs import load_refs
 
 BUSY_TIMEOUT_MS = 5000
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -64,7 +65,7 @@ _COLUMNS: dict[str, tuple[str, Any]] = {
     "deadline_at": ("deadline_at", float),
     "result_url": ("result_url", str),
     "result_bytes": ("result_bytes", int),
-    "delivery_refs": ("delivery_refs_json", json.dumps),
+    "delivery_refs": ("delivery_refs_json", lambda refs: json.dumps(refs.stored())),
     "error_code": ("error_code", str),
     "error_message": ("error_message", str),
     "origin": ("origin_json", Origin.model_dump_json),
@@ -120,7 +121,7 @@ def _row_to_job(row: sqlite3.Row) -> Job:
         delivery_failures=row["delivery_failures"],
         result_url=row["result_url"],
         result_bytes=row["result_bytes"],
-        delivery_refs=json.loads(refs) if refs else None,
+        delivery_refs=load_refs(row["platform"], json.loads(refs)) if refs else None,
         error_code=row["error_code"],
         error_message=row["error_message"],
         version=row["version"],

@@ -33,6 +33,7 @@ from bot.jobs import JobService
 from bot.links import MediaLinks
 from bot.models import GenerationRequest, Job, JobState, ProviderJobState, ProviderStatus
 from bot.ports import VideoProvider
+from bot.refs import Refs
 from bot.scheduler import Scheduler
 from bot.web import build_web_app
 from storage.sqlite import SqliteStore
@@ -613,7 +614,7 @@ class GatedSurface(KeepingSurface):
 
     upload_held: Gate = field(default_factory=Gate)
 
-    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
+    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> Refs:
         await self.upload_held.wait()
         return await super().deliver(job, video, notice=notice)
 

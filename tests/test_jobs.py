@@ -23,6 +23,7 @@ from bot.links import MediaLinks
 from bot.media import load_image
 from bot.models import GenerationRequest, Job, JobState, ProviderJobState, ProviderStatus
 from bot.quota import period_at
+from bot.refs import Refs
 from bot.scheduler import Scheduler
 from bot.web import build_web_app
 from storage.sqlite import SqliteStore
@@ -84,7 +85,7 @@ async def test_a_job_goes_from_request_to_delivered_and_is_charged(
     done = await finish(service, job)
 
     assert done.state is JobState.DELIVERED
-    assert done.delivery_refs == {"message": f"video-{job.id}"}
+    assert done.delivery_refs == Refs(message=f"video-{job.id}")
     assert [p.kind for p in surface.posts if p.kind != "progress"] == ["status", "video"]
     assert surface.of(job.id, "video")[0].size == len(provider.video)
     assert "50" in [p.text for p in surface.of(job.id, "progress")]
@@ -263,7 +264,7 @@ async def test_a_video_that_cannot_fit_anywhere_is_kept_and_charged_when_no_link
     [failure] = surface.of(job.id, "failure")
     assert "too large to post here" in failure.text and "count" in failure.text
     kept = tmp_path / "downloads" / "results" / f"{job.id}.mp4"
-    assert done.delivery_refs == {"path": str(kept)}
+    assert done.delivery_refs == Refs(path=str(kept))
     assert kept.read_bytes() == provider.video
 
 
@@ -271,7 +272,7 @@ async def test_a_video_that_cannot_fit_anywhere_is_kept_and_charged_when_no_link
 class CrashAfterPost(RecordingSurface):
     """The platform takes the video, then the bot process dies before it records that."""
 
-    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
+    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> Refs:
         await super().deliver(job, video, notice=notice)
         raise asyncio.CancelledError
 
@@ -313,7 +314,7 @@ async def test_a_crash_between_post_and_record_does_not_post_twice(
 class CrashAfterCard(RecordingSurface):
     """The platform shows the status card, then the bot dies before it records that."""
 
-    async def post_status(self, job: Job) -> dict[str, str]:
+    async def post_status(self, job: Job) -> Refs:
         await super().post_status(job)
         raise asyncio.CancelledError
 
@@ -338,7 +339,7 @@ async def test_a_crash_between_card_and_record_does_not_post_a_second_card(
 
     assert done.state is JobState.DELIVERED
     assert len(channel.of(job.id, "status")) == 1
-    assert done.origin.refs == {"message": f"status-{job.id}"}
+    assert done.origin.refs == Refs(message=f"status-{job.id}")
     assert len(provider.submits) == 1
 
     # A job this process accepted itself posts its card without looking first.
@@ -543,7 +544,7 @@ async def test_a_video_that_cannot_fit_is_posted_as_a_signed_expiring_link(
     expires = int(link.text.split("expires=")[1].split("&")[0])
     assert 1_800_000_000 + 7 * 86400 < expires <= int(clock.now()) + 7 * 86400
     assert done.delivery_refs is not None
-    assert done.delivery_refs["link_expires_at"] == str(expires)
+    assert done.delivery_refs.link_expires_at == expires
     assert 'veo_result_links_total{platform="chat"} 1' in service.metrics.render()
 
     app = build_web_app(store, MediaLinks(None, "s3cret", clock), service=service)

@@ -108,8 +108,8 @@ async def test_a_video_kept_on_disk_and_crash_leftovers_go_after_the_retention_p
         job = await service.submit(GenerationRequest(prompt="a kite", duration_s=4), origin())
         done: Job = await asyncio.wait_for(service.wait_until_done(job.id), 10)
         assert (done.state, done.error_code) == (JobState.FAILED, "undelivered")
-        assert done.delivery_refs is not None
-        kept = Path(done.delivery_refs["path"])
+        assert done.delivery_refs is not None and done.delivery_refs.path is not None
+        kept = Path(done.delivery_refs.path)
         assert await asyncio.to_thread(kept.exists)
         # What a delivery run killed mid-download (SIGKILL) leaves behind.
         leftover = tmp_path / "downloads" / f"{job.id}-killed"

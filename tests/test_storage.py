@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sqlite3
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from bot.models import (
     QuotaLimits,
 )
 from bot.quota import period_at
+from bot.refs import ConsoleRefs, DiscordRefs, Refs, SlackRefs
 from bot.scheduler import Scheduler
 from storage.sqlite import ACTIVE_AS_INDEXED, SqliteStore, migrations
 from tests.support import RecordingSurface, ScriptedJob, ScriptedProvider, make_service, origin
@@ -230,3 +232,77 @@ async def test_jobs_in_flight_in_a_database_from_before_due_at_resume_after_the_
         assert {row["status"] for row in await store.ledger(rows)} == {"settled"}
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize(
+    ("platform", "card", "result", "typed_card", "typed_result"),
+    [
+        (
+            "discord",
+            {"channel": "11", "status": "12", "thread": "12", "upload_limit": "26214400"},
+            {"channel": "12", "message": "13", "link_expires_at": "1790604800"},
+            DiscordRefs(
+                channel_id="11", status_message_id="12", thread_id="12", upload_limit=25 << 20
+            ),
+            DiscordRefs(channel_id="12", message_id="13", link_expires_at=1_790_604_800),
+        ),
+        (
+            "discord",
+            {"channel": "11", "status": "12"},
+            {"dm_channel": "31", "message": "32", "path": "/data/results/j.mp4"},
+            DiscordRefs(channel_id="11", status_message_id="12"),
+            DiscordRefs(dm_channel_id="31", message_id="32", path="/data/results/j.mp4"),
+        ),
+        (
+            "slack",
+            {"status_ts": "1.1", "thread_ts": "1.1"},
+            {"file_id": "F1", "result_ts": "1.3", "thread_ts": "1.1"},
+            SlackRefs(status_ts="1.1", thread_ts="1.1"),
+            SlackRefs(file_id="F1", result_ts="1.3", thread_ts="1.1"),
+        ),
+        (
+            "console",
+            {"card": "j"},
+            {"path": "/out/harbour-j.mp4"},
+            ConsoleRefs(card="j"),
+            ConsoleRefs(path="/out/harbour-j.mp4"),
+        ),
+    ],
+)
+async def test_refs_stored_by_earlier_versions_load_typed_and_are_stored_the_same_way(
+    store: SqliteStore,
+    tmp_path: Path,
+    platform: str,
+    card: dict[str, str],
+    result: dict[str, str],
+    typed_card: Refs,
+    typed_result: Refs,
+) -> None:
+    """Rows written while refs were plain dicts load as the platform's structure, and what
+    this version writes is byte for byte the old shape."""
+    await store.create_job(job("old", platform=platform), [], LIMITS, period_at(NOW))
+    with sqlite3.connect(tmp_path / "veo.db") as db:  # as an earlier version wrote them
+        origin_json = json.loads(db.execute("SELECT origin_json FROM jobs").fetchone()[0])
+        db.execute(
+            "UPDATE jobs SET origin_json = ?, delivery_refs_json = ?",
+            (json.dumps(origin_json | {"refs": card}), json.dumps(result)),
+        )
+    loaded = await store.get_job("old")
+    assert loaded is not None
+    assert loaded.origin.refs == typed_card and loaded.delivery_refs == typed_result
+
+    await store.create_job(job("new", platform=platform), [], LIMITS, period_at(NOW))
+    fresh = await store.get_job("new")
+    assert fresh is not None
+    await store.update(
+        "new",
+        version=fresh.version,
+        now=NOW,
+        origin=fresh.origin.model_copy(update={"refs": typed_card}),
+        delivery_refs=typed_result,
+    )
+    with sqlite3.connect(tmp_path / "veo.db") as db:
+        origin_text, refs_text = db.execute(
+            "SELECT origin_json, delivery_refs_json FROM jobs WHERE id = 'new'"
+        ).fetchone()
+    assert json.loads(origin_text)["refs"] == card and json.loads(refs_text) == result

@@ -15,6 +15,7 @@ import pytest
 
 from adapters.providers.useapi import RATE_LIMIT_BACKOFF_S
 from bot.models import Job, JobState, ProviderJobState, ProviderStatus
+from bot.refs import SlackRefs
 from bot.retry_after import MAX_WAIT_S
 from storage.sqlite import SqliteStore
 from tests.fakes._base import Fault, sample_mp4
@@ -156,7 +157,7 @@ async def test_a_slack_rate_limit_on_the_upload_cannot_hold_a_delivery_forever(
         assert done.state is JobState.DELIVERED
         asked = [r for r in fake.requests if r.path == "/api/files.getUploadURLExternal"]
         assert len(asked) == 2
-        assert len(fake.videos("C1", done.origin.refs["status_ts"])) == 1
+        assert len(fake.videos("C1", SlackRefs.of(done.origin.refs).status_ts)) == 1
 
 
 async def test_a_long_discord_rate_limit_is_honoured_up_to_the_cap(
