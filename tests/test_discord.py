@@ -243,7 +243,8 @@ def _buttons(message: Message) -> list[dict[str, object]]:
 
 
 async def test_discord_internals_the_adapter_relies_on_still_exist() -> None:
-    # DISCORD_API_BASE / DISCORD_GATEWAY_URL are applied through these (PLATFORMS.md).
+    # DISCORD_API_BASE / DISCORD_GATEWAY_URL are applied through these class attributes:
+    # discord.py has no public setting for either.
     assert isinstance(discord.http.Route.BASE, str)
     assert discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY is not None
 

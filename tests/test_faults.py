@@ -116,8 +116,8 @@ FAMILIES = [
                 "status": "RESOURCE_EXHAUSTED",
             }
         },
-        # Polls answer with the file's URI (the other way §2.4 tolerates), so that the
-        # download is a call of its own to break; inline videos ride on the polls.
+        # Polls answer with the file's URI (the other way docs/providers.md §2.4 tolerates),
+        # so that the download is a call of its own to break; inline videos ride on the polls.
         make_fake=lambda **options: gemini.GeminiFake(get_returns_uri=True, **options),
         make_provider=lambda fake, t: GeminiProvider(
             gemini.API_KEY, base_url=fake.base_url, transport=t

@@ -1,6 +1,6 @@
 """The useapi.net LTX Studio adapter against its fake: uploads and create bodies field by
-field (seeds 000 and 001), the MP4 the channel gets, callbacks, and every failure ending
-refunded in plain words. The last tests hold the fake itself to the documented contract."""
+field (as useapi's examples show them), the MP4 the channel gets, callbacks, and every failure
+ending refunded in plain words. The last tests hold the fake itself to the documented contract."""
 
 from __future__ import annotations
 
@@ -106,7 +106,9 @@ async def useapi_bot(
             await provider.aclose()
 
 
-async def test_veo2_from_a_first_frame_matches_seed_000(store: SqliteStore, tmp_path: Path) -> None:
+async def test_veo2_from_a_first_frame_matches_useapis_example(
+    store: SqliteStore, tmp_path: Path
+) -> None:
     async with useapi_bot(store, tmp_path) as bot:
         job = await bot.run(
             GenerationRequest(
@@ -158,7 +160,7 @@ async def test_veo3_from_text_sends_its_resolution(store: SqliteStore, tmp_path:
         assert bot.fake.received("POST", UPLOAD) == []
 
 
-async def test_ltx_from_first_and_last_frame_matches_seed_001(
+async def test_ltx_from_first_and_last_frame_matches_useapis_example(
     store: SqliteStore, tmp_path: Path
 ) -> None:
     async with useapi_bot(store, tmp_path) as bot:
