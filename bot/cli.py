@@ -20,8 +20,7 @@ from pydantic import ValidationError
 
 from adapters.console import ConsoleSurface, console_origin
 from adapters.providers import build_providers, default_catalog, default_provider
-from bot import app, moderation
-from bot.catalog import Catalog
+from bot import app, checkup, moderation
 from bot.clock import SystemClock
 from bot.errors import (
     ConfigurationError,
@@ -34,8 +33,7 @@ from bot.errors import (
 from bot.jobs import UNDELIVERABLE_SENT_PRIVATELY, UNDELIVERED, JobService
 from bot.links import MediaLinks
 from bot.media import load_image
-from bot.models import Actor, Authority, GenerationRequest, ImageInput, JobState, ProviderHealth
-from bot.ports import VideoProvider
+from bot.models import Actor, Authority, GenerationRequest, ImageInput, JobState
 from bot.settings import Settings
 from storage.sqlite import SqliteStore
 
@@ -45,7 +43,6 @@ EXIT_BAD_INPUT = 2
 EXIT_REFUSED = 3  # quota spent, user blocked, or wording the workspace bans
 EXIT_CONFIG = 4
 EXIT_UNHEALTHY = 1  # `doctor`: some provider is not fit to take requests
-DOCTOR_TIMEOUT_S = 30.0
 
 # Whoever has a shell on the bot's machine runs it: the CLI speaks as the operator.
 OPERATOR = Actor.operator()
@@ -293,68 +290,10 @@ async def _banned(service: JobService, args: argparse.Namespace) -> int:
 def _models(args: argparse.Namespace) -> int:
     """The live models; with --all the retired ones too, marked with their date."""
     catalog = default_catalog()
-    for provider in [args.provider] if args.provider else catalog.providers():
-        for spec in catalog.models(provider, retired=args.all):
-            if spec.retired:
-                instead = catalog.replacement_for(spec)
-                print(
-                    f"{provider}/{spec.id} (retired {spec.retired_on}"
-                    f"{f' by {spec.retired_by}' if spec.retired_by else ''}): "
-                    f"{f'use {instead} instead' if instead else 'no replacement here'}"
-                )
-                continue
-            inputs = "+".join(sorted(i.value for i in spec.inputs))
-            durations = ",".join(str(d) for d in spec.durations)
-            print(
-                f"{provider}/{spec.id}{' (default)' if spec.default else ''}: "
-                f"{durations} s; {' '.join(spec.aspect_ratios)}; {'/'.join(spec.resolutions)}; "
-                f"inputs {inputs}; prompt <= {spec.max_prompt_chars}"
-                f"{f' [at risk: {spec.at_risk}]' if spec.at_risk else ''}"
-            )
+    providers = [args.provider] if args.provider else catalog.providers()
+    for line in checkup.model_lines(catalog, providers, retired=args.all):
+        print(line)
     return EXIT_OK
-
-
-async def _probe(provider: VideoProvider) -> ProviderHealth:
-    try:
-        async with asyncio.timeout(DOCTOR_TIMEOUT_S):
-            return await provider.health()
-    except TimeoutError:
-        return ProviderHealth(False, None, detail=f"no answer within {DOCTOR_TIMEOUT_S:g} s")
-
-
-def _checkup(
-    catalog: Catalog, name: str, health: ProviderHealth, model: str | None, *, default: bool
-) -> tuple[bool, str]:
-    """Whether one provider can take requests, and the line that says so."""
-    problems: list[str] = []
-    facts: list[str] = []
-    if not health.reachable:
-        problems.append("not reachable")
-    elif health.key_accepted is None:
-        facts.append("reachable, no key needed")
-    elif health.key_accepted:
-        facts.append("reachable, key accepted")
-    else:
-        problems.append("reachable, key REFUSED")
-    try:
-        spec = catalog.get(name, model)
-    except InvalidRequest as refused:
-        problems.append(refused.user_message.rstrip("."))
-    else:
-        if not health.reachable or health.key_accepted is False:
-            facts.append(f"default model {spec.id} not checked")
-        elif health.live_models is None:
-            facts.append(f"default model {spec.id} (the provider does not list its models)")
-        elif spec.id in health.live_models:
-            facts.append(f"default model {spec.id} live")
-        else:
-            problems.append(f"default model {spec.id} is not offered by the provider any more")
-        if spec.at_risk:
-            facts.append(f"at risk: {spec.at_risk}")
-    words = "; ".join([*problems, *facts])
-    detail = f" ({health.detail})" if health.detail else ""
-    label = f"{name} (default)" if default else name
-    return not problems, f"{'ok     ' if not problems else 'PROBLEM'}  {label}: {words}{detail}"
 
 
 async def _doctor(settings: Settings) -> int:
@@ -364,20 +303,12 @@ async def _doctor(settings: Settings) -> int:
     links = MediaLinks(settings.veo_public_url, secrets.token_hex(32), SystemClock())
     providers = build_providers(settings, settings.veo_data_dir, links)
     default = settings.veo_provider or default_provider(providers, catalog)
-    names = sorted(providers, key=lambda name: (name != default, name))
     try:
-        answers = await asyncio.gather(*(_probe(providers[name]) for name in names))
+        healthy, lines = await checkup.doctor(catalog, providers, default, settings.veo_model)
     finally:
         for provider in providers.values():
             await provider.aclose()
-    healthy = True
-    if default not in providers:
-        healthy = False
-        print(f"PROBLEM  {default} (default): not configured: its key is not set")
-    for name, health in zip(names, answers, strict=True):
-        model = settings.veo_model if name == default else None
-        ok, line = _checkup(catalog, name, health, model, default=name == default)
-        healthy = healthy and ok
+    for line in lines:
         print(line)
     return EXIT_OK if healthy else EXIT_UNHEALTHY
 
