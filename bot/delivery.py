@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import shutil
 import threading
 from collections.abc import Awaitable, Callable, Mapping
@@ -75,6 +74,8 @@ class Delivery:
         # Signs the links to videos too large to upload even re-encoded; None: no links.
         self._links = links
         self._quota_report = quota_report
+        # The bot's copy of a video goes once its job has ended, however it ended.
+        outcomes.on_settled(files.drop_own_copy)
 
     async def deliver(self, job: Job, status: ProviderStatus | None = None) -> None:
         """Deliver a job the provider has finished (`succeeded`), or take up one whose
@@ -111,18 +112,19 @@ class Delivery:
         # A folder of this run's own: a second run (another worker whose lease ran out) never
         # writes into the files of this one.
         work = await asyncio.to_thread(self._files.new_scratch, job.id)
-        video = work / "video.mp4"
+        video = self._files.own_copy(job.id)  # what is posted: the bot's copy, or a re-encode
         held = False  # whether the video is on disk: from then on the provider's work is kept
         link: ResultLink | None = None
         deadline = asyncio.timeout(self._config.delivery_timeout_s)
         try:
             async with deadline:
-                size = await self._fetch_result(job, status, video)
+                size, job = await self._hold(job, status, work)
                 held = True
                 limit = surface.upload_limit_bytes(job)
                 if limit is not None and size > limit:
                     try:
-                        size = await self._fit(job, video, limit)
+                        size = await self._fit(job, video, work / "fitted.mp4", limit)
+                        video = work / "fitted.mp4"
                     except CannotFit as exc:
                         link = await self._keep_for_link(job, video, exc)
                 if not await self._still_ours(job):
@@ -154,6 +156,25 @@ class Delivery:
         finally:
             await asyncio.to_thread(shutil.rmtree, work, ignore_errors=True)
         await self._finish(job, refs, result_bytes=size)
+
+    async def _hold(self, job: Job, status: ProviderStatus | None, work: Path) -> tuple[int, Job]:
+        """Make sure the bot holds its own copy of the provider's video (`JobFiles.own_copy`):
+        the one an earlier run downloaded when it is there, complete (its size as recorded),
+        else a download, into this run's folder and then moved into place whole. A delivery
+        that has to wait (the platform down, retries) thus never needs the provider's URL
+        again, which some providers delete within the hour (Replicate). The size and the job
+        as it now is."""
+        kept = await asyncio.to_thread(self._files.own_copy_size, job.id)
+        if kept is not None and kept == job.downloaded_bytes:
+            log.info("job %s: posting the copy downloaded earlier", job.id)
+            return kept, job
+        downloaded = work / "video.mp4"
+        size = await self._fetch_result(job, status, downloaded)
+        await asyncio.to_thread(self._files.hold, downloaded, job.id)
+        recorded = await self._store.update(
+            job.id, version=job.version, now=self._clock.now(), downloaded_bytes=size
+        )
+        return size, recorded or job  # None: another worker took over (`_still_ours` says so)
 
     async def _delivery_failed(
         self,
@@ -252,18 +273,16 @@ class Delivery:
         )
         self._outcomes.settled(done)
 
-    async def _fit(self, job: Job, path: Path, limit: int) -> int:
-        """Re-encode the video in place so that it fits the destination's upload limit;
-        `CannotFit` when no encoding does."""
-        fitted = path.with_name(f"fitted-{path.name}")
+    async def _fit(self, job: Job, path: Path, fitted: Path, limit: int) -> int:
+        """Re-encode the video into `fitted` (the bot's copy stays as it came) so that it fits
+        the destination's upload limit; `CannotFit` when no encoding does."""
         stop = threading.Event()
         try:
             size = await _in_worker(stop, lambda: fit_to_limit(path, fitted, limit, stop=stop))
         except CannotFit as exc:
             log.warning("job %s: %s", job.id, exc)
-            fitted.unlink(missing_ok=True)
+            await asyncio.to_thread(fitted.unlink, missing_ok=True)
             raise
-        os.replace(fitted, path)
         log.info("job %s: re-encoded to %d bytes to fit %d", job.id, size, limit)
         self._metrics.count(
             "veo_reencodes_total",

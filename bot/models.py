@@ -169,7 +169,10 @@ class Job:
     poll_failures: int = 0  # provider readings that failed in a row (and unexpected errors)
     delivery_failures: int = 0  # deliveries of the finished video that failed
     result_url: str | None = None
-    result_bytes: int | None = None
+    result_bytes: int | None = None  # the video as posted (re-encoded to fit, maybe)
+    # The video as the provider delivered it: the size of the bot's own copy, recorded once
+    # that copy is complete, so that a later delivery run can trust and reuse it.
+    downloaded_bytes: int | None = None
     delivery_refs: Refs | None = None
     error_code: str | None = None
     error_message: str | None = None

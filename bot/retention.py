@@ -65,6 +65,7 @@ class Retention:
             except OSError as exc:
                 log.warning("job %s: the provider's files stay: %s", job.id, exc)
         await asyncio.to_thread(self._files.kept(job.id).unlink, missing_ok=True)
+        await asyncio.to_thread(self._files.drop_own_copy, job.id)  # if a crash left it
         # Scratch folders of delivery runs a crash cut short (a run removes its own).
         await asyncio.to_thread(self._files.remove_scratch, job.id)
         await self._store.mark_purged(job.id, now=self._clock.now())

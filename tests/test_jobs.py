@@ -228,7 +228,8 @@ async def test_a_failed_post_is_retried_and_the_video_posted_once(
 
     assert done.state is JobState.DELIVERED
     assert len(surface.of(job.id, "video")) == 1
-    assert provider.downloads == 3  # each try fetches a fresh copy: URLs expire
+    # Fetched once: the later tries post the bot's own copy (provider URLs expire).
+    assert provider.downloads == 1
 
 
 async def test_a_video_too_large_for_the_destination_is_re_encoded_to_fit(
@@ -246,6 +247,26 @@ async def test_a_video_too_large_for_the_destination_is_re_encoded_to_fit(
     assert video.size <= size // 4
     assert done.result_bytes == video.size
     assert service.metrics.value("veo_reencodes_total", platform="chat") == 1
+
+
+async def test_a_re_encode_leaves_the_bots_copy_as_downloaded_for_the_next_try(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "big.mp4"
+    size = noisy_mp4(source, audio=False)
+    provider = ScriptedProvider(video=source.read_bytes())
+    surface = RecordingSurface(limit=size // 4, fail_deliveries=1)
+    service = scripted_service(store, tmp_path, provider, surface)
+    job, done = await submit_and_finish(service)
+
+    assert done.state is JobState.DELIVERED
+    [video] = surface.of(job.id, "video")
+    assert video.size <= size // 4
+    # The second try re-encoded the copy the first one downloaded, unchanged by the first
+    # re-encode (else its size would not match the one recorded, and it would be fetched).
+    assert provider.downloads == 1
+    assert (done.downloaded_bytes, done.result_bytes) == (size, video.size)
+    assert service.metrics.value("veo_reencodes_total", platform="chat") == 2
 
 
 async def test_a_video_that_cannot_fit_anywhere_is_kept_and_charged_when_no_link_could_be_opened(
@@ -266,6 +287,8 @@ async def test_a_video_that_cannot_fit_anywhere_is_kept_and_charged_when_no_link
     kept = tmp_path / "downloads" / "results" / f"{job.id}.mp4"
     assert done.delivery_refs == Refs(path=str(kept))
     assert kept.read_bytes() == provider.video
+    # The job has ended: the bot's own copy of the video is not held besides.
+    assert not (tmp_path / "downloads" / f"{job.id}.mp4").exists()
 
 
 @dataclass
