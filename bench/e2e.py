@@ -101,7 +101,7 @@ async def _rig(folder: Path, video: bytes, poll_interval_s: float) -> AsyncItera
 
 async def _at_provider(rig: Rig, states: tuple[JobState, ...]) -> Job:
     job = await rig.service.submit(
-        GenerationRequest(prompt="harbour at dawn", model="veo-3.0-fast-generate-001"),
+        GenerationRequest(prompt="harbour at dawn", model="veo-3.1-fast-generate-preview"),
         Origin(platform="slack", workspace_id="T1", channel_id=CHANNEL, user_id="U1"),
     )
     found: list[Job] = []
@@ -159,7 +159,7 @@ async def _floor_run(rig: Rig, client: httpx.AsyncClient, thread_ts: str) -> flo
     created = await client.post(
         f"{rig.gateway.base_url}/v1/video/generations",
         headers={"Authorization": f"Bearer {API_KEY}"},
-        json={"model": "veo-3.0-fast-generate-001", "prompt": "p", "aspect_ratio": "16:9"},
+        json={"model": "veo-3.1-fast-generate-preview", "prompt": "p", "aspect_ratio": "16:9"},
     )
     task_id = created.json()["id"]
     rig.gateway.finish(task_id)

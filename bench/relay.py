@@ -132,7 +132,7 @@ async def _measure(
     scheduler = Scheduler(service, per_provider=DELIVERIES)
     try:
         await scheduler.start()
-        request = GenerationRequest(prompt="harbour at dawn", model="veo-3.0-fast-generate-001")
+        request = GenerationRequest(prompt="harbour at dawn", model="veo-3.1-fast-generate-preview")
         jobs = [
             await service.submit(
                 request,

@@ -92,7 +92,7 @@ async def _measure(side: Side, base_url: str, folder: Path) -> dict[str, Any]:
         await scheduler.start()
         start = time.perf_counter()
         request = GenerationRequest(
-            prompt="a lighthouse at dusk", model="veo-3.0-fast-generate-001"
+            prompt="a lighthouse at dusk", model="veo-3.1-fast-generate-preview"
         )
         origins = [
             Origin(platform=surface.platform, workspace_id="w", channel_id="c", user_id=f"u{i}")

@@ -181,6 +181,16 @@ class Catalog:
             s for (p, _), s in self._specs.items() if p == provider and (retired or not s.retired)
         ]
 
+    def offered(
+        self, providers: Iterable[str], *, first: str | None = None, retired: bool = False
+    ) -> list[ModelSpec]:
+        """The models people are offered (Discord's autocomplete and forms, Slack's form and
+        help, `veo-bot models`): those of `providers`, the provider `first` (the default one)
+        leading and the rest by name, each provider's in catalog order; live models only,
+        unless `retired` (for listings)."""
+        order = sorted(set(providers), key=lambda name: (name != first, name))
+        return [spec for name in order for spec in self.models(name, retired=retired)]
+
     def default_model(self, provider: str) -> ModelSpec:
         """The provider's default among its live models."""
         every = self.models(provider, retired=True)

@@ -16,27 +16,26 @@ PROBE_TIMEOUT_S = 30.0
 
 
 def model_lines(catalog: Catalog, providers: Iterable[str], *, retired: bool) -> list[str]:
-    """The live models of these providers, a line each; with `retired`, the retired ones
-    too, with their date and what replaces them."""
+    """The models these providers offer (`Catalog.offered`), a line each; with `retired`,
+    the retired ones too, with their date and what replaces them."""
     lines: list[str] = []
-    for provider in providers:
-        for spec in catalog.models(provider, retired=retired):
-            if spec.retired:
-                instead = catalog.replacement_for(spec)
-                lines.append(
-                    f"{provider}/{spec.id} (retired {spec.retired_on}"
-                    f"{f' by {spec.retired_by}' if spec.retired_by else ''}): "
-                    f"{f'use {instead} instead' if instead else 'no replacement here'}"
-                )
-                continue
-            inputs = "+".join(sorted(i.value for i in spec.inputs))
-            durations = ",".join(str(d) for d in spec.durations)
+    for spec in catalog.offered(providers, retired=retired):
+        if spec.retired:
+            instead = catalog.replacement_for(spec)
             lines.append(
-                f"{provider}/{spec.id}{' (default)' if spec.default else ''}: "
-                f"{durations} s; {' '.join(spec.aspect_ratios)}; {'/'.join(spec.resolutions)}; "
-                f"inputs {inputs}; prompt <= {spec.max_prompt_chars}"
-                f"{f' [at risk: {spec.at_risk}]' if spec.at_risk else ''}"
+                f"{spec.provider}/{spec.id} (retired {spec.retired_on}"
+                f"{f' by {spec.retired_by}' if spec.retired_by else ''}): "
+                f"{f'use {instead} instead' if instead else 'no replacement here'}"
             )
+            continue
+        inputs = "+".join(sorted(i.value for i in spec.inputs))
+        durations = ",".join(str(d) for d in spec.durations)
+        lines.append(
+            f"{spec.provider}/{spec.id}{' (default)' if spec.default else ''}: "
+            f"{durations} s; {' '.join(spec.aspect_ratios)}; {'/'.join(spec.resolutions)}; "
+            f"inputs {inputs}; prompt <= {spec.max_prompt_chars}"
+            f"{f' [at risk: {spec.at_risk}]' if spec.at_risk else ''}"
+        )
     return lines
 
 

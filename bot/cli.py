@@ -21,16 +21,24 @@ from pydantic import ValidationError
 from adapters.console import ConsoleSurface, console_origin
 from adapters.providers import build_providers, default_catalog, default_provider
 from bot import app, checkup, moderation
+from bot.admin import (
+    AdminActions,
+    Blocked,
+    LimitsCleared,
+    Subject,
+    TermAllowed,
+    TermBanned,
+    Unblocked,
+)
 from bot.clock import SystemClock
 from bot.errors import (
     ConfigurationError,
     InvalidRequest,
     QuotaExceeded,
     UserFacingError,
-    reference_id,
-    unexpected_message,
+    reply_to,
 )
-from bot.jobs import UNDELIVERABLE_SENT_PRIVATELY, UNDELIVERED, JobService
+from bot.jobs import UNDELIVERABLE_SENT_PRIVATELY, UNDELIVERED
 from bot.links import MediaLinks
 from bot.media import load_image
 from bot.models import Actor, Authority, GenerationRequest, ImageInput, JobState
@@ -185,17 +193,17 @@ async def _admin(args: argparse.Namespace, settings: Settings) -> int:
     runtime = await app.open_runtime(settings, {surface.platform: surface})
     try:
         service = runtime.service
+        actions = AdminActions(service.store, defaults=service.config.limits, clock=service.clock)
         if args.command == "usage":
-            return await _usage(service, args)
+            return await _usage(actions, args)
         if args.command == "banned":
-            return await _banned(service, args)
-        return await _quota(runtime, args)
+            return await _banned(actions, args)
+        return await _quota(runtime, actions, args)
     finally:
         await runtime.aclose()
 
 
-async def _quota(runtime: app.Runtime, args: argparse.Namespace) -> int:
-    service = runtime.service
+async def _quota(runtime: app.Runtime, actions: AdminActions, args: argparse.Namespace) -> int:
     scope, subject = ("user", args.user) if args.user else ("workspace", args.workspace)
     action = args.action
     if action == "show":
@@ -219,32 +227,30 @@ async def _quota(runtime: app.Runtime, args: argparse.Namespace) -> int:
             "say whose quota: --user PLATFORM:WORKSPACE:USER or --workspace PLATFORM:WORKSPACE",
             EXIT_BAD_INPUT,
         )
+    whose = Subject.user(subject) if scope == "user" else Subject.workspace(subject)
     if action == "set":
-        await service.set_limits(
-            OPERATOR,
-            scope,
-            subject,
-            daily_s=args.daily,
-            concurrent=args.concurrent,
-            monthly_s=args.monthly,
+        await actions.set_limits(
+            OPERATOR, whose, daily_s=args.daily, concurrent=args.concurrent, monthly_s=args.monthly
         )
         print(f"limits set for {scope} {subject}")
     elif action == "clear":
-        cleared = await service.clear_limits(OPERATOR, scope, subject)
-        print(f"limits cleared for {scope} {subject}" if cleared else "no limits were set")
+        cleared = await actions.clear_limits(OPERATOR, whose)
+        done = isinstance(cleared, LimitsCleared)
+        print(f"limits cleared for {scope} {subject}" if done else "no limits were set")
     elif scope != "user":
         return _fail(f"{action} applies to a user (--user)", EXIT_BAD_INPUT)
     elif action == "reset-day":
-        await service.reset_day(OPERATOR, subject)
+        await actions.reset_day(OPERATOR, subject)
         print(f"today starts afresh for {subject}")
     else:
-        changed = await service.set_blocked(subject, action == "block")
+        outcome = await actions.set_blocked(subject, action == "block")
+        changed = isinstance(outcome, Blocked | Unblocked)
         print(f"{subject} {action}ed" if changed else f"{subject} was already {action}ed")
     return EXIT_OK
 
 
-async def _usage(service: JobService, args: argparse.Namespace) -> int:
-    rows = await service.usage(args.month, args.workspace)
+async def _usage(actions: AdminActions, args: argparse.Namespace) -> int:
+    rows = (await actions.usage(args.month, args.workspace)).rows
     if args.csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(["user", "workspace", "jobs", "settled_s", "in_flight_s", "refunded_jobs"])
@@ -273,15 +279,16 @@ async def _usage(service: JobService, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _banned(service: JobService, args: argparse.Namespace) -> int:
+async def _banned(actions: AdminActions, args: argparse.Namespace) -> int:
     if args.action == "list":
-        for term in await service.store.banned_terms(args.workspace):
-            flag = f"  ({moderation.NOT_ENFORCED})" if moderation.unusable(term) else ""
-            print(_printable(term) + flag)
+        for listed in (await actions.banned_terms(args.workspace)).terms:
+            flag = "" if listed.enforced else f"  ({moderation.NOT_ENFORCED})"
+            print(_printable(listed.term) + flag)
         return EXIT_OK
     if not args.term:
         return _fail(f"give the word or re:pattern to {args.action}", EXIT_BAD_INPUT)
-    changed = await service.set_banned(args.workspace, args.term, args.action == "add")
+    outcome = await actions.set_banned(args.workspace, args.term, args.action == "add")
+    changed = isinstance(outcome, TermBanned | TermAllowed)
     verb = "banned" if args.action == "add" else "allowed again"
     print(f"{verb} in {args.workspace}" if changed else "nothing to change")
     return EXIT_OK
@@ -420,7 +427,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(exc.user_message, EXIT_REFUSED if refused else EXIT_BAD_INPUT)
     except ConfigurationError as exc:
         return _fail(str(exc), EXIT_CONFIG)
-    except Exception:
-        ref = reference_id()
-        logging.getLogger("veo-bot").exception("unexpected error (ref %s)", ref)
-        return _fail(unexpected_message(ref), EXIT_JOB_FAILED)
+    except Exception as exc:
+        return _fail(reply_to(exc, during=f"veo-bot {args.command}"), EXIT_JOB_FAILED)

@@ -20,7 +20,8 @@ The hierarchy::
 
 Anything else that escapes is unexpected: it is logged in full with a reference id
 (`reference_id()`), and people only see `unexpected_message(ref)`. Exception text never
-reaches a channel: it can hold prompts, URLs or keys.
+reaches a channel: it can hold prompts, URLs or keys. `reply_to(error)` is that rule, the one
+catch-all every surface hooks in (discord.py's `tree.on_error`, bolt's `app.error`).
 
 Each adapter is the one place that maps its lower-layer errors (httpx, discord.py, slack_sdk)
 into these classes.
@@ -28,9 +29,12 @@ into these classes.
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 from bot.retry_after import capped
+
+log = logging.getLogger(__name__)
 
 
 class VeoError(Exception):
@@ -188,4 +192,16 @@ def reference_id() -> str:
 
 
 def unexpected_message(ref: str) -> str:
+    """The apology for an unexpected error: the reference and nothing of the error itself."""
     return f"Something went wrong (ref {ref}). The team can look it up with that reference."
+
+
+def reply_to(error: BaseException, *, during: str) -> str:
+    """What to tell the person whose request ended in `error`: a `UserFacingError`'s own
+    words; anything else is logged in full (what was going on: `during`) under a new reference
+    id, and the person gets only `unexpected_message(ref)`."""
+    if isinstance(error, UserFacingError):
+        return error.user_message
+    ref = reference_id()
+    log.error("%s: unexpected error (ref %s)", during, ref, exc_info=error)
+    return unexpected_message(ref)

@@ -11,7 +11,7 @@ It composes the rooms that do the work, each over the same store:
 - `bot.retention.Retention`: the sweep that removes finished jobs' files;
 - `bot.job_files.JobFiles`: where a job's files lie on disk.
 
-What admins steer (limits, blocks, banned terms, usage) is still answered here.
+What admins steer (limits, blocks, banned terms, usage) is `bot.admin`'s.
 """
 
 from __future__ import annotations
@@ -21,20 +21,16 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 
-from bot import moderation, quota
 from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.config import ServiceConfig
 from bot.delivery import UNDELIVERABLE_SENT_PRIVATELY, UNDELIVERED, Delivery
-from bot.errors import InvalidRequest
 from bot.intake import Intake
 from bot.job_files import JobFiles
 from bot.lifecycle import Lifecycle
 from bot.links import MediaLinks
 from bot.metrics import Metrics
 from bot.models import (
-    Actor,
-    Authority,
     GenerationRequest,
     Job,
     Origin,
@@ -42,11 +38,9 @@ from bot.models import (
     QuotaLimits,
     QuotaReport,
     QuotaUsage,
-    UsageRow,
 )
 from bot.outcomes import Outcomes
 from bot.ports import ChatSurface, Store, VideoProvider
-from bot.quota import period_at
 from bot.retention import Retention
 
 # Named here too, as the adapters and the CLI import them with the service: what
@@ -177,84 +171,6 @@ class JobService:
     async def limits_for(self, origin: Origin) -> QuotaLimits:
         """The limits in force for the person."""
         return await self._intake.limits_for(origin)
-
-    # --- what admins steer (callers check that the person is an admin) -------------------
-
-    async def set_limits(
-        self,
-        actor: Actor,
-        scope: str,
-        subject: str,
-        *,
-        daily_s: float | None = None,
-        concurrent: int | None = None,
-        monthly_s: float | None = None,
-    ) -> None:
-        """Set limits as `actor`'s word. The operator sets any sane number; a workspace admin
-        only numbers within the operator's caps for that subject (`quota.check_within_caps`),
-        and their rows are kept apart from the operator's, the tighter applying."""
-        if scope not in ("user", "workspace"):
-            raise InvalidRequest("Limits are set for a user or a workspace.")
-        if scope == "user" and monthly_s is not None:
-            raise InvalidRequest("The monthly limit belongs to a workspace, not a user.")
-        if daily_s is None and concurrent is None and monthly_s is None:
-            raise InvalidRequest("Give at least one limit to set.")
-        quota.check_limit_values(daily_s=daily_s, concurrent=concurrent, monthly_s=monthly_s)
-        if actor.authority is Authority.WORKSPACE_ADMIN:
-            assert actor.workspace_key is not None
-            if scope == "workspace":
-                overrides = await self.store.limit_overrides(None, subject)
-            else:
-                overrides = await self.store.limit_overrides(subject, actor.workspace_key)
-            caps = quota.operator_caps(self.config.limits, overrides)
-            quota.check_within_caps(
-                caps, daily_s=daily_s, concurrent=concurrent, monthly_s=monthly_s
-            )
-        await self.store.set_override(
-            scope,
-            subject,
-            set_by=actor.authority,
-            now=self.clock.now(),
-            daily_s=daily_s,
-            concurrent=int(concurrent) if concurrent is not None else None,
-            monthly_s=monthly_s,
-        )
-
-    async def clear_limits(self, actor: Actor, scope: str, subject: str) -> bool:
-        """A workspace admin clears their own limits for the subject; the operator, all."""
-        mine = actor.authority if actor.authority is Authority.WORKSPACE_ADMIN else None
-        return await self.store.clear_override(scope, subject, set_by=mine)
-
-    async def reset_day(self, actor: Actor, user_key: str) -> None:
-        """Give a person today's quota back. Never one's own: the CLI (no chat identity,
-        shell access) may reset anyone."""
-        if actor.user_key is not None and actor.user_key == user_key:
-            raise InvalidRequest(
-                "Nobody resets their own day: ask another admin, or the bot's operator."
-            )
-        now = self.clock.now()
-        await self.store.reset_day(user_key, period_at(now).day, now=now)
-
-    async def set_blocked(self, user_key: str, blocked: bool) -> bool:
-        return await self.store.set_blocked(user_key, blocked, now=self.clock.now())
-
-    async def set_banned(self, workspace_key: str, term: str, banned: bool) -> bool:
-        if banned:
-            moderation.compile_term(term)  # refuses a term that cannot work, in plain words
-        return await self.store.set_banned_term(
-            workspace_key,
-            term.strip(),
-            banned,
-            now=self.clock.now(),
-            max_terms=moderation.MAX_TERMS,
-        )
-
-    async def usage(
-        self, month: str | None = None, workspace_key: str | None = None
-    ) -> list[UsageRow]:
-        return await self.store.usage_report(
-            month or period_at(self.clock.now()).month, workspace_key
-        )
 
     # --- jobs -----------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ import discord.http
 import pytest
 from pydantic import ValidationError
 
+from bot.admin import AdminActions
 from bot.app import open_runtime
 from bot.clock import ManualClock
 from bot.models import Job, ProviderJobState, ProviderStatus, QuotaLimits
@@ -99,7 +100,9 @@ async def another_video_in_flight(bot: SlackBot) -> AsyncIterator[None]:
 
 @contextlib.asynccontextmanager
 async def clicker_blocked(bot: SlackBot) -> AsyncIterator[None]:
-    await bot.service.set_blocked(f"slack:{TEAM_ID}:U2", True)
+    service = bot.service
+    admin = AdminActions(service.store, defaults=service.config.limits, clock=service.clock)
+    await admin.set_blocked(f"slack:{TEAM_ID}:U2", True)
     yield
 
 

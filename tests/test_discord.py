@@ -18,6 +18,7 @@ import pytest
 
 from adapters.discord import create_adapter
 from adapters.discord._adapter import DiscordAdapter
+from bot.admin import Admins
 from bot.clock import Clock
 from bot.errors import ConfigurationError
 from bot.jobs import JobService
@@ -375,7 +376,7 @@ async def test_a_spent_quota_is_refused_saying_which_limit_and_when_it_frees(
         text = await bot.reply(quota)
         assert quota.callbacks[0]["data"]["flags"] & EPHEMERAL
         assert "used 8 s of video out of 10 s: 2 s left" in text
-        assert "Jobs in flight: 0 of 5" in text
+        assert "Videos in progress: 0 of 5 at a time." in text
 
 
 # --- failures -----------------------------------------------------------------------------
@@ -520,7 +521,9 @@ async def test_delete_is_for_the_requester_or_an_admin_only(
         mine, other = [await bot.video_message(job) for job in jobs]
 
         refused = await fake.click(mine, "Delete", user=stranger)
-        assert "Only the person who asked for this video" in await bot.reply(refused)
+        assert await bot.reply(refused) == (
+            f"Only <@{author.id}>, who asked for this video, or an admin can delete it."
+        )
         assert not mine.deleted
 
         deleted = await fake.click(mine, "Delete", user=author)
@@ -719,7 +722,7 @@ async def test_admins_steer_quotas_blocks_and_banned_words_and_nobody_else_can(
         member = fake.add_user("member")
         moderator = fake.add_user("moderator", permissions=MEMBER_PERMISSIONS | MANAGE_GUILD)
         listed = fake.add_user("listed")  # no Manage Server, but named in VEO_ADMINS
-        bot.adapter._commands.admin._admins = frozenset({str(listed.id)})
+        bot.adapter._commands.admin.admins = Admins([f"discord:{listed.id}"])
 
         async def admin(action: str, options: dict[str, object], user: User) -> str:
             asked = await fake.slash(f"veo-admin {action}", options, user=user)
@@ -796,7 +799,7 @@ async def test_a_server_admin_cannot_lift_the_operators_limits_or_reset_their_ow
         member = fake.add_user("member")
         moderator = fake.add_user("moderator", permissions=MEMBER_PERMISSIONS | MANAGE_GUILD)
         operator = fake.add_user("operator")  # named in VEO_ADMINS
-        bot.adapter._commands.admin._admins = frozenset({str(operator.id)})
+        bot.adapter._commands.admin.admins = Admins([f"discord:{operator.id}"])
         workspace = f"discord:{fake.guild_id}"
 
         async def admin(action: str, options: dict[str, object], user: User) -> str:

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from bot.admin import AdminActions, Blocked, LimitsCleared, Subject, TermAllowed, Unblocked
 from bot.clock import ManualClock
 from bot.errors import InvalidRequest, QuotaExceeded, UserFacingError
 from bot.jobs import JobService
 from bot.models import (
     Actor,
+    Authority,
     GenerationRequest,
     JobState,
     ProviderJobState,
@@ -40,6 +42,19 @@ def service(store: SqliteStore, tmp_path: Path) -> JobService:
     )
 
 
+@pytest.fixture
+def admin(service: JobService) -> AdminActions:
+    return AdminActions(service.store, defaults=service.config.limits, clock=service.clock)
+
+
+def user(key: str) -> Subject:
+    return Subject.user(key)
+
+
+def workspace(key: str) -> Subject:
+    return Subject.workspace(key)
+
+
 async def fill(service: JobService, user: str = "u1", workspace: str = "w1") -> int:
     """Submit 8 s jobs until refused; how many went through."""
     count = 0
@@ -51,38 +66,46 @@ async def fill(service: JobService, user: str = "u1", workspace: str = "w1") -> 
         count += 1
 
 
-async def test_user_overrides_beat_workspace_overrides_beat_defaults(service: JobService) -> None:
-    await service.set_limits(OPERATOR, "workspace", "chat:w1", daily_s=32)
-    await service.set_limits(OPERATOR, "user", "chat:w1:vip", daily_s=48)
+async def test_user_overrides_beat_workspace_overrides_beat_defaults(
+    service: JobService, admin: AdminActions
+) -> None:
+    await admin.set_limits(OPERATOR, workspace("chat:w1"), daily_s=32)
+    await admin.set_limits(OPERATOR, user("chat:w1:vip"), daily_s=48)
     assert await fill(service, "someone") == 4
     assert await fill(service, "vip") == 6
     assert await fill(service, "other", workspace="w2") == 2  # defaults elsewhere
 
-    assert await service.clear_limits(OPERATOR, "user", "chat:w1:vip")
+    assert await admin.clear_limits(OPERATOR, user("chat:w1:vip")) == LimitsCleared(
+        user("chat:w1:vip"), Authority.OPERATOR
+    )
     report = await service.quota_report(origin(user="vip"))
     assert (report.daily_limit_s, report.used_today_s) == (32, 48)
 
 
-async def test_a_workspace_monthly_override_caps_the_workspace(service: JobService) -> None:
-    await service.set_limits(OPERATOR, "workspace", "chat:w1", monthly_s=20)
+async def test_a_workspace_monthly_override_caps_the_workspace(
+    service: JobService, admin: AdminActions
+) -> None:
+    await admin.set_limits(OPERATOR, workspace("chat:w1"), monthly_s=20)
     assert await fill(service, "a") == 2
     with pytest.raises(QuotaExceeded) as refused:
         await service.submit(EIGHT, origin(user="b"))
     assert refused.value.limit == "workspace_monthly"
 
 
-async def test_bad_limits_are_refused(service: JobService) -> None:
+async def test_bad_limits_are_refused(service: JobService, admin: AdminActions) -> None:
     with pytest.raises(InvalidRequest, match="daily must be a number from 0 to 1,000,000"):
-        await service.set_limits(OPERATOR, "user", "chat:w1:u1", daily_s=-1)
+        await admin.set_limits(OPERATOR, user("chat:w1:u1"), daily_s=-1)
     with pytest.raises(InvalidRequest, match="belongs to a workspace"):
-        await service.set_limits(OPERATOR, "user", "chat:w1:u1", monthly_s=10)
+        await admin.set_limits(OPERATOR, user("chat:w1:u1"), monthly_s=10)
     with pytest.raises(InvalidRequest, match="at least one limit"):
-        await service.set_limits(OPERATOR, "workspace", "chat:w1")
+        await admin.set_limits(OPERATOR, workspace("chat:w1"))
 
 
-async def test_resetting_a_users_day_gives_the_day_back(service: JobService) -> None:
+async def test_resetting_a_users_day_gives_the_day_back(
+    service: JobService, admin: AdminActions
+) -> None:
     assert await fill(service) == 2
-    await service.reset_day(OPERATOR, "chat:w1:u1")
+    await admin.reset_day(OPERATOR, "chat:w1:u1")
     assert (await service.quota_report(origin())).used_today_s == 0
     clock = service.clock
     assert isinstance(clock, ManualClock)
@@ -91,14 +114,14 @@ async def test_resetting_a_users_day_gives_the_day_back(service: JobService) -> 
 
 
 async def test_a_blocked_user_is_refused_plainly_and_charged_nothing(
-    service: JobService, store: SqliteStore
+    service: JobService, admin: AdminActions, store: SqliteStore
 ) -> None:
-    assert await service.set_blocked("chat:w1:u1", True)
+    assert await admin.set_blocked("chat:w1:u1", True) == Blocked("chat:w1:u1")
     with pytest.raises(UserFacingError) as refused:
         await service.submit(EIGHT, origin())
     assert refused.value.code == "blocked"
     assert await store.ledger() == []
-    assert await service.set_blocked("chat:w1:u1", False)
+    assert await admin.set_blocked("chat:w1:u1", False) == Unblocked("chat:w1:u1")
     await service.submit(EIGHT, origin())
 
 
@@ -115,9 +138,14 @@ async def test_a_blocked_user_is_refused_plainly_and_charged_nothing(
     ],
 )
 async def test_banned_terms_match_case_insensitively_on_word_boundaries(
-    service: JobService, store: SqliteStore, term: str, prompt: str, refused: bool
+    service: JobService,
+    admin: AdminActions,
+    store: SqliteStore,
+    term: str,
+    prompt: str,
+    refused: bool,
 ) -> None:
-    await service.set_banned("chat:w1", term, True)
+    await admin.set_banned("chat:w1", term, True)
     request = GenerationRequest(prompt=prompt, duration_s=8)
     if refused:
         with pytest.raises(UserFacingError) as caught:
@@ -133,17 +161,20 @@ async def test_banned_terms_match_case_insensitively_on_word_boundaries(
 
 async def test_the_negative_prompt_is_checked_too_and_bad_patterns_are_refused(
     service: JobService,
+    admin: AdminActions,
 ) -> None:
-    await service.set_banned("chat:w1", "blood", True)
+    await admin.set_banned("chat:w1", "blood", True)
     with pytest.raises(UserFacingError, match="does not allow"):
         await service.submit(EIGHT.model_copy(update={"negative_prompt": "no blood"}), origin())
     with pytest.raises(InvalidRequest, match="not a valid regular expression"):
-        await service.set_banned("chat:w1", "re:(unclosed", True)
-    assert await service.set_banned("chat:w1", "blood", False)
+        await admin.set_banned("chat:w1", "re:(unclosed", True)
+    assert await admin.set_banned("chat:w1", "blood", False) == TermAllowed("chat:w1", "blood")
     await service.submit(EIGHT.model_copy(update={"negative_prompt": "no blood"}), origin())
 
 
-async def test_the_usage_report_matches_the_ledger(service: JobService, store: SqliteStore) -> None:
+async def test_the_usage_report_matches_the_ledger(
+    service: JobService, admin: AdminActions, store: SqliteStore
+) -> None:
     kept = await service.submit(EIGHT, origin(user="a"))
     failed = await service.submit(EIGHT.model_copy(update={"duration_s": 4}), origin(user="a"))
     await service.submit(EIGHT, origin(user="b"))
@@ -158,7 +189,7 @@ async def test_the_usage_report_matches_the_ledger(service: JobService, store: S
     done = await store.get_job(kept.id)
     assert done is not None and done.state is JobState.DELIVERED
 
-    rows = await service.usage(workspace_key="chat:w1")
+    rows = (await admin.usage(workspace_key="chat:w1")).rows
     assert [(r.user_key, r.jobs, r.settled_s, r.reserved_s, r.refunded_jobs) for r in rows] == [
         ("chat:w1:a", 2, 8, 0, 1),
         ("chat:w1:b", 1, 0, 8, 0),
@@ -167,7 +198,7 @@ async def test_the_usage_report_matches_the_ledger(service: JobService, store: S
     assert sum(r.settled_s + r.reserved_s for r in rows) == sum(
         row["seconds"] for row in ledger if row["status"] != "refunded"
     )
-    assert await service.usage(month="2026-10") == []
+    assert (await admin.usage(month="2026-10")).rows == ()
 
 
 # --- who is asking: the operator, or a workspace admin inside the operator's caps -----------
@@ -177,48 +208,53 @@ ADMIN = Actor.workspace_admin("chat:w1:mod", "chat:w1")
 
 async def test_a_workspace_admin_lowers_and_shares_out_limits_inside_the_operators_caps(
     service: JobService,
+    admin: AdminActions,
 ) -> None:
     # The operator's caps here are the defaults: 16 s a day, 100 at a time, unlimited month.
-    await service.set_limits(ADMIN, "workspace", "chat:w1", daily_s=8)
-    await service.set_limits(ADMIN, "user", "chat:w1:vip", daily_s=16)  # up to the cap: fine
+    await admin.set_limits(ADMIN, workspace("chat:w1"), daily_s=8)
+    await admin.set_limits(ADMIN, user("chat:w1:vip"), daily_s=16)  # up to the cap: fine
     assert await fill(service, "someone") == 1
     assert await fill(service, "vip") == 2
     with pytest.raises(InvalidRequest, match="up to 16 s a day here"):
-        await service.set_limits(ADMIN, "user", "chat:w1:vip", daily_s=24)
+        await admin.set_limits(ADMIN, user("chat:w1:vip"), daily_s=24)
     with pytest.raises(InvalidRequest, match="up to 100 at a time here"):
-        await service.set_limits(ADMIN, "workspace", "chat:w1", concurrent=101)
+        await admin.set_limits(ADMIN, workspace("chat:w1"), concurrent=101)
 
     # The operator raises one person; the admin may then give them up to that, no more.
-    await service.set_limits(OPERATOR, "user", "chat:w1:vip", daily_s=40)
-    await service.set_limits(ADMIN, "user", "chat:w1:vip", daily_s=24)
+    await admin.set_limits(OPERATOR, user("chat:w1:vip"), daily_s=40)
+    await admin.set_limits(ADMIN, user("chat:w1:vip"), daily_s=24)
     assert (await service.quota_report(origin(user="vip"))).daily_limit_s == 24
     # The operator lowers the cap under the admin's number: the tighter one applies.
-    await service.set_limits(OPERATOR, "user", "chat:w1:vip", daily_s=8)
+    await admin.set_limits(OPERATOR, user("chat:w1:vip"), daily_s=8)
     assert (await service.quota_report(origin(user="vip"))).daily_limit_s == 8
 
     # An admin clears their own rows only; the operator clears everyone's.
-    assert await service.clear_limits(ADMIN, "user", "chat:w1:vip")
+    assert await admin.clear_limits(ADMIN, user("chat:w1:vip")) == LimitsCleared(
+        user("chat:w1:vip"), Authority.WORKSPACE_ADMIN
+    )
     assert (await service.quota_report(origin(user="vip"))).daily_limit_s == 8
-    await service.set_limits(ADMIN, "user", "chat:w1:vip", daily_s=4)
-    assert await service.clear_limits(OPERATOR, "user", "chat:w1:vip")
+    await admin.set_limits(ADMIN, user("chat:w1:vip"), daily_s=4)
+    assert await admin.clear_limits(OPERATOR, user("chat:w1:vip")) == LimitsCleared(
+        user("chat:w1:vip"), Authority.OPERATOR
+    )
     assert (await service.quota_report(origin(user="vip"))).daily_limit_s == 8  # the admin's 8
 
 
 async def test_a_workspace_admin_cannot_make_a_capped_month_unlimited(
-    service: JobService, store: SqliteStore
+    service: JobService, admin: AdminActions, store: SqliteStore
 ) -> None:
-    await service.set_limits(OPERATOR, "workspace", "chat:w1", monthly_s=600)
+    await admin.set_limits(OPERATOR, workspace("chat:w1"), monthly_s=600)
     with pytest.raises(InvalidRequest, match="monthly 0 means unlimited"):
-        await service.set_limits(ADMIN, "workspace", "chat:w1", monthly_s=0)
+        await admin.set_limits(ADMIN, workspace("chat:w1"), monthly_s=0)
     with pytest.raises(InvalidRequest, match="up to 600 s here"):
-        await service.set_limits(ADMIN, "workspace", "chat:w1", monthly_s=601)
+        await admin.set_limits(ADMIN, workspace("chat:w1"), monthly_s=601)
     assert [row.set_by for row in await store.overrides()] == ["operator"]
-    await service.set_limits(ADMIN, "workspace", "chat:w1", monthly_s=300)
+    await admin.set_limits(ADMIN, workspace("chat:w1"), monthly_s=300)
     assert (await service.quota_report(origin())).workspace_monthly_limit_s == 300
     # Where the operator left the month unlimited, an admin may cap it or leave it so.
     elsewhere = Actor.workspace_admin("chat:w2:mod", "chat:w2")
-    await service.set_limits(elsewhere, "workspace", "chat:w2", monthly_s=0)
-    await service.set_limits(elsewhere, "workspace", "chat:w2", monthly_s=50)
+    await admin.set_limits(elsewhere, workspace("chat:w2"), monthly_s=0)
+    await admin.set_limits(elsewhere, workspace("chat:w2"), monthly_s=50)
     assert (await service.quota_report(origin(workspace="w2"))).workspace_monthly_limit_s == 50
 
 
@@ -233,18 +269,24 @@ async def test_a_workspace_admin_cannot_make_a_capped_month_unlimited(
     ],
 )
 async def test_limits_that_are_not_sane_numbers_are_refused_even_to_the_operator(
-    service: JobService, store: SqliteStore, limits: dict[str, float], message: str
+    service: JobService,
+    admin: AdminActions,
+    store: SqliteStore,
+    limits: dict[str, float],
+    message: str,
 ) -> None:
     with pytest.raises(InvalidRequest, match=re.escape(message)):
-        await service.set_limits(OPERATOR, "workspace", "chat:w1", **limits)  # type: ignore[arg-type]
+        await admin.set_limits(OPERATOR, workspace("chat:w1"), **limits)  # type: ignore[arg-type]
     assert await store.overrides() == []
 
 
-async def test_nobody_resets_their_own_day_but_the_cli_resets_anyone(service: JobService) -> None:
+async def test_nobody_resets_their_own_day_but_the_cli_resets_anyone(
+    service: JobService, admin: AdminActions
+) -> None:
     assert await fill(service, "mod") == 2
     for actor in (ADMIN, Actor.operator("chat:w1:mod")):
         with pytest.raises(InvalidRequest, match="Nobody resets their own day"):
-            await service.reset_day(actor, "chat:w1:mod")
+            await admin.reset_day(actor, "chat:w1:mod")
     assert (await service.quota_report(origin(user="mod"))).used_today_s == 16
-    await service.reset_day(Actor.operator(), "chat:w1:mod")  # the CLI: no chat identity
+    await admin.reset_day(Actor.operator(), "chat:w1:mod")  # the CLI: no chat identity
     assert (await service.quota_report(origin(user="mod"))).used_today_s == 0

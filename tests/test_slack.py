@@ -284,7 +284,8 @@ async def test_quota_tells_what_is_left_only_to_the_asker(
 
         [answer] = await bot.fake.wait_for(lambda: bot.fake.responses)
         assert answer["response_type"] == "ephemeral"
-        assert "used *8 s* of 20 s" in answer["text"] and "*12 s left*" in answer["text"]
+        assert "used *8 s* of video out of 20 s" in answer["text"]
+        assert "*12 s left*" in answer["text"]
 
 
 async def test_admins_steer_quotas_and_banned_words_and_nobody_else_can(
@@ -317,13 +318,13 @@ async def test_admins_steer_quotas_and_banned_words_and_nobody_else_can(
         assert (await bot.service.quota_report(origin_of("U1"))).daily_limit_s == 1000
         assert (
             await answer("admin limits <@U1|one> daily=4", user="UADMIN")
-            == "Limits set for <@U1|one>."
+            == "Limits set for <@U1>: 4 s a day."
         )
         assert (await bot.service.quota_report(origin_of("U1"))).daily_limit_s == 4
         assert await answer("admin ban fireworks", user="UADMIN") == "Banned in this workspace."
         assert await answer("admin banned", user="UADMIN") == "Banned here: `fireworks`"
         assert "not a valid regular expression" in await answer("admin ban re:(", user="UADMIN")
-        assert await answer("admin block U2", user="UADMIN") == "U2 blocked."
+        assert await answer("admin block U2", user="UADMIN") == "<@U2> blocked."
         assert "limits @user" in await answer("admin", user="UADMIN")
         refusal = await answer("Fireworks over the bay", user="U3")
         assert "does not allow" in refusal and "fireworks" not in refusal.lower()
@@ -359,9 +360,10 @@ async def test_limits_that_are_not_sane_numbers_and_resetting_ones_own_day_are_r
         assert (await bot.service.quota_report(origin_of("U1"))).daily_limit_s == 1000
 
         # The bot's own admins speak as the operator: above the defaults is theirs to allow.
-        assert await answer("admin limits <@U1|one> daily=2000") == "Limits set for <@U1|one>."
+        said = await answer("admin limits <@U1|one> daily=2000")
+        assert said == "Limits set for <@U1>: 2000 s a day."
         assert (await bot.service.quota_report(origin_of("U1"))).daily_limit_s == 2000
-        assert await answer("admin reset <@U1|one>") == "Today starts afresh for <@U1|one>."
+        assert await answer("admin reset <@U1|one>") == "Today starts afresh for <@U1>."
 
 
 def origin_of(user: str) -> Origin:

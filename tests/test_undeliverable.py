@@ -109,7 +109,7 @@ async def test_discord_a_video_refused_by_its_thread_goes_by_dm_and_stays_charge
         assert dm is not None
         [sent] = fake.bot_messages_in(dm)
         assert [video.data for video in sent.videos] == [provider.video]
-        assert "could not be posted where you asked for it" in sent.text()
+        assert f"could not be posted in <#{job.origin.channel_id}>" in sent.text()
         assert f"veo job {job.id}" in sent.text()
         assert not any(m.videos for m in fake.bot_messages_in(thread_of(job)))
         # The provider made it: the seconds count, whatever became of the thread.

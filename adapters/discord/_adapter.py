@@ -18,6 +18,7 @@ from adapters.discord._buttons import JOB_BUTTONS
 from adapters.discord._client import VeoClient
 from adapters.discord._commands import VeoCommands, register
 from adapters.discord._surface import PLATFORM, DiscordSurface
+from bot.admin import Admins
 from bot.errors import ConfigurationError
 from bot.jobs import JobService
 from bot.ports import ChatSurface
@@ -40,10 +41,6 @@ def apply_endpoints(api_base: str, gateway_url: str | None) -> None:
     )
 
 
-def _discord_admins(admins: list[str]) -> frozenset[str]:
-    return frozenset(entry.split(":", 1)[1] for entry in admins if entry.startswith(f"{PLATFORM}:"))
-
-
 class DiscordAdapter:
     platform = PLATFORM
 
@@ -57,7 +54,7 @@ class DiscordAdapter:
         self._client = VeoClient()
         self._surface = DiscordSurface(self._client)
         self.surface: ChatSurface = self._surface
-        self._commands = VeoCommands(self._surface, admins=_discord_admins(settings.veo_admins))
+        self._commands = VeoCommands(self._surface, admins=Admins(settings.veo_admins))
         register(self._client, self._commands)
         self._gateway: asyncio.Task[None] | None = None
 

@@ -3,7 +3,7 @@
 Open to members with the Manage Server permission and to the Discord users listed in
 VEO_ADMINS (`discord:<user id>`); everyone else is refused before anything changes. Those in
 VEO_ADMINS speak as the bot's operator; a server's own admins only lower limits and share them
-out inside the operator's caps (`JobService.set_limits`). The same actions as Slack's
+out inside the operator's caps (`bot.admin.AdminActions.set_limits`). The same actions as Slack's
 `/veo admin …` and the `veo-bot quota|usage|banned` CLI. Every answer is ephemeral: limits and
 words under discussion are nobody else's business.
 """
@@ -17,166 +17,84 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot import moderation
-from bot.errors import UserFacingError, reference_id, unexpected_message
+from adapters.discord._markup import DISCORD
+from adapters.discord._replies import reply
+from bot import texts
+from bot.admin import AdminActions, AdminOutcome, Admins, Member, Subject
+from bot.errors import InvalidRequest
 from bot.jobs import JobService
-from bot.models import Actor, Authority
+from bot.models import Actor
 from bot.quota import MAX_CONCURRENT, MAX_LIMIT_S
 
 log = logging.getLogger(__name__)
 
 Interaction = discord.Interaction[Any]
 PLATFORM = "discord"
-NOT_ADMIN = (
-    "Only this server's admins (Manage Server permission) and the bot's own admins can "
-    "change quotas, blocks or banned words."
-)
+# One admin action: the actions bound to the store, the workspace key and who asks.
+Action = Callable[[AdminActions, str, Actor], Awaitable[AdminOutcome]]
 _TOP_USERS = 10
 
 
-class VeoAdmin:
-    """The actions behind `/veo-admin`; `service` is bound when the adapter starts."""
+def member_of(interaction: Interaction) -> Member:
+    """Who runs an interaction, in plain ids; Manage Server makes them a workspace admin."""
+    if interaction.guild_id is None:
+        raise InvalidRequest(texts.use_in_a_channel(DISCORD))
+    return Member(
+        platform=PLATFORM,
+        workspace_id=str(interaction.guild_id),
+        user_id=str(interaction.user.id),
+        manages_workspace=interaction.permissions.manage_guild,
+    )
 
-    def __init__(self, admins: frozenset[str]) -> None:
-        self._admins = admins
-        self._service: JobService | None = None
+
+class VeoAdmin:
+    """The actions behind `/veo-admin`; they are bound to the store when the adapter starts."""
+
+    def __init__(self, admins: Admins) -> None:
+        self.admins = admins
+        self._actions: AdminActions | None = None
 
     def bind(self, service: JobService) -> None:
-        self._service = service
+        self._actions = AdminActions(
+            service.store, defaults=service.config.limits, clock=service.clock
+        )
 
     @property
-    def service(self) -> JobService:
-        if self._service is None:
+    def actions(self) -> AdminActions:
+        if self._actions is None:
             raise RuntimeError("the Discord adapter has not been started")
-        return self._service
+        return self._actions
 
-    def is_admin(self, interaction: Interaction) -> bool:
-        return str(interaction.user.id) in self._admins or interaction.permissions.manage_guild
+    def actor(self, interaction: Interaction) -> Actor | None:
+        """VEO_ADMINS speak as the operator; Manage Server makes a workspace admin only;
+        None: not an admin (or not in a server)."""
+        if interaction.guild_id is None:
+            return None
+        return self.admins.actor(member_of(interaction))
 
-    def actor(self, interaction: Interaction, workspace: str) -> Actor:
-        """VEO_ADMINS speak as the operator; Manage Server makes a workspace admin only."""
-        user_key = f"{workspace}:{interaction.user.id}"
-        if str(interaction.user.id) in self._admins:
-            return Actor.operator(user_key)
-        return Actor.workspace_admin(user_key, workspace)
-
-    async def run(
-        self, interaction: Interaction, action: Callable[[str, Actor], Awaitable[str]]
-    ) -> None:
-        """Check the person, acknowledge privately, do `action(workspace, actor)`, answer."""
-        if not self.is_admin(interaction) or interaction.guild_id is None:
+    async def run(self, interaction: Interaction, action: Action) -> None:
+        """Check the person, acknowledge privately, do `action(actions, workspace, actor)`,
+        tell them what it did."""
+        actor = self.actor(interaction)
+        if actor is None:
             log.info("refused /veo-admin to %s", interaction.user.id)
-            await interaction.response.send_message(NOT_ADMIN, ephemeral=True)
+            await reply(interaction, texts.not_an_admin(DISCORD))
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         workspace = f"{PLATFORM}:{interaction.guild_id}"
-        try:
-            text = await action(workspace, self.actor(interaction, workspace))
-        except UserFacingError as refusal:
-            text = refusal.user_message
-        except Exception:
-            ref = reference_id()
-            log.exception("/veo-admin failed (ref %s)", ref)
-            text = unexpected_message(ref)
-        await interaction.edit_original_response(content=text)
-
-    # --- the actions (each takes the workspace key and the actor, returns the answer) -----
-
-    async def set_limits(
-        self,
-        workspace: str,
-        actor: Actor,
-        user: discord.abc.User | None,
-        *,
-        daily: float | None,
-        concurrent: int | None,
-        monthly: float | None,
-    ) -> str:
-        if user is None:
-            await self.service.set_limits(
-                actor,
-                "workspace",
-                workspace,
-                daily_s=daily,
-                concurrent=concurrent,
-                monthly_s=monthly,
-            )
-            return "Limits set for this server: " + _describe(daily, concurrent, monthly) + "."
-        await self.service.set_limits(
-            actor,
-            "user",
-            _user_key(workspace, user),
-            daily_s=daily,
-            concurrent=concurrent,
-            monthly_s=monthly,
-        )
-        return f"Limits set for {user.mention}: " + _describe(daily, concurrent, None) + "."
-
-    async def clear_limits(
-        self, workspace: str, actor: Actor, user: discord.abc.User | None
-    ) -> str:
-        if user is None:
-            cleared = await self.service.clear_limits(actor, "workspace", workspace)
-            who = "this server"
-        else:
-            cleared = await self.service.clear_limits(actor, "user", _user_key(workspace, user))
-            who = user.mention
-        if cleared:
-            after = "the defaults" if actor.authority is Authority.OPERATOR else "the operator's"
-            return f"Limits for {who} cleared; {after} apply again."
-        return f"{who[0].upper()}{who[1:]} had no limits of its own."
-
-    async def reset_day(self, workspace: str, actor: Actor, user: discord.abc.User) -> str:
-        await self.service.reset_day(actor, _user_key(workspace, user))
-        return f"Today starts afresh for {user.mention}."
-
-    async def set_blocked(self, workspace: str, user: discord.abc.User, blocked: bool) -> str:
-        changed = await self.service.set_blocked(_user_key(workspace, user), blocked)
-        verb = "blocked" if blocked else "unblocked"
-        return f"{user.mention} {verb}." if changed else f"{user.mention} was already {verb}."
-
-    async def usage(self, workspace: str) -> str:
-        rows = await self.service.usage(workspace_key=workspace)
-        if not rows:
-            return "No videos this month yet."
-        lines = [
-            f"<@{row.user_key.rsplit(':', 1)[-1]}>: {row.settled_s:g} s in {row.jobs} job(s)"
-            + (f", {row.reserved_s:g} s in progress" if row.reserved_s else "")
-            for row in rows[:_TOP_USERS]
-        ]
-        total = sum(row.settled_s for row in rows)
-        return f"This month: {total:g} s of video. Top users:\n" + "\n".join(lines)
-
-    async def set_banned(self, workspace: str, term: str, banned: bool) -> str:
-        changed = await self.service.set_banned(workspace, term, banned)
-        if banned:
-            return "Banned on this server." if changed else "That was banned already."
-        return "Allowed again." if changed else "That was not banned."
-
-    async def banned(self, workspace: str) -> str:
-        terms = await self.service.store.banned_terms(workspace)
-        if not terms:
-            return "Nothing is banned on this server."
-        return "Banned here: " + ", ".join(_listed(term) for term in terms)
-
-
-def _listed(term: str) -> str:
-    return f"`{term}`" + (f" ({moderation.NOT_ENFORCED})" if moderation.unusable(term) else "")
+        # A failure goes to the command tree's catch-all (`_replies.answer_error`).
+        outcome = await action(self.actions, workspace, actor)
+        await reply(interaction, texts.admin_answer(outcome, DISCORD, top=_TOP_USERS))
 
 
 def _user_key(workspace: str, user: discord.abc.User) -> str:
     return f"{workspace}:{user.id}"
 
 
-def _describe(daily: float | None, concurrent: int | None, monthly: float | None) -> str:
-    parts = []
-    if daily is not None:
-        parts.append(f"{daily:g} s a day")
-    if concurrent is not None:
-        parts.append(f"{concurrent} at a time")
-    if monthly is not None:
-        parts.append(f"{monthly:g} s a month")
-    return ", ".join(parts) or "nothing"
+def _subject(workspace: str, user: discord.abc.User | None) -> Subject:
+    return (
+        Subject.workspace(workspace) if user is None else Subject.user(_user_key(workspace, user))
+    )
 
 
 def admin_group(admin: VeoAdmin) -> app_commands.Group:
@@ -204,43 +122,51 @@ def admin_group(admin: VeoAdmin) -> app_commands.Group:
     ) -> None:
         await admin.run(
             interaction,
-            lambda ws, by: admin.set_limits(
-                ws, by, user, daily=daily, concurrent=concurrent, monthly=monthly
+            lambda actions, ws, by: actions.set_limits(
+                by, _subject(ws, user), daily_s=daily, concurrent=concurrent, monthly_s=monthly
             ),
         )
 
     @group.command(name="clear", description="Back to the default limits")
     @app_commands.describe(user="The member (leave empty for the whole server)")
     async def clear(interaction: Interaction, user: discord.User | None = None) -> None:
-        await admin.run(interaction, lambda ws, by: admin.clear_limits(ws, by, user))
+        await admin.run(
+            interaction, lambda actions, ws, by: actions.clear_limits(by, _subject(ws, user))
+        )
 
     @group.command(name="reset", description="Give a member today's quota back")
     async def reset(interaction: Interaction, user: discord.User) -> None:
-        await admin.run(interaction, lambda ws, by: admin.reset_day(ws, by, user))
+        await admin.run(
+            interaction, lambda actions, ws, by: actions.reset_day(by, _user_key(ws, user))
+        )
 
     @group.command(name="block", description="Stop a member from making videos")
     async def block(interaction: Interaction, user: discord.User) -> None:
-        await admin.run(interaction, lambda ws, _: admin.set_blocked(ws, user, True))
+        await admin.run(
+            interaction, lambda actions, ws, _: actions.set_blocked(_user_key(ws, user), True)
+        )
 
     @group.command(name="unblock", description="Let a blocked member make videos again")
     async def unblock(interaction: Interaction, user: discord.User) -> None:
-        await admin.run(interaction, lambda ws, _: admin.set_blocked(ws, user, False))
+        await admin.run(
+            interaction, lambda actions, ws, _: actions.set_blocked(_user_key(ws, user), False)
+        )
 
     @group.command(name="usage", description="Seconds of video this month, top members first")
     async def usage(interaction: Interaction) -> None:
-        await admin.run(interaction, lambda ws, _: admin.usage(ws))
+        await admin.run(interaction, lambda actions, ws, _: actions.usage(workspace_key=ws))
 
     @group.command(name="ban", description="Refuse prompts with a word (or re:pattern)")
     @app_commands.describe(term="A word or phrase, or re:<regular expression>")
     async def ban(interaction: Interaction, term: str) -> None:
-        await admin.run(interaction, lambda ws, _: admin.set_banned(ws, term, True))
+        await admin.run(interaction, lambda actions, ws, _: actions.set_banned(ws, term, True))
 
     @group.command(name="unban", description="Allow a banned word again")
     async def unban(interaction: Interaction, term: str) -> None:
-        await admin.run(interaction, lambda ws, _: admin.set_banned(ws, term, False))
+        await admin.run(interaction, lambda actions, ws, _: actions.set_banned(ws, term, False))
 
     @group.command(name="banned", description="The words banned on this server")
     async def banned(interaction: Interaction) -> None:
-        await admin.run(interaction, lambda ws, _: admin.banned(ws))
+        await admin.run(interaction, lambda actions, ws, _: actions.banned_terms(ws))
 
     return group

@@ -12,7 +12,9 @@ from typing import Any, ClassVar, Self
 
 import discord
 
+from adapters.discord._actions import VeoActions
 from adapters.discord._client import VeoClient
+from adapters.discord._replies import answer_error
 
 _JOB_ID = r"(?P<job_id>[0-9a-f]{1,64})"
 
@@ -32,11 +34,11 @@ def delete_custom_id(job_id: str) -> str:
     return f"veo:delete:{job_id}"
 
 
-def _client(interaction: discord.Interaction[Any]) -> VeoClient:
+def _actions(interaction: discord.Interaction[Any]) -> VeoActions:
     client = interaction.client
     if not isinstance(client, VeoClient):
         raise TypeError("veo buttons only work on the veo-bot client")
-    return client
+    return client.veo
 
 
 class _JobButton(discord.ui.DynamicItem[Button], template=r"veo:(?P<action>[a-z]+):" + _JOB_ID):
@@ -58,6 +60,16 @@ class _JobButton(discord.ui.DynamicItem[Button], template=r"veo:(?P<action>[a-z]
         )
         self.job_id = job_id
 
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        # discord.py only logs what a dynamic item's callback raises: the catch-all answers.
+        try:
+            await self.act(_actions(interaction), interaction)
+        except Exception as error:
+            await answer_error(interaction, error)
+
+    async def act(self, veo: VeoActions, interaction: discord.Interaction[Any]) -> None:
+        raise NotImplementedError
+
     @classmethod
     async def from_custom_id(
         cls,
@@ -74,8 +86,8 @@ class RerollButton(_JobButton, template=reroll_custom_id(_JOB_ID)):
 
     label, emoji, style, action = "Re-roll", "🎲", discord.ButtonStyle.primary, "reroll"
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _client(interaction).veo.reroll(interaction, self.job_id)
+    async def act(self, veo: VeoActions, interaction: discord.Interaction[Any]) -> None:
+        await veo.reroll(interaction, self.job_id)
 
 
 class ExtendButton(_JobButton, template=extend_custom_id(_JOB_ID)):
@@ -88,8 +100,8 @@ class ExtendButton(_JobButton, template=extend_custom_id(_JOB_ID)):
         "extend",
     )
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _client(interaction).veo.extend(interaction, self.job_id)
+    async def act(self, veo: VeoActions, interaction: discord.Interaction[Any]) -> None:
+        await veo.extend(interaction, self.job_id)
 
 
 class DeleteButton(_JobButton, template=delete_custom_id(_JOB_ID)):
@@ -97,8 +109,8 @@ class DeleteButton(_JobButton, template=delete_custom_id(_JOB_ID)):
 
     label, emoji, style, action = "Delete", "🗑️", discord.ButtonStyle.danger, "delete"
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _client(interaction).veo.delete(interaction, self.job_id)
+    async def act(self, veo: VeoActions, interaction: discord.Interaction[Any]) -> None:
+        await veo.delete(interaction, self.job_id)
 
 
 JOB_BUTTONS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (

@@ -10,6 +10,8 @@ import re
 
 import discord
 
+from adapters.discord._markup import DISCORD
+from bot import texts
 from bot.models import Job, JobState
 
 PROGRESS_CELLS = 20
@@ -20,18 +22,6 @@ _FIELD_MAX = 1024
 _WORKING = discord.Colour.blurple()
 _DONE = discord.Colour.green()
 _FAILED = discord.Colour.red()
-
-_HEADLINES = {
-    JobState.PENDING: "Queued",
-    JobState.SUBMITTED: "Sent to the video provider",
-    JobState.RUNNING: "Rendering",
-    JobState.SUCCEEDED: "Posting the video",
-    JobState.DELIVERING: "Posting the video",
-    JobState.DELIVERED: "Done",
-    JobState.FAILED: "Failed",
-    JobState.TIMED_OUT: "Timed out",
-    JobState.CANCELLED: "Cancelled",
-}
 
 
 def footer(job_id: str) -> str:
@@ -78,7 +68,7 @@ def _describe(embed: discord.Embed, job: Job) -> discord.Embed:
     embed.add_field(name="Input", value=_inputs(job))
     if request.audio:
         embed.add_field(name="Audio", value="on")
-    embed.add_field(name="Requested by", value=f"<@{job.origin.user_id}>")
+    embed.add_field(name="Requested by", value=DISCORD.mention(job.origin.user_id))
     if request.negative_prompt:
         embed.add_field(
             name="Avoid", value=_clip(request.negative_prompt, _FIELD_MAX), inline=False
@@ -89,7 +79,7 @@ def _describe(embed: discord.Embed, job: Job) -> discord.Embed:
 
 def status_card(job: Job) -> discord.Embed:
     """The card in the channel while the job runs: what was asked and how far it is."""
-    embed = discord.Embed(title=f"🎬 {_HEADLINES[job.state]}", colour=_WORKING)
+    embed = discord.Embed(title=f"🎬 {texts.headline(job.state)}", colour=_WORKING)
     _describe(embed, job)
     progress = progress_bar(job.progress)
     if job.queue_note:
@@ -99,21 +89,19 @@ def status_card(job: Job) -> discord.Embed:
 
 
 def done_card(job: Job, video_url: str) -> discord.Embed:
-    embed = discord.Embed(title="🎬 Done", colour=_DONE)
+    embed = discord.Embed(title=f"🎬 {texts.headline(JobState.DELIVERED)}", colour=_DONE)
     _describe(embed, job)
-    embed.add_field(name="Video", value=f"[In the thread]({video_url})", inline=False)
+    embed.add_field(name="Video", value=f"[{texts.in_the_thread()}]({video_url})", inline=False)
     return embed
 
 
 def sent_privately_card(job: Job) -> discord.Embed:
     """The card's last state when the video could not be posted in the thread and went to
     the requester by DM instead."""
-    embed = discord.Embed(title="🎬 Done", colour=_DONE)
+    embed = discord.Embed(title=f"🎬 {texts.headline(JobState.DELIVERED)}", colour=_DONE)
     _describe(embed, job)
     embed.add_field(
-        name="Video",
-        value=f"It could not be posted here, so it was sent to <@{job.origin.user_id}> by DM.",
-        inline=False,
+        name="Video", value=texts.sent_privately(job.origin.user_id, DISCORD), inline=False
     )
     return embed
 
@@ -121,7 +109,7 @@ def sent_privately_card(job: Job) -> discord.Embed:
 def failed_card(job: Job, message: str) -> discord.Embed:
     """The card's last state when the job ends without a video; `message` says why and
     that nothing was charged."""
-    embed = discord.Embed(title=f"🎬 {_HEADLINES[job.state]}", colour=_FAILED)
+    embed = discord.Embed(title=f"🎬 {texts.headline(job.state)}", colour=_FAILED)
     _describe(embed, job)
     embed.add_field(name="What happened", value=_clip(message, _FIELD_MAX), inline=False)
     return embed

@@ -3,19 +3,16 @@ the bot never reads."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import discord
 from discord import app_commands
 
-if TYPE_CHECKING:
-    from adapters.discord._commands import VeoCommands
+from adapters.discord._actions import VeoActions
 
 
 class VeoClient(discord.Client):
-    # The bot's interaction handlers; set by the adapter. Buttons reach it through
-    # `interaction.client`, since discord.py builds them from their custom ids.
-    veo: VeoCommands
+    # What buttons and forms ask of the bot; set when the commands are registered. Buttons
+    # reach it through `interaction.client`, since discord.py builds them from their custom ids.
+    veo: VeoActions
 
     def __init__(self) -> None:
         # The bot never joins voice: no warnings about voice libraries it does not need.

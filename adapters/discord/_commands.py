@@ -4,14 +4,14 @@ under a video and the modals they open.
 Each handler acknowledges first (Discord allows 3 s; downloads, the database and providers may
 take longer), then converts the interaction into a `GenerationRequest` + `Origin`, calls the job
 service, and answers the person ephemerally in plain words. Refusals change nothing: the core
-charges only jobs it accepted.
+charges only jobs it accepted. A handler that fails just raises: the tree's `on_error` (and the
+buttons' and modals' own hooks) hand every error to `_replies.answer_error`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,17 +20,17 @@ import discord
 from discord import app_commands
 
 from adapters.discord import _cards
-from adapters.discord._admin import VeoAdmin, admin_group
+from adapters.discord._actions import ModalFields
+from adapters.discord._admin import VeoAdmin, admin_group, member_of
 from adapters.discord._client import VeoClient
-from adapters.discord._modals import AnimateModal, ExtendModal, ModalFields
+from adapters.discord._markup import DISCORD
+from adapters.discord._modals import AnimateModal, ExtendModal
+from adapters.discord._replies import answer_error, reply
 from adapters.discord._surface import PLATFORM, DiscordSurface
+from bot import texts
+from bot.admin import Admins
 from bot.catalog import MAX_SEED, InputKind, ModelSpec
-from bot.errors import (
-    InvalidRequest,
-    UserFacingError,
-    reference_id,
-    unexpected_message,
-)
+from bot.errors import InvalidRequest, UserFacingError
 from bot.jobs import JobService
 from bot.media import MAX_IMAGE_BYTES, load_image
 from bot.models import GenerationRequest, ImageInput, Job, Origin
@@ -62,7 +62,7 @@ def origin_of(interaction: Interaction, *, thread_on: int | None = None) -> Orig
     """Where an interaction came from, in plain ids. Inside a thread, answers stay there;
     `thread_on` names a message to open the answers' thread on (the context menu)."""
     if interaction.guild_id is None or interaction.channel is None:
-        raise InvalidRequest("Use this in a server channel: videos are posted into threads.")
+        raise InvalidRequest(texts.use_in_a_channel(DISCORD))
     channel = interaction.channel
     thread_id: str | None
     if isinstance(channel, discord.Thread):
@@ -79,10 +79,6 @@ def origin_of(interaction: Interaction, *, thread_on: int | None = None) -> Orig
     )
 
 
-def _names(items: list[str]) -> str:
-    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else items[0]
-
-
 def check_permissions(interaction: Interaction, origin: Origin) -> None:
     """Refuse up front, charging nothing, when the bot could not post the result here."""
     have = interaction.app_permissions
@@ -96,26 +92,14 @@ def check_permissions(interaction: Interaction, origin: Origin) -> None:
         needed["Create Public Threads"] = have.create_public_threads
     missing = [name for name, granted in needed.items() if not granted]
     if missing:
-        plural = len(missing) > 1
         raise UserFacingError(
-            f"I can't post videos here: I need the {_names(missing)} "
-            f"permission{'s' if plural else ''} in this channel. Ask a server admin to grant "
-            f"{'them' if plural else 'it'}.",
-            code="discord_permissions",
+            texts.missing_permissions(missing, DISCORD), code="discord_permissions"
         )
 
 
 def queued_text(job: Job) -> str:
-    request = job.request
-    if job.origin.thread_id is None:
-        where = f"in the thread “{_cards.thread_name(request.prompt)}” under its status card"
-    else:
-        where = "in the thread"
-    return (
-        f"Queued as job `{job.id}`: {job.model}, {request.duration_s} s, "
-        f"{request.aspect_ratio}. {job.cost_s:g} s of your daily quota are set aside and only "
-        f"charged if the video arrives. Progress and the video will appear {where}."
-    )
+    opens = _cards.thread_name(job.request.prompt) if job.origin.thread_id is None else None
+    return texts.queued(job, DISCORD, new_thread=opens)
 
 
 def _parse_whole(text: str | None, what: str, field: str) -> int | None:
@@ -125,7 +109,7 @@ def _parse_whole(text: str | None, what: str, field: str) -> int | None:
     try:
         return int(value)
     except ValueError:
-        raise InvalidRequest(f"The {what} must be a whole number, like 8.", field=field) from None
+        raise InvalidRequest(texts.not_a_whole_number(what), field=field) from None
 
 
 def _looks_like_image(attachment: discord.Attachment) -> bool:
@@ -136,9 +120,9 @@ def _looks_like_image(attachment: discord.Attachment) -> bool:
 
 
 class VeoCommands:
-    def __init__(self, surface: DiscordSurface, *, admins: frozenset[str]) -> None:
+    def __init__(self, surface: DiscordSurface, *, admins: Admins) -> None:
         self.surface = surface
-        self.admin = VeoAdmin(admins)  # Discord user ids from VEO_ADMINS
+        self.admin = VeoAdmin(admins)
         self._service: JobService | None = None
 
     def bind(self, service: JobService) -> None:
@@ -168,41 +152,24 @@ class VeoCommands:
             return False
         return True
 
-    async def _answer(self, interaction: Interaction, work: Awaitable[str]) -> None:
-        """Do the work of a deferred interaction and tell the person how it went."""
-        try:
-            text = await work
-        except UserFacingError as refusal:
-            text = refusal.user_message
-        except Exception:
-            ref = reference_id()
-            log.exception("discord interaction %s failed (ref %s)", interaction.id, ref)
-            text = unexpected_message(ref)
-        try:
-            await interaction.edit_original_response(content=text)
-        except discord.HTTPException as exc:
-            log.warning("could not answer interaction %s: %s", interaction.id, exc.status)
-
     async def _image(self, attachment: discord.Attachment | None, field: str) -> ImageInput | None:
         """Download an attached image now (its signed URL expires) and check it."""
         if attachment is None:
             return None
+        name = attachment.filename
         if attachment.size > MAX_IMAGE_BYTES:
             raise InvalidRequest(
-                f"{attachment.filename} is {attachment.size / 1_048_576:.1f} MB; images may be "
-                f"at most {MAX_IMAGE_BYTES / 1_048_576:.0f} MB.",
-                field=field,
+                texts.image_too_large(name, attachment.size, MAX_IMAGE_BYTES, DISCORD), field=field
             )
         try:
             data = await attachment.read()
         except discord.NotFound:
             raise InvalidRequest(
-                f"The link to {attachment.filename} has expired; attach it again.", field=field
+                texts.attachment_link_expired(name, DISCORD), field=field
             ) from None
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError):
             raise UserFacingError(
-                f"Discord did not hand over {attachment.filename}; try again in a moment.",
-                code="attachment_download",
+                texts.attachment_not_handed_over(name, DISCORD), code="attachment_download"
             ) from None
         # Decoding checks are CPU work: off the event loop, so the gateway keeps its heartbeat.
         return await asyncio.to_thread(load_image, data, filename=attachment.filename)
@@ -213,9 +180,6 @@ class VeoCommands:
         job = await self.service.submit(request, origin)
         self.surface.remember_limit(job.id, interaction.filesize_limit)
         return queued_text(job)
-
-    def _is_admin(self, interaction: Interaction) -> bool:
-        return self.admin.is_admin(interaction)
 
     # --- the catalog, for choices and autocomplete ----------------------------------------
 
@@ -244,10 +208,10 @@ class VeoCommands:
 
     def _models(self, *, images_only: bool = False) -> list[tuple[str, ModelSpec]]:
         service = self.service
+        offered = service.catalog.offered(service.providers, first=service.config.default_provider)
         return [
-            (f"{provider}/{spec.id}", spec)
-            for provider in sorted(service.providers)
-            for spec in service.catalog.models(provider)
+            (f"{spec.provider}/{spec.id}", spec)
+            for spec in offered
             if not images_only or spec.takes(InputKind.FIRST_FRAME)
         ]
 
@@ -281,7 +245,7 @@ class VeoCommands:
 
     async def veo(self, interaction: Interaction, options: VeoOptions) -> None:
         if await self._defer(interaction):
-            await self._answer(interaction, self._veo(interaction, options))
+            await reply(interaction, await self._veo(interaction, options))
 
     async def _veo(self, interaction: Interaction, options: VeoOptions) -> str:
         origin = origin_of(interaction)
@@ -308,22 +272,11 @@ class VeoCommands:
 
     async def quota(self, interaction: Interaction) -> None:
         if await self._defer(interaction):
-            await self._answer(interaction, self._quota(interaction))
+            await reply(interaction, await self._quota(interaction))
 
     async def _quota(self, interaction: Interaction) -> str:
         report = await self.service.quota_report(origin_of(interaction))
-        lines = [
-            f"Today you have used {report.used_today_s:g} s of video out of "
-            f"{report.daily_limit_s:g} s: {report.remaining_today_s:g} s left. "
-            f"It resets <t:{int(report.resets_at)}:R>.",
-            f"Jobs in flight: {report.in_flight} of {report.concurrent_limit}.",
-        ]
-        if report.workspace_monthly_limit_s > 0:
-            lines.append(
-                f"This server has used {report.workspace_used_month_s:g} s of its "
-                f"{report.workspace_monthly_limit_s:g} s this month."
-            )
-        return "\n".join(lines)
+        return texts.quota(report, DISCORD)
 
     # --- "Animate with Veo" -------------------------------------------------------------
 
@@ -333,12 +286,11 @@ class VeoCommands:
         models = self._models(images_only=True)
         if image is None or not models:
             text = (
-                "That message holds no image. Use Animate with Veo on a message with a PNG, "
-                "JPEG or WebP picture."
+                texts.no_image_in_message(DISCORD)
                 if image is None
-                else "None of this bot's video models animates images."
+                else texts.no_model_animates_images()
             )
-            await interaction.response.send_message(text, ephemeral=True)
+            await reply(interaction, text)
             return
         await interaction.response.send_modal(AnimateModal(self, message, image, models))
 
@@ -350,7 +302,7 @@ class VeoCommands:
         fields: ModalFields,
     ) -> None:
         if await self._defer(interaction):
-            await self._answer(interaction, self._animate(interaction, message, image, fields))
+            await reply(interaction, await self._animate(interaction, message, image, fields))
 
     async def _animate(
         self,
@@ -379,7 +331,7 @@ class VeoCommands:
 
     async def reroll(self, interaction: Interaction, job_id: str) -> None:
         if await self._defer(interaction):
-            await self._answer(interaction, self._reroll(interaction, job_id))
+            await reply(interaction, await self._reroll(interaction, job_id))
 
     async def _reroll(self, interaction: Interaction, job_id: str) -> str:
         origin = origin_of(interaction)
@@ -395,7 +347,7 @@ class VeoCommands:
 
     async def extend_submitted(self, interaction: Interaction, job_id: str, prompt: str) -> None:
         if await self._defer(interaction):
-            await self._answer(interaction, self._extend(interaction, job_id, prompt))
+            await reply(interaction, await self._extend(interaction, job_id, prompt))
 
     async def _extend(self, interaction: Interaction, job_id: str, prompt: str) -> str:
         origin = origin_of(interaction)
@@ -403,11 +355,9 @@ class VeoCommands:
         self.service.admit(origin)
         previous = await self.service.get_job(job_id)
         if previous is None:
-            raise InvalidRequest("That video is no longer known to the bot.")
+            raise InvalidRequest(texts.video_unknown())
         if previous.result_url is None:
-            raise InvalidRequest(
-                "That video can no longer be extended: the provider's copy is gone."
-            )
+            raise InvalidRequest(texts.cannot_extend())
         request = GenerationRequest(
             prompt=prompt,
             provider=previous.provider,
@@ -421,15 +371,17 @@ class VeoCommands:
 
     async def delete(self, interaction: Interaction, job_id: str) -> None:
         if await self._defer(interaction):
-            await self._answer(interaction, self._delete(interaction, job_id))
+            await reply(interaction, await self._delete(interaction, job_id))
 
     async def _delete(self, interaction: Interaction, job_id: str) -> str:
         job = await self.service.get_job(job_id)
-        requester = job is not None and job.origin.user_id == str(interaction.user.id)
-        if not (requester or self._is_admin(interaction)):
-            return "Only the person who asked for this video, or a server admin, can delete it."
+        if not self.admin.admins.can_delete(job, member_of(interaction)):
+            # Whose video it was is unknown once the job is: its admins alone may delete it.
+            return (
+                texts.delete_refused(job.origin.user_id, DISCORD) if job else texts.video_unknown()
+            )
         if interaction.message is None:
-            raise InvalidRequest("Discord did not say which message to delete.")
+            raise InvalidRequest(texts.which_message_to_delete(DISCORD))
         if job is not None:
             await self.service.revoke_result(job, by=f"{PLATFORM}:{interaction.user.id}")
         try:
@@ -437,11 +389,9 @@ class VeoCommands:
         except discord.NotFound:
             pass  # already gone: what was asked for
         except discord.HTTPException:
-            raise UserFacingError(
-                "Discord did not let me delete it; try again in a moment.", code="discord_delete"
-            ) from None
+            raise UserFacingError(texts.could_not_delete(DISCORD), code="discord_delete") from None
         log.info("job %s: video deleted by %s", job_id, interaction.user.id)
-        return "Deleted."
+        return texts.deleted()
 
 
 def register(client: VeoClient, veo: VeoCommands) -> None:
@@ -518,6 +468,7 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
     async def animate_command(interaction: Interaction, message: discord.Message) -> None:
         await veo.animate(interaction, message)
 
+    client.tree.error(answer_error)
     client.tree.add_command(veo_command)
     client.tree.add_command(quota_command)
     client.tree.add_command(animate_command)

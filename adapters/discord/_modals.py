@@ -4,16 +4,14 @@ continuation prompt for Extend."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 
+from adapters.discord._actions import ModalFields, VeoActions
+from adapters.discord._replies import answer_error
+from bot import texts
 from bot.catalog import ModelSpec
-from bot.errors import reference_id, unexpected_message
-
-if TYPE_CHECKING:
-    from adapters.discord._commands import VeoCommands
 
 log = logging.getLogger(__name__)
 
@@ -21,29 +19,17 @@ _OPTIONS_MAX = 25
 _PROMPT_MAX = 4000  # Discord's limit for a text input
 
 
-@dataclass(frozen=True, slots=True)
-class ModalFields:
-    prompt: str
-    model: str | None = None
-    duration: str | None = None
-    aspect_ratio: str | None = None
-    seed: str | None = None
-
-
 class _VeoModal(discord.ui.Modal):
     async def on_error(  # type: ignore[override]  # Modal drops BaseView's `item`
         self, interaction: discord.Interaction[Any], error: Exception, /
     ) -> None:
-        ref = reference_id()
-        log.error("discord modal failed (ref %s)", ref, exc_info=error)
-        if not interaction.response.is_done():
-            await interaction.response.send_message(unexpected_message(ref), ephemeral=True)
+        await answer_error(interaction, error)
 
 
 class AnimateModal(_VeoModal, title="Animate with Veo"):
     def __init__(
         self,
-        veo: VeoCommands,
+        veo: VeoActions,
         message: discord.Message,
         image: discord.Attachment,
         models: list[tuple[str, ModelSpec]],
@@ -84,7 +70,7 @@ class AnimateModal(_VeoModal, title="Animate with Veo"):
         self.add_item(
             discord.ui.Label(
                 text="Seed",
-                description="The same seed and settings give the same video",
+                description=texts.same_seed_same_video(),
                 component=self.seed,
             )
         )
@@ -101,7 +87,7 @@ class AnimateModal(_VeoModal, title="Animate with Veo"):
 
 
 class ExtendModal(_VeoModal, title="Extend this video"):
-    def __init__(self, veo: VeoCommands, job_id: str) -> None:
+    def __init__(self, veo: VeoActions, job_id: str) -> None:
         super().__init__(timeout=15 * 60)
         self._veo = veo
         self._job_id = job_id

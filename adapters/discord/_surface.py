@@ -28,6 +28,8 @@ import discord
 
 from adapters.discord import _cards
 from adapters.discord._buttons import delete_custom_id, result_view
+from adapters.discord._markup import DISCORD
+from bot import texts
 from bot.errors import DeliveryError, InvalidRequest
 from bot.models import Job, Origin, ResultLink
 from bot.refs import DiscordRefs
@@ -50,16 +52,6 @@ _ONE_DAY_MIN: Literal[1440] = 1440
 _NO_PINGS = discord.AllowedMentions.none()
 
 
-def _refusal_in_words(status: int, code: int) -> str:
-    if status == 413 or code == 40005:
-        return "The video is larger than this server lets the bot upload."
-    if status == 403:
-        return "The bot is no longer allowed to post here; a server admin needs to check it."
-    if status == 404:
-        return "The channel or thread for this video is gone."
-    return "Discord refused the message with the video."
-
-
 @contextlib.contextmanager
 def delivery_errors(action: str) -> Iterator[None]:
     """Turn discord.py's failures into `DeliveryError`: rate limits, 5xx and network trouble
@@ -77,7 +69,9 @@ def delivery_errors(action: str) -> Iterator[None]:
         raise DeliveryError(
             f"Discord answered {exc.status} (code {exc.code}) to {action}",
             retryable=retryable,
-            user_message=None if retryable else _refusal_in_words(exc.status, exc.code),
+            user_message=None
+            if retryable
+            else texts.posting_refused(exc.status, exc.code, DISCORD),
         ) from exc
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
         raise DeliveryError(
@@ -270,7 +264,7 @@ class DiscordSurface:
     async def deliver(self, job: Job, video: Path, *, notice: str | None) -> DiscordRefs:
         return await self._post_result(
             job,
-            "your video is ready.",
+            texts.video_ready(job.origin.user_id, DISCORD),
             notice,
             action="posting the video",
             file=discord.File(video, filename=f"veo-{job.id}.mp4"),
@@ -280,10 +274,10 @@ class DiscordSurface:
         """The last resort for a video too large for this server even re-encoded. The link
         is written `<url>`: Discord then fetches nothing to preview it (SUPPRESS_EMBEDS would
         do that too, but also hide the message's embed with the parameters)."""
+        words = texts.video_ready(job.origin.user_id, DISCORD)
         return await self._post_result(
             job,
-            "your video is ready, but too large to upload here even compressed. Watch or "
-            f"download it here until <t:{int(link.expires_at)}:f>: <{link.url}>",
+            f"{words} {texts.too_large_to_upload(link, DISCORD)}",
             notice,
             action="posting the link to the video",
         )
@@ -297,18 +291,12 @@ class DiscordSurface:
         origin = job.origin
         with delivery_errors("opening a DM with the requester"):
             dm = await self._client.http.start_private_message(int(origin.user_id))
-        words = (
-            "Your video is ready, but it could not be posted where you asked for it (the bot "
-            "may have been removed from there, or the thread deleted or locked), so here it is."
-        )
+        words = texts.could_not_post_here(origin.channel_id, DISCORD)
         extra: dict[str, Any] = {}
         if link is None:
             extra["file"] = discord.File(video, filename=f"veo-{job.id}.mp4")
         else:
-            words += (
-                " It is too large to upload even compressed; watch or download it here until "
-                f"<t:{int(link.expires_at)}:f>: <{link.url}>"  # <...>: no preview
-            )
+            words += " " + texts.too_large_to_upload(link, DISCORD)
         with delivery_errors("sending the video by DM"):
             message = await self._channel(dm["id"]).send(
                 content=words + (f" {notice}" if notice else ""),
@@ -322,11 +310,11 @@ class DiscordSurface:
     async def _post_result(
         self, job: Job, words: str, notice: str | None, *, action: str, **extra: Any
     ) -> DiscordRefs:
-        """The message with the video (or its link): the requester named, the parameters,
-        the buttons; then the card marked done with a jump to it."""
+        """The message with the video (or its link): `words` naming the requester, the
+        parameters, the buttons; then the card marked done with a jump to it."""
         await self._logged_in()
         origin = job.origin
-        text = f"<@{origin.user_id}> {words}" + (f" {notice}" if notice else "")
+        text = words + (f" {notice}" if notice else "")
         requester = discord.AllowedMentions(users=[discord.Object(int(origin.user_id))])
         with delivery_errors(action):
             message = await self._post(
@@ -355,7 +343,7 @@ class DiscordSurface:
         with delivery_errors("reporting a failure"):
             await self._post(
                 job,
-                content=f"<@{job.origin.user_id}> {message}",
+                content=f"{DISCORD.mention(job.origin.user_id)} {message}",
                 embed=_cards.failed_card(job, message),
                 allowed_mentions=requester,
             )

@@ -3,7 +3,8 @@ over HTTP events on the bot's web server or over Socket Mode (SLACK_APP_TOKEN).
 
 The public face is `create_adapter(settings)`, which `bot.app` calls; the modules inside are
 private: `_adapter` (bolt app and listeners), `_surface` (the core's `ChatSurface`), `_blocks`
-(Block Kit), `_intake` (payloads and images in), `_errors` (slack_sdk errors out).
+(Block Kit), `_intake` (payloads and images in), `_errors` (slack_sdk errors out), `_admin`
+(`/veo admin …`), `_markup` (how Slack writes `bot.texts`).
 
 `manifest.json` next to this file creates the Slack app (command, shortcut, event, scopes) for
 HTTP events: replace the example host. For Socket Mode set `socket_mode_enabled` to true, drop

@@ -7,6 +7,10 @@ Every listener acknowledges at once and leaves slow work (downloads, the core) t
 adapter owns and ends on close. The one exception is the modal submission: its answer must
 carry inline errors, so its images are fetched and the request checked before answering,
 within a budget that keeps the answer inside Slack's 3 seconds.
+
+Listeners and work do not catch errors themselves: what a listener raises goes to bolt's
+`app.error` (`_on_error`), what work after the acknowledgement raises to `_guarded`, and both
+answer through the core's one catch-all, `bot.errors.reply_to`.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from slack_bolt.middleware.authorization.async_single_team_authorization import 
 )
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -48,17 +53,13 @@ from adapters.slack._intake import (
     is_image_file,
     mention_prompt,
 )
+from adapters.slack._markup import SLACK
 from adapters.slack._surface import PLATFORM, SlackSurface, thread_root
+from bot import texts
+from bot.admin import AdminActions, Admins, Member
 from bot.catalog import InputKind, ModelSpec
-from bot.errors import (
-    ConfigurationError,
-    DeliveryError,
-    InvalidRequest,
-    UserFacingError,
-    reference_id,
-    unexpected_message,
-)
-from bot.models import Actor, GenerationRequest, ImageInput, Origin
+from bot.errors import ConfigurationError, DeliveryError, InvalidRequest, reply_to
+from bot.models import GenerationRequest, ImageInput, Origin
 from bot.ports import ChatSurface
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ class SlackAdapter:
     ) -> None:
         self._bot_token = bot_token
         self._app_token = app_token
-        self._admins = frozenset(admins)
+        self._admins = Admins(admins)
         # slack_sdk adds the trailing slash a base URL needs for urljoin (SLACK_API_URL).
         self._client = AsyncWebClient(token=bot_token.get_secret_value(), base_url=api_url)
         self._file_hosts = FileHosts(api_url)
@@ -109,7 +110,9 @@ class SlackAdapter:
         self._app.action(blocks.REROLL_ACTION)(self._on_reroll)
         self._app.action(blocks.DELETE_ACTION)(self._on_delete)
         self._app.event("app_mention")(self._on_mention)
+        self._app.error(self._on_error)
         self._service: JobService | None = None
+        self._actions: AdminActions | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._seen = SeenEvents()
@@ -124,6 +127,9 @@ class SlackAdapter:
 
     async def start(self, service: JobService) -> None:
         self._service = service
+        self._actions = AdminActions(
+            service.store, defaults=service.config.limits, clock=service.clock
+        )
         await self._identify()
         if self._app_token is not None:
             await self._connect_socket(self._app_token)
@@ -228,7 +234,7 @@ class SlackAdapter:
         elif text.lower() == "admin" or text.lower().startswith("admin "):
             self._spawn(self._admin(origin, text[len("admin") :], reply), reply)
         elif text and self._text_alone_will_do():
-            self._spawn(self._submit(GenerationRequest(prompt=text), origin, reply), reply)
+            self._spawn(self._submit(GenerationRequest(prompt=text), origin), reply)
         else:
             context = blocks.ModalContext(channel_id=origin.channel_id)
             trigger = str(command["trigger_id"])
@@ -244,11 +250,9 @@ class SlackAdapter:
         hosted = [file for file in images if not is_external(file)]
         if not hosted:
             text = (
-                "The image on that message is a link to a file kept outside Slack, so the bot "
-                "will not fetch it. Upload the image itself to Slack and try again."
+                texts.remote_file("The image on that message", SLACK)
                 if images
-                else "That message holds no image. Use *Animate with Veo* on a message with a "
-                f"PNG, JPEG or WebP image, or run `{blocks.COMMAND}` for the form."
+                else texts.no_image_in_message(SLACK)
             )
             self._spawn(reply(text), reply)
             return
@@ -262,7 +266,6 @@ class SlackAdapter:
 
     async def _on_modal(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         context = blocks.ModalContext.load(str(view.get("private_metadata") or ""))
-        present = {str(block.get("block_id")) for block in view.get("blocks") or []}
         user = body["user"]
         origin = Origin(
             platform=PLATFORM,
@@ -271,28 +274,17 @@ class SlackAdapter:
             user_id=str(user["id"]),
             thread_id=context.thread_ts,
         )
+        # A refusal is shown inline on the form by the catch-all (`_on_error`).
+        self._jobs.admit(origin)
+        answers = ModalAnswers.read(view["state"]["values"])
         try:
-            self._jobs.admit(origin)
-            answers = ModalAnswers.read(view["state"]["values"])
             async with asyncio.timeout(ACK_BUDGET_S):
                 first = await self._fetch(answers.first_frame or context.frame, field="image")
                 last = await self._fetch(answers.last_frame, field="end_image")
-            await self._jobs.submit(answers.request(first, last), origin)
-        except InvalidRequest as exc:
-            errors = {_block_for(exc.field, present): exc.user_message}
-            await ack(response_action="errors", errors=errors)
-        except UserFacingError as exc:
-            await ack(response_action="errors", errors={blocks.PROMPT_BLOCK: exc.user_message})
         except TimeoutError:
-            message = "Slack took too long to hand over the image; submit again."
-            await ack(response_action="errors", errors={_block_for("image", present): message})
-        except Exception:
-            ref = reference_id()
-            log.exception("slack: unexpected error on a form (ref %s)", ref)
-            errors = {blocks.PROMPT_BLOCK: unexpected_message(ref)}
-            await ack(response_action="errors", errors=errors)
-        else:
-            await ack()
+            raise InvalidRequest(texts.image_took_too_long(SLACK), field="image") from None
+        await self._jobs.submit(answers.request(first, last), origin)
+        await ack()
 
     async def _on_reroll(
         self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
@@ -307,8 +299,8 @@ class SlackAdapter:
     ) -> None:
         await ack()
         reply = _responder(respond)
-        _team, user = _clicked_by(body)
-        self._spawn(self._delete(str(action["value"]), user, reply), reply)
+        team, user = _clicked_by(body)
+        self._spawn(self._delete(str(action["value"]), team, user, reply), reply)
 
     async def _on_mention(
         self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
@@ -336,14 +328,42 @@ class SlackAdapter:
         key = f"slack:{origin.workspace_id}:{event_id}" if event_id else None
         self._spawn(self._submit_mention(prompt, files, origin, reply, key), reply)
 
+    async def _on_error(
+        self, error: Exception, body: dict[str, Any], respond: AsyncRespond | None
+    ) -> BoltResponse | None:
+        """bolt's `app.error`: what a listener (or bolt's middleware) raised, through the one
+        catch-all (`bot.errors.reply_to`). A form shows it inline, on the field it is about;
+        anything else is told privately and answered 200 (Slack would show its own error, or
+        send an event again). With nobody to tell, bolt's 500 stands."""
+        if body.get("type") == "view_submission":
+            view = body.get("view") or {}
+            present = {str(block.get("block_id")) for block in view.get("blocks") or []}
+            field = error.field if isinstance(error, InvalidRequest) else None
+            text = reply_to(error, during="slack form")
+            errors = {_block_for(field, present): text}
+            return BoltResponse(status=200, body={"response_action": "errors", "errors": errors})
+        reply = self._reply_to(body, respond)
+        text = reply_to(error, during=f"slack {body.get('type') or 'request'}")
+        if reply is None:
+            return None
+        await reply(text)
+        return BoltResponse(status=200, body="")
+
+    def _reply_to(self, body: Mapping[str, Any], respond: AsyncRespond | None) -> Reply | None:
+        """How to answer the person behind a request privately, if there is a way."""
+        if respond is not None:
+            return _responder(respond)
+        event: Mapping[str, Any] = body.get("event") or {}
+        if event.get("channel") and event.get("user") and event.get("ts"):
+            thread = str(event.get("thread_ts") or event["ts"])
+            return self._whisper(str(event["channel"]), str(event["user"]), thread)
+        return None
+
     # --- the work behind the listeners -----------------------------------------------------
 
-    async def _submit(self, request: GenerationRequest, origin: Origin, reply: Reply) -> None:
-        try:
-            self._jobs.admit(origin)
-            await self._jobs.submit(request, origin)
-        except UserFacingError as exc:
-            await reply(exc.user_message)
+    async def _submit(self, request: GenerationRequest, origin: Origin) -> None:
+        self._jobs.admit(origin)
+        await self._jobs.submit(request, origin)
 
     async def _submit_mention(
         self,
@@ -354,38 +374,33 @@ class SlackAdapter:
         idempotency_key: str | None,
     ) -> None:
         if len(files) > 2:
-            await reply("Attach one image to animate, or two: the first and the last frame.")
+            await reply(texts.one_or_two_images())
             return
-        try:
-            self._jobs.admit(origin)
-            # Every file is looked at before the first download: nothing is fetched for a
-            # mention that also carries a remote file or a document.
-            sources = [
-                (checked_source(file, field=field), field)
-                for file, field in zip(files, ("image", "end_image"), strict=False)
-            ]
-            frames = [await self._fetch(source, field=field) for source, field in sources]
-            request = GenerationRequest(
-                prompt=prompt,
-                first_frame=frames[0] if frames else None,
-                last_frame=frames[1] if len(frames) > 1 else None,
-            )
-            await self._jobs.submit(request, origin, idempotency_key=idempotency_key)
-        except UserFacingError as exc:
-            await reply(exc.user_message)
+        self._jobs.admit(origin)
+        # Every file is looked at before the first download: nothing is fetched for a mention
+        # that also carries a remote file or a document.
+        sources = [
+            (checked_source(file, field=field), field)
+            for file, field in zip(files, ("image", "end_image"), strict=False)
+        ]
+        frames = [await self._fetch(source, field=field) for source, field in sources]
+        request = GenerationRequest(
+            prompt=prompt,
+            first_frame=frames[0] if frames else None,
+            last_frame=frames[1] if len(frames) > 1 else None,
+        )
+        await self._jobs.submit(request, origin, idempotency_key=idempotency_key)
 
     async def _admin(self, origin: Origin, text: str, reply: Reply) -> None:
-        if f"{PLATFORM}:{origin.user_id}" not in self._admins:
-            await reply("Only the bot's admins (VEO_ADMINS) can use `/veo admin`.")
+        # Slack does not say who runs a workspace: only VEO_ADMINS, who speak as the operator.
+        actor = self._admins.actor(Member(PLATFORM, origin.workspace_id, origin.user_id))
+        if actor is None:
+            await reply(texts.not_an_admin(SLACK))
             return
-        actor = Actor.operator(origin.user_key)  # VEO_ADMINS speak as the operator
-        try:
-            await reply(await admin.run(self._jobs, origin.workspace_id, text, actor))
-        except InvalidRequest as exc:
-            await reply(exc.user_message)
+        await reply(await admin.run(self._admin_actions, origin.workspace_id, text, actor))
 
     async def _send_quota(self, origin: Origin, reply: Reply) -> None:
-        await reply(blocks.quota_text(await self._jobs.quota_report(origin)))
+        await reply(texts.quota(await self._jobs.quota_report(origin), SLACK))
 
     async def _open_modal(
         self, trigger_id: str, context: blocks.ModalContext, reply: Reply, *, prompt: str = ""
@@ -398,12 +413,12 @@ class SlackAdapter:
             )
         except DeliveryError as err:
             log.warning("slack: %s", err)
-            await reply(f"Slack did not let the form open; run `{blocks.COMMAND}` again.")
+            await reply(texts.form_did_not_open(SLACK))
 
     async def _reroll(self, job_id: str, team: str, user: str, reply: Reply) -> None:
         previous = await self._jobs.get_job(job_id)
         if previous is None:
-            await reply("That video is no longer known to the bot.")
+            await reply(texts.video_unknown())
             return
         origin = Origin(
             platform=PLATFORM,
@@ -412,31 +427,23 @@ class SlackAdapter:
             user_id=user,
             thread_id=thread_root(previous),
         )
-        try:
-            self._jobs.admit(origin)
-            await self._jobs.reroll(job_id, origin)
-        except UserFacingError as exc:
-            await reply(exc.user_message)
+        self._jobs.admit(origin)
+        await self._jobs.reroll(job_id, origin)
 
-    async def _delete(self, job_id: str, user: str, reply: Reply) -> None:
+    async def _delete(self, job_id: str, team: str, user: str, reply: Reply) -> None:
         job = await self._jobs.get_job(job_id)
         if job is None or not job.delivery_refs:
-            await reply("That video is no longer here.")
+            await reply(texts.video_gone())
             return
-        if user != job.origin.user_id and f"{PLATFORM}:{user}" not in self._admins:
-            await reply(
-                f"Only <@{job.origin.user_id}>, who asked for this video, or an admin can "
-                "delete it."
-            )
+        if not self._admins.can_delete(job, Member(PLATFORM, team, user)):
+            await reply(texts.delete_refused(job.origin.user_id, SLACK))
             return
         await self._jobs.revoke_result(job, by=f"{PLATFORM}:{user}")
         try:
             await self._surface.delete_result(job, user)
         except DeliveryError as err:
             log.warning("slack: job %s: %s", job.id, err)
-            await reply(
-                err.user_message or "Slack did not let the bot delete the video; try again soon."
-            )
+            await reply(err.user_message or texts.could_not_delete(SLACK))
 
     async def _fetch(self, source: blocks.FrameSource | None, *, field: str) -> ImageInput | None:
         if source is None:
@@ -450,7 +457,7 @@ class SlackAdapter:
             except DeliveryError as err:
                 log.warning("slack: %s", err)
                 raise InvalidRequest(
-                    f"{source.name} could not be found in Slack.", field=field
+                    texts.file_not_found(source.name, SLACK), field=field
                 ) from None
             source = checked_source(info["file"], field=field)
         token = self._bot_token.get_secret_value()
@@ -464,13 +471,17 @@ class SlackAdapter:
             raise RuntimeError("the Slack adapter is used before start()")
         return self._service
 
+    @property
+    def _admin_actions(self) -> AdminActions:
+        if self._actions is None:
+            raise RuntimeError("the Slack adapter is used before start()")
+        return self._actions
+
     def _models(self) -> tuple[list[ModelSpec], ModelSpec]:
         """The models people can pick (those of the providers this bot has), default first."""
         service = self._jobs
         default = service.catalog.get(service.config.default_provider, service.config.default_model)
-        providers = sorted(service.providers, key=lambda name: (name != default.provider, name))
-        choices = [spec for name in providers for spec in service.catalog.models(name)]
-        return choices, default
+        return service.catalog.offered(service.providers, first=default.provider), default
 
     def _text_alone_will_do(self) -> bool:
         _choices, default = self._models()
@@ -498,14 +509,12 @@ class SlackAdapter:
 
 
 async def _guarded(work: Coroutine[Any, Any, None], reply: Reply) -> None:
-    """Run one piece of work; an unexpected error is logged in full and the person gets only
-    a reference (exception text can hold prompts or URLs)."""
+    """Run one piece of work after the acknowledgement, where bolt's `app.error` cannot see
+    it: whatever it raises goes to the same catch-all (`bot.errors.reply_to`)."""
     try:
         await work
-    except Exception:
-        ref = reference_id()
-        log.exception("slack: unexpected error (ref %s)", ref)
-        await reply(unexpected_message(ref))
+    except Exception as error:
+        await reply(reply_to(error, during="slack"))
 
 
 async def _bolt_request(request: web.Request) -> AsyncBoltRequest:

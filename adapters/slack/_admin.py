@@ -5,19 +5,14 @@ from __future__ import annotations
 
 import re
 
-from bot import moderation
+from adapters.slack._markup import SLACK
+from bot import texts
+from bot.admin import AdminActions, AdminOutcome, Subject
 from bot.errors import InvalidRequest
-from bot.jobs import JobService
 from bot.models import Actor
 
 PLATFORM = "slack"
-USAGE = (
-    "`/veo admin limits @user daily=60 concurrent=3` · "
-    "`/veo admin limits workspace monthly=3600 daily=40` · `/veo admin clear @user|workspace` · "
-    "`/veo admin reset @user` · `/veo admin block @user` · `/veo admin unblock @user` · "
-    "`/veo admin usage` · `/veo admin ban <word or re:pattern>` · `/veo admin unban <term>` · "
-    "`/veo admin banned`"
-)
+COMMAND = "/veo"
 _USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]+)$")
 _LIMITS = {"daily": "daily_s", "concurrent": "concurrent", "monthly": "monthly_s"}
 
@@ -25,18 +20,14 @@ _LIMITS = {"daily": "daily_s", "concurrent": "concurrent", "monthly": "monthly_s
 def _user(token: str) -> str:
     match = _USER.match(token)
     if not match:
-        raise InvalidRequest(f"Name a person as @someone, not {token!r}.")
+        raise InvalidRequest(texts.name_a_person(token))
     return match.group(1) or match.group(2)
 
 
-def _listed(term: str) -> str:
-    return f"`{term}`" + (f" ({moderation.NOT_ENFORCED})" if moderation.unusable(term) else "")
-
-
-def _subject(team: str, token: str) -> tuple[str, str]:
+def _subject(team: str, token: str) -> Subject:
     if token.lower() == "workspace":
-        return "workspace", f"{PLATFORM}:{team}"
-    return "user", f"{PLATFORM}:{team}:{_user(token)}"
+        return Subject.workspace(f"{PLATFORM}:{team}")
+    return Subject.user(f"{PLATFORM}:{team}:{_user(token)}")
 
 
 def _limits(pairs: list[str]) -> dict[str, float]:
@@ -45,69 +36,50 @@ def _limits(pairs: list[str]) -> dict[str, float]:
     for pair in pairs:
         name, _, raw = pair.partition("=")
         if name not in _LIMITS or not raw:
-            raise InvalidRequest(
-                f"Limits look like daily=60 concurrent=3 monthly=3600, not {pair!r}."
-            )
+            raise InvalidRequest(texts.limits_look_like(pair))
         try:
             values[_LIMITS[name]] = int(raw) if name == "concurrent" else float(raw)
         except ValueError:
-            kind = "a whole number" if name == "concurrent" else "a number"
-            raise InvalidRequest(f"{name} takes {kind}, not {raw!r}.") from None
+            raise InvalidRequest(texts.limit_takes(name, name == "concurrent", raw)) from None
     return values
 
 
-async def run(service: JobService, team: str, text: str, actor: Actor) -> str:
+async def run(admin: AdminActions, team: str, text: str, actor: Actor) -> str:
     """Carry out one admin command for `actor`; return what to tell the admin."""
-    words = text.split()
+    outcome = await _act(admin, team, text.split(), actor)
+    if outcome is None:
+        return texts.admin_commands(COMMAND, SLACK)
+    return texts.admin_answer(outcome, SLACK)
+
+
+async def _act(
+    admin: AdminActions, team: str, words: list[str], actor: Actor
+) -> AdminOutcome | None:
+    """The action the words name, done; None when they name none."""
     if not words:
-        return USAGE
+        return None
     action, args = words[0].lower(), words[1:]
     workspace = f"{PLATFORM}:{team}"
     if action == "limits" and args:
-        scope, subject = _subject(team, args[0])
+        subject = _subject(team, args[0])
         values = _limits(args[1:])
-        await service.set_limits(
+        return await admin.set_limits(
             actor,
-            scope,
             subject,
             daily_s=values.get("daily_s"),
             concurrent=int(values["concurrent"]) if "concurrent" in values else None,
             monthly_s=values.get("monthly_s"),
         )
-        return f"Limits set for {args[0]}."
     if action == "clear" and len(args) == 1:
-        scope, subject = _subject(team, args[0])
-        cleared = await service.clear_limits(actor, scope, subject)
-        return (
-            f"Limits for {args[0]} cleared." if cleared else f"{args[0]} had no limits of its own."
-        )
+        return await admin.clear_limits(actor, _subject(team, args[0]))
     if action == "reset" and len(args) == 1:
-        await service.reset_day(actor, f"{workspace}:{_user(args[0])}")
-        return f"Today starts afresh for {args[0]}."
+        return await admin.reset_day(actor, f"{workspace}:{_user(args[0])}")
     if action in ("block", "unblock") and len(args) == 1:
-        changed = await service.set_blocked(f"{workspace}:{_user(args[0])}", action == "block")
-        return f"{args[0]} {action}ed." if changed else f"{args[0]} was already {action}ed."
+        return await admin.set_blocked(f"{workspace}:{_user(args[0])}", action == "block")
     if action == "usage":
-        rows = await service.usage(workspace_key=workspace)
-        if not rows:
-            return "No videos this month yet."
-        lines = [
-            f"<@{row.user_key.rsplit(':', 1)[-1]}>: {row.settled_s:g} s in {row.jobs} job(s)"
-            + (f", {row.reserved_s:g} s in progress" if row.reserved_s else "")
-            for row in rows[:10]
-        ]
-        return "This month's top users:\n" + "\n".join(lines)
+        return await admin.usage(workspace_key=workspace)
     if action in ("ban", "unban") and args:
-        term = " ".join(args)
-        changed = await service.set_banned(workspace, term, action == "ban")
-        if action == "ban":
-            return "Banned in this workspace." if changed else "That was banned already."
-        return "Allowed again." if changed else "That was not banned."
+        return await admin.set_banned(workspace, " ".join(args), action == "ban")
     if action == "banned":
-        terms = await service.store.banned_terms(workspace)
-        return (
-            "Banned here: " + ", ".join(_listed(t) for t in terms)
-            if terms
-            else "Nothing is banned."
-        )
-    return USAGE
+        return await admin.banned_terms(workspace)
+    return None

@@ -1,5 +1,6 @@
-"""Block Kit for veo-bot: the status card, the result message, the request modal, and the help
-and quota texts. Pure functions of the core's data, so the wire shape lives in one place."""
+"""Block Kit for veo-bot: the status card, the result message and the request modal. Pure
+functions of the core's data, so the wire shape lives in one place; the sentences in them come
+from `bot.texts`, written with Slack's markup (`_markup.SLACK`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.catalog import MAX_SEED, InputKind, ModelSpec
-from bot.jobs import QuotaReport
+from adapters.slack._markup import SLACK, escape
+from bot import texts
+from bot.catalog import MAX_SEED, ModelSpec
 from bot.models import Job, JobState, ResultLink
 
 Block = dict[str, Any]
@@ -54,14 +56,13 @@ _PROMPT_SHOWN = 280  # characters of the prompt quoted on cards; the rest is in 
 _BAR_CELLS = 10
 
 
-def escape(text: str) -> str:
-    """Slack mrkdwn treats these three as control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def _shown(prompt: str) -> str:
+    """As much of the prompt as cards quote; the rest is in the job."""
+    return prompt if len(prompt) <= _PROMPT_SHOWN else prompt[: _PROMPT_SHOWN - 1] + "…"
 
 
 def _quote(prompt: str) -> str:
-    shown = prompt if len(prompt) <= _PROMPT_SHOWN else prompt[: _PROMPT_SHOWN - 1] + "…"
-    return f"“{escape(shown)}”"
+    return f"“{escape(_shown(prompt))}”"
 
 
 def _section(text: str) -> Block:
@@ -101,15 +102,11 @@ def video_comment(job: Job) -> str:
 def private_comment(job: Job, notice: str | None, link: ResultLink | None) -> str:
     """The words with a video sent by DM because its channel would not take it."""
     text = (
-        f"Your video is ready, but it could not be posted in <#{job.origin.channel_id}> (the "
-        "bot may have been removed from there, or the channel archived), so here it is: "
+        f"{texts.could_not_post_here(job.origin.channel_id, SLACK)}\n"
         f"{_quote(job.request.prompt)}\n{describe(job)} · job {job.id}"
     )
     if link is not None:
-        text += (
-            "\nIt is too large to upload even compressed; watch or download it until "
-            f"<!date^{int(link.expires_at)}^{{date_short_pretty}} {{time}}|it expires>: {link.url}"
-        )
+        text += f"\n{texts.too_large_to_upload(link, SLACK)}"
     return text + (f"\n{escape(notice)}" if notice else "")
 
 
@@ -120,7 +117,7 @@ def _bar(progress: int) -> str:
 
 def _card(job: Job, status: str) -> list[Block]:
     return [
-        _section(f"<@{job.origin.user_id}> asked for a video: {_quote(job.request.prompt)}"),
+        _section(texts.asked_for_a_video(job.origin.user_id, _shown(job.request.prompt), SLACK)),
         _context(f"{describe(job)} · job {job.id}"),
         _section(status),
     ]
@@ -134,32 +131,32 @@ def card_marker(job: Job) -> str:
 def status_card(job: Job) -> tuple[str, list[Block]]:
     """The card's text (notifications, screen readers) and blocks for a job under way."""
     if job.state is JobState.PENDING:
-        status = "⏳ Starting…"
+        status = f"⏳ {texts.headline(job.state)}…"
     elif job.state is JobState.SUBMITTED and job.progress == 0:
-        note = job.queue_note
-        status = f"⏳ {note[0].upper()}{note[1:]}…" if note else "⏳ Queued at the video provider…"
+        status = f"⏳ {texts.queue_place(job) or texts.headline(job.state)}…"
     else:
-        status = f"🎬 Rendering {_bar(job.progress)} {job.progress}%"
+        status = f"🎬 {texts.headline(JobState.RUNNING)} {_bar(job.progress)} {job.progress}%"
     return f"{card_marker(job)} {status}", _card(job, status)
 
 
 def done_card(job: Job) -> tuple[str, list[Block]]:
-    status = "✅ Done. The video is in the thread."
+    status = f"✅ {texts.headline(JobState.DELIVERED)}. {texts.done_in_the_thread()}"
     return f"Video for job {job.id}: done", _card(job, status)
 
 
 def sent_privately_card(job: Job) -> tuple[str, list[Block]]:
-    status = f"✅ Done. It could not be posted here, so it was sent to <@{job.origin.user_id}>."
+    status = f"✅ {texts.headline(JobState.DELIVERED)}. "
+    status += texts.sent_privately(job.origin.user_id, SLACK)
     return f"Video for job {job.id}: sent by direct message", _card(job, status)
 
 
 def failed_card(job: Job, message: str) -> tuple[str, list[Block]]:
     status = f"❌ {escape(message)}"
-    return f"<@{job.origin.user_id}> {escape(message)}", _card(job, status)
+    return f"{SLACK.mention(job.origin.user_id)} {escape(message)}", _card(job, status)
 
 
 def deleted_card(job: Job, by_user: str) -> tuple[str, list[Block]]:
-    status = f"🗑️ Deleted by <@{by_user}>."
+    status = f"🗑️ {texts.deleted_by(by_user, SLACK)}"
     return f"Video for job {job.id}: deleted", _card(job, status)
 
 
@@ -168,20 +165,12 @@ def result_message(
 ) -> tuple[str, list[Block], dict[str, Any]]:
     """The message under the video (or with the link to it, when it was too large to upload
     even re-encoded): parameters, buttons, and metadata naming the job."""
-    footer = f"Asked by <@{job.origin.user_id}>"
+    footer = f"Asked by {SLACK.mention(job.origin.user_id)}"
     if notice:
         footer += f" · {escape(notice)}"
     blocks: list[Block] = []
     if link is not None:
-        expires = int(link.expires_at)
-        blocks.append(
-            _section(
-                "The video is too large to upload here, even compressed: "
-                f"<{link.url}|watch or download it> "
-                f"(the link works until <!date^{expires}^{{date_short_pretty}} {{time}}|"
-                f"{expires}>)."
-            )
-        )
+        blocks.append(_section(texts.too_large_to_upload(link, SLACK)))
     blocks += [
         _section(f"{_quote(job.request.prompt)}\n{describe(job)}"),
         _context(f"{footer} · job {job.id}"),
@@ -202,8 +191,8 @@ def result_message(
                     "style": "danger",
                     "value": job.id,
                     "confirm": {
-                        "title": _plain("Delete this video?"),
-                        "text": _plain("The video is removed from the thread for everyone."),
+                        "title": _plain(texts.delete_this_video()),
+                        "text": _plain(texts.deleting_removes_it()),
                         "confirm": _plain("Delete"),
                         "deny": _plain("Keep it"),
                     },
@@ -306,7 +295,7 @@ def request_modal(
         "action_id": INPUT,
         "multiline": True,
         "max_length": longest,
-        "placeholder": _plain("What should happen in the video?"),
+        "placeholder": _plain(texts.what_should_happen()),
     }
     if prompt:
         # Slack refuses a view whose initial value is longer than its max_length.
@@ -330,20 +319,20 @@ def request_modal(
             DURATION_BLOCK,
             "Duration",
             [_option(f"{d} s", str(d)) for d in durations],
-            hint="Leave empty for the model's default.",
+            hint=texts.leave_empty_for_the_default(),
         ),
         _select(
             ASPECT_BLOCK,
             "Aspect ratio",
             [_option(a, a) for a in aspects],
-            hint="Leave empty for the model's default.",
+            hint=texts.leave_empty_for_the_default(),
         ),
         {
             "type": "input",
             "block_id": SEED_BLOCK,
             "optional": True,
             "label": _plain("Seed"),
-            "hint": _plain("The same seed and settings give the same video."),
+            "hint": _plain(texts.same_seed_same_video()),
             "element": {
                 "type": "number_input",
                 "action_id": INPUT,
@@ -407,51 +396,5 @@ def _file_input(block_id: str, label: str) -> Block:
 # --- texts --------------------------------------------------------------------------------
 
 
-def _inputs(spec: ModelSpec) -> str:
-    kinds = []
-    if spec.takes(InputKind.TEXT) and not spec.requires_image:
-        kinds.append("text")
-    if spec.takes(InputKind.FIRST_FRAME):
-        kinds.append("an image")
-    if spec.takes(InputKind.LAST_FRAME):
-        kinds.append("first + last frame")
-    return ", ".join(kinds) or "special inputs"
-
-
 def help_text(choices: Sequence[ModelSpec], default: ModelSpec) -> str:
-    lines = [
-        "*Make a video*",
-        f"• `{COMMAND} a prompt`: from text, with the default model.",
-        f"• `{COMMAND}`: the form, with first and last frame, model, duration, aspect ratio, "
-        "seed, negative prompt and sound.",
-        "• *Animate with Veo* in a message's ⋮ menu: animate the image in that message; the "
-        "video lands in its thread.",
-        "• Mention the bot with a prompt and an image attached: the video lands in that thread.",
-        f"• `{COMMAND} quota`: what you have left today.",
-        "",
-        "*Models*",
-    ]
-    for spec in choices:
-        mark = " (default)" if spec == default else ""
-        lines.append(
-            f"• `{spec.id}`{mark}: {escape(spec.label)}: "
-            f"{', '.join(str(d) for d in spec.durations)} s · {', '.join(spec.aspect_ratios)} · "
-            f"from {_inputs(spec)}"
-        )
-    return "\n".join(lines)
-
-
-def quota_text(report: QuotaReport) -> str:
-    resets = int(report.resets_at)
-    lines = [
-        f"Today you have used *{report.used_today_s:g} s* of {report.daily_limit_s:g} s: "
-        f"*{report.remaining_today_s:g} s left*, renewed "
-        f"<!date^{resets}^{{date_short_pretty}} at {{time}}|at midnight UTC>.",
-        f"Videos in progress: {report.in_flight} of {report.concurrent_limit} at a time.",
-    ]
-    if report.workspace_monthly_limit_s:
-        lines.append(
-            f"This workspace: {report.workspace_used_month_s:g} s of "
-            f"{report.workspace_monthly_limit_s:g} s this month."
-        )
-    return "\n".join(lines)
+    return texts.help_text(COMMAND, choices, default, SLACK)

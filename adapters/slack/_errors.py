@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot import texts
 from bot.errors import DeliveryError
 from bot.retry_after import parse_retry_after
 
@@ -23,16 +24,6 @@ T = TypeVar("T")
 _TRANSIENT_CODES = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
-# Slack error codes people can act on, in plain words.
-_USER_MESSAGES = {
-    "not_in_channel": "The bot is not in this channel; invite it (`/invite`) and try again.",
-    "channel_not_found": "The bot cannot see this channel; invite it (`/invite`) and try again.",
-    "is_archived": "This channel is archived, so the bot cannot post here.",
-    "restricted_action": "This workspace does not let the bot post here.",
-    "invalid_auth": "The bot's Slack token was refused; an admin needs to check it.",
-    "token_revoked": "The bot's Slack token was revoked; an admin needs to reinstall the app.",
-    "account_inactive": "The bot's Slack token was revoked; an admin needs to reinstall the app.",
-}
 
 
 def _answer(exc: SlackApiError) -> tuple[int, str | None, str | None]:
@@ -59,7 +50,7 @@ def delivery_error(action: str, exc: Exception) -> DeliveryError:
         return DeliveryError(
             detail,
             retryable=retryable,
-            user_message=_USER_MESSAGES.get(code or ""),
+            user_message=texts.posting_refused_by_slack(code),
             retry_after=parse_retry_after(retry_after, now=time.time()),
         )
     # Upload-URL failures (SlackRequestError), resets and timeouts: worth another try.

@@ -33,6 +33,8 @@ from adapters.slack._blocks import (
     SEED_BLOCK,
     FrameSource,
 )
+from adapters.slack._markup import SLACK
+from bot import texts
 from bot.errors import InvalidRequest
 from bot.media import MAX_IMAGE_BYTES, load_image
 from bot.models import GenerationRequest, ImageInput
@@ -116,13 +118,9 @@ def checked_source(file: Mapping[str, Any], *, field: str) -> FrameSource:
     if not described:
         return source
     if is_external(file):
-        raise InvalidRequest(
-            f"{source.name} is a link to a file kept outside Slack, so the bot will not fetch "
-            "it. Upload the image itself to Slack and try again.",
-            field=field,
-        )
+        raise InvalidRequest(texts.remote_file(source.name, SLACK), field=field)
     if not is_image_file(file):
-        raise InvalidRequest(f"{source.name} is not a PNG, JPEG or WebP image.", field=field)
+        raise InvalidRequest(texts.not_an_image(source.name, SLACK), field=field)
     return source
 
 
@@ -135,23 +133,17 @@ async def fetch_image(
     before a request leaves. Without a valid token Slack answers 200 with its HTML login
     page: `load_image` refuses that as "not a PNG, JPEG or WebP image", which is the truth."""
     if source.url is None:
-        raise InvalidRequest(f"{source.name} could not be found in Slack.", field=field)
+        raise InvalidRequest(texts.file_not_found(source.name, SLACK), field=field)
     url = _parse(source.url)
     if url is None or not hosts.allows(url):
         log.warning("slack: file %s names a URL outside Slack's file hosts", source.file_id)
-        raise InvalidRequest(
-            f"{source.name} is not stored on Slack's own file servers, so the bot will not "
-            "fetch it. Upload the image to Slack and try again.",
-            field=field,
-        )
+        raise InvalidRequest(texts.file_not_on_platform_servers(source.name, SLACK), field=field)
     try:
         timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             data = await _follow(session, url, token, hosts, source, field=field)
     except (aiohttp.ClientError, TimeoutError):
-        raise InvalidRequest(
-            f"{source.name} could not be fetched from Slack; try again.", field=field
-        ) from None
+        raise InvalidRequest(texts.file_not_fetched(source.name, SLACK), field=field) from None
     try:
         return load_image(data, filename=source.name)
     except InvalidRequest as exc:
@@ -180,22 +172,12 @@ async def _follow(
                     log.warning(
                         "slack: file %s redirected outside Slack's file hosts", source.file_id
                     )
-                    raise InvalidRequest(
-                        f"Slack sent the download of {source.name} to a server outside Slack, "
-                        "so the bot stopped. Upload the image to Slack again and retry.",
-                        field=field,
-                    )
+                    raise InvalidRequest(texts.file_sent_elsewhere(source.name, SLACK), field=field)
                 continue
             if response.status != 200:
-                raise InvalidRequest(
-                    f"Slack would not hand over {source.name} (it may have been deleted); "
-                    "share it again and retry.",
-                    field=field,
-                )
+                raise InvalidRequest(texts.file_withheld(source.name, SLACK), field=field)
             return await _read_capped(response.content, MAX_IMAGE_BYTES)
-    raise InvalidRequest(
-        f"Slack kept redirecting the download of {source.name}; try again.", field=field
-    )
+    raise InvalidRequest(texts.file_redirected_too_often(source.name, SLACK), field=field)
 
 
 async def _read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes:
@@ -259,7 +241,7 @@ class ModalAnswers:
         try:
             seed = int(seed_text) if seed_text is not None else None
         except ValueError:
-            raise InvalidRequest("The seed must be a whole number.", field="seed") from None
+            raise InvalidRequest(texts.not_a_whole_number("seed"), field="seed") from None
         duration = selected(DURATION_BLOCK)
         checked = state(AUDIO_BLOCK).get("selected_options") or []
         return cls(

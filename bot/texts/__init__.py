@@ -1,0 +1,135 @@
+"""Every sentence the chat surfaces say to people, in one place.
+
+Each function takes plain data and returns the words. What differs between Discord and Slack is
+only how a few things are written (a person, a channel, code, emphasis, a moment in time, a
+link) and what a workspace is called: each surface passes its `Markup`, and adds nothing but
+layout (embeds, Block Kit). This is where localisation plugs in: one catalog per language, the
+same functions.
+
+The sentences the core itself raises (refusals from the catalog, quotas, moderation, providers)
+stay beside the rule they explain; these are the ones the surfaces used to write themselves.
+Inside: `_markup` (the `Markup` protocol), `_requests` (asking for a video: quotas, refusals,
+the form, images, help), `_videos` (progress, delivery, the buttons), `_admin` (admin answers).
+"""
+
+from __future__ import annotations
+
+from bot.texts._admin import (
+    admin_answer,
+    admin_commands,
+    limit_takes,
+    limits_look_like,
+    name_a_person,
+    not_an_admin,
+)
+from bot.texts._markup import (
+    Markup,
+    utc,
+)
+from bot.texts._requests import (
+    attachment_link_expired,
+    attachment_not_handed_over,
+    file_not_fetched,
+    file_not_found,
+    file_not_on_platform_servers,
+    file_redirected_too_often,
+    file_sent_elsewhere,
+    file_withheld,
+    form_did_not_open,
+    help_text,
+    image_too_large,
+    image_took_too_long,
+    leave_empty_for_the_default,
+    missing_permissions,
+    no_image_in_message,
+    no_model_animates_images,
+    not_a_whole_number,
+    not_an_image,
+    one_or_two_images,
+    queued,
+    quota,
+    remote_file,
+    same_seed_same_video,
+    use_in_a_channel,
+    what_should_happen,
+)
+from bot.texts._videos import (
+    asked_for_a_video,
+    cannot_extend,
+    could_not_delete,
+    could_not_post_here,
+    delete_refused,
+    delete_this_video,
+    deleted,
+    deleted_by,
+    deleting_removes_it,
+    done_in_the_thread,
+    headline,
+    in_the_thread,
+    posting_refused,
+    posting_refused_by_slack,
+    queue_place,
+    sent_privately,
+    too_large_to_upload,
+    video_gone,
+    video_ready,
+    video_unknown,
+    which_message_to_delete,
+)
+
+__all__ = [
+    "Markup",
+    "admin_answer",
+    "admin_commands",
+    "asked_for_a_video",
+    "attachment_link_expired",
+    "attachment_not_handed_over",
+    "cannot_extend",
+    "could_not_delete",
+    "could_not_post_here",
+    "delete_refused",
+    "delete_this_video",
+    "deleted",
+    "deleted_by",
+    "deleting_removes_it",
+    "done_in_the_thread",
+    "file_not_fetched",
+    "file_not_found",
+    "file_not_on_platform_servers",
+    "file_redirected_too_often",
+    "file_sent_elsewhere",
+    "file_withheld",
+    "form_did_not_open",
+    "headline",
+    "help_text",
+    "image_too_large",
+    "image_took_too_long",
+    "in_the_thread",
+    "leave_empty_for_the_default",
+    "limit_takes",
+    "limits_look_like",
+    "missing_permissions",
+    "name_a_person",
+    "no_image_in_message",
+    "no_model_animates_images",
+    "not_a_whole_number",
+    "not_an_admin",
+    "not_an_image",
+    "one_or_two_images",
+    "posting_refused",
+    "posting_refused_by_slack",
+    "queue_place",
+    "queued",
+    "quota",
+    "remote_file",
+    "same_seed_same_video",
+    "sent_privately",
+    "too_large_to_upload",
+    "use_in_a_channel",
+    "utc",
+    "video_gone",
+    "video_ready",
+    "video_unknown",
+    "what_should_happen",
+    "which_message_to_delete",
+]

@@ -1,0 +1,71 @@
+"""How a surface writes what plain words cannot (`Markup`), and the small helpers every
+sentence shares."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+MIB = 1024 * 1024
+
+
+class Markup(Protocol):
+    """How one surface writes what plain words cannot, and what it calls a workspace."""
+
+    # The platform's name as people know it ("Discord").
+    name: str
+    # What a workspace is called there ("server"), where things are in it ("on this server"),
+    # and how its own admins are known ("Manage Server permission"; None: the platform does
+    # not say who they are).
+    workspace: str
+    in_this_workspace: str
+    workspace_admins: str | None
+
+    def mention(self, user_id: str) -> str:
+        """A person, as the platform shows them."""
+
+    def channel(self, channel_id: str) -> str:
+        """A channel, as the platform shows it."""
+
+    def code(self, text: str) -> str:
+        """A command, an id or a term, shown as code."""
+
+    def strong(self, text: str) -> str:
+        """Words to stand out (the platform may leave them as they are)."""
+
+    def moment(self, at: float) -> str:
+        """A point in time, shown in each reader's own time zone where the platform can."""
+
+    def countdown(self, at: float) -> str:
+        """A point in time to come, as "in 3 hours" where the platform can."""
+
+    def link(self, url: str, label: str) -> str:
+        """A link people can open, `label` saying what it is, written so that the platform
+        fetches nothing to preview it. A platform may show the URL after the label: sentences
+        end with the link."""
+
+    def people(self, text: str) -> str:
+        """Text people wrote (a prompt, a file name), made inert where the platform would
+        read it as markup."""
+
+
+def utc(at: float) -> str:
+    """A moment in UTC, for platforms that cannot show each reader's own time."""
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def seconds(value: float) -> str:
+    return f"{value:g} s"
+
+
+def capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def joined(items: Sequence[str]) -> str:
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else items[0]
+
+
+def user_id_of(user_key: str) -> str:
+    return user_key.rsplit(":", 1)[-1]
