@@ -1,15 +1,14 @@
 """The `veo-bot` command: `try` a request in the terminal, `run` the bot, list `jobs` and
-`models`, check the providers with `doctor`. Part of the composition root: it builds `Settings`
-once and passes them on."""
+`models`, check the providers with `doctor`, and the admin commands (`quota`, `usage`,
+`banned`, printed by `bot.cli_admin`). Part of the composition root: it builds `Settings` once
+and passes them on."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import getpass
 import logging
-import re
 import secrets
 import sys
 from collections.abc import Sequence
@@ -20,16 +19,8 @@ from pydantic import ValidationError
 
 from adapters.console import ConsoleSurface, console_origin
 from adapters.providers import build_providers, default_catalog, default_provider
-from bot import app, checkup, moderation
-from bot.admin import (
-    AdminActions,
-    Blocked,
-    LimitsCleared,
-    Subject,
-    TermAllowed,
-    TermBanned,
-    Unblocked,
-)
+from bot import app, checkup, cli_admin
+from bot.admin import AdminActions
 from bot.clock import SystemClock
 from bot.errors import (
     ConfigurationError,
@@ -41,38 +32,22 @@ from bot.errors import (
 from bot.jobs import UNDELIVERABLE_SENT_PRIVATELY, UNDELIVERED
 from bot.links import MediaLinks
 from bot.media import load_image
-from bot.models import Actor, Authority, GenerationRequest, ImageInput, JobState
+from bot.models import Actor, GenerationRequest, ImageInput, JobState
 from bot.settings import Settings
+from bot.terminal import (
+    EXIT_BAD_INPUT,
+    EXIT_CONFIG,
+    EXIT_JOB_FAILED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_UNHEALTHY,
+    fail,
+    printable,
+)
 from storage.sqlite import SqliteStore
-
-EXIT_OK = 0
-EXIT_JOB_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_REFUSED = 3  # quota spent, user blocked, or wording the workspace bans
-EXIT_CONFIG = 4
-EXIT_UNHEALTHY = 1  # `doctor`: some provider is not fit to take requests
 
 # Whoever has a shell on the bot's machine runs it: the CLI speaks as the operator.
 OPERATOR = Actor.operator()
-
-
-# What a terminal obeys instead of showing: C0 and C1 controls and DEL (ESC starts colour,
-# title and screen-clearing sequences; CR and BEL too), line and paragraph separators, and
-# Unicode's bidirectional marks, overrides and isolates, which reorder what is shown.
-_TERMINAL_CONTROLS = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-)
-
-
-def _printable(text: str) -> str:
-    """Text that came from people (prompts, names, terms) as a terminal shows it harmlessly:
-    each control character as a visible escape (`\\x1b`, `\\u202e`)."""
-    return _TERMINAL_CONTROLS.sub(lambda m: ascii(m.group())[1:-1], text)
-
-
-def _fail(message: str, code: int) -> int:
-    print(f"veo-bot: {_printable(message)}", file=sys.stderr)
-    return code
 
 
 def _load_settings() -> Settings | int:
@@ -83,7 +58,7 @@ def _load_settings() -> Settings | int:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
         )
-        return _fail(f"bad configuration: {problems}", EXIT_CONFIG)
+        return fail(f"bad configuration: {problems}", EXIT_CONFIG)
 
 
 def _read_image(path: str | None) -> ImageInput | None:
@@ -175,7 +150,7 @@ async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
     )
     for job in jobs:
         created = datetime.fromtimestamp(job.created_at, UTC).strftime("%Y-%m-%d %H:%M")
-        prompt = _printable(job.request.prompt.replace("\n", " "))
+        prompt = printable(job.request.prompt.replace("\n", " "))
         prompt = prompt if len(prompt) <= 40 else prompt[:39] + "…"
         print(
             f"{job.id:12}  {created:16}  {job.state:10}  {job.progress:>3}  {job.model:14}  "
@@ -183,7 +158,7 @@ async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
         )
         kept = _KEPT_BECAUSE.get(job.error_code or "")
         if kept is not None and job.delivery_refs and job.delivery_refs.path:
-            print(f"{'':12}  {kept}; the video is at {_printable(job.delivery_refs.path)}")
+            print(f"{'':12}  {kept}; the video is at {printable(job.delivery_refs.path)}")
     return EXIT_OK
 
 
@@ -194,104 +169,9 @@ async def _admin(args: argparse.Namespace, settings: Settings) -> int:
     try:
         service = runtime.service
         actions = AdminActions(service.store, defaults=service.config.limits, clock=service.clock)
-        if args.command == "usage":
-            return await _usage(actions, args)
-        if args.command == "banned":
-            return await _banned(actions, args)
-        return await _quota(runtime, actions, args)
+        return await cli_admin.run(args, actions, runtime.store, OPERATOR)
     finally:
         await runtime.aclose()
-
-
-async def _quota(runtime: app.Runtime, actions: AdminActions, args: argparse.Namespace) -> int:
-    scope, subject = ("user", args.user) if args.user else ("workspace", args.workspace)
-    action = args.action
-    if action == "show":
-        for row in await runtime.store.overrides():
-            limits = ", ".join(
-                f"{name} {value:g}"
-                for name, value in (
-                    ("daily", row.daily_s),
-                    ("concurrent", row.concurrent),
-                    ("monthly", row.monthly_s),
-                )
-                if value is not None
-            )
-            by = " (set by a workspace admin)" if row.set_by is Authority.WORKSPACE_ADMIN else ""
-            print(f"{row.scope} {_printable(row.subject)}: {limits}{by}")
-        for user_key in await runtime.store.blocked_users():
-            print(f"blocked {_printable(user_key)}")
-        return EXIT_OK
-    if subject is None:
-        return _fail(
-            "say whose quota: --user PLATFORM:WORKSPACE:USER or --workspace PLATFORM:WORKSPACE",
-            EXIT_BAD_INPUT,
-        )
-    whose = Subject.user(subject) if scope == "user" else Subject.workspace(subject)
-    if action == "set":
-        await actions.set_limits(
-            OPERATOR, whose, daily_s=args.daily, concurrent=args.concurrent, monthly_s=args.monthly
-        )
-        print(f"limits set for {scope} {subject}")
-    elif action == "clear":
-        cleared = await actions.clear_limits(OPERATOR, whose)
-        done = isinstance(cleared, LimitsCleared)
-        print(f"limits cleared for {scope} {subject}" if done else "no limits were set")
-    elif scope != "user":
-        return _fail(f"{action} applies to a user (--user)", EXIT_BAD_INPUT)
-    elif action == "reset-day":
-        await actions.reset_day(OPERATOR, subject)
-        print(f"today starts afresh for {subject}")
-    else:
-        outcome = await actions.set_blocked(subject, action == "block")
-        changed = isinstance(outcome, Blocked | Unblocked)
-        print(f"{subject} {action}ed" if changed else f"{subject} was already {action}ed")
-    return EXIT_OK
-
-
-async def _usage(actions: AdminActions, args: argparse.Namespace) -> int:
-    rows = (await actions.usage(args.month, args.workspace)).rows
-    if args.csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["user", "workspace", "jobs", "settled_s", "in_flight_s", "refunded_jobs"])
-        for row in rows:
-            writer.writerow(
-                [
-                    _printable(row.user_key),
-                    _printable(row.workspace_key),
-                    row.jobs,
-                    f"{row.settled_s:g}",
-                    f"{row.reserved_s:g}",
-                    row.refunded_jobs,
-                ]
-            )
-        return EXIT_OK
-    if not rows:
-        print("no usage in that month")
-        return EXIT_OK
-    print(f"{'user':40}  {'jobs':>4}  {'seconds':>8}  {'in flight':>9}  refunded")
-    for row in rows[: args.top]:
-        print(
-            f"{_printable(row.user_key):40}  {row.jobs:>4}  {row.settled_s:>8g}  "
-            f"{row.reserved_s:>9g}  "
-            f"{row.refunded_jobs}"
-        )
-    return EXIT_OK
-
-
-async def _banned(actions: AdminActions, args: argparse.Namespace) -> int:
-    if args.action == "list":
-        for listed in (await actions.banned_terms(args.workspace)).terms:
-            flag = "" if listed.enforced else f"  ({moderation.NOT_ENFORCED})"
-            print(_printable(listed.term) + flag)
-        return EXIT_OK
-    if not args.term:
-        return _fail(f"give the word or re:pattern to {args.action}", EXIT_BAD_INPUT)
-    outcome = await actions.set_banned(args.workspace, args.term, args.action == "add")
-    changed = isinstance(outcome, TermBanned | TermAllowed)
-    verb = "banned" if args.action == "add" else "allowed again"
-    print(f"{verb} in {args.workspace}" if changed else "nothing to change")
-    return EXIT_OK
 
 
 def _models(args: argparse.Namespace) -> int:
@@ -323,10 +203,10 @@ async def _doctor(settings: Settings) -> int:
 async def _run(settings: Settings) -> int:
     platforms = settings.chat_platforms()
     if not platforms:
-        return _fail(app.missing_chat_config(), EXIT_CONFIG)
+        return fail(app.missing_chat_config(), EXIT_CONFIG)
     adapters = app.build_chat_adapters(settings, platforms)
     if isinstance(adapters, str):
-        return _fail(adapters, EXIT_CONFIG)
+        return fail(adapters, EXIT_CONFIG)
     # Console jobs (from `veo-bot try`) left unfinished are finished by the server too.
     await app.serve(settings, adapters, extra_surfaces={"console": ConsoleSurface()})
     return EXIT_OK
@@ -421,11 +301,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except QuotaExceeded as exc:
-        return _fail(exc.user_message, EXIT_REFUSED)
+        return fail(exc.user_message, EXIT_REFUSED)
     except UserFacingError as exc:
         refused = exc.code in ("blocked", "moderation")
-        return _fail(exc.user_message, EXIT_REFUSED if refused else EXIT_BAD_INPUT)
+        return fail(exc.user_message, EXIT_REFUSED if refused else EXIT_BAD_INPUT)
     except ConfigurationError as exc:
-        return _fail(str(exc), EXIT_CONFIG)
+        return fail(str(exc), EXIT_CONFIG)
     except Exception as exc:
-        return _fail(reply_to(exc, during=f"veo-bot {args.command}"), EXIT_JOB_FAILED)
+        return fail(reply_to(exc, during=f"veo-bot {args.command}"), EXIT_JOB_FAILED)
