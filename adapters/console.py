@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.models import Job, Origin, ResultLink
+from bot.refs import ConsoleRefs
 
 PLATFORM = "console"
 _BAR_WIDTH = 30
@@ -65,11 +66,11 @@ class ConsoleSurface:
         self._stream.write(text + "\n")
         self._stream.flush()
 
-    async def post_status(self, job: Job) -> dict[str, str]:
+    async def post_status(self, job: Job) -> ConsoleRefs:
         self._line(f"job {job.id}: {_describe(job)}")
-        return {"card": job.id}
+        return ConsoleRefs(card=job.id)
 
-    async def find_status(self, job: Job) -> dict[str, str] | None:
+    async def find_status(self, job: Job) -> ConsoleRefs | None:
         return None  # a terminal line costs nothing to print again
 
     async def update_progress(self, job: Job) -> None:
@@ -87,29 +88,27 @@ class ConsoleSurface:
             self._stream.write(f"job {job.id}: {job.state} {job.progress}%{where}\n")
             self._stream.flush()
 
-    async def find_delivery(self, job: Job) -> dict[str, str] | None:
+    async def find_delivery(self, job: Job) -> ConsoleRefs | None:
         path = result_path(job)
-        return {"path": str(path)} if path.exists() else None
+        return ConsoleRefs(path=str(path)) if path.exists() else None
 
-    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
+    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> ConsoleRefs:
         dest = result_path(job)
         await asyncio.to_thread(_place, video, dest)
         self._last_step.pop(job.id, None)
         self._line(f"job {job.id}: done" + (f" ({notice})" if notice else ""))
-        return {"path": str(dest)}
+        return ConsoleRefs(path=str(dest))
 
-    async def deliver_link(
-        self, job: Job, link: ResultLink, *, notice: str | None
-    ) -> dict[str, str]:
+    async def deliver_link(self, job: Job, link: ResultLink, *, notice: str | None) -> ConsoleRefs:
         # A terminal has no upload limit, so this is never called by the core; kept for the
         # contract.
         self._last_step.pop(job.id, None)
         self._line(f"job {job.id}: done, at {link.url}")
-        return {"url": link.url}
+        return ConsoleRefs(url=link.url)
 
     async def deliver_privately(
         self, job: Job, video: Path, *, link: ResultLink | None, notice: str | None
-    ) -> dict[str, str]:
+    ) -> ConsoleRefs:
         # A terminal is private already: the same as a delivery (never needed by the core,
         # as a folder that cannot be written to is not a refusal by anyone).
         return await self.deliver(job, video, notice=notice)

@@ -22,9 +22,12 @@ from aiohttp import web
 from adapters.providers import default_catalog
 from bot.catalog import Catalog
 from bot.clock import SystemClock
-from bot.jobs import JobService, ServiceConfig
+from bot.config import ServiceConfig
+from bot.jobs import JobService
+from bot.links import MediaLinks
 from bot.models import Job, JobState, QuotaLimits, ResultLink
 from bot.ports import ChatSurface, Store, VideoProvider
+from bot.refs import Refs
 from tests.fakes.gateway import FakeTask, GatewayFake
 from tests.support import SCRIPTED_SPEC
 
@@ -175,6 +178,7 @@ def make_service(
     webhook_secret: str | None = None,
 ) -> JobService:
     """The job service with production defaults, except for quotas and the poll interval."""
+    clock = SystemClock()
     return JobService(
         store=store,
         catalog=Catalog((*default_catalog().specs(), SCRIPTED_SPEC)),
@@ -185,11 +189,10 @@ def make_service(
             limits=NO_LIMITS,
             work_dir=work_dir,
             poll_interval_s=poll_interval_s,
-            public_url=public_url,
-            webhook_secret=webhook_secret,
         ),
-        clock=SystemClock(),
+        clock=clock,
         rng=random.Random(7),
+        links=MediaLinks(public_url, webhook_secret, clock) if webhook_secret else None,
     )
 
 
@@ -249,30 +252,28 @@ class NullSurface:
     def upload_limit_bytes(self, job: Job) -> int | None:
         return None
 
-    async def post_status(self, job: Job) -> dict[str, str]:
-        return {"status": job.id}
+    async def post_status(self, job: Job) -> Refs:
+        return Refs(status=job.id)
 
-    async def find_status(self, job: Job) -> dict[str, str] | None:
+    async def find_status(self, job: Job) -> Refs | None:
         return None
 
     async def update_progress(self, job: Job) -> None:
         return None
 
-    async def find_delivery(self, job: Job) -> dict[str, str] | None:
+    async def find_delivery(self, job: Job) -> Refs | None:
         return None
 
-    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
-        return {"message": job.id}
+    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> Refs:
+        return Refs(message=job.id)
 
-    async def deliver_link(
-        self, job: Job, link: ResultLink, *, notice: str | None
-    ) -> dict[str, str]:
-        return {"message": job.id}
+    async def deliver_link(self, job: Job, link: ResultLink, *, notice: str | None) -> Refs:
+        return Refs(message=job.id)
 
     async def deliver_privately(
         self, job: Job, video: Path, *, link: ResultLink | None, notice: str | None
-    ) -> dict[str, str]:
-        return {"message": job.id}
+    ) -> Refs:
+        return Refs(message=job.id)
 
     async def report_failure(self, job: Job, message: str) -> None:
         return None

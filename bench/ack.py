@@ -35,6 +35,7 @@ from bench._harness import (
     recv,
     wait_until,
 )
+from bot.app import ChatAdapter
 from bot.clock import SystemClock
 from bot.links import MediaLinks
 from bot.models import (
@@ -44,7 +45,6 @@ from bot.models import (
     ProviderJobState,
     ProviderStatus,
 )
-from bot.ports import ChatAdapter
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.web import build_web_app

@@ -14,8 +14,9 @@ from adapters.console import ConsoleSurface
 from adapters.providers import default_catalog
 from adapters.providers.local import LocalProvider
 from bot.clock import SystemClock
+from bot.config import ServiceConfig
 from bot.errors import QuotaExceeded
-from bot.jobs import JobService, ServiceConfig
+from bot.jobs import JobService
 from bot.models import GenerationRequest, Origin, QuotaLimits
 from storage.sqlite import SqliteStore
 

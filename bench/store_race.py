@@ -94,7 +94,7 @@ async def _claims(url: str) -> str:
                 updated_at=now,
                 deadline_at=now + 600,
                 cost_s=4,
-                next_poll_at=now,
+                due_at=now,
             )
             await store.create_job(job, [], roomy, period_at(now))
     finally:

@@ -11,25 +11,26 @@ import random
 import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 
 from adapters.providers import build_providers, default_catalog, default_provider
 from bot.catalog import Catalog
 from bot.clock import Clock, SystemClock
+from bot.config import ServiceConfig
 from bot.errors import ConfigurationError, InvalidRequest
-from bot.jobs import JobService, ServiceConfig
+from bot.jobs import JobService
 from bot.links import MediaLinks
 from bot.live_models import LiveModels
-from bot.ports import ChatAdapter, ChatSurface, ModelSource, VideoProvider
+from bot.ports import ChatSurface, ModelSource, Store, VideoProvider
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.web import PathOnlyAccessLogger, build_web_app
 from storage import open_store
 
 if TYPE_CHECKING:
-    from storage import AnyStore
+    pass
 
 log = logging.getLogger(__name__)
 LISTEN_BACKLOG = 1024
@@ -41,10 +42,29 @@ LISTEN_BACKLOG = 1024
 IDLE_TIMEOUT_S = 15.0
 
 
+class ChatAdapter(Protocol):
+    """A chat platform as the composition root runs it: its surface for the core, a start
+    that connects it (given the job service to call), and health for /healthz. It lives here,
+    not among the core's ports, because it names the service that the root builds."""
+
+    platform: str
+    surface: ChatSurface
+
+    def mount(self, app: web.Application) -> None:
+        """Add the adapter's HTTP routes (e.g. Slack events) to the bot's web server."""
+        ...
+
+    async def start(self, service: JobService) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def healthy(self) -> bool: ...
+
+
 @dataclass
 class Runtime:
     settings: Settings
-    store: AnyStore
+    store: Store
     catalog: Catalog
     providers: dict[str, VideoProvider]
     links: MediaLinks
@@ -96,8 +116,6 @@ async def open_runtime(
             poll_interval_s=settings.veo_poll_interval_s,
             job_timeout_s=settings.veo_job_timeout_s,
             retention_s=settings.veo_retention_days * 86400,
-            public_url=settings.veo_public_url,
-            webhook_secret=secret,
             commands_per_minute=settings.veo_user_commands_per_minute,
         )
         service = JobService(
@@ -106,8 +124,9 @@ async def open_runtime(
             providers=providers,
             surfaces=surfaces,
             config=config,
-            clock=clock or SystemClock(),
+            clock=clock,
             rng=rng,
+            links=links,
         )
         sources = {n: p for n, p in providers.items() if isinstance(p, ModelSource)}
         models = LiveModels(catalog, sources, data_dir / "models", clock)

@@ -1,15 +1,14 @@
 """The `veo-bot` command: `try` a request in the terminal, `run` the bot, list `jobs` and
-`models`, check the providers with `doctor`. Part of the composition root: it builds `Settings`
-once and passes them on."""
+`models`, check the providers with `doctor`, and the admin commands (`quota`, `usage`,
+`banned`, printed by `bot.cli_admin`). Part of the composition root: it builds `Settings` once
+and passes them on."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import getpass
 import logging
-import re
 import secrets
 import sys
 from collections.abc import Sequence
@@ -20,17 +19,8 @@ from pydantic import ValidationError
 
 from adapters.console import ConsoleSurface, console_origin
 from adapters.providers import build_providers, default_catalog, default_provider
-from bot import app, moderation
-from bot.admin import (
-    AdminActions,
-    Blocked,
-    LimitsCleared,
-    Subject,
-    TermAllowed,
-    TermBanned,
-    Unblocked,
-)
-from bot.catalog import Catalog
+from bot import app, checkup, cli_admin
+from bot.admin import AdminActions
 from bot.clock import SystemClock
 from bot.errors import (
     ConfigurationError,
@@ -42,40 +32,22 @@ from bot.errors import (
 from bot.jobs import UNDELIVERABLE_SENT_PRIVATELY, UNDELIVERED
 from bot.links import MediaLinks
 from bot.media import load_image
-from bot.models import Actor, Authority, GenerationRequest, ImageInput, JobState, ProviderHealth
-from bot.ports import VideoProvider
+from bot.models import Actor, GenerationRequest, ImageInput, JobState
 from bot.settings import Settings
+from bot.terminal import (
+    EXIT_BAD_INPUT,
+    EXIT_CONFIG,
+    EXIT_JOB_FAILED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_UNHEALTHY,
+    fail,
+    printable,
+)
 from storage import migrate, open_store, shown
-
-EXIT_OK = 0
-EXIT_JOB_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_REFUSED = 3  # quota spent, user blocked, or wording the workspace bans
-EXIT_CONFIG = 4
-EXIT_UNHEALTHY = 1  # `doctor`: some provider is not fit to take requests
-DOCTOR_TIMEOUT_S = 30.0
 
 # Whoever has a shell on the bot's machine runs it: the CLI speaks as the operator.
 OPERATOR = Actor.operator()
-
-
-# What a terminal obeys instead of showing: C0 and C1 controls and DEL (ESC starts colour,
-# title and screen-clearing sequences; CR and BEL too), line and paragraph separators, and
-# Unicode's bidirectional marks, overrides and isolates, which reorder what is shown.
-_TERMINAL_CONTROLS = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-)
-
-
-def _printable(text: str) -> str:
-    """Text that came from people (prompts, names, terms) as a terminal shows it harmlessly:
-    each control character as a visible escape (`\\x1b`, `\\u202e`)."""
-    return _TERMINAL_CONTROLS.sub(lambda m: ascii(m.group())[1:-1], text)
-
-
-def _fail(message: str, code: int) -> int:
-    print(f"veo-bot: {_printable(message)}", file=sys.stderr)
-    return code
 
 
 def _load_settings() -> Settings | int:
@@ -86,7 +58,7 @@ def _load_settings() -> Settings | int:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
         )
-        return _fail(f"bad configuration: {problems}", EXIT_CONFIG)
+        return fail(f"bad configuration: {problems}", EXIT_CONFIG)
 
 
 def _read_image(path: str | None) -> ImageInput | None:
@@ -129,7 +101,7 @@ async def _try(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await runtime.aclose()
     if done.state is JobState.DELIVERED and done.delivery_refs:
-        print(done.delivery_refs["path"])
+        print(done.delivery_refs.path)
         return EXIT_OK
     return EXIT_JOB_FAILED
 
@@ -153,7 +125,7 @@ async def _resume(settings: Settings) -> int:
         await runtime.aclose()
     for job in done:
         if job.state is JobState.DELIVERED and job.delivery_refs:
-            print(job.delivery_refs["path"])
+            print(job.delivery_refs.path)
     return EXIT_OK if all(job.state is JobState.DELIVERED for job in done) else EXIT_JOB_FAILED
 
 
@@ -178,15 +150,15 @@ async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
     )
     for job in jobs:
         created = datetime.fromtimestamp(job.created_at, UTC).strftime("%Y-%m-%d %H:%M")
-        prompt = _printable(job.request.prompt.replace("\n", " "))
+        prompt = printable(job.request.prompt.replace("\n", " "))
         prompt = prompt if len(prompt) <= 40 else prompt[:39] + "…"
         print(
             f"{job.id:12}  {created:16}  {job.state:10}  {job.progress:>3}  {job.model:14}  "
             f"{job.request.duration_s or 0:>3}  {prompt}"
         )
         kept = _KEPT_BECAUSE.get(job.error_code or "")
-        if kept is not None and job.delivery_refs and "path" in job.delivery_refs:
-            print(f"{'':12}  {kept}; the video is at {_printable(job.delivery_refs['path'])}")
+        if kept is not None and job.delivery_refs and job.delivery_refs.path:
+            print(f"{'':12}  {kept}; the video is at {printable(job.delivery_refs.path)}")
     return EXIT_OK
 
 
@@ -195,7 +167,7 @@ async def _migrate(settings: Settings) -> int:
     done = await migrate(settings.veo_database_url)
     for name in done.applied:
         print(f"applied {name}")
-    where = f"{done.engine} database {_printable(shown(settings.veo_database_url))}"
+    where = f"{done.engine} database {printable(shown(settings.veo_database_url))}"
     if done.applied:
         print(f"{where}: now at schema version {done.version}")
     else:
@@ -210,171 +182,18 @@ async def _admin(args: argparse.Namespace, settings: Settings) -> int:
     try:
         service = runtime.service
         actions = AdminActions(service.store, defaults=service.config.limits, clock=service.clock)
-        if args.command == "usage":
-            return await _usage(actions, args)
-        if args.command == "banned":
-            return await _banned(actions, args)
-        return await _quota(runtime, actions, args)
+        return await cli_admin.run(args, actions, runtime.store, OPERATOR)
     finally:
         await runtime.aclose()
-
-
-async def _quota(runtime: app.Runtime, actions: AdminActions, args: argparse.Namespace) -> int:
-    scope, subject = ("user", args.user) if args.user else ("workspace", args.workspace)
-    action = args.action
-    if action == "show":
-        for row in await runtime.store.overrides():
-            limits = ", ".join(
-                f"{name} {row[column]:g}"
-                for name, column in (
-                    ("daily", "daily_s"),
-                    ("concurrent", "concurrent"),
-                    ("monthly", "monthly_s"),
-                )
-                if row[column] is not None
-            )
-            by = " (set by a workspace admin)" if row["set_by"] == Authority.WORKSPACE_ADMIN else ""
-            print(f"{row['scope']} {_printable(row['subject'])}: {limits}{by}")
-        for user_key in await runtime.store.blocked_users():
-            print(f"blocked {_printable(user_key)}")
-        return EXIT_OK
-    if subject is None:
-        return _fail(
-            "say whose quota: --user PLATFORM:WORKSPACE:USER or --workspace PLATFORM:WORKSPACE",
-            EXIT_BAD_INPUT,
-        )
-    whose = Subject.user(subject) if scope == "user" else Subject.workspace(subject)
-    if action == "set":
-        await actions.set_limits(
-            OPERATOR, whose, daily_s=args.daily, concurrent=args.concurrent, monthly_s=args.monthly
-        )
-        print(f"limits set for {scope} {subject}")
-    elif action == "clear":
-        cleared = await actions.clear_limits(OPERATOR, whose)
-        done = isinstance(cleared, LimitsCleared)
-        print(f"limits cleared for {scope} {subject}" if done else "no limits were set")
-    elif scope != "user":
-        return _fail(f"{action} applies to a user (--user)", EXIT_BAD_INPUT)
-    elif action == "reset-day":
-        await actions.reset_day(OPERATOR, subject)
-        print(f"today starts afresh for {subject}")
-    else:
-        outcome = await actions.set_blocked(subject, action == "block")
-        changed = isinstance(outcome, Blocked | Unblocked)
-        print(f"{subject} {action}ed" if changed else f"{subject} was already {action}ed")
-    return EXIT_OK
-
-
-async def _usage(actions: AdminActions, args: argparse.Namespace) -> int:
-    rows = (await actions.usage(args.month, args.workspace)).rows
-    if args.csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["user", "workspace", "jobs", "settled_s", "in_flight_s", "refunded_jobs"])
-        for row in rows:
-            writer.writerow(
-                [
-                    _printable(row.user_key),
-                    _printable(row.workspace_key),
-                    row.jobs,
-                    f"{row.settled_s:g}",
-                    f"{row.reserved_s:g}",
-                    row.refunded_jobs,
-                ]
-            )
-        return EXIT_OK
-    if not rows:
-        print("no usage in that month")
-        return EXIT_OK
-    print(f"{'user':40}  {'jobs':>4}  {'seconds':>8}  {'in flight':>9}  refunded")
-    for row in rows[: args.top]:
-        print(
-            f"{_printable(row.user_key):40}  {row.jobs:>4}  {row.settled_s:>8g}  "
-            f"{row.reserved_s:>9g}  "
-            f"{row.refunded_jobs}"
-        )
-    return EXIT_OK
-
-
-async def _banned(actions: AdminActions, args: argparse.Namespace) -> int:
-    if args.action == "list":
-        for listed in (await actions.banned_terms(args.workspace)).terms:
-            flag = "" if listed.enforced else f"  ({moderation.NOT_ENFORCED})"
-            print(_printable(listed.term) + flag)
-        return EXIT_OK
-    if not args.term:
-        return _fail(f"give the word or re:pattern to {args.action}", EXIT_BAD_INPUT)
-    outcome = await actions.set_banned(args.workspace, args.term, args.action == "add")
-    changed = isinstance(outcome, TermBanned | TermAllowed)
-    verb = "banned" if args.action == "add" else "allowed again"
-    print(f"{verb} in {args.workspace}" if changed else "nothing to change")
-    return EXIT_OK
 
 
 def _models(args: argparse.Namespace) -> int:
     """The live models; with --all the retired ones too, marked with their date."""
     catalog = default_catalog()
     providers = [args.provider] if args.provider else catalog.providers()
-    for spec in catalog.offered(providers, retired=args.all):
-        if spec.retired:
-            instead = catalog.replacement_for(spec)
-            print(
-                f"{spec.provider}/{spec.id} (retired {spec.retired_on}"
-                f"{f' by {spec.retired_by}' if spec.retired_by else ''}): "
-                f"{f'use {instead} instead' if instead else 'no replacement here'}"
-            )
-            continue
-        inputs = "+".join(sorted(i.value for i in spec.inputs))
-        durations = ",".join(str(d) for d in spec.durations)
-        print(
-            f"{spec.provider}/{spec.id}{' (default)' if spec.default else ''}: "
-            f"{durations} s; {' '.join(spec.aspect_ratios)}; {'/'.join(spec.resolutions)}; "
-            f"inputs {inputs}; prompt <= {spec.max_prompt_chars}"
-            f"{f' [at risk: {spec.at_risk}]' if spec.at_risk else ''}"
-        )
+    for line in checkup.model_lines(catalog, providers, retired=args.all):
+        print(line)
     return EXIT_OK
-
-
-async def _probe(provider: VideoProvider) -> ProviderHealth:
-    try:
-        async with asyncio.timeout(DOCTOR_TIMEOUT_S):
-            return await provider.health()
-    except TimeoutError:
-        return ProviderHealth(False, None, detail=f"no answer within {DOCTOR_TIMEOUT_S:g} s")
-
-
-def _checkup(
-    catalog: Catalog, name: str, health: ProviderHealth, model: str | None, *, default: bool
-) -> tuple[bool, str]:
-    """Whether one provider can take requests, and the line that says so."""
-    problems: list[str] = []
-    facts: list[str] = []
-    if not health.reachable:
-        problems.append("not reachable")
-    elif health.key_accepted is None:
-        facts.append("reachable, no key needed")
-    elif health.key_accepted:
-        facts.append("reachable, key accepted")
-    else:
-        problems.append("reachable, key REFUSED")
-    try:
-        spec = catalog.get(name, model)
-    except InvalidRequest as refused:
-        problems.append(refused.user_message.rstrip("."))
-    else:
-        if not health.reachable or health.key_accepted is False:
-            facts.append(f"default model {spec.id} not checked")
-        elif health.live_models is None:
-            facts.append(f"default model {spec.id} (the provider does not list its models)")
-        elif spec.id in health.live_models:
-            facts.append(f"default model {spec.id} live")
-        else:
-            problems.append(f"default model {spec.id} is not offered by the provider any more")
-        if spec.at_risk:
-            facts.append(f"at risk: {spec.at_risk}")
-    words = "; ".join([*problems, *facts])
-    detail = f" ({health.detail})" if health.detail else ""
-    label = f"{name} (default)" if default else name
-    return not problems, f"{'ok     ' if not problems else 'PROBLEM'}  {label}: {words}{detail}"
 
 
 async def _doctor(settings: Settings) -> int:
@@ -384,20 +203,12 @@ async def _doctor(settings: Settings) -> int:
     links = MediaLinks(settings.veo_public_url, secrets.token_hex(32), SystemClock())
     providers = build_providers(settings, settings.veo_data_dir, links)
     default = settings.veo_provider or default_provider(providers, catalog)
-    names = sorted(providers, key=lambda name: (name != default, name))
     try:
-        answers = await asyncio.gather(*(_probe(providers[name]) for name in names))
+        healthy, lines = await checkup.doctor(catalog, providers, default, settings.veo_model)
     finally:
         for provider in providers.values():
             await provider.aclose()
-    healthy = True
-    if default not in providers:
-        healthy = False
-        print(f"PROBLEM  {default} (default): not configured: its key is not set")
-    for name, health in zip(names, answers, strict=True):
-        model = settings.veo_model if name == default else None
-        ok, line = _checkup(catalog, name, health, model, default=name == default)
-        healthy = healthy and ok
+    for line in lines:
         print(line)
     return EXIT_OK if healthy else EXIT_UNHEALTHY
 
@@ -405,10 +216,10 @@ async def _doctor(settings: Settings) -> int:
 async def _run(settings: Settings) -> int:
     platforms = settings.chat_platforms()
     if not platforms:
-        return _fail(app.missing_chat_config(), EXIT_CONFIG)
+        return fail(app.missing_chat_config(), EXIT_CONFIG)
     adapters = app.build_chat_adapters(settings, platforms)
     if isinstance(adapters, str):
-        return _fail(adapters, EXIT_CONFIG)
+        return fail(adapters, EXIT_CONFIG)
     # Console jobs (from `veo-bot try`) left unfinished are finished by the server too.
     await app.serve(settings, adapters, extra_surfaces={"console": ConsoleSurface()})
     return EXIT_OK
@@ -510,11 +321,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except QuotaExceeded as exc:
-        return _fail(exc.user_message, EXIT_REFUSED)
+        return fail(exc.user_message, EXIT_REFUSED)
     except UserFacingError as exc:
         refused = exc.code in ("blocked", "moderation")
-        return _fail(exc.user_message, EXIT_REFUSED if refused else EXIT_BAD_INPUT)
+        return fail(exc.user_message, EXIT_REFUSED if refused else EXIT_BAD_INPUT)
     except ConfigurationError as exc:
-        return _fail(str(exc), EXIT_CONFIG)
+        return fail(str(exc), EXIT_CONFIG)
     except Exception as exc:
-        return _fail(reply_to(exc, during=f"veo-bot {args.command}"), EXIT_JOB_FAILED)
+        return fail(reply_to(exc, during=f"veo-bot {args.command}"), EXIT_JOB_FAILED)

@@ -1,19 +1,29 @@
-"""How providers that take images only as URLs get them: a short-lived signed URL on the bot's
-own web server when it is reachable (`VEO_PUBLIC_URL`), else a base64 data URI. Never a
-Discord or Slack URL: those expire or need our token. The same signing serves the links to
-videos too large to upload even re-encoded."""
+"""Everything the bot signs with its secret for its own web server (`VEO_PUBLIC_URL`):
+
+- input images for providers that take images only as URLs: a short-lived signed URL when the
+  server is reachable, else a base64 data URI; never a Discord or Slack URL, as those expire
+  or need our token;
+- links to videos too large to upload even re-encoded;
+- the callback URL given to a provider, whose token says which job and until when.
+
+The composition root builds one `MediaLinks` and hands it to the providers, the job service
+and the web server, so what one signs the other checks."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import math
 
 from bot.clock import Clock
-from bot.models import ImageInput, MediaRole, ResultLink
+from bot.models import ImageInput, Job, MediaRole, ResultLink
 
 DEFAULT_TTL_S = 6 * 3600  # providers may queue a job for hours before fetching its images
 _RESULT = "result"  # signed like an input image, under a role no image has
+# How long after its job's deadline a callback URL still works: a provider may retry a late
+# callback, which then finds the job finished and changes nothing.
+CALLBACK_GRACE_S = 3600.0
 
 
 def same_digest(expected: str, given: str) -> bool:
@@ -23,6 +33,8 @@ def same_digest(expected: str, given: str) -> bool:
 
 
 class MediaLinks:
+    """Signs and checks the URLs of the bot's web server with one secret."""
+
     def __init__(
         self, public_url: str | None, secret: str, clock: Clock, *, ttl_s: float = DEFAULT_TTL_S
     ) -> None:
@@ -64,3 +76,32 @@ class MediaLinks:
 
     def verify_result(self, job_id: str, expires: int, signature: str) -> bool:
         return self.verify(job_id, _RESULT, 0, expires, signature)
+
+    def _callback_token(self, job_id: str, expires: int) -> str:
+        """`<expires>-<HMAC of job id and expiry>`: the expiry is signed in, so it cannot be
+        stretched, and the token says itself when it stops working."""
+        message = f"{job_id}/{expires}".encode()
+        digest = hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]
+        return f"{expires}-{digest}"
+
+    def callback_url(self, job: Job) -> str | None:
+        """Where the job's provider may call back, until an hour past the job's deadline;
+        None when the bot's server is not reachable."""
+        if self._base is None:
+            return None
+        expires = math.ceil(job.deadline_at + CALLBACK_GRACE_S)
+        token = self._callback_token(job.id, expires)
+        return f"{self._base}/callbacks/{job.provider}/{job.id}?token={token}"
+
+    def callback_refusal(self, job_id: str, token: str) -> str | None:
+        """Why a callback's token is refused (`bad_token`, `expired_token`), or None."""
+        expires, dash, _digest = token.partition("-")
+        if not (
+            self._key and dash and expires.isascii() and expires.isdigit() and len(expires) < 16
+        ):
+            return "bad_token"  # tokens from before expiries existed included
+        if not same_digest(self._callback_token(job_id, int(expires)), token):
+            return "bad_token"
+        if int(expires) < self._clock.now():
+            return "expired_token"
+        return None

@@ -20,7 +20,7 @@ MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_IMAGE_PIXELS = 40_000_000  # a 40 MP photo; any provider scales far below that anyway
 MAX_SIDE_PX = 8192
 MIN_SIDE_PX = 64
-MAX_ASPECT = 4.0  # 1:4 .. 4:1, what every provider in PROVIDERS.md accepts
+MAX_ASPECT = 4.0  # 1:4 .. 4:1, what every provider veo-bot speaks to accepts
 
 _MAGIC: tuple[tuple[str, bytes, int], ...] = (
     ("image/png", b"\x89PNG\r\n\x1a\n", 0),

@@ -6,7 +6,9 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
+
+from bot.refs import Refs, load_refs
 
 
 class JobState(enum.StrEnum):
@@ -112,7 +114,8 @@ class GenerationRequest(BaseModel):
 
 class Origin(BaseModel):
     """Where a request came from and where its answers go. Plain ids only, so a new process can
-    resume the job; `refs` holds the platform ids of the status message once posted."""
+    resume the job; `refs` holds the platform ids of the status message once posted, in the
+    platform's own structure (`bot.refs`)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -122,7 +125,19 @@ class Origin(BaseModel):
     user_id: str
     thread_id: str | None = None
     locale: str | None = None
-    refs: dict[str, str] = Field(default_factory=dict)
+    refs: Refs = Field(default_factory=Refs)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _platform_refs(cls, data: Any) -> Any:
+        """The refs in the structure of the origin's platform, however they came."""
+        if isinstance(data, dict) and isinstance(data.get("platform"), str):
+            data = {**data, "refs": load_refs(data["platform"], data.get("refs"))}
+        return data
+
+    @field_serializer("refs")
+    def _stored_refs(self, refs: Refs) -> dict[str, str]:
+        return refs.stored()
 
     @property
     def user_key(self) -> str:
@@ -145,14 +160,20 @@ class Job:
     updated_at: float
     deadline_at: float
     cost_s: float
-    next_poll_at: float | None = None
+    # When the scheduler next looks at the job: the next poll, the retry after a backoff, or
+    # the end of the lease of the worker stepping it (a lease that runs out makes it due).
+    due_at: float | None = None
     provider_job_id: str | None = None
     progress: int = 0
     submit_attempts: int = 0
-    poll_failures: int = 0
+    poll_failures: int = 0  # provider readings that failed in a row (and unexpected errors)
+    delivery_failures: int = 0  # deliveries of the finished video that failed
     result_url: str | None = None
-    result_bytes: int | None = None
-    delivery_refs: dict[str, str] | None = None
+    result_bytes: int | None = None  # the video as posted (re-encoded to fit, maybe)
+    # The video as the provider delivered it: the size of the bot's own copy, recorded once
+    # that copy is complete, so that a later delivery run can trust and reuse it.
+    downloaded_bytes: int | None = None
+    delivery_refs: Refs | None = None
     error_code: str | None = None
     error_message: str | None = None
     version: int = 0
@@ -161,7 +182,7 @@ class Job:
     queue_position: int | None = None
 
     @property
-    def origin_refs(self) -> dict[str, str]:
+    def origin_refs(self) -> Refs:
         return self.origin.refs
 
     @property
@@ -247,6 +268,7 @@ class LimitOverride:
     """Limits set for one user or workspace by one authority; None leaves a limit as it is."""
 
     scope: str  # "user" or "workspace"
+    subject: str  # the user key or the workspace key
     set_by: Authority
     daily_s: float | None = None
     concurrent: int | None = None
@@ -269,6 +291,20 @@ class QuotaUsage:
     used_today_s: float
     in_flight: int
     workspace_used_month_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaReport:
+    """What a person sees for `/veo quota`: used, left, when it resets, jobs in flight."""
+
+    used_today_s: float
+    daily_limit_s: float
+    remaining_today_s: float
+    resets_at: float
+    in_flight: int
+    concurrent_limit: int
+    workspace_used_month_s: float
+    workspace_monthly_limit_s: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,7 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
-
-if TYPE_CHECKING:
-    from aiohttp import web
-
-    from bot.jobs import JobService
+from typing import Protocol, runtime_checkable
 
 from bot.catalog import ModelSpec
 from bot.models import (
@@ -32,6 +27,7 @@ from bot.models import (
     ResultLink,
     UsageRow,
 )
+from bot.refs import Refs
 
 
 class VideoProvider(Protocol):
@@ -114,59 +110,39 @@ class ChatSurface(Protocol):
         """The largest file this job's destination takes (None: no limit)."""
         ...
 
-    async def post_status(self, job: Job) -> dict[str, str]:
+    async def post_status(self, job: Job) -> Refs:
         """Post the status card; return the platform refs to keep on the job's origin."""
         ...
 
-    async def find_status(self, job: Job) -> dict[str, str] | None:
+    async def find_status(self, job: Job) -> Refs | None:
         """Look for this job's own status card already posted (a crash came between posting
         it and recording it); its refs, as `post_status` returns them, or None."""
         ...
 
     async def update_progress(self, job: Job) -> None: ...
 
-    async def find_delivery(self, job: Job) -> dict[str, str] | None:
+    async def find_delivery(self, job: Job) -> Refs | None:
         """Look for this job's own result already posted (a crash between post and record)."""
         ...
 
-    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
+    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> Refs:
         """Post the finished video; return the refs of the message that holds it."""
         ...
 
-    async def deliver_link(
-        self, job: Job, link: ResultLink, *, notice: str | None
-    ) -> dict[str, str]:
+    async def deliver_link(self, job: Job, link: ResultLink, *, notice: str | None) -> Refs:
         """Post a link to the video instead of the video (too large even re-encoded), with
         the same buttons and parameters; return the refs of the message that holds it."""
         ...
 
     async def deliver_privately(
         self, job: Job, video: Path, *, link: ResultLink | None, notice: str | None
-    ) -> dict[str, str]:
+    ) -> Refs:
         """Send the finished video to the requester alone (a direct message), because the
         place it was asked for refused it for good (the bot removed, the thread deleted or
         archived); with `link`, the link instead of the file. Return the message's refs."""
         ...
 
     async def report_failure(self, job: Job, message: str) -> None: ...
-
-
-class ChatAdapter(Protocol):
-    """A chat platform as the composition root runs it: its surface for the core, a start
-    that connects it (given the job service to call), and health for /healthz."""
-
-    platform: str
-    surface: ChatSurface
-
-    def mount(self, app: web.Application) -> None:
-        """Add the adapter's HTTP routes (e.g. Slack events) to the bot's web server."""
-        ...
-
-    async def start(self, service: JobService) -> None: ...
-
-    async def close(self) -> None: ...
-
-    def healthy(self) -> bool: ...
 
 
 class LedgerAction(enum.StrEnum):
@@ -177,8 +153,10 @@ class LedgerAction(enum.StrEnum):
 
 
 class Store(Protocol):
-    """Durable job and quota state. Every method is one transaction; nothing here relies on
-    SQLite-only behaviour, so a PostgreSQL implementation can follow the same contract."""
+    """Durable job and quota state: every method the core, the adapters and the CLI call.
+    Every method is one transaction; nothing here relies on SQLite-only behaviour, so a
+    PostgreSQL implementation can follow the same contract. Policy is not the store's: it
+    gathers what `bot.quota` needs and applies its decision in the same transaction."""
 
     async def create_job(
         self,
@@ -246,7 +224,7 @@ class Store(Protocol):
         platforms: Collection[str],
         exclude: Collection[str] = (),
     ) -> list[Job]:
-        """Active jobs whose `next_poll_at` has come, each leased until `now + lease_s` so that
+        """Active jobs whose `due_at` has come, each leased until `now + lease_s` so that
         no other worker takes it meanwhile; never those in `exclude` (jobs this worker is
         still stepping, whose lease may have run out under it)."""
         ...
@@ -304,9 +282,17 @@ class Store(Protocol):
         self, scope: str, subject: str, *, set_by: Authority | None = None
     ) -> bool: ...
 
+    async def overrides(self) -> list[LimitOverride]:
+        """Every override of every subject, by scope, subject and authority."""
+        ...
+
     async def reset_day(self, user_key: str, day: str, *, now: float) -> None: ...
 
     async def set_blocked(self, user_key: str, blocked: bool, *, now: float) -> bool: ...
+
+    async def blocked_users(self) -> list[str]:
+        """The user keys of everyone blocked, in order."""
+        ...
 
     async def banned_terms(self, workspace_key: str) -> list[str]: ...
 

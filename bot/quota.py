@@ -1,7 +1,10 @@
-"""Quota windows and the words people see when a limit stops them.
+"""The quota policy: its windows, who may set which limits, the limits in force, and the
+decision whether a job may start, with the words people see when a limit stops them.
 
-The arithmetic that must be atomic (reserve in the same transaction as the job insert) lives in
-the store; this module decides the windows and phrases the refusals.
+Everything here is pure. A store gathers what the decision needs (the person's block, the
+overrides, the usage) and calls `admission` inside the transaction that inserts the job and
+reserves its seconds, so that the check and the reservation cannot be split by another
+writer; every `Store` implementation reuses the same policy.
 """
 
 from __future__ import annotations
@@ -79,7 +82,52 @@ def refusal(
     )
 
 
-def blocked() -> UserFacingError:
+def admission(
+    *,
+    blocked: bool,
+    limits: QuotaLimits,
+    usage: QuotaUsage,
+    cost_s: float,
+    period: QuotaPeriod,
+    now: float,
+) -> UserFacingError | None:
+    """The decision for a job of `cost_s` now: None when it may start, else the refusal to
+    raise (the person is blocked, or the first limit the job would pass). `limits` are those
+    in force (`effective_limits`); `usage` counts the reservations and charges so far."""
+    if blocked:
+        return blocked_refusal()
+    if usage.in_flight >= limits.user_concurrent:
+        return refusal(
+            USER_CONCURRENT,
+            used=usage.in_flight,
+            allowed=limits.user_concurrent,
+            cost=cost_s,
+            period=period,
+            now=now,
+        )
+    if usage.used_today_s + cost_s > limits.user_daily_s:
+        return refusal(
+            USER_DAILY,
+            used=usage.used_today_s,
+            allowed=limits.user_daily_s,
+            cost=cost_s,
+            period=period,
+            now=now,
+        )
+    monthly = limits.workspace_monthly_s
+    if monthly and usage.workspace_used_month_s + cost_s > monthly:
+        return refusal(
+            WORKSPACE_MONTHLY,
+            used=usage.workspace_used_month_s,
+            allowed=monthly,
+            cost=cost_s,
+            period=period,
+            now=now,
+        )
+    return None
+
+
+def blocked_refusal() -> UserFacingError:
     return UserFacingError(
         "You are not allowed to make videos here; an admin can tell you more.", code="blocked"
     )
@@ -194,43 +242,3 @@ def check_within_caps(
             f"You can set monthly up to {cap:g} s here: that is the limit the bot's operator "
             "allows. Only the operator can allow more."
         )
-
-
-# --- the decision ----------------------------------------------------------------------------
-
-
-def refusal_for(
-    usage: QuotaUsage, limits: QuotaLimits, cost_s: float, *, period: QuotaPeriod, now: float
-) -> QuotaExceeded | None:
-    """Whether a job of `cost_s` fits: None, or the refusal for the first limit it passes.
-    Pure, so that every store applies the same policy inside its own transaction, after it has
-    serialised reservations for the user and the workspace."""
-    if usage.in_flight >= limits.user_concurrent:
-        return refusal(
-            USER_CONCURRENT,
-            used=usage.in_flight,
-            allowed=limits.user_concurrent,
-            cost=cost_s,
-            period=period,
-            now=now,
-        )
-    if usage.used_today_s + cost_s > limits.user_daily_s:
-        return refusal(
-            USER_DAILY,
-            used=usage.used_today_s,
-            allowed=limits.user_daily_s,
-            cost=cost_s,
-            period=period,
-            now=now,
-        )
-    monthly = limits.workspace_monthly_s
-    if monthly and usage.workspace_used_month_s + cost_s > monthly:
-        return refusal(
-            WORKSPACE_MONTHLY,
-            used=usage.workspace_used_month_s,
-            allowed=monthly,
-            cost=cost_s,
-            period=period,
-            now=now,
-        )
-    return None

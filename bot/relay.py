@@ -55,7 +55,7 @@ class FitStopped(Exception):
     """`fit_to_limit` was told to stop (the delivery ran out of time); nothing was kept."""
 
 
-# Every provider in PROVIDERS.md delivers MP4 (ISO BMFF); FFmpeg's demuxer for it is "mov,mp4,…".
+# Every provider veo-bot speaks to delivers MP4 (ISO BMFF); FFmpeg's demuxer for it is "mov,mp4,…".
 CONTAINER = "mp4"
 
 

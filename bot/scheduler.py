@@ -1,6 +1,6 @@
 """The one loop that drives jobs: claim what is due, advance it, sleep until the next one.
 
-`next_poll_at` lives in the store, so the schedule survives restarts; the loop sleeps until the
+`due_at` lives in the store, so the schedule survives restarts; the loop sleeps until the
 earliest due job or until `wake()` is rung (a new job, a webhook), never on a fixed tick.
 """
 

@@ -1,4 +1,5 @@
-"""Typed configuration: the environment-variable contract of DESIGN.md, also read from `.env`.
+"""Typed configuration: the environment-variable contract (README, "Configuration"), also read
+from `.env`.
 
 Built once by the composition root (`bot.app` / `bot.cli`) and passed in; never at import time.
 Field names are the variable names, so the table in the README maps one to one.

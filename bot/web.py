@@ -71,7 +71,7 @@ async def provider_callback(request: web.Request) -> web.Response:
     if job is None or job.provider != request.match_info["provider"]:
         _rejected(service, "unknown_job")
         raise web.HTTPNotFound
-    refusal = service.callback_token_refusal(job.id, request.query.get("token", ""))
+    refusal = request.app[LINKS_KEY].callback_refusal(job.id, request.query.get("token", ""))
     if refusal is not None:
         log.warning("callback for job %s refused: %s", job.id, refusal)
         _rejected(service, refusal)

@@ -4,18 +4,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
-from urllib.parse import urlsplit, urlunsplit
+
+from storage.urls import POSTGRES_PREFIXES, SQLITE_PREFIX, is_postgres, shown, sqlite_path
+
+__all__ = [
+    "POSTGRES_PREFIXES",
+    "SQLITE_PREFIX",
+    "Migrated",
+    "is_postgres",
+    "migrate",
+    "open_store",
+    "shown",
+    "sqlite_path",
+]
 
 if TYPE_CHECKING:
     from storage.postgres import PostgresStore
     from storage.sqlite import SqliteStore
 
     AnyStore: TypeAlias = SqliteStore | PostgresStore
-
-SQLITE_PREFIX = "sqlite:///"
-POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 
 
 @dataclass(frozen=True)
@@ -25,25 +33,6 @@ class Migrated:
     engine: str
     version: int
     applied: list[str]
-
-
-def is_postgres(url: str) -> bool:
-    return url.startswith(POSTGRES_PREFIXES)
-
-
-def sqlite_path(url: str) -> Path:
-    return Path(url.removeprefix(SQLITE_PREFIX))
-
-
-def shown(url: str) -> str:
-    """The database as messages name it: a SQLite file's path, or a URL without its password."""
-    if not is_postgres(url):
-        return str(sqlite_path(url))
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
-    return urlunsplit(parts._replace(netloc=netloc + (f":{parts.port}" if parts.port else "")))
 
 
 async def open_store(url: str, *, sole_server: bool = False) -> AnyStore:

@@ -5,7 +5,7 @@ database. Each method is one transaction at READ COMMITTED. What SQLite gets fro
 writer, PostgreSQL gets from locks taken where they matter:
 - a quota reservation takes transaction-level advisory locks on the user and the workspace (in
   one global order, so two reservations never deadlock), then applies the core's decision
-  (`quota.refusal_for`) to what is committed, then inserts: nobody is charged past a limit,
+  (`quota.admission`) to what is committed, then inserts: nobody is charged past a limit,
   however many processes reserve at once;
 - `claim_due` locks due rows with `FOR UPDATE SKIP LOCKED` and leases them in the same
   statement, so two replicas never claim the same job;
@@ -47,7 +47,8 @@ from bot.models import (
     UsageRow,
 )
 from bot.ports import LedgerAction
-from storage import shown
+from bot.refs import load_refs
+from storage.urls import shown
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 POOL_MIN_SIZE = 1
@@ -76,11 +77,13 @@ _COLUMNS: dict[str, tuple[str, Any]] = {
     "provider_job_id": ("provider_job_id", str),
     "submit_attempts": ("submit_attempts", int),
     "poll_failures": ("poll_failures", int),
-    "next_poll_at": ("next_poll_at", float),
+    "delivery_failures": ("delivery_failures", int),
+    "due_at": ("due_at", float),
     "deadline_at": ("deadline_at", float),
     "result_url": ("result_url", str),
     "result_bytes": ("result_bytes", int),
-    "delivery_refs": ("delivery_refs", json.dumps),
+    "downloaded_bytes": ("downloaded_bytes", int),
+    "delivery_refs": ("delivery_refs", lambda refs: json.dumps(refs.stored())),
     "error_code": ("error_code", str),
     "error_message": ("error_message", lambda value: _displayable(str(value))),
     "origin": ("origin", Origin.model_dump_json),
@@ -132,17 +135,30 @@ def _record_to_job(row: asyncpg.Record) -> Job:
         updated_at=row["updated_at"],
         deadline_at=row["deadline_at"],
         cost_s=row["cost_s"],
-        next_poll_at=row["next_poll_at"],
+        due_at=row["due_at"],
         provider_job_id=row["provider_job_id"],
         progress=row["progress"],
         submit_attempts=row["submit_attempts"],
         poll_failures=row["poll_failures"],
+        delivery_failures=row["delivery_failures"],
         result_url=row["result_url"],
         result_bytes=row["result_bytes"],
-        delivery_refs=json.loads(refs) if refs else None,
+        downloaded_bytes=row["downloaded_bytes"],
+        delivery_refs=load_refs(row["platform"], json.loads(refs)) if refs else None,
         error_code=row["error_code"],
         error_message=row["error_message"],
         version=row["version"],
+    )
+
+
+def _record_to_override(row: asyncpg.Record) -> LimitOverride:
+    return LimitOverride(
+        scope=row["scope"],
+        subject=row["subject"],
+        set_by=Authority(row["set_by"]),
+        daily_s=row["daily_s"],
+        concurrent=row["concurrent"],
+        monthly_s=row["monthly_s"],
     )
 
 
@@ -294,7 +310,7 @@ class PostgresStore:
             )
             await db.execute(
                 """INSERT INTO jobs (id, platform, user_key, workspace_key, origin, request,
-                       provider, model, state, progress, next_poll_at, deadline_at, cost_s,
+                       provider, model, state, progress, due_at, deadline_at, cost_s,
                        created_at, updated_at, version, idempotency_key)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13, $14, 0,
                        $15)""",
@@ -307,7 +323,7 @@ class PostgresStore:
                 job.provider,
                 job.model,
                 job.state.value,
-                job.next_poll_at,
+                job.due_at,
                 job.deadline_at,
                 job.cost_s,
                 job.created_at,
@@ -355,12 +371,19 @@ class PostgresStore:
         *,
         now: float,
     ) -> None:
-        """Raise the refusal a job of `cost_s` for `origin` meets now, if any."""
-        if await db.fetchval("SELECT 1 FROM blocked_users WHERE user_key = $1", origin.user_key):
-            raise quota.blocked()
-        limits = await self._limits(db, origin.user_key, origin.workspace_key, limits)
-        usage = await self._usage(db, origin.user_key, origin.workspace_key, period)
-        refused = quota.refusal_for(usage, limits, cost_s, period=period, now=now)
+        """Raise the refusal a job of `cost_s` for `origin` meets now, if any: the store
+        reads, `quota.admission` decides."""
+        blocked = bool(
+            await db.fetchval("SELECT 1 FROM blocked_users WHERE user_key = $1", origin.user_key)
+        )
+        refused = quota.admission(
+            blocked=blocked,
+            limits=await self._limits(db, origin.user_key, origin.workspace_key, limits),
+            usage=await self._usage(db, origin.user_key, origin.workspace_key, period),
+            cost_s=cost_s,
+            period=period,
+            now=now,
+        )
         if refused is not None:
             raise refused
 
@@ -437,16 +460,16 @@ class PostgresStore:
         if not plats or limit <= 0:
             return []
         # SKIP LOCKED: a due job another replica is claiming right now is left to it, not
-        # waited for; one it has claimed is no longer due (its lease moved next_poll_at).
+        # waited for; one it has claimed is no longer due (its lease moved due_at).
         rows = await self._pool.fetch(
             f"""WITH due AS (
                     SELECT id FROM jobs
                     WHERE {ACTIVE_AS_INDEXED}
-                      AND next_poll_at <= $1 AND platform = ANY($2::text[])
+                      AND due_at <= $1 AND platform = ANY($2::text[])
                       AND NOT (id = ANY($3::text[]))
-                    ORDER BY next_poll_at LIMIT $4
+                    ORDER BY due_at LIMIT $4
                     FOR UPDATE SKIP LOCKED)
-                UPDATE jobs SET next_poll_at = $5, version = version + 1
+                UPDATE jobs SET due_at = $5, version = version + 1
                 FROM due WHERE jobs.id = due.id
                 RETURNING jobs.*""",  # noqa: S608 - fixed words
             now,
@@ -464,7 +487,7 @@ class PostgresStore:
         if not plats:
             return None
         due = await self._pool.fetchval(
-            f"""SELECT MIN(next_poll_at) FROM jobs
+            f"""SELECT MIN(due_at) FROM jobs
                 WHERE {ACTIVE_AS_INDEXED}
                   AND platform = ANY($1::text[]) AND NOT (id = ANY($2::text[]))""",  # noqa: S608
             plats,
@@ -477,7 +500,7 @@ class PostgresStore:
         if not plats:
             return 0
         status = await self._pool.execute(
-            """UPDATE jobs SET next_poll_at = $1, version = version + 1
+            """UPDATE jobs SET due_at = $1, version = version + 1
                WHERE state = ANY($2::text[]) AND platform = ANY($3::text[])""",
             now,
             _ACTIVE,
@@ -582,22 +605,13 @@ class PostgresStore:
         db: Connection, user_key: str | None, workspace_key: str
     ) -> list[LimitOverride]:
         rows = await db.fetch(
-            """SELECT scope, set_by, daily_s, concurrent, monthly_s FROM quota_overrides
+            """SELECT * FROM quota_overrides
                WHERE (scope = 'workspace' AND subject = $1)
                   OR (scope = 'user' AND subject = $2)""",
             workspace_key,
             user_key,
         )
-        return [
-            LimitOverride(
-                scope=row["scope"],
-                set_by=Authority(row["set_by"]),
-                daily_s=row["daily_s"],
-                concurrent=row["concurrent"],
-                monthly_s=row["monthly_s"],
-            )
-            for row in rows
-        ]
+        return [_record_to_override(row) for row in rows]
 
     async def set_override(
         self,
@@ -643,11 +657,11 @@ class PostgresStore:
         )
         return _affected(status) > 0
 
-    async def overrides(self) -> list[dict[str, Any]]:
+    async def overrides(self) -> list[LimitOverride]:
         rows = await self._pool.fetch(
             "SELECT * FROM quota_overrides ORDER BY scope, subject, set_by"
         )
-        return [dict(row) for row in rows]
+        return [_record_to_override(row) for row in rows]
 
     async def reset_day(self, user_key: str, day: str, *, now: float) -> None:
         """Start the user's day afresh: what was charged before now no longer counts today."""

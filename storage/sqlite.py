@@ -41,6 +41,7 @@ from bot.models import (
     UsageRow,
 )
 from bot.ports import LedgerAction
+from bot.refs import load_refs
 
 BUSY_TIMEOUT_MS = 5000
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -61,11 +62,13 @@ _COLUMNS: dict[str, tuple[str, Any]] = {
     "provider_job_id": ("provider_job_id", str),
     "submit_attempts": ("submit_attempts", int),
     "poll_failures": ("poll_failures", int),
-    "next_poll_at": ("next_poll_at", float),
+    "delivery_failures": ("delivery_failures", int),
+    "due_at": ("due_at", float),
     "deadline_at": ("deadline_at", float),
     "result_url": ("result_url", str),
     "result_bytes": ("result_bytes", int),
-    "delivery_refs": ("delivery_refs_json", json.dumps),
+    "downloaded_bytes": ("downloaded_bytes", int),
+    "delivery_refs": ("delivery_refs_json", lambda refs: json.dumps(refs.stored())),
     "error_code": ("error_code", str),
     "error_message": ("error_message", str),
     "origin": ("origin_json", Origin.model_dump_json),
@@ -164,17 +167,30 @@ def _row_to_job(row: sqlite3.Row) -> Job:
         updated_at=row["updated_at"],
         deadline_at=row["deadline_at"],
         cost_s=row["cost_s"],
-        next_poll_at=row["next_poll_at"],
+        due_at=row["due_at"],
         provider_job_id=row["provider_job_id"],
         progress=row["progress"],
         submit_attempts=row["submit_attempts"],
         poll_failures=row["poll_failures"],
+        delivery_failures=row["delivery_failures"],
         result_url=row["result_url"],
         result_bytes=row["result_bytes"],
-        delivery_refs=json.loads(refs) if refs else None,
+        downloaded_bytes=row["downloaded_bytes"],
+        delivery_refs=load_refs(row["platform"], json.loads(refs)) if refs else None,
         error_code=row["error_code"],
         error_message=row["error_message"],
         version=row["version"],
+    )
+
+
+def _row_to_override(row: sqlite3.Row) -> LimitOverride:
+    return LimitOverride(
+        scope=row["scope"],
+        subject=row["subject"],
+        set_by=Authority(row["set_by"]),
+        daily_s=row["daily_s"],
+        concurrent=row["concurrent"],
+        monthly_s=row["monthly_s"],
     )
 
 
@@ -358,7 +374,7 @@ class SqliteStore:
             )
             await db.execute(
                 """INSERT INTO jobs (id, platform, user_key, workspace_key, origin_json,
-                       request_json, provider, model, state, progress, next_poll_at,
+                       request_json, provider, model, state, progress, due_at,
                        deadline_at, cost_s, created_at, updated_at, version, idempotency_key)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 0, ?)""",
                 (
@@ -371,7 +387,7 @@ class SqliteStore:
                     job.provider,
                     job.model,
                     job.state.value,
-                    job.next_poll_at,
+                    job.due_at,
                     job.deadline_at,
                     job.cost_s,
                     job.created_at,
@@ -421,33 +437,22 @@ class SqliteStore:
         *,
         now: float,
     ) -> None:
-        """Raise the refusal a job of `cost_s` for `origin` meets now, if any."""
+        """Raise the refusal a job of `cost_s` for `origin` meets now, if any: the store
+        reads, `quota.admission` decides."""
         async with db.execute(
             "SELECT 1 FROM blocked_users WHERE user_key = ?", (origin.user_key,)
         ) as cur:
-            if await cur.fetchone() is not None:
-                raise quota.blocked()
-        limits = await self._limits(db, origin.user_key, origin.workspace_key, limits)
-        usage = await self._usage(db, origin.user_key, origin.workspace_key, period)
-        refusal: tuple[str, float, float] | None = None
-        if usage.in_flight >= limits.user_concurrent:
-            refusal = (quota.USER_CONCURRENT, usage.in_flight, limits.user_concurrent)
-        elif usage.used_today_s + cost_s > limits.user_daily_s:
-            refusal = (quota.USER_DAILY, usage.used_today_s, limits.user_daily_s)
-        elif (
-            limits.workspace_monthly_s
-            and usage.workspace_used_month_s + cost_s > limits.workspace_monthly_s
-        ):
-            refusal = (
-                quota.WORKSPACE_MONTHLY,
-                usage.workspace_used_month_s,
-                limits.workspace_monthly_s,
-            )
-        if refusal is not None:
-            limit, used, allowed = refusal
-            raise quota.refusal(
-                limit, used=used, allowed=allowed, cost=cost_s, period=period, now=now
-            )
+            blocked = await cur.fetchone() is not None
+        refused = quota.admission(
+            blocked=blocked,
+            limits=await self._limits(db, origin.user_key, origin.workspace_key, limits),
+            usage=await self._usage(db, origin.user_key, origin.workspace_key, period),
+            cost_s=cost_s,
+            period=period,
+            now=now,
+        )
+        if refused is not None:
+            raise refused
 
     async def get_job(self, job_id: str) -> Job | None:
         async with self._reader.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cur:
@@ -527,20 +532,20 @@ class SqliteStore:
             async with db.execute(
                 f"""SELECT id FROM jobs
                     WHERE {ACTIVE_AS_INDEXED}
-                      AND next_poll_at <= ? AND platform IN ({_placeholders(plats)}){skip}
-                    ORDER BY next_poll_at LIMIT ?""",  # noqa: S608 - placeholders only
+                      AND due_at <= ? AND platform IN ({_placeholders(plats)}){skip}
+                    ORDER BY due_at LIMIT ?""",  # noqa: S608 - placeholders only
                 (now, *plats, *skipped, limit),
             ) as cur:
                 ids = [row["id"] for row in await cur.fetchall()]
             if not ids:
                 return []
             await db.execute(
-                f"""UPDATE jobs SET next_poll_at = ?, version = version + 1
+                f"""UPDATE jobs SET due_at = ?, version = version + 1
                     WHERE id IN ({_placeholders(ids)})""",  # noqa: S608 - placeholders only
                 (now + lease_s, *ids),
             )
             async with db.execute(
-                f"SELECT * FROM jobs WHERE id IN ({_placeholders(ids)}) ORDER BY next_poll_at",  # noqa: S608
+                f"SELECT * FROM jobs WHERE id IN ({_placeholders(ids)}) ORDER BY due_at",  # noqa: S608
                 ids,
             ) as cur:
                 return [_row_to_job(row) for row in await cur.fetchall()]
@@ -553,7 +558,7 @@ class SqliteStore:
             return None
         skip, skipped = _excluding(exclude)
         async with self._reader.execute(
-            f"""SELECT MIN(next_poll_at) FROM jobs
+            f"""SELECT MIN(due_at) FROM jobs
                 WHERE {ACTIVE_AS_INDEXED}
                   AND platform IN ({_placeholders(plats)}){skip}""",  # noqa: S608 - placeholders only
             (*plats, *skipped),
@@ -567,7 +572,7 @@ class SqliteStore:
             return 0
         async with self._transaction() as db:
             cur = await db.execute(
-                f"""UPDATE jobs SET next_poll_at = ?, version = version + 1
+                f"""UPDATE jobs SET due_at = ?, version = version + 1
                     WHERE state IN ({_placeholders(_ACTIVE)})
                       AND platform IN ({_placeholders(plats)})""",  # noqa: S608 - placeholders only
                 (now, *_ACTIVE, *plats),
@@ -667,20 +672,11 @@ class SqliteStore:
         db: aiosqlite.Connection, user_key: str | None, workspace_key: str
     ) -> list[LimitOverride]:
         async with db.execute(
-            """SELECT scope, set_by, daily_s, concurrent, monthly_s FROM quota_overrides
+            """SELECT * FROM quota_overrides
                WHERE (scope = 'workspace' AND subject = ?) OR (scope = 'user' AND subject = ?)""",
             (workspace_key, user_key),
         ) as cur:
-            return [
-                LimitOverride(
-                    scope=row["scope"],
-                    set_by=Authority(row["set_by"]),
-                    daily_s=row["daily_s"],
-                    concurrent=row["concurrent"],
-                    monthly_s=row["monthly_s"],
-                )
-                for row in await cur.fetchall()
-            ]
+            return [_row_to_override(row) for row in await cur.fetchall()]
 
     async def set_override(
         self,
@@ -721,11 +717,11 @@ class SqliteStore:
             )
             return cur.rowcount > 0
 
-    async def overrides(self) -> list[dict[str, Any]]:
+    async def overrides(self) -> list[LimitOverride]:
         async with self._reader.execute(
             "SELECT * FROM quota_overrides ORDER BY scope, subject, set_by"
         ) as cur:
-            return [dict(row) for row in await cur.fetchall()]
+            return [_row_to_override(row) for row in await cur.fetchall()]
 
     async def reset_day(self, user_key: str, day: str, *, now: float) -> None:
         """Start the user's day afresh: what was charged before now no longer counts today."""

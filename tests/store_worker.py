@@ -43,7 +43,7 @@ def race_job(job_id: str, user: str, workspace: str = "w1", *, now: float = NOW)
         updated_at=now,
         deadline_at=now + 600,
         cost_s=COST_S,
-        next_poll_at=now,
+        due_at=now,
     )
 
 

@@ -25,8 +25,10 @@ from adapters.providers import default_catalog
 from bot import webhooks
 from bot.catalog import Catalog, InputKind, ModelSpec
 from bot.clock import Clock, SystemClock
+from bot.config import ServiceConfig
 from bot.errors import DeliveryError, ProviderError, ProviderJobNotFound
-from bot.jobs import JobService, ServiceConfig
+from bot.jobs import JobService
+from bot.links import MediaLinks
 from bot.models import (
     GenerationRequest,
     Job,
@@ -38,6 +40,7 @@ from bot.models import (
     ResultLink,
 )
 from bot.ports import ChatSurface, Store, VideoProvider
+from bot.refs import Refs, load_refs
 
 T = TypeVar("T")
 
@@ -121,22 +124,26 @@ class RecordingSurface:
     def of(self, job_id: str, kind: str) -> list[Post]:
         return [p for p in self.posts if p.job_id == job_id and p.kind == kind]
 
-    async def post_status(self, job: Job) -> dict[str, str]:
-        self.posts.append(Post(job.id, "status"))
-        return {"message": f"status-{job.id}"}
+    def refs(self, **ids: str) -> Refs:
+        """Message ids in the structure of the platform this stands in for."""
+        return load_refs(self.platform, ids)
 
-    async def find_status(self, job: Job) -> dict[str, str] | None:
-        return {"message": f"status-{job.id}"} if self.of(job.id, "status") else None
+    async def post_status(self, job: Job) -> Refs:
+        self.posts.append(Post(job.id, "status"))
+        return self.refs(message=f"status-{job.id}")
+
+    async def find_status(self, job: Job) -> Refs | None:
+        return self.refs(message=f"status-{job.id}") if self.of(job.id, "status") else None
 
     async def update_progress(self, job: Job) -> None:
         self.posts.append(Post(job.id, "progress", str(job.progress)))
         if 0 < job.progress < 100:
             self.progressed.set()
 
-    async def find_delivery(self, job: Job) -> dict[str, str] | None:
-        return {"message": f"video-{job.id}"} if self.of(job.id, "video") else None
+    async def find_delivery(self, job: Job) -> Refs | None:
+        return self.refs(message=f"video-{job.id}") if self.of(job.id, "video") else None
 
-    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
+    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> Refs:
         if self.fail_deliveries > 0:
             self.fail_deliveries -= 1
             raise DeliveryError("platform answered 500", retry_after=self.fail_retry_after)
@@ -144,18 +151,16 @@ class RecordingSurface:
             raise DeliveryError("platform answered 403", retryable=False, user_message="Gone.")
         self.posts.append(Post(job.id, "video", notice or "", video.stat().st_size))  # noqa: ASYNC240
         self.delivered.set()
-        return {"message": f"video-{job.id}"}
+        return self.refs(message=f"video-{job.id}")
 
-    async def deliver_link(
-        self, job: Job, link: ResultLink, *, notice: str | None
-    ) -> dict[str, str]:
+    async def deliver_link(self, job: Job, link: ResultLink, *, notice: str | None) -> Refs:
         self.posts.append(Post(job.id, "link", link.url))
         self.delivered.set()
-        return {"message": f"link-{job.id}"}
+        return self.refs(message=f"link-{job.id}")
 
     async def deliver_privately(
         self, job: Job, video: Path, *, link: ResultLink | None, notice: str | None
-    ) -> dict[str, str]:
+    ) -> Refs:
         # The same upload limit as the channel, as on Discord, where DMs take what servers do.
         too_large = link is None and self.limit is not None and video.stat().st_size > self.limit  # noqa: ASYNC240
         if self.refuse_private or too_large:
@@ -163,7 +168,7 @@ class RecordingSurface:
         size = 0 if link is not None else video.stat().st_size  # noqa: ASYNC240
         self.posts.append(Post(job.id, "private", link.url if link else "", size))
         self.delivered.set()
-        return {"dm": f"private-{job.id}"}
+        return self.refs(dm_channel=f"private-{job.id}")
 
     async def report_failure(self, job: Job, message: str) -> None:
         self.posts.append(Post(job.id, "failure", message))
@@ -175,7 +180,7 @@ class KeepingSurface(RecordingSurface):
 
     videos: dict[str, list[bytes]] = field(default_factory=dict)
 
-    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
+    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> Refs:
         refs = await super().deliver(job, video, notice=notice)
         self.videos.setdefault(job.id, []).append(await asyncio.to_thread(video.read_bytes))
         return refs
@@ -306,6 +311,7 @@ def make_service(
         replace(spec, retired_on=None) if spec.provider in unretired else spec
         for spec in default_catalog(gateway_dialect, vertex_extend=vertex_extend).specs()
     ]
+    clock = clock or SystemClock()
     return JobService(
         store=store,
         catalog=Catalog((*specs, SCRIPTED_SPEC)),
@@ -318,15 +324,14 @@ def make_service(
             work_dir=tmp_path / "downloads",
             poll_interval_s=poll_interval_s,
             job_timeout_s=job_timeout_s,
-            webhook_secret=webhook_secret,
-            public_url=public_url,
             backoff_cap_s=0.05,
             lease_s=lease_s,
             commands_per_minute=commands_per_minute,
             delivery_timeout_s=delivery_timeout_s,
         ),
-        clock=clock or SystemClock(),
+        clock=clock,
         rng=random.Random(7),
+        links=MediaLinks(public_url, webhook_secret, clock) if webhook_secret else None,
     )
 
 

@@ -7,9 +7,10 @@ import asyncio
 import base64
 import json
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -150,10 +151,10 @@ async def test_forged_wrong_oversize_and_malformed_callbacks_change_nothing(bot:
     assert malformed.status_code == 400
     after = await bot.service.get_job(job.id)
     assert after is not None
-    assert (after.state, after.version, after.next_poll_at) == (
+    assert (after.state, after.version, after.due_at) == (
         job.state,
         job.version,
-        job.next_poll_at,
+        job.due_at,
     )
     assert bot.provider.jobs[job.provider_job_id or ""].polls == 0
 
@@ -334,6 +335,8 @@ async def test_a_hundred_replays_of_a_callback_make_the_bot_poll_once(
     async with UseapiFake(clock=lambda: 0.0) as fake:  # the fake's jobs never finish
         assert isinstance(fake, UseapiFake)
         provider = UseapiProvider(USEAPI_TOKEN, base_url=fake.base_url)
+        sock = socket.socket()  # bound first, so that the callback URL can name its port
+        sock.bind(("127.0.0.1", 0))
         service = make_service(
             store,
             tmp_path,
@@ -342,16 +345,14 @@ async def test_a_hundred_replays_of_a_callback_make_the_bot_poll_once(
             default_provider="useapi",
             poll_interval_s=10.0,  # the default VEO_POLL_INTERVAL_S
             webhook_secret=SECRET,
+            public_url=f"http://127.0.0.1:{sock.getsockname()[1]}",
             unretired=("useapi",),  # its unsigned callbacks are the case under test
         )
         runner = web.AppRunner(
             build_web_app(store, MediaLinks(None, SECRET, SystemClock()), service=service)
         )
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        service.config = replace(
-            service.config, public_url=f"http://127.0.0.1:{runner.addresses[0][1]}"
-        )
+        await web.SockSite(runner, sock).start()
         scheduler = Scheduler(service, idle_s=0.05)
         await scheduler.start()
         try:

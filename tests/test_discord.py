@@ -31,6 +31,7 @@ from bot.models import (
     QuotaLimits,
 )
 from bot.ports import VideoProvider
+from bot.refs import DiscordRefs
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from storage.sqlite import SqliteStore
@@ -90,7 +91,7 @@ class DiscordBot:
         async def check() -> Job | None:
             jobs = await self.jobs()
             job = jobs[known] if len(jobs) > known else None
-            ready = job is not None and job.provider_job_id and "thread" in job.origin.refs
+            ready = job is not None and job.provider_job_id and card_refs(job).thread_id
             return job if ready else None
 
         return await eventually(check)
@@ -111,13 +112,20 @@ class DiscordBot:
         return self.provider.jobs[job.provider_job_id].request
 
     def thread_of(self, job: Job) -> int:
-        return int(job.origin.refs["thread"])
+        thread = card_refs(job).thread_id
+        assert thread is not None
+        return int(thread)
 
     async def video_message(self, job: Job) -> Message:
         thread = self.thread_of(job)
         return await self.fake.wait_for(
             lambda: next((m for m in self.fake.bot_messages_in(thread) if m.videos), None)
         )
+
+
+def card_refs(job: Job) -> DiscordRefs:
+    """Where the Discord job's card and thread are."""
+    return DiscordRefs.of(job.origin.refs)
 
 
 def settings_for(fake: FakeDiscord, **overrides: object) -> Settings:
@@ -210,7 +218,7 @@ async def test_a_text_prompt_makes_a_video_in_the_thread_of_its_status_card(
         assert mp4.data == provider.video and mp4.filename == f"veo-{done.id}.mp4"
         assert {"Re-roll", "Delete"} <= {c.get("label") for c in _buttons(video)}
         assert f"<@{fake.owner.id}>" in video.content
-        assert done.delivery_refs == {"channel": thread["id"], "message": str(video.id)}
+        assert done.delivery_refs == DiscordRefs(channel_id=thread["id"], message_id=str(video.id))
         assert await bot.ledger(done) == "settled"
 
 
@@ -236,7 +244,8 @@ def _buttons(message: Message) -> list[dict[str, object]]:
 
 
 async def test_discord_internals_the_adapter_relies_on_still_exist() -> None:
-    # DISCORD_API_BASE / DISCORD_GATEWAY_URL are applied through these (PLATFORMS.md).
+    # DISCORD_API_BASE / DISCORD_GATEWAY_URL are applied through these class attributes:
+    # discord.py has no public setting for either.
     assert isinstance(discord.http.Route.BASE, str)
     assert discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY is not None
 
@@ -439,7 +448,7 @@ async def test_a_result_too_large_even_re_encoded_is_posted_as_an_expiring_link(
         assert f"https://veo.example.org/results/{done.id}.mp4?expires=" in message.content
         assert "too large to upload here" in message.content
         assert {"Re-roll", "Delete"} <= {c.get("label") for c in _buttons(message)}
-        assert done.delivery_refs is not None and "link_expires_at" in done.delivery_refs
+        assert done.delivery_refs is not None and done.delivery_refs.link_expires_at is not None
         assert await bot.ledger(done) == "settled"
 
 
@@ -674,10 +683,9 @@ async def test_a_restart_mid_delivery_posts_the_video_once(
 
         assert done.state is JobState.DELIVERED
         videos = [m for m in fake.bot_messages_in(thread) if m.videos]
-        assert len(videos) == 1 and done.delivery_refs == {
-            "channel": str(thread),
-            "message": str(videos[0].id),
-        }
+        assert len(videos) == 1 and done.delivery_refs == DiscordRefs(
+            channel_id=str(thread), message_id=str(videos[0].id)
+        )
         assert fake.identifies == 2
 
 
@@ -837,7 +845,7 @@ async def test_a_server_admin_cannot_lift_the_operators_limits_or_reset_their_ow
         said = await admin("reset", {"user": moderator}, operator)
         assert said == f"Today starts afresh for <@{moderator.id}>."
         rows = await store.overrides()
-        assert [(r["subject"], r["set_by"], r["daily_s"]) for r in rows] == [
+        assert [(r.subject, r.set_by, r.daily_s) for r in rows] == [
             (f"{workspace}:{member.id}", "operator", 40),
             (f"{workspace}:{member.id}", "workspace_admin", 30),
         ]
@@ -969,7 +977,7 @@ async def test_a_restart_while_the_card_was_being_posted_uses_that_card(
             await bot.scheduler.stop(grace_s=0)
             job = await bot.next_job()
         held.release()
-        assert job.origin.refs == {} and job.state is JobState.PENDING
+        assert job.origin.refs == DiscordRefs() and job.state is JobState.PENDING
 
         async with running_bot(store, tmp_path, fake=fake) as again:
             done = await again.finished(job)
@@ -977,6 +985,6 @@ async def test_a_restart_while_the_card_was_being_posted_uses_that_card(
         assert done.state is JobState.DELIVERED
         [card] = fake.bot_messages_in(fake.channel_id)
         assert "a paper lantern" in card.text() and "Done" in card.text()
-        assert done.origin.refs["status"] == str(card.id)
+        assert card_refs(done).status_message_id == str(card.id)
         [video] = [m for m in fake.bot_messages_in(card.id) if m.videos]
         assert video.videos[0].filename == f"veo-{job.id}.mp4"

@@ -33,6 +33,7 @@ from bot.jobs import JobService
 from bot.links import MediaLinks
 from bot.models import GenerationRequest, Job, JobState, ProviderJobState, ProviderStatus
 from bot.ports import VideoProvider
+from bot.refs import Refs
 from bot.scheduler import Scheduler
 from bot.web import build_web_app
 from storage.sqlite import SqliteStore
@@ -61,7 +62,7 @@ class ShortReadTimeout(httpx.AsyncBaseTransport):
 
 class SkippingClock:
     """Wall-clock time that the test can move forward: a Retry-After of minutes is waited
-    out by skipping, and the store's `next_poll_at` shows what the bot decided to wait."""
+    out by skipping, and the store's `due_at` shows what the bot decided to wait."""
 
     def __init__(self) -> None:
         self.offset = 0.0
@@ -115,8 +116,8 @@ FAMILIES = [
                 "status": "RESOURCE_EXHAUSTED",
             }
         },
-        # Polls answer with the file's URI (the other way §2.4 tolerates), so that the
-        # download is a call of its own to break; inline videos ride on the polls.
+        # Polls answer with the file's URI (the other way docs/providers.md §2.4 tolerates),
+        # so that the download is a call of its own to break; inline videos ride on the polls.
         make_fake=lambda **options: gemini.GeminiFake(get_returns_uri=True, **options),
         make_provider=lambda fake, t: GeminiProvider(
             gemini.API_KEY, base_url=fake.base_url, transport=t
@@ -367,16 +368,16 @@ async def test_a_429_storm_is_waited_out_as_retry_after_says(
             """The job waiting out a Retry-After (a lease or a backoff is far shorter)."""
             current = await bot.service.get_job(job.id)
             assert current is not None and not current.state.is_terminal, current
-            assert current.next_poll_at is not None
-            far = current.next_poll_at - bot.clock.now() > RETRY_AFTER_S / 2
+            assert current.due_at is not None
+            far = current.due_at - bot.clock.now() > RETRY_AFTER_S / 2
             return current if far and current.error_code == "provider_rate_limited" else None
 
         seen: list[tuple[str, int]] = []
         for _ in range(SUBMIT_STORM + POLL_STORM):
             waiting = await eventually(parked)
             # What the bot decided: not one request sooner than the provider asked.
-            assert waiting.next_poll_at is not None
-            assert waiting.next_poll_at - waiting.updated_at >= RETRY_AFTER_S - 0.01
+            assert waiting.due_at is not None
+            assert waiting.due_at - waiting.updated_at >= RETRY_AFTER_S - 0.01
             posts = len(bot.fake.received("POST", family.submit))
             gets = len(bot.fake.received(family.status_method, family.status))
             seen.append((waiting.state.value, posts + gets))
@@ -613,7 +614,7 @@ class GatedSurface(KeepingSurface):
 
     upload_held: Gate = field(default_factory=Gate)
 
-    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
+    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> Refs:
         await self.upload_held.wait()
         return await super().deliver(job, video, notice=notice)
 
@@ -720,14 +721,14 @@ async def test_a_database_locked_by_another_writer_loses_no_update(
     ]
     for job in done:
         assert len(surface.of(job.id, "video")) == (job.state is JobState.DELIVERED)
-        assert job.poll_failures == 0  # no step failed on the lock
+        assert job.poll_failures == job.delivery_failures == 0  # no step failed on the lock
     ledger = {row["job_id"]: row["status"] for row in await store.ledger()}
     assert ledger == {
         job.id: "settled" if job.state is JobState.DELIVERED else "refunded" for job in done
     }
     # The other writer's change survived alongside ours, and the books add up.
     overrides = await store.overrides()
-    assert [(o["subject"], o["daily_s"]) for o in overrides] == [("chat:w1:admin-made", 77)]
+    assert [(o.subject, o.daily_s) for o in overrides] == [("chat:w1:admin-made", 77)]
     usage = await service.quota_usage(origin())
     assert usage.in_flight == 0
     assert usage.used_today_s == sum(j.cost_s for j in done if j.state is JobState.DELIVERED)

@@ -23,6 +23,7 @@ from bot.links import MediaLinks
 from bot.media import load_image
 from bot.models import GenerationRequest, Job, JobState, ProviderJobState, ProviderStatus
 from bot.quota import period_at
+from bot.refs import Refs
 from bot.scheduler import Scheduler
 from bot.web import build_web_app
 from storage.sqlite import SqliteStore
@@ -84,7 +85,7 @@ async def test_a_job_goes_from_request_to_delivered_and_is_charged(
     done = await finish(service, job)
 
     assert done.state is JobState.DELIVERED
-    assert done.delivery_refs == {"message": f"video-{job.id}"}
+    assert done.delivery_refs == Refs(message=f"video-{job.id}")
     assert [p.kind for p in surface.posts if p.kind != "progress"] == ["status", "video"]
     assert surface.of(job.id, "video")[0].size == len(provider.video)
     assert "50" in [p.text for p in surface.of(job.id, "progress")]
@@ -227,7 +228,8 @@ async def test_a_failed_post_is_retried_and_the_video_posted_once(
 
     assert done.state is JobState.DELIVERED
     assert len(surface.of(job.id, "video")) == 1
-    assert provider.downloads == 3  # each try fetches a fresh copy: URLs expire
+    # Fetched once: the later tries post the bot's own copy (provider URLs expire).
+    assert provider.downloads == 1
 
 
 async def test_a_video_too_large_for_the_destination_is_re_encoded_to_fit(
@@ -247,6 +249,26 @@ async def test_a_video_too_large_for_the_destination_is_re_encoded_to_fit(
     assert service.metrics.value("veo_reencodes_total", platform="chat") == 1
 
 
+async def test_a_re_encode_leaves_the_bots_copy_as_downloaded_for_the_next_try(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "big.mp4"
+    size = noisy_mp4(source, audio=False)
+    provider = ScriptedProvider(video=source.read_bytes())
+    surface = RecordingSurface(limit=size // 4, fail_deliveries=1)
+    service = scripted_service(store, tmp_path, provider, surface)
+    job, done = await submit_and_finish(service)
+
+    assert done.state is JobState.DELIVERED
+    [video] = surface.of(job.id, "video")
+    assert video.size <= size // 4
+    # The second try re-encoded the copy the first one downloaded, unchanged by the first
+    # re-encode (else its size would not match the one recorded, and it would be fetched).
+    assert provider.downloads == 1
+    assert (done.downloaded_bytes, done.result_bytes) == (size, video.size)
+    assert service.metrics.value("veo_reencodes_total", platform="chat") == 2
+
+
 async def test_a_video_that_cannot_fit_anywhere_is_kept_and_charged_when_no_link_could_be_opened(
     store: SqliteStore, tmp_path: Path
 ) -> None:
@@ -263,15 +285,17 @@ async def test_a_video_that_cannot_fit_anywhere_is_kept_and_charged_when_no_link
     [failure] = surface.of(job.id, "failure")
     assert "too large to post here" in failure.text and "count" in failure.text
     kept = tmp_path / "downloads" / "results" / f"{job.id}.mp4"
-    assert done.delivery_refs == {"path": str(kept)}
+    assert done.delivery_refs == Refs(path=str(kept))
     assert kept.read_bytes() == provider.video
+    # The job has ended: the bot's own copy of the video is not held besides.
+    assert not (tmp_path / "downloads" / f"{job.id}.mp4").exists()
 
 
 @dataclass
 class CrashAfterPost(RecordingSurface):
     """The platform takes the video, then the bot process dies before it records that."""
 
-    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
+    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> Refs:
         await super().deliver(job, video, notice=notice)
         raise asyncio.CancelledError
 
@@ -313,7 +337,7 @@ async def test_a_crash_between_post_and_record_does_not_post_twice(
 class CrashAfterCard(RecordingSurface):
     """The platform shows the status card, then the bot dies before it records that."""
 
-    async def post_status(self, job: Job) -> dict[str, str]:
+    async def post_status(self, job: Job) -> Refs:
         await super().post_status(job)
         raise asyncio.CancelledError
 
@@ -338,7 +362,7 @@ async def test_a_crash_between_card_and_record_does_not_post_a_second_card(
 
     assert done.state is JobState.DELIVERED
     assert len(channel.of(job.id, "status")) == 1
-    assert done.origin.refs == {"message": f"status-{job.id}"}
+    assert done.origin.refs == Refs(message=f"status-{job.id}")
     assert len(provider.submits) == 1
 
     # A job this process accepted itself posts its card without looking first.
@@ -486,7 +510,9 @@ async def test_a_platform_retry_after_is_honoured_for_deliveries(
     await service.advance(submitted)
     waiting = await store.get_job(job.id)
     assert waiting is not None and waiting.state is JobState.DELIVERING
-    assert waiting.next_poll_at == pytest.approx(clock.now() + 30)
+    assert waiting.due_at == pytest.approx(clock.now() + 30)
+    # A failed delivery counts as one, not as a failed reading of the provider.
+    assert (waiting.delivery_failures, waiting.poll_failures) == (1, 0)
 
 
 async def test_a_request_delivered_twice_makes_one_job_even_across_a_restart(
@@ -541,7 +567,7 @@ async def test_a_video_that_cannot_fit_is_posted_as_a_signed_expiring_link(
     expires = int(link.text.split("expires=")[1].split("&")[0])
     assert 1_800_000_000 + 7 * 86400 < expires <= int(clock.now()) + 7 * 86400
     assert done.delivery_refs is not None
-    assert done.delivery_refs["link_expires_at"] == str(expires)
+    assert done.delivery_refs.link_expires_at == expires
     assert 'veo_result_links_total{platform="chat"} 1' in service.metrics.render()
 
     app = build_web_app(store, MediaLinks(None, "s3cret", clock), service=service)

@@ -13,6 +13,7 @@ from bot.errors import ProviderJobNotFound
 from bot.jobs import JobService
 from bot.media import load_image
 from bot.models import GenerationRequest, Job, JobState, ProviderJobState
+from bot.refs import Refs
 from bot.scheduler import Scheduler
 from storage.sqlite import SqliteStore
 from tests.support import RecordingSurface, make_service, origin, png_bytes
@@ -25,7 +26,7 @@ class KeepingSurface(RecordingSurface):
         super().__init__()
         self.folder = folder
 
-    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
+    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> Refs:
         refs = await super().deliver(job, video, notice=notice)
         self.folder.mkdir(exist_ok=True)
         (self.folder / f"{job.id}.mp4").write_bytes(video.read_bytes())  # noqa: ASYNC240

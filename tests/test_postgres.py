@@ -27,13 +27,13 @@ async def test_the_schedulers_queries_use_the_partial_index_of_active_jobs(
         for query, params in (
             (
                 f"""SELECT id FROM jobs WHERE {ACTIVE_AS_INDEXED}
-                      AND next_poll_at <= $1 AND platform = ANY($2::text[])
+                      AND due_at <= $1 AND platform = ANY($2::text[])
                       AND NOT (id = ANY($3::text[]))
-                    ORDER BY next_poll_at LIMIT $4 FOR UPDATE SKIP LOCKED""",
+                    ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED""",
                 (0.0, ["slack"], [], 10),
             ),
             (
-                f"""SELECT MIN(next_poll_at) FROM jobs WHERE {ACTIVE_AS_INDEXED}
+                f"""SELECT MIN(due_at) FROM jobs WHERE {ACTIVE_AS_INDEXED}
                       AND platform = ANY($1::text[]) AND NOT (id = ANY($2::text[]))""",
                 (["slack"], []),
             ),

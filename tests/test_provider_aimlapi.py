@@ -1,5 +1,5 @@
-"""The AIML API adapter against its fake: the JSON AIML gets, field by field (seed 003), the
-MP4 the channel gets, and every failure ending refunded in plain words."""
+"""The AIML API adapter against its fake: the JSON AIML gets, field by field (as AIML documents
+it), the MP4 the channel gets, and every failure ending refunded in plain words."""
 
 from __future__ import annotations
 

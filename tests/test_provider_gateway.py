@@ -1,6 +1,6 @@
 """The OpenAI-style gateway adapter in both dialects against its fake: the JSON the gateway
-gets, field by field (seeds 002 and 004), every status shape, the result download rules, and
-every failure ending refunded in plain words."""
+gets, field by field (as tokensmind and uniall document them), every status shape, the result
+download rules, and every failure ending refunded in plain words."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ async def gateway_bot(
             await provider.aclose()
 
 
-async def test_images_dialect_first_frame_matches_seed_002(
+async def test_images_dialect_first_frame_matches_tokensminds_example(
     store: SqliteStore, tmp_path: Path
 ) -> None:
     async with gateway_bot(store, tmp_path) as bot:
@@ -221,7 +221,7 @@ async def test_images_dialect_text_only(store: SqliteStore, tmp_path: Path) -> N
     ],
     ids=["text", "image", "first-last", "references", "extension"],
 )
-async def test_veo31_dialect_modes_match_seed_004(
+async def test_veo31_dialect_modes_match_unialls_documentation(
     store: SqliteStore, tmp_path: Path, request_: GenerationRequest, expected: dict[str, Any]
 ) -> None:
     async with gateway_bot(store, tmp_path, dialect="veo31", result="data") as bot:

@@ -494,7 +494,7 @@ async def test_a_model_google_retired_unannounced_is_refunded_and_warned_once(
     make_bot: BotFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     bot = await make_bot(retired_models={OMNI})
-    with caplog.at_level(logging.WARNING, logger="bot.jobs"):
+    with caplog.at_level(logging.WARNING, logger="bot.lifecycle"):
         jobs = [await bot.run(GenerationRequest(prompt=f"a fox {n}")) for n in range(2)]
 
     for job in jobs:

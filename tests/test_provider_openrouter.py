@@ -734,7 +734,7 @@ async def test_forged_stale_and_unsigned_webhooks_are_refused_and_change_nothing
             good = await client.post(url, content=body, headers=signed(SECRET, now))
         assert [a.status_code for a in answers] == [401] * len(answers)
         assert after is not None and after.version == submitted.version
-        assert after.next_poll_at == submitted.next_poll_at
+        assert after.due_at == submitted.due_at
         assert reads_before == 0  # no refusal made the bot ask OpenRouter anything
         assert good.status_code == 200 and good.json()["outcome"] == "polling"
         await eventually(lambda: _read(bot, submitted))

@@ -24,6 +24,7 @@ from bot.errors import InvalidRequest
 from bot.links import MediaLinks
 from bot.media import load_image
 from bot.models import GenerationRequest, Job, JobState
+from bot.retry_after import MAX_WAIT_S
 from bot.webhooks import InvalidSignature
 from storage.sqlite import SqliteStore
 from tests.fakes._base import Fault, sample_mp4
@@ -300,6 +301,38 @@ async def test_an_output_past_replicates_hour_is_said_to_be_deleted(make_bot: Bo
     assert bot.fake.prediction_json(prediction)["data_removed"] is True
 
 
+async def test_a_delivery_held_up_past_replicates_hour_posts_the_bots_own_copy(
+    make_bot: BotFactory, tmp_path: Path
+) -> None:
+    """The channel refuses the first posts (the platform is down, and says to come back in
+    15 minutes) for longer than Replicate keeps outputs: the video still arrives, from the
+    copy the bot downloaded as soon as the prediction succeeded, downloaded once."""
+    clock = SkippingClock()
+    bot = await make_bot(clock=clock)
+    bot.surface.fail_deliveries = 2
+    bot.surface.fail_retry_after = MAX_WAIT_S
+    job = await bot.submit(GenerationRequest(prompt="a lighthouse at dusk"))
+
+    async def waiting_after(failures: int) -> Job | None:
+        current = await bot.service.get_job(job.id)
+        assert current is not None and not current.state.is_terminal, current
+        return current if current.delivery_failures == failures else None
+
+    await eventually(lambda: waiting_after(1))
+    clock.skip(3700)  # the platform stays down past Replicate's hour
+    [prediction] = bot.fake.predictions.values()
+    assert bot.fake.prediction_json(prediction)["data_removed"] is True
+    await eventually(lambda: waiting_after(2))
+    clock.skip(MAX_WAIT_S)
+    done = await asyncio.wait_for(bot.service.wait_until_done(job.id), 10)
+
+    bot.assert_delivered_once(done)
+    assert await bot.ledger(done) == "settled"
+    assert len(bot.fake.received("GET", "/delivery/*/output.mp4")) == 1
+    # Delivered: the bot's copy is removed (nothing was kept for a link either).
+    assert list((tmp_path / "downloads").rglob("*.mp4*")) == []
+
+
 async def test_a_timed_out_job_is_cancelled_at_replicate_and_never_billed(
     make_bot: BotFactory,
 ) -> None:
@@ -355,9 +388,9 @@ async def test_create_rate_limits_are_waited_out_as_retry_after_says(
         return job if limited else None
 
     waiting = await eventually(parked)
-    assert len(bot.fake.received("POST", PREDICTIONS)) == 2 and waiting.next_poll_at is not None
+    assert len(bot.fake.received("POST", PREDICTIONS)) == 2 and waiting.due_at is not None
     # Not one create sooner than Replicate asked (the window frees ~60 s after the first).
-    assert waiting.next_poll_at - waiting.updated_at >= 55
+    assert waiting.due_at - waiting.updated_at >= 55
     clock.skip(61)
     done = await asyncio.wait_for(bot.service.wait_until_done(second.id), 10)
 

@@ -1,15 +1,16 @@
 """The useapi.net LTX Studio adapter against its fake: uploads and create bodies field by
-field (seeds 000 and 001), the MP4 the channel gets, callbacks, and every failure ending
-refunded in plain words. The last tests hold the fake itself to the documented contract."""
+field (as useapi's examples show them), the MP4 the channel gets, callbacks, and every failure
+ending refunded in plain words. The last tests hold the fake itself to the documented contract."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,9 @@ class Bot:
         assert row["status"] == "refunded"
 
 
+HOOK_SECRET = "hook-secret"
+
+
 @asynccontextmanager
 async def useapi_bot(
     store: SqliteStore,
@@ -75,6 +79,7 @@ async def useapi_bot(
     email: str | None = None,
     poll_interval_s: float = 0.01,
     http_timeout: httpx.Timeout | None = None,
+    public_url: str | None = None,
     **fake_options: Any,
 ) -> AsyncIterator[Bot]:
     async with UseapiFake(job_duration_s=0.05, **fake_options) as fake:
@@ -88,7 +93,8 @@ async def useapi_bot(
             surfaces={"chat": surface},
             default_provider="useapi",
             poll_interval_s=poll_interval_s,
-            webhook_secret="hook-secret",
+            webhook_secret=HOOK_SECRET,
+            public_url=public_url,
             unretired=("useapi",),  # LTX Studio API retired 2026-03-09: kept for its return
         )
         scheduler = Scheduler(service, idle_s=0.02)
@@ -100,7 +106,9 @@ async def useapi_bot(
             await provider.aclose()
 
 
-async def test_veo2_from_a_first_frame_matches_seed_000(store: SqliteStore, tmp_path: Path) -> None:
+async def test_veo2_from_a_first_frame_matches_useapis_example(
+    store: SqliteStore, tmp_path: Path
+) -> None:
     async with useapi_bot(store, tmp_path) as bot:
         job = await bot.run(
             GenerationRequest(
@@ -152,7 +160,7 @@ async def test_veo3_from_text_sends_its_resolution(store: SqliteStore, tmp_path:
         assert bot.fake.received("POST", UPLOAD) == []
 
 
-async def test_ltx_from_first_and_last_frame_matches_seed_001(
+async def test_ltx_from_first_and_last_frame_matches_useapis_example(
     store: SqliteStore, tmp_path: Path
 ) -> None:
     async with useapi_bot(store, tmp_path) as bot:
@@ -307,7 +315,7 @@ async def test_a_429_without_retry_after_backs_off_five_seconds(
 
         job = await eventually(throttled)
         assert job.state is JobState.PENDING
-        assert job.next_poll_at is not None and job.next_poll_at - time.time() > 4.5
+        assert job.due_at is not None and job.due_at - time.time() > 4.5
 
 
 async def test_5xx_resets_and_timeouts_are_survived(store: SqliteStore, tmp_path: Path) -> None:
@@ -338,15 +346,17 @@ async def test_an_expired_result_url_is_signed_again(store: SqliteStore, tmp_pat
 async def test_the_reply_url_callback_brings_the_result_without_waiting_for_a_poll(
     store: SqliteStore, tmp_path: Path, duplicates: bool
 ) -> None:
+    sock = socket.socket()  # bound first, so that the callback URL can name its port
+    sock.bind(("127.0.0.1", 0))
+    public_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     async with useapi_bot(
-        store, tmp_path, poll_interval_s=3600, duplicate_callbacks=duplicates
+        store, tmp_path, poll_interval_s=3600, duplicate_callbacks=duplicates, public_url=public_url
     ) as bot:
-        links = MediaLinks(None, "s", SystemClock())
+        # The web server checks callback tokens with the secret the service signs them with.
+        links = MediaLinks(None, HOOK_SECRET, SystemClock())
         runner = web.AppRunner(build_web_app(store, links, service=bot.service))
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        public_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        bot.service.config = replace(bot.service.config, public_url=public_url)
+        await web.SockSite(runner, sock).start()
         try:
             job = await bot.run(GenerationRequest(prompt="fox", model="veo3"))
             bot.delivered_once(job)

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from bot import quota
 from bot.clock import ManualClock
-from bot.errors import QuotaExceeded
+from bot.errors import QuotaExceeded, UserFacingError
 from bot.jobs import JobService
 from bot.models import (
     GenerationRequest,
@@ -22,7 +23,7 @@ from bot.models import (
     QuotaUsage,
 )
 from bot.ports import LedgerAction
-from bot.quota import USER_CONCURRENT, USER_DAILY, WORKSPACE_MONTHLY, period_at, refusal_for
+from bot.quota import USER_CONCURRENT, USER_DAILY, WORKSPACE_MONTHLY, period_at
 from storage import open_store
 from tests.support import RecordingSurface, ScriptedProvider, make_service, origin
 
@@ -191,16 +192,36 @@ async def test_a_refused_submission_changes_nothing(store: AnyStore, tmp_path: P
     assert await store.ledger() == []
 
 
-def test_the_decision_takes_the_limits_in_order_and_a_monthly_zero_is_unlimited() -> None:
-    period = period_at(1_790_000_000)
-    usage = QuotaUsage("u", used_today_s=30, in_flight=2, workspace_used_month_s=990)
+def test_the_decision_is_the_policys_alone_so_any_store_can_apply_it() -> None:
+    """`quota.admission` takes what a store reads (the block, the limits in force, the usage)
+    and answers without touching any store: the same policy for SQLite and whatever follows."""
+    now = datetime(2026, 11, 22, 18, 30, tzinfo=UTC).timestamp()
+    period = period_at(now)
+    limits = QuotaLimits(user_daily_s=40, user_concurrent=2, workspace_monthly_s=100)
 
-    def decide(limits: QuotaLimits, cost: float) -> str | None:
-        refused = refusal_for(usage, limits, cost, period=period, now=1_790_000_000)
-        return None if refused is None else refused.limit
+    def decide(
+        used_today: float, in_flight: int, month: float, *, blocked: bool = False
+    ) -> UserFacingError | None:
+        usage = QuotaUsage("chat:w1:u1", used_today, in_flight, month)
+        return quota.admission(
+            blocked=blocked, limits=limits, usage=usage, cost_s=8, period=period, now=now
+        )
 
-    assert decide(QuotaLimits(40, 2, 1000), 20) == USER_CONCURRENT
-    assert decide(QuotaLimits(40, 3, 1000), 20) == USER_DAILY
-    assert decide(QuotaLimits(50, 3, 1000), 20) == WORKSPACE_MONTHLY
-    assert decide(QuotaLimits(50, 3, 1010), 20) is None  # exactly at the limits fits
-    assert decide(QuotaLimits(50, 3, 0), 20) is None
+    assert decide(32, 1, 92) is None  # exactly up to every limit
+    blocked = decide(0, 0, 0, blocked=True)
+    assert blocked is not None and blocked.code == "blocked"
+    concurrent = decide(0, 2, 0)
+    assert isinstance(concurrent, QuotaExceeded) and concurrent.limit == USER_CONCURRENT
+    daily = decide(33, 0, 0)
+    assert isinstance(daily, QuotaExceeded) and daily.limit == USER_DAILY
+    assert "resets at 2026-11-23 00:00 UTC (in 5h 30m)" in daily.user_message
+    monthly = decide(0, 0, 93)
+    assert isinstance(monthly, QuotaExceeded) and monthly.limit == WORKSPACE_MONTHLY
+    unlimited = QuotaLimits(user_daily_s=40, user_concurrent=2, workspace_monthly_s=0)
+    usage = QuotaUsage("chat:w1:u1", 0, 0, 10**9)
+    assert (
+        quota.admission(
+            blocked=False, limits=unlimited, usage=usage, cost_s=8, period=period, now=now
+        )
+        is None
+    )

@@ -248,7 +248,7 @@ async def test_a_workspace_admin_cannot_make_a_capped_month_unlimited(
         await admin.set_limits(ADMIN, workspace("chat:w1"), monthly_s=0)
     with pytest.raises(InvalidRequest, match="up to 600 s here"):
         await admin.set_limits(ADMIN, workspace("chat:w1"), monthly_s=601)
-    assert [row["set_by"] for row in await store.overrides()] == ["operator"]
+    assert [row.set_by for row in await store.overrides()] == ["operator"]
     await admin.set_limits(ADMIN, workspace("chat:w1"), monthly_s=300)
     assert (await service.quota_report(origin())).workspace_monthly_limit_s == 300
     # Where the operator left the month unlimited, an admin may cap it or leave it so.

@@ -108,13 +108,16 @@ async def test_a_video_kept_on_disk_and_crash_leftovers_go_after_the_retention_p
         job = await service.submit(GenerationRequest(prompt="a kite", duration_s=4), origin())
         done: Job = await asyncio.wait_for(service.wait_until_done(job.id), 10)
         assert (done.state, done.error_code) == (JobState.FAILED, "undelivered")
-        assert done.delivery_refs is not None
-        kept = Path(done.delivery_refs["path"])
+        assert done.delivery_refs is not None and done.delivery_refs.path is not None
+        kept = Path(done.delivery_refs.path)
         assert await asyncio.to_thread(kept.exists)
         # What a delivery run killed mid-download (SIGKILL) leaves behind.
         leftover = tmp_path / "downloads" / f"{job.id}-killed"
         await asyncio.to_thread(leftover.mkdir)
         await asyncio.to_thread((leftover / "video.mp4.part").write_bytes, b"\0" * 100)
+        # And the bot's copy of a video, had a crash come before its job ended.
+        held = tmp_path / "downloads" / f"{job.id}.mp4"
+        await asyncio.to_thread(held.write_bytes, provider.video)
 
         clock.skip(RETENTION_S + 1)
         scheduler.wake()
@@ -125,6 +128,7 @@ async def test_a_video_kept_on_disk_and_crash_leftovers_go_after_the_retention_p
         await eventually(swept)
         assert not await asyncio.to_thread(kept.exists)
         assert not await asyncio.to_thread(leftover.exists)
+        assert not await asyncio.to_thread(held.exists)
 
 
 def test_a_retention_period_that_is_not_positive_is_a_configuration_error(

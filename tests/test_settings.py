@@ -1,4 +1,5 @@
-"""Settings follow the DESIGN.md contract: names, defaults, `.env`, secrets kept secret."""
+"""Settings follow the configuration contract (README, "Configuration"): names, defaults,
+`.env`, secrets kept secret."""
 
 from __future__ import annotations
 

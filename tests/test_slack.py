@@ -19,6 +19,7 @@ from aiohttp import web
 
 import adapters.slack
 from adapters.slack import EVENTS_PATH, create_adapter
+from bot.app import ChatAdapter
 from bot.clock import Clock
 from bot.errors import ConfigurationError
 from bot.jobs import JobService
@@ -31,7 +32,8 @@ from bot.models import (
     ProviderStatus,
     QuotaLimits,
 )
-from bot.ports import ChatAdapter, VideoProvider
+from bot.ports import VideoProvider
+from bot.refs import SlackRefs
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from storage.sqlite import SqliteStore
@@ -170,12 +172,16 @@ async def running_bot(
 
 
 def card_of(fake: FakeSlack, job: Job) -> Message:
-    return fake.message(job.origin.channel_id, job.origin.refs["status_ts"])
+    status_ts = SlackRefs.of(job.origin.refs).status_ts
+    assert status_ts is not None
+    return fake.message(job.origin.channel_id, status_ts)
 
 
 def result_of(fake: FakeSlack, job: Job) -> Message:
     assert job.delivery_refs is not None
-    return fake.message(job.origin.channel_id, job.delivery_refs["result_ts"])
+    result_ts = SlackRefs.of(job.delivery_refs).result_ts
+    assert result_ts is not None
+    return fake.message(job.origin.channel_id, result_ts)
 
 
 # --- the ways in ------------------------------------------------------------------------
@@ -216,11 +222,9 @@ async def test_a_text_prompt_makes_a_video_in_the_thread_of_its_status_card(
         assert result.button("veo_reroll")["value"] == done.id
         assert result.button("veo_delete")["value"] == done.id
         assert "scripted-1" in result.all_text and "left today" in result.all_text
-        assert done.delivery_refs == {
-            "file_id": video.id,
-            "result_ts": result.ts,
-            "thread_ts": card.ts,
-        }
+        assert done.delivery_refs == SlackRefs(
+            file_id=video.id, result_ts=result.ts, thread_ts=card.ts
+        )
         # upload v2, the way Slack documents it
         [asked] = fake.calls_to("files.getUploadURLExternal")
         assert asked["filename"] == video.name and asked["length"] == str(len(video.data))
@@ -881,7 +885,7 @@ async def test_without_a_status_card_the_video_goes_in_the_channel_and_is_found_
         scripted.readings = [SUCCEEDED]
         done = await bot.finished(job)
 
-        assert done.state is JobState.DELIVERED and done.origin.refs == {}
+        assert done.state is JobState.DELIVERED and done.origin.refs == SlackRefs()
         [share, result] = fake.channel("C1")  # no card, so no thread: straight in
         assert share.files[0].data == provider.video and result == result_of(fake, done)
         # the retry found the upload in the channel's history instead of uploading again

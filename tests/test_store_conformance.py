@@ -30,6 +30,7 @@ from bot.models import (
 )
 from bot.ports import LedgerAction
 from bot.quota import USER_CONCURRENT, USER_DAILY, WORKSPACE_MONTHLY, period_at
+from bot.refs import load_refs
 from storage import is_postgres, open_store, sqlite_path
 from storage import postgres as pg_storage
 from storage import sqlite as sqlite_storage
@@ -49,7 +50,7 @@ REPO = Path(__file__).resolve().parents[1]
 def job(
     job_id: str,
     platform: str = "chat",
-    next_poll_at: float = NOW,
+    due_at: float = NOW,
     *,
     user: str = "u1",
     workspace: str = "w1",
@@ -67,7 +68,7 @@ def job(
         updated_at=NOW,
         deadline_at=NOW + 600,
         cost_s=cost_s,
-        next_poll_at=next_poll_at,
+        due_at=due_at,
     )
 
 
@@ -126,22 +127,23 @@ async def test_a_job_reads_back_as_it_was_written(any_store: AnyStore) -> None:
     assert await any_store.get_job("a") == written
     assert await any_store.get_job("missing") is None
 
-    refs = {"channel": "C1", "ts": "1.2"}
+    refs = load_refs(written.origin.platform, {"channel": "C1", "ts": "1.2"})
     moved = await any_store.update(
         "a",
         version=0,
         now=NOW + 1,
         origin=written.origin.model_copy(update={"refs": refs}),
-        delivery_refs={"message": "m1"},
+        delivery_refs=load_refs(written.origin.platform, {"message": "m1"}),
         result_bytes=5_000_000_000,
         error_message="the provider said \x00",
-        next_poll_at=None,
+        due_at=None,
     )
     assert moved is not None
     again = await any_store.get_job("a")
     assert again == moved
-    assert again.origin.refs == refs and again.delivery_refs == {"message": "m1"}
-    assert again.result_bytes == 5_000_000_000 and again.next_poll_at is None
+    assert again.origin.refs == refs
+    assert again.delivery_refs is not None and again.delivery_refs.stored() == {"message": "m1"}
+    assert again.result_bytes == 5_000_000_000 and again.due_at is None
     assert again.error_message is not None and again.error_message.startswith("the provider said")
     assert (again.updated_at, again.version) == (NOW + 1, 1)
 
@@ -207,12 +209,12 @@ async def test_a_transition_settles_or_refunds_the_reservation_once(any_store: A
 
 async def test_claiming_leases_due_jobs_once(any_store: AnyStore) -> None:
     await any_store.create_job(job("due"), [], LIMITS, PERIOD)
-    await any_store.create_job(job("later", next_poll_at=NOW + 60), [], LIMITS, PERIOD)
+    await any_store.create_job(job("later", due_at=NOW + 60), [], LIMITS, PERIOD)
     await any_store.create_job(job("elsewhere", platform="other"), [], LIMITS, PERIOD)
 
     claimed = await any_store.claim_due(now=NOW, lease_s=30, limit=10, platforms=["chat"])
     assert [j.id for j in claimed] == ["due"]
-    assert claimed[0].next_poll_at == NOW + 30 and claimed[0].version == 1
+    assert claimed[0].due_at == NOW + 30 and claimed[0].version == 1
     assert await any_store.claim_due(now=NOW, lease_s=30, limit=10, platforms=["chat"]) == []
     assert await any_store.next_due_at(["chat"]) == NOW + 30
     assert await any_store.next_due_at(["chat"], exclude=["due"]) == NOW + 60
@@ -235,7 +237,7 @@ async def test_a_lease_that_runs_out_lets_another_process_take_the_job(
         [held] = await first.claim_due(now=NOW, lease_s=30, limit=10, platforms=["chat"])
         assert await second.claim_due(now=NOW + 29, lease_s=30, limit=10, platforms=["chat"]) == []
         [taken] = await second.claim_due(now=NOW + 30, lease_s=30, limit=10, platforms=["chat"])
-        assert taken.id == "a" and taken.next_poll_at == NOW + 60
+        assert taken.id == "a" and taken.due_at == NOW + 60
         # What the first one still writes from its old version loses.
         assert await first.update("a", version=held.version, now=NOW + 31, progress=50) is None
     finally:
@@ -379,10 +381,7 @@ async def test_overrides_are_kept_per_authority_and_the_tighter_applies(
     assert await any_store.effective_limits(user, workspace, defaults) == QuotaLimits(60, 3, 500)
     assert len(await any_store.limit_overrides(user, workspace)) == 3
     assert len(await any_store.limit_overrides(None, workspace)) == 1
-    rows = [
-        (r["scope"], r["set_by"], r["daily_s"], r["concurrent"])
-        for r in await any_store.overrides()
-    ]
+    rows = [(r.scope, r.set_by.value, r.daily_s, r.concurrent) for r in await any_store.overrides()]
     assert rows == [
         ("user", "operator", 100, 3),
         ("user", "workspace_admin", 60, 5),

@@ -17,6 +17,7 @@ from bot.clock import SystemClock
 from bot.jobs import JobService
 from bot.links import MediaLinks
 from bot.models import Job, JobState, ProviderJobState, ProviderStatus
+from bot.refs import DiscordRefs, SlackRefs
 from bot.web import build_web_app
 from storage.sqlite import SqliteStore
 from tests.fakes._base import Fault, sample_mp4
@@ -70,12 +71,19 @@ async def _remove_the_bot(fake: FakeDiscord, job: Job) -> None:
     fake.remove_bot(fake.channel_id)  # a server admin takes the bot's access to the channel
 
 
+def thread_of(job: Job) -> int:
+    """The Discord job's thread."""
+    thread = DiscordRefs.of(job.origin.refs).thread_id
+    assert thread is not None
+    return int(thread)
+
+
 async def _delete_the_thread(fake: FakeDiscord, job: Job) -> None:
-    await fake.delete_channel(int(job.origin.refs["thread"]))
+    await fake.delete_channel(thread_of(job))
 
 
 async def _lock_the_thread(fake: FakeDiscord, job: Job) -> None:
-    await fake.lock_thread(int(job.origin.refs["thread"]))
+    await fake.lock_thread(thread_of(job))
 
 
 @pytest.mark.parametrize(
@@ -103,7 +111,7 @@ async def test_discord_a_video_refused_by_its_thread_goes_by_dm_and_stays_charge
         assert [video.data for video in sent.videos] == [provider.video]
         assert f"could not be posted in <#{job.origin.channel_id}>" in sent.text()
         assert f"veo job {job.id}" in sent.text()
-        assert not any(m.videos for m in fake.bot_messages_in(int(job.origin.refs["thread"])))
+        assert not any(m.videos for m in fake.bot_messages_in(thread_of(job)))
         # The provider made it: the seconds count, whatever became of the thread.
         assert await ledger(store, done) == "settled"
         quota = await bot.reply(await fake.slash("veo-quota"))
@@ -113,9 +121,10 @@ async def test_discord_a_video_refused_by_its_thread_goes_by_dm_and_stays_charge
         # One refusal is enough to know: no retries of the post (8 would follow a 5xx), only
         # a handful of calls that each learnt it (a progress edit, the post, the card).
         assert len([c for c in fake.rest if 400 <= c.status < 500]) <= 5
-        assert done.delivery_refs is not None
-        assert done.delivery_refs["dm_channel"] == str(dm)
-        kept = Path(done.delivery_refs["path"])
+        assert isinstance(done.delivery_refs, DiscordRefs)
+        assert done.delivery_refs.dm_channel_id == str(dm)
+        assert done.delivery_refs.path is not None
+        kept = Path(done.delivery_refs.path)
         assert await asyncio.to_thread(kept.read_bytes) == provider.video
 
 
@@ -126,7 +135,7 @@ async def test_discord_a_retry_that_can_no_longer_read_the_thread_still_sends_th
     async with discord_bot(store, tmp_path, provider=provider) as bot:
         fake = bot.fake
         job = await discord_job_at_provider(bot)
-        thread = job.origin.refs["thread"]
+        thread = thread_of(job)
         fake.server_error("POST", f"/channels/{thread}/messages")  # the first try: a 503
         fake.remove_bot(fake.channel_id)  # and before the next one, the bot is removed
         finish(provider, job)
@@ -204,7 +213,7 @@ async def slack_job_at_provider(bot: SlackBot) -> Job:
 
     async def started() -> Job | None:
         jobs = await bot.jobs()
-        ready = jobs and jobs[0].provider_job_id and "status_ts" in jobs[0].origin.refs
+        ready = jobs and jobs[0].provider_job_id and SlackRefs.of(jobs[0].origin.refs).status_ts
         return jobs[0] if ready else None
 
     return await eventually(started)
@@ -233,7 +242,7 @@ async def test_slack_a_video_refused_by_its_channel_goes_by_dm_and_stays_charged
         assert shares == ["C1", dm]  # refused in the channel, then shared in the DM
         [video] = fake.videos(dm)
         assert video.data == provider.video
-        assert fake.videos("C1", job.origin.refs["thread_ts"]) == []
+        assert fake.videos("C1", SlackRefs.of(job.origin.refs).thread_ts) == []
         [shared] = [m for m in fake.channel(dm) if m.files]
         assert "could not be posted in <#C1>" in shared.text
         assert await ledger(store, done) == "settled"
@@ -258,10 +267,10 @@ async def test_slack_when_no_dm_can_be_opened_the_video_is_kept_and_charged(
 
         assert (done.state, done.error_code) == (JobState.FAILED, "undelivered")
         assert await ledger(store, done) == "settled"
-        assert done.delivery_refs == {
-            "path": str(tmp_path / "downloads" / "results" / f"{job.id}.mp4")
-        }
-        kept = Path(done.delivery_refs["path"])
+        assert done.delivery_refs == SlackRefs(
+            path=str(tmp_path / "downloads" / "results" / f"{job.id}.mp4")
+        )
+        kept = Path(done.delivery_refs.path or "")
         assert await asyncio.to_thread(kept.read_bytes) == provider.video
         metrics = await scrape_metrics(bot.service)
         assert 'veo_undeliverable_total{outcome="kept",platform="slack"} 1' in metrics

@@ -3,7 +3,7 @@ provider's 429 or a chat platform's rate limit, is read safely (`inf`, `nan`, ne
 HTTP dates) and capped at 15 minutes, and never past the job's deadline.
 
 Real provider adapters against their HTTP fakes, and the Slack and Discord adapters against
-theirs, on a clock the test moves forward (`SkippingClock`): the store's `next_poll_at` shows
+theirs, on a clock the test moves forward (`SkippingClock`): the store's `due_at` shows
 what the bot decided to wait, and skipping that much shows the job then goes on."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pytest
 
 from adapters.providers.useapi import RATE_LIMIT_BACKOFF_S
 from bot.models import Job, JobState, ProviderJobState, ProviderStatus
+from bot.refs import SlackRefs
 from bot.retry_after import MAX_WAIT_S
 from storage.sqlite import SqliteStore
 from tests.fakes._base import Fault, sample_mp4
@@ -31,18 +32,18 @@ FAR_FUTURE = "Fri, 31 Dec 9999 23:59:59 GMT"
 
 async def parked(bot: Bot, job: Job, wait_s: float | None = None) -> Job:
     """The job once a rate limit made the bot put it off by `wait_s` (told apart from a
-    claim's lease, which moves `next_poll_at` without `updated_at`), or until its deadline."""
+    claim's lease, which moves `due_at` without `updated_at`), or until its deadline."""
 
     async def check() -> Job | None:
         current = await bot.service.get_job(job.id)
         assert current is not None and not current.state.is_terminal, current
-        if current.error_code != "provider_rate_limited" or current.next_poll_at is None:
+        if current.error_code != "provider_rate_limited" or current.due_at is None:
             return None
-        later = current.next_poll_at > bot.clock.now() + 0.5
+        later = current.due_at > bot.clock.now() + 0.5
         if wait_s is None:
-            put_off = current.next_poll_at == current.deadline_at
+            put_off = current.due_at == current.deadline_at
         else:
-            put_off = abs(current.next_poll_at - current.updated_at - wait_s) < 0.01
+            put_off = abs(current.due_at - current.updated_at - wait_s) < 0.01
         return current if later and put_off else None
 
     return await eventually(check)
@@ -144,19 +145,19 @@ async def test_a_slack_rate_limit_on_the_upload_cannot_hold_a_delivery_forever(
             async def waiting() -> Job | None:
                 current = await bot.store.get_job(job.id)
                 assert current is not None
-                late = current.next_poll_at is not None and current.next_poll_at > clock.now() + 1
+                late = current.due_at is not None and current.due_at > clock.now() + 1
                 return current if late and current.error_code == "delivery_retry" else None
 
             held = await eventually(waiting)
-            assert held.next_poll_at is not None
-            assert held.next_poll_at - held.updated_at == pytest.approx(wait_s, abs=0.01)
+            assert held.due_at is not None
+            assert held.due_at - held.updated_at == pytest.approx(wait_s, abs=0.01)
             clock.skip(wait_s)
         done = await bot.finished(job)
 
         assert done.state is JobState.DELIVERED
         asked = [r for r in fake.requests if r.path == "/api/files.getUploadURLExternal"]
         assert len(asked) == 2
-        assert len(fake.videos("C1", done.origin.refs["status_ts"])) == 1
+        assert len(fake.videos("C1", SlackRefs.of(done.origin.refs).status_ts)) == 1
 
 
 async def test_a_long_discord_rate_limit_is_honoured_up_to_the_cap(
@@ -177,12 +178,12 @@ async def test_a_long_discord_rate_limit_is_honoured_up_to_the_cap(
         async def waiting() -> Job | None:
             current = await bot.store.get_job(job.id)
             assert current is not None
-            late = current.next_poll_at is not None and current.next_poll_at > clock.now() + 1
+            late = current.due_at is not None and current.due_at > clock.now() + 1
             return current if late and current.error_code == "delivery_retry" else None
 
         held = await eventually(waiting)
-        assert held.next_poll_at is not None
-        assert held.next_poll_at - held.updated_at == pytest.approx(MAX_WAIT_S, abs=0.01)
+        assert held.due_at is not None
+        assert held.due_at - held.updated_at == pytest.approx(MAX_WAIT_S, abs=0.01)
         clock.skip(MAX_WAIT_S)
         done = await bot.finished(job)
 

@@ -32,6 +32,7 @@ from adapters.discord._markup import DISCORD
 from bot import texts
 from bot.errors import DeliveryError, InvalidRequest
 from bot.models import Job, Origin, ResultLink
+from bot.refs import DiscordRefs
 
 if TYPE_CHECKING:
     from adapters.discord._client import VeoClient
@@ -82,6 +83,11 @@ def _jump_url(origin: Origin, channel_id: int | str, message_id: int | str) -> s
     return f"https://discord.com/channels/{origin.workspace_id}/{channel_id}/{message_id}"
 
 
+def _card(job: Job) -> DiscordRefs:
+    """Where the job's status card and thread are (empty until the card is posted)."""
+    return DiscordRefs.of(job.origin.refs)
+
+
 def _custom_ids(message: discord.Message) -> set[str]:
     found: set[str] = set()
     for row in message.components:
@@ -116,9 +122,9 @@ class DiscordSurface:
         self._limits[job_id] = limit
 
     def upload_limit_bytes(self, job: Job) -> int:
-        stored = job.origin.refs.get("upload_limit")
+        stored = _card(job).upload_limit
         if stored is not None:
-            return int(stored)
+            return stored
         return self._limits.get(job.id, DEFAULT_UPLOAD_LIMIT)
 
     async def _logged_in(self) -> None:
@@ -160,14 +166,14 @@ class DiscordSurface:
     async def _post(self, job: Job, **message: Any) -> discord.Message:
         """Post where the job's results go: its thread when there is one, else the channel."""
         origin = job.origin
-        thread = origin.refs.get("thread")
+        thread = _card(job).thread_id
         if thread is not None:
             return await self._channel(thread).send(**message)
         if origin.thread_id is not None:
             return await self._send_to_thread_of(job, **message)
         return await self._channel(origin.channel_id).send(**message)
 
-    async def post_status(self, job: Job) -> dict[str, str]:
+    async def post_status(self, job: Job) -> DiscordRefs:
         await self._logged_in()
         origin = job.origin
         card = _cards.status_card(job)
@@ -180,7 +186,7 @@ class DiscordSurface:
                 )
         return await self._status_refs(job, message)
 
-    async def find_status(self, job: Job) -> dict[str, str] | None:
+    async def find_status(self, job: Job) -> DiscordRefs | None:
         """The job's card already posted (the last process died before recording it): the
         bot's message with the job's footer and no buttons (the video's message has them)."""
         await self._logged_in()
@@ -202,36 +208,36 @@ class DiscordSurface:
                 return None  # no thread yet, so no card in it
         return None
 
-    async def _status_refs(self, job: Job, card: discord.Message) -> dict[str, str]:
+    async def _status_refs(self, job: Job, card: discord.Message) -> DiscordRefs:
         origin = job.origin
-        if origin.thread_id is not None:
-            refs = {"channel": origin.thread_id, "status": str(card.id), "thread": origin.thread_id}
-        else:
-            refs = {"channel": origin.channel_id, "status": str(card.id)}
+        thread: str | None = origin.thread_id
+        if thread is None:
             try:
                 with delivery_errors("opening the thread"):
                     await self._open_thread(origin.channel_id, card.id, job)  # or it is there
-                refs["thread"] = str(card.id)
+                thread = str(card.id)
             except DeliveryError as err:
                 log.warning("job %s: no thread on the status card: %s", job.id, err)
-        limit = self._limits.pop(job.id, None)
-        if limit is not None:
-            refs["upload_limit"] = str(limit)
-        return refs
+        return DiscordRefs(
+            channel_id=origin.thread_id or origin.channel_id,
+            status_message_id=str(card.id),
+            thread_id=thread,
+            upload_limit=self._limits.pop(job.id, None),
+        )
 
     async def update_progress(self, job: Job) -> None:
-        refs = job.origin.refs
-        if "status" not in refs:
+        refs = _card(job)
+        if refs.channel_id is None or refs.status_message_id is None:
             return  # the card could not be posted; the video still arrives
         await self._logged_in()
-        card = self._channel(refs["channel"]).get_partial_message(int(refs["status"]))
+        card = self._channel(refs.channel_id).get_partial_message(int(refs.status_message_id))
         with delivery_errors("updating the status card"):
             await card.edit(embed=_cards.status_card(job))
 
-    async def find_delivery(self, job: Job) -> dict[str, str] | None:
+    async def find_delivery(self, job: Job) -> DiscordRefs | None:
         await self._logged_in()
         origin = job.origin
-        where = origin.refs.get("thread") or origin.thread_id or origin.channel_id
+        where = _card(job).thread_id or origin.thread_id or origin.channel_id
         me = self._client.user
         marker = delete_custom_id(job.id)
         with delivery_errors("looking for an earlier post of the video"):
@@ -242,7 +248,7 @@ class DiscordSurface:
                         and message.author.id == me.id
                         and (marker in _custom_ids(message))
                     ):
-                        return {"channel": str(where), "message": str(message.id)}
+                        return DiscordRefs(channel_id=str(where), message_id=str(message.id))
             except discord.NotFound:
                 return None  # no thread, so nothing was posted into it
         return None
@@ -255,7 +261,7 @@ class DiscordSurface:
         except InvalidRequest:
             return False  # a model dropped from the catalog since
 
-    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
+    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> DiscordRefs:
         return await self._post_result(
             job,
             texts.video_ready(job.origin.user_id, DISCORD),
@@ -264,9 +270,7 @@ class DiscordSurface:
             file=discord.File(video, filename=f"veo-{job.id}.mp4"),
         )
 
-    async def deliver_link(
-        self, job: Job, link: ResultLink, *, notice: str | None
-    ) -> dict[str, str]:
+    async def deliver_link(self, job: Job, link: ResultLink, *, notice: str | None) -> DiscordRefs:
         """The last resort for a video too large for this server even re-encoded. The link
         is written `<url>`: Discord then fetches nothing to preview it (SUPPRESS_EMBEDS would
         do that too, but also hide the message's embed with the parameters)."""
@@ -280,7 +284,7 @@ class DiscordSurface:
 
     async def deliver_privately(
         self, job: Job, video: Path, *, link: ResultLink | None, notice: str | None
-    ) -> dict[str, str]:
+    ) -> DiscordRefs:
         """The video by DM to the requester, when its channel or thread refused it for good.
         No buttons: they act on the thread's messages, which this video is not in."""
         await self._logged_in()
@@ -301,11 +305,11 @@ class DiscordSurface:
                 **extra,
             )
         await self._finish_card(job, _cards.sent_privately_card(job))  # if it can still be seen
-        return {"dm_channel": str(message.channel.id), "message": str(message.id)}
+        return DiscordRefs(dm_channel_id=str(message.channel.id), message_id=str(message.id))
 
     async def _post_result(
         self, job: Job, words: str, notice: str | None, *, action: str, **extra: Any
-    ) -> dict[str, str]:
+    ) -> DiscordRefs:
         """The message with the video (or its link): `words` naming the requester, the
         parameters, the buttons; then the card marked done with a jump to it."""
         await self._logged_in()
@@ -323,14 +327,15 @@ class DiscordSurface:
             )
         jump = _jump_url(origin, message.channel.id, message.id)
         await self._finish_card(job, _cards.done_card(job, jump))
-        return {"channel": str(message.channel.id), "message": str(message.id)}
+        return DiscordRefs(channel_id=str(message.channel.id), message_id=str(message.id))
 
     async def report_failure(self, job: Job, message: str) -> None:
         await self._logged_in()
-        if "status" in job.origin.refs:
+        refs = _card(job)
+        if refs.channel_id is not None and refs.status_message_id is not None:
             with delivery_errors("reporting a failure on the status card"):
-                card = self._channel(job.origin.refs["channel"]).get_partial_message(
-                    int(job.origin.refs["status"])
+                card = self._channel(refs.channel_id).get_partial_message(
+                    int(refs.status_message_id)
                 )
                 await card.edit(embed=_cards.failed_card(job, message))
             return
@@ -345,14 +350,14 @@ class DiscordSurface:
 
     async def _finish_card(self, job: Job, card: discord.Embed) -> None:
         """Best effort: the video is posted, and a card left at 99 % must not undo that."""
-        refs = job.origin.refs
-        if "status" not in refs:
+        refs = _card(job)
+        if refs.channel_id is None or refs.status_message_id is None:
             return
         try:
             with delivery_errors("finishing the status card"):
                 await (
-                    self._channel(refs["channel"])
-                    .get_partial_message(int(refs["status"]))
+                    self._channel(refs.channel_id)
+                    .get_partial_message(int(refs.status_message_id))
                     .edit(embed=card)
                 )
         except DeliveryError as err:

@@ -1,4 +1,4 @@
-"""AIML API (seed 003, PROVIDERS.md §3): Google Veo 2 from text (`veo2`) or from a first
+"""AIML API (as its documented Veo 2 examples show): Google Veo 2 from text (`veo2`) or from a first
 frame, optionally towards a last frame (`veo2/image-to-video`).
 
 Images go as URLs: a short-lived signed link on the bot's server, or a base64 data URI (the
@@ -88,7 +88,7 @@ class AimlapiProvider:
         return generation_id
 
     def request_body(self, job_id: str, request: GenerationRequest) -> dict[str, Any]:
-        """The seed-003 body for a validated request."""
+        """The documented request body for a validated request."""
         body: dict[str, Any] = {
             "model": request.model,
             "prompt": request.prompt,
@@ -142,7 +142,8 @@ class AimlapiProvider:
 
 
 def read_generation(body: Any) -> ProviderStatus:
-    """One reading of a generation (PROVIDERS.md §3.2, §6.2); unknown states run on."""
+    """One reading of a generation (create and poll answers share one shape); unknown states
+    run on."""
     if not isinstance(body, dict):
         raise ProviderUnavailable(detail="generation answer is not a JSON object")
     state = _STATES.get(str(body.get("status") or "").lower(), ProviderJobState.RUNNING)

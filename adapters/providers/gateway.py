@@ -1,7 +1,7 @@
-"""OpenAI-style video gateways (the new-api / one-api family), PROVIDERS.md §2 and §6.
+"""OpenAI-style video gateways (the new-api / one-api family): `POST /v1/video/generations`.
 
-Two request dialects (`GATEWAY_DIALECT`): `images` (seed 002: an `images` list, `seconds` as
-a string, `size`) and `veo31` (seed 004: `image`, `last_image`, reference `images`, `video` to
+Two request dialects (`GATEWAY_DIALECT`): `images` (tokensmind's: an `images` list, `seconds`
+as a string, `size`) and `veo31` (uniall's: `image`, `last_image`, reference `images`, `video` to
 extend, integer `duration`, `extra_body`). Status comes in any of the shapes gateways serve —
 wrapped in `{code, data}` or not, status strings in any case, progress as an int or "NN%" —
 and is read defensively. Result URLs on the gateway's own host get the key; others do not.
@@ -50,7 +50,8 @@ NO_OUTPUT_MESSAGE = "The video provider finished without returning a video. Plea
 EXPIRED_MESSAGE = "The video provider no longer has this video; it expired."
 _SAFETY_WORDS = ("moderat", "safety", "policy", "inappropriate", "prohibited", "nsfw", "rai")
 
-# Every status string of PROVIDERS.md §6.2, lower-cased; anything else is still running.
+# Every status string gateways answer (new-api's task states, the OpenAI video object's and
+# the vendors' own), lower-cased; anything else is still running.
 _QUEUED = {"queued", "pending", "not_start", "submitted"}
 _SUCCEEDED = {"completed", "succeeded", "success"}
 _FAILED = {
@@ -87,7 +88,7 @@ class GatewayProvider:
     ) -> None:
         self.dialect = dialect
         self._links = links
-        # uniall (seed 004) polls /v1/videos/{id}; tokensmind (seed 002) /v1/video/generations.
+        # uniall polls /v1/videos/{id}; tokensmind /v1/video/generations.
         self._status_path = status_path or ("videos" if dialect == "veo31" else "generations")
         self._api = ApiClient(
             base_url,
@@ -118,14 +119,14 @@ class GatewayProvider:
 
     def request_body(self, job_id: str, request: GenerationRequest) -> dict[str, Any]:
         body: dict[str, Any] = {"model": request.model, "prompt": request.prompt}
-        if self.dialect == "images":  # seed 002
+        if self.dialect == "images":  # tokensmind's fields
             body["aspect_ratio"] = request.aspect_ratio
             body["seconds"] = str(request.duration_s)
             body["size"] = request.resolution
             if request.first_frame is not None:
                 body["images"] = [self._link(job_id, MediaRole.FIRST_FRAME, 0, request)]
             return body
-        # seed 004
+        # uniall's fields
         body["size"] = request.resolution
         if request.source_video is not None:
             body["video"] = request.source_video  # extension takes neither aspect nor duration
@@ -250,7 +251,8 @@ def _reason(task: dict[str, Any]) -> str:
 
 
 def read_task(answer: Any, *, content_url: str | None = None) -> ProviderStatus:
-    """One reading of a task in any shape of PROVIDERS.md §2.3 (A, B, C, D). A completed
+    """One reading of a task in any shape gateways answer (in a `{code, data}` wrapper or
+    bare, a new-api task or an OpenAI video object, status and progress as they come). A completed
     OpenAI video object (Shape D) names no URL: its video is at `content_url`, the gateway's
     `/v1/videos/{id}/content`."""
     task = _unwrap(answer)
@@ -352,7 +354,8 @@ IMAGES_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         provider="gateway",
         id="veo-3.0-fast-generate-001",
-        retired_on="2026-06-30",  # upstream, on the Gemini API and Vertex alike (§8, S)
+        # Upstream, on the Gemini API and Vertex alike (docs/providers.md §8, S).
+        retired_on="2026-06-30",
         retired_by="Google",
         label="Veo 3 Fast",
         durations=(4, 6, 8),
@@ -367,7 +370,8 @@ IMAGES_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         provider="gateway",
         id="veo-3.0-generate-001",
-        retired_on="2026-06-30",  # upstream, on the Gemini API and Vertex alike (§8, S)
+        # Upstream, on the Gemini API and Vertex alike (docs/providers.md §8, S).
+        retired_on="2026-06-30",
         retired_by="Google",
         label="Veo 3",
         durations=(4, 6, 8),
@@ -382,7 +386,8 @@ IMAGES_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         provider="gateway",
         id="veo-2.0-generate-001",
-        retired_on="2026-06-30",  # upstream, on the Gemini API and Vertex alike (§8, S)
+        # Upstream, on the Gemini API and Vertex alike (docs/providers.md §8, S).
+        retired_on="2026-06-30",
         retired_by="Google",
         label="Veo 2",
         durations=(5, 6, 7, 8),

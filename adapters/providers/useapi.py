@@ -1,5 +1,5 @@
-"""useapi.net LTX Studio (seeds 000 and 001, PROVIDERS.md §1): Google Veo (`veo-create`) and
-LTX-Video (`ltx-create`) through an LTX Studio account.
+"""useapi.net LTX Studio: Google Veo (`veo-create`) and LTX-Video (`ltx-create`) through an
+LTX Studio account, as useapi's documentation and examples show them.
 
 Images are uploaded first as raw bytes (`POST /assets/`), as `reference-image` for Veo and
 `image` for LTX; the job is followed at `GET /assets/{jobId}`, where "completed" counts only
@@ -162,7 +162,7 @@ class UseapiProvider:
         )  # useapi's replyUrl callbacks are unsigned: the core re-polls instead of trusting them
 
     async def health(self) -> ProviderHealth:
-        """`GET /v2/account`, useapi's own token check (PROVIDERS.md §1.1)."""
+        """`GET /v2/account`, useapi's own token check."""
         try:
             account = await self._api.json("GET", "v2/account")
         except ProviderError as err:
@@ -176,7 +176,7 @@ class UseapiProvider:
 
 
 def read_job(body: Any) -> ProviderStatus:
-    """One reading of the job model (PROVIDERS.md §1.8)."""
+    """One reading of the job model (`GET /assets/{jobId}`)."""
     if not isinstance(body, dict):
         raise ProviderUnavailable(detail="job answer is not a JSON object")
     status: dict[str, Any] = st if isinstance(st := body.get("status"), dict) else {}

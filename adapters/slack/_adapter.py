@@ -121,7 +121,7 @@ class SlackAdapter:
     # --- ChatAdapter ----------------------------------------------------------------------
 
     def mount(self, app: web.Application) -> None:
-        # With an app token Slack talks over Socket Mode instead (DESIGN.md).
+        # With an app token (SLACK_APP_TOKEN) Slack talks over Socket Mode instead.
         if self._app_token is None:
             app.router.add_post(EVENTS_PATH, self._on_http)
 

@@ -19,6 +19,7 @@ from adapters.slack import _blocks as blocks
 from adapters.slack._errors import best_effort, delivery_error, slack_call
 from bot.errors import DeliveryError
 from bot.models import Job, ResultLink
+from bot.refs import SlackRefs
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,14 @@ UPLOAD_LIMIT_BYTES = 1024**3
 _PAGE = 200
 
 
+def _card(job: Job) -> SlackRefs:
+    """Where the job's status card and thread are (empty until the card is posted)."""
+    return SlackRefs.of(job.origin.refs)
+
+
 def thread_root(job: Job) -> str | None:
     """The ts of the thread the job's messages go into, if any."""
-    return job.origin.refs.get("thread_ts") or job.origin.thread_id
+    return _card(job).thread_ts or job.origin.thread_id
 
 
 class SlackSurface:
@@ -49,7 +55,7 @@ class SlackSurface:
     def upload_limit_bytes(self, job: Job) -> int | None:
         return UPLOAD_LIMIT_BYTES
 
-    async def post_status(self, job: Job) -> dict[str, str]:
+    async def post_status(self, job: Job) -> SlackRefs:
         text, card = blocks.status_card(job)
         root = job.origin.thread_id
         posted = await slack_call(
@@ -65,9 +71,9 @@ class SlackSurface:
         )
         ts = str(posted["ts"])
         # A card posted in the channel starts the job's thread; one in a thread joins it.
-        return {"status_ts": ts, "thread_ts": root or ts}
+        return SlackRefs(status_ts=ts, thread_ts=root or ts)
 
-    async def find_status(self, job: Job) -> dict[str, str] | None:
+    async def find_status(self, job: Job) -> SlackRefs | None:
         """The job's card already in the channel or thread: the bot's message whose text
         names the job (see `blocks.status_card`)."""
         bot_user_id = await self._own_user_id()
@@ -78,7 +84,7 @@ class SlackSurface:
             ):
                 ts = str(message["ts"])
                 root = job.origin.thread_id
-                return {"status_ts": ts, "thread_ts": root or ts}
+                return SlackRefs(status_ts=ts, thread_ts=root or ts)
         return None
 
     async def update_progress(self, job: Job) -> None:
@@ -87,7 +93,7 @@ class SlackSurface:
 
     async def report_failure(self, job: Job, message: str) -> None:
         text, card = blocks.failed_card(job, message)
-        if job.origin.refs.get("status_ts"):
+        if _card(job).status_ts:
             try:
                 await self._set_card(job, "report the failure", text, card)
                 return
@@ -101,7 +107,7 @@ class SlackSurface:
             ),
         )
 
-    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> dict[str, str]:
+    async def deliver(self, job: Job, video: Path, *, notice: str | None) -> SlackRefs:
         """Upload v2, the three steps by hand: slack_sdk's `files_upload_v2` reads the whole
         file into memory, and twenty videos of 50 MB at once would cost a gigabyte. Here the
         bytes stream from disk."""
@@ -139,7 +145,7 @@ class SlackSurface:
 
     async def deliver_privately(
         self, job: Job, video: Path, *, link: ResultLink | None, notice: str | None
-    ) -> dict[str, str]:
+    ) -> SlackRefs:
         """The video in a DM with the requester (upload v2 into it: an ephemeral message
         cannot hold a file), when its channel refused it for good: the bot removed from it,
         the channel archived or gone."""
@@ -157,12 +163,12 @@ class SlackSurface:
                 ),
             )
             return await self._sent_privately(
-                job, {"dm_channel": dm, "result_ts": str(posted["ts"])}
+                job, SlackRefs(dm_channel=dm, result_ts=str(posted["ts"]))
             )
         file_id = await self._share(job, video, channel_id=dm, thread_ts=None, comment=text)
-        return await self._sent_privately(job, {"dm_channel": dm, "file_id": file_id})
+        return await self._sent_privately(job, SlackRefs(dm_channel=dm, file_id=file_id))
 
-    async def _sent_privately(self, job: Job, refs: dict[str, str]) -> dict[str, str]:
+    async def _sent_privately(self, job: Job, refs: SlackRefs) -> SlackRefs:
         text, card = blocks.sent_privately_card(job)
         await best_effort(self._set_card(job, "mark the card sent by DM", text, card))
         return refs
@@ -191,14 +197,12 @@ class SlackSurface:
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise delivery_error("upload the video", exc) from exc
 
-    async def deliver_link(
-        self, job: Job, link: ResultLink, *, notice: str | None
-    ) -> dict[str, str]:
+    async def deliver_link(self, job: Job, link: ResultLink, *, notice: str | None) -> SlackRefs:
         """The last resort for a video too large to upload even re-encoded: the result
         message carries a link that works until it expires."""
         return await self._finish(job, "", notice=notice, link=link)
 
-    async def find_delivery(self, job: Job) -> dict[str, str] | None:
+    async def find_delivery(self, job: Job) -> SlackRefs | None:
         """The job's video already in its thread (a crash came between the upload and the
         record): finish around it instead of posting it again."""
         bot_user_id = await self._own_user_id()
@@ -223,13 +227,13 @@ class SlackSurface:
 
     async def delete_result(self, job: Job, by_user: str) -> None:
         """Remove the video and its message (the Delete button); the card says who did it."""
-        refs = job.delivery_refs or {}
-        if refs.get("file_id"):
-            await slack_call("delete the video", self._client.files_delete(file=refs["file_id"]))
-        if refs.get("result_ts"):
+        refs = SlackRefs.of(job.delivery_refs or SlackRefs())
+        if refs.file_id:
+            await slack_call("delete the video", self._client.files_delete(file=refs.file_id))
+        if refs.result_ts:
             await slack_call(
                 "delete the result message",
-                self._client.chat_delete(channel=job.origin.channel_id, ts=refs["result_ts"]),
+                self._client.chat_delete(channel=job.origin.channel_id, ts=refs.result_ts),
             )
         text, card = blocks.deleted_card(job, by_user)
         await best_effort(self._set_card(job, "mark the card deleted", text, card))
@@ -242,7 +246,7 @@ class SlackSurface:
         notice: str | None,
         result_ts: str | None = None,
         link: ResultLink | None = None,
-    ) -> dict[str, str]:
+    ) -> SlackRefs:
         """Post the message with the buttons under the video (unless it is there already) and
         mark the card done; return the refs the job keeps."""
         if result_ts is None:
@@ -265,13 +269,11 @@ class SlackSurface:
         text, card = blocks.done_card(job)
         # The video is up: a card that stays at 99% is not worth posting the video again.
         await best_effort(self._set_card(job, "mark the card done", text, card))
-        refs = {"file_id": file_id, "result_ts": result_ts} if file_id else {"result_ts": result_ts}
-        root = thread_root(job)
-        return refs | {"thread_ts": root} if root else refs
+        return SlackRefs(file_id=file_id or None, result_ts=result_ts, thread_ts=thread_root(job))
 
     async def _set_card(self, job: Job, action: str, text: str, card: list[Any]) -> None:
         """Replace the status card, when the job has one (posting it may have failed)."""
-        status_ts = job.origin.refs.get("status_ts")
+        status_ts = _card(job).status_ts
         if status_ts:
             await slack_call(
                 action,

@@ -1,4 +1,4 @@
-"""A fake of AIML API's Veo 2 endpoints (seed 003, PROVIDERS.md §3), checked as the vendor's
+"""A fake of AIML API's Veo 2 endpoints, checked as the vendor's
 OpenAPI files describe, on both the legacy and the universal URL.
 
 Magic prompts: "[fail]" ends in `error`, "[rai]" in a moderation error, "[slow]" runs 100x

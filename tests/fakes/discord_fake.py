@@ -2,7 +2,7 @@
 HELLO, heartbeats, IDENTIFY -> READY + GUILD_CREATE, RESUME with replay, RECONNECT), the REST
 API v10 that discord.py calls, and a CDN with signed, expiring attachment URLs.
 
-It enforces what the real one enforces and discord.py depends on (PLATFORMS.md): JSON answers
+It enforces what the real one enforces and discord.py depends on: JSON answers
 carry exactly `Content-Type: application/json`; an interaction is acknowledged once (a second
 callback: 400, code 40060) and within `ack_deadline_s` (later: 404, code 10062); the
 interaction token works for `token_ttl_s` (15 minutes; later: 401, code 50027); an attachment

@@ -1,5 +1,5 @@
-"""A fake OpenAI-style video gateway (new-api family, PROVIDERS.md §2): `POST
-/v1/video/generations` in either request dialect (seed 002 `images`, seed 004 `veo31`), task
+"""A fake OpenAI-style video gateway (new-api family): `POST /v1/video/generations` in either
+request dialect (tokensmind's `images`, uniall's `veo31`), task
 status in any of the shapes A to D, the `/content` proxy that needs the key, `task_not_exist`.
 
 Options: `dialect`; `shape` ("A" | "B" | "C" | "D") for GET /v1/video/generations/{id};

@@ -1,5 +1,5 @@
-"""A fake of useapi.net's LTX Studio API (seeds 000 and 001, PROVIDERS.md §1): asset upload,
-`veo-create` and `ltx-create` validated per model, the job model at `GET /assets/{jobId}`
+"""A fake of useapi.net's LTX Studio API, as its documentation and examples describe it: asset
+upload, `veo-create` and `ltx-create` validated per model, the job model at `GET /assets/{jobId}`
 (raw or percent-encoded), `pollForResult`, unsigned `replyUrl` callbacks, credits (402),
 `maxJobs` (429) and the running jobs at `GET /scheduler`.
 
@@ -120,7 +120,7 @@ class UseapiFake(FakeProvider):
         ]
 
     async def _account_info(self, request: web.Request) -> web.StreamResponse:
-        """`GET /v2/account`, useapi's token check (PROVIDERS.md §1.1; fields S)."""
+        """`GET /v2/account`, useapi's token check (its fields as third parties show them)."""
         if bearer(request) not in self.tokens:
             return _error(401, "Unauthorized")
         return json_response(
@@ -163,7 +163,7 @@ class UseapiFake(FakeProvider):
         if kind not in ("image", "reference-image"):
             return _error(400, f"Unsupported type {kind}")
         data = await request.read()
-        # 20 MB is Luma's cap on the same vendor; LTX's own is undocumented (PROVIDERS.md 1.3).
+        # 20 MB is Luma's cap on the same vendor; LTX's own is undocumented.
         if not data or len(data) > 20 * 1024 * 1024:
             return _error(400, "File is empty or too large")
         file_id = f"asset:{secrets.token_hex(8)}-type:{mime}"
@@ -227,7 +227,8 @@ class UseapiFake(FakeProvider):
         if isinstance(account, web.Response):
             return account
         if "startAssetId" not in body and "endAssetId" not in body:
-            return _error(400, "startAssetId or endAssetId is required")  # seed 001, verbatim
+            # useapi's documented answer, verbatim.
+            return _error(400, "startAssetId or endAssetId is required")
         problems = self._common(body)
         if body.setdefault("model", "ltxv-turbo") not in ("ltxv", "ltxv-turbo"):
             problems.append("model must be ltxv or ltxv-turbo")

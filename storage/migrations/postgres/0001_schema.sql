@@ -1,4 +1,4 @@
--- The whole schema on PostgreSQL, equal to SQLite's after its migrations 0001..0006
+-- The whole schema on PostgreSQL, equal to SQLite's after its migrations 0001..0008
 -- (storage/migrations/*.sql): the same tables, columns and meaning, in PostgreSQL's own types.
 -- Times are seconds since the epoch (double precision), as the core passes them. Applied by
 -- storage/postgres.py under an advisory lock and recorded in schema_version.
@@ -19,12 +19,15 @@ CREATE TABLE jobs (
     provider_job_id     text,
     submit_attempts     integer NOT NULL DEFAULT 0,
     poll_failures       integer NOT NULL DEFAULT 0,
+    delivery_failures   integer NOT NULL DEFAULT 0,
     -- When the scheduler next looks at the job; also the end of a claim's lease.
-    next_poll_at        double precision,
+    due_at              double precision,
     deadline_at         double precision NOT NULL,
     cost_s              double precision NOT NULL,
     result_url          text,
     result_bytes        bigint,
+    -- The size of the bot's own complete copy of the finished video; NULL: none recorded.
+    downloaded_bytes    bigint,
     delivery_refs       jsonb,
     error_code          text,
     error_message       text,
@@ -39,7 +42,7 @@ CREATE TABLE jobs (
 
 -- Due jobs: the scheduler's queries repeat this condition word for word (ACTIVE_AS_INDEXED),
 -- so they read only active jobs, however many finished ones the table holds.
-CREATE INDEX jobs_due ON jobs (next_poll_at)
+CREATE INDEX jobs_due ON jobs (due_at)
     WHERE state NOT IN ('delivered', 'failed', 'timed_out', 'cancelled');
 CREATE INDEX jobs_user_created ON jobs (user_key, created_at);
 CREATE INDEX jobs_created ON jobs (created_at);

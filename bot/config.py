@@ -1,0 +1,41 @@
+"""How the job service is tuned: the operator's settings, as the core reads them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.models import QuotaLimits
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    default_provider: str
+    limits: QuotaLimits
+    work_dir: Path
+    default_model: str | None = None
+    poll_interval_s: float = 10.0
+    job_timeout_s: float = 1200.0
+    max_result_bytes: int = 2 * 1024**3
+    max_submit_attempts: int = 5
+    max_failures: int = 8
+    backoff_cap_s: float = 300.0
+    # How long a claimed job is reserved for the worker that claimed it.
+    lease_s: float = 300.0
+    # The most one delivery (download, re-encodes, upload) may take before it is abandoned and
+    # tried again later; shorter than the lease, so no other worker takes the job meanwhile.
+    delivery_timeout_s: float = 240.0
+    # How long a result link works, for videos too large to upload even re-encoded.
+    result_link_ttl_s: float = 7 * 86400.0
+    # Commands (/veo, Re-roll, Extend, Animate) one person may send per minute; 0: no limit.
+    # Settings give the operator's value (VEO_USER_COMMANDS_PER_MINUTE).
+    commands_per_minute: int = 0
+    # How long a finished job's files are kept: its input images, the local renderer's files,
+    # a result kept on disk; and how often the sweep that removes them runs.
+    retention_s: float = 7 * 86400.0
+    purge_interval_s: float = 3600.0
+
+    @property
+    def results_dir(self) -> Path:
+        """Where videos served by result links are kept until their links expire."""
+        return self.work_dir / "results"
