@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from storage.sqlite import SqliteStore
-from tests.fakes.slack_fake import TEAM_ID
+from tests.fakes.slack import TEAM_ID
 from tests.support import run_cli
 from tests.test_slack import running_bot
 

@@ -25,8 +25,8 @@ from bot.models import Job, ProviderJobState, ProviderStatus, QuotaLimits
 from bot.settings import Settings
 from storage.sqlite import SqliteStore
 from tests.fakes._base import sample_mp4
-from tests.fakes.discord_fake import FakeDiscord
-from tests.fakes.slack_fake import (
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.slack import (
     BOT_USER_ID,
     TEAM_ID,
     FakeSlack,

@@ -36,7 +36,7 @@ from bot.scheduler import Scheduler
 from bot.settings import Settings
 from storage.sqlite import SqliteStore
 from tests.fakes._base import sample_mp4
-from tests.fakes.discord_fake import (
+from tests.fakes.discord import (
     ATTACH_FILES,
     EPHEMERAL,
     MANAGE_GUILD,

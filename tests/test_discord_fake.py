@@ -8,7 +8,7 @@ import json
 
 import httpx
 
-from tests.fakes.discord_fake import (
+from tests.fakes.discord import (
     APPLICATION_COMMAND,
     TOKEN,
     FakeDiscord,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.fakes.discord_fake import FakeDiscord
+from tests.fakes.discord import FakeDiscord
 from tests.support import eventually
 from tests.test_slack_run import BotProcess, veo_bot_run
 

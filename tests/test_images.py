@@ -16,8 +16,8 @@ from PIL import Image
 from bot.errors import InvalidRequest
 from bot.media import load_image
 from storage.sqlite import SqliteStore
-from tests.fakes.discord_fake import EPHEMERAL
-from tests.fakes.slack_fake import BOT_USER_ID
+from tests.fakes.discord import EPHEMERAL
+from tests.fakes.slack import BOT_USER_ID
 from tests.support import animated_png, palette_png, run_cli, turned_jpeg
 from tests.test_discord import discord_endpoints  # noqa: F401 - its autouse fixture
 from tests.test_discord import running_bot as discord_bot

@@ -14,7 +14,7 @@ import pytest
 
 from tests.fakes._base import Fault
 from tests.fakes.gemini import API_KEY, GeminiFake
-from tests.fakes.slack_fake import FakeSlack
+from tests.fakes.slack import FakeSlack
 from tests.support import VEO_BOT, cli_env, eventually, run_cli
 from tests.test_slack_run import veo_bot_run
 

@@ -24,8 +24,8 @@ from bot.scheduler import Scheduler
 from bot.settings import Settings
 from storage.sqlite import SqliteStore
 from tests.fakes._base import sample_mp4
-from tests.fakes.discord_fake import MANAGE_GUILD, MEMBER_PERMISSIONS, FakeDiscord, User
-from tests.fakes.slack_fake import TEAM_ID, FakeSlack
+from tests.fakes.discord import MANAGE_GUILD, MEMBER_PERMISSIONS, FakeDiscord, User
+from tests.fakes.slack import TEAM_ID, FakeSlack
 from tests.support import ScriptedProvider, eventually, make_service
 from tests.test_discord import discord_endpoints, settings_for
 

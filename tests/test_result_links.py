@@ -19,9 +19,9 @@ from bot.jobs import JobService
 from bot.links import MediaLinks
 from bot.web import build_web_app
 from storage.sqlite import SqliteStore
-from tests.fakes.discord_fake import SUPPRESS_EMBEDS, FakeDiscord
-from tests.fakes.discord_fake import TOKEN as DISCORD_TOKEN
-from tests.fakes.slack_fake import FakeSlack
+from tests.fakes.discord import SUPPRESS_EMBEDS, FakeDiscord
+from tests.fakes.discord import TOKEN as DISCORD_TOKEN
+from tests.fakes.slack import FakeSlack
 from tests.support import RecordingSurface, ScriptedProvider, make_service
 from tests.test_discord import discord_endpoints  # noqa: F401 - restores discord.py's URLs
 from tests.test_discord import running_bot as discord_bot

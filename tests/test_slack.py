@@ -38,7 +38,7 @@ from bot.scheduler import Scheduler
 from bot.settings import Settings
 from storage.sqlite import SqliteStore
 from tests.fakes._base import Fault, sample_mp4
-from tests.fakes.slack_fake import (
+from tests.fakes.slack import (
     BOT_TOKEN,
     BOT_USER_ID,
     TEAM_ID,

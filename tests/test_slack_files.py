@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from storage.sqlite import SqliteStore
-from tests.fakes.slack_fake import (
+from tests.fakes.slack import (
     BOT_TOKEN,
     BOT_USER_ID,
     TEAM_ID,

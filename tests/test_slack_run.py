@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.fakes.slack_fake import FakeSlack
+from tests.fakes.slack import FakeSlack
 from tests.support import _OUR_PREFIXES, VEO_BOT
 
 

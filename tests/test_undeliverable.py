@@ -21,7 +21,7 @@ from bot.refs import DiscordRefs, SlackRefs
 from bot.web import build_web_app
 from storage.sqlite import SqliteStore
 from tests.fakes._base import Fault, sample_mp4
-from tests.fakes.discord_fake import FakeDiscord
+from tests.fakes.discord import FakeDiscord
 from tests.support import ScriptedProvider, eventually, run_cli
 from tests.test_discord import (
     DiscordBot,
