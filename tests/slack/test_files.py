@@ -23,8 +23,8 @@ from tests.fakes.slack import (
     files_value,
     text_value,
 )
+from tests.slack.support import SlackBot, running_bot
 from tests.support import png_bytes
-from tests.test_slack import SlackBot, running_bot
 
 PNG = png_bytes(320, 180)
 OUTSIDE = "is a link to a file kept outside Slack, so the bot will not fetch it"

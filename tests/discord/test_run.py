@@ -10,9 +10,9 @@ from pathlib import Path
 
 import aiohttp
 
+from tests.bot_process import BotProcess, veo_bot_run
 from tests.fakes.discord import FakeDiscord
 from tests.support import eventually
-from tests.test_slack_run import BotProcess, veo_bot_run
 
 
 async def healthz(port: int) -> dict[str, object]:
