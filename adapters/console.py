@@ -24,6 +24,7 @@ _BAR_WIDTH = 30
 
 
 def console_origin(out_dir: Path, user: str) -> Origin:
+    """Where a job run from the terminal comes from: this user, answers written into `out_dir`."""
     return Origin(
         platform=PLATFORM, workspace_id="local", channel_id=str(out_dir.resolve()), user_id=user
     )
@@ -35,6 +36,7 @@ def _slug(text: str, limit: int = 40) -> str:
 
 
 def result_path(job: Job) -> Path:
+    """Where the finished video of a terminal job is written: its folder, named after the prompt."""
     return Path(job.origin.channel_id) / f"{_slug(job.request.prompt)}-{job.id}.mp4"
 
 
@@ -49,6 +51,8 @@ def _describe(job: Job) -> str:
 
 
 class ConsoleSurface:
+    """The terminal as a chat surface for `veo-bot try`: progress on stderr, the MP4 in a folder."""
+
     platform = PLATFORM
     progress_interval_s = 0.2
 
@@ -58,6 +62,7 @@ class ConsoleSurface:
         self._last_step: dict[str, tuple[int, int | None]] = {}
 
     def upload_limit_bytes(self, job: Job) -> int | None:
+        """None: a folder on disk takes a video of any size."""
         return None
 
     def _line(self, text: str) -> None:
@@ -67,13 +72,16 @@ class ConsoleSurface:
         self._stream.flush()
 
     async def post_status(self, job: Job) -> ConsoleRefs:
+        """Print that the job was accepted; its refs name the job, as a card would."""
         self._line(f"job {job.id}: {_describe(job)}")
         return ConsoleRefs(card=job.id)
 
     async def find_status(self, job: Job) -> ConsoleRefs | None:
+        """Always None: printing the line again costs nothing."""
         return None  # a terminal line costs nothing to print again
 
     async def update_progress(self, job: Job) -> None:
+        """Show the job's progress: a redrawn bar on a terminal, one line per step elsewhere."""
         where = f" ({job.queue_note})" if job.queue_note else ""
         if self._tty:
             filled = round(_BAR_WIDTH * job.progress / 100)
@@ -89,10 +97,12 @@ class ConsoleSurface:
             self._stream.flush()
 
     async def find_delivery(self, job: Job) -> ConsoleRefs | None:
+        """The video already written for this job (a crash before it was recorded), or None."""
         path = result_path(job)
         return ConsoleRefs(path=str(path)) if path.exists() else None
 
     async def deliver(self, job: Job, video: Path, *, notice: str | None) -> ConsoleRefs:
+        """Move the finished video into the job's folder and say where it is."""
         dest = result_path(job)
         await asyncio.to_thread(_place, video, dest)
         self._last_step.pop(job.id, None)
@@ -100,6 +110,7 @@ class ConsoleSurface:
         return ConsoleRefs(path=str(dest))
 
     async def deliver_link(self, job: Job, link: ResultLink, *, notice: str | None) -> ConsoleRefs:
+        """Print the link to the video (the core never needs this for a terminal)."""
         # A terminal has no upload limit, so this is never called by the core; kept for the
         # contract.
         self._last_step.pop(job.id, None)
@@ -109,11 +120,13 @@ class ConsoleSurface:
     async def deliver_privately(
         self, job: Job, video: Path, *, link: ResultLink | None, notice: str | None
     ) -> ConsoleRefs:
+        """The same as `deliver`: a terminal is private already."""
         # A terminal is private already: the same as a delivery (never needed by the core,
         # as a folder that cannot be written to is not a refusal by anyone).
         return await self.deliver(job, video, notice=notice)
 
     async def report_failure(self, job: Job, message: str) -> None:
+        """Print why the job failed, in the words people are shown."""
         self._last_step.pop(job.id, None)
         self._line(f"job {job.id}: {message}")
 

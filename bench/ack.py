@@ -49,8 +49,8 @@ from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.web import build_web_app
 from storage.sqlite import SqliteStore
-from tests.fakes.discord_fake import FakeDiscord
-from tests.fakes.slack_fake import FakeSlack
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.slack import FakeSlack
 from tests.support import ScriptedProvider
 
 IN_FLIGHT = 1_000

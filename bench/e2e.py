@@ -36,7 +36,7 @@ from bot.web import build_web_app
 from storage.sqlite import SqliteStore
 from tests.fakes._base import sample_mp4
 from tests.fakes.gateway import API_KEY
-from tests.fakes.slack_fake import FakeSlack
+from tests.fakes.slack import FakeSlack
 
 VIDEO_BYTES = 5 * 1024 * 1024
 WEBHOOK_RUNS = 20

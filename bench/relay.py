@@ -45,7 +45,7 @@ from bot.settings import Settings
 from storage.sqlite import SqliteStore
 from tests.fakes._base import Handler, sample_mp4
 from tests.fakes.gateway import API_KEY
-from tests.fakes.slack_fake import FakeSlack
+from tests.fakes.slack import FakeSlack
 
 DELIVERIES = 20
 VIDEO_BYTES = 50 * 1024 * 1024

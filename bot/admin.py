@@ -42,10 +42,12 @@ class Member:
 
     @property
     def user_key(self) -> str:
+        """The person's key in quotas and admin lists: `platform:workspace:user`."""
         return f"{self.platform}:{self.workspace_id}:{self.user_id}"
 
     @property
     def workspace_key(self) -> str:
+        """The workspace's key in quotas and admin lists: `platform:workspace`."""
         return f"{self.platform}:{self.workspace_id}"
 
 
@@ -89,10 +91,12 @@ class Subject:
 
     @classmethod
     def user(cls, user_key: str) -> Subject:
+        """A person as the subject of an admin action."""
         return cls("user", user_key)
 
     @classmethod
     def workspace(cls, workspace_key: str) -> Subject:
+        """A whole workspace as the subject of an admin action."""
         return cls("workspace", workspace_key)
 
 

@@ -54,15 +54,23 @@ class ChatAdapter(Protocol):
         """Add the adapter's HTTP routes (e.g. Slack events) to the bot's web server."""
         ...
 
-    async def start(self, service: JobService) -> None: ...
+    async def start(self, service: JobService) -> None:
+        """Connect to the platform and start answering people through `service`."""
+        ...
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Disconnect and stop answering."""
+        ...
 
-    def healthy(self) -> bool: ...
+    def healthy(self) -> bool:
+        """Whether the platform connection is up, for /healthz."""
+        ...
 
 
 @dataclass
 class Runtime:
+    """Everything a running bot holds, built once by the composition root and closed together."""
+
     settings: Settings
     store: Store
     catalog: Catalog
@@ -148,6 +156,7 @@ def check_default_model(catalog: Catalog, provider: str, model: str | None) -> N
 
 
 def missing_chat_config() -> str:
+    """What to set when no chat platform is configured, for `veo-bot run` to say."""
     return (
         "No chat platform is configured, so there is nothing to serve.\n"
         "  Discord: set DISCORD_TOKEN.\n"

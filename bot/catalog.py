@@ -18,6 +18,8 @@ MAX_SEED = 2**32 - 1
 
 
 class InputKind(enum.StrEnum):
+    """The kinds of input a model takes: text, a first or a last frame, reference images."""
+
     TEXT = "text"
     FIRST_FRAME = "first_frame"
     LAST_FRAME = "last_frame"
@@ -52,6 +54,7 @@ class DurationRule:
     durations: tuple[int, ...]
 
     def applies(self, *, resolution: str, has_image: bool, has_references: bool) -> bool:
+        """Whether this rule narrows the durations of a request with these inputs."""
         if self.when == "image":
             return has_image
         if self.when == "references":
@@ -60,6 +63,7 @@ class DurationRule:
 
     @property
     def phrase(self) -> str:
+        """The condition in words, for refusals ("from an image", "at 1080p")."""
         if self.when == "image":
             return "from an image"
         if self.when == "references":
@@ -69,6 +73,8 @@ class DurationRule:
 
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
+    """One model people can pick: its provider, id, label and what it takes and makes."""
+
     provider: str
     id: str
     label: str
@@ -105,13 +111,16 @@ class ModelSpec:
 
     @property
     def retired(self) -> bool:
+        """Whether the provider has retired it (kept for listings and old jobs only)."""
         return self.retired_on is not None
 
     @property
     def resolution(self) -> str:
+        """The resolution it makes unless asked otherwise."""
         return self.default_resolution or self.resolutions[0]
 
     def takes(self, kind: InputKind) -> bool:
+        """Whether it takes this kind of input."""
         return kind in self.inputs
 
     def durations_for(
@@ -145,6 +154,8 @@ def _choices(values: Sequence[str]) -> str:
 
 
 class Catalog:
+    """Every model of every provider, checked for consistency, to validate and offer models."""
+
     def __init__(self, specs: Iterable[ModelSpec]) -> None:
         self._specs: dict[tuple[str, str], ModelSpec] = {}
         for spec in specs:
@@ -170,9 +181,11 @@ class Catalog:
         self._specs = kept | {(spec.provider, spec.id): spec for spec in fresh}
 
     def specs(self) -> list[ModelSpec]:
+        """Every model, retired ones included, in catalog order."""
         return list(self._specs.values())
 
     def providers(self) -> list[str]:
+        """The names of the providers that have models, sorted."""
         return sorted({p for p, _ in self._specs})
 
     def models(self, provider: str, *, retired: bool = False) -> list[ModelSpec]:

@@ -226,6 +226,7 @@ async def _run(settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `veo-bot` command line: its subcommands and their options."""
     parser = argparse.ArgumentParser(
         prog="veo-bot", description="AI video from chat: /veo in Discord and Slack."
     )
@@ -289,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `veo-bot` command; returns the exit status."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose or args.command == "run" else logging.WARNING,

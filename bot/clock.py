@@ -7,13 +7,18 @@ from typing import Protocol
 
 
 class Clock(Protocol):
+    """The time as the core reads it, injectable so that tests move it."""
+
     def now(self) -> float:
         """Seconds since the Unix epoch (UTC)."""
         ...
 
 
 class SystemClock:
+    """The wall clock."""
+
     def now(self) -> float:
+        """Seconds since the Unix epoch (UTC), from the system."""
         return time.time()
 
 
@@ -24,10 +29,13 @@ class ManualClock:
         self._now = start
 
     def now(self) -> float:
+        """The time the test set."""
         return self._now
 
     def advance(self, seconds: float) -> None:
+        """Move the time forward by `seconds`."""
         self._now += seconds
 
     def set(self, moment: float) -> None:
+        """Set the time to `moment`."""
         self._now = moment

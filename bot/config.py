@@ -10,6 +10,8 @@ from bot.models import QuotaLimits
 
 @dataclass(frozen=True, slots=True)
 class ServiceConfig:
+    """How the job service behaves: defaults, limits, intervals, timeouts; built from settings."""
+
     default_provider: str
     limits: QuotaLimits
     work_dir: Path

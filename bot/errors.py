@@ -94,11 +94,15 @@ class ProviderError(UserFacingError):
 
 
 class ProviderBadRequest(ProviderError):
+    """The provider refused the request as malformed or unsupported; not retried."""
+
     default_message = "The video provider refused this request."
     default_code = "provider_bad_request"
 
 
 class ProviderAuthError(ProviderError):
+    """The provider refused the bot's key; an admin must fix it."""
+
     default_message = (
         "The bot's key for this video provider was refused; an admin needs to check it."
     )
@@ -106,11 +110,15 @@ class ProviderAuthError(ProviderError):
 
 
 class ProviderOutOfCredits(ProviderError):
+    """The provider account has no credits left; an admin must top it up."""
+
     default_message = "The video provider account is out of credits; an admin needs to top it up."
     default_code = "provider_out_of_credits"
 
 
 class ProviderRateLimited(ProviderError):
+    """The provider asked the bot to slow down; retried after its Retry-After."""
+
     retryable = True
     default_message = "The video provider is busy right now."
     default_code = "provider_rate_limited"
@@ -128,6 +136,8 @@ class ProviderRateLimited(ProviderError):
 
 
 class ProviderJobNotFound(ProviderError):
+    """The provider does not know the job (lost or expired); not retried."""
+
     default_message = "The video provider lost or expired this job."
     default_code = "provider_job_not_found"
 
@@ -142,6 +152,8 @@ class ProviderModelRetired(ProviderError):
 
 
 class ContentRejected(ProviderError):
+    """The provider's safety filter refused the prompt or image; people are told to reword."""
+
     default_message = (
         "The video provider's safety filter refused this prompt or image. "
         "Try wording it differently."
@@ -150,6 +162,8 @@ class ContentRejected(ProviderError):
 
 
 class ProviderUnavailable(ProviderError):
+    """The provider did not answer or failed on its side; retried with backoff."""
+
     retryable = True
     default_message = "The video provider is not answering right now."
     default_code = "provider_unavailable"

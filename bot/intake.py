@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 
 def new_job_id() -> str:
+    """A fresh job id: short, random, safe in URLs and file names."""
     return secrets.token_hex(6)
 
 
@@ -180,6 +181,7 @@ class Intake:
         return await self.submit(request, origin)
 
     async def quota_usage(self, origin: Origin) -> QuotaUsage:
+        """What the person and their workspace have used in the current period."""
         period = period_at(self._clock.now())
         return await self._store.quota_usage(origin.user_key, origin.workspace_key, period)
 
@@ -201,6 +203,7 @@ class Intake:
         )
 
     async def limits_for(self, origin: Origin) -> QuotaLimits:
+        """The limits in force for the person, overrides included."""
         return await self._store.effective_limits(
             origin.user_key, origin.workspace_key, self._config.limits
         )

@@ -175,6 +175,7 @@ class JobService:
     # --- jobs -----------------------------------------------------------------------------
 
     async def get_job(self, job_id: str) -> Job | None:
+        """The job with this id, or None."""
         return await self.store.get_job(job_id)
 
     async def revoke_result(self, job: Job, *, by: str) -> None:

@@ -59,6 +59,7 @@ class MediaLinks:
         )
 
     def verify(self, job_id: str, role: str, position: int, expires: int, signature: str) -> bool:
+        """Whether a signed input-image link is genuine and has not expired."""
         if expires < self._clock.now():
             return False
         expected = self._signature(job_id, role, position, expires)
@@ -75,6 +76,7 @@ class MediaLinks:
         return ResultLink(url=url, expires_at=float(expires))
 
     def verify_result(self, job_id: str, expires: int, signature: str) -> bool:
+        """Whether a signed result link is genuine and has not expired."""
         return self.verify(job_id, _RESULT, 0, expires, signature)
 
     def _callback_token(self, job_id: str, expires: int) -> str:

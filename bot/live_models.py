@@ -29,6 +29,8 @@ FETCH_TIMEOUT_S = 20.0
 
 
 class LiveModels:
+    """Keeps the catalog's run-time model lists fresh: cached at start, read again on schedule."""
+
     def __init__(
         self,
         catalog: Catalog,
@@ -76,6 +78,7 @@ class LiveModels:
             self._task = asyncio.create_task(self._run(), name="live-models")
 
     async def stop(self) -> None:
+        """Stop the scheduled reading."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -26,16 +26,20 @@ def _labels(pairs: Labels) -> str:
 
 
 class Metrics:
+    """Counters and latency histograms in memory, served as Prometheus text at /metrics."""
+
     def __init__(self) -> None:
         self._counters: dict[str, dict[Labels, float]] = defaultdict(lambda: defaultdict(float))
         self._histograms: dict[str, dict[Labels, list[float]]] = defaultdict(dict)
         self._help: dict[str, str] = {}
 
     def count(self, name: str, help_text: str, amount: float = 1.0, **labels: str) -> None:
+        """Add `amount` to a counter with these labels."""
         self._help[name] = help_text
         self._counters[name][tuple(sorted(labels.items()))] += amount
 
     def observe(self, name: str, help_text: str, seconds: float, **labels: str) -> None:
+        """Record one latency, in seconds, in a histogram with these labels."""
         self._help[name] = help_text
         key = tuple(sorted(labels.items()))
         counts = self._histograms[name].setdefault(key, [0.0] * (len(LATENCY_BUCKETS_S) + 2))
@@ -46,6 +50,7 @@ class Metrics:
         counts[-1] += seconds  # sum
 
     def value(self, name: str, **labels: str) -> float:
+        """A counter's current value with these labels (0 when never counted)."""
         return self._counters.get(name, {}).get(tuple(sorted(labels.items())), 0.0)
 
     def render(self, gauges: Iterable[tuple[str, str, dict[Labels, float]]] = ()) -> str:

@@ -12,6 +12,8 @@ from bot.refs import Refs, load_refs
 
 
 class JobState(enum.StrEnum):
+    """Where a job is in its life; delivered, failed, timed out and cancelled are final."""
+
     PENDING = "pending"
     SUBMITTED = "submitted"
     RUNNING = "running"
@@ -24,6 +26,7 @@ class JobState(enum.StrEnum):
 
     @property
     def is_terminal(self) -> bool:
+        """Whether the job is over (delivered, failed, timed out or cancelled) for good."""
         return self in TERMINAL_STATES
 
     @property
@@ -39,6 +42,8 @@ ACTIVE_STATES = frozenset(set(JobState) - TERMINAL_STATES)
 
 
 class MediaRole(enum.StrEnum):
+    """What an input file is for: a first or last frame, a reference, a video to extend."""
+
     FIRST_FRAME = "first_frame"
     LAST_FRAME = "last_frame"
     REFERENCE = "reference"
@@ -58,6 +63,7 @@ class ImageInput(BaseModel):
 
     @property
     def size_bytes(self) -> int:
+        """The image's size in bytes, for the limits on inputs."""
         return len(self.data)
 
 
@@ -141,15 +147,19 @@ class Origin(BaseModel):
 
     @property
     def user_key(self) -> str:
+        """The requester's key in quotas and admin lists: `platform:workspace:user`."""
         return f"{self.platform}:{self.workspace_id}:{self.user_id}"
 
     @property
     def workspace_key(self) -> str:
+        """The workspace's key in quotas and admin lists: `platform:workspace`."""
         return f"{self.platform}:{self.workspace_id}"
 
 
 @dataclass(frozen=True, slots=True)
 class Job:
+    """One request for a video and everything known about it, as the store keeps it."""
+
     id: str
     origin: Origin
     request: GenerationRequest
@@ -183,6 +193,7 @@ class Job:
 
     @property
     def origin_refs(self) -> Refs:
+        """The platform refs of the job's status card and thread."""
         return self.origin.refs
 
     @property
@@ -196,6 +207,8 @@ class Job:
 
 
 class ProviderJobState(enum.StrEnum):
+    """A job's state as the provider reports it, in the core's words."""
+
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -230,6 +243,8 @@ class ProviderHealth:
 
 @dataclass(frozen=True, slots=True)
 class QuotaLimits:
+    """Seconds a person may make a day and jobs at once; seconds a workspace may a month."""
+
     user_daily_s: float
     user_concurrent: int
     workspace_monthly_s: float  # 0 = unlimited
@@ -256,10 +271,12 @@ class Actor:
 
     @classmethod
     def operator(cls, user_key: str | None = None) -> Actor:
+        """The bot's operator (the CLI, or one of VEO_ADMINS) acting."""
         return cls(Authority.OPERATOR, user_key)
 
     @classmethod
     def workspace_admin(cls, user_key: str, workspace_key: str) -> Actor:
+        """An admin of one workspace acting, within that workspace."""
         return cls(Authority.WORKSPACE_ADMIN, user_key, workspace_key)
 
 
@@ -287,6 +304,8 @@ class QuotaPeriod:
 
 @dataclass(frozen=True, slots=True)
 class QuotaUsage:
+    """What a person and their workspace have used in the current period, and what is in flight."""
+
     user_key: str
     used_today_s: float
     in_flight: int

@@ -209,6 +209,7 @@ class TermMatcher:
     letters: str | None
 
     def matches(self, text: str, spelled: list[str]) -> bool:
+        """Whether the term occurs in the normalised text or in a word spelled letter by letter."""
         if self.regexp.search(text) is not None:
             return True
         return self.letters is not None and any(self.letters in run for run in spelled)
@@ -279,6 +280,7 @@ class BannedTerms:
         self._compiled: OrderedDict[tuple[str, ...], tuple[TermMatcher, ...]] = OrderedDict()
 
     def matchers(self, terms: Iterable[str]) -> tuple[TermMatcher, ...]:
+        """The compiled matchers of a term list, compiled once per distinct list."""
         key = tuple(terms)
         found = self._compiled.get(key)
         if found is not None:
@@ -310,6 +312,7 @@ class BannedTerms:
 
 
 def too_many_terms() -> InvalidRequest:
+    """The refusal when a workspace already bans the most terms it may keep."""
     return InvalidRequest(
         f"This workspace already bans {MAX_TERMS} terms, the most it can keep. "
         "Unban one (or fold several into one re: pattern) before adding another."

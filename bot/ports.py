@@ -46,7 +46,9 @@ class VideoProvider(Protocol):
         """Upload inputs and start the job; return the provider's job id."""
         ...
 
-    async def get_status(self, provider_job_id: str) -> ProviderStatus: ...
+    async def get_status(self, provider_job_id: str) -> ProviderStatus:
+        """Read the job's state at the provider (progress, result URL or error)."""
+        ...
 
     def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
         """Stream the finished video's bytes."""
@@ -69,7 +71,9 @@ class VideoProvider(Protocol):
         what the provider answered; the detail says it in plain words, without secrets."""
         ...
 
-    async def aclose(self) -> None: ...
+    async def aclose(self) -> None:
+        """Close the provider's connections."""
+        ...
 
 
 @runtime_checkable
@@ -119,7 +123,9 @@ class ChatSurface(Protocol):
         it and recording it); its refs, as `post_status` returns them, or None."""
         ...
 
-    async def update_progress(self, job: Job) -> None: ...
+    async def update_progress(self, job: Job) -> None:
+        """Show the job's new progress on its status card."""
+        ...
 
     async def find_delivery(self, job: Job) -> Refs | None:
         """Look for this job's own result already posted (a crash between post and record)."""
@@ -142,7 +148,9 @@ class ChatSurface(Protocol):
         archived); with `link`, the link instead of the file. Return the message's refs."""
         ...
 
-    async def report_failure(self, job: Job, message: str) -> None: ...
+    async def report_failure(self, job: Job, message: str) -> None:
+        """Tell the requester, on the card or in its thread, why the job failed."""
+        ...
 
 
 class LedgerAction(enum.StrEnum):
@@ -184,16 +192,22 @@ class Store(Protocol):
         passed), reserving nothing: a cheap look before expensive work."""
         ...
 
-    async def get_job(self, job_id: str) -> Job | None: ...
+    async def get_job(self, job_id: str) -> Job | None:
+        """The job with this id, or None."""
+        ...
 
-    async def load_media(self, job_id: str) -> dict[tuple[MediaRole, int], bytes]: ...
+    async def load_media(self, job_id: str) -> dict[tuple[MediaRole, int], bytes]:
+        """The job's stored input files, by role and position."""
+        ...
 
     async def revoke_result(self, job_id: str, *, by: str, now: float) -> bool:
         """Record that the job's result link must stop working (Delete); False when it was
         revoked already."""
         ...
 
-    async def result_revoked(self, job_id: str) -> bool: ...
+    async def result_revoked(self, job_id: str) -> bool:
+        """Whether the job's result link was revoked (Delete)."""
+        ...
 
     async def transition(
         self,
@@ -231,14 +245,18 @@ class Store(Protocol):
 
     async def next_due_at(
         self, platforms: Collection[str], *, exclude: Collection[str] = ()
-    ) -> float | None: ...
+    ) -> float | None:
+        """When the next active job of these platforms is due (None: none is), to time sleeps."""
+        ...
 
     async def reschedule_active(self, *, now: float, platforms: Collection[str]) -> int:
         """Make every active job of these platforms due at `now` (leases of a dead process
         included); return how many. Called once when a process starts."""
         ...
 
-    async def recent_jobs(self, limit: int, user_key: str | None = None) -> list[Job]: ...
+    async def recent_jobs(self, limit: int, user_key: str | None = None) -> list[Job]:
+        """The latest jobs, newest first; only this user's when given."""
+        ...
 
     async def expired_jobs(self, *, finished_before: float, limit: int) -> list[Job]:
         """Finished jobs last changed before `finished_before` whose files are still kept."""
@@ -248,11 +266,15 @@ class Store(Protocol):
         """Delete the job's stored input images and record that its files are gone."""
         ...
 
-    async def count_by_state(self) -> dict[JobState, int]: ...
+    async def count_by_state(self) -> dict[JobState, int]:
+        """How many jobs are in each state, for /metrics and `veo-bot status`."""
+        ...
 
     async def quota_usage(
         self, user_key: str, workspace_key: str, period: QuotaPeriod
-    ) -> QuotaUsage: ...
+    ) -> QuotaUsage:
+        """What the user and the workspace have used in `period`, and what is in flight."""
+        ...
 
     async def effective_limits(
         self, user_key: str, workspace_key: str, defaults: QuotaLimits
@@ -276,25 +298,35 @@ class Store(Protocol):
         daily_s: float | None = None,
         concurrent: int | None = None,
         monthly_s: float | None = None,
-    ) -> None: ...
+    ) -> None:
+        """Set the given limits for a user or workspace, as `set_by`'s word; the others stay."""
+        ...
 
     async def clear_override(
         self, scope: str, subject: str, *, set_by: Authority | None = None
-    ) -> bool: ...
+    ) -> bool:
+        """Remove `set_by`'s limits for the subject (everyone's when None); whether any were set."""
+        ...
 
     async def overrides(self) -> list[LimitOverride]:
         """Every override of every subject, by scope, subject and authority."""
         ...
 
-    async def reset_day(self, user_key: str, day: str, *, now: float) -> None: ...
+    async def reset_day(self, user_key: str, day: str, *, now: float) -> None:
+        """Start the user's day afresh: what was charged before `now` no longer counts today."""
+        ...
 
-    async def set_blocked(self, user_key: str, blocked: bool, *, now: float) -> bool: ...
+    async def set_blocked(self, user_key: str, blocked: bool, *, now: float) -> bool:
+        """Block or unblock a user; returns whether anything changed."""
+        ...
 
     async def blocked_users(self) -> list[str]:
         """The user keys of everyone blocked, in order."""
         ...
 
-    async def banned_terms(self, workspace_key: str) -> list[str]: ...
+    async def banned_terms(self, workspace_key: str) -> list[str]:
+        """The workspace's banned terms, in order."""
+        ...
 
     async def set_banned_term(
         self,
@@ -310,12 +342,18 @@ class Store(Protocol):
         in the same transaction as the insert."""
         ...
 
-    async def usage_report(
-        self, month: str, workspace_key: str | None = None
-    ) -> list[UsageRow]: ...
+    async def usage_report(self, month: str, workspace_key: str | None = None) -> list[UsageRow]:
+        """Seconds per user for a month, most first: charged, and still in flight."""
+        ...
 
-    async def get_or_create_secret(self, name: str) -> str: ...
+    async def get_or_create_secret(self, name: str) -> str:
+        """The named secret, made once (at random) and the same for every process after."""
+        ...
 
-    async def ping(self) -> None: ...
+    async def ping(self) -> None:
+        """Raise unless the database answers, for /healthz."""
+        ...
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Close the database connections."""
+        ...

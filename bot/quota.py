@@ -26,6 +26,7 @@ MAX_CONCURRENT = 1_000
 
 
 def period_at(now: float) -> QuotaPeriod:
+    """The quota period (this UTC day and month) that `now` falls in."""
     moment = datetime.fromtimestamp(now, UTC)
     day_start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
     month_start = day_start.replace(day=1)
@@ -128,6 +129,7 @@ def admission(
 
 
 def blocked_refusal() -> UserFacingError:
+    """The refusal a blocked person gets."""
     return UserFacingError(
         "You are not allowed to make videos here; an admin can tell you more.", code="blocked"
     )

@@ -20,6 +20,8 @@ from bot.errors import ProviderError
 
 
 class ResultTooLarge(ProviderError):
+    """The finished video is larger than the bot accepts (VEO_MAX_RESULT_BYTES)."""
+
     default_message = "The finished video is larger than the bot accepts."
     default_code = "result_too_large"
 

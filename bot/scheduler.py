@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 
 class Scheduler:
+    """The one loop that drives every job: claims due jobs and steps each, within caps."""
+
     def __init__(
         self,
         service: JobService,
@@ -43,13 +45,16 @@ class Scheduler:
         service.set_wakeup(self.wake)
 
     def wake(self) -> None:
+        """Look for due jobs now instead of at the end of the idle wait."""
         self._wake.set()
 
     @property
     def in_flight(self) -> int:
+        """How many job steps are running now."""
         return len(self._tasks)
 
     async def start(self) -> None:
+        """Make the jobs a dead process left unfinished due again, and start the loop."""
         recovered = await self.service.reschedule_active()
         if recovered:
             log.info("picking up %d unfinished job(s)", recovered)

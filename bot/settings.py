@@ -43,6 +43,8 @@ def _split_commas(value: object) -> object:
 
 
 class Settings(BaseSettings):
+    """Every setting, read once from the environment and `.env` by the composition root."""
+
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
     )
@@ -167,10 +169,12 @@ class Settings(BaseSettings):
 
     @property
     def database_path(self) -> Path:
+        """The SQLite file VEO_DATABASE_URL names."""
         return Path(self.veo_database_url.removeprefix("sqlite:///"))
 
     @property
     def quota_limits(self) -> QuotaLimits:
+        """The operator's default quota limits."""
         return QuotaLimits(
             user_daily_s=self.veo_quota_user_daily_s,
             user_concurrent=self.veo_quota_user_concurrent,

@@ -44,6 +44,7 @@ class RecentReading(Generic[T]):
         self._reading: tuple[float, T] | None = None
 
     async def get(self) -> T:
+        """The last reading, or a new one once it is older than `ttl_s`."""
         async with self._lock:
             now = self._clock.now()
             if self._reading is None or now - self._reading[0] >= self._ttl_s:
@@ -208,6 +209,7 @@ class PathOnlyAccessLogger(AbstractAccessLogger):
     can hold someone's signed URL. The path stays percent-encoded, so it cannot forge lines."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        """Log one request: address, method, path, status, size, time and user agent."""
         self.logger.info(
             '%s "%s %s HTTP/%d.%d" %d %d %.3fs "%s"',
             request.remote or "-",
@@ -223,6 +225,7 @@ class PathOnlyAccessLogger(AbstractAccessLogger):
 
     @property
     def enabled(self) -> bool:
+        """Whether access lines are logged at all (INFO enabled)."""
         return self.logger.isEnabledFor(logging.INFO)
 
 
@@ -243,6 +246,7 @@ def build_web_app(
     service: JobService | None = None,
     clock: Clock | None = None,
 ) -> web.Application:
+    """The bot's web server: health, metrics, signed media and result links, provider callbacks."""
     app = web.Application(client_max_size=1024 * 1024)
     clock = clock or (service.clock if service is not None else SystemClock())
     app[STORE_KEY] = store

@@ -29,6 +29,7 @@ def _key(secret: str) -> bytes:
 
 
 def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
+    """The Standard Webhooks signature (`v1,<base64>`) of a body, as providers sign callbacks."""
     # Headers reach us as str decoded with surrogateescape: any byte must survive the trip.
     message = f"{webhook_id}.{timestamp}.".encode("utf-8", "surrogatepass") + body
     digest = hmac.new(_key(secret), message, hashlib.sha256).digest()

@@ -235,6 +235,8 @@ async def migrate(url: str) -> tuple[int, list[str]]:
 
 
 class PostgresStore:
+    """The `Store` on PostgreSQL for replicas on one database (advisory locks, SKIP LOCKED)."""
+
     def __init__(self, pool: asyncpg.Pool[asyncpg.Record]) -> None:
         self._pool = pool
 
@@ -260,6 +262,7 @@ class PostgresStore:
         return cls(pool)
 
     async def schema_version(self) -> int:
+        """The highest migration applied."""
         return int(await self._pool.fetchval("SELECT MAX(version) FROM schema_version"))
 
     @asynccontextmanager
@@ -275,9 +278,11 @@ class PostgresStore:
             yield db
 
     async def close(self) -> None:
+        """Close the connection pool."""
         await self._pool.close()
 
     async def ping(self) -> None:
+        """Raise unless the database answers."""
         await self._pool.fetchval("SELECT 1")
 
     # --- jobs ---------------------------------------------------------------------------
@@ -291,6 +296,7 @@ class PostgresStore:
         *,
         idempotency_key: str | None = None,
     ) -> Job:
+        """Insert the job and reserve its quota under the user's and workspace's advisory locks."""
         origin = job.origin
         async with self._transaction() as db:
             # Every reservation for this user or this workspace, and every job with this key,
@@ -358,6 +364,7 @@ class PostgresStore:
         *,
         now: float,
     ) -> None:
+        """Raise what `create_job` would raise for `cost_s` now, reserving nothing."""
         async with self._connection() as db:
             await self._refuse_over_quota(db, origin, cost_s, limits, period, now=now)
 
@@ -388,10 +395,12 @@ class PostgresStore:
             raise refused
 
     async def get_job(self, job_id: str) -> Job | None:
+        """The job with this id, or None."""
         row = await self._pool.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
         return _record_to_job(row) if row else None
 
     async def load_media(self, job_id: str) -> dict[tuple[MediaRole, int], bytes]:
+        """The job's stored input files, by role and position."""
         rows = await self._pool.fetch(
             "SELECT role, position, data FROM job_media WHERE job_id = $1", job_id
         )
@@ -407,6 +416,7 @@ class PostgresStore:
         ledger: LedgerAction | None = None,
         **changes: object,
     ) -> Job | None:
+        """Compare-and-set the state, settling or refunding the reservation in one transaction."""
         sets, params = _assignments(changes, first=5)
         states = [s.value for s in from_states]
         async with self._transaction() as db:
@@ -435,6 +445,7 @@ class PostgresStore:
     async def update(
         self, job_id: str, *, version: int, now: float, **changes: object
     ) -> Job | None:
+        """Change fields if the job is still at `version` (optimistic lock)."""
         sets, params = _assignments(changes, first=4)
         row = await self._pool.fetchrow(
             f"""UPDATE jobs SET updated_at = $1, version = version + 1{sets}
@@ -456,6 +467,7 @@ class PostgresStore:
         platforms: Collection[str],
         exclude: Collection[str] = (),
     ) -> list[Job]:
+        """Lease due jobs to this worker, skipping rows another replica is claiming."""
         plats = list(platforms)
         if not plats or limit <= 0:
             return []
@@ -483,6 +495,7 @@ class PostgresStore:
     async def next_due_at(
         self, platforms: Collection[str], *, exclude: Collection[str] = ()
     ) -> float | None:
+        """When the next active job of these platforms is due, or None."""
         plats = list(platforms)
         if not plats:
             return None
@@ -496,6 +509,7 @@ class PostgresStore:
         return None if due is None else float(due)
 
     async def reschedule_active(self, *, now: float, platforms: Collection[str]) -> int:
+        """Make every active job of these platforms due now; return how many."""
         plats = list(platforms)
         if not plats:
             return 0
@@ -509,6 +523,7 @@ class PostgresStore:
         return _affected(status)
 
     async def expired_jobs(self, *, finished_before: float, limit: int) -> list[Job]:
+        """Finished jobs last changed before `finished_before` whose files are still kept."""
         # In the words of the partial index jobs_unpurged.
         rows = await self._pool.fetch(
             f"""SELECT * FROM jobs
@@ -521,15 +536,18 @@ class PostgresStore:
         return [_record_to_job(row) for row in rows]
 
     async def mark_purged(self, job_id: str, *, now: float) -> None:
+        """Delete the job's stored inputs and record that its files are gone."""
         async with self._transaction() as db:
             await db.execute("DELETE FROM job_media WHERE job_id = $1", job_id)
             await db.execute("UPDATE jobs SET purged_at = $1 WHERE id = $2", now, job_id)
 
     async def count_by_state(self) -> dict[JobState, int]:
+        """How many jobs are in each state."""
         rows = await self._pool.fetch("SELECT state, COUNT(*) FROM jobs GROUP BY state")
         return {JobState(row[0]): int(row[1]) for row in rows}
 
     async def recent_jobs(self, limit: int, user_key: str | None = None) -> list[Job]:
+        """The latest jobs, newest first; only this user's when given."""
         if user_key:
             rows = await self._pool.fetch(
                 "SELECT * FROM jobs WHERE user_key = $1 ORDER BY created_at DESC LIMIT $2",
@@ -547,6 +565,7 @@ class PostgresStore:
     async def quota_usage(
         self, user_key: str, workspace_key: str, period: QuotaPeriod
     ) -> QuotaUsage:
+        """What the user and the workspace have used in `period`, and what is in flight."""
         async with self._connection() as db:
             return await self._usage(db, user_key, workspace_key, period)
 
@@ -584,12 +603,14 @@ class PostgresStore:
     async def effective_limits(
         self, user_key: str, workspace_key: str, defaults: QuotaLimits
     ) -> QuotaLimits:
+        """The limits in force: the defaults under the subject's overrides."""
         async with self._connection() as db:
             return await self._limits(db, user_key, workspace_key, defaults)
 
     async def limit_overrides(
         self, user_key: str | None, workspace_key: str
     ) -> list[LimitOverride]:
+        """Every authority's overrides for the workspace, and for the user when given."""
         async with self._connection() as db:
             return await self._overrides(db, user_key, workspace_key)
 
@@ -658,6 +679,7 @@ class PostgresStore:
         return _affected(status) > 0
 
     async def overrides(self) -> list[LimitOverride]:
+        """Every override of every subject, by scope, subject and authority."""
         rows = await self._pool.fetch(
             "SELECT * FROM quota_overrides ORDER BY scope, subject, set_by"
         )
@@ -689,10 +711,12 @@ class PostgresStore:
         return _affected(status) > 0
 
     async def blocked_users(self) -> list[str]:
+        """The user keys of everyone blocked, in order."""
         rows = await self._pool.fetch("SELECT user_key FROM blocked_users ORDER BY user_key")
         return [row[0] for row in rows]
 
     async def banned_terms(self, workspace_key: str) -> list[str]:
+        """The workspace's banned terms, in order."""
         rows = await self._pool.fetch(
             "SELECT term FROM banned_terms WHERE workspace_key = $1 ORDER BY term",
             workspace_key,
@@ -708,6 +732,7 @@ class PostgresStore:
         now: float,
         max_terms: int | None = None,
     ) -> bool:
+        """Add or remove a term; the room for one more is decided under the workspace's lock."""
         async with self._transaction() as db:
             if banned and max_terms is not None:
                 # Two admins adding at once must not both find room for the last term.
@@ -779,6 +804,7 @@ class PostgresStore:
     # --- result links -------------------------------------------------------------------
 
     async def revoke_result(self, job_id: str, *, by: str, now: float) -> bool:
+        """Record that the job's result link must stop working; False if already revoked."""
         status = await self._pool.execute(
             """INSERT INTO result_revocations (job_id, revoked_by, revoked_at)
                VALUES ($1, $2, $3) ON CONFLICT (job_id) DO NOTHING""",
@@ -789,6 +815,7 @@ class PostgresStore:
         return _affected(status) == 1
 
     async def result_revoked(self, job_id: str) -> bool:
+        """Whether the job's result link was revoked."""
         found = await self._pool.fetchval(
             "SELECT 1 FROM result_revocations WHERE job_id = $1", job_id
         )
@@ -797,6 +824,7 @@ class PostgresStore:
     # --- secrets ------------------------------------------------------------------------
 
     async def get_or_create_secret(self, name: str) -> str:
+        """The named secret; replicas starting together all read the one that was inserted first."""
         async with self._transaction() as db:
             # Two replicas starting together: one insert wins, both read the winner's value.
             await db.execute(

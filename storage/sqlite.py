@@ -207,6 +207,8 @@ def _assignments(changes: dict[str, object]) -> tuple[list[str], list[object]]:
 
 
 class SqliteStore:
+    """The `Store` on one SQLite file: one writer connection (serialised), one reader."""
+
     def __init__(
         self,
         writer: aiosqlite.Connection,
@@ -317,6 +319,7 @@ class SqliteStore:
             applied.append(name)
 
     async def schema_version(self) -> int:
+        """The migration the file is at (`PRAGMA user_version`)."""
         return await _user_version(self._reader)
 
     @asynccontextmanager
@@ -339,6 +342,7 @@ class SqliteStore:
             await self._writer.execute("ROLLBACK")
 
     async def close(self) -> None:
+        """Close both connections and give up serving this file."""
         async with self._write_lock:
             await self._reader.close()
             await self._writer.close()
@@ -346,6 +350,7 @@ class SqliteStore:
         self._server_lock = None
 
     async def ping(self) -> None:
+        """Raise unless the database answers."""
         async with self._reader.execute("SELECT 1") as cur:
             await cur.fetchone()
 
@@ -360,6 +365,7 @@ class SqliteStore:
         *,
         idempotency_key: str | None = None,
     ) -> Job:
+        """Insert the job and reserve its quota in one write transaction."""
         origin = job.origin
         async with self._transaction() as db:
             if idempotency_key is not None:
@@ -425,6 +431,7 @@ class SqliteStore:
         *,
         now: float,
     ) -> None:
+        """Raise what `create_job` would raise for `cost_s` now, reserving nothing."""
         await self._refuse_over_quota(self._reader, origin, cost_s, limits, period, now=now)
 
     async def _refuse_over_quota(
@@ -455,6 +462,7 @@ class SqliteStore:
             raise refused
 
     async def get_job(self, job_id: str) -> Job | None:
+        """The job with this id, or None."""
         async with self._reader.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cur:
             row = await cur.fetchone()
         return _row_to_job(row) if row else None
@@ -465,6 +473,7 @@ class SqliteStore:
         return _row_to_job(row) if row else None
 
     async def load_media(self, job_id: str) -> dict[tuple[MediaRole, int], bytes]:
+        """The job's stored input files, by role and position."""
         async with self._reader.execute(
             "SELECT role, position, data FROM job_media WHERE job_id = ?", (job_id,)
         ) as cur:
@@ -481,6 +490,7 @@ class SqliteStore:
         ledger: LedgerAction | None = None,
         **changes: object,
     ) -> Job | None:
+        """Compare-and-set the state, settling or refunding the reservation in one transaction."""
         sets, params = _assignments(changes)
         states = [s.value for s in from_states]
         async with self._transaction() as db:
@@ -503,6 +513,7 @@ class SqliteStore:
     async def update(
         self, job_id: str, *, version: int, now: float, **changes: object
     ) -> Job | None:
+        """Change fields if the job is still at `version` (optimistic lock)."""
         sets, params = _assignments(changes)
         async with self._transaction() as db:
             cur = await db.execute(
@@ -524,6 +535,7 @@ class SqliteStore:
         platforms: Collection[str],
         exclude: Collection[str] = (),
     ) -> list[Job]:
+        """Lease due jobs of these platforms to this worker until `now + lease_s`."""
         plats = list(platforms)
         if not plats or limit <= 0:
             return []
@@ -553,6 +565,7 @@ class SqliteStore:
     async def next_due_at(
         self, platforms: Collection[str], *, exclude: Collection[str] = ()
     ) -> float | None:
+        """When the next active job of these platforms is due, or None."""
         plats = list(platforms)
         if not plats:
             return None
@@ -567,6 +580,7 @@ class SqliteStore:
         return None if row is None or row[0] is None else float(row[0])
 
     async def reschedule_active(self, *, now: float, platforms: Collection[str]) -> int:
+        """Make every active job of these platforms due now; return how many."""
         plats = list(platforms)
         if not plats:
             return 0
@@ -580,6 +594,7 @@ class SqliteStore:
             return cur.rowcount
 
     async def expired_jobs(self, *, finished_before: float, limit: int) -> list[Job]:
+        """Finished jobs last changed before `finished_before` whose files are still kept."""
         # In the words of the partial index jobs_unpurged (0006_retention.sql).
         async with self._reader.execute(
             f"""SELECT * FROM jobs
@@ -591,15 +606,18 @@ class SqliteStore:
             return [_row_to_job(row) for row in await cur.fetchall()]
 
     async def mark_purged(self, job_id: str, *, now: float) -> None:
+        """Delete the job's stored inputs and record that its files are gone."""
         async with self._transaction() as db:
             await db.execute("DELETE FROM job_media WHERE job_id = ?", (job_id,))
             await db.execute("UPDATE jobs SET purged_at = ? WHERE id = ?", (now, job_id))
 
     async def count_by_state(self) -> dict[JobState, int]:
+        """How many jobs are in each state."""
         async with self._reader.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state") as cur:
             return {JobState(row[0]): int(row[1]) for row in await cur.fetchall()}
 
     async def recent_jobs(self, limit: int, user_key: str | None = None) -> list[Job]:
+        """The latest jobs, newest first; only this user's when given."""
         where, params = ("WHERE user_key = ?", [user_key]) if user_key else ("", [])
         async with self._reader.execute(
             f"SELECT * FROM jobs {where} ORDER BY created_at DESC LIMIT ?",  # noqa: S608
@@ -612,6 +630,7 @@ class SqliteStore:
     async def quota_usage(
         self, user_key: str, workspace_key: str, period: QuotaPeriod
     ) -> QuotaUsage:
+        """What the user and the workspace have used in `period`, and what is in flight."""
         return await self._usage(self._reader, user_key, workspace_key, period)
 
     @staticmethod
@@ -653,11 +672,13 @@ class SqliteStore:
     async def effective_limits(
         self, user_key: str, workspace_key: str, defaults: QuotaLimits
     ) -> QuotaLimits:
+        """The limits in force: the defaults under the subject's overrides."""
         return await self._limits(self._reader, user_key, workspace_key, defaults)
 
     async def limit_overrides(
         self, user_key: str | None, workspace_key: str
     ) -> list[LimitOverride]:
+        """Every authority's overrides for the workspace, and for the user when given."""
         return await self._overrides(self._reader, user_key, workspace_key)
 
     @staticmethod
@@ -718,6 +739,7 @@ class SqliteStore:
             return cur.rowcount > 0
 
     async def overrides(self) -> list[LimitOverride]:
+        """Every override of every subject, by scope, subject and authority."""
         async with self._reader.execute(
             "SELECT * FROM quota_overrides ORDER BY scope, subject, set_by"
         ) as cur:
@@ -746,12 +768,14 @@ class SqliteStore:
             return cur.rowcount > 0
 
     async def blocked_users(self) -> list[str]:
+        """The user keys of everyone blocked, in order."""
         async with self._reader.execute(
             "SELECT user_key FROM blocked_users ORDER BY user_key"
         ) as cur:
             return [row[0] for row in await cur.fetchall()]
 
     async def banned_terms(self, workspace_key: str) -> list[str]:
+        """The workspace's banned terms, in order."""
         async with self._reader.execute(
             "SELECT term FROM banned_terms WHERE workspace_key = ? ORDER BY term", (workspace_key,)
         ) as cur:
@@ -766,6 +790,7 @@ class SqliteStore:
         now: float,
         max_terms: int | None = None,
     ) -> bool:
+        """Add or remove a term; the room for one more is decided in the same write transaction."""
         async with self._transaction() as db:
             if banned and max_terms is not None:
                 async with db.execute(
@@ -828,6 +853,7 @@ class SqliteStore:
     # --- result links -------------------------------------------------------------------
 
     async def revoke_result(self, job_id: str, *, by: str, now: float) -> bool:
+        """Record that the job's result link must stop working; False if already revoked."""
         async with self._transaction() as db:
             cur = await db.execute(
                 """INSERT INTO result_revocations (job_id, revoked_by, revoked_at)
@@ -837,6 +863,7 @@ class SqliteStore:
             return cur.rowcount == 1
 
     async def result_revoked(self, job_id: str) -> bool:
+        """Whether the job's result link was revoked."""
         async with self._reader.execute(
             "SELECT 1 FROM result_revocations WHERE job_id = ?", (job_id,)
         ) as cur:
@@ -845,6 +872,7 @@ class SqliteStore:
     # --- secrets ------------------------------------------------------------------------
 
     async def get_or_create_secret(self, name: str) -> str:
+        """The named secret, made at random the first time and read back after."""
         async with self._transaction() as db:
             async with db.execute("SELECT value FROM secrets WHERE name = ?", (name,)) as cur:
                 row = await cur.fetchone()

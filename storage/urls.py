@@ -11,10 +11,12 @@ POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 
 
 def is_postgres(url: str) -> bool:
+    """Whether a database URL names PostgreSQL (else it is a SQLite file)."""
     return url.startswith(POSTGRES_PREFIXES)
 
 
 def sqlite_path(url: str) -> Path:
+    """The file a `sqlite:///` URL names."""
     return Path(url.removeprefix(SQLITE_PREFIX))
 
 

@@ -12,6 +12,7 @@ import random
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
@@ -282,6 +283,20 @@ SCRIPTED_SPEC = ModelSpec(
     inputs=frozenset({InputKind.TEXT, InputKind.FIRST_FRAME, InputKind.LAST_FRAME}),
     max_prompt_chars=100,
 )
+
+
+class SkippingClock:
+    """Wall-clock time that the test can move forward: a Retry-After of minutes is waited
+    out by skipping, and the store's `due_at` shows what the bot decided to wait."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return time.time() + self.offset
+
+    def skip(self, seconds: float) -> None:
+        self.offset += seconds
 
 
 def make_service(

@@ -10,9 +10,9 @@ import re
 from pathlib import Path
 
 from storage.sqlite import SqliteStore
-from tests.fakes.slack_fake import TEAM_ID
+from tests.fakes.slack import TEAM_ID
+from tests.slack.support import running_bot
 from tests.support import run_cli
-from tests.test_slack import running_bot
 
 # Sets the terminal's title, rings the bell, clears the screen; then an 8-bit CSI (red), a
 # carriage return that would overwrite the line, and a right-to-left override.

@@ -24,19 +24,19 @@ from bot.clock import ManualClock
 from bot.models import Job, ProviderJobState, ProviderStatus, QuotaLimits
 from bot.settings import Settings
 from storage.sqlite import SqliteStore
+from tests.discord.support import running_bot as discord_bot
 from tests.fakes._base import sample_mp4
-from tests.fakes.discord_fake import FakeDiscord
-from tests.fakes.slack_fake import (
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.slack import (
     BOT_USER_ID,
     TEAM_ID,
     FakeSlack,
     Message,
     text_value,
 )
+from tests.slack.support import SlackBot, result_of
+from tests.slack.support import running_bot as slack_bot
 from tests.support import ScriptedProvider, eventually, png_bytes
-from tests.test_discord import running_bot as discord_bot
-from tests.test_slack import SlackBot, result_of
-from tests.test_slack import running_bot as slack_bot
 
 PNG = png_bytes(320, 180)
 RUNNING = ProviderStatus(ProviderJobState.RUNNING, progress=50)

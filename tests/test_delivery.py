@@ -23,11 +23,11 @@ from tests.support import (
     KeepingSurface,
     RecordingSurface,
     ScriptedProvider,
+    SkippingClock,
     eventually,
     make_service,
     origin,
 )
-from tests.test_faults import SkippingClock
 
 CONTENT = "/v1/videos/*/content"  # where the gateway serves a finished video
 LEASE_S = 30.0

@@ -16,12 +16,12 @@ from PIL import Image
 from bot.errors import InvalidRequest
 from bot.media import load_image
 from storage.sqlite import SqliteStore
-from tests.fakes.discord_fake import EPHEMERAL
-from tests.fakes.slack_fake import BOT_USER_ID
+from tests.discord.support import discord_endpoints  # noqa: F401 - its autouse fixture
+from tests.discord.support import running_bot as discord_bot
+from tests.fakes.discord import EPHEMERAL
+from tests.fakes.slack import BOT_USER_ID
+from tests.slack.support import running_bot as slack_bot
 from tests.support import animated_png, palette_png, run_cli, turned_jpeg
-from tests.test_discord import discord_endpoints  # noqa: F401 - its autouse fixture
-from tests.test_discord import running_bot as discord_bot
-from tests.test_slack import running_bot as slack_bot
 
 BOMB_SAID = "is 9400x9400 pixels; images may be at most 8192 pixels on each side."
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.bot_process import veo_bot_run
 from tests.fakes._base import Fault
 from tests.fakes.gemini import API_KEY, GeminiFake
-from tests.fakes.slack_fake import FakeSlack
+from tests.fakes.slack import FakeSlack
 from tests.support import VEO_BOT, cli_env, eventually, run_cli
-from tests.test_slack_run import veo_bot_run
 
 SUBMIT = "/v1beta/interactions"
 OPERATION = "/v1beta/interactions/*"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.fakes.slack_fake import FakeSlack
+from tests.bot_process import veo_bot_run
+from tests.fakes.slack import FakeSlack
 from tests.support import VEO_BOT, cli_env, run_cli
-from tests.test_slack_run import veo_bot_run
 
 
 def slack_env(fake: FakeSlack) -> dict[str, str]:

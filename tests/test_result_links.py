@@ -19,16 +19,16 @@ from bot.jobs import JobService
 from bot.links import MediaLinks
 from bot.web import build_web_app
 from storage.sqlite import SqliteStore
-from tests.fakes.discord_fake import SUPPRESS_EMBEDS, FakeDiscord
-from tests.fakes.discord_fake import TOKEN as DISCORD_TOKEN
-from tests.fakes.slack_fake import FakeSlack
+from tests.discord.support import discord_endpoints  # noqa: F401 - restores discord.py's URLs
+from tests.discord.support import running_bot as discord_bot
+from tests.fakes.discord import SUPPRESS_EMBEDS, FakeDiscord
+from tests.fakes.discord import TOKEN as DISCORD_TOKEN
+from tests.fakes.slack import FakeSlack
+from tests.slack.support import card_of, result_of
+from tests.slack.support import running_bot as slack_bot
 from tests.support import RecordingSurface, ScriptedProvider, make_service
-from tests.test_discord import discord_endpoints  # noqa: F401 - restores discord.py's URLs
-from tests.test_discord import running_bot as discord_bot
-from tests.test_slack import card_of, result_of
-from tests.test_slack import running_bot as slack_bot
 
-DISCORD_SECRET = "test-secret"  # what tests.test_discord.running_bot gives the service
+DISCORD_SECRET = "test-secret"  # what tests.discord.support.running_bot gives the service
 SECRET = "a-webhook-secret-of-32-bytes-or-more"
 
 

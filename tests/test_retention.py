@@ -16,18 +16,18 @@ from bot.models import GenerationRequest, Job, JobState
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from storage.sqlite import SqliteStore
+from tests.discord.support import discord_endpoints  # noqa: F401 - its autouse fixture
+from tests.discord.support import running_bot as discord_bot
 from tests.support import (
     RecordingSurface,
     ScriptedProvider,
+    SkippingClock,
     eventually,
     make_service,
     origin,
     png_bytes,
     run_cli,
 )
-from tests.test_discord import discord_endpoints  # noqa: F401 - its autouse fixture
-from tests.test_discord import running_bot as discord_bot
-from tests.test_faults import SkippingClock
 
 DAY_S = 86400.0
 RETENTION_S = 7 * DAY_S  # the default

@@ -15,12 +15,12 @@ import pytest
 
 from bot.ports import VideoProvider
 from storage.sqlite import SqliteStore
+from tests.discord.support import running_bot as discord_bot
 from tests.fakes._base import Fault, sample_mp4
-from tests.fakes.discord_fake import EPHEMERAL
-from tests.fakes.slack_fake import files_value, text_value
+from tests.fakes.discord import EPHEMERAL
+from tests.fakes.slack import files_value, text_value
+from tests.slack.support import running_bot as slack_bot
 from tests.support import ScriptedProvider, png_bytes, run_cli
-from tests.test_discord import running_bot as discord_bot
-from tests.test_slack import running_bot as slack_bot
 
 PNG = png_bytes(320, 180)
 

@@ -20,16 +20,16 @@ from bot.models import Job, JobState, ProviderJobState, ProviderStatus
 from bot.refs import DiscordRefs, SlackRefs
 from bot.web import build_web_app
 from storage.sqlite import SqliteStore
-from tests.fakes._base import Fault, sample_mp4
-from tests.fakes.discord_fake import FakeDiscord
-from tests.support import ScriptedProvider, eventually, run_cli
-from tests.test_discord import (
+from tests.discord.support import (
     DiscordBot,
     discord_endpoints,  # noqa: F401 - its autouse fixture
 )
-from tests.test_discord import running_bot as discord_bot
-from tests.test_slack import SlackBot
-from tests.test_slack import running_bot as slack_bot
+from tests.discord.support import running_bot as discord_bot
+from tests.fakes._base import Fault, sample_mp4
+from tests.fakes.discord import FakeDiscord
+from tests.slack.support import SlackBot
+from tests.slack.support import running_bot as slack_bot
+from tests.support import ScriptedProvider, eventually, run_cli
 
 RUNNING = ProviderStatus(ProviderJobState.RUNNING, progress=50)
 SUCCEEDED = ProviderStatus(ProviderJobState.SUCCEEDED, video_url="mem://video")

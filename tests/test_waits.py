@@ -18,11 +18,11 @@ from bot.models import Job, JobState, ProviderJobState, ProviderStatus
 from bot.refs import SlackRefs
 from bot.retry_after import MAX_WAIT_S
 from storage.sqlite import SqliteStore
+from tests.discord.support import running_bot as discord_bot
 from tests.fakes._base import Fault, sample_mp4
-from tests.support import ScriptedProvider, eventually
-from tests.test_discord import running_bot as discord_bot
-from tests.test_faults import BY_NAME, FAMILIES, Bot, Family, SkippingClock, provider_bot
-from tests.test_slack import running_bot as slack_bot
+from tests.faults.support import BY_NAME, FAMILIES, Bot, Family, provider_bot
+from tests.slack.support import running_bot as slack_bot
+from tests.support import ScriptedProvider, SkippingClock, eventually
 
 RUNNING = ProviderStatus(ProviderJobState.RUNNING, progress=50)
 SUCCEEDED = ProviderStatus(ProviderJobState.SUCCEEDED, video_url="mem://video")

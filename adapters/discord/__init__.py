@@ -18,4 +18,5 @@ __all__ = ["DiscordAdapter", "create_adapter"]
 
 
 def create_adapter(settings: Settings) -> DiscordAdapter:
+    """The Discord adapter for these settings (DISCORD_TOKEN required), for `bot.app` to start."""
     return DiscordAdapter(settings)

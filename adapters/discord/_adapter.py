@@ -42,6 +42,8 @@ def apply_endpoints(api_base: str, gateway_url: str | None) -> None:
 
 
 class DiscordAdapter:
+    """Discord as a chat adapter: the gateway connection, the app commands and the surface."""
+
     platform = PLATFORM
 
     def __init__(self, settings: Settings) -> None:
@@ -62,6 +64,7 @@ class DiscordAdapter:
         """Discord reaches the bot over the gateway websocket: no HTTP routes."""
 
     async def start(self, service: JobService) -> None:
+        """Log in (a refused token is a `ConfigurationError`), register commands, connect."""
         apply_endpoints(self._api_base, self._gateway_url)
         self._commands.bind(service)
         self._surface.bind(service)
@@ -109,10 +112,12 @@ class DiscordAdapter:
             log.error("the Discord gateway connection ended: %r", error)
 
     async def close(self) -> None:
+        """Disconnect from the gateway."""
         await self._client.close()
         if self._gateway is not None:
             with contextlib.suppress(Exception):
                 await self._gateway  # connect() returns once the client is closed
 
     def healthy(self) -> bool:
+        """Whether the gateway connection is up and ready."""
         return self._gateway is not None and not self._gateway.done() and self._client.is_ready()

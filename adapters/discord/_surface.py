@@ -99,6 +99,8 @@ def _custom_ids(message: discord.Message) -> set[str]:
 
 
 class DiscordSurface:
+    """Discord as the core's chat surface: status cards, threads, videos and failures."""
+
     platform = PLATFORM
     # Discord allows a few edits per message per second; a card changing every 3 s is enough
     # to watch and keeps thousands of jobs far from the global limit (50 requests/s).
@@ -114,6 +116,7 @@ class DiscordSurface:
         self.logged_in = asyncio.Event()
 
     def bind(self, service: JobService) -> None:
+        """Give the surface the job service, which buttons under its messages call."""
         self._service = service
 
     def remember_limit(self, job_id: str, limit: int) -> None:
@@ -122,6 +125,7 @@ class DiscordSurface:
         self._limits[job_id] = limit
 
     def upload_limit_bytes(self, job: Job) -> int:
+        """The largest file the job's channel takes, as Discord told the interaction."""
         stored = _card(job).upload_limit
         if stored is not None:
             return stored
@@ -174,6 +178,7 @@ class DiscordSurface:
         return await self._channel(origin.channel_id).send(**message)
 
     async def post_status(self, job: Job) -> DiscordRefs:
+        """Post the status card and open its thread; return where both are."""
         await self._logged_in()
         origin = job.origin
         card = _cards.status_card(job)
@@ -226,6 +231,7 @@ class DiscordSurface:
         )
 
     async def update_progress(self, job: Job) -> None:
+        """Edit the status card to show the job's progress."""
         refs = _card(job)
         if refs.channel_id is None or refs.status_message_id is None:
             return  # the card could not be posted; the video still arrives
@@ -235,6 +241,7 @@ class DiscordSurface:
             await card.edit(embed=_cards.status_card(job))
 
     async def find_delivery(self, job: Job) -> DiscordRefs | None:
+        """The video message already posted in the job's thread (a crash before it was recorded)."""
         await self._logged_in()
         origin = job.origin
         where = _card(job).thread_id or origin.thread_id or origin.channel_id
@@ -262,6 +269,7 @@ class DiscordSurface:
             return False  # a model dropped from the catalog since
 
     async def deliver(self, job: Job, video: Path, *, notice: str | None) -> DiscordRefs:
+        """Post the video with its buttons where the job's answers go, and mark the card done."""
         return await self._post_result(
             job,
             texts.video_ready(job.origin.user_id, DISCORD),
@@ -330,6 +338,7 @@ class DiscordSurface:
         return DiscordRefs(channel_id=str(message.channel.id), message_id=str(message.id))
 
     async def report_failure(self, job: Job, message: str) -> None:
+        """Say why the job failed on its status card, or to the requester when there is no card."""
         await self._logged_in()
         refs = _card(job)
         if refs.channel_id is not None and refs.status_message_id is not None:

@@ -55,6 +55,8 @@ _STATES = {
 
 
 class AimlapiProvider:
+    """AIML API's Veo 2 as a `VideoProvider`: one POST per generation, then polled."""
+
     name = "aimlapi"
     idempotent_submit = False  # every POST starts (and bills) a new generation
     poll_interval_s: float | None = None
@@ -78,6 +80,7 @@ class AimlapiProvider:
     async def submit(
         self, job_id: str, request: GenerationRequest, *, callback_url: str | None
     ) -> str:
+        """Start a generation with one POST; return its id (AIML sends no webhooks)."""
         del callback_url  # AIML documents no webhooks for video: the core polls
         answer = await self._api.json(
             "POST", GENERATION_PATH, json_body=self.request_body(job_id, request)
@@ -112,19 +115,23 @@ class AimlapiProvider:
         return body
 
     async def get_status(self, provider_job_id: str) -> ProviderStatus:
+        """Read the generation's state from `GET ?generation_id=`."""
         body = await self._api.json(
             "GET", GENERATION_PATH, params={"generation_id": provider_job_id}
         )
         return read_generation(body)
 
     def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
+        """Stream the finished video from the URL AIML gave."""
         return self._api.stream(status.video_url)
 
     async def cancel(self, provider_job_id: str) -> bool:
+        """False at once: AIML API has no cancel call, the generation runs to its end."""
         del provider_job_id  # this API has no cancel call: the job runs to its end
         return False
 
     async def verify_callback(self, headers: Mapping[str, str], body: bytes, *, now: float) -> None:
+        """Nothing to check: AIML API never calls back."""
         del headers, body, now  # AIML API does not call back
 
     async def health(self) -> ProviderHealth:
@@ -138,6 +145,7 @@ class AimlapiProvider:
         return ProviderHealth(True, True, detail=f"balance {balance}")
 
     async def aclose(self) -> None:
+        """Close the HTTP client."""
         await self._api.aclose()
 
 

@@ -95,6 +95,7 @@ class RequestUrls:
     cancel_url: str
 
     def encode(self) -> str:
+        """The provider job id the core stores: the request's id and URLs as one JSON string."""
         return json.dumps(
             {
                 "id": self.request_id,
@@ -107,6 +108,7 @@ class RequestUrls:
 
     @classmethod
     def decode(cls, provider_job_id: str) -> RequestUrls:
+        """The request a stored provider job id names; `ProviderJobNotFound` if garbled."""
         try:
             data = json.loads(provider_job_id)
             return cls(data["id"], data["status"], data["result"], data["cancel"])
@@ -153,6 +155,7 @@ class FalKeys:
         self._lock = asyncio.Lock()
 
     async def verify(self, message: bytes, signature: bytes, *, now: float) -> bool:
+        """Whether one of fal's current keys signed `message` (refetching the JWKS when allowed)."""
         async with self._lock:
             stale = self._fetched_at is None or now - self._fetched_at >= self._max_age_s
             if stale and self._may_fetch(now):
@@ -216,6 +219,8 @@ def _ed25519_keys(jwks: Any) -> list[Ed25519PublicKey]:
 
 
 class FalProvider:
+    """fal.ai's queue as a `VideoProvider`: inputs pick the endpoint; Ed25519-signed webhooks."""
+
     name = "fal"
     idempotent_submit = False  # every POST to the queue starts (and bills) a new request
     poll_interval_s: float | None = None
@@ -244,6 +249,7 @@ class FalProvider:
     async def submit(
         self, job_id: str, request: GenerationRequest, *, callback_url: str | None
     ) -> str:
+        """Queue the request on the endpoint its inputs pick; return its id and URLs, encoded."""
         if request.model is None or request.duration_s is None:
             raise ProviderBadRequest(detail="request was not validated")
         endpoint = endpoint_for(request)
@@ -306,6 +312,7 @@ class FalProvider:
         return urls
 
     async def get_status(self, provider_job_id: str) -> ProviderStatus:
+        """Read the request's status from the status URL fal gave, and its result once completed."""
         urls = self._urls(provider_job_id)
         body = await self._api.json("GET", urls.status_url, params={"logs": 0})
         if not isinstance(body, dict):
@@ -344,6 +351,7 @@ class FalProvider:
         )
 
     def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
+        """Stream the video from fal's CDN, without the key (another host)."""
         # fal's CDN is another host: the key is not sent there.
         return self._api.stream(status.video_url)
 
@@ -386,6 +394,7 @@ class FalProvider:
             raise InvalidSignature("no fal key verifies the signature")
 
     async def health(self) -> ProviderHealth:
+        """For `veo-bot doctor`: whether fal's queue answers and takes the key."""
         try:
             await self._api.request("GET", HEALTH_PROBE)
         except ProviderJobNotFound:
@@ -401,6 +410,7 @@ class FalProvider:
         return ProviderHealth(True, True, detail="fal's queue answered and took the key")
 
     async def aclose(self) -> None:
+        """Close the HTTP clients (the keyed one and the one for public URLs)."""
         await self._api.aclose()
         await self._public.aclose()
 

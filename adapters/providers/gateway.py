@@ -72,6 +72,8 @@ class RouteMissing(ProviderError):
 
 
 class GatewayProvider:
+    """An OpenAI-style video gateway (new-api / one-api) as a `VideoProvider`, in either dialect."""
+
     name = "gateway"
     idempotent_submit = False  # every POST starts (and bills) a new task
     poll_interval_s: float | None = None
@@ -100,6 +102,7 @@ class GatewayProvider:
     async def submit(
         self, job_id: str, request: GenerationRequest, *, callback_url: str | None
     ) -> str:
+        """Start a task with `POST /v1/video/generations`; return the gateway's task id."""
         del callback_url  # new-api has no per-task webhook: the core polls
         answer = await self._api.json(
             "POST", "v1/video/generations", json_body=self.request_body(job_id, request)
@@ -118,6 +121,7 @@ class GatewayProvider:
         return self._links.image_ref(job_id, role, position, image)
 
     def request_body(self, job_id: str, request: GenerationRequest) -> dict[str, Any]:
+        """The body in this gateway's dialect (`images` or `veo31`) for a validated request."""
         body: dict[str, Any] = {"model": request.model, "prompt": request.prompt}
         if self.dialect == "images":  # tokensmind's fields
             body["aspect_ratio"] = request.aspect_ratio
@@ -151,6 +155,7 @@ class GatewayProvider:
         return body
 
     async def get_status(self, provider_job_id: str) -> ProviderStatus:
+        """Read the task's status, switching for good to the other route if this one is missing."""
         content = str(self._api.url(f"v1/videos/{quote(provider_job_id, safe='')}/content"))
         try:
             answer = await self._api.json("GET", self._status_url(provider_job_id))
@@ -167,6 +172,7 @@ class GatewayProvider:
         return f"v1/video/generations/{provider_job_id}"
 
     async def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
+        """Stream the video; "not completed yet" just after completion is a retry, not a failure."""
         try:
             async for chunk in self._api.stream(status.video_url):
                 yield chunk
@@ -178,10 +184,12 @@ class GatewayProvider:
             raise ProviderUnavailable(detail=err.detail) from None
 
     async def cancel(self, provider_job_id: str) -> bool:
+        """False at once: these gateways have no cancel call, the task runs to its end."""
         del provider_job_id  # this API has no cancel call: the job runs to its end
         return False
 
     async def verify_callback(self, headers: Mapping[str, str], body: bytes, *, now: float) -> None:
+        """Nothing to check: gateways do not sign callbacks, so the core polls instead."""
         del (
             headers,
             body,
@@ -203,6 +211,7 @@ class GatewayProvider:
         return ProviderHealth(True, True, ids or None, detail=f"{len(ids)} models listed")
 
     async def aclose(self) -> None:
+        """Close the HTTP client."""
         await self._api.aclose()
 
 

@@ -185,6 +185,8 @@ def _parse(spool: _Spool) -> tuple[Any, list[tuple[int, int]]]:
 
 
 class GeminiProvider:
+    """Gemini Omni through the Interactions API as a `VideoProvider`, extend included."""
+
     name = "gemini"
     idempotent_submit = False  # every create starts (and bills) a new interaction
     poll_interval_s: float | None = None
@@ -209,6 +211,7 @@ class GeminiProvider:
     async def submit(
         self, job_id: str, request: GenerationRequest, *, callback_url: str | None
     ) -> str:
+        """Start a background interaction (chained to the earlier one to extend); return its id."""
         if request.model is None or request.duration_s is None:
             raise ProviderBadRequest(detail="request was not validated")
         previous = self.interaction_id(request.source_video) if request.source_video else None
@@ -228,6 +231,7 @@ class GeminiProvider:
         return interaction_id
 
     async def get_status(self, provider_job_id: str) -> ProviderStatus:
+        """Read the interaction; a finished one's answer is kept for the download that follows."""
         answer = await self._read(provider_job_id)
         url = self.interaction_url(provider_job_id)
         status = read_interaction(provider_job_id, answer.tree, url)
@@ -238,6 +242,7 @@ class GeminiProvider:
         return status
 
     async def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
+        """Stream the video decoded from the interaction's answer (kept, or read again)."""
         interaction_id = self.interaction_id(status.video_url)
         if interaction_id is None:
             raise ProviderJobNotFound(detail="the result names no interaction")
@@ -257,6 +262,7 @@ class GeminiProvider:
             answer.spool.close()
 
     async def cancel(self, provider_job_id: str) -> bool:
+        """Cancel the running interaction; False when it had ended already."""
         path = f"{API_VERSION}/interactions/{quote(provider_job_id, safe='')}/cancel"
         try:
             answer = await self._api.json("POST", path)
@@ -268,6 +274,7 @@ class GeminiProvider:
         return state not in ("completed", "failed", "incomplete", "budget_exceeded")
 
     async def verify_callback(self, headers: Mapping[str, str], body: bytes, *, now: float) -> None:
+        """Nothing more to check: the URL token is the proof, and the core polls again."""
         # Per-request webhook deliveries are signed with Google's JWKS, a recipe not verified
         # (docs/providers.md §2.6): the URL token is the proof, and the core re-polls.
         del headers, body, now
@@ -295,6 +302,7 @@ class GeminiProvider:
         return ProviderHealth(True, True, frozenset(names), detail=f"{len(names)} models listed")
 
     async def aclose(self) -> None:
+        """Drop the answers kept for downloads and close the HTTP client."""
         for answer in self._answers.values():
             answer.spool.close()
         self._answers.clear()

@@ -46,6 +46,8 @@ class _Render:
 
 
 class LocalProvider:
+    """The embedded preview renderer as a `VideoProvider`: no network, its folder its state."""
+
     name = "local"
     idempotent_submit = True  # the render id is the job id: a second submit finds the first
     poll_interval_s: float | None = 0.25
@@ -62,6 +64,7 @@ class LocalProvider:
     async def submit(
         self, job_id: str, request: GenerationRequest, *, callback_url: str | None
     ) -> str:
+        """Write the job into the work directory and start rendering it (render id: the job id)."""
         del callback_url  # renders in-process; the scheduler polls it cheaply
         render_id = job_id
         job_dir = self.work_dir / render_id
@@ -139,6 +142,7 @@ class LocalProvider:
         )
 
     async def get_status(self, provider_job_id: str) -> ProviderStatus:
+        """Queued, running with real progress, succeeded or failed, as the work directory shows."""
         job_dir = self.work_dir / provider_job_id
         result = job_dir / _RESULT
         if result.exists():
@@ -160,6 +164,7 @@ class LocalProvider:
         return ProviderStatus(state=ProviderJobState.RUNNING, progress=int(render.progress * 100))
 
     async def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
+        """Stream the rendered file, read in a worker thread."""
         if status.video_url is None or not status.video_url.startswith("file://"):
             raise ProviderJobNotFound(detail="local results are files")
         path = Path(url2pathname(urlparse(status.video_url).path))
@@ -181,6 +186,7 @@ class LocalProvider:
         return True
 
     async def verify_callback(self, headers: Mapping[str, str], body: bytes, *, now: float) -> None:
+        """Nothing to check: the renderer runs in-process and never calls back."""
         del headers, body, now  # renders in-process and never calls back
 
     async def health(self) -> ProviderHealth:

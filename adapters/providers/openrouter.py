@@ -78,6 +78,8 @@ _STATES = {
 
 
 class OpenRouterProvider:
+    """OpenRouter videos as a `VideoProvider` and a `ModelSource` (its model list read live)."""
+
     name = "openrouter"
     idempotent_submit = False  # every POST /videos starts (and bills) a new job
     poll_interval_s: float | None = None
@@ -108,6 +110,7 @@ class OpenRouterProvider:
     async def submit(
         self, job_id: str, request: GenerationRequest, *, callback_url: str | None
     ) -> str:
+        """Start a job with `POST /videos` (asking for a webhook where allowed); return its id."""
         if callback_url is not None and not callback_url.startswith("https://"):
             callback_url = None if self._plain_http_callbacks_refused else callback_url
         body = self.request_body(job_id, request, callback_url=callback_url)
@@ -187,6 +190,7 @@ class OpenRouterProvider:
         return part
 
     async def get_status(self, provider_job_id: str) -> ProviderStatus:
+        """Read the job from `GET /videos/{id}`."""
         body = await self._api.json("GET", f"videos/{quote(provider_job_id, safe='')}")
         return self.read_job(provider_job_id, body)
 
@@ -229,9 +233,11 @@ class OpenRouterProvider:
         return str(self._api.url(f"videos/{quote(provider_job_id, safe='')}/content?index=0"))
 
     def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
+        """Stream the video; the key goes only to OpenRouter's own origin."""
         return self._api.stream(status.video_url)
 
     async def cancel(self, provider_job_id: str) -> bool:
+        """False at once: OpenRouter has no cancel call, the job runs to its end."""
         del provider_job_id  # OpenRouter has no cancel call: the job runs to its end
         return False
 
@@ -261,9 +267,11 @@ class OpenRouterProvider:
     # --- models and health --------------------------------------------------------------
 
     async def fetch_models(self) -> object:
+        """OpenRouter's video model list (`GET /videos/models`) as it answered."""
         return await self._api.json("GET", "videos/models")
 
     def read_models(self, listing: object) -> list[ModelSpec]:
+        """Catalog entries from a model list, fresh or cached."""
         return models_from_listing(listing)
 
     async def health(self) -> ProviderHealth:
@@ -291,6 +299,7 @@ class OpenRouterProvider:
         return ProviderHealth(True, True, live_models=live, detail=_allowance(key))
 
     async def aclose(self) -> None:
+        """Close the HTTP client."""
         await self._api.aclose()
 
 

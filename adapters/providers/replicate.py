@@ -87,6 +87,8 @@ _STATES = {
 
 
 class ReplicateProvider:
+    """Replicate predictions as a `VideoProvider`: Veo 3.1, Standard Webhooks signatures."""
+
     name = "replicate"
     idempotent_submit = False  # every create starts (and bills) a new prediction
     poll_interval_s: float | None = None
@@ -116,6 +118,7 @@ class ReplicateProvider:
     async def submit(
         self, job_id: str, request: GenerationRequest, *, callback_url: str | None
     ) -> str:
+        """Create a prediction (with the `completed` webhook when given a URL); return its id."""
         if request.model is None or request.duration_s is None:
             raise ProviderBadRequest(detail="request was not validated")
         body: dict[str, Any] = {"input": self.request_input(job_id, request)}
@@ -171,13 +174,16 @@ class ReplicateProvider:
         return f"v1/predictions/{prediction_id}{suffix}"
 
     async def get_status(self, provider_job_id: str) -> ProviderStatus:
+        """Read the prediction from `GET /v1/predictions/{id}`."""
         return read_prediction(await self._api.json("GET", self._path(provider_job_id)))
 
     def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
+        """Stream the output from replicate.delivery, without the token (another host)."""
         # Outputs are served by replicate.delivery, another host: the token is not sent there.
         return self._api.stream(status.video_url)
 
     async def cancel(self, provider_job_id: str) -> bool:
+        """Cancel the prediction so it stops costing; False when there was nothing to cancel."""
         try:
             response = await self._api.request("POST", self._path(provider_job_id, "/cancel"))
         except ProviderJobNotFound as err:
@@ -187,6 +193,7 @@ class ReplicateProvider:
         return isinstance(body, dict) and body.get("status") == "canceled"
 
     async def verify_callback(self, headers: Mapping[str, str], body: bytes, *, now: float) -> None:
+        """Check the webhook's signature with the signing secret (configured, or the account's)."""
         secret = await self._webhook_secret(now)
         if secret is None:
             raise InvalidSignature("Replicate's signing secret is not known yet")
@@ -218,6 +225,7 @@ class ReplicateProvider:
             return self._secret
 
     async def health(self) -> ProviderHealth:
+        """For `veo-bot doctor`: whether Replicate answers and takes the token, and whose it is."""
         try:
             account = await self._api.json("GET", "v1/account")
         except ProviderAuthError:
@@ -233,6 +241,7 @@ class ReplicateProvider:
         return ProviderHealth(True, True, detail=f"Replicate took the token{who}")
 
     async def aclose(self) -> None:
+        """Close the HTTP client."""
         await self._api.aclose()
 
 

@@ -63,6 +63,8 @@ _SAFETY_WORDS = ("moderat", "safety", "policy", "inappropriate", "prohibited", "
 
 
 class UseapiProvider:
+    """useapi.net's LTX Studio (Veo and LTX-Video) as a `VideoProvider`."""
+
     name = "useapi"
     idempotent_submit = False  # every create call starts (and bills) a new generation
     poll_interval_s: float | None = None
@@ -103,6 +105,7 @@ class UseapiProvider:
     async def submit(
         self, job_id: str, request: GenerationRequest, *, callback_url: str | None
     ) -> str:
+        """Upload the images as assets, then start a Veo or LTX job; return its job id."""
         model = request.model or "veo2"
         veo = model in VEO_MODELS
         intensity = request.extras.get("intensity", "medium")
@@ -143,18 +146,22 @@ class UseapiProvider:
         return remote_id
 
     async def get_status(self, provider_job_id: str) -> ProviderStatus:
+        """Read the job at `GET /assets/{jobId}`."""
         # The id holds ':' and '@'; '@' is percent-encoded, ':' kept, as the docs' examples.
         path = f"{API}/assets/{quote(provider_job_id, safe=':')}"
         return read_job(await self._api.json("GET", path))
 
     def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
+        """Stream the result from its pre-signed storage URL."""
         return self._api.stream(status.video_url)
 
     async def cancel(self, provider_job_id: str) -> bool:
+        """False at once: useapi has no cancel call, the job runs to its end."""
         del provider_job_id  # this API has no cancel call: the job runs to its end
         return False
 
     async def verify_callback(self, headers: Mapping[str, str], body: bytes, *, now: float) -> None:
+        """Nothing to check: useapi's callbacks are unsigned, so the core polls instead."""
         del (
             headers,
             body,
@@ -172,6 +179,7 @@ class UseapiProvider:
         return ProviderHealth(True, True, detail=detail)
 
     async def aclose(self) -> None:
+        """Close the HTTP client."""
         await self._api.aclose()
 
 

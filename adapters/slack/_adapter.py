@@ -77,6 +77,8 @@ CLOSE_GRACE_S = 5.0
 
 
 class SlackAdapter:
+    """Slack as a chat adapter: the bolt app over HTTP events or Socket Mode, and the surface."""
+
     platform = PLATFORM
 
     def __init__(
@@ -121,11 +123,13 @@ class SlackAdapter:
     # --- ChatAdapter ----------------------------------------------------------------------
 
     def mount(self, app: web.Application) -> None:
+        """Add `POST /slack/events` to the bot's web server (none in Socket Mode)."""
         # With an app token (SLACK_APP_TOKEN) Slack talks over Socket Mode instead.
         if self._app_token is None:
             app.router.add_post(EVENTS_PATH, self._on_http)
 
     async def start(self, service: JobService) -> None:
+        """Ask Slack who the bot is (a refused token stops start-up); connect Socket Mode if set."""
         self._service = service
         self._actions = AdminActions(
             service.store, defaults=service.config.limits, clock=service.clock
@@ -135,6 +139,7 @@ class SlackAdapter:
             await self._connect_socket(self._app_token)
 
     async def close(self) -> None:
+        """Stop answering: disconnect Socket Mode and give running handlers a moment to finish."""
         self._closing = True
         if self._socket is not None:
             await self._close_socket(self._socket)
@@ -146,6 +151,7 @@ class SlackAdapter:
             await asyncio.gather(*pending, return_exceptions=True)
 
     def healthy(self) -> bool:
+        """Whether the adapter answers: started, and its Socket Mode session connected when used."""
         if self._service is None or self._closing:
             return False
         if self._app_token is None:

@@ -40,6 +40,8 @@ def thread_root(job: Job) -> str | None:
 
 
 class SlackSurface:
+    """Slack as the core's chat surface: status cards, videos in threads and failures."""
+
     platform = PLATFORM
     # Slack allows about one chat.update per second per channel, shared by every job in it.
     progress_interval_s = 3.0
@@ -53,9 +55,11 @@ class SlackSurface:
         self._bot_user_id = bot_user_id
 
     def upload_limit_bytes(self, job: Job) -> int | None:
+        """Slack's upload limit for one file."""
         return UPLOAD_LIMIT_BYTES
 
     async def post_status(self, job: Job) -> SlackRefs:
+        """Post the status card (in the thread asked from, if any); return where it is."""
         text, card = blocks.status_card(job)
         root = job.origin.thread_id
         posted = await slack_call(
@@ -88,10 +92,12 @@ class SlackSurface:
         return None
 
     async def update_progress(self, job: Job) -> None:
+        """Update the status card with the job's progress."""
         text, card = blocks.status_card(job)
         await self._set_card(job, "update progress", text, card)
 
     async def report_failure(self, job: Job, message: str) -> None:
+        """Say on the card, or in its thread when it is gone, why the job failed."""
         text, card = blocks.failed_card(job, message)
         if _card(job).status_ts:
             try:

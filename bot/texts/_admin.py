@@ -12,6 +12,7 @@ from bot.texts._markup import Markup, capitalised, user_id_of
 
 
 def not_an_admin(markup: Markup) -> str:
+    """Refusal of an admin command to someone who is not an admin here."""
     if markup.workspace_admins is None:
         return "Only the bot's admins (VEO_ADMINS) can change quotas, blocks or banned words."
     return (
@@ -102,12 +103,15 @@ def admin_commands(command: str, markup: Markup) -> str:
 
 
 def name_a_person(typed: str) -> str:
+    """Refusal of an admin command whose person is not a mention."""
     return f"Name a person as @someone, not {typed!r}."
 
 
 def limits_look_like(typed: str) -> str:
+    """Refusal of limits typed in a shape the admin command does not take."""
     return f"Limits look like daily=60 concurrent=3 monthly=3600, not {typed!r}."
 
 
 def limit_takes(name: str, whole: bool, typed: str) -> str:
+    """Refusal of one limit's value that is not a (whole) number."""
     return f"{name} takes {'a whole number' if whole else 'a number'}, not {typed!r}."

@@ -56,16 +56,20 @@ def utc(at: float) -> str:
 
 
 def seconds(value: float) -> str:
+    """A duration in seconds as sentences write it: "8 s"."""
     return f"{value:g} s"
 
 
 def capitalised(text: str) -> str:
+    """The text with its first letter upper-case, to start a sentence."""
     return text[:1].upper() + text[1:]
 
 
 def joined(items: Sequence[str]) -> str:
+    """Items in words: "a, b and c"."""
     return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else items[0]
 
 
 def user_id_of(user_key: str) -> str:
+    """The platform's user id at the end of a user key, to mention the person."""
     return user_key.rsplit(":", 1)[-1]

@@ -50,6 +50,7 @@ def queued(job: Job, markup: Markup, *, new_thread: str | None) -> str:
 
 
 def use_in_a_channel(markup: Markup) -> str:
+    """Refusal of a command run outside a channel (in a DM), where no thread can hold the video."""
     return f"Use this in a {markup.workspace} channel: videos are posted into threads."
 
 
@@ -64,22 +65,27 @@ def missing_permissions(names: Sequence[str], markup: Markup) -> str:
 
 
 def not_a_whole_number(what: str) -> str:
+    """Refusal of a form field that should hold a whole number."""
     return f"The {what} must be a whole number, like 8."
 
 
 def image_too_large(name: str, size_bytes: int, max_bytes: int, markup: Markup) -> str:
+    """Refusal of an image over the size limit, with both sizes."""
     return f"{name} is {size_bytes / MIB:.1f} MB; images may be at most {max_bytes / MIB:.0f} MB."
 
 
 def attachment_link_expired(name: str, markup: Markup) -> str:
+    """Refusal of an attachment whose link expired before the bot read it."""
     return f"The link to {name} has expired; attach it again."
 
 
 def attachment_not_handed_over(name: str, markup: Markup) -> str:
+    """Refusal when the platform would not give the bot an attachment."""
     return f"{markup.name} did not hand over {name}; try again in a moment."
 
 
 def image_took_too_long(markup: Markup) -> str:
+    """Refusal when the platform took too long to hand over the form's image."""
     return f"{markup.name} took too long to hand over the image; submit again."
 
 
@@ -89,10 +95,12 @@ def what_should_happen() -> str:
 
 
 def leave_empty_for_the_default() -> str:
+    """The hint under an optional field of the form."""
     return "Leave empty for the model's default."
 
 
 def same_seed_same_video() -> str:
+    """The hint under the form's seed field."""
     return "The same seed and settings give the same video."
 
 
@@ -105,14 +113,17 @@ def no_image_in_message(markup: Markup) -> str:
 
 
 def no_model_animates_images() -> str:
+    """Refusal to animate an image when no offered model takes one."""
     return "None of this bot's video models animates images."
 
 
 def one_or_two_images() -> str:
+    """Refusal of a message shortcut on a message without one or two images."""
     return "Attach one image to animate, or two: the first and the last frame."
 
 
 def form_did_not_open(markup: Markup) -> str:
+    """Said when the platform refused to open the form."""
     return f"{markup.name} did not let the form open; run {markup.code('/veo')} again."
 
 
@@ -131,14 +142,17 @@ def remote_file(name: str, markup: Markup) -> str:
 
 
 def not_an_image(name: str, markup: Markup) -> str:
+    """Refusal of a file that is not a PNG, JPEG or WebP image."""
     return f"{name} is not a PNG, JPEG or WebP image."
 
 
 def file_not_found(name: str, markup: Markup) -> str:
+    """Refusal of a shared file the platform does not know."""
     return f"{name} could not be found in {markup.name}."
 
 
 def file_not_on_platform_servers(name: str, markup: Markup) -> str:
+    """Refusal of a file hosted elsewhere: the bot fetches only from the platform."""
     return (
         f"{name} is not stored on {markup.name}'s own file servers, so the bot "
         f"will not fetch it. Upload the image to {markup.name} and try again."
@@ -146,10 +160,12 @@ def file_not_on_platform_servers(name: str, markup: Markup) -> str:
 
 
 def file_not_fetched(name: str, markup: Markup) -> str:
+    """Refusal when fetching a shared file failed; trying again may work."""
     return f"{name} could not be fetched from {markup.name}; try again."
 
 
 def file_sent_elsewhere(name: str, markup: Markup) -> str:
+    """Refusal when the platform redirected a download to a host outside it."""
     return (
         f"{markup.name} sent the download of {name} to a server outside "
         f"{markup.name}, so the bot stopped. Upload the image to {markup.name} again and retry."
@@ -157,6 +173,7 @@ def file_sent_elsewhere(name: str, markup: Markup) -> str:
 
 
 def file_withheld(name: str, markup: Markup) -> str:
+    """Refusal when the platform would not hand over a file (deleted, or not shared)."""
     return (
         f"{markup.name} would not hand over {name} (it may have been deleted); "
         "share it again and retry."
@@ -164,6 +181,7 @@ def file_withheld(name: str, markup: Markup) -> str:
 
 
 def file_redirected_too_often(name: str, markup: Markup) -> str:
+    """Refusal when a file's download kept redirecting."""
     return f"{markup.name} kept redirecting the download of {name}; try again."
 
 

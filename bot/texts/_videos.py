@@ -15,40 +15,49 @@ def delete_this_video() -> str:
 
 
 def deleting_removes_it() -> str:
+    """The confirmation under Delete: what deleting does."""
     return "The video is removed from the thread for everyone."
 
 
 def video_unknown() -> str:
+    """Said on a button under a video whose job the bot no longer has."""
     return "That video is no longer known to the bot."
 
 
 def video_gone() -> str:
+    """Said on Delete when the video is not posted (or no longer known)."""
     return "That video is no longer here."
 
 
 def cannot_extend() -> str:
+    """Refusal of Extend when the provider no longer keeps the video."""
     return "That video can no longer be extended: the provider's copy is gone."
 
 
 def delete_refused(requester_id: str, markup: Markup) -> str:
+    """Refusal of Delete to someone who neither asked for the video nor is an admin."""
     return (
         f"Only {markup.mention(requester_id)}, who asked for this video, or an admin can delete it."
     )
 
 
 def which_message_to_delete(markup: Markup) -> str:
+    """Said when the platform did not say which message Delete was clicked on."""
     return f"{markup.name} did not say which message to delete."
 
 
 def could_not_delete(markup: Markup) -> str:
+    """Said when the platform refused to delete the video's message."""
     return f"{markup.name} did not let the bot delete the video; try again in a moment."
 
 
 def deleted() -> str:
+    """The answer to whoever deleted a video."""
     return "Deleted."
 
 
 def deleted_by(user_id: str, markup: Markup) -> str:
+    """The status card of a deleted video: who deleted it."""
     return f"Deleted by {markup.mention(user_id)}."
 
 
@@ -79,10 +88,12 @@ def queue_place(job: Job) -> str | None:
 
 
 def asked_for_a_video(user_id: str, prompt: str, markup: Markup) -> str:
+    """The first line of a status card: who asked, and the prompt."""
     return f"{markup.mention(user_id)} asked for a video: “{markup.people(prompt)}”"
 
 
 def done_in_the_thread() -> str:
+    """The end of a done status card: where to find the video."""
     return "The video is in the thread."
 
 
@@ -97,6 +108,7 @@ def sent_privately(user_id: str, markup: Markup) -> str:
 
 
 def video_ready(user_id: str, markup: Markup) -> str:
+    """The words over the posted video, mentioning the requester."""
     return f"{markup.mention(user_id)} your video is ready."
 
 

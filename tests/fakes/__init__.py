@@ -2,5 +2,6 @@
 
 Each family lives in its own module (`useapi`, `gateway`, `aimlapi`, `gemini`, `fal`,
 `replicate`) with a `create(**options)` function; `python -m tests.fakes <family> --port N`
-runs one standalone.
+runs one standalone. The chat platforms are packages split by part: `discord` (gateway,
+REST, interactions, CDN) and `slack` (Web API, files, Socket Mode, what Slack sends the bot).
 """

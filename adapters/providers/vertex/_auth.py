@@ -193,6 +193,7 @@ class AccessTokens:
 
     @property
     def account(self) -> str:
+        """The service account's e-mail, for health."""
         return str(self._credentials.service_account_email)
 
     def _fresh(self) -> str | None:
@@ -201,6 +202,7 @@ class AccessTokens:
         return None
 
     async def token(self) -> str:
+        """A valid access token: the cached one, or a new one from the grant before it expires."""
         token = self._fresh()
         if token is not None:
             return token
@@ -245,5 +247,6 @@ class AccessTokens:
         return token, lifetime
 
     async def aclose(self) -> None:
+        """Close the HTTP client of the token endpoint."""
         async with self._lock:  # not while a refresh is using the client
             self._http.close()

@@ -118,6 +118,8 @@ def base_url_for(location: str) -> str:
 
 
 class VertexProvider:
+    """Vertex AI's Veo 3.1 as a `VideoProvider`, with service-account tokens."""
+
     name = "vertex"
     idempotent_submit = False  # every predictLongRunning starts (and bills) a new operation
     poll_interval_s: float | None = None
@@ -163,6 +165,7 @@ class VertexProvider:
     async def submit(
         self, job_id: str, request: GenerationRequest, *, callback_url: str | None
     ) -> str:
+        """Start a `predictLongRunning` operation; return its name."""
         del job_id, callback_url  # Veo on Vertex calls nobody back (Pub/Sub only): the core polls
         if request.model is None or request.duration_s is None:
             raise ProviderBadRequest(detail="request was not validated")
@@ -178,21 +181,25 @@ class VertexProvider:
         return name
 
     async def get_status(self, provider_job_id: str) -> ProviderStatus:
+        """Read the operation, stopping before an inline video's bytes."""
         async with self._operation(provider_job_id) as reader:
             head = await read_head(reader)  # stops before an inline video's bytes
         return read_status(provider_job_id, head)
 
     def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
+        """Stream the video: decoded from the operation, or from Cloud Storage with the token."""
         url = status.video_url or ""
         if url.startswith(INLINE_SCHEME):
             return self._inline(url.removeprefix(INLINE_SCHEME))
         return self._from_storage(url)
 
     async def cancel(self, provider_job_id: str) -> bool:
+        """False at once: Veo operations on Vertex cannot be cancelled."""
         del provider_job_id  # Veo operations on Vertex cannot be cancelled: it runs to its end
         return False
 
     async def verify_callback(self, headers: Mapping[str, str], body: bytes, *, now: float) -> None:
+        """Nothing to check: Vertex is never asked to call back."""
         del headers, body, now  # no callbacks are ever asked for
 
     async def health(self) -> ProviderHealth:
@@ -218,6 +225,7 @@ class VertexProvider:
         )
 
     async def aclose(self) -> None:
+        """Close the HTTP clients and the token client."""
         await self._api.aclose()
         await self._gcs.aclose()
         await self._tokens.aclose()

@@ -1,0 +1,246 @@
+"""What people do: slash commands, autocomplete, the Apps menu, buttons and modals, each sent
+to the bot as an INTERACTION_CREATE built from the commands the bot registered."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tests.fakes.discord._gateway import Gateway
+from tests.fakes.discord._model import (
+    APPLICATION_COMMAND,
+    ATTACHMENT_OPTION,
+    AUTOCOMPLETE,
+    CHAT_INPUT,
+    MESSAGE_COMMAND,
+    MESSAGE_COMPONENT,
+    MODAL_SUBMIT,
+    SUB_COMMAND,
+    USER_OPTION,
+    Attachment,
+    Interaction,
+    Message,
+    User,
+)
+
+
+class People(Gateway):
+    """The people on the server, acting through interactions."""
+
+    async def slash(
+        self,
+        name: str,
+        options: Mapping[str, object] | None = None,
+        *,
+        user: User | None = None,
+        channel_id: int | None = None,
+    ) -> Interaction:
+        """A person runs `/name` with these options (attachments as `upload()` returned them,
+        users as `User`s); `name` may hold a subcommand: `"veo-admin limits"`."""
+        top, _, sub = name.partition(" ")
+        command = self.registered(top, CHAT_INPUT)
+        if sub:
+            subcommand = self._option(command, sub)
+            assert subcommand["type"] == SUB_COMMAND, f"{sub!r} is not a subcommand of /{top}"
+            given, resolved = self._options(subcommand, options or {})
+            given = [{"name": sub, "type": SUB_COMMAND, "options": given}]
+        else:
+            given, resolved = self._options(command, options or {})
+        data: dict[str, Any] = {
+            "id": command["id"],
+            "name": top,
+            "type": CHAT_INPUT,
+            "options": given,
+        }
+        if command.get("guild_id"):
+            data["guild_id"] = command["guild_id"]
+        if resolved:
+            data["resolved"] = resolved
+        return await self._interact(APPLICATION_COMMAND, data, user=user, channel_id=channel_id)
+
+    async def autocomplete(
+        self,
+        name: str,
+        focused: str,
+        typed: str = "",
+        options: Mapping[str, object] | None = None,
+        *,
+        user: User | None = None,
+    ) -> list[dict[str, Any]]:
+        """A person types `typed` into option `focused`; returns the choices the bot offered."""
+        command = self.registered(name, CHAT_INPUT)
+        given, _ = self._options(command, options or {}, partial=True)
+        given.append(
+            {
+                "name": focused,
+                "type": self._option(command, focused)["type"],
+                "value": typed,
+                "focused": True,
+            }
+        )
+        data = {"id": command["id"], "name": name, "type": CHAT_INPUT, "options": given}
+        interaction = await self._interact(AUTOCOMPLETE, data, user=user)
+        await self.wait_for(lambda: interaction.callbacks)
+        return interaction.choices
+
+    async def message_command(
+        self, name: str, message: Message, *, user: User | None = None
+    ) -> Interaction:
+        """A person picks `name` from a message's Apps menu."""
+        command = self.registered(name, MESSAGE_COMMAND)
+        data: dict[str, Any] = {
+            "id": command["id"],
+            "name": name,
+            "type": MESSAGE_COMMAND,
+            "target_id": str(message.id),
+            "resolved": {"messages": {str(message.id): message.payload()}},
+        }
+        if command.get("guild_id"):
+            data["guild_id"] = command["guild_id"]
+        return await self._interact(
+            APPLICATION_COMMAND, data, user=user, channel_id=message.channel_id
+        )
+
+    async def click(self, message: Message, label: str, *, user: User | None = None) -> Interaction:
+        """A person clicks the button labelled `label` on a message."""
+        button = message.button(label)
+        if button.get("disabled"):
+            raise AssertionError(f"button {label!r} is disabled")
+        data = {"custom_id": button["custom_id"], "component_type": 2}
+        return await self._interact(
+            MESSAGE_COMPONENT,
+            data,
+            user=user,
+            channel_id=message.channel_id,
+            message=message,
+        )
+
+    async def submit_modal(
+        self,
+        opened_by: Interaction,
+        values: Mapping[str, str | Sequence[str]],
+        *,
+        user: User | None = None,
+    ) -> Interaction:
+        """The person fills in the modal the bot opened (fields by custom_id) and submits it."""
+        modal = opened_by.modal
+        assert modal is not None, "the bot did not answer with a modal"
+
+        def filled(component: dict[str, Any]) -> dict[str, Any]:
+            kind = component["type"]
+            if kind == 1:
+                return {"type": 1, "components": [filled(c) for c in component["components"]]}
+            if kind == 18:
+                return {"type": 18, "component": filled(component["component"])}
+            custom_id = component["custom_id"]
+            value = values.get(custom_id)
+            if kind == 4:
+                if component.get("required", True) and not value:
+                    raise AssertionError(f"the modal requires {custom_id!r}")
+                return {"type": 4, "custom_id": custom_id, "value": value or ""}
+            chosen = [value] if isinstance(value, str) else list(value or [])
+            return {"type": kind, "custom_id": custom_id, "values": chosen}
+
+        data = {
+            "custom_id": modal["custom_id"],
+            "components": [filled(c) for c in modal["components"]],
+        }
+        message_id = opened_by.payload.get("message", {}).get("id")
+        message = self.messages.get(int(message_id)) if message_id else None
+        return await self._interact(
+            MODAL_SUBMIT,
+            data,
+            user=user or opened_by.user,
+            channel_id=opened_by.channel_id,
+            message=message,
+        )
+
+    def registered(self, name: str, kind: int) -> dict[str, Any]:
+        for scope in (self.guild_id, None):
+            for command in self.commands.get(scope, []):
+                if command["name"] == name and command.get("type", 1) == kind:
+                    return command
+        raise AssertionError(f"the bot registered no command {name!r} of type {kind}")
+
+    @staticmethod
+    def _option(command: dict[str, Any], name: str) -> dict[str, Any]:
+        for option in command.get("options", []):
+            if option["name"] == name:
+                return dict(option)
+        raise AssertionError(f"/{command['name']} has no option {name!r}")
+
+    def _options(
+        self, command: dict[str, Any], values: Mapping[str, object], *, partial: bool = False
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        given: list[dict[str, Any]] = []
+        resolved: dict[str, Any] = {}
+        for name, value in values.items():
+            option = self._option(command, name)
+            if option["type"] == ATTACHMENT_OPTION:
+                assert isinstance(value, Attachment), f"{name} takes an upload()"
+                resolved.setdefault("attachments", {})[str(value.id)] = value.payload()
+                value = str(value.id)
+            elif option["type"] == USER_OPTION:
+                assert isinstance(value, User), f"{name} takes a User"
+                resolved.setdefault("users", {})[str(value.id)] = value.payload()
+                member = value.member(self._connected_at)
+                del member["user"]  # resolved members come without it
+                resolved.setdefault("members", {})[str(value.id)] = member
+                value = str(value.id)
+            given.append({"name": name, "type": option["type"], "value": value})
+        missing = [
+            o["name"]
+            for o in command.get("options", [])
+            if o.get("required") and o["name"] not in values
+        ]
+        if missing and not partial:
+            raise AssertionError(f"Discord would not send /{command['name']} without {missing}")
+        return given, resolved
+
+    async def _interact(
+        self,
+        kind: int,
+        data: dict[str, Any],
+        *,
+        user: User | None,
+        channel_id: int | None = None,
+        message: Message | None = None,
+    ) -> Interaction:
+        user = user or self.owner
+        channel_id = channel_id or self.channel_id
+        interaction = Interaction(
+            id=self.snowflake(),
+            token=f"aW50ZXJhY3Rpb24{secrets.token_urlsafe(40)}",
+            type=kind,
+            payload={},
+            created_at=self.now(),
+            user=user,
+            channel_id=channel_id,
+        )
+        payload: dict[str, Any] = {
+            "id": str(interaction.id),
+            "application_id": str(self.application_id),
+            "type": kind,
+            "data": data,
+            "guild_id": str(self.guild_id),
+            "guild": {"id": str(self.guild_id), "locale": "en-US", "features": []},
+            "channel_id": str(channel_id),
+            "channel": self.channels[channel_id],
+            "member": user.member(self._connected_at),
+            "token": interaction.token,
+            "version": 1,
+            "app_permissions": str(self.bot.permissions),
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(self.guild_id)},
+            "context": 0,
+            "attachment_size_limit": self.attachment_size_limit,
+        }
+        if message is not None:
+            payload["message"] = message.payload()
+        interaction.payload = payload
+        self.interactions[interaction.id] = interaction
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return interaction
