@@ -44,6 +44,22 @@ from bot.ports import LedgerAction
 from bot.refs import load_refs
 
 BUSY_TIMEOUT_MS = 5000
+
+
+async def _use_wal(conn: aiosqlite.Connection, busy_timeout_ms: int) -> None:
+    """Switch a new database to WAL. The switch needs the file to itself, and SQLite answers
+    "database is locked" at once (no busy handler) while another process opens the same new
+    file, so it is asked again, every 20 ms, for as long as a write would wait."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + busy_timeout_ms / 1000
+    while True:
+        try:
+            await conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or loop.time() >= deadline:
+                raise
+        await asyncio.sleep(0.02)
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _ACTIVE = tuple(sorted(ACTIVE_STATES))
 # "Active", in the very words of the partial index jobs_due (0001_jobs_and_quota.sql): SQLite
@@ -240,7 +256,7 @@ class SqliteStore:
             _release(server_lock)
             raise
         try:
-            await writer.execute("PRAGMA journal_mode = WAL")
+            await _use_wal(writer, busy_timeout_ms)
             await cls._migrate(writer)
             reader = await cls._connect(path, busy_timeout_ms)
         except BaseException:
@@ -256,7 +272,7 @@ class SqliteStore:
         await cls._probe(path)
         writer = await cls._connect(path, BUSY_TIMEOUT_MS)
         try:
-            await writer.execute("PRAGMA journal_mode = WAL")
+            await _use_wal(writer, BUSY_TIMEOUT_MS)
             applied = await cls._migrate(writer)
             version = await _user_version(writer)
         finally:
