@@ -60,6 +60,8 @@ async def _use_wal(conn: aiosqlite.Connection, busy_timeout_ms: int) -> None:
             if "locked" not in str(exc) or loop.time() >= deadline:
                 raise
         await asyncio.sleep(0.02)
+
+
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _ACTIVE = tuple(sorted(ACTIVE_STATES))
 # "Active", in the very words of the partial index jobs_due (0001_jobs_and_quota.sql): SQLite
