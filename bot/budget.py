@@ -42,6 +42,7 @@ _UNITS = {
     "h": 3600.0,
     "hour": 3600.0,
 }
+NO_LIMIT = ("none", "off", "unlimited")
 _LIMIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*([a-z]+)\s*$")
 
 
@@ -106,7 +107,7 @@ def limits_from_env(
             value = env.get(variable)
             if value is None or not value.strip():
                 continue
-            if value.strip().lower() in ("none", "off", "unlimited"):
+            if value.strip().lower() in NO_LIMIT:
                 chosen[kind] = None
                 continue
             try:

@@ -202,6 +202,7 @@ class Lifecycle:
                 due_at=self._clock.now(),
             )
             if won is not None:
+                self._polling.noticed(job, status, won.updated_at)
                 await self._delivery.deliver(won, status)
         elif status.state is ProviderJobState.FAILED:
             await self._outcomes.fail(

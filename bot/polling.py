@@ -21,7 +21,7 @@ from bot.config import ServiceConfig
 from bot.errors import ProviderError, ProviderRateLimited
 from bot.links import MediaLinks
 from bot.metrics import Metrics
-from bot.models import Job
+from bot.models import Job, ProviderStatus
 from bot.ports import Store, VideoProvider
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,8 @@ QUANTILES = 20  # polls spread over the distribution: one per 5 % of completions
 CAP_S = 30.0  # never longer between two polls of a job, however slow its model
 HISTORY = 50  # recent completions per model the intervals follow
 HISTORY_TTL_S = 300.0  # how long a model's history is used before it is read again
+# Buckets of the "done at the provider" to "noticed" histogram, in seconds.
+NOTICE_BUCKETS_S = (1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 
 Durations = Callable[[str, int], Awaitable[list[float]]]
 
@@ -138,6 +140,22 @@ class Polling:
         )
         await self._store.update(job.id, version=job.version, now=now, due_at=due_at)
         return True
+
+    def noticed(self, job: Job, status: ProviderStatus, now: float) -> None:
+        """A poll found the job done: how long after the provider finished it, as the
+        provider says, else half the time since the job's last change (the poll before)."""
+        if status.finished_at is not None:
+            delay = max(0.0, now - status.finished_at)
+        else:
+            delay = max(0.0, now - job.updated_at) / 2
+        self._metrics.observe(
+            "veo_notice_delay_seconds",
+            "Seconds from a video done at its provider to the bot noticing it "
+            "(estimated from the polls where the provider does not say when it finished).",
+            delay,
+            buckets=NOTICE_BUCKETS_S,
+            provider=job.provider,
+        )
 
     def throttled(self, job: Job, kind: Kind, err: ProviderError) -> None:
         """A call failed: a 429 shrinks the provider's budget and holds it for Retry-After."""

@@ -9,6 +9,14 @@ import random
 
 import pytest
 
+from adapters.providers.aimlapi import AimlapiProvider
+from adapters.providers.fal import FalProvider
+from adapters.providers.gateway import GatewayProvider
+from adapters.providers.gemini import GeminiProvider
+from adapters.providers.openrouter import OpenRouterProvider
+from adapters.providers.replicate import ReplicateProvider
+from adapters.providers.useapi import UseapiProvider
+from adapters.providers.vertex import VertexProvider
 from bot.budget import (
     MIN_FACTOR,
     RECOVERY_S,
@@ -168,3 +176,22 @@ def test_intervals_stay_between_floor_and_cap() -> None:
     assert adaptive_delay(4.0, points, floor_s=2.0, cap_s=30.0) == 2.0  # 5.1 is close
     assert adaptive_delay(6.0, points, floor_s=2.0, cap_s=30.0) == 30.0
     assert adaptive_delay(0.0, [], floor_s=2.0, cap_s=30.0) is None
+
+
+@pytest.mark.parametrize(
+    "adapter",
+    [
+        AimlapiProvider,
+        FalProvider,
+        GatewayProvider,
+        GeminiProvider,
+        OpenRouterProvider,
+        ReplicateProvider,
+        UseapiProvider,
+        VertexProvider,
+    ],
+)
+def test_every_http_provider_publishes_its_limits(adapter: type) -> None:
+    limits = getattr(adapter, "limits", None)
+    assert isinstance(limits, ProviderLimits)
+    assert limits.submit is not None and limits.status is not None

@@ -23,6 +23,7 @@ from adapters.providers._http import (
     health_from_error,
     retry_after_s,
 )
+from bot.budget import ProviderLimits, per_minute
 from bot.catalog import InputKind, ModelSpec
 from bot.errors import (
     ProviderAuthError,
@@ -68,6 +69,11 @@ class UseapiProvider:
     name = "useapi"
     idempotent_submit = False  # every create call starts (and bills) a new generation
     poll_interval_s: float | None = None
+    # ❓ No documented request limit, only maxJobs concurrency (docs/providers.md §1.12): a
+    # moderate guess, which a 429 shrinks; VEO_BUDGET_USEAPI_* replace it.
+    limits = ProviderLimits(submit=per_minute(60), status=per_minute(300))
+    # It calls back when a job ends: polls are then only the safety net.
+    calls_back = True
 
     def __init__(
         self,

@@ -45,6 +45,9 @@ async def test_a_burst_of_jobs_stays_within_the_budget(
             "veo_budget_deferred_total", provider=family.name, kind="submit"
         )
         assert deferred > 0
+        # Each video's delay from done at the provider to noticed is in /metrics.
+        text = bot.service.metrics.render()
+        assert f'veo_notice_delay_seconds_count{{provider="{family.name}"}} {JOBS}' in text
 
 
 @STORM
