@@ -299,6 +299,9 @@ class Lifecycle:
     async def _poll(self, job: Job) -> None:
         provider = self._providers[job.provider]
         assert job.provider_job_id is not None
+        if await self._polling.listed_running(job, provider, self._clock.now()):
+            await self._progress(job, ProviderStatus(ProviderJobState.RUNNING))
+            return
         if await self._polling.over_budget(job, "status", self._clock.now()):
             return
         try:

@@ -10,6 +10,7 @@ next poll is booked into its provider's status budget (`bot.budget`).
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import logging
 import math
@@ -22,7 +23,8 @@ from bot.errors import ProviderError, ProviderRateLimited
 from bot.links import MediaLinks
 from bot.metrics import Metrics
 from bot.models import Job, ProviderStatus
-from bot.ports import Store, VideoProvider
+from bot.outcomes import timed
+from bot.ports import ListsRunningJobs, Store, VideoProvider
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,15 @@ def adaptive_delay(
     return min(max(points[index] - elapsed_s, floor_s), max(floor_s, cap_s))
 
 
+class _Listing:
+    """A provider's last listing of its running jobs, and the read under way, if any."""
+
+    def __init__(self) -> None:
+        self.read_at = -math.inf
+        self.ids: frozenset[str] = frozenset()
+        self.reading: asyncio.Task[None] | None = None
+
+
 class Polling:
     """Decides each job's next poll and spends its provider's budget for each call."""
 
@@ -87,6 +98,7 @@ class Polling:
         # Store.recent_durations (the name agreed with the queue's ETAs); a store without it
         # leaves the intervals fixed.
         self._durations: Durations | None = getattr(store, "recent_durations", None)
+        self._listings: dict[str, _Listing] = {}
 
     def interval_s(self, provider: VideoProvider) -> float:
         """The provider's own poll interval, else the operator's."""
@@ -140,6 +152,38 @@ class Polling:
         )
         await self._store.update(job.id, version=job.version, now=now, due_at=due_at)
         return True
+
+    async def listed_running(self, job: Job, provider: VideoProvider, now: float) -> bool:
+        """Whether the provider's listing of its running jobs shows this one still running:
+        one status call (from the budget) serves every job polled within a poll interval.
+        False when the provider has no such listing, the listing cannot be read or is too
+        old, or the job is not on it (then the job is read on its own)."""
+        if not isinstance(provider, ListsRunningJobs) or job.provider_job_id is None:
+            return False
+        listing = self._listings.setdefault(job.provider, _Listing())
+        # Read again after a poll interval, and never on more than half the status budget:
+        # the jobs the listing no longer shows are read on their own from the other half.
+        pacer = self.budgets.pacer(job.provider, "status")
+        fresh_s = max(self.interval_s(provider), 2 * pacer.spacing_s(now) if pacer else 0.0)
+        stale = now - listing.read_at >= fresh_s and listing.reading is None
+        if stale and self.budgets.take(job.provider, "status", now) == 0:
+            listing.reading = asyncio.create_task(self._read_listing(job, provider, listing))
+        if listing.reading is not None:
+            await asyncio.shield(listing.reading)
+        if self._clock.now() - listing.read_at >= 2 * fresh_s:
+            return False
+        return job.provider_job_id in listing.ids
+
+    async def _read_listing(self, job: Job, provider: ListsRunningJobs, into: _Listing) -> None:
+        try:
+            at = self._clock.now()
+            into.ids = await timed(self._metrics, job.provider, "list", provider.running_jobs())
+            into.read_at = at
+        except ProviderError as err:
+            self.throttled(job, "status", err)
+            log.warning("could not list the running jobs of %s: %s", job.provider, err)
+        finally:
+            into.reading = None
 
     def noticed(self, job: Job, status: ProviderStatus, now: float) -> None:
         """A poll found the job done: how long after the provider finished it, as the

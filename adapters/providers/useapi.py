@@ -157,6 +157,15 @@ class UseapiProvider:
         path = f"{API}/assets/{quote(provider_job_id, safe=':')}"
         return read_job(await self._api.json("GET", path))
 
+    async def running_jobs(self) -> frozenset[str]:
+        """The account's jobs still running, all in one call (`GET /scheduler`)."""
+        body = await self._api.json("GET", f"{API}/scheduler")
+        if not isinstance(body, list):
+            raise ProviderUnavailable(detail="scheduler answer is not a list")
+        return frozenset(
+            str(item["jobId"]) for item in body if isinstance(item, dict) and item.get("jobId")
+        )
+
     def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
         """Stream the result from its pre-signed storage URL."""
         return self._api.stream(status.video_url)

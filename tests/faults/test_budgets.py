@@ -69,3 +69,21 @@ async def test_a_429_storm_slows_the_bot_instead_of_failing_jobs(
         # ...and the bot slowed down: most reads got through, few were refused.
         assert reads.refused <= len(reads.seen) // 2, (reads.refused, len(reads.seen))
         assert reads.most_in_a_window() <= 2 + reads.refused
+
+
+async def test_useapis_scheduler_listing_reads_many_jobs_in_one_call(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    [useapi] = [f for f in FAMILIES if f.name == "useapi"]
+    async with provider_bot(store, tmp_path, useapi, job_duration_s=1.0) as bot:
+        jobs = await asyncio.gather(*(bot.submit() for _ in range(JOBS)))
+        done = await asyncio.wait_for(
+            asyncio.gather(*(bot.service.wait_until_done(j.id) for j in jobs)), 30
+        )
+        assert [d.state for d in done] == [JobState.DELIVERED] * JOBS
+        listings = bot.fake.received("GET", "/v1/ltxstudio/scheduler")
+        one_by_one = bot.fake.received("GET", useapi.status)
+        # A second of running jobs polled every 10 ms: hundreds of reads one by one; with the
+        # listing, the jobs are read on their own only once it no longer shows them running.
+        assert len(listings) > 5
+        assert len(one_by_one) <= 2 * JOBS, len(one_by_one)
