@@ -1,11 +1,12 @@
 """Request budgets: how often the bot may call each provider, shared by every job.
 
 Each provider has two budgets, one for submits and one for status reads, each a number of
-requests per window ("600/min"). A budget is kept as a pacer: between two requests of the same
-kind to the same provider at least `window / count` seconds pass (the generic cell rate
-algorithm with no burst). Any window of the provider's length then holds at most `count`
-requests, whatever the jobs do at once; the bot spends `SAFETY` of it, so that a request that
-leaves a little late (the event loop was busy) never tips a window over.
+requests per window ("600/min"). A budget is kept as a pacer (the generic cell rate algorithm):
+requests of one kind to one provider go at an even pace, a request may go up to one spacing
+ahead of its turn, and any window of the provider's length then holds fewer than `count`
+requests whatever the jobs do at once (`Limit.tolerance_s`); the bot spends `SAFETY` of that,
+so that a request that leaves a little late (the event loop was busy) never tips a window
+over.
 
 A 429 halves the pace (down to `MIN_FACTOR`) and stops all requests of that kind until its
 `Retry-After` has passed; the pace then comes back linearly over `RECOVERY_S` (AIMD).
@@ -55,8 +56,19 @@ class Limit:
 
     @property
     def spacing_s(self) -> float:
-        """The least time between two requests the bot sends within this limit."""
-        return self.window_s / (self.count * SAFETY)
+        """The time between two requests at the pace the bot keeps within this limit: two
+        under `count` a window (the tolerance's share, see `tolerance_s`), and `SAFETY` of
+        that."""
+        room = self.count - 2 if self.count > 2 else self.count
+        return self.window_s / (room * SAFETY)
+
+    @property
+    def tolerance_s(self) -> float:
+        """How early a request may go against the pace (one spacing; none for limits of two
+        or fewer a window), so that a job coming back a little late for its turn does not
+        lose it. Any window then holds at most `1 + (window + tolerance) / spacing`
+        requests, which is under `count`."""
+        return self.spacing_s if self.count > 2 else 0.0
 
     def __str__(self) -> str:
         unit = {1.0: "s", 60.0: "min", 3600.0: "h"}.get(self.window_s)
@@ -123,7 +135,7 @@ class Pacer:
 
     def __init__(self, limit: Limit) -> None:
         self.limit = limit
-        self._last_sent = -math.inf
+        self._tat = -math.inf  # the theoretical time of the next request at the pace
         self._blocked_until = -math.inf
         self._factor = 1.0  # the pace right after the last 429, as a share of the limit
         self._throttled_at = -math.inf
@@ -140,9 +152,9 @@ class Pacer:
     def take(self, now: float) -> float:
         """Spend the next request: 0 when one may be sent now (and it counts as sent), else
         the seconds until one may (nothing is spent then)."""
-        ready = max(self._last_sent + self.spacing_s(now), self._blocked_until)
+        ready = max(self._tat - self.limit.tolerance_s, self._blocked_until)
         if now >= ready:
-            self._last_sent = now
+            self._tat = max(self._tat, now) + self.spacing_s(now)
             return 0.0
         return ready - now
 

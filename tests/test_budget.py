@@ -52,7 +52,7 @@ def test_a_burst_never_gets_more_than_the_budget_in_any_window() -> None:
             sent.append(clock.now())
         clock.advance(rng.choice((0.0, 0.0, 0.001, 0.002, 0.005)))
     assert sent_in_windows(sent, 60.0) <= 600
-    assert sent_in_windows(sent, 1.0) <= 10
+    assert sent_in_windows(sent, 1.0) <= 12  # even: a second's share, and the tolerance
     # ...and under pressure the budget is used, not wasted: close to the pace it allows.
     span = sent[-1] - sent[0]
     assert len(sent) >= span / 60 * 600 * SAFETY * 0.95
@@ -112,8 +112,8 @@ def test_a_provider_without_a_limit_is_never_held_back() -> None:
     assert all(budgets.take("gateway", "submit", 0.0) == 0 for _ in range(100))
     assert all(budgets.take("scripted", "status", 0.0) == 0 for _ in range(100))
     assert budgets.book("scripted", "status", 0.0, 7.0) == 7.0
-    assert budgets.take("gateway", "status", 0.0) == 0
-    assert budgets.take("gateway", "status", 0.0) > 0
+    # One on its turn and one ahead of the next (the tolerance); then the pace holds.
+    assert [budgets.take("gateway", "status", 0.0) > 0 for _ in range(3)] == [False, False, True]
 
 
 @pytest.mark.parametrize(
