@@ -75,7 +75,8 @@ async def test_useapis_scheduler_listing_reads_many_jobs_in_one_call(
     store: SqliteStore, tmp_path: Path
 ) -> None:
     [useapi] = [f for f in FAMILIES if f.name == "useapi"]
-    async with provider_bot(store, tmp_path, useapi, job_duration_s=1.0) as bot:
+    budget = {useapi.name: ProviderLimits(status=Limit(20, 1.0))}
+    async with provider_bot(store, tmp_path, useapi, budgets=budget, job_duration_s=1.5) as bot:
         jobs = await asyncio.gather(*(bot.submit() for _ in range(JOBS)))
         done = await asyncio.wait_for(
             asyncio.gather(*(bot.service.wait_until_done(j.id) for j in jobs)), 30
@@ -83,7 +84,7 @@ async def test_useapis_scheduler_listing_reads_many_jobs_in_one_call(
         assert [d.state for d in done] == [JobState.DELIVERED] * JOBS
         listings = bot.fake.received("GET", "/v1/ltxstudio/scheduler")
         one_by_one = bot.fake.received("GET", useapi.status)
-        # A second of running jobs polled every 10 ms: hundreds of reads one by one; with the
-        # listing, the jobs are read on their own only once it no longer shows them running.
+        # Jobs running 1.5 s, polled as often as 20 reads a second allow: dozens of reads one
+        # by one; with the listing, a job is read on its own only once it is off the list.
         assert len(listings) > 5
         assert len(one_by_one) <= 2 * JOBS, len(one_by_one)
