@@ -46,20 +46,23 @@ from bot.refs import load_refs
 BUSY_TIMEOUT_MS = 5000
 
 
-async def _use_wal(conn: aiosqlite.Connection, busy_timeout_ms: int) -> None:
-    """Switch a new database to WAL. The switch needs the file to itself, and SQLite answers
-    "database is locked" at once (no busy handler) while another process opens the same new
-    file, so it is asked again, every 20 ms, for as long as a write would wait."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + busy_timeout_ms / 1000
-    while True:
-        try:
-            await conn.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or loop.time() >= deadline:
-                raise
-        await asyncio.sleep(0.02)
+@asynccontextmanager
+async def _migrating(path: Path) -> AsyncIterator[None]:
+    """Hold the lock that lets one process at a time switch the file to WAL and migrate it.
+    Without it, processes opening a new file together can each hold a read lock while waiting
+    for the other's, and one gives up "database is locked" after the busy timeout."""
+    lock_path = path.with_name(path.name + ".migrating")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot create {lock_path}: {exc}") from exc
+    try:
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the file drops the lock
+
+
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _ACTIVE = tuple(sorted(ACTIVE_STATES))
 # "Active", in the very words of the partial index jobs_due (0001_jobs_and_quota.sql): SQLite
@@ -256,8 +259,9 @@ class SqliteStore:
             _release(server_lock)
             raise
         try:
-            await _use_wal(writer, busy_timeout_ms)
-            await cls._migrate(writer)
+            async with _migrating(path):
+                await writer.execute("PRAGMA journal_mode = WAL")
+                await cls._migrate(writer)
             reader = await cls._connect(path, busy_timeout_ms)
         except BaseException:
             await writer.close()
@@ -272,8 +276,9 @@ class SqliteStore:
         await cls._probe(path)
         writer = await cls._connect(path, BUSY_TIMEOUT_MS)
         try:
-            await _use_wal(writer, BUSY_TIMEOUT_MS)
-            applied = await cls._migrate(writer)
+            async with _migrating(path):
+                await writer.execute("PRAGMA journal_mode = WAL")
+                applied = await cls._migrate(writer)
             version = await _user_version(writer)
         finally:
             await writer.close()
