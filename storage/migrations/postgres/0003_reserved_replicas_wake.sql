@@ -1,0 +1,3 @@
+-- Reserved for the replicas_wake branch's migration (kept so that this branch's numbers run
+-- without a gap); drop this file at merge.
+SELECT 1;
