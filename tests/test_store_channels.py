@@ -4,9 +4,11 @@ processes reserving at once."""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+import asyncpg
 import pytest
 
 from bot.channels import EVERY_CHANNEL, ChannelRule
@@ -14,6 +16,9 @@ from bot.errors import QuotaExceeded
 from bot.models import JobState
 from bot.ports import LedgerAction
 from bot.quota import CHANNEL_DAILY
+from storage import is_postgres, open_store, sqlite_path
+from storage import postgres as pg_storage
+from storage import sqlite as sqlite_storage
 from tests.test_store_conformance import LIMITS, NOW, PERIOD, job, race
 
 if TYPE_CHECKING:
@@ -120,3 +125,86 @@ async def test_two_processes_reserving_at_once_never_pass_a_channel_budget(
     results = await race("reserve", database_url, "60")
     assert sum(len(r["accepted"]) for r in results) == 10
     assert await any_store.channel_used_today("chat:w1:c1", PERIOD.day) == 100
+
+
+async def test_reservations_from_before_the_upgrade_count_against_their_channel(
+    database_url: str,
+) -> None:
+    """Jobs reserved before channel rules existed have their channel filled in from the job,
+    so a budget set on the day of the upgrade counts what that day already used."""
+    before = job("old", cost_s=6)
+    if is_postgres(database_url):
+        known = pg_storage.migrations()[:-1]
+        db = await asyncpg.connect(database_url)
+        try:
+            await db.execute(
+                """CREATE TABLE schema_version (version integer PRIMARY KEY, name text NOT NULL,
+                       applied_at timestamptz NOT NULL DEFAULT now())"""
+            )
+            for version, name, sql in known:
+                await db.execute(sql)
+                await db.execute("INSERT INTO schema_version VALUES ($1, $2)", version, name)
+            await db.execute(
+                """INSERT INTO jobs (id, platform, user_key, workspace_key, origin, request,
+                       provider, model, state, deadline_at, cost_s, created_at, updated_at)
+                   VALUES ('old', 'chat', $1, $2, $3, $4, 'scripted', 'm', 'pending', $5, 6,
+                           $5, $5)""",
+                before.origin.user_key,
+                before.origin.workspace_key,
+                before.origin.model_dump_json(),
+                before.request.model_dump_json(),
+                NOW,
+            )
+            await db.execute(
+                """INSERT INTO quota_ledger (job_id, user_key, workspace_key, day, month,
+                       seconds, status, created_at, updated_at)
+                   VALUES ('old', $1, $2, $3, $4, 6, 'reserved', $5, $5)""",
+                before.origin.user_key,
+                before.origin.workspace_key,
+                PERIOD.day,
+                PERIOD.month,
+                NOW,
+            )
+        finally:
+            await db.close()
+    else:
+        with sqlite3.connect(sqlite_path(database_url)) as conn:
+            for version, _name, sql in sqlite_storage.migrations()[:-1]:
+                conn.executescript(f"{sql}\nPRAGMA user_version = {version};")
+            conn.execute(
+                """INSERT INTO jobs (id, platform, user_key, workspace_key, origin_json,
+                       request_json, provider, model, state, progress, deadline_at, cost_s,
+                       created_at, updated_at, version)
+                   VALUES ('old', 'chat', ?, ?, ?, ?, 'scripted', 'm', 'pending', 0, ?, 6,
+                           ?, ?, 0)""",
+                (
+                    before.origin.user_key,
+                    before.origin.workspace_key,
+                    before.origin.model_dump_json(),
+                    before.request.model_dump_json(),
+                    NOW,
+                    NOW,
+                    NOW,
+                ),
+            )
+            conn.execute(
+                """INSERT INTO quota_ledger (job_id, user_key, workspace_key, day, month,
+                       seconds, status, created_at, updated_at)
+                   VALUES ('old', ?, ?, ?, ?, 6, 'reserved', ?, ?)""",
+                (
+                    before.origin.user_key,
+                    before.origin.workspace_key,
+                    PERIOD.day,
+                    PERIOD.month,
+                    NOW,
+                    NOW,
+                ),
+            )
+    store = await open_store(database_url)
+    try:
+        assert await store.channel_used_today(before.origin.channel_key, PERIOD.day) == 6
+        await store.set_channel_rule(WS, "c1", {"daily_s": 10.0}, now=NOW)
+        with pytest.raises(QuotaExceeded):
+            await store.create_job(job("new", cost_s=6), [], LIMITS, PERIOD)
+    finally:
+        await store.close()
