@@ -129,3 +129,30 @@ async def test_bad_channel_settings_get_a_specific_message_and_change_nothing(
         rules = await store.channel_rules(workspace)
         assert [rule.aspect_ratio for rule in rules] == ["9:16"]
         assert rules[0].channel_id not in (EVERY_CHANNEL, "")
+
+
+async def test_a_re_roll_in_a_channel_closed_since_is_refused_privately(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with running_bot(store, tmp_path) as bot:
+        fake = bot.fake
+        await bot.reply(await fake.slash("veo", {"prompt": "a paper boat", "duration": 4}))
+        first = await bot.finished(await bot.next_job())
+        video = await bot.video_message(first)
+        moderator = fake.add_user("moderator", permissions=MEMBER_PERMISSIONS | MANAGE_GUILD)
+        closed = await fake.slash(
+            "veo-admin channel close", {"channel": fake.channel_id}, user=moderator
+        )
+        assert await bot.reply(closed) == (
+            f"<#{fake.channel_id}> is closed to /veo. /veo works in every channel on this "
+            f"server except <#{fake.channel_id}>."
+        )
+
+        # Clicked in the video's thread: the thread follows its channel.
+        click = await fake.click(video, "Re-roll")
+        assert await bot.reply(click) == (
+            "/veo does not work in this channel. It works in every other channel here except "
+            f"<#{fake.channel_id}>."
+        )
+        assert click.callbacks[0]["data"]["flags"] & EPHEMERAL
+        assert len(await bot.jobs()) == 1
