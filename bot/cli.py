@@ -1,7 +1,7 @@
 """The `veo-bot` command: `try` a request in the terminal, `run` the bot, list `jobs` and
 `models`, check the providers with `doctor`, and the admin commands (`quota`, `usage`,
-`banned`, printed by `bot.cli_admin`). Part of the composition root: it builds `Settings` once
-and passes them on."""
+`banned`, printed by `bot.cli_admin`; `channel`, by `bot.cli_channels`). Part of the
+composition root: it builds `Settings` once and passes them on."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ from pydantic import ValidationError
 
 from adapters.console import ConsoleSurface, console_origin
 from adapters.providers import build_providers, default_catalog, default_provider
-from bot import app, checkup, cli_admin
+from bot import app, checkup, cli_admin, cli_channels
 from bot.admin import AdminActions
+from bot.channel_admin import ChannelActions
 from bot.clock import SystemClock
 from bot.errors import (
     ConfigurationError,
@@ -181,6 +182,16 @@ async def _admin(args: argparse.Namespace, settings: Settings) -> int:
     runtime = await app.open_runtime(settings, {surface.platform: surface})
     try:
         service = runtime.service
+        if args.command == "channel":
+            channels = ChannelActions(
+                service.store,
+                catalog=service.catalog,
+                providers=service.providers,
+                default_provider=service.config.default_provider,
+                default_model=service.config.default_model,
+                clock=service.clock,
+            )
+            return await cli_channels.run(args, channels, OPERATOR)
         actions = AdminActions(service.store, defaults=service.config.limits, clock=service.clock)
         return await cli_admin.run(args, actions, runtime.store, OPERATOR)
     finally:
@@ -286,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     banned.add_argument("action", choices=("list", "add", "remove"))
     banned.add_argument("term", nargs="?", help="a word, a phrase, or re:<regular expression>")
     banned.add_argument("--workspace", required=True, help="PLATFORM:WORKSPACE")
+
+    cli_channels.add_parser(commands)
     return parser
 
 
@@ -317,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_migrate(settings))
         if args.command == "doctor":
             return asyncio.run(_doctor(settings))
-        if args.command in ("quota", "usage", "banned"):
+        if args.command in ("quota", "usage", "banned", "channel"):
             return asyncio.run(_admin(args, settings))
         return asyncio.run(_run(settings))
     except KeyboardInterrupt:
@@ -325,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except QuotaExceeded as exc:
         return fail(exc.user_message, EXIT_REFUSED)
     except UserFacingError as exc:
-        refused = exc.code in ("blocked", "moderation")
+        refused = exc.code in ("blocked", "moderation", "channel_closed")
         return fail(exc.user_message, EXIT_REFUSED if refused else EXIT_BAD_INPUT)
     except ConfigurationError as exc:
         return fail(str(exc), EXIT_CONFIG)

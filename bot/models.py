@@ -87,6 +87,8 @@ class GenerationRequest(BaseModel):
     # The provider-side URI of an earlier result to extend (Veo 3.1 extension).
     source_video: str | None = None
     extras: dict[str, Any] = Field(default_factory=dict)
+    # The result goes to the requester alone (a channel's rule, or their own choice).
+    private: bool = False
 
     def media(self) -> list[tuple[MediaRole, int, ImageInput]]:
         """Every image with its role and position, in a stable order."""
@@ -154,6 +156,12 @@ class Origin(BaseModel):
     def workspace_key(self) -> str:
         """The workspace's key in quotas and admin lists: `platform:workspace`."""
         return f"{self.platform}:{self.workspace_id}"
+
+    @property
+    def channel_key(self) -> str:
+        """The channel's key in the quota ledger: `platform:workspace:channel` (a thread
+        counts as the channel it is in)."""
+        return f"{self.platform}:{self.workspace_id}:{self.channel_id}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from bot.catalog import ModelSpec
+from bot.channels import ChannelRule
 from bot.models import (
     Authority,
     GenerationRequest,
@@ -344,6 +345,26 @@ class Store(Protocol):
 
     async def usage_report(self, month: str, workspace_key: str | None = None) -> list[UsageRow]:
         """Seconds per user for a month, most first: charged, and still in flight."""
+        ...
+
+    async def channel_rules(self, workspace_key: str) -> list[ChannelRule]:
+        """Every channel rule of the workspace (its every-channel row included), by channel."""
+        ...
+
+    async def set_channel_rule(
+        self, workspace_key: str, channel_id: str, changes: Mapping[str, object], *, now: float
+    ) -> ChannelRule:
+        """Change the named columns (`bot.channels.COLUMNS`) of the channel's rule, None
+        meaning nothing said; a rule left saying nothing is removed. The rule after."""
+        ...
+
+    async def clear_channel_rule(self, workspace_key: str, channel_id: str) -> bool:
+        """Forget everything said about the channel; returns whether anything was."""
+        ...
+
+    async def channel_used_today(self, channel_key: str, day: str) -> float:
+        """Seconds reserved or charged in the channel (`Origin.channel_key`) on `day`; the
+        stores count the same inside `create_job` against the channel's daily budget."""
         ...
 
     async def get_or_create_secret(self, name: str) -> str:

@@ -13,11 +13,13 @@ import math
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+from bot.channels import ChannelBudget
 from bot.errors import InvalidRequest, QuotaExceeded, UserFacingError
 from bot.models import Authority, LimitOverride, QuotaLimits, QuotaPeriod, QuotaUsage
 
 USER_DAILY = "user_daily"
 USER_CONCURRENT = "user_concurrent"
+CHANNEL_DAILY = "channel_daily"
 WORKSPACE_MONTHLY = "workspace_monthly"
 # The most anyone, the operator included, can set: past these a number is a typo or an
 # attack (`daily:1e9`), not a quota.
@@ -72,6 +74,16 @@ def refusal(
         return QuotaExceeded(
             message, limit=limit, used=used, allowed=allowed, resets_at=period.day_resets_at
         )
+    if limit == CHANNEL_DAILY:
+        left = max(0.0, allowed - used)
+        message = (
+            f"This video costs {_fmt_seconds(cost)} s, and this channel has "
+            f"{_fmt_seconds(left)} s of its {_fmt_seconds(allowed)} s for today left. "
+            f"It resets at {_until(period.day_resets_at, now)}."
+        )
+        return QuotaExceeded(
+            message, limit=limit, used=used, allowed=allowed, resets_at=period.day_resets_at
+        )
     left = max(0.0, allowed - used)
     message = (
         f"This video costs {_fmt_seconds(cost)} s, and this workspace has {_fmt_seconds(left)} s "
@@ -91,10 +103,12 @@ def admission(
     cost_s: float,
     period: QuotaPeriod,
     now: float,
+    channel: ChannelBudget | None = None,
 ) -> UserFacingError | None:
     """The decision for a job of `cost_s` now: None when it may start, else the refusal to
     raise (the person is blocked, or the first limit the job would pass). `limits` are those
-    in force (`effective_limits`); `usage` counts the reservations and charges so far."""
+    in force (`effective_limits`); `usage` counts the reservations and charges so far;
+    `channel`: the channel's daily budget, when its rules set one."""
     if blocked:
         return blocked_refusal()
     if usage.in_flight >= limits.user_concurrent:
@@ -111,6 +125,15 @@ def admission(
             USER_DAILY,
             used=usage.used_today_s,
             allowed=limits.user_daily_s,
+            cost=cost_s,
+            period=period,
+            now=now,
+        )
+    if channel is not None and channel.used_today_s + cost_s > channel.daily_s:
+        return refusal(
+            CHANNEL_DAILY,
+            used=channel.used_today_s,
+            allowed=channel.daily_s,
             cost=cost_s,
             period=period,
             now=now,

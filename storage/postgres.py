@@ -21,7 +21,7 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any, TypeAlias
@@ -30,6 +30,8 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from bot import moderation, quota
+from bot.channels import COLUMNS as CHANNEL_COLUMNS
+from bot.channels import EVERY_CHANNEL, ChannelBudget, ChannelRule
 from bot.errors import ConfigurationError
 from bot.models import (
     ACTIVE_STATES,
@@ -159,6 +161,20 @@ def _record_to_override(row: asyncpg.Record) -> LimitOverride:
         daily_s=row["daily_s"],
         concurrent=row["concurrent"],
         monthly_s=row["monthly_s"],
+    )
+
+
+def _record_to_rule(row: asyncpg.Record) -> ChannelRule:
+    return ChannelRule(
+        workspace_key=row["workspace_key"],
+        channel_id=row["channel_id"],
+        open=row["open"],
+        provider=row["provider"],
+        model=row["model"],
+        aspect_ratio=row["aspect_ratio"],
+        private=row["private"],
+        daily_s=row["daily_s"],
+        person_generation=row["person_generation"],
     )
 
 
@@ -300,7 +316,8 @@ class PostgresStore:
         origin = job.origin
         async with self._transaction() as db:
             # Every reservation for this user or this workspace, and every job with this key,
-            # waits here for the one before it to commit: what it reads next is final.
+            # waits here for the one before it to commit: what it reads next is final. A
+            # channel is inside its workspace: the workspace's lock covers its daily budget.
             names = [f"quota:user:{origin.user_key}", f"quota:workspace:{origin.workspace_key}"]
             if idempotency_key is not None:
                 names.append(f"idempotency:{idempotency_key}")
@@ -342,12 +359,13 @@ class PostgresStore:
                     [(job.id, role.value, pos, data) for role, pos, data in media],
                 )
             await db.execute(
-                """INSERT INTO quota_ledger (job_id, user_key, workspace_key, day, month,
-                       seconds, status, created_at, updated_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, 'reserved', $7, $7)""",
+                """INSERT INTO quota_ledger (job_id, user_key, workspace_key, channel_key, day,
+                       month, seconds, status, created_at, updated_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, 'reserved', $8, $8)""",
                 job.id,
                 origin.user_key,
                 origin.workspace_key,
+                origin.channel_key,
                 period.day,
                 period.month,
                 job.cost_s,
@@ -390,9 +408,39 @@ class PostgresStore:
             cost_s=cost_s,
             period=period,
             now=now,
+            channel=await self._channel_budget(db, origin, period),
         )
         if refused is not None:
             raise refused
+
+    @staticmethod
+    async def _channel_budget(
+        db: Connection, origin: Origin, period: QuotaPeriod
+    ) -> ChannelBudget | None:
+        """The channel's daily budget (its own, else the workspace's for every channel) and
+        what today has used of it; None when no rule sets one."""
+        daily = await db.fetchval(
+            """SELECT daily_s FROM channel_rules
+               WHERE workspace_key = $1 AND channel_id IN ($2, $3) AND daily_s IS NOT NULL
+               ORDER BY channel_id = $3 LIMIT 1""",
+            origin.workspace_key,
+            origin.channel_id,
+            EVERY_CHANNEL,
+        )
+        if daily is None:
+            return None
+        used = await PostgresStore._channel_used(db, origin.channel_key, period.day)
+        return ChannelBudget(origin.channel_key, float(daily), used)
+
+    @staticmethod
+    async def _channel_used(db: Connection, channel_key: str, day: str) -> float:
+        used = await db.fetchval(
+            """SELECT COALESCE(SUM(seconds), 0) FROM quota_ledger
+               WHERE channel_key = $1 AND day = $2 AND status IN ('reserved', 'settled')""",
+            channel_key,
+            day,
+        )
+        return float(used)
 
     async def get_job(self, job_id: str) -> Job | None:
         """The job with this id, or None."""
@@ -684,6 +732,66 @@ class PostgresStore:
             "SELECT * FROM quota_overrides ORDER BY scope, subject, set_by"
         )
         return [_record_to_override(row) for row in rows]
+
+    # --- channel rules ----------------------------------------------------------------------
+
+    async def channel_rules(self, workspace_key: str) -> list[ChannelRule]:
+        """Every rule of the workspace (its every-channel row included), by channel id."""
+        rows = await self._pool.fetch(
+            "SELECT * FROM channel_rules WHERE workspace_key = $1 ORDER BY channel_id",
+            workspace_key,
+        )
+        return [_record_to_rule(row) for row in rows]
+
+    async def set_channel_rule(
+        self, workspace_key: str, channel_id: str, changes: Mapping[str, object], *, now: float
+    ) -> ChannelRule:
+        """Change the named columns of the channel's rule (None: back to nothing said), the
+        others kept; a rule left saying nothing is removed. Returns the rule after."""
+        unknown = set(changes) - set(CHANNEL_COLUMNS)
+        if unknown:
+            raise ValueError(f"channel rule fields {sorted(unknown)} do not exist")
+        sets = "".join(f", {column} = ${n}" for n, column in enumerate(changes, start=4))
+        async with self._transaction() as db:
+            await db.execute(
+                """INSERT INTO channel_rules (workspace_key, channel_id, updated_at)
+                   VALUES ($1, $2, $3)
+                   ON CONFLICT (workspace_key, channel_id) DO NOTHING""",
+                workspace_key,
+                channel_id,
+                now,
+            )
+            row = await db.fetchrow(
+                f"""UPDATE channel_rules SET updated_at = $3{sets}
+                    WHERE workspace_key = $1 AND channel_id = $2 RETURNING *""",  # noqa: S608 - checked columns
+                workspace_key,
+                channel_id,
+                now,
+                *changes.values(),
+            )
+            assert row is not None
+            rule = _record_to_rule(row)
+            if rule.is_empty:
+                await db.execute(
+                    "DELETE FROM channel_rules WHERE workspace_key = $1 AND channel_id = $2",
+                    workspace_key,
+                    channel_id,
+                )
+            return rule
+
+    async def clear_channel_rule(self, workspace_key: str, channel_id: str) -> bool:
+        """Forget everything said about the channel; returns whether anything was."""
+        status = await self._pool.execute(
+            "DELETE FROM channel_rules WHERE workspace_key = $1 AND channel_id = $2",
+            workspace_key,
+            channel_id,
+        )
+        return _affected(status) > 0
+
+    async def channel_used_today(self, channel_key: str, day: str) -> float:
+        """Seconds reserved or charged in the channel on `day`."""
+        async with self._connection() as db:
+            return await self._channel_used(db, channel_key, day)
 
     async def reset_day(self, user_key: str, day: str, *, now: float) -> None:
         """Start the user's day afresh: what was charged before now no longer counts today."""

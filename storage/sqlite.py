@@ -15,7 +15,7 @@ import os
 import re
 import secrets
 import sqlite3
-from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -24,6 +24,8 @@ from typing import Any
 import aiosqlite
 
 from bot import moderation, quota
+from bot.channels import COLUMNS as CHANNEL_COLUMNS
+from bot.channels import EVERY_CHANNEL, ChannelBudget, ChannelRule
 from bot.errors import ConfigurationError
 from bot.models import (
     ACTIVE_STATES,
@@ -210,6 +212,23 @@ def _row_to_override(row: sqlite3.Row) -> LimitOverride:
         daily_s=row["daily_s"],
         concurrent=row["concurrent"],
         monthly_s=row["monthly_s"],
+    )
+
+
+def _row_to_rule(row: sqlite3.Row) -> ChannelRule:
+    def flag(value: int | None) -> bool | None:
+        return None if value is None else bool(value)
+
+    return ChannelRule(
+        workspace_key=row["workspace_key"],
+        channel_id=row["channel_id"],
+        open=flag(row["open"]),
+        provider=row["provider"],
+        model=row["model"],
+        aspect_ratio=row["aspect_ratio"],
+        private=flag(row["private"]),
+        daily_s=row["daily_s"],
+        person_generation=row["person_generation"],
     )
 
 
@@ -427,13 +446,14 @@ class SqliteStore:
                 [(job.id, role.value, pos, data) for role, pos, data in media],
             )
             await db.execute(
-                """INSERT INTO quota_ledger (job_id, user_key, workspace_key, day, month,
-                       seconds, status, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, 'reserved', ?, ?)""",
+                """INSERT INTO quota_ledger (job_id, user_key, workspace_key, channel_key, day,
+                       month, seconds, status, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?)""",
                 (
                     job.id,
                     origin.user_key,
                     origin.workspace_key,
+                    origin.channel_key,
                     period.day,
                     period.month,
                     job.cost_s,
@@ -478,9 +498,38 @@ class SqliteStore:
             cost_s=cost_s,
             period=period,
             now=now,
+            channel=await self._channel_budget(db, origin, period),
         )
         if refused is not None:
             raise refused
+
+    @staticmethod
+    async def _channel_budget(
+        db: aiosqlite.Connection, origin: Origin, period: QuotaPeriod
+    ) -> ChannelBudget | None:
+        """The channel's daily budget (its own, else the workspace's for every channel) and
+        what today has used of it; None when no rule sets one."""
+        async with db.execute(
+            """SELECT daily_s FROM channel_rules
+               WHERE workspace_key = ? AND channel_id IN (?, ?) AND daily_s IS NOT NULL
+               ORDER BY channel_id = ? LIMIT 1""",
+            (origin.workspace_key, origin.channel_id, EVERY_CHANNEL, EVERY_CHANNEL),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        used = await SqliteStore._channel_used(db, origin.channel_key, period.day)
+        return ChannelBudget(origin.channel_key, float(row[0]), used)
+
+    @staticmethod
+    async def _channel_used(db: aiosqlite.Connection, channel_key: str, day: str) -> float:
+        async with db.execute(
+            """SELECT COALESCE(SUM(seconds), 0) FROM quota_ledger
+               WHERE channel_key = ? AND day = ? AND status IN ('reserved', 'settled')""",
+            (channel_key, day),
+        ) as cur:
+            row = await cur.fetchone()
+        return float(row[0]) if row else 0.0
 
     async def get_job(self, job_id: str) -> Job | None:
         """The job with this id, or None."""
@@ -765,6 +814,66 @@ class SqliteStore:
             "SELECT * FROM quota_overrides ORDER BY scope, subject, set_by"
         ) as cur:
             return [_row_to_override(row) for row in await cur.fetchall()]
+
+    # --- channel rules ----------------------------------------------------------------------
+
+    async def channel_rules(self, workspace_key: str) -> list[ChannelRule]:
+        """Every rule of the workspace (its every-channel row included), by channel id."""
+        async with self._reader.execute(
+            "SELECT * FROM channel_rules WHERE workspace_key = ? ORDER BY channel_id",
+            (workspace_key,),
+        ) as cur:
+            return [_row_to_rule(row) for row in await cur.fetchall()]
+
+    async def set_channel_rule(
+        self, workspace_key: str, channel_id: str, changes: Mapping[str, object], *, now: float
+    ) -> ChannelRule:
+        """Change the named columns of the channel's rule (None: back to nothing said), the
+        others kept; a rule left saying nothing is removed. Returns the rule after."""
+        unknown = set(changes) - set(CHANNEL_COLUMNS)
+        if unknown:
+            raise ValueError(f"channel rule fields {sorted(unknown)} do not exist")
+        async with self._transaction() as db:
+            await db.execute(
+                """INSERT INTO channel_rules (workspace_key, channel_id, updated_at)
+                   VALUES (?, ?, ?)
+                   ON CONFLICT (workspace_key, channel_id) DO UPDATE
+                   SET updated_at = excluded.updated_at""",
+                (workspace_key, channel_id, now),
+            )
+            if changes:
+                sets = ", ".join(f"{column} = ?" for column in changes)
+                await db.execute(
+                    f"UPDATE channel_rules SET {sets} "  # noqa: S608 - checked columns
+                    "WHERE workspace_key = ? AND channel_id = ?",
+                    (*changes.values(), workspace_key, channel_id),
+                )
+            async with db.execute(
+                "SELECT * FROM channel_rules WHERE workspace_key = ? AND channel_id = ?",
+                (workspace_key, channel_id),
+            ) as cur:
+                row = await cur.fetchone()
+            assert row is not None
+            rule = _row_to_rule(row)
+            if rule.is_empty:
+                await db.execute(
+                    "DELETE FROM channel_rules WHERE workspace_key = ? AND channel_id = ?",
+                    (workspace_key, channel_id),
+                )
+            return rule
+
+    async def clear_channel_rule(self, workspace_key: str, channel_id: str) -> bool:
+        """Forget everything said about the channel; returns whether anything was."""
+        async with self._transaction() as db:
+            cur = await db.execute(
+                "DELETE FROM channel_rules WHERE workspace_key = ? AND channel_id = ?",
+                (workspace_key, channel_id),
+            )
+            return cur.rowcount > 0
+
+    async def channel_used_today(self, channel_key: str, day: str) -> float:
+        """Seconds reserved or charged in the channel on `day`."""
+        return await self._channel_used(self._reader, channel_key, day)
 
     async def reset_day(self, user_key: str, day: str, *, now: float) -> None:
         """Start the user's day afresh: what was charged before now no longer counts today."""

@@ -17,10 +17,12 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from adapters.discord._channels import ChannelAction, channel_group
 from adapters.discord._markup import DISCORD
 from adapters.discord._replies import reply
 from bot import texts
 from bot.admin import AdminActions, AdminOutcome, Admins, Member, Subject
+from bot.channel_admin import ChannelActions
 from bot.errors import InvalidRequest
 from bot.jobs import JobService
 from bot.models import Actor
@@ -53,10 +55,19 @@ class VeoAdmin:
     def __init__(self, admins: Admins) -> None:
         self.admins = admins
         self._actions: AdminActions | None = None
+        self._channels: ChannelActions | None = None
 
     def bind(self, service: JobService) -> None:
         self._actions = AdminActions(
             service.store, defaults=service.config.limits, clock=service.clock
+        )
+        self._channels = ChannelActions(
+            service.store,
+            catalog=service.catalog,
+            providers=service.providers,
+            default_provider=service.config.default_provider,
+            default_model=service.config.default_model,
+            clock=service.clock,
         )
 
     @property
@@ -75,16 +86,33 @@ class VeoAdmin:
     async def run(self, interaction: Interaction, action: Action) -> None:
         """Check the person, acknowledge privately, do `action(actions, workspace, actor)`,
         tell them what it did."""
-        actor = self.actor(interaction)
+        actor = await self._admitted(interaction)
         if actor is None:
-            log.info("refused /veo-admin to %s", interaction.user.id)
-            await reply(interaction, texts.not_an_admin(DISCORD))
             return
-        await interaction.response.defer(ephemeral=True, thinking=True)
         workspace = f"{PLATFORM}:{interaction.guild_id}"
         # A failure goes to the command tree's catch-all (`_replies.answer_error`).
         outcome = await action(self.actions, workspace, actor)
         await reply(interaction, texts.admin_answer(outcome, DISCORD, top=_TOP_USERS))
+
+    async def run_channel(self, interaction: Interaction, action: ChannelAction) -> None:
+        """`run` for the channel rules (`/veo-admin channel …`)."""
+        actor = await self._admitted(interaction)
+        if actor is None:
+            return
+        if self._channels is None:
+            raise RuntimeError("the Discord adapter has not been started")
+        outcome = await action(self._channels, f"{PLATFORM}:{interaction.guild_id}", actor)
+        await reply(interaction, texts.channel_answer(outcome, DISCORD))
+
+    async def _admitted(self, interaction: Interaction) -> Actor | None:
+        """The admin's authority, the interaction acknowledged privately; None: refused."""
+        actor = self.actor(interaction)
+        if actor is None:
+            log.info("refused /veo-admin to %s", interaction.user.id)
+            await reply(interaction, texts.not_an_admin(DISCORD))
+            return None
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        return actor
 
 
 def _user_key(workspace: str, user: discord.abc.User) -> str:
@@ -169,4 +197,5 @@ def admin_group(admin: VeoAdmin) -> app_commands.Group:
     async def banned(interaction: Interaction) -> None:
         await admin.run(interaction, lambda actions, ws, _: actions.banned_terms(ws))
 
+    group.add_command(channel_group(admin))
     return group

@@ -58,6 +58,7 @@ from adapters.slack._surface import PLATFORM, SlackSurface, thread_root
 from bot import texts
 from bot.admin import AdminActions, Admins, Member
 from bot.catalog import InputKind, ModelSpec
+from bot.channel_admin import ChannelActions
 from bot.errors import ConfigurationError, DeliveryError, InvalidRequest, reply_to
 from bot.models import GenerationRequest, ImageInput, Origin
 from bot.ports import ChatSurface
@@ -115,6 +116,7 @@ class SlackAdapter:
         self._app.error(self._on_error)
         self._service: JobService | None = None
         self._actions: AdminActions | None = None
+        self._channel_actions: ChannelActions | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._seen = SeenEvents()
@@ -133,6 +135,14 @@ class SlackAdapter:
         self._service = service
         self._actions = AdminActions(
             service.store, defaults=service.config.limits, clock=service.clock
+        )
+        self._channel_actions = ChannelActions(
+            service.store,
+            catalog=service.catalog,
+            providers=service.providers,
+            default_provider=service.config.default_provider,
+            default_model=service.config.default_model,
+            clock=service.clock,
         )
         await self._identify()
         if self._app_token is not None:
@@ -403,7 +413,11 @@ class SlackAdapter:
         if actor is None:
             await reply(texts.not_an_admin(SLACK))
             return
-        await reply(await admin.run(self._admin_actions, origin.workspace_id, text, actor))
+        if self._channel_actions is None:
+            raise RuntimeError("the Slack adapter is used before start()")
+        await reply(
+            await admin.run(self._admin_actions, self._channel_actions, origin, text, actor)
+        )
 
     async def _send_quota(self, origin: Origin, reply: Reply) -> None:
         await reply(texts.quota(await self._jobs.quota_report(origin), SLACK))

@@ -9,7 +9,8 @@ same functions.
 The sentences the core itself raises (refusals from the catalog, quotas, moderation, providers)
 stay beside the rule they explain; these are the ones the surfaces used to write themselves.
 Inside: `_markup` (the `Markup` protocol), `_requests` (asking for a video: quotas, refusals,
-the form, images, help), `_videos` (progress, delivery, the buttons), `_admin` (admin answers).
+the form, images, help), `_videos` (progress, delivery, the buttons), `_admin` (admin answers),
+`_channels` (channel rules).
 """
 
 from __future__ import annotations
@@ -21,6 +22,15 @@ from bot.texts._admin import (
     limits_look_like,
     name_a_person,
     not_an_admin,
+)
+from bot.texts._channels import (
+    channel_answer,
+    channel_closed,
+    channel_commands,
+    channel_setting_takes,
+    name_a_channel,
+    not_a_number,
+    on_or_off,
 )
 from bot.texts._markup import (
     Markup,
@@ -85,6 +95,10 @@ __all__ = [
     "attachment_link_expired",
     "attachment_not_handed_over",
     "cannot_extend",
+    "channel_answer",
+    "channel_closed",
+    "channel_commands",
+    "channel_setting_takes",
     "could_not_delete",
     "could_not_post_here",
     "delete_refused",
@@ -109,12 +123,15 @@ __all__ = [
     "limit_takes",
     "limits_look_like",
     "missing_permissions",
+    "name_a_channel",
     "name_a_person",
     "no_image_in_message",
     "no_model_animates_images",
+    "not_a_number",
     "not_a_whole_number",
     "not_an_admin",
     "not_an_image",
+    "on_or_off",
     "one_or_two_images",
     "posting_refused",
     "posting_refused_by_slack",

@@ -98,6 +98,7 @@ def admin_commands(command: str, markup: Markup) -> str:
         "ban <word or re:pattern>",
         "unban <term>",
         "banned",
+        "channel list|show|allow|close|set|reset",
     )
     return " · ".join(markup.code(f"{command} admin {form}") for form in forms)
 

@@ -12,11 +12,13 @@ from tests.fakes.discord._model import (
     APPLICATION_COMMAND,
     ATTACHMENT_OPTION,
     AUTOCOMPLETE,
+    CHANNEL_OPTION,
     CHAT_INPUT,
     MESSAGE_COMMAND,
     MESSAGE_COMPONENT,
     MODAL_SUBMIT,
     SUB_COMMAND,
+    SUB_COMMAND_GROUP,
     USER_OPTION,
     Attachment,
     Interaction,
@@ -37,10 +39,25 @@ class People(Gateway):
         channel_id: int | None = None,
     ) -> Interaction:
         """A person runs `/name` with these options (attachments as `upload()` returned them,
-        users as `User`s); `name` may hold a subcommand: `"veo-admin limits"`."""
+        users as `User`s, channels by id); `name` may hold a subcommand, `"veo-admin limits"`,
+        or a group and its subcommand, `"veo-admin channel allow"`."""
         top, _, sub = name.partition(" ")
         command = self.registered(top, CHAT_INPUT)
-        if sub:
+        group, _, inner = sub.partition(" ")
+        if inner:
+            grouped = self._option(command, group)
+            assert grouped["type"] == SUB_COMMAND_GROUP, f"{group!r} is not a group of /{top}"
+            subcommand = self._option(grouped, inner)
+            assert subcommand["type"] == SUB_COMMAND, f"{inner!r} is not a subcommand of {group}"
+            given, resolved = self._options(subcommand, options or {})
+            given = [
+                {
+                    "name": group,
+                    "type": SUB_COMMAND_GROUP,
+                    "options": [{"name": inner, "type": SUB_COMMAND, "options": given}],
+                }
+            ]
+        elif sub:
             subcommand = self._option(command, sub)
             assert subcommand["type"] == SUB_COMMAND, f"{sub!r} is not a subcommand of /{top}"
             given, resolved = self._options(subcommand, options or {})
@@ -188,6 +205,12 @@ class People(Gateway):
                 del member["user"]  # resolved members come without it
                 resolved.setdefault("members", {})[str(value.id)] = member
                 value = str(value.id)
+            elif option["type"] == CHANNEL_OPTION:
+                assert isinstance(value, int) and value in self.channels, f"{name}: a channel id"
+                # Resolved channels carry the member's permissions in them.
+                channel = {**self.channels[value], "permissions": str((1 << 53) - 1)}
+                resolved.setdefault("channels", {})[str(value)] = channel
+                value = str(value)
             given.append({"name": name, "type": option["type"], "value": value})
         missing = [
             o["name"]
