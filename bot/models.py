@@ -87,6 +87,8 @@ class GenerationRequest(BaseModel):
     # The provider-side URI of an earlier result to extend (Veo 3.1 extension).
     source_video: str | None = None
     extras: dict[str, Any] = Field(default_factory=dict)
+    # A result only the requester sees: sent to them directly, never shown in the channel.
+    private: bool = False
 
     def media(self) -> list[tuple[MediaRole, int, ImageInput]]:
         """Every image with its role and position, in a stable order."""

@@ -560,6 +560,27 @@ class PostgresStore:
             )
         return [_record_to_job(row) for row in rows]
 
+    async def user_history(
+        self, user_key: str, *, limit: int, before: tuple[float, str] | None = None
+    ) -> list[Job]:
+        """One page of the user's jobs, newest first, after the keyset `before`."""
+        if before is None:
+            rows = await self._pool.fetch(
+                "SELECT * FROM jobs WHERE user_key = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+                user_key,
+                limit,
+            )
+        else:
+            rows = await self._pool.fetch(
+                "SELECT * FROM jobs WHERE user_key = $1 AND (created_at, id) < ($2, $3) "
+                "ORDER BY created_at DESC, id DESC LIMIT $4",
+                user_key,
+                before[0],
+                before[1],
+                limit,
+            )
+        return [_record_to_job(row) for row in rows]
+
     # --- quota --------------------------------------------------------------------------
 
     async def quota_usage(

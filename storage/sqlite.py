@@ -60,6 +60,8 @@ async def _use_wal(conn: aiosqlite.Connection, busy_timeout_ms: int) -> None:
             if "locked" not in str(exc) or loop.time() >= deadline:
                 raise
         await asyncio.sleep(0.02)
+
+
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _ACTIVE = tuple(sorted(ACTIVE_STATES))
 # "Active", in the very words of the partial index jobs_due (0001_jobs_and_quota.sql): SQLite
@@ -637,6 +639,21 @@ class SqliteStore:
         where, params = ("WHERE user_key = ?", [user_key]) if user_key else ("", [])
         async with self._reader.execute(
             f"SELECT * FROM jobs {where} ORDER BY created_at DESC LIMIT ?",  # noqa: S608
+            (*params, limit),
+        ) as cur:
+            return [_row_to_job(row) for row in await cur.fetchall()]
+
+    async def user_history(
+        self, user_key: str, *, limit: int, before: tuple[float, str] | None = None
+    ) -> list[Job]:
+        """One page of the user's jobs, newest first, after the keyset `before`."""
+        where = "user_key = ?"
+        params: list[object] = [user_key]
+        if before is not None:
+            where += " AND (created_at < ? OR (created_at = ? AND id < ?))"
+            params += [before[0], before[0], before[1]]
+        async with self._reader.execute(
+            f"SELECT * FROM jobs WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?",  # noqa: S608
             (*params, limit),
         ) as cur:
             return [_row_to_job(row) for row in await cur.fetchall()]

@@ -1,5 +1,5 @@
-"""The bot's side of every interaction: `/veo`, `/veo-quota`, "Animate with Veo", the buttons
-under a video and the modals they open.
+"""The bot's side of every interaction: `/veo`, `/veo-quota`, `/veo-history` (with
+`_history`), "Animate with Veo", the buttons under a video and the modals they open.
 
 Each handler acknowledges first (Discord allows 3 s; downloads, the database and providers may
 take longer), then converts the interaction into a `GenerationRequest` + `Origin`, calls the job
@@ -23,6 +23,7 @@ from adapters.discord import _cards
 from adapters.discord._actions import ModalFields
 from adapters.discord._admin import VeoAdmin, admin_group, member_of
 from adapters.discord._client import VeoClient
+from adapters.discord._history import HistoryActions
 from adapters.discord._markup import DISCORD
 from adapters.discord._modals import AnimateModal, ExtendModal
 from adapters.discord._replies import answer_error, reply
@@ -56,6 +57,7 @@ class VeoOptions:
     seed: int | None = None
     negative_prompt: str | None = None
     audio: bool | None = None
+    private: bool | None = None
 
 
 def origin_of(interaction: Interaction, *, thread_on: int | None = None) -> Origin:
@@ -98,7 +100,7 @@ def check_permissions(interaction: Interaction, origin: Origin) -> None:
 
 
 def queued_text(job: Job) -> str:
-    opens = _cards.thread_name(job.request.prompt) if job.origin.thread_id is None else None
+    opens = _cards.thread_name_of(job) if job.origin.thread_id is None else None
     return texts.queued(job, DISCORD, new_thread=opens)
 
 
@@ -119,7 +121,7 @@ def _looks_like_image(attachment: discord.Attachment) -> bool:
     )
 
 
-class VeoCommands:
+class VeoCommands(HistoryActions):
     def __init__(self, surface: DiscordSurface, *, admins: Admins) -> None:
         self.surface = surface
         self.admin = VeoAdmin(admins)
@@ -134,6 +136,24 @@ class VeoCommands:
         if self._service is None:
             raise RuntimeError("the Discord adapter has not been started")
         return self._service
+
+    def _origin(self, interaction: Interaction) -> Origin:
+        return origin_of(interaction)
+
+    def _check_permissions(self, interaction: Interaction, origin: Origin) -> None:
+        check_permissions(interaction, origin)
+
+    def _request_from(self, fields: ModalFields) -> GenerationRequest:
+        """A text-only request from a filled-in form."""
+        provider, model = self._split_model(fields.model)
+        return GenerationRequest(
+            prompt=fields.prompt,
+            provider=provider,
+            model=model,
+            duration_s=_parse_whole(fields.duration, "duration in seconds", "duration"),
+            aspect_ratio=(fields.aspect_ratio or "").strip() or None,
+            seed=_parse_whole(fields.seed, "seed", "seed"),
+        )
 
     # --- answering ----------------------------------------------------------------------
 
@@ -265,6 +285,7 @@ class VeoCommands:
             audio=options.audio,
             first_frame=first,
             last_frame=last,
+            private=bool(options.private),
         )
         return await self._submit(interaction, request, origin)
 
@@ -395,8 +416,8 @@ class VeoCommands:
 
 
 def register(client: VeoClient, veo: VeoCommands) -> None:
-    """Put `/veo`, `/veo-quota`, `/veo-admin` and "Animate with Veo" on the client's command
-    tree."""
+    """Put `/veo`, `/veo-quota`, `/veo-history`, `/veo-admin` and "Animate with Veo" on the
+    client's command tree."""
 
     @app_commands.command(
         name="veo", description="Make a short video from a prompt, optionally from an image"
@@ -411,6 +432,7 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
         seed="A number for a repeatable result",
         negative_prompt="What to keep out of the video",
         audio="Make sound too (models that can)",
+        private="Send the video to you alone, not into the channel",
     )
     @app_commands.guild_only()
     async def veo_command(  # noqa: PLR0917 - the signature is the command
@@ -424,6 +446,7 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
         negative_prompt: str | None = None,
         audio: bool | None = None,
+        private: bool | None = None,
     ) -> None:
         await veo.veo(
             interaction,
@@ -437,6 +460,7 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
                 seed=seed,
                 negative_prompt=negative_prompt,
                 audio=audio,
+                private=private,
             ),
         )
 
@@ -463,6 +487,11 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
     async def quota_command(interaction: Interaction) -> None:
         await veo.quota(interaction)
 
+    @app_commands.command(name="veo-history", description="Your recent videos, only for you to see")
+    @app_commands.guild_only()
+    async def history_command(interaction: Interaction) -> None:
+        await veo.history(interaction)
+
     @app_commands.context_menu(name="Animate with Veo")
     @app_commands.guild_only()
     async def animate_command(interaction: Interaction, message: discord.Message) -> None:
@@ -471,6 +500,7 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
     client.tree.error(answer_error)
     client.tree.add_command(veo_command)
     client.tree.add_command(quota_command)
+    client.tree.add_command(history_command)
     client.tree.add_command(animate_command)
     client.tree.add_command(admin_group(veo.admin))
     client.veo = veo

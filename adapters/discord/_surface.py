@@ -27,7 +27,7 @@ import aiohttp
 import discord
 
 from adapters.discord import _cards
-from adapters.discord._buttons import delete_custom_id, result_view
+from adapters.discord._buttons import delete_custom_id, info_view, result_view
 from adapters.discord._markup import DISCORD
 from bot import texts
 from bot.errors import DeliveryError, InvalidRequest
@@ -147,7 +147,7 @@ class DiscordSurface:
             await self._client.http.start_thread_with_message(
                 int(channel_id),
                 int(message_id),
-                name=_cards.thread_name(job.request.prompt),
+                name=_cards.thread_name_of(job),
                 auto_archive_duration=_ONE_DAY_MIN,
             )
         except discord.HTTPException as exc:
@@ -299,7 +299,11 @@ class DiscordSurface:
         origin = job.origin
         with delivery_errors("opening a DM with the requester"):
             dm = await self._client.http.start_private_message(int(origin.user_id))
-        words = texts.could_not_post_here(origin.channel_id, DISCORD)
+        words = (
+            texts.private_video_ready()
+            if job.request.private
+            else texts.could_not_post_here(origin.channel_id, DISCORD)
+        )
         extra: dict[str, Any] = {}
         if link is None:
             extra["file"] = discord.File(video, filename=f"veo-{job.id}.mp4")
@@ -309,11 +313,33 @@ class DiscordSurface:
             message = await self._channel(dm["id"]).send(
                 content=words + (f" {notice}" if notice else ""),
                 embed=_cards.result_embed(job),
+                view=info_view(job.id),
                 allowed_mentions=_NO_PINGS,
                 **extra,
             )
         await self._finish_card(job, _cards.sent_privately_card(job))  # if it can still be seen
         return DiscordRefs(dm_channel_id=str(message.channel.id), message_id=str(message.id))
+
+    async def share(self, job: Job, channel_id: str, video: Path | None) -> None:
+        """Post one of a person's videos from their history into a channel: the file when
+        the bot keeps it, else a link to the message that holds it."""
+        await self._logged_in()
+        words = texts.shared_video(job.origin.user_id, job.request.prompt, DISCORD)
+        extra: dict[str, Any] = {}
+        refs = DiscordRefs.of(job.delivery_refs) if job.delivery_refs else DiscordRefs()
+        if video is not None:
+            extra["file"] = discord.File(video, filename=f"veo-{job.id}.mp4")
+        elif refs.channel_id is not None and refs.message_id is not None:
+            words += " " + _jump_url(job.origin, refs.channel_id, refs.message_id)
+        else:
+            raise InvalidRequest(texts.nothing_to_post())
+        with delivery_errors("sharing a video"):
+            await self._channel(channel_id).send(
+                content=words,
+                embed=_cards.result_embed(job),
+                allowed_mentions=_NO_PINGS,
+                **extra,
+            )
 
     async def _post_result(
         self, job: Job, words: str, notice: str | None, *, action: str, **extra: Any
