@@ -149,6 +149,10 @@ class SlackSurface:
         )
         return file_id
 
+    async def share_file(self, job: Job, video: Path, *, channel_id: str, comment: str) -> str:
+        """Upload a kept video into a channel (Post to channel, from a person's history)."""
+        return await self._share(job, video, channel_id=channel_id, thread_ts=None, comment=comment)
+
     async def deliver_privately(
         self, job: Job, video: Path, *, link: ResultLink | None, notice: str | None
     ) -> SlackRefs:
