@@ -33,6 +33,7 @@ from bot.lifecycle import Lifecycle
 from bot.links import MediaLinks
 from bot.metrics import Metrics
 from bot.models import (
+    DM_WORKSPACE,
     GenerationRequest,
     Job,
     Origin,
@@ -185,6 +186,11 @@ class JobService:
     ) -> HistoryPage:
         """One page of the person's own jobs, newest first (see `bot.history`)."""
         return await history_page(self.store, user_key, cursor=cursor, size=size)
+
+    async def home_workspace(self, platform: str, user_id: str) -> str:
+        """Where a direct message with the bot counts, for quotas and history: the workspace
+        the person last asked in on that platform, else `DM_WORKSPACE`."""
+        return await self.store.home_workspace(platform, user_id) or DM_WORKSPACE
 
     def kept_video(self, job: Job) -> Path | None:
         """The job's video on this machine, when one is kept there (behind a link, sent

@@ -27,6 +27,7 @@ from bot import moderation, quota
 from bot.errors import ConfigurationError
 from bot.models import (
     ACTIVE_STATES,
+    DM_WORKSPACE,
     TERMINAL_STATES,
     Authority,
     GenerationRequest,
@@ -42,6 +43,7 @@ from bot.models import (
 )
 from bot.ports import LedgerAction
 from bot.refs import load_refs
+from storage._keys import user_pattern
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -657,6 +659,16 @@ class SqliteStore:
             (*params, limit),
         ) as cur:
             return [_row_to_job(row) for row in await cur.fetchall()]
+
+    async def home_workspace(self, platform: str, user_id: str) -> str | None:
+        """The workspace of the user's latest job on the platform, None when there is none."""
+        async with self._reader.execute(
+            "SELECT workspace_key FROM jobs WHERE platform = ? AND user_key LIKE ? ESCAPE '!' "
+            "AND workspace_key <> ? ORDER BY created_at DESC, id DESC LIMIT 1",
+            (platform, user_pattern(platform, user_id), f"{platform}:{DM_WORKSPACE}"),
+        ) as cur:
+            row = await cur.fetchone()
+        return str(row[0]).partition(":")[2] if row else None
 
     # --- quota --------------------------------------------------------------------------
 

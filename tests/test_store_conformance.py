@@ -617,3 +617,24 @@ async def test_user_history_pages_by_keyset(any_store: AnyStore) -> None:
     tail = second[-1]
     assert await any_store.user_history(user, limit=2, before=(tail.created_at, tail.id)) == []
     assert await any_store.user_history("nobody", limit=5) == []
+
+
+async def test_home_workspace_is_where_the_person_last_asked(any_store: AnyStore) -> None:
+    assert await any_store.home_workspace("chat", "u1") is None
+    made = [
+        ("h0", "w1", "u1", NOW),
+        ("h1", "w2", "u1", NOW + 1),
+        ("h2", "dm", "u1", NOW + 2),  # a direct message from before they had a home
+        ("h3", "w3", "u1_", NOW + 3),  # another person whose id holds a LIKE wildcard
+        ("h4", "w4", "u11", NOW + 4),
+    ]
+    for job_id, workspace, user, moment in made:
+        await any_store.create_job(
+            replace(job(job_id, user=user, workspace=workspace), created_at=moment),
+            [],
+            ROOMY,
+            PERIOD,
+        )
+    assert await any_store.home_workspace("chat", "u1") == "w2"
+    assert await any_store.home_workspace("chat", "u1_") == "w3"
+    assert await any_store.home_workspace("other", "u1") is None

@@ -60,6 +60,27 @@ class VeoOptions:
     private: bool | None = None
 
 
+def in_dm(interaction: Interaction) -> bool:
+    """Whether the interaction came from a direct message with the bot."""
+    return interaction.guild_id is None and isinstance(
+        interaction.channel, discord.DMChannel | discord.PartialMessageable
+    )
+
+
+def dm_origin(interaction: Interaction, home: str) -> Origin:
+    """Where a direct message with the bot came from: the DM channel, counted under the
+    person's home server `home` (see `JobService.home_workspace`)."""
+    assert interaction.channel is not None
+    return Origin(
+        platform="discord",
+        workspace_id=home,
+        channel_id=str(interaction.channel.id),
+        user_id=str(interaction.user.id),
+        locale=str(interaction.locale),
+        direct=True,
+    )
+
+
 def origin_of(interaction: Interaction, *, thread_on: int | None = None) -> Origin:
     """Where an interaction came from, in plain ids. Inside a thread, answers stay there;
     `thread_on` names a message to open the answers' thread on (the context menu)."""
@@ -83,6 +104,8 @@ def origin_of(interaction: Interaction, *, thread_on: int | None = None) -> Orig
 
 def check_permissions(interaction: Interaction, origin: Origin) -> None:
     """Refuse up front, charging nothing, when the bot could not post the result here."""
+    if origin.direct:
+        return  # the bot may always answer in its own DM
     have = interaction.app_permissions
     needed = {
         "Send Messages in Threads": have.send_messages_in_threads,
@@ -137,7 +160,11 @@ class VeoCommands(HistoryActions):
             raise RuntimeError("the Discord adapter has not been started")
         return self._service
 
-    def _origin(self, interaction: Interaction) -> Origin:
+    async def _origin(self, interaction: Interaction) -> Origin:
+        """Where the interaction came from; a DM counts under the person's home server."""
+        if in_dm(interaction):
+            home = await self.service.home_workspace("discord", str(interaction.user.id))
+            return dm_origin(interaction, home)
         return origin_of(interaction)
 
     def _check_permissions(self, interaction: Interaction, origin: Origin) -> None:
@@ -268,7 +295,7 @@ class VeoCommands(HistoryActions):
             await reply(interaction, await self._veo(interaction, options))
 
     async def _veo(self, interaction: Interaction, options: VeoOptions) -> str:
-        origin = origin_of(interaction)
+        origin = await self._origin(interaction)
         check_permissions(interaction, origin)
         self.service.admit(origin)
         first = await self._image(options.image, "image")
@@ -296,7 +323,7 @@ class VeoCommands(HistoryActions):
             await reply(interaction, await self._quota(interaction))
 
     async def _quota(self, interaction: Interaction) -> str:
-        report = await self.service.quota_report(origin_of(interaction))
+        report = await self.service.quota_report(await self._origin(interaction))
         return texts.quota(report, DISCORD)
 
     # --- "Animate with Veo" -------------------------------------------------------------
@@ -355,7 +382,7 @@ class VeoCommands(HistoryActions):
             await reply(interaction, await self._reroll(interaction, job_id))
 
     async def _reroll(self, interaction: Interaction, job_id: str) -> str:
-        origin = origin_of(interaction)
+        origin = await self._origin(interaction)
         check_permissions(interaction, origin)
         self.service.admit(origin)
         job = await self.service.reroll(job_id, origin)
@@ -371,7 +398,7 @@ class VeoCommands(HistoryActions):
             await reply(interaction, await self._extend(interaction, job_id, prompt))
 
     async def _extend(self, interaction: Interaction, job_id: str, prompt: str) -> str:
-        origin = origin_of(interaction)
+        origin = await self._origin(interaction)
         check_permissions(interaction, origin)
         self.service.admit(origin)
         previous = await self.service.get_job(job_id)
@@ -415,6 +442,12 @@ class VeoCommands(HistoryActions):
         return texts.deleted()
 
 
+def _in_servers_and_dms(command: Any) -> Any:
+    """Offer a command in servers and in a DM with the bot (installed to servers only)."""
+    command = app_commands.allowed_installs(guilds=True, users=False)(command)
+    return app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)(command)
+
+
 def register(client: VeoClient, veo: VeoCommands) -> None:
     """Put `/veo`, `/veo-quota`, `/veo-history`, `/veo-admin` and "Animate with Veo" on the
     client's command tree."""
@@ -434,7 +467,7 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
         audio="Make sound too (models that can)",
         private="Send the video to you alone, not into the channel",
     )
-    @app_commands.guild_only()
+    @_in_servers_and_dms
     async def veo_command(  # noqa: PLR0917 - the signature is the command
         interaction: Interaction,
         prompt: str,
@@ -483,12 +516,12 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
         return veo.aspect_choices(interaction.namespace.model, current)
 
     @app_commands.command(name="veo-quota", description="How much video you can still make today")
-    @app_commands.guild_only()
+    @_in_servers_and_dms
     async def quota_command(interaction: Interaction) -> None:
         await veo.quota(interaction)
 
     @app_commands.command(name="veo-history", description="Your recent videos, only for you to see")
-    @app_commands.guild_only()
+    @_in_servers_and_dms
     async def history_command(interaction: Interaction) -> None:
         await veo.history(interaction)
 

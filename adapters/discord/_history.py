@@ -58,7 +58,7 @@ class HistoryActions:
     def _split_model(self, value: str | None) -> tuple[str | None, str | None]:
         raise NotImplementedError
 
-    def _origin(self, interaction: Interaction) -> Origin:
+    async def _origin(self, interaction: Interaction) -> Origin:
         raise NotImplementedError
 
     def _request_from(self, fields: ModalFields) -> GenerationRequest:
@@ -73,7 +73,7 @@ class HistoryActions:
         """A private page of the person's videos, each with its buttons."""
         if not await self._defer(interaction):
             return
-        origin = self._origin(interaction)
+        origin = await self._origin(interaction)
         page = await self.service.history(origin.user_key, cursor=cursor)
         if cursor is not None and not page.jobs:
             await reply(interaction, texts.history_no_more())
@@ -102,7 +102,7 @@ class HistoryActions:
             await reply(interaction, await self._post_to_channel(interaction, job_id))
 
     async def _post_to_channel(self, interaction: Interaction, job_id: str) -> str:
-        origin = self._origin(interaction)
+        origin = await self._origin(interaction)
         job = await self._own_job(interaction, job_id)
         if job.state is not JobState.DELIVERED:
             raise InvalidRequest(texts.nothing_to_post())
@@ -121,7 +121,7 @@ class HistoryActions:
     async def settings_submitted(self, interaction: Interaction, fields: ModalFields) -> None:
         """The form sent back: a new request, as `/veo` would make it."""
         if await self._defer(interaction):
-            origin = self._origin(interaction)
+            origin = await self._origin(interaction)
             self._check_permissions(interaction, origin)
             self.service.admit(origin)
             request = self._request_from(fields)

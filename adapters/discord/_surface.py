@@ -80,7 +80,8 @@ def delivery_errors(action: str) -> Iterator[None]:
 
 
 def _jump_url(origin: Origin, channel_id: int | str, message_id: int | str) -> str:
-    return f"https://discord.com/channels/{origin.workspace_id}/{channel_id}/{message_id}"
+    server = "@me" if origin.direct else origin.workspace_id
+    return f"https://discord.com/channels/{server}/{channel_id}/{message_id}"
 
 
 def _card(job: Job) -> DiscordRefs:
@@ -216,7 +217,7 @@ class DiscordSurface:
     async def _status_refs(self, job: Job, card: discord.Message) -> DiscordRefs:
         origin = job.origin
         thread: str | None = origin.thread_id
-        if thread is None:
+        if thread is None and not origin.direct:  # a DM has no threads
             try:
                 with delivery_errors("opening the thread"):
                     await self._open_thread(origin.channel_id, card.id, job)  # or it is there
