@@ -225,8 +225,15 @@ class VeoCommands(HistoryActions):
         self, interaction: Interaction, request: GenerationRequest, origin: Origin
     ) -> str:
         job = await self.service.submit(request, origin)
-        self.surface.remember_limit(job.id, interaction.filesize_limit)
+        self._remember(job, interaction)
         return queued_text(job)
+
+    def _remember(self, job: Job, interaction: Interaction) -> None:
+        """What the surface needs of the interaction later: the upload limit, and for a
+        private job the interaction to answer with the video."""
+        self.surface.remember_limit(job.id, interaction.filesize_limit)
+        if job.request.private:
+            self.surface.remember_private_reply(job.id, interaction)
 
     # --- the catalog, for choices and autocomplete ----------------------------------------
 
@@ -386,7 +393,7 @@ class VeoCommands(HistoryActions):
         check_permissions(interaction, origin)
         self.service.admit(origin)
         job = await self.service.reroll(job_id, origin)
-        self.surface.remember_limit(job.id, interaction.filesize_limit)
+        self._remember(job, interaction)
         return queued_text(job)
 
     async def extend(self, interaction: Interaction, job_id: str) -> None:

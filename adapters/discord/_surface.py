@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -48,6 +49,8 @@ HISTORY_SEARCH = 100  # how far back `find_delivery` looks in the thread
 _UNKNOWN_CHANNEL = 10003
 _THREAD_ALREADY_EXISTS = 160004
 _ONE_DAY_MIN: Literal[1440] = 1440
+# An interaction token's life (15 minutes), less a margin for the upload itself.
+TOKEN_LIFE_S = 14 * 60
 
 _NO_PINGS = discord.AllowedMentions.none()
 
@@ -114,6 +117,10 @@ class DiscordSurface:
         # Upload limits of accepted jobs whose card is not posted yet; afterwards the limit
         # lives in the job's refs (see `remember_limit`).
         self._limits: dict[str, int] = {}
+        # Private jobs' interaction follow-ups, in memory only (the token is a credential and
+        # dies within 15 minutes anyway): their result comes as an ephemeral follow-up while
+        # the token lives, by DM after (or after a restart).
+        self._private_replies: dict[str, tuple[discord.Webhook, float]] = {}
         self.logged_in = asyncio.Event()
 
     def bind(self, service: JobService) -> None:
@@ -124,6 +131,15 @@ class DiscordSurface:
         """The interaction's `attachment_size_limit` for a job just accepted. `post_status`
         moves it into the job's refs, where a restarted process finds it."""
         self._limits[job_id] = limit
+
+    def remember_private_reply(self, job_id: str, interaction: discord.Interaction[Any]) -> None:
+        """The interaction that asked for a private job, to answer it with the video."""
+        expires = interaction.created_at.timestamp() + TOKEN_LIFE_S
+        self._private_replies[job_id] = (interaction.followup, expires)
+
+    def _now(self) -> float:
+        """The job service's clock (the tests move it), the system's before it is bound."""
+        return self._service.clock.now() if self._service is not None else time.time()
 
     def upload_limit_bytes(self, job: Job) -> int:
         """The largest file the job's channel takes, as Discord told the interaction."""
@@ -291,12 +307,54 @@ class DiscordSurface:
             action="posting the link to the video",
         )
 
+    async def _private_reply(
+        self, job: Job, video: Path, *, link: ResultLink | None, notice: str | None
+    ) -> DiscordRefs | None:
+        """A private job's video as an ephemeral follow-up to the interaction that asked for
+        it, while its token lives; None when it no longer does (then a DM does it)."""
+        followup, expires = self._private_replies.pop(job.id, (None, None))
+        if followup is None or expires is None or self._now() >= expires:
+            return None
+        words = texts.private_video_ready()
+        extra: dict[str, Any] = {}
+        if link is None:
+            extra["file"] = discord.File(video, filename=f"veo-{job.id}.mp4")
+        else:
+            words += " " + texts.too_large_to_upload(link, DISCORD)
+        try:
+            with delivery_errors("answering with the private video"):
+                try:
+                    message = await followup.send(
+                        content=words + (f" {notice}" if notice else ""),
+                        embed=_cards.result_embed(job),
+                        view=info_view(job.id),
+                        ephemeral=True,
+                        wait=True,
+                        allowed_mentions=_NO_PINGS,
+                        **extra,
+                    )
+                except (discord.NotFound, discord.Forbidden) as exc:
+                    log.info("job %s: the interaction token is gone (%s)", job.id, exc.code)
+                    return None
+        except DeliveryError as err:
+            if err.retryable:
+                raise
+            log.warning("job %s: no ephemeral answer, sending by DM: %s", job.id, err)
+            return None
+        await self._finish_card(job, _cards.sent_privately_card(job))
+        return DiscordRefs(message_id=str(message.id))
+
     async def deliver_privately(
         self, job: Job, video: Path, *, link: ResultLink | None, notice: str | None
     ) -> DiscordRefs:
-        """The video by DM to the requester, when its channel or thread refused it for good.
-        No buttons: they act on the thread's messages, which this video is not in."""
+        """The video to the requester alone: a private job's as an ephemeral answer while the
+        interaction's token lives, else by DM; any other job's by DM when its channel or
+        thread refused it for good. In a DM only Info: the other buttons act on the thread."""
         await self._logged_in()
+        if job.request.private:
+            answered = await self._private_reply(job, video, link=link, notice=notice)
+            if answered is not None:
+                return answered
         origin = job.origin
         with delivery_errors("opening a DM with the requester"):
             dm = await self._client.http.start_private_message(int(origin.user_id))

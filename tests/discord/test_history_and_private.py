@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.models import JobState
+from bot.models import Job, JobState
 from storage.sqlite import SqliteStore
-from tests.discord.support import running_bot
+from tests.discord.support import RUNNING, DiscordBot, finish_at_provider, running_bot
+from tests.fakes._base import sample_mp4
 from tests.fakes.discord import Message
+from tests.support import ScriptedProvider, SkippingClock
 
 
 def _last_reply(replies: list[Message]) -> Message:
@@ -118,7 +120,17 @@ async def test_info_under_a_video_shows_its_parameters_privately(
         ]
 
 
-async def test_a_private_result_goes_by_dm_and_the_channel_sees_nothing_of_it(
+def _no_trace_in_public(bot: DiscordBot, job: Job) -> None:
+    """The card, the thread and everything in them keep the prompt and video to themselves."""
+    fake = bot.fake
+    public = fake.bot_messages_in(fake.channel_id) + fake.bot_messages_in(bot.thread_of(job))
+    assert public and all("secret garden" not in m.text() for m in public)
+    assert not any(m.videos for m in public)
+    assert [t["name"] for t in fake.threads()] == ["Private video"]
+    assert f"sent to <@{fake.owner.id}> privately" in public[0].text()
+
+
+async def test_a_private_result_answers_the_interaction_ephemerally_while_its_token_lives(
     store: SqliteStore, tmp_path: Path
 ) -> None:
     async with running_bot(store, tmp_path) as bot:
@@ -128,18 +140,42 @@ async def test_a_private_result_goes_by_dm_and_the_channel_sees_nothing_of_it(
         job = await bot.finished(await bot.next_job())
         assert job.state is JobState.DELIVERED and job.request.private
 
+        sent = await fake.wait_for(lambda: next((m for m in asked.followups if m.videos), None))
+        assert sent.ephemeral and sent.videos[0].filename == f"veo-{job.id}.mp4"
+        assert "Your private video is ready" in sent.text() and "my secret garden" in sent.text()
+        assert fake.dm_of(fake.owner) is None
+        _no_trace_in_public(bot, job)
+        mine = await fake.click(sent, "Info")
+        assert "Seed:" in await bot.reply(mine)
+
+
+async def test_a_private_result_goes_by_dm_once_the_interaction_token_is_gone(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider([RUNNING], video=sample_mp4())
+    clock = SkippingClock()
+    async with running_bot(
+        store, tmp_path, provider=provider, clock=clock, job_timeout_s=3600
+    ) as bot:
+        fake = bot.fake
+        asked = await fake.slash("veo", {"prompt": "my secret garden", "private": True})
+        await bot.reply(asked)
+        started = await bot.started()
+        # The render took longer than the interaction token lives.
+        fake.advance(16 * 60)
+        clock.skip(16 * 60)
+        finish_at_provider(bot, started)
+        job = await bot.finished(started)
+        assert job.state is JobState.DELIVERED
+
+        assert not any(m.videos for m in asked.followups)
         dm = fake.dm_of(fake.owner)
         assert dm is not None
         [sent] = fake.bot_messages_in(dm)
         assert sent.videos and sent.videos[0].filename == f"veo-{job.id}.mp4"
         assert "Your private video is ready" in sent.text()
         assert "my secret garden" in sent.text()
-        # The card, the thread and everything in them keep the prompt and video to themselves.
-        public = fake.bot_messages_in(fake.channel_id) + fake.bot_messages_in(bot.thread_of(job))
-        assert public and all("secret garden" not in m.text() for m in public)
-        assert not any(m.videos for m in public)
-        assert [t["name"] for t in fake.threads()] == ["Private video"]
-        assert f"sent to <@{fake.owner.id}> privately" in public[0].text()
+        _no_trace_in_public(bot, job)
 
         # Info on it is for its requester alone.
         stranger = fake.add_user("stranger")
