@@ -28,7 +28,7 @@ import aiohttp
 import discord
 
 from adapters.discord import _cards
-from adapters.discord._buttons import delete_custom_id, info_view, result_view
+from adapters.discord._buttons import delete_custom_id, info_custom_id, info_view, result_view
 from adapters.discord._markup import DISCORD
 from bot import texts
 from bot.errors import DeliveryError, InvalidRequest
@@ -258,8 +258,12 @@ class DiscordSurface:
             await card.edit(embed=_cards.status_card(job))
 
     async def find_delivery(self, job: Job) -> DiscordRefs | None:
-        """The video message already posted in the job's thread (a crash before it was recorded)."""
+        """The video message already posted in the job's thread (a crash before it was recorded);
+        a private job's, in the DM with its requester (an ephemeral answer cannot be looked
+        for: after a crash the video goes by DM)."""
         await self._logged_in()
+        if job.request.private:
+            return await self._find_in_dm(job)
         origin = job.origin
         where = _card(job).thread_id or origin.thread_id or origin.channel_id
         me = self._client.user
@@ -275,6 +279,16 @@ class DiscordSurface:
                         return DiscordRefs(channel_id=str(where), message_id=str(message.id))
             except discord.NotFound:
                 return None  # no thread, so nothing was posted into it
+        return None
+
+    async def _find_in_dm(self, job: Job) -> DiscordRefs | None:
+        me = self._client.user
+        marker = info_custom_id(job.id)
+        with delivery_errors("looking for an earlier DM of the video"):
+            dm = await self._client.http.start_private_message(int(job.origin.user_id))
+            async for message in self._channel(dm["id"]).history(limit=HISTORY_SEARCH):
+                if me is not None and message.author.id == me.id and marker in _custom_ids(message):
+                    return DiscordRefs(dm_channel_id=str(dm["id"]), message_id=str(message.id))
         return None
 
     def _can_extend(self, job: Job) -> bool:

@@ -176,6 +176,12 @@ async def test_a_private_result_goes_by_dm_once_the_interaction_token_is_gone(
         assert "Your private video is ready" in sent.text()
         assert "my secret garden" in sent.text()
         _no_trace_in_public(bot, job)
+        # After a crash between sending and recording it, it is found in the DM, not resent.
+        found = await bot.adapter.surface.find_delivery(job)
+        assert found is not None and found.stored() == {
+            "dm_channel": str(dm),
+            "message": str(sent.id),
+        }
 
         # Info on it is for its requester alone.
         stranger = fake.add_user("stranger")

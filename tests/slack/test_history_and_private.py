@@ -140,6 +140,9 @@ async def test_a_private_result_goes_by_dm_and_the_channel_sees_nothing_of_it(
         assert fake.videos("C1") == [] and fake.videos("C1", card_of(fake, job).ts) == []
         assert "<@U1> asked for a private video." in card_of(fake, job).all_text
         assert "sent to <@U1> privately" in card_of(fake, job).all_text
+        # After a crash between sending and recording it, it is found in the DM, not resent.
+        found = await bot.adapter.surface.find_delivery(job)
+        assert found is not None and found.stored() == {"dm_channel": dm, "file_id": video.id}
 
         # Info on it through /veo history is for its requester alone.
         await bot.command("history")
