@@ -217,6 +217,7 @@ def help_text(
         "that message; the video lands in its thread.",
         "• Mention the bot with a prompt and an image attached: the video lands in that thread.",
         f"• {markup.code(f'{command} quota')}: what you have left today.",
+        f"• {markup.code(f'{command} history')}: your recent videos, only for you to see.",
         "",
         markup.strong("Models"),
     ]
