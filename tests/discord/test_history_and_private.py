@@ -148,6 +148,15 @@ async def test_a_private_result_answers_the_interaction_ephemerally_while_its_to
         mine = await fake.click(sent, "Info")
         assert "Seed:" in await bot.reply(mine)
 
+        # Its requester may still share it, from their history: the kept file is posted.
+        asked = await fake.slash("veo-history")
+        await bot.reply(asked)
+        posted = await fake.click(_last_reply(asked.replies), "Post to channel")
+        assert await bot.reply(posted) == "Posted."
+        [shared] = [m for m in fake.bot_messages_in(fake.channel_id) if m.videos]
+        assert shared.videos[0].filename == f"veo-{job.id}.mp4"
+        assert "shares a video: “my secret garden”" in shared.text()
+
 
 async def test_a_private_result_goes_by_dm_once_the_interaction_token_is_gone(
     store: SqliteStore, tmp_path: Path

@@ -151,3 +151,12 @@ async def test_a_private_result_goes_by_dm_and_the_channel_sees_nothing_of_it(
         assert (await answer(bot, 2))["text"] == (
             "Only the person who asked for this private video can see its details."
         )
+
+        # Its requester may still share it from their history: the kept file, uploaded.
+        await bot.interact(click(fake, page, "veo_post"))
+        assert (await answer(bot, 3))["text"] == "Posted."
+        [shared] = fake.videos("C1")
+        assert shared.name == f"veo-{job.id}.mp4"
+        upload = fake.calls_to("files.completeUploadExternal")[-1]
+        assert upload["channel_id"] == "C1"
+        assert "<@U1> shares a video: “my secret garden”" in upload["initial_comment"]
