@@ -17,9 +17,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from adapters.console import ConsoleSurface, console_origin
+from adapters.console import TERMINAL, ConsoleSurface, console_origin
 from adapters.providers import build_providers, default_catalog, default_provider
-from bot import app, checkup, cli_admin, cli_channels
+from bot import app, checkup, cli_admin, cli_channels, texts
 from bot.admin import AdminActions
 from bot.channel_admin import ChannelActions
 from bot.clock import SystemClock
@@ -30,6 +30,7 @@ from bot.errors import (
     UserFacingError,
     reply_to,
 )
+from bot.history import history_page
 from bot.jobs import UNDELIVERABLE_SENT_PRIVATELY, UNDELIVERED
 from bot.links import MediaLinks
 from bot.media import load_image
@@ -82,6 +83,7 @@ async def _try(args: argparse.Namespace, settings: Settings) -> int:
         seed=args.seed,
         first_frame=_read_image(args.image),
         last_frame=_read_image(args.end_image),
+        private=args.private,
     )
     surface = ConsoleSurface(sys.stderr)
     runtime = await app.open_runtime(settings, {surface.platform: surface})
@@ -160,6 +162,43 @@ async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
         kept = _KEPT_BECAUSE.get(job.error_code or "")
         if kept is not None and job.delivery_refs and job.delivery_refs.path:
             print(f"{'':12}  {kept}; the video is at {printable(job.delivery_refs.path)}")
+    return EXIT_OK
+
+
+def _user_key(user: str) -> str:
+    """`PLATFORM:WORKSPACE:USER` as given, or a bare name: a `veo-bot try` user."""
+    return user if user.count(":") >= 2 else console_origin(Path("."), user).user_key
+
+
+async def _history(args: argparse.Namespace, settings: Settings) -> int:
+    """A person's videos, newest first, a page at a time: the words `/veo-history` shows."""
+    user_key = _user_key(args.user or getpass.getuser())
+    store = await open_store(settings.veo_database_url)
+    try:
+        page = await history_page(store, user_key, cursor=args.before, size=args.limit)
+    finally:
+        await store.close()
+    if not page.jobs:
+        print(texts.history_no_more() if args.before else texts.history_empty(TERMINAL))
+        return EXIT_OK
+    for job in page.jobs:
+        print(texts.history_entry(job, TERMINAL))
+    if page.next_cursor is not None:
+        user = printable(args.user or getpass.getuser())
+        print(f"older: veo-bot history --user {user} --before {page.next_cursor}")
+    return EXIT_OK
+
+
+async def _info(args: argparse.Namespace, settings: Settings) -> int:
+    """A job's parameters, as the Info button shows them (the operator sees private ones)."""
+    store = await open_store(settings.veo_database_url)
+    try:
+        job = await store.get_job(args.job)
+    finally:
+        await store.close()
+    if job is None:
+        return fail(f"there is no job {printable(args.job)}", EXIT_BAD_INPUT)
+    print(texts.job_info(job, TERMINAL))
     return EXIT_OK
 
 
@@ -259,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     try_.add_argument("--provider", help="provider (default: VEO_PROVIDER)")
     try_.add_argument("--user", help="whose quota to charge (default: your login)")
     try_.add_argument("--out", default="out", help="folder for the MP4 (default: ./out)")
+    try_.add_argument("--private", action="store_true", help="a private result (as in chat)")
 
     commands.add_parser("resume", help="finish unfinished `try` jobs after a crash, then exit")
 
@@ -269,6 +309,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     jobs = commands.add_parser("jobs", help="list recent jobs and their states")
     jobs.add_argument("--limit", type=int, default=20)
+
+    history = commands.add_parser("history", help="one person's videos, newest first, paged")
+    history.add_argument(
+        "--user", help="PLATFORM:WORKSPACE:USER, or a `veo-bot try` user (default: your login)"
+    )
+    history.add_argument("--limit", type=int, default=10, help="videos per page")
+    history.add_argument("--before", help="the cursor printed under the page before")
+
+    info = commands.add_parser("info", help="a job's parameters, as Info shows them in chat")
+    info.add_argument("job", help="the job id")
 
     models = commands.add_parser("models", help="list the models in the catalog")
     models.add_argument("--provider")
@@ -324,6 +374,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_try(args, settings))
         if args.command == "jobs":
             return asyncio.run(_jobs(args, settings))
+        if args.command == "history":
+            return asyncio.run(_history(args, settings))
+        if args.command == "info":
+            return asyncio.run(_info(args, settings))
         if args.command == "resume":
             return asyncio.run(_resume(settings))
         if args.command == "migrate":

@@ -130,7 +130,12 @@ class Delivery:
                 if not await self._still_ours(job):
                     return
                 notice = await self._remaining_notice(job)
-                if link is None:
+                if job.request.private:  # to the requester alone, never into the thread
+                    if link is None:  # kept, for its requester to share from their history
+                        older = self._clock.now() - self._config.result_link_ttl_s
+                        await asyncio.to_thread(self._files.keep, video, job.id, older_than=older)
+                    refs = await surface.deliver_privately(job, video, link=link, notice=notice)
+                elif link is None:
                     refs = await surface.deliver(job, video, notice=notice)
                 else:
                     refs = await surface.deliver_link(job, link, notice=notice)

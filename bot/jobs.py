@@ -20,17 +20,20 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.config import ServiceConfig
 from bot.delivery import UNDELIVERABLE_SENT_PRIVATELY, UNDELIVERED, Delivery
+from bot.history import PAGE_SIZE, HistoryPage, history_page
 from bot.intake import Intake
 from bot.job_files import JobFiles
 from bot.lifecycle import Lifecycle
 from bot.links import MediaLinks
 from bot.metrics import Metrics
 from bot.models import (
+    DM_WORKSPACE,
     GenerationRequest,
     Job,
     Origin,
@@ -177,6 +180,23 @@ class JobService:
     async def get_job(self, job_id: str) -> Job | None:
         """The job with this id, or None."""
         return await self.store.get_job(job_id)
+
+    async def history(
+        self, user_key: str, *, cursor: str | None = None, size: int = PAGE_SIZE
+    ) -> HistoryPage:
+        """One page of the person's own jobs, newest first (see `bot.history`)."""
+        return await history_page(self.store, user_key, cursor=cursor, size=size)
+
+    async def home_workspace(self, platform: str, user_id: str) -> str:
+        """Where a direct message with the bot counts, for quotas and history: the workspace
+        the person last asked in on that platform, else `DM_WORKSPACE`."""
+        return await self.store.home_workspace(platform, user_id) or DM_WORKSPACE
+
+    def kept_video(self, job: Job) -> Path | None:
+        """The job's video on this machine, when one is kept there (behind a link, sent
+        privately, or refused where it was asked for); None otherwise."""
+        kept = self._files.kept(job.id)
+        return kept if kept.is_file() else None
 
     async def revoke_result(self, job: Job, *, by: str) -> None:
         """Delete was pressed (callers check it was the requester or an admin): the job's

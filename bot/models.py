@@ -87,7 +87,8 @@ class GenerationRequest(BaseModel):
     # The provider-side URI of an earlier result to extend (Veo 3.1 extension).
     source_video: str | None = None
     extras: dict[str, Any] = Field(default_factory=dict)
-    # The result goes to the requester alone (a channel's rule, or their own choice).
+    # The result goes to the requester alone, sent to them directly and never shown in the
+    # channel (a channel rule, or their own choice).
     private: bool = False
 
     def media(self) -> list[tuple[MediaRole, int, ImageInput]]:
@@ -120,6 +121,11 @@ class GenerationRequest(BaseModel):
         )
 
 
+# The workspace of a direct message with the bot from someone who has used the bot in no
+# workspace of that platform yet (a Discord DM otherwise counts under their home server).
+DM_WORKSPACE = "dm"
+
+
 class Origin(BaseModel):
     """Where a request came from and where its answers go. Plain ids only, so a new process can
     resume the job; `refs` holds the platform ids of the status message once posted, in the
@@ -133,6 +139,8 @@ class Origin(BaseModel):
     user_id: str
     thread_id: str | None = None
     locale: str | None = None
+    # Asked in a direct message with the bot: answers go there, with no thread to open.
+    direct: bool = False
     refs: Refs = Field(default_factory=Refs)
 
     @model_validator(mode="before")

@@ -259,6 +259,18 @@ class Store(Protocol):
         """The latest jobs, newest first; only this user's when given."""
         ...
 
+    async def user_history(
+        self, user_key: str, *, limit: int, before: tuple[float, str] | None = None
+    ) -> list[Job]:
+        """One page of the user's jobs, newest first (by creation, then id): those strictly
+        older than the keyset `before` (`created_at`, `id` of the last job of the page before)."""
+        ...
+
+    async def home_workspace(self, platform: str, user_id: str) -> str | None:
+        """The workspace id of the person's latest job on the platform outside `DM_WORKSPACE`
+        (where a direct message with the bot counts), None when they have none."""
+        ...
+
     async def expired_jobs(self, *, finished_before: float, limit: int) -> list[Job]:
         """Finished jobs last changed before `finished_before` whose files are still kept."""
         ...

@@ -35,6 +35,7 @@ from bot.channels import EVERY_CHANNEL, ChannelBudget, ChannelRule
 from bot.errors import ConfigurationError
 from bot.models import (
     ACTIVE_STATES,
+    DM_WORKSPACE,
     TERMINAL_STATES,
     Authority,
     GenerationRequest,
@@ -50,6 +51,7 @@ from bot.models import (
 )
 from bot.ports import LedgerAction
 from bot.refs import load_refs
+from storage._keys import user_pattern
 from storage.urls import shown
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -607,6 +609,38 @@ class PostgresStore:
                 "SELECT * FROM jobs ORDER BY created_at DESC LIMIT $1", limit
             )
         return [_record_to_job(row) for row in rows]
+
+    async def user_history(
+        self, user_key: str, *, limit: int, before: tuple[float, str] | None = None
+    ) -> list[Job]:
+        """One page of the user's jobs, newest first, after the keyset `before`."""
+        if before is None:
+            rows = await self._pool.fetch(
+                "SELECT * FROM jobs WHERE user_key = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+                user_key,
+                limit,
+            )
+        else:
+            rows = await self._pool.fetch(
+                "SELECT * FROM jobs WHERE user_key = $1 AND (created_at, id) < ($2, $3) "
+                "ORDER BY created_at DESC, id DESC LIMIT $4",
+                user_key,
+                before[0],
+                before[1],
+                limit,
+            )
+        return [_record_to_job(row) for row in rows]
+
+    async def home_workspace(self, platform: str, user_id: str) -> str | None:
+        """The workspace of the user's latest job on the platform, None when there is none."""
+        found = await self._pool.fetchval(
+            "SELECT workspace_key FROM jobs WHERE platform = $1 AND user_key LIKE $2 ESCAPE '!' "
+            "AND workspace_key <> $3 ORDER BY created_at DESC, id DESC LIMIT 1",
+            platform,
+            user_pattern(platform, user_id),
+            f"{platform}:{DM_WORKSPACE}",
+        )
+        return str(found).partition(":")[2] if found is not None else None
 
     # --- quota --------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from bot.channels import EVERY_CHANNEL, ChannelBudget, ChannelRule
 from bot.errors import ConfigurationError
 from bot.models import (
     ACTIVE_STATES,
+    DM_WORKSPACE,
     TERMINAL_STATES,
     Authority,
     GenerationRequest,
@@ -44,6 +45,7 @@ from bot.models import (
 )
 from bot.ports import LedgerAction
 from bot.refs import load_refs
+from storage._keys import user_pattern
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -694,6 +696,31 @@ class SqliteStore:
             (*params, limit),
         ) as cur:
             return [_row_to_job(row) for row in await cur.fetchall()]
+
+    async def user_history(
+        self, user_key: str, *, limit: int, before: tuple[float, str] | None = None
+    ) -> list[Job]:
+        """One page of the user's jobs, newest first, after the keyset `before`."""
+        where = "user_key = ?"
+        params: list[object] = [user_key]
+        if before is not None:
+            where += " AND (created_at < ? OR (created_at = ? AND id < ?))"
+            params += [before[0], before[0], before[1]]
+        async with self._reader.execute(
+            f"SELECT * FROM jobs WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?",  # noqa: S608
+            (*params, limit),
+        ) as cur:
+            return [_row_to_job(row) for row in await cur.fetchall()]
+
+    async def home_workspace(self, platform: str, user_id: str) -> str | None:
+        """The workspace of the user's latest job on the platform, None when there is none."""
+        async with self._reader.execute(
+            "SELECT workspace_key FROM jobs WHERE platform = ? AND user_key LIKE ? ESCAPE '!' "
+            "AND workspace_key <> ? ORDER BY created_at DESC, id DESC LIMIT 1",
+            (platform, user_pattern(platform, user_id), f"{platform}:{DM_WORKSPACE}"),
+        ) as cur:
+            row = await cur.fetchone()
+        return str(row[0]).partition(":")[2] if row else None
 
     # --- quota --------------------------------------------------------------------------
 

@@ -42,6 +42,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import _admin as admin
 from adapters.slack import _blocks as blocks
 from adapters.slack._errors import best_effort, delivery_error, slack_call
+from adapters.slack._history import (
+    HISTORY_WORD,
+    OLDER_ACTION,
+    POST_ACTION,
+    SETTINGS_ACTION,
+    SlackHistory,
+)
 from adapters.slack._intake import (
     FileHosts,
     ModalAnswers,
@@ -112,6 +119,18 @@ class SlackAdapter:
         self._app.view(blocks.MODAL_CALLBACK)(self._on_modal)
         self._app.action(blocks.REROLL_ACTION)(self._on_reroll)
         self._app.action(blocks.DELETE_ACTION)(self._on_delete)
+        self._history = SlackHistory(
+            self._client,
+            self._surface,
+            jobs=lambda: self._jobs,
+            models=self._models,
+            spawn=self._spawn,
+            responder=_responder,
+        )
+        self._app.action(blocks.INFO_ACTION)(self._history.on_info)
+        self._app.action(POST_ACTION)(self._history.on_post)
+        self._app.action(SETTINGS_ACTION)(self._history.on_settings)
+        self._app.action(OLDER_ACTION)(self._history.on_older)
         self._app.event("app_mention")(self._on_mention)
         self._app.error(self._on_error)
         self._service: JobService | None = None
@@ -247,6 +266,8 @@ class SlackAdapter:
         reply = _responder(respond)
         if text.lower() == "quota":
             self._spawn(self._send_quota(origin, reply), reply)
+        elif text.lower() == HISTORY_WORD:
+            self._spawn(self._history.send_history(origin, respond), reply)
         elif text.lower() == "admin" or text.lower().startswith("admin "):
             self._spawn(self._admin(origin, text[len("admin") :], reply), reply)
         elif text and self._text_alone_will_do():

@@ -149,6 +149,10 @@ class SlackSurface:
         )
         return file_id
 
+    async def share_file(self, job: Job, video: Path, *, channel_id: str, comment: str) -> str:
+        """Upload a kept video into a channel (Post to channel, from a person's history)."""
+        return await self._share(job, video, channel_id=channel_id, thread_ts=None, comment=comment)
+
     async def deliver_privately(
         self, job: Job, video: Path, *, link: ResultLink | None, notice: str | None
     ) -> SlackRefs:
@@ -212,6 +216,8 @@ class SlackSurface:
         """The job's video already in its thread (a crash came between the upload and the
         record): finish around it instead of posting it again."""
         bot_user_id = await self._own_user_id()
+        if job.request.private:
+            return await self._find_in_dm(job, bot_user_id)
         file_id = result_ts = None
         for message in await self._thread_messages(job):
             if message.get("user") != bot_user_id:
@@ -230,6 +236,25 @@ class SlackSurface:
             return None
         # A result message without a file is a link delivery (or a file since deleted).
         return await self._finish(job, file_id or "", notice=None, result_ts=result_ts)
+
+    async def _find_in_dm(self, job: Job, bot_user_id: str) -> SlackRefs | None:
+        """A private job's video already sent to its requester's DM."""
+        opened = await slack_call(
+            "open a DM with the requester",
+            self._client.conversations_open(users=job.origin.user_id),
+        )
+        dm = str(opened["channel"]["id"])
+        answer = await slack_call(
+            "look for an earlier DM of the video",
+            self._client.conversations_history(channel=dm, limit=_PAGE),
+        )
+        for message in answer.get("messages") or []:
+            if message.get("user") != bot_user_id:
+                continue
+            for file in message.get("files") or []:
+                if file.get("name") == blocks.video_filename(job):
+                    return SlackRefs(dm_channel=dm, file_id=str(file["id"]))
+        return None
 
     async def delete_result(self, job: Job, by_user: str) -> None:
         """Remove the video and its message (the Delete button); the card says who did it."""

@@ -42,10 +42,15 @@ def queued(job: Job, markup: Markup, *, new_thread: str | None) -> str:
         if new_thread is not None
         else "in the thread"
     )
+    appears = (
+        f"Progress will appear {where}; the video will be sent to you alone."
+        if request.private
+        else f"Progress and the video will appear {where}."
+    )
     return (
         f"Queued as job {markup.code(job.id)}: {job.model}, {request.duration_s} s, "
         f"{request.aspect_ratio}. {job.cost_s:g} s of your daily quota are set aside and only "
-        f"charged if the video arrives. Progress and the video will appear {where}."
+        f"charged if the video arrives. {appears}"
     )
 
 
@@ -212,6 +217,7 @@ def help_text(
         "that message; the video lands in its thread.",
         "• Mention the bot with a prompt and an image attached: the video lands in that thread.",
         f"• {markup.code(f'{command} quota')}: what you have left today.",
+        f"• {markup.code(f'{command} history')}: your recent videos, only for you to see.",
         "",
         markup.strong("Models"),
     ]

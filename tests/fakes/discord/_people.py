@@ -26,6 +26,8 @@ from tests.fakes.discord._model import (
     User,
 )
 
+BOT_DM_CONTEXT = 1  # an interaction context type: the DM between the person and the bot
+
 
 class People(Gateway):
     """The people on the server, acting through interactions."""
@@ -37,12 +39,17 @@ class People(Gateway):
         *,
         user: User | None = None,
         channel_id: int | None = None,
+        in_dm: bool = False,
     ) -> Interaction:
         """A person runs `/name` with these options (attachments as `upload()` returned them,
         users as `User`s, channels by id); `name` may hold a subcommand, `"veo-admin limits"`,
-        or a group and its subcommand, `"veo-admin channel allow"`."""
+        or a group and its subcommand, `"veo-admin channel allow"`. `in_dm`: in their direct
+        message with the bot, which Discord offers only to commands whose `contexts` name it."""
         top, _, sub = name.partition(" ")
         command = self.registered(top, CHAT_INPUT)
+        if in_dm:
+            contexts = command.get("contexts")
+            assert contexts is None or BOT_DM_CONTEXT in contexts, f"/{top} is not offered in DMs"
         group, _, inner = sub.partition(" ")
         if inner:
             grouped = self._option(command, group)
@@ -74,7 +81,9 @@ class People(Gateway):
             data["guild_id"] = command["guild_id"]
         if resolved:
             data["resolved"] = resolved
-        return await self._interact(APPLICATION_COMMAND, data, user=user, channel_id=channel_id)
+        return await self._interact(
+            APPLICATION_COMMAND, data, user=user, channel_id=channel_id, in_dm=in_dm
+        )
 
     async def autocomplete(
         self,
@@ -131,6 +140,7 @@ class People(Gateway):
             user=user,
             channel_id=message.channel_id,
             message=message,
+            in_dm=message.channel_id in self.dms.values(),
         )
 
     async def submit_modal(
@@ -229,8 +239,11 @@ class People(Gateway):
         user: User | None,
         channel_id: int | None = None,
         message: Message | None = None,
+        in_dm: bool = False,
     ) -> Interaction:
         user = user or self.owner
+        if in_dm:
+            channel_id = self.dm_channel(user)
         channel_id = channel_id or self.channel_id
         interaction = Interaction(
             id=self.snowflake(),
@@ -261,6 +274,12 @@ class People(Gateway):
             "context": 0,
             "attachment_size_limit": self.attachment_size_limit,
         }
+        if in_dm:
+            # A DM with the bot: no server, no member; the person as `user`, context BOT_DM.
+            for key in ("guild_id", "guild", "member", "guild_locale"):
+                del payload[key]
+            payload["user"] = user.payload()
+            payload["context"] = BOT_DM_CONTEXT
         if message is not None:
             payload["message"] = message.payload()
         interaction.payload = payload
