@@ -282,6 +282,9 @@ SCRIPTED_SPEC = ModelSpec(
     resolutions=("720p",),
     inputs=frozenset({InputKind.TEXT, InputKind.FIRST_FRAME, InputKind.LAST_FRAME}),
     max_prompt_chars=100,
+    # 8 s ≈ $1.20: a price to test money limits and what people read of them.
+    price_usd_per_s=0.15,
+    price_source="a test model",
 )
 
 

@@ -26,6 +26,12 @@ from bot.texts._markup import (
     Markup,
     utc,
 )
+from bot.texts._money import (
+    duration_and_cost,
+    job_cost,
+    job_price,
+    spent,
+)
 from bot.texts._requests import (
     attachment_link_expired,
     attachment_not_handed_over,
@@ -93,6 +99,7 @@ __all__ = [
     "deleted_by",
     "deleting_removes_it",
     "done_in_the_thread",
+    "duration_and_cost",
     "file_not_fetched",
     "file_not_found",
     "file_not_on_platform_servers",
@@ -105,6 +112,8 @@ __all__ = [
     "image_too_large",
     "image_took_too_long",
     "in_the_thread",
+    "job_cost",
+    "job_price",
     "leave_empty_for_the_default",
     "limit_takes",
     "limits_look_like",
@@ -124,6 +133,7 @@ __all__ = [
     "remote_file",
     "same_seed_same_video",
     "sent_privately",
+    "spent",
     "too_large_to_upload",
     "use_in_a_channel",
     "utc",
