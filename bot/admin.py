@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from bot import moderation, money, quota
+from bot import moderation, money, quota, usage_chart
 from bot.clock import Clock
 from bot.errors import InvalidRequest
 from bot.models import Actor, Authority, Job, QuotaLimits, UsageRow
 from bot.ports import Store
 from bot.quota import period_at
+from bot.usage_chart import UsageChart
 
 Scope = Literal["user", "workspace"]
 
@@ -359,3 +360,12 @@ class AdminActions:
         all."""
         month = month or period_at(self.clock.now()).month
         return UsageReport(month, tuple(await self.store.usage_report(month, workspace_key)))
+
+    async def usage_chart(
+        self, month: str | None = None, workspace_key: str | None = None
+    ) -> UsageChart:
+        """The chart of money spent per day and per person in `month` (default: this month,
+        UTC), in one workspace or in all, in the display currency. Drawn in a thread: the
+        event loop keeps serving meanwhile."""
+        month = month or period_at(self.clock.now()).month
+        return await usage_chart.draw(self.store, month, workspace_key)

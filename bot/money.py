@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from babel.numbers import UnknownCurrencyError, format_currency, get_currency_name
+from babel.numbers import format_currency, is_currency
 
 from bot.errors import InvalidRequest
 
@@ -72,12 +72,8 @@ class Currency:
         """The currency the operator named, checked: a real ISO code; a rate that is a
         positive, finite number (required for anything but USD)."""
         code = (code or "USD").strip().upper()
-        try:
-            get_currency_name(code, locale=locale)
-        except UnknownCurrencyError:
-            raise InvalidRequest(
-                f"VEO_CURRENCY {code!r} is not an ISO 4217 currency code."
-            ) from None
+        if not is_currency(code):
+            raise InvalidRequest(f"VEO_CURRENCY {code!r} is not an ISO 4217 currency code.")
         if code == "USD" and rate in (None, ""):
             return cls("USD", Decimal(1), locale)
         if rate in (None, ""):

@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot import money
@@ -122,7 +122,7 @@ class Settings(BaseSettings):
     # Money is shown in this currency (ISO 4217), converted at the operator's fixed rate from
     # US dollars; limits stay in US dollars. No rate is ever looked up.
     veo_currency: str = "USD"
-    veo_currency_rate: Decimal | None = Field(default=None, gt=0)
+    veo_currency_rate: Decimal | None = Field(default=None, gt=0, validate_default=True)
     # Commands one person may send per minute (/veo, Re-roll, Extend, Animate); 0: no limit.
     veo_user_commands_per_minute: int = Field(default=6, ge=0)
     veo_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -179,13 +179,14 @@ class Settings(BaseSettings):
             )
         return value
 
-    @model_validator(mode="after")
-    def _currency(self) -> Settings:
+    @field_validator("veo_currency_rate")
+    @classmethod
+    def _currency(cls, rate: Decimal | None, info: ValidationInfo) -> Decimal | None:
         try:
-            money.Currency.of(self.veo_currency, self.veo_currency_rate)
+            money.Currency.of(info.data.get("veo_currency"), rate)
         except InvalidRequest as bad:
-            raise ValueError(str(bad)) from None
-        return self
+            raise ValueError(bad.user_message) from None
+        return rate
 
     @property
     def database_path(self) -> Path:

@@ -31,6 +31,8 @@ from bot.texts._money import (
     job_cost,
     job_price,
     spent,
+    usage_chart_caption,
+    usage_chart_sent_by_dm,
 )
 from bot.texts._requests import (
     attachment_link_expired,
@@ -135,6 +137,8 @@ __all__ = [
     "sent_privately",
     "spent",
     "too_large_to_upload",
+    "usage_chart_caption",
+    "usage_chart_sent_by_dm",
     "use_in_a_channel",
     "utc",
     "video_gone",

@@ -100,6 +100,7 @@ def admin_commands(command: str, markup: Markup) -> str:
         "block @user",
         "unblock @user",
         "usage",
+        "chart",
         "ban <word or re:pattern>",
         "unban <term>",
         "banned",

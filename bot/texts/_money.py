@@ -4,7 +4,7 @@ sums. Amounts are micro-dollars; `bot.money.fmt` shows them in the operator's cu
 from __future__ import annotations
 
 from bot.models import Job, QuotaReport
-from bot.money import fmt, fmt_usd
+from bot.money import display, fmt, fmt_usd
 from bot.texts._markup import Markup, seconds
 
 
@@ -59,3 +59,16 @@ def spent(settled_micro_usd: int, reserved_micro_usd: int = 0) -> str:
     """Money charged, and set aside for videos in progress when there is any."""
     text = fmt(settled_micro_usd)
     return text + (f" (+{fmt(reserved_micro_usd)} in progress)" if reserved_micro_usd else "")
+
+
+def usage_chart_caption(month: str, people: int) -> str:
+    """What the usage chart shows, posted with it."""
+    if not people:
+        return f"Spend per day in {month}: nothing has been spent yet."
+    who = "1 person" if people == 1 else f"{people} people"
+    return f"Spend per day in {month}, {who}, in {display().code} (only you can see this)."
+
+
+def usage_chart_sent_by_dm() -> str:
+    """Where the usage chart went, on Slack (an ephemeral message cannot hold a file)."""
+    return "The usage chart is in your direct messages with the bot."
