@@ -437,3 +437,10 @@ async def eventually(
         while (value := await check()) is None:  # noqa: ASYNC110 - the store has no event
             await asyncio.sleep(step_s)
     return value
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """A PNG's width and height from its header; fails on anything that is not a PNG."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    assert data[12:16] == b"IHDR", "a PNG without its header chunk first"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
