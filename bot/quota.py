@@ -139,7 +139,7 @@ def price_unknown_refusal() -> QuotaExceeded:
     return QuotaExceeded(
         "This model's price is not known to the bot, and spending here is limited in money, "
         "so it cannot tell whether the video fits. Pick a model with a known price "
-        "(/veo models lists them), or ask an admin.",
+        "(`veo-bot models` lists prices), or ask an admin.",
         limit=PRICE_UNKNOWN,
         used=0,
         allowed=0,

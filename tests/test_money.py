@@ -15,19 +15,21 @@ import pytest
 
 from adapters.providers import default_catalog
 from adapters.slack._markup import SLACK
-from bot import money, texts
+from bot import checkup, money, texts
 from bot.admin import AdminActions, Subject
 from bot.clock import ManualClock
 from bot.errors import InvalidRequest, QuotaExceeded
 from bot.jobs import JobService
 from bot.models import (
     Actor,
+    DailySpend,
     GenerationRequest,
     JobState,
     ProviderJobState,
     ProviderStatus,
     QuotaLimits,
 )
+from bot.ports import LedgerAction
 from bot.quota import (
     PRICE_UNKNOWN,
     USER_DAILY,
@@ -322,3 +324,42 @@ async def test_the_quota_answer_shows_seconds_and_money_left(
     with money.shown_in(money.Currency.of("EUR", "0.9")):
         said = texts.quota(await service.quota_report(origin()), SLACK)
         assert "Spent today: €3.24; *€5.76* of €9.00 left today." in said
+
+
+def test_veo_bot_models_lists_each_price_and_says_when_it_is_unknown() -> None:
+    lines = checkup.model_lines(default_catalog(), ["fal", "replicate"], retired=False)
+    fast = next(line for line in lines if line.startswith("fal/fal-ai/veo3.1/fast "))
+    assert fast.endswith("; $0.10/s ($0.15 with sound) [4k $0.30]")
+    assert all(line.endswith("; price unknown") for line in lines if "replicate/" in line)
+
+
+async def test_the_usage_report_and_the_chart_read_money_charged_per_person_and_day(
+    any_store: AnyStore, tmp_path: Path
+) -> None:
+    service = service_for(any_store, tmp_path, limits())
+    settled = [await service.submit(EIGHT, origin(user=user)) for user in ("u1", "u1", "u2")]
+    refunded = await service.submit(EIGHT, origin(user="u2"))
+    pending = await service.submit(EIGHT, origin(user="u3"))
+    for job, action in [(job, LedgerAction.SETTLE) for job in settled] + [
+        (refunded, LedgerAction.REFUND)
+    ]:
+        await any_store.transition(
+            job.id, (JobState.PENDING,), JobState.DELIVERED, now=NOW, ledger=action
+        )
+
+    rows = {
+        row.user_key: (row.settled_micro_usd, row.reserved_micro_usd)
+        for row in await any_store.usage_report("2026-12")
+    }
+    assert rows == {
+        "chat:w1:u1": (2_400_000, 0),
+        "chat:w1:u2": (1_200_000, 0),
+        "chat:w1:u3": (0, 1_200_000),
+    }
+    assert await any_store.daily_spend("2026-12") == [
+        DailySpend("2026-12-04", "chat:w1:u1", 2_400_000),
+        DailySpend("2026-12-04", "chat:w1:u2", 1_200_000),
+    ]
+    assert await any_store.daily_spend("2026-12", "chat:elsewhere") == []
+    assert await any_store.daily_spend("2026-11") == []
+    assert pending.cost_micro_usd == 1_200_000

@@ -178,7 +178,7 @@ def admin_group(admin: VeoAdmin) -> app_commands.Group:
             interaction, lambda actions, ws, _: actions.set_blocked(_user_key(ws, user), False)
         )
 
-    @group.command(name="usage", description="Seconds of video this month, top members first")
+    @group.command(name="usage", description="Seconds and money this month, top members first")
     async def usage(interaction: Interaction) -> None:
         await admin.run(interaction, lambda actions, ws, _: actions.usage(workspace_key=ws))
 

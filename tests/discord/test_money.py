@@ -64,6 +64,9 @@ async def test_money_limits_are_set_in_dollars_and_refusals_and_cards_show_the_p
         quota = await bot.reply(await fake.slash("veo-quota", user=member))
         assert "Spent today: $1.80; $0.70 of $2.50 left today." in quota
         assert "This server has spent $1.80 this month: $498.20 of $500.00 left." in quota
+        report = await admin("usage", {}, moderator)
+        assert report.startswith("This month: 12 s of video, $1.80. Top users:")
+        assert f"<@{member.id}>: 12 s in 2 job(s), $1.80" in report
 
 
 async def test_the_usage_chart_reaches_only_the_admin_as_a_png(
