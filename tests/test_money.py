@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from pydantic import ValidationError
 
 from adapters.providers import default_catalog
 from adapters.slack._markup import SLACK
@@ -37,6 +38,7 @@ from bot.quota import (
     WORKSPACE_MONTHLY_USD,
     period_at,
 )
+from bot.settings import Settings
 from storage import open_store
 from tests.support import SCRIPTED_SPEC, RecordingSurface, ScriptedProvider, make_service, origin
 
@@ -363,3 +365,22 @@ async def test_the_usage_report_and_the_chart_read_money_charged_per_person_and_
     assert await any_store.daily_spend("2026-12", "chat:elsewhere") == []
     assert await any_store.daily_spend("2026-11") == []
     assert pending.cost_micro_usd == 1_200_000
+
+
+def test_the_operators_money_defaults_and_currency_come_from_the_environment() -> None:
+    settings = Settings(
+        _env_file=None,
+        veo_quota_user_daily_usd="2.50",
+        veo_quota_workspace_monthly_usd="300",
+        veo_currency="chf",
+        veo_currency_rate="0.88",
+    )
+    caps = settings.quota_limits
+    assert (caps.user_daily_micro_usd, caps.workspace_monthly_micro_usd) == (
+        2_500_000,
+        300 * DOLLAR,
+    )
+    assert settings.currency == money.Currency("CHF", Decimal("0.88"))
+    for bad in ({"veo_quota_user_daily_usd": "nan"}, {"veo_currency": "EUR"}):
+        with pytest.raises(ValidationError):
+            Settings(_env_file=None, **bad)  # type: ignore[arg-type]
