@@ -138,8 +138,8 @@ def price_unknown_refusal() -> QuotaExceeded:
     the bot cannot tell whether it fits, and never guesses."""
     return QuotaExceeded(
         "This model's price is not known to the bot, and spending here is limited in money, "
-        "so it cannot tell whether the video fits. Pick a model with a known price "
-        "(`veo-bot models` lists prices), or ask an admin.",
+        "so it cannot tell whether the video fits. Pick a model with a known price, or ask "
+        "an admin.",
         limit=PRICE_UNKNOWN,
         used=0,
         allowed=0,
