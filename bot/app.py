@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from aiohttp import web
 
 from adapters.providers import build_providers, default_catalog, default_provider
+from bot import money
 from bot.catalog import Catalog
 from bot.clock import Clock, SystemClock
 from bot.config import ServiceConfig
@@ -100,6 +101,7 @@ async def open_runtime(
 ) -> Runtime:
     """Everything the bot runs on, built from `settings`. `sole_server`: this process serves
     the bot (`veo-bot run`), which a SQLite database allows one process to do at a time."""
+    money.set_display(settings.currency)
     store = await open_store(settings.veo_database_url, sole_server=sole_server)
     try:
         secret = (

@@ -336,12 +336,17 @@ def build_parser() -> argparse.ArgumentParser:
     quota.add_argument("--daily", type=float, help="seconds per UTC day")
     quota.add_argument("--concurrent", type=int, help="jobs in flight")
     quota.add_argument("--monthly", type=float, help="seconds per month (workspace)")
+    quota.add_argument("--daily-usd", help="US dollars per UTC day per person (0: no limit)")
+    quota.add_argument("--monthly-usd", help="US dollars per month for the workspace (0: no limit)")
 
-    usage = commands.add_parser("usage", help="seconds used per user this month")
+    usage = commands.add_parser("usage", help="seconds and money used per user this month")
     usage.add_argument("--month", help="YYYY-MM (default: this month, UTC)")
     usage.add_argument("--workspace", help="PLATFORM:WORKSPACE (default: all)")
     usage.add_argument("--top", type=int, default=20, help="rows to show (not with --csv)")
     usage.add_argument("--csv", action="store_true", help="every row, as CSV on stdout")
+    usage.add_argument(
+        "--png", metavar="FILE", help="draw spend per day and per person for the month to FILE"
+    )
 
     banned = commands.add_parser("banned", help="words and patterns refused in a workspace")
     banned.add_argument("action", choices=("list", "add", "remove"))

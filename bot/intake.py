@@ -127,6 +127,9 @@ class Intake:
             updated_at=now,
             deadline_at=now + self._config.job_timeout_s,
             cost_s=spec.cost_of(valid.duration_s),
+            cost_micro_usd=spec.price_micro_usd(
+                valid.duration_s, audio=bool(valid.audio), resolution=valid.resolution
+            ),
             due_at=now,
         )
         media = [(role, pos, img.data) for role, pos, img in valid.media()]
@@ -168,11 +171,15 @@ class Intake:
         # (up to 40 MB).
         await self.channel_rule(origin)
         spec = self._catalog.get(previous.provider, previous.model)
-        cost = spec.cost_of(previous.request.duration_s or spec.default_duration)
+        duration = previous.request.duration_s or spec.default_duration
+        cost = spec.cost_of(duration)
+        price = spec.price_micro_usd(
+            duration, audio=bool(previous.request.audio), resolution=previous.request.resolution
+        )
         now = self._clock.now()
         try:
             await self._store.check_quota(
-                origin, cost, self._config.limits, period_at(now), now=now
+                origin, cost, self._config.limits, period_at(now), now=now, cost_micro_usd=price
             )
         except QuotaExceeded as refusal:
             self._metrics.count(
@@ -224,6 +231,10 @@ class Intake:
             concurrent_limit=limits.user_concurrent,
             workspace_used_month_s=usage.workspace_used_month_s,
             workspace_monthly_limit_s=limits.workspace_monthly_s,
+            spent_today_micro_usd=usage.spent_today_micro_usd,
+            daily_limit_micro_usd=limits.user_daily_micro_usd,
+            workspace_spent_month_micro_usd=usage.workspace_spent_month_micro_usd,
+            workspace_monthly_limit_micro_usd=limits.workspace_monthly_micro_usd,
         )
 
     async def limits_for(self, origin: Origin) -> QuotaLimits:

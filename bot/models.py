@@ -186,6 +186,9 @@ class Job:
     updated_at: float
     deadline_at: float
     cost_s: float
+    # What the video costs at the provider, in whole micro-dollars, fixed at submit from the
+    # catalog's price (bot.money); None: the model's price is not known.
+    cost_micro_usd: int | None = None
     # When the scheduler next looks at the job: the next poll, the retry after a backoff, or
     # the end of the lease of the worker stepping it (a lease that runs out makes it due).
     due_at: float | None = None
@@ -264,6 +267,9 @@ class QuotaLimits:
     user_daily_s: float
     user_concurrent: int
     workspace_monthly_s: float  # 0 = unlimited
+    # Money limits in whole micro-dollars (US), 0 = none: a person's day, a workspace's month.
+    user_daily_micro_usd: int = 0
+    workspace_monthly_micro_usd: int = 0
 
 
 class Authority(enum.StrEnum):
@@ -306,6 +312,8 @@ class LimitOverride:
     daily_s: float | None = None
     concurrent: int | None = None
     monthly_s: float | None = None
+    daily_micro_usd: int | None = None  # 0: no money limit
+    monthly_micro_usd: int | None = None  # 0: no money limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +334,9 @@ class QuotaUsage:
     used_today_s: float
     in_flight: int
     workspace_used_month_s: float
+    # Money reserved or charged, in micro-dollars (jobs of unknown price count nothing).
+    spent_today_micro_usd: int = 0
+    workspace_spent_month_micro_usd: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,6 +351,11 @@ class QuotaReport:
     concurrent_limit: int
     workspace_used_month_s: float
     workspace_monthly_limit_s: float
+    # Money in micro-dollars; a limit of 0: none.
+    spent_today_micro_usd: int = 0
+    daily_limit_micro_usd: int = 0
+    workspace_spent_month_micro_usd: int = 0
+    workspace_monthly_limit_micro_usd: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +368,17 @@ class UsageRow:
     settled_s: float
     reserved_s: float
     refunded_jobs: int
+    settled_micro_usd: int = 0
+    reserved_micro_usd: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DailySpend:
+    """Money one person spent (charged or set aside) on one UTC day, for the usage chart."""
+
+    day: str  # "2026-12-04"
+    user_key: str
+    micro_usd: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from bot.catalog import ModelSpec
 from bot.channels import ChannelRule
 from bot.models import (
     Authority,
+    DailySpend,
     GenerationRequest,
     Job,
     JobState,
@@ -188,9 +189,11 @@ class Store(Protocol):
         period: QuotaPeriod,
         *,
         now: float,
+        cost_micro_usd: int | None = None,
     ) -> None:
-        """Raise what `create_job` would raise for a job of `cost_s` now (blocked, or a limit
-        passed), reserving nothing: a cheap look before expensive work."""
+        """Raise what `create_job` would raise for a job of `cost_s` and `cost_micro_usd`
+        (None: price unknown) now (blocked, or a limit passed), reserving nothing: a cheap
+        look before expensive work."""
         ...
 
     async def get_job(self, job_id: str) -> Job | None:
@@ -311,6 +314,8 @@ class Store(Protocol):
         daily_s: float | None = None,
         concurrent: int | None = None,
         monthly_s: float | None = None,
+        daily_micro_usd: int | None = None,
+        monthly_micro_usd: int | None = None,
     ) -> None:
         """Set the given limits for a user or workspace, as `set_by`'s word; the others stay."""
         ...
@@ -357,6 +362,10 @@ class Store(Protocol):
 
     async def usage_report(self, month: str, workspace_key: str | None = None) -> list[UsageRow]:
         """Seconds per user for a month, most first: charged, and still in flight."""
+        ...
+
+    async def daily_spend(self, month: str, workspace_key: str | None = None) -> list[DailySpend]:
+        """Money charged per person and UTC day in `month` (the usage chart)."""
         ...
 
     async def channel_rules(self, workspace_key: str) -> list[ChannelRule]:

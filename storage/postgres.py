@@ -38,6 +38,7 @@ from bot.models import (
     DM_WORKSPACE,
     TERMINAL_STATES,
     Authority,
+    DailySpend,
     GenerationRequest,
     Job,
     JobState,
@@ -139,6 +140,7 @@ def _record_to_job(row: asyncpg.Record) -> Job:
         updated_at=row["updated_at"],
         deadline_at=row["deadline_at"],
         cost_s=row["cost_s"],
+        cost_micro_usd=row["cost_micro_usd"],
         due_at=row["due_at"],
         provider_job_id=row["provider_job_id"],
         progress=row["progress"],
@@ -163,6 +165,8 @@ def _record_to_override(row: asyncpg.Record) -> LimitOverride:
         daily_s=row["daily_s"],
         concurrent=row["concurrent"],
         monthly_s=row["monthly_s"],
+        daily_micro_usd=row["daily_micro_usd"],
+        monthly_micro_usd=row["monthly_micro_usd"],
     )
 
 
@@ -331,14 +335,20 @@ class PostgresStore:
                 if existing is not None:
                     return _record_to_job(existing)
             await self._refuse_over_quota(
-                db, origin, job.cost_s, limits, period, now=job.created_at
+                db,
+                origin,
+                job.cost_s,
+                limits,
+                period,
+                now=job.created_at,
+                cost_micro_usd=job.cost_micro_usd,
             )
             await db.execute(
                 """INSERT INTO jobs (id, platform, user_key, workspace_key, origin, request,
                        provider, model, state, progress, due_at, deadline_at, cost_s,
-                       created_at, updated_at, version, idempotency_key)
+                       created_at, updated_at, version, idempotency_key, cost_micro_usd)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13, $14, 0,
-                       $15)""",
+                       $15, $16)""",
                 job.id,
                 origin.platform,
                 origin.user_key,
@@ -354,6 +364,7 @@ class PostgresStore:
                 job.created_at,
                 job.updated_at,
                 idempotency_key,
+                job.cost_micro_usd,
             )
             if media:
                 await db.executemany(
@@ -362,8 +373,8 @@ class PostgresStore:
                 )
             await db.execute(
                 """INSERT INTO quota_ledger (job_id, user_key, workspace_key, channel_key, day,
-                       month, seconds, status, created_at, updated_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, 'reserved', $8, $8)""",
+                       month, seconds, status, created_at, updated_at, micro_usd)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, 'reserved', $8, $8, $9)""",
                 job.id,
                 origin.user_key,
                 origin.workspace_key,
@@ -372,6 +383,7 @@ class PostgresStore:
                 period.month,
                 job.cost_s,
                 job.created_at,
+                job.cost_micro_usd or 0,
             )
         return job
 
@@ -383,10 +395,14 @@ class PostgresStore:
         period: QuotaPeriod,
         *,
         now: float,
+        cost_micro_usd: int | None = None,
     ) -> None:
-        """Raise what `create_job` would raise for `cost_s` now, reserving nothing."""
+        """Raise what `create_job` would raise for `cost_s` (and `cost_micro_usd`, None: price
+        unknown) now, reserving nothing."""
         async with self._connection() as db:
-            await self._refuse_over_quota(db, origin, cost_s, limits, period, now=now)
+            await self._refuse_over_quota(
+                db, origin, cost_s, limits, period, now=now, cost_micro_usd=cost_micro_usd
+            )
 
     async def _refuse_over_quota(
         self,
@@ -397,6 +413,7 @@ class PostgresStore:
         period: QuotaPeriod,
         *,
         now: float,
+        cost_micro_usd: int | None,
     ) -> None:
         """Raise the refusal a job of `cost_s` for `origin` meets now, if any: the store
         reads, `quota.admission` decides."""
@@ -411,6 +428,7 @@ class PostgresStore:
             period=period,
             now=now,
             channel=await self._channel_budget(db, origin, period),
+            cost_micro_usd=cost_micro_usd,
         )
         if refused is not None:
             raise refused
@@ -666,6 +684,14 @@ class PostgresStore:
                    WHERE user_key = $1 AND status = 'reserved'),
                  (SELECT COALESCE(SUM(seconds), 0) FROM quota_ledger
                    WHERE workspace_key = $3 AND month = $4
+                     AND status IN ('reserved', 'settled')),
+                 (SELECT COALESCE(SUM(micro_usd), 0) FROM quota_ledger
+                   WHERE user_key = $1 AND day = $2 AND status IN ('reserved', 'settled')
+                     AND created_at > COALESCE(
+                       (SELECT reset_at FROM quota_day_resets WHERE user_key = $1 AND day = $2),
+                       -1)),
+                 (SELECT COALESCE(SUM(micro_usd), 0) FROM quota_ledger
+                   WHERE workspace_key = $3 AND month = $4
                      AND status IN ('reserved', 'settled'))""",
             user_key,
             period.day,
@@ -678,6 +704,8 @@ class PostgresStore:
             used_today_s=float(row[0]),
             in_flight=int(row[1]),
             workspace_used_month_s=float(row[2]),
+            spent_today_micro_usd=int(row[3]),
+            workspace_spent_month_micro_usd=int(row[4]),
         )
 
     # --- what admins steer ----------------------------------------------------------------
@@ -726,17 +754,23 @@ class PostgresStore:
         daily_s: float | None = None,
         concurrent: int | None = None,
         monthly_s: float | None = None,
+        daily_micro_usd: int | None = None,
+        monthly_micro_usd: int | None = None,
     ) -> None:
         """Set the given limits for a user or workspace, as `set_by`'s word; limits not given
         stay as they were."""
         await self._pool.execute(
             """INSERT INTO quota_overrides (scope, subject, set_by, daily_s, concurrent,
-                   monthly_s, updated_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7)
+                   monthly_s, updated_at, daily_micro_usd, monthly_micro_usd)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                ON CONFLICT (scope, subject, set_by) DO UPDATE SET
                    daily_s = COALESCE(excluded.daily_s, quota_overrides.daily_s),
                    concurrent = COALESCE(excluded.concurrent, quota_overrides.concurrent),
                    monthly_s = COALESCE(excluded.monthly_s, quota_overrides.monthly_s),
+                   daily_micro_usd = COALESCE(
+                       excluded.daily_micro_usd, quota_overrides.daily_micro_usd),
+                   monthly_micro_usd = COALESCE(
+                       excluded.monthly_micro_usd, quota_overrides.monthly_micro_usd),
                    updated_at = excluded.updated_at""",
             scope,
             subject,
@@ -745,6 +779,8 @@ class PostgresStore:
             concurrent,
             monthly_s,
             now,
+            daily_micro_usd,
+            monthly_micro_usd,
         )
 
     async def clear_override(
@@ -910,7 +946,9 @@ class PostgresStore:
             """SELECT user_key, workspace_key, COUNT(*) AS jobs,
                    SUM(CASE WHEN status = 'settled' THEN seconds ELSE 0 END) AS settled_s,
                    SUM(CASE WHEN status = 'reserved' THEN seconds ELSE 0 END) AS reserved_s,
-                   SUM(CASE WHEN status = 'refunded' THEN 1 ELSE 0 END) AS refunded
+                   SUM(CASE WHEN status = 'refunded' THEN 1 ELSE 0 END) AS refunded,
+                   SUM(CASE WHEN status = 'settled' THEN micro_usd ELSE 0 END) AS settled_usd,
+                   SUM(CASE WHEN status = 'reserved' THEN micro_usd ELSE 0 END) AS reserved_usd
                FROM quota_ledger
                WHERE month = $1 AND ($2::text IS NULL OR workspace_key = $2)
                GROUP BY user_key, workspace_key
@@ -928,9 +966,23 @@ class PostgresStore:
                 settled_s=float(row["settled_s"]),
                 reserved_s=float(row["reserved_s"]),
                 refunded_jobs=int(row["refunded"]),
+                settled_micro_usd=int(row["settled_usd"]),
+                reserved_micro_usd=int(row["reserved_usd"]),
             )
             for row in rows
         ]
+
+    async def daily_spend(self, month: str, workspace_key: str | None = None) -> list[DailySpend]:
+        """Money charged (settled) per person and UTC day in `month`, by day then person."""
+        rows = await self._pool.fetch(
+            """SELECT day, user_key, SUM(micro_usd) AS spent FROM quota_ledger
+               WHERE month = $1 AND status = 'settled'
+                 AND ($2::text IS NULL OR workspace_key = $2)
+               GROUP BY day, user_key ORDER BY day, user_key""",
+            month,
+            workspace_key or None,
+        )
+        return [DailySpend(row["day"], row["user_key"], int(row["spent"])) for row in rows]
 
     async def ledger(self, job_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Ledger rows (for reports and tests)."""

@@ -32,6 +32,7 @@ from bot.models import (
     DM_WORKSPACE,
     TERMINAL_STATES,
     Authority,
+    DailySpend,
     GenerationRequest,
     Job,
     JobState,
@@ -190,6 +191,7 @@ def _row_to_job(row: sqlite3.Row) -> Job:
         updated_at=row["updated_at"],
         deadline_at=row["deadline_at"],
         cost_s=row["cost_s"],
+        cost_micro_usd=row["cost_micro_usd"],
         due_at=row["due_at"],
         provider_job_id=row["provider_job_id"],
         progress=row["progress"],
@@ -214,6 +216,8 @@ def _row_to_override(row: sqlite3.Row) -> LimitOverride:
         daily_s=row["daily_s"],
         concurrent=row["concurrent"],
         monthly_s=row["monthly_s"],
+        daily_micro_usd=row["daily_micro_usd"],
+        monthly_micro_usd=row["monthly_micro_usd"],
     )
 
 
@@ -418,13 +422,20 @@ class SqliteStore:
                 if existing is not None:
                     return _row_to_job(existing)
             await self._refuse_over_quota(
-                db, origin, job.cost_s, limits, period, now=job.created_at
+                db,
+                origin,
+                job.cost_s,
+                limits,
+                period,
+                now=job.created_at,
+                cost_micro_usd=job.cost_micro_usd,
             )
             await db.execute(
                 """INSERT INTO jobs (id, platform, user_key, workspace_key, origin_json,
                        request_json, provider, model, state, progress, due_at,
-                       deadline_at, cost_s, created_at, updated_at, version, idempotency_key)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 0, ?)""",
+                       deadline_at, cost_s, created_at, updated_at, version, idempotency_key,
+                       cost_micro_usd)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 0, ?, ?)""",
                 (
                     job.id,
                     origin.platform,
@@ -441,6 +452,7 @@ class SqliteStore:
                     job.created_at,
                     job.updated_at,
                     idempotency_key,
+                    job.cost_micro_usd,
                 ),
             )
             await db.executemany(
@@ -449,8 +461,8 @@ class SqliteStore:
             )
             await db.execute(
                 """INSERT INTO quota_ledger (job_id, user_key, workspace_key, channel_key, day,
-                       month, seconds, status, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?)""",
+                       month, seconds, status, created_at, updated_at, micro_usd)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?)""",
                 (
                     job.id,
                     origin.user_key,
@@ -461,6 +473,7 @@ class SqliteStore:
                     job.cost_s,
                     job.created_at,
                     job.created_at,
+                    job.cost_micro_usd or 0,
                 ),
             )
         return job
@@ -473,9 +486,13 @@ class SqliteStore:
         period: QuotaPeriod,
         *,
         now: float,
+        cost_micro_usd: int | None = None,
     ) -> None:
-        """Raise what `create_job` would raise for `cost_s` now, reserving nothing."""
-        await self._refuse_over_quota(self._reader, origin, cost_s, limits, period, now=now)
+        """Raise what `create_job` would raise for `cost_s` (and `cost_micro_usd`, None: price
+        unknown) now, reserving nothing."""
+        await self._refuse_over_quota(
+            self._reader, origin, cost_s, limits, period, now=now, cost_micro_usd=cost_micro_usd
+        )
 
     async def _refuse_over_quota(
         self,
@@ -486,6 +503,7 @@ class SqliteStore:
         period: QuotaPeriod,
         *,
         now: float,
+        cost_micro_usd: int | None,
     ) -> None:
         """Raise the refusal a job of `cost_s` for `origin` meets now, if any: the store
         reads, `quota.admission` decides."""
@@ -501,6 +519,7 @@ class SqliteStore:
             period=period,
             now=now,
             channel=await self._channel_budget(db, origin, period),
+            cost_micro_usd=cost_micro_usd,
         )
         if refused is not None:
             raise refused
@@ -744,6 +763,13 @@ class SqliteStore:
                  (SELECT COUNT(*) FROM quota_ledger
                    WHERE user_key = ? AND status = 'reserved'),
                  (SELECT COALESCE(SUM(seconds), 0) FROM quota_ledger
+                   WHERE workspace_key = ? AND month = ? AND status IN ('reserved', 'settled')),
+                 (SELECT COALESCE(SUM(micro_usd), 0) FROM quota_ledger
+                   WHERE user_key = ? AND day = ? AND status IN ('reserved', 'settled')
+                     AND created_at > COALESCE(
+                       (SELECT reset_at FROM quota_day_resets WHERE user_key = ? AND day = ?),
+                       -1)),
+                 (SELECT COALESCE(SUM(micro_usd), 0) FROM quota_ledger
                    WHERE workspace_key = ? AND month = ? AND status IN ('reserved', 'settled'))""",
             (
                 user_key,
@@ -751,6 +777,12 @@ class SqliteStore:
                 user_key,
                 period.day,
                 user_key,
+                workspace_key,
+                period.month,
+                user_key,
+                period.day,
+                user_key,
+                period.day,
                 workspace_key,
                 period.month,
             ),
@@ -762,6 +794,8 @@ class SqliteStore:
             used_today_s=float(row[0]),
             in_flight=int(row[1]),
             workspace_used_month_s=float(row[2]),
+            spent_today_micro_usd=int(row[3]),
+            workspace_spent_month_micro_usd=int(row[4]),
         )
 
     # --- what admins steer ----------------------------------------------------------------
@@ -806,20 +840,36 @@ class SqliteStore:
         daily_s: float | None = None,
         concurrent: int | None = None,
         monthly_s: float | None = None,
+        daily_micro_usd: int | None = None,
+        monthly_micro_usd: int | None = None,
     ) -> None:
         """Set the given limits for a user or workspace, as `set_by`'s word; limits not given
         stay as they were."""
         async with self._transaction() as db:
             await db.execute(
                 """INSERT INTO quota_overrides (scope, subject, set_by, daily_s, concurrent,
-                       monthly_s, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)
+                       monthly_s, updated_at, daily_micro_usd, monthly_micro_usd)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (scope, subject, set_by) DO UPDATE SET
                        daily_s = COALESCE(excluded.daily_s, quota_overrides.daily_s),
                        concurrent = COALESCE(excluded.concurrent, quota_overrides.concurrent),
                        monthly_s = COALESCE(excluded.monthly_s, quota_overrides.monthly_s),
+                       daily_micro_usd = COALESCE(
+                           excluded.daily_micro_usd, quota_overrides.daily_micro_usd),
+                       monthly_micro_usd = COALESCE(
+                           excluded.monthly_micro_usd, quota_overrides.monthly_micro_usd),
                        updated_at = excluded.updated_at""",
-                (scope, subject, set_by.value, daily_s, concurrent, monthly_s, now),
+                (
+                    scope,
+                    subject,
+                    set_by.value,
+                    daily_s,
+                    concurrent,
+                    monthly_s,
+                    now,
+                    daily_micro_usd,
+                    monthly_micro_usd,
+                ),
             )
 
     async def clear_override(
@@ -979,7 +1029,9 @@ class SqliteStore:
             f"""SELECT user_key, workspace_key, COUNT(*) AS jobs,
                    SUM(CASE WHEN status = 'settled' THEN seconds ELSE 0 END) AS settled_s,
                    SUM(CASE WHEN status = 'reserved' THEN seconds ELSE 0 END) AS reserved_s,
-                   SUM(CASE WHEN status = 'refunded' THEN 1 ELSE 0 END) AS refunded
+                   SUM(CASE WHEN status = 'refunded' THEN 1 ELSE 0 END) AS refunded,
+                   SUM(CASE WHEN status = 'settled' THEN micro_usd ELSE 0 END) AS settled_usd,
+                   SUM(CASE WHEN status = 'reserved' THEN micro_usd ELSE 0 END) AS reserved_usd
                 FROM quota_ledger WHERE month = ? {where}
                 GROUP BY user_key, workspace_key
                 ORDER BY settled_s + reserved_s DESC, user_key""",  # noqa: S608 - fixed text
@@ -993,7 +1045,23 @@ class SqliteStore:
                     settled_s=float(row["settled_s"]),
                     reserved_s=float(row["reserved_s"]),
                     refunded_jobs=int(row["refunded"]),
+                    settled_micro_usd=int(row["settled_usd"]),
+                    reserved_micro_usd=int(row["reserved_usd"]),
                 )
+                for row in await cur.fetchall()
+            ]
+
+    async def daily_spend(self, month: str, workspace_key: str | None = None) -> list[DailySpend]:
+        """Money charged (settled) per person and UTC day in `month`, by day then person."""
+        where, params = ("AND workspace_key = ?", [workspace_key]) if workspace_key else ("", [])
+        async with self._reader.execute(
+            f"""SELECT day, user_key, SUM(micro_usd) AS spent FROM quota_ledger
+                WHERE month = ? AND status = 'settled' {where}
+                GROUP BY day, user_key ORDER BY day, user_key""",  # noqa: S608 - fixed text
+            (month, *params),
+        ) as cur:
+            return [
+                DailySpend(row["day"], row["user_key"], int(row["spent"]))
                 for row in await cur.fetchall()
             ]
 

@@ -75,6 +75,7 @@ def _describe(embed: discord.Embed, job: Job, *, public: bool = True) -> discord
     )
     embed.add_field(name="Model", value=_clip(job.model, _FIELD_MAX))
     embed.add_field(name="Duration", value=f"{request.duration_s} s")
+    embed.add_field(name="Cost", value=texts.job_price(job))
     embed.add_field(name="Aspect ratio", value=request.aspect_ratio or "default")
     embed.add_field(name="Seed", value=str(request.seed) if request.seed is not None else "random")
     embed.add_field(name="Input", value=_inputs(job))

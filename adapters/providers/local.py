@@ -219,7 +219,9 @@ class LocalProvider:
         self._renders.clear()
 
 
-# The models `local` offers (the catalog is assembled from every provider's table).
+# The models `local` offers (the catalog is assembled from every provider's table). Rendered
+# on the bot's own machine: no provider charges for them.
+_FREE = "rendered on this machine: no provider charge"
 MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         provider="local",
@@ -233,6 +235,8 @@ MODELS: tuple[ModelSpec, ...] = (
         inputs=frozenset({InputKind.TEXT, InputKind.FIRST_FRAME, InputKind.LAST_FRAME}),
         max_prompt_chars=2000,
         default=True,
+        price_usd_per_s=0.0,
+        price_source=_FREE,
     ),
     ModelSpec(
         provider="local",
@@ -245,5 +249,7 @@ MODELS: tuple[ModelSpec, ...] = (
         resolutions=("360p",),
         inputs=frozenset({InputKind.TEXT, InputKind.FIRST_FRAME, InputKind.LAST_FRAME}),
         max_prompt_chars=2000,
+        price_usd_per_s=0.0,
+        price_source=_FREE,
     ),
 )

@@ -434,11 +434,28 @@ class SlackAdapter:
         if actor is None:
             await reply(texts.not_an_admin(SLACK))
             return
+        if text.strip().lower() == "chart":
+            await self._send_chart(origin, reply)
+            return
         if self._channel_actions is None:
             raise RuntimeError("the Slack adapter is used before start()")
         await reply(
             await admin.run(self._admin_actions, self._channel_actions, origin, text, actor)
         )
+
+    async def _send_chart(self, origin: Origin, reply: Reply) -> None:
+        """The workspace's usage chart to the admin who asked, by DM (files upload v2): only
+        they see it, and an ephemeral message cannot hold a file."""
+        chart = await self._admin_actions.usage_chart(workspace_key=origin.workspace_key)
+        caption = texts.usage_chart_caption(chart.month, chart.people)
+        await self._surface.send_file_by_dm(
+            origin.user_id,
+            filename=chart.filename,
+            data=chart.png,
+            title=chart.filename,
+            comment=caption,
+        )
+        await reply(texts.usage_chart_sent_by_dm())
 
     async def _send_quota(self, origin: Origin, reply: Reply) -> None:
         await reply(texts.quota(await self._jobs.quota_report(origin), SLACK))

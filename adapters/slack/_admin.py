@@ -21,7 +21,15 @@ from bot.models import Actor, Origin
 PLATFORM = "slack"
 COMMAND = "/veo"
 _USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]+)$")
-_LIMITS = {"daily": "daily_s", "concurrent": "concurrent", "monthly": "monthly_s"}
+_LIMITS = {
+    "daily": "daily_s",
+    "concurrent": "concurrent",
+    "monthly": "monthly_s",
+    "daily-usd": "daily_usd",
+    "monthly-usd": "monthly_usd",
+}
+# Money is read by the core (exact decimals, refused in plain words): passed on as typed.
+_AS_TYPED = ("daily-usd", "monthly-usd")
 _CHANNEL = re.compile(r"^<#([CG][A-Z0-9]+)(?:\|[^>]*)?>$|^([CG][A-Z0-9]+)$")
 _ON = {"on": True, "yes": True, "true": True, "off": False, "no": False, "false": False}
 
@@ -39,13 +47,16 @@ def _subject(team: str, token: str) -> Subject:
     return Subject.user(f"{PLATFORM}:{team}:{_user(token)}")
 
 
-def _limits(pairs: list[str]) -> dict[str, float]:
+def _limits(pairs: list[str]) -> dict[str, float | str]:
     """The numbers as typed; the core refuses any that is not a sane limit (nan, inf, -1)."""
-    values: dict[str, float] = {}
+    values: dict[str, float | str] = {}
     for pair in pairs:
         name, _, raw = pair.partition("=")
         if name not in _LIMITS or not raw:
             raise InvalidRequest(texts.limits_look_like(pair))
+        if name in _AS_TYPED:
+            values[_LIMITS[name]] = raw
+            continue
         try:
             values[_LIMITS[name]] = int(raw) if name == "concurrent" else float(raw)
         except ValueError:
@@ -121,6 +132,10 @@ async def _act_on_channels(
     return None
 
 
+def _number(value: float | str | None) -> float | None:
+    return None if value is None else float(value)
+
+
 async def run(
     admin: AdminActions, channels: ChannelActions, origin: Origin, text: str, actor: Actor
 ) -> str:
@@ -154,9 +169,11 @@ async def _act(
         return await admin.set_limits(
             actor,
             subject,
-            daily_s=values.get("daily_s"),
+            daily_s=_number(values.get("daily_s")),
             concurrent=int(values["concurrent"]) if "concurrent" in values else None,
-            monthly_s=values.get("monthly_s"),
+            monthly_s=_number(values.get("monthly_s")),
+            daily_usd=values.get("daily_usd"),
+            monthly_usd=values.get("monthly_usd"),
         )
     if action == "clear" and len(args) == 1:
         return await admin.clear_limits(actor, _subject(team, args[0]))

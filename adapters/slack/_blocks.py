@@ -82,7 +82,8 @@ def _plain(text: str) -> dict[str, Any]:
 def describe(job: Job) -> str:
     """The parameters of a job in one line: model, length, shape, seed, inputs."""
     req = job.request
-    parts = [f"`{job.model}`", f"{req.duration_s} s", f"{req.aspect_ratio}"]
+    parts = [f"`{job.model}`", f"{req.duration_s} s", escape(texts.job_price(job))]
+    parts.append(f"{req.aspect_ratio}")
     if req.seed is not None:
         parts.append(f"seed {req.seed}")
     if req.first_frame is not None:

@@ -8,6 +8,7 @@ thread), so a process that starts after a crash can pick up where the last one s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -183,12 +184,39 @@ class SlackSurface:
         await best_effort(self._set_card(job, "mark the card sent by DM", text, card))
         return refs
 
-    async def _upload(self, url: str, video: Path, size: int) -> None:
-        """POST the file's bytes to the upload URL Slack issued, streamed from disk."""
+    async def send_file_by_dm(
+        self, user_id: str, *, filename: str, data: bytes, title: str, comment: str
+    ) -> str:
+        """A small file (the usage chart) to one person, in their DM with the bot, by upload
+        v2: an ephemeral message cannot hold a file. Returns the DM's channel id."""
+        opened = await slack_call(
+            "open a DM with the admin", self._client.conversations_open(users=user_id)
+        )
+        dm = str(opened["channel"]["id"])
+        ticket = await slack_call(
+            "ask where to upload the chart",
+            self._client.files_getUploadURLExternal(filename=filename, length=len(data)),
+        )
+        await self._upload(str(ticket["upload_url"]), data, len(data))
+        await slack_call(
+            "share the chart",
+            self._client.files_completeUploadExternal(
+                files=[{"id": str(ticket["file_id"]), "title": title}],
+                channel_id=dm,
+                initial_comment=comment,
+            ),
+        )
+        return dm
+
+    async def _upload(self, url: str, video: Path | bytes, size: int) -> None:
+        """POST the file's bytes to the upload URL Slack issued, streamed from disk (or from
+        memory, for a small file made on the spot)."""
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=120)
         try:
             async with aiohttp.ClientSession(timeout=timeout) as session:
-                with video.open("rb") as stream:
+                with (
+                    contextlib.nullcontext(video) if isinstance(video, bytes) else video.open("rb")
+                ) as stream:
                     async with session.post(
                         url,
                         data=stream,

@@ -58,6 +58,14 @@ from bot.texts._markup import (
     Markup,
     utc,
 )
+from bot.texts._money import (
+    duration_and_cost,
+    job_cost,
+    job_price,
+    spent,
+    usage_chart_caption,
+    usage_chart_sent_by_dm,
+)
 from bot.texts._requests import (
     attachment_link_expired,
     attachment_not_handed_over,
@@ -130,6 +138,7 @@ __all__ = [
     "deleted_by",
     "deleting_removes_it",
     "done_in_the_thread",
+    "duration_and_cost",
     "file_not_fetched",
     "file_not_found",
     "file_not_on_platform_servers",
@@ -148,7 +157,9 @@ __all__ = [
     "in_the_thread",
     "info_label",
     "info_refused",
+    "job_cost",
     "job_info",
+    "job_price",
     "leave_empty_for_the_default",
     "limit_takes",
     "limits_look_like",
@@ -182,7 +193,10 @@ __all__ = [
     "sent_privately",
     "sent_to_requester",
     "shared_video",
+    "spent",
     "too_large_to_upload",
+    "usage_chart_caption",
+    "usage_chart_sent_by_dm",
     "use_in_a_channel",
     "use_settings_label",
     "utc",
