@@ -13,8 +13,8 @@ import math
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from bot.channels import ChannelBudget
 from bot import money
+from bot.channels import ChannelBudget
 from bot.errors import InvalidRequest, QuotaExceeded, UserFacingError
 from bot.models import Authority, LimitOverride, QuotaLimits, QuotaPeriod, QuotaUsage
 

@@ -115,6 +115,7 @@ class VeoAdmin:
             return None
         await interaction.response.defer(ephemeral=True, thinking=True)
         return actor
+
     async def post_chart(self, interaction: Interaction) -> None:
         """The server's usage chart, to the admin who asked only: an ephemeral follow-up
         with the PNG (the "thinking…" answer says what it shows)."""
