@@ -121,6 +121,8 @@ class Intake:
             deadline_at=now + self._config.job_timeout_s,
             cost_s=spec.cost_of(valid.duration_s),
             due_at=now,
+            owner=self._config.owner,
+            owner_until=now + self._config.owner_lease_s if self._config.owns_jobs else None,
         )
         media = [(role, pos, img.data) for role, pos, img in valid.media()]
         try:

@@ -1,0 +1,46 @@
+"""Who a process is among the processes sharing one database, and whether another is dead.
+
+A worker id is `<host>:<pid>:<random>`: the random part makes it unique even when a pid is
+reused. A lease (`Job.leased_by`) or an ownership (`Job.owner`) held by a process on this
+host whose pid no longer runs is known dead at once; one held on another host is only known
+dead when its time runs out (the lease's `due_at`, the ownership's `owner_until`)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+
+from bot.models import Job
+
+
+def new_worker_id() -> str:
+    """An id for this process, unique among every process that ever used the database."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def known_dead(worker: str) -> bool:
+    """Whether `worker` was a process on this host that no longer runs. False when it runs,
+    when it is on another host, or when the id is not one of ours (it cannot be told)."""
+    host, _, rest = worker.partition(":")
+    pid_text, _, _token = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # it runs, as another user
+    return False
+
+
+def orphaned(job: Job, *, now: float) -> bool:
+    """Whether nobody vouches for the job's owner any more: no owner, its heartbeat has
+    stopped, or it was a process on this host that is gone."""
+    if job.owner is None:
+        return True
+    return (job.owner_until or 0.0) < now or known_dead(job.owner)
