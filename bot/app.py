@@ -116,7 +116,7 @@ async def open_runtime(
         data_dir = settings.veo_data_dir
         clock = clock or SystemClock()
         links = MediaLinks(settings.veo_public_url, secret, clock)
-        providers = build_providers(settings, data_dir, links)
+        providers = build_providers(settings, data_dir, links, shared=store)
         provider = settings.veo_provider or default_provider(providers, catalog)
         check_default_model(catalog, provider, settings.veo_model)
         config = ServiceConfig(
