@@ -42,6 +42,7 @@ from bot.models import (
 from bot.outcomes import Outcomes
 from bot.ports import ChatSurface, Store, VideoProvider
 from bot.retention import Retention
+from bot.shared_files import kept_name
 from bot.workers import orphaned
 
 # Named here too, as the adapters and the CLI import them with the service: what
@@ -186,6 +187,7 @@ class JobService:
         if await self.store.revoke_result(job.id, by=by, now=self.clock.now()):
             log.info("job %s: result link revoked by %s", job.id, by)
         await asyncio.to_thread(self._files.kept(job.id).unlink, missing_ok=True)
+        await self.store.delete_blobs([kept_name(job.id)])
 
     async def adopt_orphan(self, job: Job) -> Job | None:
         """Take over an unfinished job whose owning process is gone (`veo-bot resume`): it is
