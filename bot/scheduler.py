@@ -117,6 +117,8 @@ class Scheduler:
                 for job in jobs:
                     self._spawn(job)
             timeout = self.idle_s
+            if config.owns_jobs:  # the heartbeat must not wait for a long idle
+                timeout = min(timeout, config.owner_lease_s / 3)
             if free > 0:
                 due = await store.next_due_at(
                     platforms, exclude=self.service.in_progress, owner=config.owner

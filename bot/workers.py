@@ -19,28 +19,36 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
-def known_dead(worker: str) -> bool:
-    """Whether `worker` was a process on this host that no longer runs. False when it runs,
-    when it is on another host, or when the id is not one of ours (it cannot be told)."""
+def alive_here(worker: str) -> bool | None:
+    """Whether `worker`, a process on this host, still runs; None when that cannot be told
+    from here (another host, or an id that is not one of ours)."""
     host, _, rest = worker.partition(":")
     pid_text, _, _token = rest.partition(":")
     if host != socket.gethostname() or not pid_text.isdigit():
-        return False
+        return None
     pid = int(pid_text)
     if pid == os.getpid():
-        return False
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return True
+        return False
     except PermissionError:
-        return False  # it runs, as another user
-    return False
+        return True  # it runs, as another user
+    return True
+
+
+def known_dead(worker: str) -> bool:
+    """Whether `worker` was a process on this host that no longer runs."""
+    return alive_here(worker) is False
 
 
 def orphaned(job: Job, *, now: float) -> bool:
-    """Whether nobody vouches for the job's owner any more: no owner, its heartbeat has
-    stopped, or it was a process on this host that is gone."""
+    """Whether nobody vouches for the job's owner any more: no owner, a process on this host
+    that is gone, or (on another host) one whose heartbeat has stopped."""
     if job.owner is None:
         return True
-    return (job.owner_until or 0.0) < now or known_dead(job.owner)
+    alive = alive_here(job.owner)
+    if alive is not None:
+        return not alive
+    return (job.owner_until or 0.0) < now
