@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 
+from bot import workers
 from bot.jobs import JobService
 from bot.models import Job
 
@@ -57,6 +58,7 @@ class Scheduler:
 
     async def start(self) -> None:
         """Make the jobs a dead process left unfinished due again, and start the loop."""
+        workers.started(self.service.config.worker_id)
         recovered = await self.service.reschedule_active()
         if recovered:
             log.info("picking up %d unfinished job(s)", recovered)
@@ -89,6 +91,7 @@ class Scheduler:
         if self.service.config.owns_jobs:
             # Unfinished jobs of this process are given up: `veo-bot resume` adopts them at once.
             await self._renew(0.0)
+        workers.stopped(self.service.config.worker_id)
 
     async def _run(self) -> None:
         platforms = list(self.service.surfaces)

@@ -13,10 +13,24 @@ import socket
 
 from bot.models import Job
 
+# The workers of this process whose scheduler runs: a process may hold several in turn (a
+# service stopped and another started, as tests restart one) and only these are alive.
+_RUNNING_HERE: set[str] = set()
+
 
 def new_worker_id() -> str:
     """An id for this process, unique among every process that ever used the database."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def started(worker: str) -> None:
+    """`worker`'s scheduler runs in this process: it holds leases from now on."""
+    _RUNNING_HERE.add(worker)
+
+
+def stopped(worker: str) -> None:
+    """`worker`'s scheduler has stopped: its leases are a dead worker's."""
+    _RUNNING_HERE.discard(worker)
 
 
 def alive_here(worker: str) -> bool | None:
@@ -28,7 +42,7 @@ def alive_here(worker: str) -> bool | None:
         return None
     pid = int(pid_text)
     if pid == os.getpid():
-        return True
+        return worker in _RUNNING_HERE
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

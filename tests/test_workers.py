@@ -8,7 +8,7 @@ import socket
 import subprocess
 from dataclasses import replace
 
-from bot.workers import alive_here, known_dead, new_worker_id, orphaned
+from bot.workers import alive_here, known_dead, new_worker_id, orphaned, started, stopped
 from tests.test_store_conformance import NOW, job
 
 HOST = socket.gethostname()
@@ -23,7 +23,20 @@ def a_dead_pid() -> int:
 def test_a_worker_id_names_this_host_and_process_uniquely() -> None:
     first, second = new_worker_id(), new_worker_id()
     assert first != second
-    assert first.startswith(f"{HOST}:{os.getpid()}:") and alive_here(first) is True
+    assert first.startswith(f"{HOST}:{os.getpid()}:")
+
+
+def test_a_worker_of_this_process_lives_while_its_scheduler_runs() -> None:
+    # A service stopped and another started in one process (as tests restart one): the
+    # first one's leases are a dead worker's.
+    worker = new_worker_id()
+    assert alive_here(worker) is False
+    started(worker)
+    try:
+        assert alive_here(worker) is True and not known_dead(worker)
+    finally:
+        stopped(worker)
+    assert known_dead(worker)
 
 
 def test_a_process_on_this_host_is_alive_or_dead_by_its_pid() -> None:
@@ -35,7 +48,7 @@ def test_a_process_on_this_host_is_alive_or_dead_by_its_pid() -> None:
 
 
 def test_a_job_is_orphaned_when_its_owner_is_gone_or_silent() -> None:
-    mine = replace(job("a"), owner=new_worker_id(), owner_until=NOW - 100)
+    mine = replace(job("a"), owner=f"{HOST}:{os.getppid()}:ab", owner_until=NOW - 100)
     assert not orphaned(mine, now=NOW)  # on this host and alive: its pid says so
     dead = replace(job("a"), owner=f"{HOST}:{a_dead_pid()}:ab", owner_until=NOW + 100)
     assert orphaned(dead, now=NOW)
