@@ -6,7 +6,7 @@ Adapters implement them; the core depends only on these protocols.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterable, AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -28,6 +28,7 @@ from bot.models import (
     UsageRow,
 )
 from bot.refs import Refs
+from bot.shared_files import Blobs
 
 
 class VideoProvider(Protocol):
@@ -160,29 +161,6 @@ class LedgerAction(enum.StrEnum):
     REFUND = "refunded"
 
 
-class Blobs(Protocol):
-    """Files every process on the database can read: result videos, the local renderer's
-    work. Streamed in and out in rows of at most 1 MiB, never whole in memory."""
-
-    async def put_blob(self, name: str, chunks: AsyncIterable[bytes], *, now: float) -> int:
-        """Store what `chunks` yields as the blob `name`, replacing one of that name once
-        complete (a reader never sees a partial blob); returns its size."""
-        ...
-
-    async def blob_size(self, name: str) -> int | None:
-        """The size of the blob `name`, None when there is none."""
-        ...
-
-    def read_blob(self, name: str) -> AsyncIterator[bytes]:
-        """The blob's bytes in order; `FileNotFoundError` when there is none (or it goes
-        while being read)."""
-        ...
-
-    async def delete_blobs(self, names: Collection[str]) -> int:
-        """Delete these blobs (missing ones are no error); how many there were."""
-        ...
-
-
 class Store(Blobs, Protocol):
     """Durable job and quota state: every method the core, the adapters and the CLI call.
     Every method is one transaction; nothing here relies on SQLite-only behaviour, so a
@@ -263,10 +241,9 @@ class Store(Blobs, Protocol):
         owner: str | None = None,
         holder: str | None = None,
     ) -> list[Job]:
-        """Active jobs whose `due_at` has come, each leased to `holder` (a worker id) until
-        `now + lease_s` so that no other worker takes it meanwhile; never those in `exclude`
-        (jobs this worker is still stepping, whose lease may have run out under it). Only
-        jobs owned by `owner`: None takes the unowned ones, a worker id its own."""
+        """Active jobs owned by `owner` (None: unowned ones) whose `due_at` has come, each
+        leased to `holder` until `now + lease_s`; never those in `exclude` (jobs this worker
+        is still stepping, whose lease may have run out under it)."""
         ...
 
     async def next_due_at(
@@ -276,13 +253,11 @@ class Store(Blobs, Protocol):
         exclude: Collection[str] = (),
         owner: str | None = None,
     ) -> float | None:
-        """When the next active job of these platforms owned by `owner` is due (None: none
-        is), to time sleeps."""
+        """When the next active job of these platforms owned by `owner` is due, or None."""
         ...
 
     async def lease_holders(self, *, now: float, platforms: Collection[str]) -> list[str]:
-        """The workers holding a lease that has not run out on an active job of these
-        platforms (to tell which of them are dead)."""
+        """Who holds a lease not yet run out on an active job of these platforms."""
         ...
 
     async def reschedule_active(
@@ -293,15 +268,13 @@ class Store(Blobs, Protocol):
         holders: Collection[str] = (),
         owner: str | None = None,
     ) -> int:
-        """Make due at `now` the active jobs of these platforms owned by `owner` whose lease
-        has not run out but is held by one of `holders` (workers known to be dead) or by no
-        known worker; leases of live workers stay. Return how many. Called when a process
-        starts."""
+        """On start: make due now the jobs of these platforms owned by `owner` leased by one
+        of `holders` (dead workers) or by nobody known; live leases stay. How many."""
         ...
 
     async def renew_ownership(self, owner: str, *, until: float) -> int:
-        """Vouch for the active jobs `owner` owns until `until` (the owner's heartbeat; 0
-        gives them up at once). Changes no job's version. Returns how many."""
+        """The owner's heartbeat: vouch for its active jobs until `until` (0 gives them up),
+        changing no version. How many."""
         ...
 
     async def recent_jobs(self, limit: int, user_key: str | None = None) -> list[Job]:

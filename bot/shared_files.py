@@ -1,18 +1,37 @@
-"""A job's files in the database (the store's blobs), for every process on it to read: the
-video behind a result link, and the bot's own copy of a finished video whose delivery must
-wait (so that another replica can post it without asking the provider again). Streamed both
-ways in pieces; a file on disk is read and written in a worker thread."""
+"""The `Blobs` port (part of `Store`), and a job's files in it, for every process on the
+database to read: the video behind a result link, and the bot's own copy of a finished video
+whose delivery must wait (so that another replica can post it without asking the provider
+again). Streamed both ways in pieces; a file on disk is read and written in a worker thread."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Collection
 from pathlib import Path
-
-from bot.ports import Blobs
+from typing import Protocol
 
 _PIECE = 1024 * 1024
+
+
+class Blobs(Protocol):
+    """Files every process on the database reads, streamed in rows of at most 1 MiB."""
+
+    async def put_blob(self, name: str, chunks: AsyncIterable[bytes], *, now: float) -> int:
+        """Store `chunks` as the blob `name`, replacing it once whole; returns its size."""
+        ...
+
+    async def blob_size(self, name: str) -> int | None:
+        """The size of the blob `name`, None when there is none."""
+        ...
+
+    def read_blob(self, name: str) -> AsyncIterator[bytes]:
+        """The blob's bytes in order; `FileNotFoundError` when there is none."""
+        ...
+
+    async def delete_blobs(self, names: Collection[str]) -> int:
+        """Delete these blobs (missing ones are no error); how many there were."""
+        ...
 
 
 def kept_name(job_id: str) -> str:

@@ -27,8 +27,9 @@ from adapters.providers.useapi import UseapiProvider
 from adapters.providers.vertex import VertexProvider
 from bot.catalog import Catalog
 from bot.links import MediaLinks
-from bot.ports import Blobs, VideoProvider
+from bot.ports import VideoProvider
 from bot.settings import Settings
+from bot.shared_files import Blobs
 
 
 def build_providers(

@@ -36,7 +36,7 @@ from adapters.providers._render import RenderCancelled, RenderSpec, render_mp4
 from bot.catalog import InputKind, ModelSpec, frame_size
 from bot.errors import ProviderBadRequest, ProviderJobNotFound
 from bot.models import GenerationRequest, ProviderHealth, ProviderJobState, ProviderStatus
-from bot.ports import Blobs
+from bot.shared_files import Blobs
 
 log = logging.getLogger(__name__)
 
