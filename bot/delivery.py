@@ -156,8 +156,9 @@ class Delivery:
             return
         finally:
             await asyncio.to_thread(shutil.rmtree, work, ignore_errors=True)
+        if job.delivery_failures:  # a failed run stored its copy; the post is up now
+            await self._store.delete_blobs([own_copy_name(job.id)])
         await self._finish(job, refs, result_bytes=size)
-        await self._store.delete_blobs([own_copy_name(job.id)])  # if a failed run stored it
 
     async def _hold(self, job: Job, status: ProviderStatus | None, work: Path) -> tuple[int, Job]:
         """Make sure the bot holds its own copy of the provider's video (`JobFiles.own_copy`):
