@@ -86,7 +86,7 @@ async def _try(args: argparse.Namespace, settings: Settings) -> int:
         private=args.private,
     )
     surface = ConsoleSurface(sys.stderr)
-    runtime = await app.open_runtime(settings, {surface.platform: surface})
+    runtime = await app.open_runtime(settings, {surface.platform: surface}, owns_jobs=True)
     try:
         await runtime.models.refresh()  # a model a provider added today is offered today
         origin = console_origin(Path(args.out), args.user or getpass.getuser())
@@ -96,8 +96,8 @@ async def _try(args: argparse.Namespace, settings: Settings) -> int:
             done = await runtime.service.wait_until_done(job.id)
         except asyncio.CancelledError:
             print(
-                f"\nveo-bot: interrupted; job {job.id} is saved and the next `veo-bot try` or "
-                "`veo-bot run` on this database finishes it.",
+                f"\nveo-bot: interrupted; job {job.id} is saved, and `veo-bot resume {job.id}` "
+                "on this database finishes it.",
                 file=sys.stderr,
             )
             raise
@@ -109,21 +109,48 @@ async def _try(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_JOB_FAILED
 
 
-async def _resume(settings: Settings) -> int:
-    """Finish every unfinished `try` job on this database (after a crash), then exit."""
+async def _resume(args: argparse.Namespace, settings: Settings) -> int:
+    """Adopt unfinished `try` jobs whose process is gone (the ones named, or every one), finish
+    them, then exit. A job whose process still runs stays its own."""
     surface = ConsoleSurface(sys.stderr)
-    runtime = await app.open_runtime(settings, {surface.platform: surface})
+    runtime = await app.open_runtime(settings, {surface.platform: surface}, owns_jobs=True)
     try:
+        if args.job:
+            candidates = []
+            for job_id in args.job:
+                job = await runtime.store.get_job(job_id)
+                if job is None or job.origin.platform != surface.platform:
+                    unknown = f"There is no `veo-bot try` job {printable(job_id)}."
+                    return fail(unknown, EXIT_BAD_INPUT)
+                if job.state.is_terminal:
+                    print(f"job {job.id} has already ended: {job.state}", file=sys.stderr)
+                    continue
+                candidates.append(job)
+        else:
+            candidates = [
+                job
+                for job in await runtime.store.recent_jobs(100_000)
+                if not job.state.is_terminal and job.origin.platform == surface.platform
+            ]
+        adopted: list[str] = []
+        busy = False
+        for job in candidates:
+            taken = await runtime.service.adopt_orphan(job)
+            if taken is None:
+                busy = True
+                print(
+                    f"job {job.id} is being made by another running `veo-bot try` "
+                    f"({printable(job.owner or '?')}); it stays with that process",
+                    file=sys.stderr,
+                )
+            else:
+                adopted.append(taken.id)
+        if not adopted:
+            if not busy:
+                print("nothing to finish", file=sys.stderr)
+            return EXIT_REFUSED if busy and args.job else EXIT_OK
         await runtime.scheduler.start()
-        unfinished = [
-            job.id
-            for job in await runtime.store.recent_jobs(100_000)
-            if not job.state.is_terminal and job.origin.platform == surface.platform
-        ]
-        if not unfinished:
-            print("nothing to finish", file=sys.stderr)
-            return EXIT_OK
-        done = await asyncio.gather(*(runtime.service.wait_until_done(i) for i in unfinished))
+        done = await asyncio.gather(*(runtime.service.wait_until_done(i) for i in adopted))
     finally:
         await runtime.aclose()
     for job in done:
@@ -270,7 +297,8 @@ async def _run(settings: Settings) -> int:
     adapters = app.build_chat_adapters(settings, platforms)
     if isinstance(adapters, str):
         return fail(adapters, EXIT_CONFIG)
-    # Console jobs (from `veo-bot try`) left unfinished are finished by the server too.
+    # Console jobs without an owner (from before owners existed) are finished by servers too;
+    # a `veo-bot try` job is its own process's, or `veo-bot resume`'s once that is gone.
     await app.serve(settings, adapters, extra_surfaces={"console": ConsoleSurface()})
     return EXIT_OK
 
@@ -300,7 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
     try_.add_argument("--out", default="out", help="folder for the MP4 (default: ./out)")
     try_.add_argument("--private", action="store_true", help="a private result (as in chat)")
 
-    commands.add_parser("resume", help="finish unfinished `try` jobs after a crash, then exit")
+    resume = commands.add_parser(
+        "resume",
+        help="finish unfinished `try` jobs whose process is gone (after a crash), then exit",
+    )
+    resume.add_argument("job", nargs="*", help="job ids (default: every orphaned one)")
 
     commands.add_parser(
         "migrate",
@@ -384,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "info":
             return asyncio.run(_info(args, settings))
         if args.command == "resume":
-            return asyncio.run(_resume(settings))
+            return asyncio.run(_resume(args, settings))
         if args.command == "migrate":
             return asyncio.run(_migrate(settings))
         if args.command == "doctor":

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.models import QuotaLimits
+from bot.workers import new_worker_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,17 @@ class ServiceConfig:
     # a result kept on disk; and how often the sweep that removes them runs.
     retention_s: float = 7 * 86400.0
     purge_interval_s: float = 3600.0
+    # This process among those sharing the database: it holds the leases it claims under
+    # this id. `owns_jobs`: the jobs it creates are its own (`veo-bot try`), stepped by no
+    # other process while its heartbeat, every `owner_lease_s / 3`, keeps them vouched for.
+    worker_id: str = field(default_factory=new_worker_id)
+    owns_jobs: bool = False
+    owner_lease_s: float = 30.0
+
+    @property
+    def owner(self) -> str | None:
+        """Whose jobs this process steps: its own (`owns_jobs`), else the unowned ones."""
+        return self.worker_id if self.owns_jobs else None
 
     @property
     def results_dir(self) -> Path:

@@ -131,6 +131,8 @@ class Intake:
                 valid.duration_s, audio=bool(valid.audio), resolution=valid.resolution
             ),
             due_at=now,
+            owner=self._config.owner,
+            owner_until=now + self._config.owner_lease_s if self._config.owns_jobs else None,
         )
         media = [(role, pos, img.data) for role, pos, img in valid.media()]
         try:

@@ -45,6 +45,8 @@ from bot.models import (
 from bot.outcomes import Outcomes
 from bot.ports import ChatSurface, Store, VideoProvider
 from bot.retention import Retention
+from bot.shared_files import kept_name
+from bot.workers import orphaned
 
 # Named here too, as the adapters and the CLI import them with the service: what
 # `quota_report` answers, and the error codes of a video made but refused where asked for.
@@ -205,6 +207,27 @@ class JobService:
         if await self.store.revoke_result(job.id, by=by, now=self.clock.now()):
             log.info("job %s: result link revoked by %s", job.id, by)
         await asyncio.to_thread(self._files.kept(job.id).unlink, missing_ok=True)
+        await self.store.delete_blobs([kept_name(job.id)])
+
+    async def adopt_orphan(self, job: Job) -> Job | None:
+        """Take over an unfinished job whose owning process is gone (`veo-bot resume`): it is
+        this process's from now on, due at once. None when its owner still vouches for it, or
+        when another process adopted it first."""
+        now = self.clock.now()
+        if job.state.is_terminal or not orphaned(job, now=now):
+            return None
+        adopted = await self.store.update(
+            job.id,
+            version=job.version,
+            now=now,
+            owner=self.config.worker_id,
+            owner_until=now + self.config.owner_lease_s,
+            due_at=now,
+        )
+        if adopted is not None:
+            log.info("job %s: adopted from %s", job.id, job.owner or "no owner")
+            self._wake()
+        return adopted
 
     async def wait_until_done(self, job_id: str) -> Job:
         """Wait for the job to reach a terminal state (see `Lifecycle.wait_until_done`)."""

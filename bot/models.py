@@ -206,6 +206,12 @@ class Job:
     error_code: str | None = None
     error_message: str | None = None
     version: int = 0
+    # The worker (`bot.workers`) that holds the job's current lease, set by each claim.
+    leased_by: str | None = None
+    # The process that alone steps the job (a `veo-bot try`), and until when its heartbeat
+    # vouches for it; None: any server may step it.
+    owner: str | None = None
+    owner_until: float | None = None
     # While the provider holds the job in its queue: how many jobs are ahead of it, from the
     # latest reading (fal's queue_position). For the status card only; never stored.
     queue_position: int | None = None

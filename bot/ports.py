@@ -30,6 +30,7 @@ from bot.models import (
     UsageRow,
 )
 from bot.refs import Refs
+from bot.shared_files import Blobs
 
 
 class VideoProvider(Protocol):
@@ -162,7 +163,7 @@ class LedgerAction(enum.StrEnum):
     REFUND = "refunded"
 
 
-class Store(Protocol):
+class Store(Blobs, Protocol):
     """Durable job and quota state: every method the core, the adapters and the CLI call.
     Every method is one transaction; nothing here relies on SQLite-only behaviour, so a
     PostgreSQL implementation can follow the same contract. Policy is not the store's: it
@@ -241,21 +242,43 @@ class Store(Protocol):
         limit: int,
         platforms: Collection[str],
         exclude: Collection[str] = (),
+        owner: str | None = None,
+        holder: str | None = None,
     ) -> list[Job]:
-        """Active jobs whose `due_at` has come, each leased until `now + lease_s` so that
-        no other worker takes it meanwhile; never those in `exclude` (jobs this worker is
-        still stepping, whose lease may have run out under it)."""
+        """Active jobs owned by `owner` (None: unowned ones) whose `due_at` has come, each
+        leased to `holder` until `now + lease_s`; never those in `exclude` (jobs this worker
+        is still stepping, whose lease may have run out under it)."""
         ...
 
     async def next_due_at(
-        self, platforms: Collection[str], *, exclude: Collection[str] = ()
+        self,
+        platforms: Collection[str],
+        *,
+        exclude: Collection[str] = (),
+        owner: str | None = None,
     ) -> float | None:
-        """When the next active job of these platforms is due (None: none is), to time sleeps."""
+        """When the next active job of these platforms owned by `owner` is due, or None."""
         ...
 
-    async def reschedule_active(self, *, now: float, platforms: Collection[str]) -> int:
-        """Make every active job of these platforms due at `now` (leases of a dead process
-        included); return how many. Called once when a process starts."""
+    async def lease_holders(self, *, now: float, platforms: Collection[str]) -> list[str]:
+        """Who holds a lease not yet run out on an active job of these platforms."""
+        ...
+
+    async def reschedule_active(
+        self,
+        *,
+        now: float,
+        platforms: Collection[str],
+        holders: Collection[str] = (),
+        owner: str | None = None,
+    ) -> int:
+        """On start: make due now the jobs of these platforms owned by `owner` leased by one
+        of `holders` (dead workers) or by nobody known; live leases stay. How many."""
+        ...
+
+    async def renew_ownership(self, owner: str, *, until: float) -> int:
+        """The owner's heartbeat: vouch for its active jobs until `until` (0 gives them up),
+        changing no version. How many."""
         ...
 
     async def recent_jobs(self, limit: int, user_key: str | None = None) -> list[Job]:

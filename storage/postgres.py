@@ -17,11 +17,13 @@ writer, PostgreSQL gets from locks taken where they matter:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import re
 import secrets
-from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any, TypeAlias
@@ -59,6 +61,8 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 POOL_MIN_SIZE = 1
 POOL_MAX_SIZE = 10
 CONNECT_TIMEOUT_S = 10.0
+# Files in the database are rows of at most this many bytes (a blob is read one row at a time).
+BLOB_CHUNK_BYTES = 1024 * 1024
 _ACTIVE = sorted(ACTIVE_STATES)
 # "Active" in the words of the partial index jobs_due (postgres/0001_schema.sql): the planner
 # uses a partial index only for a query whose condition implies the index's own.
@@ -92,6 +96,8 @@ _COLUMNS: dict[str, tuple[str, Any]] = {
     "error_code": ("error_code", str),
     "error_message": ("error_message", lambda value: _displayable(str(value))),
     "origin": ("origin", Origin.model_dump_json),
+    "owner": ("owner", str),
+    "owner_until": ("owner_until", float),
 }
 
 
@@ -154,6 +160,9 @@ def _record_to_job(row: asyncpg.Record) -> Job:
         error_code=row["error_code"],
         error_message=row["error_message"],
         version=row["version"],
+        leased_by=row["leased_by"],
+        owner=row["owner"],
+        owner_until=row["owner_until"],
     )
 
 
@@ -346,9 +355,10 @@ class PostgresStore:
             await db.execute(
                 """INSERT INTO jobs (id, platform, user_key, workspace_key, origin, request,
                        provider, model, state, progress, due_at, deadline_at, cost_s,
-                       created_at, updated_at, version, idempotency_key, cost_micro_usd)
+                       created_at, updated_at, version, idempotency_key, cost_micro_usd, owner,
+                       owner_until)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13, $14, 0,
-                       $15, $16)""",
+                       $15, $16, $17, $18)""",
                 job.id,
                 origin.platform,
                 origin.user_key,
@@ -365,6 +375,8 @@ class PostgresStore:
                 job.updated_at,
                 idempotency_key,
                 job.cost_micro_usd,
+                job.owner,
+                job.owner_until,
             )
             if media:
                 await db.executemany(
@@ -534,8 +546,11 @@ class PostgresStore:
         limit: int,
         platforms: Collection[str],
         exclude: Collection[str] = (),
+        owner: str | None = None,
+        holder: str | None = None,
     ) -> list[Job]:
-        """Lease due jobs to this worker, skipping rows another replica is claiming."""
+        """Lease due jobs owned by `owner` (None: unowned ones) to `holder`, skipping rows
+        another replica is claiming."""
         plats = list(platforms)
         if not plats or limit <= 0:
             return []
@@ -547,9 +562,10 @@ class PostgresStore:
                     WHERE {ACTIVE_AS_INDEXED}
                       AND due_at <= $1 AND platform = ANY($2::text[])
                       AND NOT (id = ANY($3::text[]))
+                      AND owner IS NOT DISTINCT FROM $6
                     ORDER BY due_at LIMIT $4
                     FOR UPDATE SKIP LOCKED)
-                UPDATE jobs SET due_at = $5, version = version + 1
+                UPDATE jobs SET due_at = $5, leased_by = $7, version = version + 1
                 FROM due WHERE jobs.id = due.id
                 RETURNING jobs.*""",  # noqa: S608 - fixed words
             now,
@@ -557,36 +573,84 @@ class PostgresStore:
             list(exclude),
             limit,
             now + lease_s,
+            owner,
+            holder,
         )
         return [_record_to_job(row) for row in rows]
 
     async def next_due_at(
-        self, platforms: Collection[str], *, exclude: Collection[str] = ()
+        self,
+        platforms: Collection[str],
+        *,
+        exclude: Collection[str] = (),
+        owner: str | None = None,
     ) -> float | None:
-        """When the next active job of these platforms is due, or None."""
+        """When the next active job of these platforms owned by `owner` is due, or None."""
         plats = list(platforms)
         if not plats:
             return None
         due = await self._pool.fetchval(
             f"""SELECT MIN(due_at) FROM jobs
                 WHERE {ACTIVE_AS_INDEXED}
-                  AND platform = ANY($1::text[]) AND NOT (id = ANY($2::text[]))""",  # noqa: S608
+                  AND platform = ANY($1::text[]) AND NOT (id = ANY($2::text[]))
+                  AND owner IS NOT DISTINCT FROM $3""",  # noqa: S608
             plats,
             list(exclude),
+            owner,
         )
         return None if due is None else float(due)
 
-    async def reschedule_active(self, *, now: float, platforms: Collection[str]) -> int:
-        """Make every active job of these platforms due now; return how many."""
+    async def lease_holders(self, *, now: float, platforms: Collection[str]) -> list[str]:
+        """The workers holding a lease that has not run out on an active job of these
+        platforms."""
+        plats = list(platforms)
+        if not plats:
+            return []
+        rows = await self._pool.fetch(
+            f"""SELECT DISTINCT leased_by FROM jobs
+                WHERE {ACTIVE_AS_INDEXED} AND platform = ANY($1::text[])
+                  AND leased_by IS NOT NULL AND due_at > $2
+                ORDER BY leased_by""",  # noqa: S608 - fixed words
+            plats,
+            now,
+        )
+        return [str(row[0]) for row in rows]
+
+    async def reschedule_active(
+        self,
+        *,
+        now: float,
+        platforms: Collection[str],
+        holders: Collection[str] = (),
+        owner: str | None = None,
+    ) -> int:
+        """Make due now the active jobs of these platforms owned by `owner` that are not due
+        yet and whose lease is held by one of `holders` (dead workers) or by nobody known;
+        return how many."""
         plats = list(platforms)
         if not plats:
             return 0
         status = await self._pool.execute(
             """UPDATE jobs SET due_at = $1, version = version + 1
-               WHERE state = ANY($2::text[]) AND platform = ANY($3::text[])""",
+               WHERE state = ANY($2::text[]) AND platform = ANY($3::text[])
+                 AND owner IS NOT DISTINCT FROM $4 AND due_at > $1
+                 AND (leased_by IS NULL OR leased_by = ANY($5::text[]))""",
             now,
             _ACTIVE,
             plats,
+            owner,
+            list(holders),
+        )
+        return _affected(status)
+
+    async def renew_ownership(self, owner: str, *, until: float) -> int:
+        """Vouch for `owner`'s active jobs until `until` (its heartbeat; 0 gives them up)."""
+        status = await self._pool.execute(
+            """UPDATE jobs SET owner_until = $1
+               WHERE owner = $2 AND state = ANY($3::text[])""",
+            until,
+            owner,
+            _ACTIVE,
         )
         return _affected(status)
 
@@ -1027,3 +1091,91 @@ class PostgresStore:
                 secrets.token_urlsafe(32),
             )
             return str(await db.fetchval("SELECT value FROM secrets WHERE name = $1", name))
+
+    # --- blobs ----------------------------------------------------------------------------
+
+    async def put_blob(self, name: str, chunks: AsyncIterable[bytes], *, now: float) -> int:
+        """Store the bytes `chunks` yields as the blob `name` (replacing one of that name), in
+        rows of at most BLOB_CHUNK_BYTES, one statement each: never more than one row in
+        memory. Readers see the old blob (or none) until the last row is in. Returns the
+        size."""
+        upload = secrets.token_hex(12)
+        seq = 0
+        size = 0
+        buffer = bytearray()
+        try:
+            async for piece in chunks:
+                buffer += piece
+                while len(buffer) >= BLOB_CHUNK_BYTES:
+                    await self._put_chunk(upload, name, seq, bytes(buffer[:BLOB_CHUNK_BYTES]))
+                    del buffer[:BLOB_CHUNK_BYTES]
+                    seq += 1
+                    size += BLOB_CHUNK_BYTES
+            if buffer or seq == 0:
+                await self._put_chunk(upload, name, seq, bytes(buffer))
+                size += len(buffer)
+            async with self._transaction() as db:
+                old = await db.fetchval("SELECT upload FROM blobs WHERE name = $1 FOR UPDATE", name)
+                await db.execute(
+                    """INSERT INTO blobs (name, upload, size, created_at) VALUES ($1, $2, $3, $4)
+                       ON CONFLICT (name) DO UPDATE SET upload = excluded.upload,
+                           size = excluded.size, created_at = excluded.created_at""",
+                    name,
+                    upload,
+                    size,
+                    now,
+                )
+                if old is not None:
+                    await db.execute("DELETE FROM blob_chunks WHERE upload = $1", old)
+        except BaseException:
+            await asyncio.shield(self._drop_upload(upload))
+            raise
+        return size
+
+    async def _put_chunk(self, upload: str, name: str, seq: int, data: bytes) -> None:
+        await self._pool.execute(
+            "INSERT INTO blob_chunks (upload, name, seq, data) VALUES ($1, $2, $3, $4)",
+            upload,
+            name,
+            seq,
+            data,
+        )
+
+    async def _drop_upload(self, upload: str) -> None:
+        with contextlib.suppress(asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
+            await self._pool.execute("DELETE FROM blob_chunks WHERE upload = $1", upload)
+
+    async def blob_size(self, name: str) -> int | None:
+        """The size of the blob `name`, None when there is none."""
+        size = await self._pool.fetchval("SELECT size FROM blobs WHERE name = $1", name)
+        return None if size is None else int(size)
+
+    async def read_blob(self, name: str) -> AsyncIterator[bytes]:
+        """The blob's bytes, one row at a time; `FileNotFoundError` when there is none, or
+        when it is deleted or replaced while being read."""
+        row = await self._pool.fetchrow("SELECT upload, size FROM blobs WHERE name = $1", name)
+        if row is None:
+            raise FileNotFoundError(f"no stored file {name}")
+        upload, size = str(row["upload"]), int(row["size"])
+        seq = 0
+        read = 0
+        while read < size:
+            data = await self._pool.fetchval(
+                "SELECT data FROM blob_chunks WHERE upload = $1 AND seq = $2", upload, seq
+            )
+            if data is None or not data:
+                raise FileNotFoundError(f"stored file {name} went away while it was read")
+            read += len(data)
+            seq += 1
+            yield bytes(data)
+
+    async def delete_blobs(self, names: Collection[str]) -> int:
+        """Delete these blobs, with the rows of any upload of them a crash cut short; how
+        many blobs there were."""
+        wanted = list(names)
+        if not wanted:
+            return 0
+        async with self._transaction() as db:
+            status = await db.execute("DELETE FROM blobs WHERE name = ANY($1::text[])", wanted)
+            await db.execute("DELETE FROM blob_chunks WHERE name = ANY($1::text[])", wanted)
+        return _affected(status)

@@ -15,7 +15,7 @@ import os
 import re
 import secrets
 import sqlite3
-from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -49,6 +49,8 @@ from bot.refs import load_refs
 from storage._keys import user_pattern
 
 BUSY_TIMEOUT_MS = 5000
+# Files in the database are rows of at most this many bytes (a blob is read one row at a time).
+BLOB_CHUNK_BYTES = 1024 * 1024
 
 
 @asynccontextmanager
@@ -96,6 +98,8 @@ _COLUMNS: dict[str, tuple[str, Any]] = {
     "error_code": ("error_code", str),
     "error_message": ("error_message", str),
     "origin": ("origin_json", Origin.model_dump_json),
+    "owner": ("owner", str),
+    "owner_until": ("owner_until", float),
 }
 
 
@@ -205,6 +209,9 @@ def _row_to_job(row: sqlite3.Row) -> Job:
         error_code=row["error_code"],
         error_message=row["error_message"],
         version=row["version"],
+        leased_by=row["leased_by"],
+        owner=row["owner"],
+        owner_until=row["owner_until"],
     )
 
 
@@ -434,8 +441,8 @@ class SqliteStore:
                 """INSERT INTO jobs (id, platform, user_key, workspace_key, origin_json,
                        request_json, provider, model, state, progress, due_at,
                        deadline_at, cost_s, created_at, updated_at, version, idempotency_key,
-                       cost_micro_usd)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 0, ?, ?)""",
+                       cost_micro_usd, owner, owner_until)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)""",
                 (
                     job.id,
                     origin.platform,
@@ -453,6 +460,8 @@ class SqliteStore:
                     job.updated_at,
                     idempotency_key,
                     job.cost_micro_usd,
+                    job.owner,
+                    job.owner_until,
                 ),
             )
             await db.executemany(
@@ -625,8 +634,11 @@ class SqliteStore:
         limit: int,
         platforms: Collection[str],
         exclude: Collection[str] = (),
+        owner: str | None = None,
+        holder: str | None = None,
     ) -> list[Job]:
-        """Lease due jobs of these platforms to this worker until `now + lease_s`."""
+        """Lease due jobs of these platforms owned by `owner` (None: unowned ones) to
+        `holder` until `now + lease_s`."""
         plats = list(platforms)
         if not plats or limit <= 0:
             return []
@@ -636,16 +648,17 @@ class SqliteStore:
                 f"""SELECT id FROM jobs
                     WHERE {ACTIVE_AS_INDEXED}
                       AND due_at <= ? AND platform IN ({_placeholders(plats)}){skip}
+                      AND owner IS ?
                     ORDER BY due_at LIMIT ?""",  # noqa: S608 - placeholders only
-                (now, *plats, *skipped, limit),
+                (now, *plats, *skipped, owner, limit),
             ) as cur:
                 ids = [row["id"] for row in await cur.fetchall()]
             if not ids:
                 return []
             await db.execute(
-                f"""UPDATE jobs SET due_at = ?, version = version + 1
+                f"""UPDATE jobs SET due_at = ?, leased_by = ?, version = version + 1
                     WHERE id IN ({_placeholders(ids)})""",  # noqa: S608 - placeholders only
-                (now + lease_s, *ids),
+                (now + lease_s, holder, *ids),
             )
             async with db.execute(
                 f"SELECT * FROM jobs WHERE id IN ({_placeholders(ids)}) ORDER BY due_at",  # noqa: S608
@@ -654,9 +667,13 @@ class SqliteStore:
                 return [_row_to_job(row) for row in await cur.fetchall()]
 
     async def next_due_at(
-        self, platforms: Collection[str], *, exclude: Collection[str] = ()
+        self,
+        platforms: Collection[str],
+        *,
+        exclude: Collection[str] = (),
+        owner: str | None = None,
     ) -> float | None:
-        """When the next active job of these platforms is due, or None."""
+        """When the next active job of these platforms owned by `owner` is due, or None."""
         plats = list(platforms)
         if not plats:
             return None
@@ -664,23 +681,61 @@ class SqliteStore:
         async with self._reader.execute(
             f"""SELECT MIN(due_at) FROM jobs
                 WHERE {ACTIVE_AS_INDEXED}
-                  AND platform IN ({_placeholders(plats)}){skip}""",  # noqa: S608 - placeholders only
-            (*plats, *skipped),
+                  AND platform IN ({_placeholders(plats)}){skip} AND owner IS ?""",  # noqa: S608 - placeholders only
+            (*plats, *skipped, owner),
         ) as cur:
             row = await cur.fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
-    async def reschedule_active(self, *, now: float, platforms: Collection[str]) -> int:
-        """Make every active job of these platforms due now; return how many."""
+    async def lease_holders(self, *, now: float, platforms: Collection[str]) -> list[str]:
+        """The workers holding a lease that has not run out on an active job of these
+        platforms."""
+        plats = list(platforms)
+        if not plats:
+            return []
+        async with self._reader.execute(
+            f"""SELECT DISTINCT leased_by FROM jobs
+                WHERE {ACTIVE_AS_INDEXED} AND platform IN ({_placeholders(plats)})
+                  AND leased_by IS NOT NULL AND due_at > ?
+                ORDER BY leased_by""",  # noqa: S608 - placeholders only
+            (*plats, now),
+        ) as cur:
+            return [str(row[0]) for row in await cur.fetchall()]
+
+    async def reschedule_active(
+        self,
+        *,
+        now: float,
+        platforms: Collection[str],
+        holders: Collection[str] = (),
+        owner: str | None = None,
+    ) -> int:
+        """Make due now the active jobs of these platforms owned by `owner` that are not due
+        yet and whose lease is held by one of `holders` (dead workers) or by nobody known;
+        return how many."""
         plats = list(platforms)
         if not plats:
             return 0
+        dead = list(holders)
         async with self._transaction() as db:
             cur = await db.execute(
                 f"""UPDATE jobs SET due_at = ?, version = version + 1
                     WHERE state IN ({_placeholders(_ACTIVE)})
-                      AND platform IN ({_placeholders(plats)})""",  # noqa: S608 - placeholders only
-                (now, *_ACTIVE, *plats),
+                      AND platform IN ({_placeholders(plats)}) AND owner IS ?
+                      AND due_at > ?
+                      AND (leased_by IS NULL
+                           OR leased_by IN ({_placeholders(dead) if dead else "NULL"}))""",  # noqa: S608 - placeholders only
+                (now, *_ACTIVE, *plats, owner, now, *dead),
+            )
+            return cur.rowcount
+
+    async def renew_ownership(self, owner: str, *, until: float) -> int:
+        """Vouch for `owner`'s active jobs until `until` (its heartbeat; 0 gives them up)."""
+        async with self._transaction() as db:
+            cur = await db.execute(
+                f"""UPDATE jobs SET owner_until = ?
+                    WHERE owner = ? AND state IN ({_placeholders(_ACTIVE)})""",  # noqa: S608 - placeholders only
+                (until, owner, *_ACTIVE),
             )
             return cur.rowcount
 
@@ -1106,3 +1161,99 @@ class SqliteStore:
             value = secrets.token_urlsafe(32)
             await db.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", (name, value))
             return value
+
+    # --- blobs --------------------------------------------------------------------------
+
+    async def put_blob(self, name: str, chunks: AsyncIterable[bytes], *, now: float) -> int:
+        """Store the bytes `chunks` yields as the blob `name` (replacing one of that name), in
+        rows of at most BLOB_CHUNK_BYTES, each its own short transaction: never more than one
+        row in memory, and the writer is never held for a whole file. Readers see the old
+        blob (or none) until the last row is in. Returns the size."""
+        upload = secrets.token_hex(12)
+        seq = 0
+        size = 0
+        buffer = bytearray()
+        try:
+            async for piece in chunks:
+                buffer += piece
+                while len(buffer) >= BLOB_CHUNK_BYTES:
+                    await self._put_chunk(upload, name, seq, bytes(buffer[:BLOB_CHUNK_BYTES]))
+                    del buffer[:BLOB_CHUNK_BYTES]
+                    seq += 1
+                    size += BLOB_CHUNK_BYTES
+            if buffer or seq == 0:
+                await self._put_chunk(upload, name, seq, bytes(buffer))
+                size += len(buffer)
+            async with self._transaction() as db:
+                async with db.execute("SELECT upload FROM blobs WHERE name = ?", (name,)) as cur:
+                    old = await cur.fetchone()
+                await db.execute(
+                    """INSERT INTO blobs (name, upload, size, created_at) VALUES (?, ?, ?, ?)
+                       ON CONFLICT (name) DO UPDATE SET upload = excluded.upload,
+                           size = excluded.size, created_at = excluded.created_at""",
+                    (name, upload, size, now),
+                )
+                if old is not None:
+                    await db.execute("DELETE FROM blob_chunks WHERE upload = ?", (old[0],))
+        except BaseException:
+            await asyncio.shield(self._drop_upload(upload))
+            raise
+        return size
+
+    async def _put_chunk(self, upload: str, name: str, seq: int, data: bytes) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO blob_chunks (upload, name, seq, data) VALUES (?, ?, ?, ?)",
+                (upload, name, seq, data),
+            )
+
+    async def _drop_upload(self, upload: str) -> None:
+        with contextlib.suppress(sqlite3.Error, ValueError):
+            async with self._transaction() as db:
+                await db.execute("DELETE FROM blob_chunks WHERE upload = ?", (upload,))
+
+    async def blob_size(self, name: str) -> int | None:
+        """The size of the blob `name`, None when there is none."""
+        async with self._reader.execute("SELECT size FROM blobs WHERE name = ?", (name,)) as cur:
+            row = await cur.fetchone()
+        return None if row is None else int(row[0])
+
+    async def read_blob(self, name: str) -> AsyncIterator[bytes]:
+        """The blob's bytes, one row at a time; `FileNotFoundError` when there is none, or
+        when it is deleted or replaced while being read."""
+        async with self._reader.execute(
+            "SELECT upload, size FROM blobs WHERE name = ?", (name,)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise FileNotFoundError(f"no stored file {name}")
+        upload, size = str(row[0]), int(row[1])
+        seq = 0
+        read = 0
+        while read < size:
+            async with self._reader.execute(
+                "SELECT data FROM blob_chunks WHERE upload = ? AND seq = ?", (upload, seq)
+            ) as cur:
+                chunk = await cur.fetchone()
+            if chunk is None or not chunk[0]:
+                raise FileNotFoundError(f"stored file {name} went away while it was read")
+            read += len(chunk[0])
+            seq += 1
+            yield bytes(chunk[0])
+
+    async def delete_blobs(self, names: Collection[str]) -> int:
+        """Delete these blobs, with the rows of any upload of them a crash cut short; how
+        many blobs there were."""
+        wanted = list(names)
+        if not wanted:
+            return 0
+        async with self._transaction() as db:
+            cur = await db.execute(
+                f"DELETE FROM blobs WHERE name IN ({_placeholders(wanted)})",  # noqa: S608
+                wanted,
+            )
+            await db.execute(
+                f"DELETE FROM blob_chunks WHERE name IN ({_placeholders(wanted)})",  # noqa: S608
+                wanted,
+            )
+            return cur.rowcount
