@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import time
 
-from bench import ack, e2e, images, ledger, relay, render, scale, store_race, vertex_inline
+from bench import (
+    ack,
+    chart,
+    e2e,
+    images,
+    ledger,
+    relay,
+    render,
+    scale,
+    store_race,
+    vertex_inline,
+)
 
 
 def main() -> None:
     start = time.perf_counter()
     rows = []
-    for module in (render, images, ledger, store_race, ack, e2e, scale, relay, vertex_inline):
+    modules = (render, images, ledger, store_race, ack, e2e, scale, relay, vertex_inline, chart)
+    for module in modules:
         rows += module.run()
     width = max(len(name) for name, _, _ in rows)
     figures = max(46, *(len(figure) for _, figure, _ in rows))

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal
 
-from bot import moderation, quota
+from bot import moderation, money, quota, usage_chart
 from bot.clock import Clock
 from bot.errors import InvalidRequest
 from bot.models import Actor, Authority, Job, QuotaLimits, UsageRow
 from bot.ports import Store
 from bot.quota import period_at
+from bot.usage_chart import UsageChart
 
 Scope = Literal["user", "workspace"]
 
@@ -111,6 +113,8 @@ class LimitsSet:
     daily_s: float | None
     concurrent: int | None
     monthly_s: float | None
+    daily_micro_usd: int | None = None  # 0: no money limit
+    monthly_micro_usd: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +229,11 @@ class UsageReport:
         """Seconds of video made (settled) in the month, by everyone in the report."""
         return sum(row.settled_s for row in self.rows)
 
+    @property
+    def total_micro_usd(self) -> int:
+        """Money charged (settled) in the month, in micro-dollars, by everyone in the report."""
+        return sum(row.settled_micro_usd for row in self.rows)
+
 
 ClearOutcome = LimitsCleared | NothingToClear
 BlockOutcome = Blocked | AlreadyBlocked | Unblocked | AlreadyUnblocked
@@ -254,17 +263,23 @@ class AdminActions:
         daily_s: float | None = None,
         concurrent: int | None = None,
         monthly_s: float | None = None,
+        daily_usd: str | float | Decimal | None = None,
+        monthly_usd: str | float | Decimal | None = None,
     ) -> LimitsSet:
         """Set limits as `actor`'s word. The operator sets any sane number; a workspace admin
         only numbers within the operator's caps for that subject (`quota.check_within_caps`),
-        and their rows are kept apart from the operator's, the tighter applying."""
+        and their rows are kept apart from the operator's, the tighter applying. Money limits
+        (`daily_usd`, `monthly_usd`) are US dollars as typed, 0 meaning no money limit."""
         if subject.scope not in ("user", "workspace"):
             raise InvalidRequest("Limits are set for a user or a workspace.")
-        if subject.scope == "user" and monthly_s is not None:
+        if subject.scope == "user" and (monthly_s is not None or monthly_usd is not None):
             raise InvalidRequest("The monthly limit belongs to a workspace, not a user.")
-        if daily_s is None and concurrent is None and monthly_s is None:
+        given = (daily_s, concurrent, monthly_s, daily_usd, monthly_usd)
+        if all(value is None for value in given):
             raise InvalidRequest("Give at least one limit to set.")
         quota.check_limit_values(daily_s=daily_s, concurrent=concurrent, monthly_s=monthly_s)
+        daily_micro = None if daily_usd is None else money.parse_usd("daily-usd", daily_usd)
+        monthly_micro = None if monthly_usd is None else money.parse_usd("monthly-usd", monthly_usd)
         if actor.authority is Authority.WORKSPACE_ADMIN:
             assert actor.workspace_key is not None
             if subject.scope == "workspace":
@@ -273,7 +288,12 @@ class AdminActions:
                 overrides = await self.store.limit_overrides(subject.key, actor.workspace_key)
             caps = quota.operator_caps(self.defaults, overrides)
             quota.check_within_caps(
-                caps, daily_s=daily_s, concurrent=concurrent, monthly_s=monthly_s
+                caps,
+                daily_s=daily_s,
+                concurrent=concurrent,
+                monthly_s=monthly_s,
+                daily_micro_usd=daily_micro,
+                monthly_micro_usd=monthly_micro,
             )
         whole = int(concurrent) if concurrent is not None else None
         await self.store.set_override(
@@ -284,8 +304,10 @@ class AdminActions:
             daily_s=daily_s,
             concurrent=whole,
             monthly_s=monthly_s,
+            daily_micro_usd=daily_micro,
+            monthly_micro_usd=monthly_micro,
         )
-        return LimitsSet(subject, daily_s, whole, monthly_s)
+        return LimitsSet(subject, daily_s, whole, monthly_s, daily_micro, monthly_micro)
 
     async def clear_limits(self, actor: Actor, subject: Subject) -> ClearOutcome:
         """A workspace admin clears their own limits for the subject; the operator, all."""
@@ -338,3 +360,12 @@ class AdminActions:
         all."""
         month = month or period_at(self.clock.now()).month
         return UsageReport(month, tuple(await self.store.usage_report(month, workspace_key)))
+
+    async def usage_chart(
+        self, month: str | None = None, workspace_key: str | None = None
+    ) -> UsageChart:
+        """The chart of money spent per day and per person in `month` (default: this month,
+        UTC), in one workspace or in all, in the display currency. Drawn in a thread: the
+        event loop keeps serving meanwhile."""
+        month = month or period_at(self.clock.now()).month
+        return await usage_chart.draw(self.store, month, workspace_key)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from aiohttp import web
 
 from adapters.providers import build_providers, default_catalog, default_provider
+from bot import money
 from bot.budget import ProviderLimits, limits_from_env
 from bot.catalog import Catalog
 from bot.clock import Clock, SystemClock
@@ -98,9 +99,13 @@ async def open_runtime(
     clock: Clock | None = None,
     rng: random.Random | None = None,
     sole_server: bool = False,
+    owns_jobs: bool = False,
 ) -> Runtime:
     """Everything the bot runs on, built from `settings`. `sole_server`: this process serves
-    the bot (`veo-bot run`), which a SQLite database allows one process to do at a time."""
+    the bot (`veo-bot run`), which a SQLite database allows one process to do at a time.
+    `owns_jobs`: the jobs this process creates or adopts are stepped by it alone (`veo-bot
+    try`, `veo-bot resume`), never by a server or another terminal."""
+    money.set_display(settings.currency)
     store = await open_store(settings.veo_database_url, sole_server=sole_server)
     try:
         secret = (
@@ -114,7 +119,7 @@ async def open_runtime(
         data_dir = settings.veo_data_dir
         clock = clock or SystemClock()
         links = MediaLinks(settings.veo_public_url, secret, clock)
-        providers = build_providers(settings, data_dir, links)
+        providers = build_providers(settings, data_dir, links, shared=store)
         provider = settings.veo_provider or default_provider(providers, catalog)
         check_default_model(catalog, provider, settings.veo_model)
         config = ServiceConfig(
@@ -131,6 +136,7 @@ async def open_runtime(
                 settings.budget_overrides(),
             ),
             webhook_poll_interval_s=settings.veo_webhook_poll_interval_s,
+            owns_jobs=owns_jobs,
         )
         service = JobService(
             store=store,

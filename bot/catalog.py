@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from bot import money
 from bot.errors import InvalidRequest
 from bot.models import GenerationRequest
 
@@ -101,6 +102,10 @@ class ModelSpec:
     # sound when that is priced apart. The table that sets it says where the price comes from.
     price_usd_per_s: float | None = None
     price_usd_per_s_audio: float | None = None
+    # Resolutions priced apart: (resolution, without sound, with sound or None).
+    resolution_prices: tuple[tuple[str, float, float | None], ...] = ()
+    # Where the price comes from and when it was read ("fal.ai model page, 2026-12-01").
+    price_source: str | None = None
     # Lifecycle: the day (ISO date) the provider stopped serving the model, and what to use
     # instead; `at_risk` says in a few words why a live model may go soon.
     retired_on: str | None = None
@@ -140,6 +145,19 @@ class ModelSpec:
     def cost_of(self, duration_s: int) -> float:
         """Quota seconds charged for a video of this length."""
         return round(duration_s * self.cost_weight, 3)
+
+    def price_micro_usd(
+        self, duration_s: int, *, audio: bool = False, resolution: str | None = None
+    ) -> int | None:
+        """What a video of this length costs at the provider, in whole micro-dollars; None
+        when the price is not known (never guessed). With sound, the price with sound when it
+        is priced apart; else sound is included."""
+        silent, sound = self.price_usd_per_s, self.price_usd_per_s_audio
+        for res, res_silent, res_sound in self.resolution_prices:
+            if res == (resolution or self.resolution):
+                silent, sound = res_silent, res_sound
+        per_s = money.price_per_s(sound if audio and sound is not None else silent)
+        return None if per_s is None else money.to_micro(per_s * duration_s)
 
 
 def _seconds(values: Sequence[int]) -> str:

@@ -6,13 +6,30 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 
-from bot.catalog import Catalog
+from bot import money
+from bot.catalog import Catalog, ModelSpec
 from bot.errors import InvalidRequest
 from bot.models import ProviderHealth
 from bot.ports import VideoProvider
 
 PROBE_TIMEOUT_S = 30.0
+
+
+def _price(spec: ModelSpec) -> str:
+    """The price per second as the catalog has it, with sound when priced apart."""
+    silent = money.price_per_s(spec.price_usd_per_s)
+    if silent is None:
+        return "price unknown"
+    sound = money.price_per_s(spec.price_usd_per_s_audio)
+    with_sound = f" ({money.fmt_usd(money.to_micro(sound))} with sound)" if sound else ""
+    apart = ", ".join(
+        f"{res} {money.fmt_usd(money.to_micro(Decimal(str(price))))}"
+        for res, price, _ in spec.resolution_prices
+    )
+    others = f" [{apart}]" if apart else ""
+    return f"{money.fmt_usd(money.to_micro(silent))}/s{with_sound}{others}"
 
 
 def model_lines(catalog: Catalog, providers: Iterable[str], *, retired: bool) -> list[str]:
@@ -33,7 +50,7 @@ def model_lines(catalog: Catalog, providers: Iterable[str], *, retired: bool) ->
         lines.append(
             f"{spec.provider}/{spec.id}{' (default)' if spec.default else ''}: "
             f"{durations} s; {' '.join(spec.aspect_ratios)}; {'/'.join(spec.resolutions)}; "
-            f"inputs {inputs}; prompt <= {spec.max_prompt_chars}"
+            f"inputs {inputs}; prompt <= {spec.max_prompt_chars}; {_price(spec)}"
             f"{f' [at risk: {spec.at_risk}]' if spec.at_risk else ''}"
         )
     return lines

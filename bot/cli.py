@@ -1,7 +1,7 @@
 """The `veo-bot` command: `try` a request in the terminal, `run` the bot, list `jobs` and
 `models`, check the providers with `doctor`, and the admin commands (`quota`, `usage`,
-`banned`, printed by `bot.cli_admin`). Part of the composition root: it builds `Settings` once
-and passes them on."""
+`banned`, printed by `bot.cli_admin`; `channel`, by `bot.cli_channels`). Part of the
+composition root: it builds `Settings` once and passes them on."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from adapters.console import ConsoleSurface, console_origin
+from adapters.console import TERMINAL, ConsoleSurface, console_origin
 from adapters.providers import build_providers, default_catalog, default_provider
-from bot import app, checkup, cli_admin
+from bot import app, checkup, cli_admin, cli_channels, texts
 from bot.admin import AdminActions
+from bot.channel_admin import ChannelActions
 from bot.clock import SystemClock
 from bot.errors import (
     ConfigurationError,
@@ -29,6 +30,7 @@ from bot.errors import (
     UserFacingError,
     reply_to,
 )
+from bot.history import history_page
 from bot.jobs import UNDELIVERABLE_SENT_PRIVATELY, UNDELIVERED
 from bot.links import MediaLinks
 from bot.media import load_image
@@ -81,9 +83,10 @@ async def _try(args: argparse.Namespace, settings: Settings) -> int:
         seed=args.seed,
         first_frame=_read_image(args.image),
         last_frame=_read_image(args.end_image),
+        private=args.private,
     )
     surface = ConsoleSurface(sys.stderr)
-    runtime = await app.open_runtime(settings, {surface.platform: surface})
+    runtime = await app.open_runtime(settings, {surface.platform: surface}, owns_jobs=True)
     try:
         await runtime.models.refresh()  # a model a provider added today is offered today
         origin = console_origin(Path(args.out), args.user or getpass.getuser())
@@ -93,8 +96,8 @@ async def _try(args: argparse.Namespace, settings: Settings) -> int:
             done = await runtime.service.wait_until_done(job.id)
         except asyncio.CancelledError:
             print(
-                f"\nveo-bot: interrupted; job {job.id} is saved and the next `veo-bot try` or "
-                "`veo-bot run` on this database finishes it.",
+                f"\nveo-bot: interrupted; job {job.id} is saved, and `veo-bot resume {job.id}` "
+                "on this database finishes it.",
                 file=sys.stderr,
             )
             raise
@@ -106,21 +109,48 @@ async def _try(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_JOB_FAILED
 
 
-async def _resume(settings: Settings) -> int:
-    """Finish every unfinished `try` job on this database (after a crash), then exit."""
+async def _resume(args: argparse.Namespace, settings: Settings) -> int:
+    """Adopt unfinished `try` jobs whose process is gone (the ones named, or every one), finish
+    them, then exit. A job whose process still runs stays its own."""
     surface = ConsoleSurface(sys.stderr)
-    runtime = await app.open_runtime(settings, {surface.platform: surface})
+    runtime = await app.open_runtime(settings, {surface.platform: surface}, owns_jobs=True)
     try:
+        if args.job:
+            candidates = []
+            for job_id in args.job:
+                job = await runtime.store.get_job(job_id)
+                if job is None or job.origin.platform != surface.platform:
+                    unknown = f"There is no `veo-bot try` job {printable(job_id)}."
+                    return fail(unknown, EXIT_BAD_INPUT)
+                if job.state.is_terminal:
+                    print(f"job {job.id} has already ended: {job.state}", file=sys.stderr)
+                    continue
+                candidates.append(job)
+        else:
+            candidates = [
+                job
+                for job in await runtime.store.recent_jobs(100_000)
+                if not job.state.is_terminal and job.origin.platform == surface.platform
+            ]
+        adopted: list[str] = []
+        busy = False
+        for job in candidates:
+            taken = await runtime.service.adopt_orphan(job)
+            if taken is None:
+                busy = True
+                print(
+                    f"job {job.id} is being made by another running `veo-bot try` "
+                    f"({printable(job.owner or '?')}); it stays with that process",
+                    file=sys.stderr,
+                )
+            else:
+                adopted.append(taken.id)
+        if not adopted:
+            if not busy:
+                print("nothing to finish", file=sys.stderr)
+            return EXIT_REFUSED if busy and args.job else EXIT_OK
         await runtime.scheduler.start()
-        unfinished = [
-            job.id
-            for job in await runtime.store.recent_jobs(100_000)
-            if not job.state.is_terminal and job.origin.platform == surface.platform
-        ]
-        if not unfinished:
-            print("nothing to finish", file=sys.stderr)
-            return EXIT_OK
-        done = await asyncio.gather(*(runtime.service.wait_until_done(i) for i in unfinished))
+        done = await asyncio.gather(*(runtime.service.wait_until_done(i) for i in adopted))
     finally:
         await runtime.aclose()
     for job in done:
@@ -162,6 +192,43 @@ async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _user_key(user: str) -> str:
+    """`PLATFORM:WORKSPACE:USER` as given, or a bare name: a `veo-bot try` user."""
+    return user if user.count(":") >= 2 else console_origin(Path("."), user).user_key
+
+
+async def _history(args: argparse.Namespace, settings: Settings) -> int:
+    """A person's videos, newest first, a page at a time: the words `/veo-history` shows."""
+    user_key = _user_key(args.user or getpass.getuser())
+    store = await open_store(settings.veo_database_url)
+    try:
+        page = await history_page(store, user_key, cursor=args.before, size=args.limit)
+    finally:
+        await store.close()
+    if not page.jobs:
+        print(texts.history_no_more() if args.before else texts.history_empty(TERMINAL))
+        return EXIT_OK
+    for job in page.jobs:
+        print(texts.history_entry(job, TERMINAL))
+    if page.next_cursor is not None:
+        user = printable(args.user or getpass.getuser())
+        print(f"older: veo-bot history --user {user} --before {page.next_cursor}")
+    return EXIT_OK
+
+
+async def _info(args: argparse.Namespace, settings: Settings) -> int:
+    """A job's parameters, as the Info button shows them (the operator sees private ones)."""
+    store = await open_store(settings.veo_database_url)
+    try:
+        job = await store.get_job(args.job)
+    finally:
+        await store.close()
+    if job is None:
+        return fail(f"there is no job {printable(args.job)}", EXIT_BAD_INPUT)
+    print(texts.job_info(job, TERMINAL))
+    return EXIT_OK
+
+
 async def _migrate(settings: Settings) -> int:
     """Bring the database's schema up to date and say what that took."""
     done = await migrate(settings.veo_database_url)
@@ -181,6 +248,16 @@ async def _admin(args: argparse.Namespace, settings: Settings) -> int:
     runtime = await app.open_runtime(settings, {surface.platform: surface})
     try:
         service = runtime.service
+        if args.command == "channel":
+            channels = ChannelActions(
+                service.store,
+                catalog=service.catalog,
+                providers=service.providers,
+                default_provider=service.config.default_provider,
+                default_model=service.config.default_model,
+                clock=service.clock,
+            )
+            return await cli_channels.run(args, channels, OPERATOR)
         actions = AdminActions(service.store, defaults=service.config.limits, clock=service.clock)
         return await cli_admin.run(args, actions, runtime.store, OPERATOR)
     finally:
@@ -220,7 +297,8 @@ async def _run(settings: Settings) -> int:
     adapters = app.build_chat_adapters(settings, platforms)
     if isinstance(adapters, str):
         return fail(adapters, EXIT_CONFIG)
-    # Console jobs (from `veo-bot try`) left unfinished are finished by the server too.
+    # Console jobs without an owner (from before owners existed) are finished by servers too;
+    # a `veo-bot try` job is its own process's, or `veo-bot resume`'s once that is gone.
     await app.serve(settings, adapters, extra_surfaces={"console": ConsoleSurface()})
     return EXIT_OK
 
@@ -248,8 +326,13 @@ def build_parser() -> argparse.ArgumentParser:
     try_.add_argument("--provider", help="provider (default: VEO_PROVIDER)")
     try_.add_argument("--user", help="whose quota to charge (default: your login)")
     try_.add_argument("--out", default="out", help="folder for the MP4 (default: ./out)")
+    try_.add_argument("--private", action="store_true", help="a private result (as in chat)")
 
-    commands.add_parser("resume", help="finish unfinished `try` jobs after a crash, then exit")
+    resume = commands.add_parser(
+        "resume",
+        help="finish unfinished `try` jobs whose process is gone (after a crash), then exit",
+    )
+    resume.add_argument("job", nargs="*", help="job ids (default: every orphaned one)")
 
     commands.add_parser(
         "migrate",
@@ -258,6 +341,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     jobs = commands.add_parser("jobs", help="list recent jobs and their states")
     jobs.add_argument("--limit", type=int, default=20)
+
+    history = commands.add_parser("history", help="one person's videos, newest first, paged")
+    history.add_argument(
+        "--user", help="PLATFORM:WORKSPACE:USER, or a `veo-bot try` user (default: your login)"
+    )
+    history.add_argument("--limit", type=int, default=10, help="videos per page")
+    history.add_argument("--before", help="the cursor printed under the page before")
+
+    info = commands.add_parser("info", help="a job's parameters, as Info shows them in chat")
+    info.add_argument("job", help="the job id")
 
     models = commands.add_parser("models", help="list the models in the catalog")
     models.add_argument("--provider")
@@ -275,17 +368,24 @@ def build_parser() -> argparse.ArgumentParser:
     quota.add_argument("--daily", type=float, help="seconds per UTC day")
     quota.add_argument("--concurrent", type=int, help="jobs in flight")
     quota.add_argument("--monthly", type=float, help="seconds per month (workspace)")
+    quota.add_argument("--daily-usd", help="US dollars per UTC day per person (0: no limit)")
+    quota.add_argument("--monthly-usd", help="US dollars per month for the workspace (0: no limit)")
 
-    usage = commands.add_parser("usage", help="seconds used per user this month")
+    usage = commands.add_parser("usage", help="seconds and money used per user this month")
     usage.add_argument("--month", help="YYYY-MM (default: this month, UTC)")
     usage.add_argument("--workspace", help="PLATFORM:WORKSPACE (default: all)")
     usage.add_argument("--top", type=int, default=20, help="rows to show (not with --csv)")
     usage.add_argument("--csv", action="store_true", help="every row, as CSV on stdout")
+    usage.add_argument(
+        "--png", metavar="FILE", help="draw spend per day and per person for the month to FILE"
+    )
 
     banned = commands.add_parser("banned", help="words and patterns refused in a workspace")
     banned.add_argument("action", choices=("list", "add", "remove"))
     banned.add_argument("term", nargs="?", help="a word, a phrase, or re:<regular expression>")
     banned.add_argument("--workspace", required=True, help="PLATFORM:WORKSPACE")
+
+    cli_channels.add_parser(commands)
     return parser
 
 
@@ -311,13 +411,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_try(args, settings))
         if args.command == "jobs":
             return asyncio.run(_jobs(args, settings))
+        if args.command == "history":
+            return asyncio.run(_history(args, settings))
+        if args.command == "info":
+            return asyncio.run(_info(args, settings))
         if args.command == "resume":
-            return asyncio.run(_resume(settings))
+            return asyncio.run(_resume(args, settings))
         if args.command == "migrate":
             return asyncio.run(_migrate(settings))
         if args.command == "doctor":
             return asyncio.run(_doctor(settings))
-        if args.command in ("quota", "usage", "banned"):
+        if args.command in ("quota", "usage", "banned", "channel"):
             return asyncio.run(_admin(args, settings))
         return asyncio.run(_run(settings))
     except KeyboardInterrupt:
@@ -325,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except QuotaExceeded as exc:
         return fail(exc.user_message, EXIT_REFUSED)
     except UserFacingError as exc:
-        refused = exc.code in ("blocked", "moderation")
+        refused = exc.code in ("blocked", "moderation", "channel_closed")
         return fail(exc.user_message, EXIT_REFUSED if refused else EXIT_BAD_INPUT)
     except ConfigurationError as exc:
         return fail(str(exc), EXIT_CONFIG)

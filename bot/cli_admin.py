@@ -5,10 +5,12 @@ shell on the bot's machine), printed for a terminal."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import sys
+from pathlib import Path
 
-from bot import moderation
+from bot import moderation, money, texts
 from bot.admin import (
     AdminActions,
     Blocked,
@@ -42,13 +44,23 @@ async def _quota(
     if action == "show":
         for row in await store.overrides():
             limits = ", ".join(
-                f"{name} {value:g}"
-                for name, value in (
-                    ("daily", row.daily_s),
-                    ("concurrent", row.concurrent),
-                    ("monthly", row.monthly_s),
-                )
-                if value is not None
+                [
+                    f"{name} {value:g}"
+                    for name, value in (
+                        ("daily", row.daily_s),
+                        ("concurrent", row.concurrent),
+                        ("monthly", row.monthly_s),
+                    )
+                    if value is not None
+                ]
+                + [
+                    f"{name} {money.usd_of(value)}"
+                    for name, value in (
+                        ("daily-usd", row.daily_micro_usd),
+                        ("monthly-usd", row.monthly_micro_usd),
+                    )
+                    if value is not None
+                ]
             )
             by = " (set by a workspace admin)" if row.set_by is Authority.WORKSPACE_ADMIN else ""
             print(f"{row.scope} {printable(row.subject)}: {limits}{by}")
@@ -63,7 +75,13 @@ async def _quota(
     whose = Subject.user(subject) if scope == "user" else Subject.workspace(subject)
     if action == "set":
         await actions.set_limits(
-            operator, whose, daily_s=args.daily, concurrent=args.concurrent, monthly_s=args.monthly
+            operator,
+            whose,
+            daily_s=args.daily,
+            concurrent=args.concurrent,
+            monthly_s=args.monthly,
+            daily_usd=args.daily_usd,
+            monthly_usd=args.monthly_usd,
         )
         print(f"limits set for {scope} {subject}")
     elif action == "clear":
@@ -83,10 +101,27 @@ async def _quota(
 
 
 async def _usage(actions: AdminActions, args: argparse.Namespace) -> int:
-    rows = (await actions.usage(args.month, args.workspace)).rows
+    report = await actions.usage(args.month, args.workspace)
+    rows = report.rows
+    if args.png:
+        chart = await actions.usage_chart(args.month, args.workspace)
+        await asyncio.to_thread(Path(args.png).write_bytes, chart.png)
+        print(f"chart of {chart.month} written to {printable(args.png)}")
+        return EXIT_OK
     if args.csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["user", "workspace", "jobs", "settled_s", "in_flight_s", "refunded_jobs"])
+        writer.writerow(
+            [
+                "user",
+                "workspace",
+                "jobs",
+                "settled_s",
+                "in_flight_s",
+                "refunded_jobs",
+                "settled_usd",
+                "in_flight_usd",
+            ]
+        )
         for row in rows:
             writer.writerow(
                 [
@@ -96,19 +131,22 @@ async def _usage(actions: AdminActions, args: argparse.Namespace) -> int:
                     f"{row.settled_s:g}",
                     f"{row.reserved_s:g}",
                     row.refunded_jobs,
+                    money.usd_of(row.settled_micro_usd),
+                    money.usd_of(row.reserved_micro_usd),
                 ]
             )
         return EXIT_OK
     if not rows:
         print("no usage in that month")
         return EXIT_OK
-    print(f"{'user':40}  {'jobs':>4}  {'seconds':>8}  {'in flight':>9}  refunded")
+    print(f"{'user':40}  {'jobs':>4}  {'seconds':>8}  {'in flight':>9}  {'spent':>10}  refunded")
     for row in rows[: args.top]:
         print(
             f"{printable(row.user_key):40}  {row.jobs:>4}  {row.settled_s:>8g}  "
-            f"{row.reserved_s:>9g}  "
+            f"{row.reserved_s:>9g}  {money.fmt(row.settled_micro_usd):>10}  "
             f"{row.refunded_jobs}"
         )
+    print(f"total: {report.total_s:g} s ≈ {texts.spent(report.total_micro_usd)}")
     return EXIT_OK
 
 

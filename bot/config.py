@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.budget import ProviderLimits
 from bot.models import QuotaLimits
+from bot.workers import new_worker_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,17 @@ class ServiceConfig:
     # How often a job whose provider calls back is polled all the same (the safety net);
     # None: as often as any other.
     webhook_poll_interval_s: float | None = None
+    # This process among those sharing the database: it holds the leases it claims under
+    # this id. `owns_jobs`: the jobs it creates are its own (`veo-bot try`), stepped by no
+    # other process while its heartbeat, every `owner_lease_s / 3`, keeps them vouched for.
+    worker_id: str = field(default_factory=new_worker_id)
+    owns_jobs: bool = False
+    owner_lease_s: float = 30.0
+
+    @property
+    def owner(self) -> str | None:
+        """Whose jobs this process steps: its own (`owns_jobs`), else the unowned ones."""
+        return self.worker_id if self.owns_jobs else None
 
     @property
     def results_dir(self) -> Path:

@@ -37,6 +37,7 @@ from bot.outcomes import Outcomes, timed
 from bot.ports import ChatSurface, LedgerAction, Store, VideoProvider
 from bot.refs import Refs, load_refs
 from bot.relay import CannotFit, download_to_file, fit_to_limit
+from bot.shared_files import fetch_file, kept_name, own_copy_name, put_file
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -130,7 +131,12 @@ class Delivery:
                 if not await self._still_ours(job):
                     return
                 notice = await self._remaining_notice(job)
-                if link is None:
+                if job.request.private:  # to the requester alone, never into the thread
+                    if link is None:  # kept, for its requester to share from their history
+                        older = self._clock.now() - self._config.result_link_ttl_s
+                        await asyncio.to_thread(self._files.keep, video, job.id, older_than=older)
+                    refs = await surface.deliver_privately(job, video, link=link, notice=notice)
+                elif link is None:
                     refs = await surface.deliver(job, video, notice=notice)
                 else:
                     refs = await surface.deliver_link(job, link, notice=notice)
@@ -155,6 +161,8 @@ class Delivery:
             return
         finally:
             await asyncio.to_thread(shutil.rmtree, work, ignore_errors=True)
+        if job.delivery_failures:  # a failed run stored its copy; the post is up now
+            await self._store.delete_blobs([own_copy_name(job.id)])
         await self._finish(job, refs, result_bytes=size)
 
     async def _hold(self, job: Job, status: ProviderStatus | None, work: Path) -> tuple[int, Job]:
@@ -169,6 +177,11 @@ class Delivery:
             log.info("job %s: posting the copy downloaded earlier", job.id)
             return kept, job
         downloaded = work / "video.mp4"
+        shared = await fetch_file(self._store, own_copy_name(job.id), downloaded)
+        if shared is not None and shared == job.downloaded_bytes:
+            log.info("job %s: posting the copy a process stored when its delivery failed", job.id)
+            await asyncio.to_thread(self._files.hold, downloaded, job.id)
+            return shared, job
         size = await self._fetch_result(job, status, downloaded)
         await asyncio.to_thread(self._files.hold, downloaded, job.id)
         recorded = await self._store.update(
@@ -186,6 +199,9 @@ class Delivery:
         """After a delivery that went wrong: try again later, or end the job. `video` is the
         result on disk when it was fetched (None: it never was)."""
         if err.retryable and job.delivery_failures < self._config.max_failures:
+            if video is not None:  # whichever replica tries again posts this copy
+                own = self._files.own_copy(job.id)
+                await put_file(self._store, own_copy_name(job.id), own, now=self._clock.now())
             await self._outcomes.retry_later(job, err, counter="delivery_failures")
         elif video is not None and isinstance(err, DeliveryError):
             await self._undeliverable(job, video, link, err)
@@ -303,9 +319,11 @@ class Delivery:
                 retryable=False,
                 user_message="The video is too large to post here, even compressed.",
             ) from why
-        await asyncio.to_thread(
+        kept = await asyncio.to_thread(
             self._files.keep, path, job.id, older_than=self._clock.now() - ttl_s
         )
+        # In the database too: the link may reach any replica.
+        await put_file(self._store, kept_name(job.id), kept, now=self._clock.now())
         log.info("job %s: too large to upload even re-encoded; posting a link", job.id)
         self._metrics.count(
             "veo_result_links_total",

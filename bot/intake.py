@@ -1,9 +1,10 @@
 """Intake: a person's request becomes a job, or a refusal that changes nothing.
 
 In order, cheapest first: the command rate limit (`admit`, before the adapter downloads
-anything), the request against the model catalog, the workspace's banned terms, then the
-quota, checked and reserved in the same transaction as the job's insert. Re-rolls take the
-same path with the stored request.
+anything), the channel's rules (closed to `/veo`, or its defaults filled in where the person
+chose nothing: `bot.channels`), the request against the model catalog, the workspace's banned
+terms, then the quota (the channel's daily budget among it), checked and reserved in the same
+transaction as the job's insert. Re-rolls take the same path with the stored request.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import math
 import secrets
 from collections.abc import Callable, Collection
 
-from bot import moderation
+from bot import channels, moderation
 from bot.catalog import Catalog
+from bot.channels import ChannelRule, ChannelRules
 from bot.clock import Clock
 from bot.config import ServiceConfig
 from bot.errors import InvalidRequest, QuotaExceeded, UserFacingError
@@ -89,6 +91,8 @@ class Intake:
 
         Nothing is charged or sent when this raises. With `idempotency_key` (a platform's own
         id for the request), a request delivered twice returns the first job."""
+        rule = await self.channel_rule(origin)
+        request = channels.apply(rule, request)
         provider_name = request.provider or self._config.default_provider
         if provider_name not in self._providers:
             available = ", ".join(sorted(self._providers)) or "none"
@@ -101,6 +105,9 @@ class Intake:
             request = request.model_copy(update={"model": self._config.default_model})
         if origin.platform not in self._platforms:
             raise InvalidRequest(f"This bot does not answer on {origin.platform}.")
+        if request.aspect_ratio is None and rule.aspect_ratio is not None:
+            offered = self._catalog.get(provider_name, request.model).aspect_ratios
+            request = channels.aspect_for(rule, request, offered)
         valid = self._catalog.validate(request, provider=provider_name)
         self._banned.check(
             [valid.prompt, valid.negative_prompt],
@@ -120,7 +127,12 @@ class Intake:
             updated_at=now,
             deadline_at=now + self._config.job_timeout_s,
             cost_s=spec.cost_of(valid.duration_s),
+            cost_micro_usd=spec.price_micro_usd(
+                valid.duration_s, audio=bool(valid.audio), resolution=valid.resolution
+            ),
             due_at=now,
+            owner=self._config.owner,
+            owner_until=now + self._config.owner_lease_s if self._config.owns_jobs else None,
         )
         media = [(role, pos, img.data) for role, pos, img in valid.media()]
         try:
@@ -157,13 +169,19 @@ class Intake:
         previous = await self._store.get_job(job_id)
         if previous is None:
             raise InvalidRequest("That video is no longer known to the bot.")
-        # The quota first: a refused re-roll never loads the stored images (up to 40 MB).
+        # The channel and the quota first: a refused re-roll never loads the stored images
+        # (up to 40 MB).
+        await self.channel_rule(origin)
         spec = self._catalog.get(previous.provider, previous.model)
-        cost = spec.cost_of(previous.request.duration_s or spec.default_duration)
+        duration = previous.request.duration_s or spec.default_duration
+        cost = spec.cost_of(duration)
+        price = spec.price_micro_usd(
+            duration, audio=bool(previous.request.audio), resolution=previous.request.resolution
+        )
         now = self._clock.now()
         try:
             await self._store.check_quota(
-                origin, cost, self._config.limits, period_at(now), now=now
+                origin, cost, self._config.limits, period_at(now), now=now, cost_micro_usd=price
             )
         except QuotaExceeded as refusal:
             self._metrics.count(
@@ -179,6 +197,21 @@ class Intake:
             )
         request = previous.request.with_media(blobs).model_copy(update={"seed": None})
         return await self.submit(request, origin)
+
+    async def channel_rule(self, origin: Origin) -> ChannelRule:
+        """The rule in force in the origin's channel; raises the private refusal, saying where
+        `/veo` works, when the channel is closed to it."""
+        rules = ChannelRules.of(
+            origin.workspace_key, await self._store.channel_rules(origin.workspace_key)
+        )
+        if not rules.is_open(origin.channel_id):
+            self._metrics.count(
+                "veo_channel_refusals_total",
+                "Requests refused because their channel is closed to /veo.",
+                platform=origin.platform,
+            )
+            raise UserFacingError(channels.channel_closed(rules), code="channel_closed")
+        return rules.for_channel(origin.channel_id)
 
     async def quota_usage(self, origin: Origin) -> QuotaUsage:
         """What the person and their workspace have used in the current period."""
@@ -200,6 +233,10 @@ class Intake:
             concurrent_limit=limits.user_concurrent,
             workspace_used_month_s=usage.workspace_used_month_s,
             workspace_monthly_limit_s=limits.workspace_monthly_s,
+            spent_today_micro_usd=usage.spent_today_micro_usd,
+            daily_limit_micro_usd=limits.user_daily_micro_usd,
+            workspace_spent_month_micro_usd=usage.workspace_spent_month_micro_usd,
+            workspace_monthly_limit_micro_usd=limits.workspace_monthly_micro_usd,
         )
 
     async def limits_for(self, origin: Origin) -> QuotaLimits:

@@ -20,17 +20,20 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.config import ServiceConfig
 from bot.delivery import UNDELIVERABLE_SENT_PRIVATELY, UNDELIVERED, Delivery
+from bot.history import PAGE_SIZE, HistoryPage, history_page
 from bot.intake import Intake
 from bot.job_files import JobFiles
 from bot.lifecycle import Lifecycle
 from bot.links import MediaLinks
 from bot.metrics import Metrics
 from bot.models import (
+    DM_WORKSPACE,
     GenerationRequest,
     Job,
     Origin,
@@ -42,6 +45,8 @@ from bot.models import (
 from bot.outcomes import Outcomes
 from bot.ports import ChatSurface, Store, VideoProvider
 from bot.retention import Retention
+from bot.shared_files import kept_name
+from bot.workers import orphaned
 
 # Named here too, as the adapters and the CLI import them with the service: what
 # `quota_report` answers, and the error codes of a video made but refused where asked for.
@@ -178,6 +183,23 @@ class JobService:
         """The job with this id, or None."""
         return await self.store.get_job(job_id)
 
+    async def history(
+        self, user_key: str, *, cursor: str | None = None, size: int = PAGE_SIZE
+    ) -> HistoryPage:
+        """One page of the person's own jobs, newest first (see `bot.history`)."""
+        return await history_page(self.store, user_key, cursor=cursor, size=size)
+
+    async def home_workspace(self, platform: str, user_id: str) -> str:
+        """Where a direct message with the bot counts, for quotas and history: the workspace
+        the person last asked in on that platform, else `DM_WORKSPACE`."""
+        return await self.store.home_workspace(platform, user_id) or DM_WORKSPACE
+
+    def kept_video(self, job: Job) -> Path | None:
+        """The job's video on this machine, when one is kept there (behind a link, sent
+        privately, or refused where it was asked for); None otherwise."""
+        kept = self._files.kept(job.id)
+        return kept if kept.is_file() else None
+
     async def revoke_result(self, job: Job, *, by: str) -> None:
         """Delete was pressed (callers check it was the requester or an admin): the job's
         result link stops working for good, recorded so that a restart keeps it so, and a
@@ -185,6 +207,27 @@ class JobService:
         if await self.store.revoke_result(job.id, by=by, now=self.clock.now()):
             log.info("job %s: result link revoked by %s", job.id, by)
         await asyncio.to_thread(self._files.kept(job.id).unlink, missing_ok=True)
+        await self.store.delete_blobs([kept_name(job.id)])
+
+    async def adopt_orphan(self, job: Job) -> Job | None:
+        """Take over an unfinished job whose owning process is gone (`veo-bot resume`): it is
+        this process's from now on, due at once. None when its owner still vouches for it, or
+        when another process adopted it first."""
+        now = self.clock.now()
+        if job.state.is_terminal or not orphaned(job, now=now):
+            return None
+        adopted = await self.store.update(
+            job.id,
+            version=job.version,
+            now=now,
+            owner=self.config.worker_id,
+            owner_until=now + self.config.owner_lease_s,
+            due_at=now,
+        )
+        if adopted is not None:
+            log.info("job %s: adopted from %s", job.id, job.owner or "no owner")
+            self._wake()
+        return adopted
 
     async def wait_until_done(self, job_id: str) -> Job:
         """Wait for the job to reach a terminal state (see `Lifecycle.wait_until_done`)."""

@@ -33,6 +33,7 @@ from bot.outcomes import Outcomes, may_retry, timed
 from bot.polling import Polling
 from bot.ports import ChatSurface, Store, VideoProvider
 from bot.status_cards import StatusCards
+from bot.workers import known_dead
 
 log = logging.getLogger(__name__)
 # Past this many jobs remembered for the callback throttle, the stale entries are dropped.
@@ -386,7 +387,15 @@ class Lifecycle:
         )
 
     async def reschedule_active(self) -> int:
-        """On start: make every unfinished job due now, so this process picks it up again."""
+        """On start: make due now the unfinished jobs whose lease a dead process held (on this
+        host, so known dead) or nobody known holds, so this process picks them up at once.
+        Leases of live processes stay theirs; others' end when their time runs out."""
+        now = self._clock.now()
+        platforms = list(self._surfaces)
+        holders = await self._store.lease_holders(now=now, platforms=platforms)
         return await self._store.reschedule_active(
-            now=self._clock.now(), platforms=list(self._surfaces)
+            now=now,
+            platforms=platforms,
+            holders=[holder for holder in holders if known_dead(holder)],
+            owner=self._config.owner,
         )

@@ -87,6 +87,9 @@ class GenerationRequest(BaseModel):
     # The provider-side URI of an earlier result to extend (Veo 3.1 extension).
     source_video: str | None = None
     extras: dict[str, Any] = Field(default_factory=dict)
+    # The result goes to the requester alone, sent to them directly and never shown in the
+    # channel (a channel rule, or their own choice).
+    private: bool = False
 
     def media(self) -> list[tuple[MediaRole, int, ImageInput]]:
         """Every image with its role and position, in a stable order."""
@@ -118,6 +121,11 @@ class GenerationRequest(BaseModel):
         )
 
 
+# The workspace of a direct message with the bot from someone who has used the bot in no
+# workspace of that platform yet (a Discord DM otherwise counts under their home server).
+DM_WORKSPACE = "dm"
+
+
 class Origin(BaseModel):
     """Where a request came from and where its answers go. Plain ids only, so a new process can
     resume the job; `refs` holds the platform ids of the status message once posted, in the
@@ -131,6 +139,8 @@ class Origin(BaseModel):
     user_id: str
     thread_id: str | None = None
     locale: str | None = None
+    # Asked in a direct message with the bot: answers go there, with no thread to open.
+    direct: bool = False
     refs: Refs = Field(default_factory=Refs)
 
     @model_validator(mode="before")
@@ -155,6 +165,12 @@ class Origin(BaseModel):
         """The workspace's key in quotas and admin lists: `platform:workspace`."""
         return f"{self.platform}:{self.workspace_id}"
 
+    @property
+    def channel_key(self) -> str:
+        """The channel's key in the quota ledger: `platform:workspace:channel` (a thread
+        counts as the channel it is in)."""
+        return f"{self.platform}:{self.workspace_id}:{self.channel_id}"
+
 
 @dataclass(frozen=True, slots=True)
 class Job:
@@ -170,6 +186,9 @@ class Job:
     updated_at: float
     deadline_at: float
     cost_s: float
+    # What the video costs at the provider, in whole micro-dollars, fixed at submit from the
+    # catalog's price (bot.money); None: the model's price is not known.
+    cost_micro_usd: int | None = None
     # When the scheduler next looks at the job: the next poll, the retry after a backoff, or
     # the end of the lease of the worker stepping it (a lease that runs out makes it due).
     due_at: float | None = None
@@ -187,6 +206,12 @@ class Job:
     error_code: str | None = None
     error_message: str | None = None
     version: int = 0
+    # The worker (`bot.workers`) that holds the job's current lease, set by each claim.
+    leased_by: str | None = None
+    # The process that alone steps the job (a `veo-bot try`), and until when its heartbeat
+    # vouches for it; None: any server may step it.
+    owner: str | None = None
+    owner_until: float | None = None
     # While the provider holds the job in its queue: how many jobs are ahead of it, from the
     # latest reading (fal's queue_position). For the status card only; never stored.
     queue_position: int | None = None
@@ -250,6 +275,9 @@ class QuotaLimits:
     user_daily_s: float
     user_concurrent: int
     workspace_monthly_s: float  # 0 = unlimited
+    # Money limits in whole micro-dollars (US), 0 = none: a person's day, a workspace's month.
+    user_daily_micro_usd: int = 0
+    workspace_monthly_micro_usd: int = 0
 
 
 class Authority(enum.StrEnum):
@@ -292,6 +320,8 @@ class LimitOverride:
     daily_s: float | None = None
     concurrent: int | None = None
     monthly_s: float | None = None
+    daily_micro_usd: int | None = None  # 0: no money limit
+    monthly_micro_usd: int | None = None  # 0: no money limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +342,9 @@ class QuotaUsage:
     used_today_s: float
     in_flight: int
     workspace_used_month_s: float
+    # Money reserved or charged, in micro-dollars (jobs of unknown price count nothing).
+    spent_today_micro_usd: int = 0
+    workspace_spent_month_micro_usd: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +359,11 @@ class QuotaReport:
     concurrent_limit: int
     workspace_used_month_s: float
     workspace_monthly_limit_s: float
+    # Money in micro-dollars; a limit of 0: none.
+    spent_today_micro_usd: int = 0
+    daily_limit_micro_usd: int = 0
+    workspace_spent_month_micro_usd: int = 0
+    workspace_monthly_limit_micro_usd: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,6 +376,17 @@ class UsageRow:
     settled_s: float
     reserved_s: float
     refunded_jobs: int
+    settled_micro_usd: int = 0
+    reserved_micro_usd: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DailySpend:
+    """Money one person spent (charged or set aside) on one UTC day, for the usage chart."""
+
+    day: str  # "2026-12-04"
+    user_key: str
+    micro_usd: int
 
 
 @dataclass(frozen=True, slots=True)

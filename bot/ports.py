@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from bot.catalog import ModelSpec
+from bot.channels import ChannelRule
 from bot.models import (
     Authority,
+    DailySpend,
     GenerationRequest,
     Job,
     JobState,
@@ -28,6 +30,7 @@ from bot.models import (
     UsageRow,
 )
 from bot.refs import Refs
+from bot.shared_files import Blobs
 
 
 class VideoProvider(Protocol):
@@ -170,7 +173,7 @@ class LedgerAction(enum.StrEnum):
     REFUND = "refunded"
 
 
-class Store(Protocol):
+class Store(Blobs, Protocol):
     """Durable job and quota state: every method the core, the adapters and the CLI call.
     Every method is one transaction; nothing here relies on SQLite-only behaviour, so a
     PostgreSQL implementation can follow the same contract. Policy is not the store's: it
@@ -197,9 +200,11 @@ class Store(Protocol):
         period: QuotaPeriod,
         *,
         now: float,
+        cost_micro_usd: int | None = None,
     ) -> None:
-        """Raise what `create_job` would raise for a job of `cost_s` now (blocked, or a limit
-        passed), reserving nothing: a cheap look before expensive work."""
+        """Raise what `create_job` would raise for a job of `cost_s` and `cost_micro_usd`
+        (None: price unknown) now (blocked, or a limit passed), reserving nothing: a cheap
+        look before expensive work."""
         ...
 
     async def get_job(self, job_id: str) -> Job | None:
@@ -247,25 +252,59 @@ class Store(Protocol):
         limit: int,
         platforms: Collection[str],
         exclude: Collection[str] = (),
+        owner: str | None = None,
+        holder: str | None = None,
     ) -> list[Job]:
-        """Active jobs whose `due_at` has come, each leased until `now + lease_s` so that
-        no other worker takes it meanwhile; never those in `exclude` (jobs this worker is
-        still stepping, whose lease may have run out under it)."""
+        """Active jobs owned by `owner` (None: unowned ones) whose `due_at` has come, each
+        leased to `holder` until `now + lease_s`; never those in `exclude` (jobs this worker
+        is still stepping, whose lease may have run out under it)."""
         ...
 
     async def next_due_at(
-        self, platforms: Collection[str], *, exclude: Collection[str] = ()
+        self,
+        platforms: Collection[str],
+        *,
+        exclude: Collection[str] = (),
+        owner: str | None = None,
     ) -> float | None:
-        """When the next active job of these platforms is due (None: none is), to time sleeps."""
+        """When the next active job of these platforms owned by `owner` is due, or None."""
         ...
 
-    async def reschedule_active(self, *, now: float, platforms: Collection[str]) -> int:
-        """Make every active job of these platforms due at `now` (leases of a dead process
-        included); return how many. Called once when a process starts."""
+    async def lease_holders(self, *, now: float, platforms: Collection[str]) -> list[str]:
+        """Who holds a lease not yet run out on an active job of these platforms."""
+        ...
+
+    async def reschedule_active(
+        self,
+        *,
+        now: float,
+        platforms: Collection[str],
+        holders: Collection[str] = (),
+        owner: str | None = None,
+    ) -> int:
+        """On start: make due now the jobs of these platforms owned by `owner` leased by one
+        of `holders` (dead workers) or by nobody known; live leases stay. How many."""
+        ...
+
+    async def renew_ownership(self, owner: str, *, until: float) -> int:
+        """The owner's heartbeat: vouch for its active jobs until `until` (0 gives them up),
+        changing no version. How many."""
         ...
 
     async def recent_jobs(self, limit: int, user_key: str | None = None) -> list[Job]:
         """The latest jobs, newest first; only this user's when given."""
+        ...
+
+    async def user_history(
+        self, user_key: str, *, limit: int, before: tuple[float, str] | None = None
+    ) -> list[Job]:
+        """One page of the user's jobs, newest first (by creation, then id): those strictly
+        older than the keyset `before` (`created_at`, `id` of the last job of the page before)."""
+        ...
+
+    async def home_workspace(self, platform: str, user_id: str) -> str | None:
+        """The workspace id of the person's latest job on the platform outside `DM_WORKSPACE`
+        (where a direct message with the bot counts), None when they have none."""
         ...
 
     async def expired_jobs(self, *, finished_before: float, limit: int) -> list[Job]:
@@ -308,6 +347,8 @@ class Store(Protocol):
         daily_s: float | None = None,
         concurrent: int | None = None,
         monthly_s: float | None = None,
+        daily_micro_usd: int | None = None,
+        monthly_micro_usd: int | None = None,
     ) -> None:
         """Set the given limits for a user or workspace, as `set_by`'s word; the others stay."""
         ...
@@ -354,6 +395,30 @@ class Store(Protocol):
 
     async def usage_report(self, month: str, workspace_key: str | None = None) -> list[UsageRow]:
         """Seconds per user for a month, most first: charged, and still in flight."""
+        ...
+
+    async def daily_spend(self, month: str, workspace_key: str | None = None) -> list[DailySpend]:
+        """Money charged per person and UTC day in `month` (the usage chart)."""
+        ...
+
+    async def channel_rules(self, workspace_key: str) -> list[ChannelRule]:
+        """Every channel rule of the workspace (its every-channel row included), by channel."""
+        ...
+
+    async def set_channel_rule(
+        self, workspace_key: str, channel_id: str, changes: Mapping[str, object], *, now: float
+    ) -> ChannelRule:
+        """Change the named columns (`bot.channels.COLUMNS`) of the channel's rule, None
+        meaning nothing said; a rule left saying nothing is removed. The rule after."""
+        ...
+
+    async def clear_channel_rule(self, workspace_key: str, channel_id: str) -> bool:
+        """Forget everything said about the channel; returns whether anything was."""
+        ...
+
+    async def channel_used_today(self, channel_key: str, day: str) -> float:
+        """Seconds reserved or charged in the channel (`Origin.channel_key`) on `day`; the
+        stores count the same inside `create_job` against the channel's daily budget."""
         ...
 
     async def get_or_create_secret(self, name: str) -> str:

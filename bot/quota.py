@@ -13,12 +13,18 @@ import math
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+from bot import money
+from bot.channels import ChannelBudget
 from bot.errors import InvalidRequest, QuotaExceeded, UserFacingError
 from bot.models import Authority, LimitOverride, QuotaLimits, QuotaPeriod, QuotaUsage
 
 USER_DAILY = "user_daily"
 USER_CONCURRENT = "user_concurrent"
+CHANNEL_DAILY = "channel_daily"
 WORKSPACE_MONTHLY = "workspace_monthly"
+USER_DAILY_USD = "user_daily_usd"
+WORKSPACE_MONTHLY_USD = "workspace_monthly_usd"
+PRICE_UNKNOWN = "price_unknown"
 # The most anyone, the operator included, can set: past these a number is a typo or an
 # attack (`daily:1e9`), not a quota.
 MAX_LIMIT_S = 1_000_000
@@ -53,9 +59,18 @@ def _until(resets_at: float, now: float) -> str:
 
 
 def refusal(
-    limit: str, *, used: float, allowed: float, cost: float, period: QuotaPeriod, now: float
+    limit: str,
+    *,
+    used: float,
+    allowed: float,
+    cost: float,
+    period: QuotaPeriod,
+    now: float,
+    cost_micro_usd: int | None = None,
 ) -> QuotaExceeded:
-    """The `QuotaExceeded` error for `limit`, saying what was hit and when it frees up."""
+    """The `QuotaExceeded` error for `limit`, saying what was hit and when it frees up (and
+    what the video costs in money, when known)."""
+    price = "" if cost_micro_usd is None else f" (≈ {money.fmt(cost_micro_usd)})"
     if limit == USER_CONCURRENT:
         message = (
             f"You already have {int(used)} video{'s' if used != 1 else ''} in progress "
@@ -65,22 +80,114 @@ def refusal(
     if limit == USER_DAILY:
         left = max(0.0, allowed - used)
         message = (
-            f"This video costs {_fmt_seconds(cost)} s of your daily quota, and you have "
+            f"This video costs {_fmt_seconds(cost)} s{price} of your daily quota, and you have "
             f"{_fmt_seconds(left)} s of {_fmt_seconds(allowed)} s left today. "
             f"Your quota resets at {_until(period.day_resets_at, now)}."
         )
         return QuotaExceeded(
             message, limit=limit, used=used, allowed=allowed, resets_at=period.day_resets_at
         )
+    if limit == CHANNEL_DAILY:
+        left = max(0.0, allowed - used)
+        message = (
+            f"This video costs {_fmt_seconds(cost)} s, and this channel has "
+            f"{_fmt_seconds(left)} s of its {_fmt_seconds(allowed)} s for today left. "
+            f"It resets at {_until(period.day_resets_at, now)}."
+        )
+        return QuotaExceeded(
+            message, limit=limit, used=used, allowed=allowed, resets_at=period.day_resets_at
+        )
     left = max(0.0, allowed - used)
     message = (
-        f"This video costs {_fmt_seconds(cost)} s, and this workspace has {_fmt_seconds(left)} s "
+        f"This video costs {_fmt_seconds(cost)} s{price}, and this workspace has "
+        f"{_fmt_seconds(left)} s "
         f"of its {_fmt_seconds(allowed)} s for the month left. "
         f"It resets at {_until(period.month_resets_at, now)}."
     )
     return QuotaExceeded(
         message, limit=limit, used=used, allowed=allowed, resets_at=period.month_resets_at
     )
+
+
+def money_refusal(
+    limit: str,
+    *,
+    used: int,
+    allowed: int,
+    cost: int,
+    period: QuotaPeriod,
+    now: float,
+    cost_s: float = 0,
+) -> QuotaExceeded:
+    """The `QuotaExceeded` error for a money limit (micro-dollars), in the display currency."""
+    fmt = money.fmt
+    left = max(0, allowed - used)
+    video = f"This video ({_fmt_seconds(cost_s)} s)" if cost_s else "This video"
+    if limit == USER_DAILY_USD:
+        message = (
+            f"{video} costs about {fmt(cost)}, and you have {fmt(left)} of {fmt(allowed)} "
+            f"left today. Your budget resets at {_until(period.day_resets_at, now)}."
+        )
+        resets_at = period.day_resets_at
+    else:
+        message = (
+            f"{video} costs about {fmt(cost)}, and this workspace has {fmt(left)} of its "
+            f"{fmt(allowed)} for the month left. "
+            f"It resets at {_until(period.month_resets_at, now)}."
+        )
+        resets_at = period.month_resets_at
+    return QuotaExceeded(
+        message,
+        limit=limit,
+        used=used / money.MICRO,
+        allowed=allowed / money.MICRO,
+        resets_at=resets_at,
+    )
+
+
+def price_unknown_refusal() -> QuotaExceeded:
+    """The refusal of a model whose price is not known while spending is limited in money:
+    the bot cannot tell whether it fits, and never guesses."""
+    return QuotaExceeded(
+        "This model's price is not known to the bot, and spending here is limited in money, "
+        "so it cannot tell whether the video fits. Pick a model with a known price, or ask "
+        "an admin.",
+        limit=PRICE_UNKNOWN,
+        used=0,
+        allowed=0,
+        resets_at=None,
+    )
+
+
+def _money_admission(
+    limits: QuotaLimits,
+    usage: QuotaUsage,
+    *,
+    cost: int | None,
+    cost_s: float,
+    period: QuotaPeriod,
+    now: float,
+) -> QuotaExceeded | None:
+    daily, monthly = limits.user_daily_micro_usd, limits.workspace_monthly_micro_usd
+    if not daily and not monthly:
+        return None
+    if cost is None:
+        return price_unknown_refusal()
+    for limit, allowed, used in (
+        (USER_DAILY_USD, daily, usage.spent_today_micro_usd),
+        (WORKSPACE_MONTHLY_USD, monthly, usage.workspace_spent_month_micro_usd),
+    ):
+        if allowed and used + cost > allowed:
+            return money_refusal(
+                limit,
+                used=used,
+                allowed=allowed,
+                cost=cost,
+                period=period,
+                now=now,
+                cost_s=cost_s,
+            )
+    return None
 
 
 def admission(
@@ -91,10 +198,15 @@ def admission(
     cost_s: float,
     period: QuotaPeriod,
     now: float,
+    channel: ChannelBudget | None = None,
+    cost_micro_usd: int | None = None,
 ) -> UserFacingError | None:
-    """The decision for a job of `cost_s` now: None when it may start, else the refusal to
-    raise (the person is blocked, or the first limit the job would pass). `limits` are those
-    in force (`effective_limits`); `usage` counts the reservations and charges so far."""
+    """The decision for a job of `cost_s` (and `cost_micro_usd`, None: price unknown) now:
+    None when it may start, else the refusal to raise (the person is blocked, or the first
+    limit the job would pass: jobs at once, seconds today, the channel's day, money today and
+    this month, seconds this month). A job of unknown price is refused wherever a money limit
+    applies. `limits` are those in force (`effective_limits`); `usage` counts the reservations
+    and charges so far; `channel`: the channel's daily budget, when its rules set one."""
     if blocked:
         return blocked_refusal()
     if usage.in_flight >= limits.user_concurrent:
@@ -105,6 +217,7 @@ def admission(
             cost=cost_s,
             period=period,
             now=now,
+            cost_micro_usd=cost_micro_usd,
         )
     if usage.used_today_s + cost_s > limits.user_daily_s:
         return refusal(
@@ -114,7 +227,23 @@ def admission(
             cost=cost_s,
             period=period,
             now=now,
+            cost_micro_usd=cost_micro_usd,
         )
+    if channel is not None and channel.used_today_s + cost_s > channel.daily_s:
+        return refusal(
+            CHANNEL_DAILY,
+            used=channel.used_today_s,
+            allowed=channel.daily_s,
+            cost=cost_s,
+            period=period,
+            now=now,
+            cost_micro_usd=cost_micro_usd,
+        )
+    refused = _money_admission(
+        limits, usage, cost=cost_micro_usd, cost_s=cost_s, period=period, now=now
+    )
+    if refused is not None:
+        return refused
     monthly = limits.workspace_monthly_s
     if monthly and usage.workspace_used_month_s + cost_s > monthly:
         return refusal(
@@ -124,6 +253,7 @@ def admission(
             cost=cost_s,
             period=period,
             now=now,
+            cost_micro_usd=cost_micro_usd,
         )
     return None
 
@@ -143,13 +273,17 @@ def blocked_refusal() -> UserFacingError:
 # force is the smaller of the two, 0 for the monthly limit meaning unlimited.
 
 
-def _layered(
-    start: QuotaLimits | None, rows: Iterable[LimitOverride]
-) -> tuple[float | None, float | None, float | None]:
-    """`start`, overridden by the workspace row, then by the user row (one authority's)."""
+_Layers = tuple[float | None, float | None, float | None, int | None, int | None]
+
+
+def _layered(start: QuotaLimits | None, rows: Iterable[LimitOverride]) -> _Layers:
+    """`start`, overridden by the workspace row, then by the user row (one authority's):
+    daily s, concurrent, monthly s, daily micro-dollars, monthly micro-dollars."""
     daily: float | None = start.user_daily_s if start else None
     concurrent: float | None = start.user_concurrent if start else None
     monthly: float | None = start.workspace_monthly_s if start else None
+    daily_usd: int | None = start.user_daily_micro_usd if start else None
+    monthly_usd: int | None = start.workspace_monthly_micro_usd if start else None
     by_scope = {row.scope: row for row in rows}
     for scope in ("workspace", "user"):
         row = by_scope.get(scope)
@@ -157,29 +291,35 @@ def _layered(
             continue
         daily = row.daily_s if row.daily_s is not None else daily
         concurrent = row.concurrent if row.concurrent is not None else concurrent
+        daily_usd = row.daily_micro_usd if row.daily_micro_usd is not None else daily_usd
         if scope == "workspace" and row.monthly_s is not None:
             monthly = row.monthly_s
-    return daily, concurrent, monthly
+        if scope == "workspace" and row.monthly_micro_usd is not None:
+            monthly_usd = row.monthly_micro_usd
+    return daily, concurrent, monthly, daily_usd, monthly_usd
 
 
 def operator_caps(defaults: QuotaLimits, overrides: Iterable[LimitOverride]) -> QuotaLimits:
     """The limits the operator allows: defaults, then the operator's own overrides."""
     mine = [row for row in overrides if row.set_by is Authority.OPERATOR]
-    daily, concurrent, monthly = _layered(defaults, mine)
+    daily, concurrent, monthly, daily_usd, monthly_usd = _layered(defaults, mine)
     assert daily is not None and concurrent is not None and monthly is not None
-    return QuotaLimits(daily, int(concurrent), monthly)
+    return QuotaLimits(daily, int(concurrent), monthly, daily_usd or 0, monthly_usd or 0)
 
 
 def effective_limits(defaults: QuotaLimits, overrides: Iterable[LimitOverride]) -> QuotaLimits:
-    """The limits in force: the operator's caps, tightened by the workspace admins'."""
+    """The limits in force: the operator's caps, tightened by the workspace admins'. A money
+    limit of 0 is none: a workspace admin's 0 cannot lift the operator's."""
     overrides = list(overrides)
     caps = operator_caps(defaults, overrides)
     theirs = [row for row in overrides if row.set_by is Authority.WORKSPACE_ADMIN]
-    daily, concurrent, monthly = _layered(None, theirs)
+    daily, concurrent, monthly, daily_usd, monthly_usd = _layered(None, theirs)
     return QuotaLimits(
         _tighter(caps.user_daily_s, daily),
         int(_tighter(caps.user_concurrent, concurrent)),
         _tighter_monthly(caps.workspace_monthly_s, monthly),
+        int(_tighter_monthly(caps.user_daily_micro_usd, daily_usd)),
+        int(_tighter_monthly(caps.workspace_monthly_micro_usd, monthly_usd)),
     )
 
 
@@ -220,8 +360,26 @@ def check_within_caps(
     daily_s: float | None,
     concurrent: float | None,
     monthly_s: float | None,
+    daily_micro_usd: int | None = None,
+    monthly_micro_usd: int | None = None,
 ) -> None:
     """Refuse a workspace admin's limit that would lift anyone above the operator's caps."""
+    for what, amount, allowed, per in (
+        ("daily-usd", daily_micro_usd, caps.user_daily_micro_usd, "a day"),
+        ("monthly-usd", monthly_micro_usd, caps.workspace_monthly_micro_usd, "a month"),
+    ):
+        if amount is None or not allowed:
+            continue
+        if amount == 0:
+            raise InvalidRequest(
+                f"{what} 0 means no money limit, and the bot's operator allows "
+                f"{money.fmt_usd(allowed)} {per}: set {money.fmt_usd(allowed)} or less."
+            )
+        if amount > allowed:
+            raise InvalidRequest(
+                f"You can set {what} up to {money.fmt_usd(allowed)} {per} here: that is the "
+                "limit the bot's operator allows. Only the operator can allow more."
+            )
     for name, value, cap, unit in (
         ("daily", daily_s, caps.user_daily_s, " s a day"),
         ("concurrent", concurrent, caps.user_concurrent, " at a time"),

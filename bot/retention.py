@@ -1,5 +1,5 @@
-"""Retention: what finished jobs keep on this machine (their input images, the local
-renderer's files, a video kept on disk) is removed once the retention period is over. The
+"""Retention: what finished jobs keep (their input images, the local renderer's files, a
+video kept on disk or in the database) is removed once the retention period is over. The
 job's record and its ledger row stay, for usage reports and `veo-bot jobs`."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from bot.job_files import JobFiles
 from bot.metrics import Metrics
 from bot.models import Job
 from bot.ports import KeepsFiles, Store, VideoProvider
+from bot.shared_files import names_of
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class Retention:
             except OSError as exc:
                 log.warning("job %s: the provider's files stay: %s", job.id, exc)
         await asyncio.to_thread(self._files.kept(job.id).unlink, missing_ok=True)
+        await self._store.delete_blobs(names_of(job.id))  # its result and copy in the database
         await asyncio.to_thread(self._files.drop_own_copy, job.id)  # if a crash left it
         # Scratch folders of delivery runs a crash cut short (a run removes its own).
         await asyncio.to_thread(self._files.remove_scratch, job.id)

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 
+from bot import workers
 from bot.jobs import JobService
 from bot.models import Job
 
@@ -42,6 +43,8 @@ class Scheduler:
         self._loop_task: asyncio.Task[None] | None = None
         self._purge_task: asyncio.Task[None] | None = None
         self._next_purge_at: float | None = None  # None: at once
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        self._next_heartbeat_at = 0.0
         service.set_wakeup(self.wake)
 
     def wake(self) -> None:
@@ -55,6 +58,7 @@ class Scheduler:
 
     async def start(self) -> None:
         """Make the jobs a dead process left unfinished due again, and start the loop."""
+        workers.started(self.service.config.worker_id)
         recovered = await self.service.reschedule_active()
         if recovered:
             log.info("picking up %d unfinished job(s)", recovered)
@@ -81,23 +85,34 @@ class Scheduler:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._heartbeat_task is not None:
+            await asyncio.gather(self._heartbeat_task, return_exceptions=True)
+            self._heartbeat_task = None
+        if self.service.config.owns_jobs:
+            # Unfinished jobs of this process are given up: `veo-bot resume` adopts them at once.
+            await self._renew(0.0)
+        workers.stopped(self.service.config.worker_id)
 
     async def _run(self) -> None:
         platforms = list(self.service.surfaces)
         store = self.service.store
         clock = self.service.clock
+        config = self.service.config
         while True:
             self._wake.clear()
             self._purge_when_due()
+            self._heartbeat_when_due()
             free = self.max_concurrency - len(self._tasks)
             if free > 0:
                 try:
                     jobs = await store.claim_due(
                         now=clock.now(),
-                        lease_s=self.service.config.lease_s,
+                        lease_s=config.lease_s,
                         limit=free,
                         platforms=platforms,
                         exclude=self.service.in_progress,
+                        owner=config.owner,
+                        holder=config.worker_id,
                     )
                 except Exception:
                     log.exception("could not read due jobs; retrying")
@@ -105,8 +120,12 @@ class Scheduler:
                 for job in jobs:
                     self._spawn(job)
             timeout = self.idle_s
+            if config.owns_jobs:  # the heartbeat must not wait for a long idle
+                timeout = min(timeout, config.owner_lease_s / 3)
             if free > 0:
-                due = await store.next_due_at(platforms, exclude=self.service.in_progress)
+                due = await store.next_due_at(
+                    platforms, exclude=self.service.in_progress, owner=config.owner
+                )
                 if due is not None:
                     timeout = min(self.idle_s, max(0.0, due - clock.now()))
             if timeout > 0:
@@ -115,6 +134,25 @@ class Scheduler:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(timeout):
                         await self._wake.wait()
+
+    def _heartbeat_when_due(self) -> None:
+        """For a process that owns its jobs (`veo-bot try`): vouch for them again every
+        third of `owner_lease_s`, so no `veo-bot resume` adopts them while it lives."""
+        config = self.service.config
+        now = self.service.clock.now()
+        beating = self._heartbeat_task is not None and not self._heartbeat_task.done()
+        if not config.owns_jobs or beating or now < self._next_heartbeat_at:
+            return
+        self._next_heartbeat_at = now + config.owner_lease_s / 3
+        self._heartbeat_task = asyncio.create_task(
+            self._renew(now + config.owner_lease_s), name="veo-heartbeat"
+        )
+
+    async def _renew(self, until: float) -> None:
+        try:
+            await self.service.store.renew_ownership(self.service.config.worker_id, until=until)
+        except Exception:
+            log.exception("could not renew this process's jobs; trying again soon")
 
     def _purge_when_due(self) -> None:
         """The retention sweep: at start, then every `purge_interval_s` by the service's clock;

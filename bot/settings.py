@@ -8,13 +8,16 @@ Field names are the variable names, so the table in the README maps one to one.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot import money
 from bot.budget import KINDS, NO_LIMIT, parse_limit
+from bot.errors import InvalidRequest
 from bot.models import QuotaLimits
 
 ProviderName = Literal[
@@ -135,6 +138,15 @@ class Settings(BaseSettings):
     veo_quota_user_daily_s: float = Field(default=40.0, ge=0)
     veo_quota_user_concurrent: int = Field(default=2, ge=0)
     veo_quota_workspace_monthly_s: float = Field(default=0.0, ge=0)
+    # Money limits in US dollars, 0: none (a person's day, a workspace's month).
+    veo_quota_user_daily_usd: Decimal = Field(default=Decimal(0), ge=0, le=money.MAX_LIMIT_USD)
+    veo_quota_workspace_monthly_usd: Decimal = Field(
+        default=Decimal(0), ge=0, le=money.MAX_LIMIT_USD
+    )
+    # Money is shown in this currency (ISO 4217), converted at the operator's fixed rate from
+    # US dollars; limits stay in US dollars. No rate is ever looked up.
+    veo_currency: str = "USD"
+    veo_currency_rate: Decimal | None = Field(default=None, gt=0, validate_default=True)
     # Commands one person may send per minute (/veo, Re-roll, Extend, Animate); 0: no limit.
     veo_user_commands_per_minute: int = Field(default=6, ge=0)
     veo_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -207,6 +219,15 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("veo_currency_rate")
+    @classmethod
+    def _currency(cls, rate: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        try:
+            money.Currency.of(info.data.get("veo_currency"), rate)
+        except InvalidRequest as bad:
+            raise ValueError(bad.user_message) from None
+        return rate
+
     @property
     def database_path(self) -> Path:
         """The SQLite file VEO_DATABASE_URL names."""
@@ -219,7 +240,15 @@ class Settings(BaseSettings):
             user_daily_s=self.veo_quota_user_daily_s,
             user_concurrent=self.veo_quota_user_concurrent,
             workspace_monthly_s=self.veo_quota_workspace_monthly_s,
+            user_daily_micro_usd=money.to_micro(self.veo_quota_user_daily_usd),
+            workspace_monthly_micro_usd=money.to_micro(self.veo_quota_workspace_monthly_usd),
         )
+
+    @property
+    def currency(self) -> money.Currency:
+        """The display currency (VEO_CURRENCY at VEO_CURRENCY_RATE); `InvalidRequest` when
+        the pair does not make sense."""
+        return money.Currency.of(self.veo_currency, self.veo_currency_rate)
 
     def chat_platforms(self) -> list[str]:
         """The chat adapters whose variables are set."""

@@ -18,6 +18,7 @@ from bot.links import MediaLinks
 from bot.metrics import Labels
 from bot.models import JobState, MediaRole
 from bot.ports import Store
+from bot.shared_files import kept_name
 from bot.webhooks import InvalidSignature
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,8 @@ async def media(request: web.Request) -> web.StreamResponse:
 async def result(request: web.Request) -> web.StreamResponse:
     """`GET /results/{job_id}.mp4?expires=&signature=`: a video too large to upload even
     re-encoded, behind the signed, expiring link posted in its thread, until it expires or
-    the video is deleted. Streamed from disk."""
+    the video is deleted. Streamed from the database (any replica has it), or from disk for a
+    video kept before results were stored there."""
     service = request.app[SERVICE_KEY]
     job_id = request.match_info["job_id"]
     try:
@@ -190,17 +192,40 @@ async def result(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden
     if await service.store.result_revoked(job_id):
         raise web.HTTPGone(text="This video was deleted.")
+    headers = {
+        "Content-Type": "video/mp4",
+        "Content-Disposition": f'inline; filename="veo-{job_id}.mp4"',
+        "Cache-Control": "private",
+    }
+    if job_id.isalnum() and (size := await service.store.blob_size(kept_name(job_id))):
+        return await _stream_blob(request, service.store, kept_name(job_id), size, headers)
     path = service.config.results_dir / f"{job_id}.mp4"
     if not job_id.isalnum() or not path.is_file():
         raise web.HTTPNotFound
-    return web.FileResponse(
-        path,
-        headers={
-            "Content-Type": "video/mp4",
-            "Content-Disposition": f'inline; filename="veo-{job_id}.mp4"',
-            "Cache-Control": "private",
-        },
-    )
+    return web.FileResponse(path, headers=headers)
+
+
+async def _stream_blob(
+    request: web.Request, store: Store, name: str, size: int, headers: dict[str, str]
+) -> web.StreamResponse:
+    """A file in the database, streamed a row at a time: any replica serves any result."""
+    response = web.StreamResponse(headers=headers)
+    response.content_length = size
+    chunks = store.read_blob(name)
+    try:
+        first = await anext(chunks)
+    except (FileNotFoundError, StopAsyncIteration):
+        raise web.HTTPNotFound from None  # deleted between the two reads
+    await response.prepare(request)
+    await response.write(first)
+    try:
+        async for chunk in chunks:
+            await response.write(chunk)
+    except FileNotFoundError:
+        log.warning("result %s went away while it was sent", name)
+        raise  # the connection is cut short: the client sees a truncated body, not a video
+    await response.write_eof()
+    return response
 
 
 class PathOnlyAccessLogger(AbstractAccessLogger):

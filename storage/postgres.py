@@ -17,11 +17,13 @@ writer, PostgreSQL gets from locks taken where they matter:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import re
 import secrets
-from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any, TypeAlias
@@ -30,11 +32,15 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from bot import moderation, quota
+from bot.channels import COLUMNS as CHANNEL_COLUMNS
+from bot.channels import EVERY_CHANNEL, ChannelBudget, ChannelRule
 from bot.errors import ConfigurationError
 from bot.models import (
     ACTIVE_STATES,
+    DM_WORKSPACE,
     TERMINAL_STATES,
     Authority,
+    DailySpend,
     GenerationRequest,
     Job,
     JobState,
@@ -48,12 +54,15 @@ from bot.models import (
 )
 from bot.ports import LedgerAction
 from bot.refs import load_refs
+from storage._keys import user_pattern
 from storage.urls import shown
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 POOL_MIN_SIZE = 1
 POOL_MAX_SIZE = 10
 CONNECT_TIMEOUT_S = 10.0
+# Files in the database are rows of at most this many bytes (a blob is read one row at a time).
+BLOB_CHUNK_BYTES = 1024 * 1024
 _ACTIVE = sorted(ACTIVE_STATES)
 # "Active" in the words of the partial index jobs_due (postgres/0001_schema.sql): the planner
 # uses a partial index only for a query whose condition implies the index's own.
@@ -87,6 +96,8 @@ _COLUMNS: dict[str, tuple[str, Any]] = {
     "error_code": ("error_code", str),
     "error_message": ("error_message", lambda value: _displayable(str(value))),
     "origin": ("origin", Origin.model_dump_json),
+    "owner": ("owner", str),
+    "owner_until": ("owner_until", float),
 }
 
 
@@ -135,6 +146,7 @@ def _record_to_job(row: asyncpg.Record) -> Job:
         updated_at=row["updated_at"],
         deadline_at=row["deadline_at"],
         cost_s=row["cost_s"],
+        cost_micro_usd=row["cost_micro_usd"],
         due_at=row["due_at"],
         provider_job_id=row["provider_job_id"],
         progress=row["progress"],
@@ -148,6 +160,9 @@ def _record_to_job(row: asyncpg.Record) -> Job:
         error_code=row["error_code"],
         error_message=row["error_message"],
         version=row["version"],
+        leased_by=row["leased_by"],
+        owner=row["owner"],
+        owner_until=row["owner_until"],
     )
 
 
@@ -159,6 +174,22 @@ def _record_to_override(row: asyncpg.Record) -> LimitOverride:
         daily_s=row["daily_s"],
         concurrent=row["concurrent"],
         monthly_s=row["monthly_s"],
+        daily_micro_usd=row["daily_micro_usd"],
+        monthly_micro_usd=row["monthly_micro_usd"],
+    )
+
+
+def _record_to_rule(row: asyncpg.Record) -> ChannelRule:
+    return ChannelRule(
+        workspace_key=row["workspace_key"],
+        channel_id=row["channel_id"],
+        open=row["open"],
+        provider=row["provider"],
+        model=row["model"],
+        aspect_ratio=row["aspect_ratio"],
+        private=row["private"],
+        daily_s=row["daily_s"],
+        person_generation=row["person_generation"],
     )
 
 
@@ -300,7 +331,8 @@ class PostgresStore:
         origin = job.origin
         async with self._transaction() as db:
             # Every reservation for this user or this workspace, and every job with this key,
-            # waits here for the one before it to commit: what it reads next is final.
+            # waits here for the one before it to commit: what it reads next is final. A
+            # channel is inside its workspace: the workspace's lock covers its daily budget.
             names = [f"quota:user:{origin.user_key}", f"quota:workspace:{origin.workspace_key}"]
             if idempotency_key is not None:
                 names.append(f"idempotency:{idempotency_key}")
@@ -312,14 +344,21 @@ class PostgresStore:
                 if existing is not None:
                     return _record_to_job(existing)
             await self._refuse_over_quota(
-                db, origin, job.cost_s, limits, period, now=job.created_at
+                db,
+                origin,
+                job.cost_s,
+                limits,
+                period,
+                now=job.created_at,
+                cost_micro_usd=job.cost_micro_usd,
             )
             await db.execute(
                 """INSERT INTO jobs (id, platform, user_key, workspace_key, origin, request,
                        provider, model, state, progress, due_at, deadline_at, cost_s,
-                       created_at, updated_at, version, idempotency_key)
+                       created_at, updated_at, version, idempotency_key, cost_micro_usd, owner,
+                       owner_until)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13, $14, 0,
-                       $15)""",
+                       $15, $16, $17, $18)""",
                 job.id,
                 origin.platform,
                 origin.user_key,
@@ -335,6 +374,9 @@ class PostgresStore:
                 job.created_at,
                 job.updated_at,
                 idempotency_key,
+                job.cost_micro_usd,
+                job.owner,
+                job.owner_until,
             )
             if media:
                 await db.executemany(
@@ -342,16 +384,18 @@ class PostgresStore:
                     [(job.id, role.value, pos, data) for role, pos, data in media],
                 )
             await db.execute(
-                """INSERT INTO quota_ledger (job_id, user_key, workspace_key, day, month,
-                       seconds, status, created_at, updated_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, 'reserved', $7, $7)""",
+                """INSERT INTO quota_ledger (job_id, user_key, workspace_key, channel_key, day,
+                       month, seconds, status, created_at, updated_at, micro_usd)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, 'reserved', $8, $8, $9)""",
                 job.id,
                 origin.user_key,
                 origin.workspace_key,
+                origin.channel_key,
                 period.day,
                 period.month,
                 job.cost_s,
                 job.created_at,
+                job.cost_micro_usd or 0,
             )
         return job
 
@@ -363,10 +407,14 @@ class PostgresStore:
         period: QuotaPeriod,
         *,
         now: float,
+        cost_micro_usd: int | None = None,
     ) -> None:
-        """Raise what `create_job` would raise for `cost_s` now, reserving nothing."""
+        """Raise what `create_job` would raise for `cost_s` (and `cost_micro_usd`, None: price
+        unknown) now, reserving nothing."""
         async with self._connection() as db:
-            await self._refuse_over_quota(db, origin, cost_s, limits, period, now=now)
+            await self._refuse_over_quota(
+                db, origin, cost_s, limits, period, now=now, cost_micro_usd=cost_micro_usd
+            )
 
     async def _refuse_over_quota(
         self,
@@ -377,6 +425,7 @@ class PostgresStore:
         period: QuotaPeriod,
         *,
         now: float,
+        cost_micro_usd: int | None,
     ) -> None:
         """Raise the refusal a job of `cost_s` for `origin` meets now, if any: the store
         reads, `quota.admission` decides."""
@@ -390,9 +439,40 @@ class PostgresStore:
             cost_s=cost_s,
             period=period,
             now=now,
+            channel=await self._channel_budget(db, origin, period),
+            cost_micro_usd=cost_micro_usd,
         )
         if refused is not None:
             raise refused
+
+    @staticmethod
+    async def _channel_budget(
+        db: Connection, origin: Origin, period: QuotaPeriod
+    ) -> ChannelBudget | None:
+        """The channel's daily budget (its own, else the workspace's for every channel) and
+        what today has used of it; None when no rule sets one."""
+        daily = await db.fetchval(
+            """SELECT daily_s FROM channel_rules
+               WHERE workspace_key = $1 AND channel_id IN ($2, $3) AND daily_s IS NOT NULL
+               ORDER BY channel_id = $3 LIMIT 1""",
+            origin.workspace_key,
+            origin.channel_id,
+            EVERY_CHANNEL,
+        )
+        if daily is None:
+            return None
+        used = await PostgresStore._channel_used(db, origin.channel_key, period.day)
+        return ChannelBudget(origin.channel_key, float(daily), used)
+
+    @staticmethod
+    async def _channel_used(db: Connection, channel_key: str, day: str) -> float:
+        used = await db.fetchval(
+            """SELECT COALESCE(SUM(seconds), 0) FROM quota_ledger
+               WHERE channel_key = $1 AND day = $2 AND status IN ('reserved', 'settled')""",
+            channel_key,
+            day,
+        )
+        return float(used)
 
     async def get_job(self, job_id: str) -> Job | None:
         """The job with this id, or None."""
@@ -466,8 +546,11 @@ class PostgresStore:
         limit: int,
         platforms: Collection[str],
         exclude: Collection[str] = (),
+        owner: str | None = None,
+        holder: str | None = None,
     ) -> list[Job]:
-        """Lease due jobs to this worker, skipping rows another replica is claiming."""
+        """Lease due jobs owned by `owner` (None: unowned ones) to `holder`, skipping rows
+        another replica is claiming."""
         plats = list(platforms)
         if not plats or limit <= 0:
             return []
@@ -479,9 +562,10 @@ class PostgresStore:
                     WHERE {ACTIVE_AS_INDEXED}
                       AND due_at <= $1 AND platform = ANY($2::text[])
                       AND NOT (id = ANY($3::text[]))
+                      AND owner IS NOT DISTINCT FROM $6
                     ORDER BY due_at LIMIT $4
                     FOR UPDATE SKIP LOCKED)
-                UPDATE jobs SET due_at = $5, version = version + 1
+                UPDATE jobs SET due_at = $5, leased_by = $7, version = version + 1
                 FROM due WHERE jobs.id = due.id
                 RETURNING jobs.*""",  # noqa: S608 - fixed words
             now,
@@ -489,36 +573,84 @@ class PostgresStore:
             list(exclude),
             limit,
             now + lease_s,
+            owner,
+            holder,
         )
         return [_record_to_job(row) for row in rows]
 
     async def next_due_at(
-        self, platforms: Collection[str], *, exclude: Collection[str] = ()
+        self,
+        platforms: Collection[str],
+        *,
+        exclude: Collection[str] = (),
+        owner: str | None = None,
     ) -> float | None:
-        """When the next active job of these platforms is due, or None."""
+        """When the next active job of these platforms owned by `owner` is due, or None."""
         plats = list(platforms)
         if not plats:
             return None
         due = await self._pool.fetchval(
             f"""SELECT MIN(due_at) FROM jobs
                 WHERE {ACTIVE_AS_INDEXED}
-                  AND platform = ANY($1::text[]) AND NOT (id = ANY($2::text[]))""",  # noqa: S608
+                  AND platform = ANY($1::text[]) AND NOT (id = ANY($2::text[]))
+                  AND owner IS NOT DISTINCT FROM $3""",  # noqa: S608
             plats,
             list(exclude),
+            owner,
         )
         return None if due is None else float(due)
 
-    async def reschedule_active(self, *, now: float, platforms: Collection[str]) -> int:
-        """Make every active job of these platforms due now; return how many."""
+    async def lease_holders(self, *, now: float, platforms: Collection[str]) -> list[str]:
+        """The workers holding a lease that has not run out on an active job of these
+        platforms."""
+        plats = list(platforms)
+        if not plats:
+            return []
+        rows = await self._pool.fetch(
+            f"""SELECT DISTINCT leased_by FROM jobs
+                WHERE {ACTIVE_AS_INDEXED} AND platform = ANY($1::text[])
+                  AND leased_by IS NOT NULL AND due_at > $2
+                ORDER BY leased_by""",  # noqa: S608 - fixed words
+            plats,
+            now,
+        )
+        return [str(row[0]) for row in rows]
+
+    async def reschedule_active(
+        self,
+        *,
+        now: float,
+        platforms: Collection[str],
+        holders: Collection[str] = (),
+        owner: str | None = None,
+    ) -> int:
+        """Make due now the active jobs of these platforms owned by `owner` that are not due
+        yet and whose lease is held by one of `holders` (dead workers) or by nobody known;
+        return how many."""
         plats = list(platforms)
         if not plats:
             return 0
         status = await self._pool.execute(
             """UPDATE jobs SET due_at = $1, version = version + 1
-               WHERE state = ANY($2::text[]) AND platform = ANY($3::text[])""",
+               WHERE state = ANY($2::text[]) AND platform = ANY($3::text[])
+                 AND owner IS NOT DISTINCT FROM $4 AND due_at > $1
+                 AND (leased_by IS NULL OR leased_by = ANY($5::text[]))""",
             now,
             _ACTIVE,
             plats,
+            owner,
+            list(holders),
+        )
+        return _affected(status)
+
+    async def renew_ownership(self, owner: str, *, until: float) -> int:
+        """Vouch for `owner`'s active jobs until `until` (its heartbeat; 0 gives them up)."""
+        status = await self._pool.execute(
+            """UPDATE jobs SET owner_until = $1
+               WHERE owner = $2 AND state = ANY($3::text[])""",
+            until,
+            owner,
+            _ACTIVE,
         )
         return _affected(status)
 
@@ -560,6 +692,38 @@ class PostgresStore:
             )
         return [_record_to_job(row) for row in rows]
 
+    async def user_history(
+        self, user_key: str, *, limit: int, before: tuple[float, str] | None = None
+    ) -> list[Job]:
+        """One page of the user's jobs, newest first, after the keyset `before`."""
+        if before is None:
+            rows = await self._pool.fetch(
+                "SELECT * FROM jobs WHERE user_key = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+                user_key,
+                limit,
+            )
+        else:
+            rows = await self._pool.fetch(
+                "SELECT * FROM jobs WHERE user_key = $1 AND (created_at, id) < ($2, $3) "
+                "ORDER BY created_at DESC, id DESC LIMIT $4",
+                user_key,
+                before[0],
+                before[1],
+                limit,
+            )
+        return [_record_to_job(row) for row in rows]
+
+    async def home_workspace(self, platform: str, user_id: str) -> str | None:
+        """The workspace of the user's latest job on the platform, None when there is none."""
+        found = await self._pool.fetchval(
+            "SELECT workspace_key FROM jobs WHERE platform = $1 AND user_key LIKE $2 ESCAPE '!' "
+            "AND workspace_key <> $3 ORDER BY created_at DESC, id DESC LIMIT 1",
+            platform,
+            user_pattern(platform, user_id),
+            f"{platform}:{DM_WORKSPACE}",
+        )
+        return str(found).partition(":")[2] if found is not None else None
+
     # --- quota --------------------------------------------------------------------------
 
     async def quota_usage(
@@ -584,6 +748,14 @@ class PostgresStore:
                    WHERE user_key = $1 AND status = 'reserved'),
                  (SELECT COALESCE(SUM(seconds), 0) FROM quota_ledger
                    WHERE workspace_key = $3 AND month = $4
+                     AND status IN ('reserved', 'settled')),
+                 (SELECT COALESCE(SUM(micro_usd), 0) FROM quota_ledger
+                   WHERE user_key = $1 AND day = $2 AND status IN ('reserved', 'settled')
+                     AND created_at > COALESCE(
+                       (SELECT reset_at FROM quota_day_resets WHERE user_key = $1 AND day = $2),
+                       -1)),
+                 (SELECT COALESCE(SUM(micro_usd), 0) FROM quota_ledger
+                   WHERE workspace_key = $3 AND month = $4
                      AND status IN ('reserved', 'settled'))""",
             user_key,
             period.day,
@@ -596,6 +768,8 @@ class PostgresStore:
             used_today_s=float(row[0]),
             in_flight=int(row[1]),
             workspace_used_month_s=float(row[2]),
+            spent_today_micro_usd=int(row[3]),
+            workspace_spent_month_micro_usd=int(row[4]),
         )
 
     # --- what admins steer ----------------------------------------------------------------
@@ -644,17 +818,23 @@ class PostgresStore:
         daily_s: float | None = None,
         concurrent: int | None = None,
         monthly_s: float | None = None,
+        daily_micro_usd: int | None = None,
+        monthly_micro_usd: int | None = None,
     ) -> None:
         """Set the given limits for a user or workspace, as `set_by`'s word; limits not given
         stay as they were."""
         await self._pool.execute(
             """INSERT INTO quota_overrides (scope, subject, set_by, daily_s, concurrent,
-                   monthly_s, updated_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7)
+                   monthly_s, updated_at, daily_micro_usd, monthly_micro_usd)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                ON CONFLICT (scope, subject, set_by) DO UPDATE SET
                    daily_s = COALESCE(excluded.daily_s, quota_overrides.daily_s),
                    concurrent = COALESCE(excluded.concurrent, quota_overrides.concurrent),
                    monthly_s = COALESCE(excluded.monthly_s, quota_overrides.monthly_s),
+                   daily_micro_usd = COALESCE(
+                       excluded.daily_micro_usd, quota_overrides.daily_micro_usd),
+                   monthly_micro_usd = COALESCE(
+                       excluded.monthly_micro_usd, quota_overrides.monthly_micro_usd),
                    updated_at = excluded.updated_at""",
             scope,
             subject,
@@ -663,6 +843,8 @@ class PostgresStore:
             concurrent,
             monthly_s,
             now,
+            daily_micro_usd,
+            monthly_micro_usd,
         )
 
     async def clear_override(
@@ -684,6 +866,66 @@ class PostgresStore:
             "SELECT * FROM quota_overrides ORDER BY scope, subject, set_by"
         )
         return [_record_to_override(row) for row in rows]
+
+    # --- channel rules ----------------------------------------------------------------------
+
+    async def channel_rules(self, workspace_key: str) -> list[ChannelRule]:
+        """Every rule of the workspace (its every-channel row included), by channel id."""
+        rows = await self._pool.fetch(
+            "SELECT * FROM channel_rules WHERE workspace_key = $1 ORDER BY channel_id",
+            workspace_key,
+        )
+        return [_record_to_rule(row) for row in rows]
+
+    async def set_channel_rule(
+        self, workspace_key: str, channel_id: str, changes: Mapping[str, object], *, now: float
+    ) -> ChannelRule:
+        """Change the named columns of the channel's rule (None: back to nothing said), the
+        others kept; a rule left saying nothing is removed. Returns the rule after."""
+        unknown = set(changes) - set(CHANNEL_COLUMNS)
+        if unknown:
+            raise ValueError(f"channel rule fields {sorted(unknown)} do not exist")
+        sets = "".join(f", {column} = ${n}" for n, column in enumerate(changes, start=4))
+        async with self._transaction() as db:
+            await db.execute(
+                """INSERT INTO channel_rules (workspace_key, channel_id, updated_at)
+                   VALUES ($1, $2, $3)
+                   ON CONFLICT (workspace_key, channel_id) DO NOTHING""",
+                workspace_key,
+                channel_id,
+                now,
+            )
+            row = await db.fetchrow(
+                f"""UPDATE channel_rules SET updated_at = $3{sets}
+                    WHERE workspace_key = $1 AND channel_id = $2 RETURNING *""",  # noqa: S608 - checked columns
+                workspace_key,
+                channel_id,
+                now,
+                *changes.values(),
+            )
+            assert row is not None
+            rule = _record_to_rule(row)
+            if rule.is_empty:
+                await db.execute(
+                    "DELETE FROM channel_rules WHERE workspace_key = $1 AND channel_id = $2",
+                    workspace_key,
+                    channel_id,
+                )
+            return rule
+
+    async def clear_channel_rule(self, workspace_key: str, channel_id: str) -> bool:
+        """Forget everything said about the channel; returns whether anything was."""
+        status = await self._pool.execute(
+            "DELETE FROM channel_rules WHERE workspace_key = $1 AND channel_id = $2",
+            workspace_key,
+            channel_id,
+        )
+        return _affected(status) > 0
+
+    async def channel_used_today(self, channel_key: str, day: str) -> float:
+        """Seconds reserved or charged in the channel on `day`."""
+        async with self._connection() as db:
+            return await self._channel_used(db, channel_key, day)
 
     async def reset_day(self, user_key: str, day: str, *, now: float) -> None:
         """Start the user's day afresh: what was charged before now no longer counts today."""
@@ -768,7 +1010,9 @@ class PostgresStore:
             """SELECT user_key, workspace_key, COUNT(*) AS jobs,
                    SUM(CASE WHEN status = 'settled' THEN seconds ELSE 0 END) AS settled_s,
                    SUM(CASE WHEN status = 'reserved' THEN seconds ELSE 0 END) AS reserved_s,
-                   SUM(CASE WHEN status = 'refunded' THEN 1 ELSE 0 END) AS refunded
+                   SUM(CASE WHEN status = 'refunded' THEN 1 ELSE 0 END) AS refunded,
+                   SUM(CASE WHEN status = 'settled' THEN micro_usd ELSE 0 END) AS settled_usd,
+                   SUM(CASE WHEN status = 'reserved' THEN micro_usd ELSE 0 END) AS reserved_usd
                FROM quota_ledger
                WHERE month = $1 AND ($2::text IS NULL OR workspace_key = $2)
                GROUP BY user_key, workspace_key
@@ -786,9 +1030,23 @@ class PostgresStore:
                 settled_s=float(row["settled_s"]),
                 reserved_s=float(row["reserved_s"]),
                 refunded_jobs=int(row["refunded"]),
+                settled_micro_usd=int(row["settled_usd"]),
+                reserved_micro_usd=int(row["reserved_usd"]),
             )
             for row in rows
         ]
+
+    async def daily_spend(self, month: str, workspace_key: str | None = None) -> list[DailySpend]:
+        """Money charged (settled) per person and UTC day in `month`, by day then person."""
+        rows = await self._pool.fetch(
+            """SELECT day, user_key, SUM(micro_usd) AS spent FROM quota_ledger
+               WHERE month = $1 AND status = 'settled'
+                 AND ($2::text IS NULL OR workspace_key = $2)
+               GROUP BY day, user_key ORDER BY day, user_key""",
+            month,
+            workspace_key or None,
+        )
+        return [DailySpend(row["day"], row["user_key"], int(row["spent"])) for row in rows]
 
     async def ledger(self, job_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Ledger rows (for reports and tests)."""
@@ -833,3 +1091,91 @@ class PostgresStore:
                 secrets.token_urlsafe(32),
             )
             return str(await db.fetchval("SELECT value FROM secrets WHERE name = $1", name))
+
+    # --- blobs ----------------------------------------------------------------------------
+
+    async def put_blob(self, name: str, chunks: AsyncIterable[bytes], *, now: float) -> int:
+        """Store the bytes `chunks` yields as the blob `name` (replacing one of that name), in
+        rows of at most BLOB_CHUNK_BYTES, one statement each: never more than one row in
+        memory. Readers see the old blob (or none) until the last row is in. Returns the
+        size."""
+        upload = secrets.token_hex(12)
+        seq = 0
+        size = 0
+        buffer = bytearray()
+        try:
+            async for piece in chunks:
+                buffer += piece
+                while len(buffer) >= BLOB_CHUNK_BYTES:
+                    await self._put_chunk(upload, name, seq, bytes(buffer[:BLOB_CHUNK_BYTES]))
+                    del buffer[:BLOB_CHUNK_BYTES]
+                    seq += 1
+                    size += BLOB_CHUNK_BYTES
+            if buffer or seq == 0:
+                await self._put_chunk(upload, name, seq, bytes(buffer))
+                size += len(buffer)
+            async with self._transaction() as db:
+                old = await db.fetchval("SELECT upload FROM blobs WHERE name = $1 FOR UPDATE", name)
+                await db.execute(
+                    """INSERT INTO blobs (name, upload, size, created_at) VALUES ($1, $2, $3, $4)
+                       ON CONFLICT (name) DO UPDATE SET upload = excluded.upload,
+                           size = excluded.size, created_at = excluded.created_at""",
+                    name,
+                    upload,
+                    size,
+                    now,
+                )
+                if old is not None:
+                    await db.execute("DELETE FROM blob_chunks WHERE upload = $1", old)
+        except BaseException:
+            await asyncio.shield(self._drop_upload(upload))
+            raise
+        return size
+
+    async def _put_chunk(self, upload: str, name: str, seq: int, data: bytes) -> None:
+        await self._pool.execute(
+            "INSERT INTO blob_chunks (upload, name, seq, data) VALUES ($1, $2, $3, $4)",
+            upload,
+            name,
+            seq,
+            data,
+        )
+
+    async def _drop_upload(self, upload: str) -> None:
+        with contextlib.suppress(asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
+            await self._pool.execute("DELETE FROM blob_chunks WHERE upload = $1", upload)
+
+    async def blob_size(self, name: str) -> int | None:
+        """The size of the blob `name`, None when there is none."""
+        size = await self._pool.fetchval("SELECT size FROM blobs WHERE name = $1", name)
+        return None if size is None else int(size)
+
+    async def read_blob(self, name: str) -> AsyncIterator[bytes]:
+        """The blob's bytes, one row at a time; `FileNotFoundError` when there is none, or
+        when it is deleted or replaced while being read."""
+        row = await self._pool.fetchrow("SELECT upload, size FROM blobs WHERE name = $1", name)
+        if row is None:
+            raise FileNotFoundError(f"no stored file {name}")
+        upload, size = str(row["upload"]), int(row["size"])
+        seq = 0
+        read = 0
+        while read < size:
+            data = await self._pool.fetchval(
+                "SELECT data FROM blob_chunks WHERE upload = $1 AND seq = $2", upload, seq
+            )
+            if data is None or not data:
+                raise FileNotFoundError(f"stored file {name} went away while it was read")
+            read += len(data)
+            seq += 1
+            yield bytes(data)
+
+    async def delete_blobs(self, names: Collection[str]) -> int:
+        """Delete these blobs, with the rows of any upload of them a crash cut short; how
+        many blobs there were."""
+        wanted = list(names)
+        if not wanted:
+            return 0
+        async with self._transaction() as db:
+            status = await db.execute("DELETE FROM blobs WHERE name = ANY($1::text[])", wanted)
+            await db.execute("DELETE FROM blob_chunks WHERE name = ANY($1::text[])", wanted)
+        return _affected(status)

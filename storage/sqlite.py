@@ -15,7 +15,7 @@ import os
 import re
 import secrets
 import sqlite3
-from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -24,11 +24,15 @@ from typing import Any
 import aiosqlite
 
 from bot import moderation, quota
+from bot.channels import COLUMNS as CHANNEL_COLUMNS
+from bot.channels import EVERY_CHANNEL, ChannelBudget, ChannelRule
 from bot.errors import ConfigurationError
 from bot.models import (
     ACTIVE_STATES,
+    DM_WORKSPACE,
     TERMINAL_STATES,
     Authority,
+    DailySpend,
     GenerationRequest,
     Job,
     JobState,
@@ -42,24 +46,28 @@ from bot.models import (
 )
 from bot.ports import LedgerAction
 from bot.refs import load_refs
+from storage._keys import user_pattern
 
 BUSY_TIMEOUT_MS = 5000
+# Files in the database are rows of at most this many bytes (a blob is read one row at a time).
+BLOB_CHUNK_BYTES = 1024 * 1024
 
 
-async def _use_wal(conn: aiosqlite.Connection, busy_timeout_ms: int) -> None:
-    """Switch a new database to WAL. The switch needs the file to itself, and SQLite answers
-    "database is locked" at once (no busy handler) while another process opens the same new
-    file, so it is asked again, every 20 ms, for as long as a write would wait."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + busy_timeout_ms / 1000
-    while True:
-        try:
-            await conn.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or loop.time() >= deadline:
-                raise
-        await asyncio.sleep(0.02)
+@asynccontextmanager
+async def _migrating(path: Path) -> AsyncIterator[None]:
+    """Hold the lock that lets one process at a time switch the file to WAL and migrate it.
+    Without it, processes opening a new file together can each hold a read lock while waiting
+    for the other's, and one gives up "database is locked" after the busy timeout."""
+    lock_path = path.with_name(path.name + ".migrating")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot create {lock_path}: {exc}") from exc
+    try:
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the file drops the lock
 
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -90,6 +98,8 @@ _COLUMNS: dict[str, tuple[str, Any]] = {
     "error_code": ("error_code", str),
     "error_message": ("error_message", str),
     "origin": ("origin_json", Origin.model_dump_json),
+    "owner": ("owner", str),
+    "owner_until": ("owner_until", float),
 }
 
 
@@ -185,6 +195,7 @@ def _row_to_job(row: sqlite3.Row) -> Job:
         updated_at=row["updated_at"],
         deadline_at=row["deadline_at"],
         cost_s=row["cost_s"],
+        cost_micro_usd=row["cost_micro_usd"],
         due_at=row["due_at"],
         provider_job_id=row["provider_job_id"],
         progress=row["progress"],
@@ -198,6 +209,9 @@ def _row_to_job(row: sqlite3.Row) -> Job:
         error_code=row["error_code"],
         error_message=row["error_message"],
         version=row["version"],
+        leased_by=row["leased_by"],
+        owner=row["owner"],
+        owner_until=row["owner_until"],
     )
 
 
@@ -209,6 +223,25 @@ def _row_to_override(row: sqlite3.Row) -> LimitOverride:
         daily_s=row["daily_s"],
         concurrent=row["concurrent"],
         monthly_s=row["monthly_s"],
+        daily_micro_usd=row["daily_micro_usd"],
+        monthly_micro_usd=row["monthly_micro_usd"],
+    )
+
+
+def _row_to_rule(row: sqlite3.Row) -> ChannelRule:
+    def flag(value: int | None) -> bool | None:
+        return None if value is None else bool(value)
+
+    return ChannelRule(
+        workspace_key=row["workspace_key"],
+        channel_id=row["channel_id"],
+        open=flag(row["open"]),
+        provider=row["provider"],
+        model=row["model"],
+        aspect_ratio=row["aspect_ratio"],
+        private=flag(row["private"]),
+        daily_s=row["daily_s"],
+        person_generation=row["person_generation"],
     )
 
 
@@ -258,8 +291,9 @@ class SqliteStore:
             _release(server_lock)
             raise
         try:
-            await _use_wal(writer, busy_timeout_ms)
-            await cls._migrate(writer)
+            async with _migrating(path):
+                await writer.execute("PRAGMA journal_mode = WAL")
+                await cls._migrate(writer)
             reader = await cls._connect(path, busy_timeout_ms)
         except BaseException:
             await writer.close()
@@ -274,8 +308,9 @@ class SqliteStore:
         await cls._probe(path)
         writer = await cls._connect(path, BUSY_TIMEOUT_MS)
         try:
-            await _use_wal(writer, BUSY_TIMEOUT_MS)
-            applied = await cls._migrate(writer)
+            async with _migrating(path):
+                await writer.execute("PRAGMA journal_mode = WAL")
+                applied = await cls._migrate(writer)
             version = await _user_version(writer)
         finally:
             await writer.close()
@@ -394,13 +429,20 @@ class SqliteStore:
                 if existing is not None:
                     return _row_to_job(existing)
             await self._refuse_over_quota(
-                db, origin, job.cost_s, limits, period, now=job.created_at
+                db,
+                origin,
+                job.cost_s,
+                limits,
+                period,
+                now=job.created_at,
+                cost_micro_usd=job.cost_micro_usd,
             )
             await db.execute(
                 """INSERT INTO jobs (id, platform, user_key, workspace_key, origin_json,
                        request_json, provider, model, state, progress, due_at,
-                       deadline_at, cost_s, created_at, updated_at, version, idempotency_key)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 0, ?)""",
+                       deadline_at, cost_s, created_at, updated_at, version, idempotency_key,
+                       cost_micro_usd, owner, owner_until)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)""",
                 (
                     job.id,
                     origin.platform,
@@ -417,6 +459,9 @@ class SqliteStore:
                     job.created_at,
                     job.updated_at,
                     idempotency_key,
+                    job.cost_micro_usd,
+                    job.owner,
+                    job.owner_until,
                 ),
             )
             await db.executemany(
@@ -424,18 +469,20 @@ class SqliteStore:
                 [(job.id, role.value, pos, data) for role, pos, data in media],
             )
             await db.execute(
-                """INSERT INTO quota_ledger (job_id, user_key, workspace_key, day, month,
-                       seconds, status, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, 'reserved', ?, ?)""",
+                """INSERT INTO quota_ledger (job_id, user_key, workspace_key, channel_key, day,
+                       month, seconds, status, created_at, updated_at, micro_usd)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?)""",
                 (
                     job.id,
                     origin.user_key,
                     origin.workspace_key,
+                    origin.channel_key,
                     period.day,
                     period.month,
                     job.cost_s,
                     job.created_at,
                     job.created_at,
+                    job.cost_micro_usd or 0,
                 ),
             )
         return job
@@ -448,9 +495,13 @@ class SqliteStore:
         period: QuotaPeriod,
         *,
         now: float,
+        cost_micro_usd: int | None = None,
     ) -> None:
-        """Raise what `create_job` would raise for `cost_s` now, reserving nothing."""
-        await self._refuse_over_quota(self._reader, origin, cost_s, limits, period, now=now)
+        """Raise what `create_job` would raise for `cost_s` (and `cost_micro_usd`, None: price
+        unknown) now, reserving nothing."""
+        await self._refuse_over_quota(
+            self._reader, origin, cost_s, limits, period, now=now, cost_micro_usd=cost_micro_usd
+        )
 
     async def _refuse_over_quota(
         self,
@@ -461,6 +512,7 @@ class SqliteStore:
         period: QuotaPeriod,
         *,
         now: float,
+        cost_micro_usd: int | None,
     ) -> None:
         """Raise the refusal a job of `cost_s` for `origin` meets now, if any: the store
         reads, `quota.admission` decides."""
@@ -475,9 +527,39 @@ class SqliteStore:
             cost_s=cost_s,
             period=period,
             now=now,
+            channel=await self._channel_budget(db, origin, period),
+            cost_micro_usd=cost_micro_usd,
         )
         if refused is not None:
             raise refused
+
+    @staticmethod
+    async def _channel_budget(
+        db: aiosqlite.Connection, origin: Origin, period: QuotaPeriod
+    ) -> ChannelBudget | None:
+        """The channel's daily budget (its own, else the workspace's for every channel) and
+        what today has used of it; None when no rule sets one."""
+        async with db.execute(
+            """SELECT daily_s FROM channel_rules
+               WHERE workspace_key = ? AND channel_id IN (?, ?) AND daily_s IS NOT NULL
+               ORDER BY channel_id = ? LIMIT 1""",
+            (origin.workspace_key, origin.channel_id, EVERY_CHANNEL, EVERY_CHANNEL),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        used = await SqliteStore._channel_used(db, origin.channel_key, period.day)
+        return ChannelBudget(origin.channel_key, float(row[0]), used)
+
+    @staticmethod
+    async def _channel_used(db: aiosqlite.Connection, channel_key: str, day: str) -> float:
+        async with db.execute(
+            """SELECT COALESCE(SUM(seconds), 0) FROM quota_ledger
+               WHERE channel_key = ? AND day = ? AND status IN ('reserved', 'settled')""",
+            (channel_key, day),
+        ) as cur:
+            row = await cur.fetchone()
+        return float(row[0]) if row else 0.0
 
     async def get_job(self, job_id: str) -> Job | None:
         """The job with this id, or None."""
@@ -552,8 +634,11 @@ class SqliteStore:
         limit: int,
         platforms: Collection[str],
         exclude: Collection[str] = (),
+        owner: str | None = None,
+        holder: str | None = None,
     ) -> list[Job]:
-        """Lease due jobs of these platforms to this worker until `now + lease_s`."""
+        """Lease due jobs of these platforms owned by `owner` (None: unowned ones) to
+        `holder` until `now + lease_s`."""
         plats = list(platforms)
         if not plats or limit <= 0:
             return []
@@ -563,16 +648,17 @@ class SqliteStore:
                 f"""SELECT id FROM jobs
                     WHERE {ACTIVE_AS_INDEXED}
                       AND due_at <= ? AND platform IN ({_placeholders(plats)}){skip}
+                      AND owner IS ?
                     ORDER BY due_at LIMIT ?""",  # noqa: S608 - placeholders only
-                (now, *plats, *skipped, limit),
+                (now, *plats, *skipped, owner, limit),
             ) as cur:
                 ids = [row["id"] for row in await cur.fetchall()]
             if not ids:
                 return []
             await db.execute(
-                f"""UPDATE jobs SET due_at = ?, version = version + 1
+                f"""UPDATE jobs SET due_at = ?, leased_by = ?, version = version + 1
                     WHERE id IN ({_placeholders(ids)})""",  # noqa: S608 - placeholders only
-                (now + lease_s, *ids),
+                (now + lease_s, holder, *ids),
             )
             async with db.execute(
                 f"SELECT * FROM jobs WHERE id IN ({_placeholders(ids)}) ORDER BY due_at",  # noqa: S608
@@ -581,9 +667,13 @@ class SqliteStore:
                 return [_row_to_job(row) for row in await cur.fetchall()]
 
     async def next_due_at(
-        self, platforms: Collection[str], *, exclude: Collection[str] = ()
+        self,
+        platforms: Collection[str],
+        *,
+        exclude: Collection[str] = (),
+        owner: str | None = None,
     ) -> float | None:
-        """When the next active job of these platforms is due, or None."""
+        """When the next active job of these platforms owned by `owner` is due, or None."""
         plats = list(platforms)
         if not plats:
             return None
@@ -591,23 +681,61 @@ class SqliteStore:
         async with self._reader.execute(
             f"""SELECT MIN(due_at) FROM jobs
                 WHERE {ACTIVE_AS_INDEXED}
-                  AND platform IN ({_placeholders(plats)}){skip}""",  # noqa: S608 - placeholders only
-            (*plats, *skipped),
+                  AND platform IN ({_placeholders(plats)}){skip} AND owner IS ?""",  # noqa: S608 - placeholders only
+            (*plats, *skipped, owner),
         ) as cur:
             row = await cur.fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
-    async def reschedule_active(self, *, now: float, platforms: Collection[str]) -> int:
-        """Make every active job of these platforms due now; return how many."""
+    async def lease_holders(self, *, now: float, platforms: Collection[str]) -> list[str]:
+        """The workers holding a lease that has not run out on an active job of these
+        platforms."""
+        plats = list(platforms)
+        if not plats:
+            return []
+        async with self._reader.execute(
+            f"""SELECT DISTINCT leased_by FROM jobs
+                WHERE {ACTIVE_AS_INDEXED} AND platform IN ({_placeholders(plats)})
+                  AND leased_by IS NOT NULL AND due_at > ?
+                ORDER BY leased_by""",  # noqa: S608 - placeholders only
+            (*plats, now),
+        ) as cur:
+            return [str(row[0]) for row in await cur.fetchall()]
+
+    async def reschedule_active(
+        self,
+        *,
+        now: float,
+        platforms: Collection[str],
+        holders: Collection[str] = (),
+        owner: str | None = None,
+    ) -> int:
+        """Make due now the active jobs of these platforms owned by `owner` that are not due
+        yet and whose lease is held by one of `holders` (dead workers) or by nobody known;
+        return how many."""
         plats = list(platforms)
         if not plats:
             return 0
+        dead = list(holders)
         async with self._transaction() as db:
             cur = await db.execute(
                 f"""UPDATE jobs SET due_at = ?, version = version + 1
                     WHERE state IN ({_placeholders(_ACTIVE)})
-                      AND platform IN ({_placeholders(plats)})""",  # noqa: S608 - placeholders only
-                (now, *_ACTIVE, *plats),
+                      AND platform IN ({_placeholders(plats)}) AND owner IS ?
+                      AND due_at > ?
+                      AND (leased_by IS NULL
+                           OR leased_by IN ({_placeholders(dead) if dead else "NULL"}))""",  # noqa: S608 - placeholders only
+                (now, *_ACTIVE, *plats, owner, now, *dead),
+            )
+            return cur.rowcount
+
+    async def renew_ownership(self, owner: str, *, until: float) -> int:
+        """Vouch for `owner`'s active jobs until `until` (its heartbeat; 0 gives them up)."""
+        async with self._transaction() as db:
+            cur = await db.execute(
+                f"""UPDATE jobs SET owner_until = ?
+                    WHERE owner = ? AND state IN ({_placeholders(_ACTIVE)})""",  # noqa: S608 - placeholders only
+                (until, owner, *_ACTIVE),
             )
             return cur.rowcount
 
@@ -643,6 +771,31 @@ class SqliteStore:
         ) as cur:
             return [_row_to_job(row) for row in await cur.fetchall()]
 
+    async def user_history(
+        self, user_key: str, *, limit: int, before: tuple[float, str] | None = None
+    ) -> list[Job]:
+        """One page of the user's jobs, newest first, after the keyset `before`."""
+        where = "user_key = ?"
+        params: list[object] = [user_key]
+        if before is not None:
+            where += " AND (created_at < ? OR (created_at = ? AND id < ?))"
+            params += [before[0], before[0], before[1]]
+        async with self._reader.execute(
+            f"SELECT * FROM jobs WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?",  # noqa: S608
+            (*params, limit),
+        ) as cur:
+            return [_row_to_job(row) for row in await cur.fetchall()]
+
+    async def home_workspace(self, platform: str, user_id: str) -> str | None:
+        """The workspace of the user's latest job on the platform, None when there is none."""
+        async with self._reader.execute(
+            "SELECT workspace_key FROM jobs WHERE platform = ? AND user_key LIKE ? ESCAPE '!' "
+            "AND workspace_key <> ? ORDER BY created_at DESC, id DESC LIMIT 1",
+            (platform, user_pattern(platform, user_id), f"{platform}:{DM_WORKSPACE}"),
+        ) as cur:
+            row = await cur.fetchone()
+        return str(row[0]).partition(":")[2] if row else None
+
     # --- quota --------------------------------------------------------------------------
 
     async def quota_usage(
@@ -665,6 +818,13 @@ class SqliteStore:
                  (SELECT COUNT(*) FROM quota_ledger
                    WHERE user_key = ? AND status = 'reserved'),
                  (SELECT COALESCE(SUM(seconds), 0) FROM quota_ledger
+                   WHERE workspace_key = ? AND month = ? AND status IN ('reserved', 'settled')),
+                 (SELECT COALESCE(SUM(micro_usd), 0) FROM quota_ledger
+                   WHERE user_key = ? AND day = ? AND status IN ('reserved', 'settled')
+                     AND created_at > COALESCE(
+                       (SELECT reset_at FROM quota_day_resets WHERE user_key = ? AND day = ?),
+                       -1)),
+                 (SELECT COALESCE(SUM(micro_usd), 0) FROM quota_ledger
                    WHERE workspace_key = ? AND month = ? AND status IN ('reserved', 'settled'))""",
             (
                 user_key,
@@ -672,6 +832,12 @@ class SqliteStore:
                 user_key,
                 period.day,
                 user_key,
+                workspace_key,
+                period.month,
+                user_key,
+                period.day,
+                user_key,
+                period.day,
                 workspace_key,
                 period.month,
             ),
@@ -683,6 +849,8 @@ class SqliteStore:
             used_today_s=float(row[0]),
             in_flight=int(row[1]),
             workspace_used_month_s=float(row[2]),
+            spent_today_micro_usd=int(row[3]),
+            workspace_spent_month_micro_usd=int(row[4]),
         )
 
     # --- what admins steer ----------------------------------------------------------------
@@ -727,20 +895,36 @@ class SqliteStore:
         daily_s: float | None = None,
         concurrent: int | None = None,
         monthly_s: float | None = None,
+        daily_micro_usd: int | None = None,
+        monthly_micro_usd: int | None = None,
     ) -> None:
         """Set the given limits for a user or workspace, as `set_by`'s word; limits not given
         stay as they were."""
         async with self._transaction() as db:
             await db.execute(
                 """INSERT INTO quota_overrides (scope, subject, set_by, daily_s, concurrent,
-                       monthly_s, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)
+                       monthly_s, updated_at, daily_micro_usd, monthly_micro_usd)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (scope, subject, set_by) DO UPDATE SET
                        daily_s = COALESCE(excluded.daily_s, quota_overrides.daily_s),
                        concurrent = COALESCE(excluded.concurrent, quota_overrides.concurrent),
                        monthly_s = COALESCE(excluded.monthly_s, quota_overrides.monthly_s),
+                       daily_micro_usd = COALESCE(
+                           excluded.daily_micro_usd, quota_overrides.daily_micro_usd),
+                       monthly_micro_usd = COALESCE(
+                           excluded.monthly_micro_usd, quota_overrides.monthly_micro_usd),
                        updated_at = excluded.updated_at""",
-                (scope, subject, set_by.value, daily_s, concurrent, monthly_s, now),
+                (
+                    scope,
+                    subject,
+                    set_by.value,
+                    daily_s,
+                    concurrent,
+                    monthly_s,
+                    now,
+                    daily_micro_usd,
+                    monthly_micro_usd,
+                ),
             )
 
     async def clear_override(
@@ -762,6 +946,66 @@ class SqliteStore:
             "SELECT * FROM quota_overrides ORDER BY scope, subject, set_by"
         ) as cur:
             return [_row_to_override(row) for row in await cur.fetchall()]
+
+    # --- channel rules ----------------------------------------------------------------------
+
+    async def channel_rules(self, workspace_key: str) -> list[ChannelRule]:
+        """Every rule of the workspace (its every-channel row included), by channel id."""
+        async with self._reader.execute(
+            "SELECT * FROM channel_rules WHERE workspace_key = ? ORDER BY channel_id",
+            (workspace_key,),
+        ) as cur:
+            return [_row_to_rule(row) for row in await cur.fetchall()]
+
+    async def set_channel_rule(
+        self, workspace_key: str, channel_id: str, changes: Mapping[str, object], *, now: float
+    ) -> ChannelRule:
+        """Change the named columns of the channel's rule (None: back to nothing said), the
+        others kept; a rule left saying nothing is removed. Returns the rule after."""
+        unknown = set(changes) - set(CHANNEL_COLUMNS)
+        if unknown:
+            raise ValueError(f"channel rule fields {sorted(unknown)} do not exist")
+        async with self._transaction() as db:
+            await db.execute(
+                """INSERT INTO channel_rules (workspace_key, channel_id, updated_at)
+                   VALUES (?, ?, ?)
+                   ON CONFLICT (workspace_key, channel_id) DO UPDATE
+                   SET updated_at = excluded.updated_at""",
+                (workspace_key, channel_id, now),
+            )
+            if changes:
+                sets = ", ".join(f"{column} = ?" for column in changes)
+                await db.execute(
+                    f"UPDATE channel_rules SET {sets} "  # noqa: S608 - checked columns
+                    "WHERE workspace_key = ? AND channel_id = ?",
+                    (*changes.values(), workspace_key, channel_id),
+                )
+            async with db.execute(
+                "SELECT * FROM channel_rules WHERE workspace_key = ? AND channel_id = ?",
+                (workspace_key, channel_id),
+            ) as cur:
+                row = await cur.fetchone()
+            assert row is not None
+            rule = _row_to_rule(row)
+            if rule.is_empty:
+                await db.execute(
+                    "DELETE FROM channel_rules WHERE workspace_key = ? AND channel_id = ?",
+                    (workspace_key, channel_id),
+                )
+            return rule
+
+    async def clear_channel_rule(self, workspace_key: str, channel_id: str) -> bool:
+        """Forget everything said about the channel; returns whether anything was."""
+        async with self._transaction() as db:
+            cur = await db.execute(
+                "DELETE FROM channel_rules WHERE workspace_key = ? AND channel_id = ?",
+                (workspace_key, channel_id),
+            )
+            return cur.rowcount > 0
+
+    async def channel_used_today(self, channel_key: str, day: str) -> float:
+        """Seconds reserved or charged in the channel on `day`."""
+        return await self._channel_used(self._reader, channel_key, day)
 
     async def reset_day(self, user_key: str, day: str, *, now: float) -> None:
         """Start the user's day afresh: what was charged before now no longer counts today."""
@@ -840,7 +1084,9 @@ class SqliteStore:
             f"""SELECT user_key, workspace_key, COUNT(*) AS jobs,
                    SUM(CASE WHEN status = 'settled' THEN seconds ELSE 0 END) AS settled_s,
                    SUM(CASE WHEN status = 'reserved' THEN seconds ELSE 0 END) AS reserved_s,
-                   SUM(CASE WHEN status = 'refunded' THEN 1 ELSE 0 END) AS refunded
+                   SUM(CASE WHEN status = 'refunded' THEN 1 ELSE 0 END) AS refunded,
+                   SUM(CASE WHEN status = 'settled' THEN micro_usd ELSE 0 END) AS settled_usd,
+                   SUM(CASE WHEN status = 'reserved' THEN micro_usd ELSE 0 END) AS reserved_usd
                 FROM quota_ledger WHERE month = ? {where}
                 GROUP BY user_key, workspace_key
                 ORDER BY settled_s + reserved_s DESC, user_key""",  # noqa: S608 - fixed text
@@ -854,7 +1100,23 @@ class SqliteStore:
                     settled_s=float(row["settled_s"]),
                     reserved_s=float(row["reserved_s"]),
                     refunded_jobs=int(row["refunded"]),
+                    settled_micro_usd=int(row["settled_usd"]),
+                    reserved_micro_usd=int(row["reserved_usd"]),
                 )
+                for row in await cur.fetchall()
+            ]
+
+    async def daily_spend(self, month: str, workspace_key: str | None = None) -> list[DailySpend]:
+        """Money charged (settled) per person and UTC day in `month`, by day then person."""
+        where, params = ("AND workspace_key = ?", [workspace_key]) if workspace_key else ("", [])
+        async with self._reader.execute(
+            f"""SELECT day, user_key, SUM(micro_usd) AS spent FROM quota_ledger
+                WHERE month = ? AND status = 'settled' {where}
+                GROUP BY day, user_key ORDER BY day, user_key""",  # noqa: S608 - fixed text
+            (month, *params),
+        ) as cur:
+            return [
+                DailySpend(row["day"], row["user_key"], int(row["spent"]))
                 for row in await cur.fetchall()
             ]
 
@@ -899,3 +1161,99 @@ class SqliteStore:
             value = secrets.token_urlsafe(32)
             await db.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", (name, value))
             return value
+
+    # --- blobs --------------------------------------------------------------------------
+
+    async def put_blob(self, name: str, chunks: AsyncIterable[bytes], *, now: float) -> int:
+        """Store the bytes `chunks` yields as the blob `name` (replacing one of that name), in
+        rows of at most BLOB_CHUNK_BYTES, each its own short transaction: never more than one
+        row in memory, and the writer is never held for a whole file. Readers see the old
+        blob (or none) until the last row is in. Returns the size."""
+        upload = secrets.token_hex(12)
+        seq = 0
+        size = 0
+        buffer = bytearray()
+        try:
+            async for piece in chunks:
+                buffer += piece
+                while len(buffer) >= BLOB_CHUNK_BYTES:
+                    await self._put_chunk(upload, name, seq, bytes(buffer[:BLOB_CHUNK_BYTES]))
+                    del buffer[:BLOB_CHUNK_BYTES]
+                    seq += 1
+                    size += BLOB_CHUNK_BYTES
+            if buffer or seq == 0:
+                await self._put_chunk(upload, name, seq, bytes(buffer))
+                size += len(buffer)
+            async with self._transaction() as db:
+                async with db.execute("SELECT upload FROM blobs WHERE name = ?", (name,)) as cur:
+                    old = await cur.fetchone()
+                await db.execute(
+                    """INSERT INTO blobs (name, upload, size, created_at) VALUES (?, ?, ?, ?)
+                       ON CONFLICT (name) DO UPDATE SET upload = excluded.upload,
+                           size = excluded.size, created_at = excluded.created_at""",
+                    (name, upload, size, now),
+                )
+                if old is not None:
+                    await db.execute("DELETE FROM blob_chunks WHERE upload = ?", (old[0],))
+        except BaseException:
+            await asyncio.shield(self._drop_upload(upload))
+            raise
+        return size
+
+    async def _put_chunk(self, upload: str, name: str, seq: int, data: bytes) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO blob_chunks (upload, name, seq, data) VALUES (?, ?, ?, ?)",
+                (upload, name, seq, data),
+            )
+
+    async def _drop_upload(self, upload: str) -> None:
+        with contextlib.suppress(sqlite3.Error, ValueError):
+            async with self._transaction() as db:
+                await db.execute("DELETE FROM blob_chunks WHERE upload = ?", (upload,))
+
+    async def blob_size(self, name: str) -> int | None:
+        """The size of the blob `name`, None when there is none."""
+        async with self._reader.execute("SELECT size FROM blobs WHERE name = ?", (name,)) as cur:
+            row = await cur.fetchone()
+        return None if row is None else int(row[0])
+
+    async def read_blob(self, name: str) -> AsyncIterator[bytes]:
+        """The blob's bytes, one row at a time; `FileNotFoundError` when there is none, or
+        when it is deleted or replaced while being read."""
+        async with self._reader.execute(
+            "SELECT upload, size FROM blobs WHERE name = ?", (name,)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise FileNotFoundError(f"no stored file {name}")
+        upload, size = str(row[0]), int(row[1])
+        seq = 0
+        read = 0
+        while read < size:
+            async with self._reader.execute(
+                "SELECT data FROM blob_chunks WHERE upload = ? AND seq = ?", (upload, seq)
+            ) as cur:
+                chunk = await cur.fetchone()
+            if chunk is None or not chunk[0]:
+                raise FileNotFoundError(f"stored file {name} went away while it was read")
+            read += len(chunk[0])
+            seq += 1
+            yield bytes(chunk[0])
+
+    async def delete_blobs(self, names: Collection[str]) -> int:
+        """Delete these blobs, with the rows of any upload of them a crash cut short; how
+        many blobs there were."""
+        wanted = list(names)
+        if not wanted:
+            return 0
+        async with self._transaction() as db:
+            cur = await db.execute(
+                f"DELETE FROM blobs WHERE name IN ({_placeholders(wanted)})",  # noqa: S608
+                wanted,
+            )
+            await db.execute(
+                f"DELETE FROM blob_chunks WHERE name IN ({_placeholders(wanted)})",  # noqa: S608
+                wanted,
+            )
+            return cur.rowcount

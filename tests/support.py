@@ -283,6 +283,9 @@ SCRIPTED_SPEC = ModelSpec(
     resolutions=("720p",),
     inputs=frozenset({InputKind.TEXT, InputKind.FIRST_FRAME, InputKind.LAST_FRAME}),
     max_prompt_chars=100,
+    # 8 s ≈ $1.20: a price to test money limits and what people read of them.
+    price_usd_per_s=0.15,
+    price_source="a test model",
 )
 
 
@@ -437,3 +440,10 @@ async def eventually(
         while (value := await check()) is None:  # noqa: ASYNC110 - the store has no event
             await asyncio.sleep(step_s)
     return value
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """A PNG's width and height from its header; fails on anything that is not a PNG."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    assert data[12:16] == b"IHDR", "a PNG without its header chunk first"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")

@@ -154,8 +154,8 @@ def test_admins_steer_quotas_blocks_and_banned_words_from_the_cli(tmp_path: Path
     assert code == 0
     code, out, _ = veo("usage", "--csv")
     assert out.splitlines() == [
-        "user,workspace,jobs,settled_s,in_flight_s,refunded_jobs",
-        "console:local:carol,console:local,1,2,0,0",
+        "user,workspace,jobs,settled_s,in_flight_s,refunded_jobs,settled_usd,in_flight_usd",
+        "console:local:carol,console:local,1,2,0,0,0,0",
     ]
     assert "console:local:carol" in veo("usage")[1]
     assert veo("quota", "clear", "--user", "console:local:alice")[1] == (

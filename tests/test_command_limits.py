@@ -114,7 +114,14 @@ async def clicker_blocked(bot: SlackBot) -> AsyncIterator[None]:
             QuotaLimits(user_daily_s=10, user_concurrent=5, workspace_monthly_s=0),
             "U1",
             nothing_more,
-            "This video costs 8 s of your daily quota, and you have 2 s of 10 s left today.",
+            "This video costs 8 s (≈ $1.20) of your daily quota, and you have 2 s of 10 s left "
+            "today.",
+        ),
+        (
+            QuotaLimits(1000, 5, 0, user_daily_micro_usd=2_000_000),
+            "U1",
+            nothing_more,
+            "This video (8 s) costs about $1.20, and you have $0.80 of $2.00 left today.",
         ),
         (
             QuotaLimits(user_daily_s=1000, user_concurrent=1, workspace_monthly_s=0),
@@ -135,7 +142,7 @@ async def clicker_blocked(bot: SlackBot) -> AsyncIterator[None]:
             "You are not allowed to make videos here",
         ),
     ],
-    ids=["daily", "concurrent", "monthly", "blocked"],
+    ids=["daily", "daily_usd", "concurrent", "monthly", "blocked"],
 )
 async def test_a_re_roll_over_quota_is_refused_before_the_stored_images_are_read(
     store: SqliteStore,

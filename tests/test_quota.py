@@ -109,7 +109,8 @@ async def test_daily_seconds_are_enforced_and_the_refusal_says_when_they_reset(
     message = refused.value.user_message
     assert refused.value.limit == USER_DAILY
     assert (
-        "This video costs 4 s of your daily quota, and you have 0 s of 40 s left today" in message
+        "This video costs 4 s (≈ $0.60) of your daily quota, and you have 0 s of 40 s left today"
+        in message
     )
     assert "2026-11-23 00:00 UTC (in 2h 30m)" in message
 

@@ -17,6 +17,7 @@ from aiohttp import web
 from bot.clock import SystemClock
 from bot.jobs import JobService
 from bot.links import MediaLinks
+from bot.shared_files import kept_name
 from bot.web import build_web_app
 from storage.sqlite import SqliteStore
 from tests.discord.support import discord_endpoints  # noqa: F401 - restores discord.py's URLs
@@ -75,6 +76,18 @@ async def test_discord_posts_the_link_without_a_preview_and_delete_revokes_it(
         assert (await client.get(url)).content == provider.video
         kept = bot.service.config.results_dir / f"{done.id}.mp4"
         assert kept.is_file()
+        # Another replica, on the same database but a disk of its own, serves it too.
+        replica = make_service(
+            store,
+            tmp_path / "replica",
+            providers={"scripted": ScriptedProvider()},
+            surfaces={"discord": RecordingSurface(platform="discord")},
+        )
+        assert not (replica.config.results_dir / f"{done.id}.mp4").exists()
+        async with web_server(store, replica, DISCORD_SECRET) as other:
+            served = await client.get(url.replace(public_url, other))
+        assert (served.status_code, served.content) == (200, provider.video)
+        assert served.headers["Content-Type"] == "video/mp4"
 
         deleted = await fake.click(message, "Delete", user=author)
         assert await bot.reply(deleted) == "Deleted."
@@ -82,6 +95,7 @@ async def test_discord_posts_the_link_without_a_preview_and_delete_revokes_it(
         gone = await client.get(url)
         assert (gone.status_code, gone.text) == (410, "This video was deleted.")
         assert not kept.exists()
+        assert await store.blob_size(kept_name(done.id)) is None
 
     # A new process on the same database refuses the link too, even with the video back.
     kept.write_bytes(provider.video)

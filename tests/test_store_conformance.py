@@ -600,3 +600,41 @@ async def test_processes_migrating_a_new_database_at_once_apply_each_migration_o
         assert await store.schema_version() == len(names)
     finally:
         await store.close()
+
+
+async def test_user_history_pages_by_keyset(any_store: AnyStore) -> None:
+    # Two jobs share a moment: the id breaks the tie, so no page repeats or skips one.
+    moments = {"h0": NOW, "h1": NOW + 1, "h2": NOW + 1, "h3": NOW + 2, "x": NOW + 3}
+    for job_id, moment in moments.items():
+        made = replace(job(job_id, user="other" if job_id == "x" else "u1"), created_at=moment)
+        await any_store.create_job(made, [], ROOMY, PERIOD)
+    user = origin(user="u1").user_key
+    first = await any_store.user_history(user, limit=2)
+    assert [j.id for j in first] == ["h3", "h2"]
+    last = first[-1]
+    second = await any_store.user_history(user, limit=2, before=(last.created_at, last.id))
+    assert [j.id for j in second] == ["h1", "h0"]
+    tail = second[-1]
+    assert await any_store.user_history(user, limit=2, before=(tail.created_at, tail.id)) == []
+    assert await any_store.user_history("nobody", limit=5) == []
+
+
+async def test_home_workspace_is_where_the_person_last_asked(any_store: AnyStore) -> None:
+    assert await any_store.home_workspace("chat", "u1") is None
+    made = [
+        ("h0", "w1", "u1", NOW),
+        ("h1", "w2", "u1", NOW + 1),
+        ("h2", "dm", "u1", NOW + 2),  # a direct message from before they had a home
+        ("h3", "w3", "u1_", NOW + 3),  # another person whose id holds a LIKE wildcard
+        ("h4", "w4", "u11", NOW + 4),
+    ]
+    for job_id, workspace, user, moment in made:
+        await any_store.create_job(
+            replace(job(job_id, user=user, workspace=workspace), created_at=moment),
+            [],
+            ROOMY,
+            PERIOD,
+        )
+    assert await any_store.home_workspace("chat", "u1") == "w2"
+    assert await any_store.home_workspace("chat", "u1_") == "w3"
+    assert await any_store.home_workspace("other", "u1") is None

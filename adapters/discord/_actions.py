@@ -36,6 +36,21 @@ class VeoActions(Protocol):
     async def delete(self, interaction: Interaction, job_id: str) -> None:
         """Delete: remove the video, for the requester or an admin."""
 
+    async def info(self, interaction: Interaction, job_id: str) -> None:
+        """Info: the video's parameters, privately."""
+
+    async def post_to_channel(self, interaction: Interaction, job_id: str) -> None:
+        """Post to channel (history): share the video where the history was asked for."""
+
+    async def use_settings(self, interaction: Interaction, job_id: str) -> None:
+        """Use these settings (history): the /veo form filled in with the job's settings."""
+
+    async def older(self, interaction: Interaction, cursor: str) -> None:
+        """Older (history): the next page."""
+
+    async def settings_submitted(self, interaction: Interaction, fields: ModalFields) -> None:
+        """The /veo form opened by Use these settings, sent back."""
+
     async def extend_submitted(self, interaction: Interaction, job_id: str, prompt: str) -> None:
         """The Extend form sent back with the continuation's prompt."""
 

@@ -10,6 +10,7 @@ words under discussion are nobody else's business.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,13 +18,16 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from adapters.discord._channels import ChannelAction, channel_group
 from adapters.discord._markup import DISCORD
 from adapters.discord._replies import reply
 from bot import texts
 from bot.admin import AdminActions, AdminOutcome, Admins, Member, Subject
+from bot.channel_admin import ChannelActions
 from bot.errors import InvalidRequest
 from bot.jobs import JobService
 from bot.models import Actor
+from bot.money import MAX_LIMIT_USD
 from bot.quota import MAX_CONCURRENT, MAX_LIMIT_S
 
 log = logging.getLogger(__name__)
@@ -53,10 +57,19 @@ class VeoAdmin:
     def __init__(self, admins: Admins) -> None:
         self.admins = admins
         self._actions: AdminActions | None = None
+        self._channels: ChannelActions | None = None
 
     def bind(self, service: JobService) -> None:
         self._actions = AdminActions(
             service.store, defaults=service.config.limits, clock=service.clock
+        )
+        self._channels = ChannelActions(
+            service.store,
+            catalog=service.catalog,
+            providers=service.providers,
+            default_provider=service.config.default_provider,
+            default_model=service.config.default_model,
+            clock=service.clock,
         )
 
     @property
@@ -75,16 +88,47 @@ class VeoAdmin:
     async def run(self, interaction: Interaction, action: Action) -> None:
         """Check the person, acknowledge privately, do `action(actions, workspace, actor)`,
         tell them what it did."""
-        actor = self.actor(interaction)
+        actor = await self._admitted(interaction)
         if actor is None:
-            log.info("refused /veo-admin to %s", interaction.user.id)
-            await reply(interaction, texts.not_an_admin(DISCORD))
             return
-        await interaction.response.defer(ephemeral=True, thinking=True)
         workspace = f"{PLATFORM}:{interaction.guild_id}"
         # A failure goes to the command tree's catch-all (`_replies.answer_error`).
         outcome = await action(self.actions, workspace, actor)
         await reply(interaction, texts.admin_answer(outcome, DISCORD, top=_TOP_USERS))
+
+    async def run_channel(self, interaction: Interaction, action: ChannelAction) -> None:
+        """`run` for the channel rules (`/veo-admin channel …`)."""
+        actor = await self._admitted(interaction)
+        if actor is None:
+            return
+        if self._channels is None:
+            raise RuntimeError("the Discord adapter has not been started")
+        outcome = await action(self._channels, f"{PLATFORM}:{interaction.guild_id}", actor)
+        await reply(interaction, texts.channel_answer(outcome, DISCORD))
+
+    async def _admitted(self, interaction: Interaction) -> Actor | None:
+        """The admin's authority, the interaction acknowledged privately; None: refused."""
+        actor = self.actor(interaction)
+        if actor is None:
+            log.info("refused /veo-admin to %s", interaction.user.id)
+            await reply(interaction, texts.not_an_admin(DISCORD))
+            return None
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        return actor
+
+    async def post_chart(self, interaction: Interaction) -> None:
+        """The server's usage chart, to the admin who asked only: an ephemeral follow-up
+        with the PNG (the "thinking…" answer says what it shows)."""
+        actor = self.actor(interaction)
+        if actor is None:
+            log.info("refused /veo-admin chart to %s", interaction.user.id)
+            await reply(interaction, texts.not_an_admin(DISCORD))
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        chart = await self.actions.usage_chart(workspace_key=f"{PLATFORM}:{interaction.guild_id}")
+        await reply(interaction, texts.usage_chart_caption(chart.month, chart.people))
+        file = discord.File(io.BytesIO(chart.png), filename=chart.filename)
+        await interaction.followup.send(file=file, ephemeral=True)
 
 
 def _user_key(workspace: str, user: discord.abc.User) -> str:
@@ -112,18 +156,28 @@ def admin_group(admin: VeoAdmin) -> app_commands.Group:
         daily="Seconds of video a day (per member)",
         concurrent="Videos in progress at once (per member)",
         monthly="Seconds of video a month for the whole server",
+        daily_usd="US dollars a day (per member); 0: no money limit",
+        monthly_usd="US dollars a month for the whole server; 0: no money limit",
     )
-    async def limits(
+    async def limits(  # noqa: PLR0917 - one parameter per option
         interaction: Interaction,
         user: discord.User | None = None,
         daily: app_commands.Range[float, 0, MAX_LIMIT_S] | None = None,
         concurrent: app_commands.Range[int, 0, MAX_CONCURRENT] | None = None,
         monthly: app_commands.Range[float, 0, MAX_LIMIT_S] | None = None,
+        daily_usd: app_commands.Range[float, 0, MAX_LIMIT_USD] | None = None,
+        monthly_usd: app_commands.Range[float, 0, MAX_LIMIT_USD] | None = None,
     ) -> None:
         await admin.run(
             interaction,
             lambda actions, ws, by: actions.set_limits(
-                by, _subject(ws, user), daily_s=daily, concurrent=concurrent, monthly_s=monthly
+                by,
+                _subject(ws, user),
+                daily_s=daily,
+                concurrent=concurrent,
+                monthly_s=monthly,
+                daily_usd=daily_usd,
+                monthly_usd=monthly_usd,
             ),
         )
 
@@ -152,9 +206,13 @@ def admin_group(admin: VeoAdmin) -> app_commands.Group:
             interaction, lambda actions, ws, _: actions.set_blocked(_user_key(ws, user), False)
         )
 
-    @group.command(name="usage", description="Seconds of video this month, top members first")
+    @group.command(name="usage", description="Seconds and money this month, top members first")
     async def usage(interaction: Interaction) -> None:
         await admin.run(interaction, lambda actions, ws, _: actions.usage(workspace_key=ws))
+
+    @group.command(name="chart", description="Spend per day and per member this month (image)")
+    async def chart(interaction: Interaction) -> None:
+        await admin.post_chart(interaction)
 
     @group.command(name="ban", description="Refuse prompts with a word (or re:pattern)")
     @app_commands.describe(term="A word or phrase, or re:<regular expression>")
@@ -169,4 +227,5 @@ def admin_group(admin: VeoAdmin) -> app_commands.Group:
     async def banned(interaction: Interaction) -> None:
         await admin.run(interaction, lambda actions, ws, _: actions.banned_terms(ws))
 
+    group.add_command(channel_group(admin))
     return group

@@ -1,4 +1,5 @@
-"""The buttons under a posted video: Re-roll, Extend, Delete.
+"""The buttons under a posted video: Re-roll, Extend, Delete, Info; and under a page of
+history: Post to channel, Use these settings, Older.
 
 They are `DynamicItem`s: the job id travels in the custom id (`veo:<action>:<job id>`), and
 discord.py matches clicks against the templates registered at start-up, not against views
@@ -15,6 +16,7 @@ import discord
 from adapters.discord._actions import VeoActions
 from adapters.discord._client import VeoClient
 from adapters.discord._replies import answer_error
+from bot import texts
 
 _JOB_ID = r"(?P<job_id>[0-9a-f]{1,64})"
 
@@ -32,6 +34,10 @@ def extend_custom_id(job_id: str) -> str:
 def delete_custom_id(job_id: str) -> str:
     """Also the mark `find_delivery` looks for: only a job's own video message carries it."""
     return f"veo:delete:{job_id}"
+
+
+def info_custom_id(job_id: str) -> str:
+    return f"veo:info:{job_id}"
 
 
 def _actions(interaction: discord.Interaction[Any]) -> VeoActions:
@@ -113,10 +119,89 @@ class DeleteButton(_JobButton, template=delete_custom_id(_JOB_ID)):
         await veo.delete(interaction, self.job_id)
 
 
+class InfoButton(_JobButton, template=info_custom_id(_JOB_ID)):
+    """The video's parameters, privately, to whoever clicks."""
+
+    label, emoji, style, action = (
+        texts.info_label(),
+        "\N{INFORMATION SOURCE}",
+        discord.ButtonStyle.secondary,
+        "info",
+    )
+
+    async def act(self, veo: VeoActions, interaction: discord.Interaction[Any]) -> None:
+        await veo.info(interaction, self.job_id)
+
+
+class PostButton(_JobButton, template=r"veo:post:" + _JOB_ID):
+    """From a person's history: share the video in the channel the history was asked in."""
+
+    label, emoji, style, action = (
+        texts.post_to_channel_label(),
+        "📣",
+        discord.ButtonStyle.primary,
+        "post",
+    )
+
+    async def act(self, veo: VeoActions, interaction: discord.Interaction[Any]) -> None:
+        await veo.post_to_channel(interaction, self.job_id)
+
+
+class SettingsButton(_JobButton, template=r"veo:settings:" + _JOB_ID):
+    """From a person's history: the /veo form, filled in with that job's settings."""
+
+    label, emoji, style, action = (
+        texts.use_settings_label(),
+        "📝",
+        discord.ButtonStyle.secondary,
+        "settings",
+    )
+
+    async def act(self, veo: VeoActions, interaction: discord.Interaction[Any]) -> None:
+        await veo.use_settings(interaction, self.job_id)
+
+
+_CURSOR = r"(?P<cursor>[0-9.e+-]{1,40}~[0-9a-f]{1,64})"
+
+
+class OlderButton(discord.ui.DynamicItem[Button], template=r"veo:older:" + _CURSOR):
+    """The next, older page of a person's history; the cursor travels in the custom id."""
+
+    def __init__(self, cursor: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=texts.older_label(),
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"veo:older:{cursor}",
+            )
+        )
+        self.cursor = cursor
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            await _actions(interaction).older(interaction, self.cursor)
+        except Exception as error:
+            await answer_error(interaction, error)
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> Self:
+        return cls(match["cursor"])
+
+
 JOB_BUTTONS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
     RerollButton,
     ExtendButton,
     DeleteButton,
+    InfoButton,
+    PostButton,
+    SettingsButton,
+    OlderButton,
 )
 
 
@@ -126,4 +211,31 @@ def result_view(job_id: str, *, can_extend: bool) -> discord.ui.View:
     if can_extend:
         view.add_item(ExtendButton(job_id))
     view.add_item(DeleteButton(job_id))
+    view.add_item(InfoButton(job_id))
+    return view
+
+
+def info_view(job_id: str) -> discord.ui.View:
+    """Under a video sent by DM: its parameters on request (the thread's buttons act there)."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(InfoButton(job_id))
+    return view
+
+
+def history_view(job_ids: list[str], next_cursor: str | None) -> discord.ui.View:
+    """Under a page of history: a row of buttons per video, and Older when there is more."""
+    view = discord.ui.View(timeout=None)
+    for row, job_id in enumerate(job_ids):
+        for button in (
+            PostButton(job_id),
+            RerollButton(job_id),
+            SettingsButton(job_id),
+            InfoButton(job_id),
+        ):
+            button.item.row = row
+            view.add_item(button)
+    if next_cursor is not None:
+        older = OlderButton(next_cursor)
+        older.item.row = len(job_ids)
+        view.add_item(older)
     return view

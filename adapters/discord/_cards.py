@@ -58,18 +58,31 @@ def _inputs(job: Job) -> str:
     return "text"
 
 
-def _describe(embed: discord.Embed, job: Job) -> discord.Embed:
+def thread_name_of(job: Job) -> str:
+    """The name of the job's thread: its prompt's first words, unless the job is private."""
+    return texts.private_thread_name() if job.request.private else thread_name(job.request.prompt)
+
+
+def _describe(embed: discord.Embed, job: Job, *, public: bool = True) -> discord.Embed:
+    """The job's parameters; `public`: seen in the channel, where a private job's prompt and
+    negative prompt are left out."""
     request = job.request
-    embed.description = _clip(request.prompt, _DESCRIPTION_MAX)
+    hidden = public and request.private
+    embed.description = (
+        texts.asked_for_a_private_video(job.origin.user_id, DISCORD)
+        if hidden
+        else _clip(request.prompt, _DESCRIPTION_MAX)
+    )
     embed.add_field(name="Model", value=_clip(job.model, _FIELD_MAX))
     embed.add_field(name="Duration", value=f"{request.duration_s} s")
+    embed.add_field(name="Cost", value=texts.job_price(job))
     embed.add_field(name="Aspect ratio", value=request.aspect_ratio or "default")
     embed.add_field(name="Seed", value=str(request.seed) if request.seed is not None else "random")
     embed.add_field(name="Input", value=_inputs(job))
     if request.audio:
         embed.add_field(name="Audio", value="on")
     embed.add_field(name="Requested by", value=DISCORD.mention(job.origin.user_id))
-    if request.negative_prompt:
+    if request.negative_prompt and not hidden:
         embed.add_field(
             name="Avoid", value=_clip(request.negative_prompt, _FIELD_MAX), inline=False
         )
@@ -100,9 +113,12 @@ def sent_privately_card(job: Job) -> discord.Embed:
     the requester by DM instead."""
     embed = discord.Embed(title=f"🎬 {texts.headline(JobState.DELIVERED)}", colour=_DONE)
     _describe(embed, job)
-    embed.add_field(
-        name="Video", value=texts.sent_privately(job.origin.user_id, DISCORD), inline=False
+    said = (
+        texts.sent_to_requester(job.origin.user_id, DISCORD)
+        if job.request.private
+        else texts.sent_privately(job.origin.user_id, DISCORD)
     )
+    embed.add_field(name="Video", value=said, inline=False)
     return embed
 
 
@@ -117,4 +133,4 @@ def failed_card(job: Job, message: str) -> discord.Embed:
 
 def result_embed(job: Job) -> discord.Embed:
     """The parameters under the posted video, so a re-roll or a retry can be compared."""
-    return _describe(discord.Embed(title="🎬 Your video", colour=_DONE), job)
+    return _describe(discord.Embed(title="🎬 Your video", colour=_DONE), job, public=False)

@@ -1,5 +1,5 @@
-"""The bot's side of every interaction: `/veo`, `/veo-quota`, "Animate with Veo", the buttons
-under a video and the modals they open.
+"""The bot's side of every interaction: `/veo`, `/veo-quota`, `/veo-history` (with
+`_history`), "Animate with Veo", the buttons under a video and the modals they open.
 
 Each handler acknowledges first (Discord allows 3 s; downloads, the database and providers may
 take longer), then converts the interaction into a `GenerationRequest` + `Origin`, calls the job
@@ -23,6 +23,7 @@ from adapters.discord import _cards
 from adapters.discord._actions import ModalFields
 from adapters.discord._admin import VeoAdmin, admin_group, member_of
 from adapters.discord._client import VeoClient
+from adapters.discord._history import HistoryActions
 from adapters.discord._markup import DISCORD
 from adapters.discord._modals import AnimateModal, ExtendModal
 from adapters.discord._replies import answer_error, reply
@@ -56,6 +57,28 @@ class VeoOptions:
     seed: int | None = None
     negative_prompt: str | None = None
     audio: bool | None = None
+    private: bool | None = None
+
+
+def in_dm(interaction: Interaction) -> bool:
+    """Whether the interaction came from a direct message with the bot."""
+    return interaction.guild_id is None and isinstance(
+        interaction.channel, discord.DMChannel | discord.PartialMessageable
+    )
+
+
+def dm_origin(interaction: Interaction, home: str) -> Origin:
+    """Where a direct message with the bot came from: the DM channel, counted under the
+    person's home server `home` (see `JobService.home_workspace`)."""
+    assert interaction.channel is not None
+    return Origin(
+        platform="discord",
+        workspace_id=home,
+        channel_id=str(interaction.channel.id),
+        user_id=str(interaction.user.id),
+        locale=str(interaction.locale),
+        direct=True,
+    )
 
 
 def origin_of(interaction: Interaction, *, thread_on: int | None = None) -> Origin:
@@ -81,6 +104,8 @@ def origin_of(interaction: Interaction, *, thread_on: int | None = None) -> Orig
 
 def check_permissions(interaction: Interaction, origin: Origin) -> None:
     """Refuse up front, charging nothing, when the bot could not post the result here."""
+    if origin.direct:
+        return  # the bot may always answer in its own DM
     have = interaction.app_permissions
     needed = {
         "Send Messages in Threads": have.send_messages_in_threads,
@@ -98,7 +123,7 @@ def check_permissions(interaction: Interaction, origin: Origin) -> None:
 
 
 def queued_text(job: Job) -> str:
-    opens = _cards.thread_name(job.request.prompt) if job.origin.thread_id is None else None
+    opens = _cards.thread_name_of(job) if job.origin.thread_id is None else None
     return texts.queued(job, DISCORD, new_thread=opens)
 
 
@@ -119,7 +144,7 @@ def _looks_like_image(attachment: discord.Attachment) -> bool:
     )
 
 
-class VeoCommands:
+class VeoCommands(HistoryActions):
     def __init__(self, surface: DiscordSurface, *, admins: Admins) -> None:
         self.surface = surface
         self.admin = VeoAdmin(admins)
@@ -134,6 +159,28 @@ class VeoCommands:
         if self._service is None:
             raise RuntimeError("the Discord adapter has not been started")
         return self._service
+
+    async def _origin(self, interaction: Interaction) -> Origin:
+        """Where the interaction came from; a DM counts under the person's home server."""
+        if in_dm(interaction):
+            home = await self.service.home_workspace("discord", str(interaction.user.id))
+            return dm_origin(interaction, home)
+        return origin_of(interaction)
+
+    def _check_permissions(self, interaction: Interaction, origin: Origin) -> None:
+        check_permissions(interaction, origin)
+
+    def _request_from(self, fields: ModalFields) -> GenerationRequest:
+        """A text-only request from a filled-in form."""
+        provider, model = self._split_model(fields.model)
+        return GenerationRequest(
+            prompt=fields.prompt,
+            provider=provider,
+            model=model,
+            duration_s=_parse_whole(fields.duration, "duration in seconds", "duration"),
+            aspect_ratio=(fields.aspect_ratio or "").strip() or None,
+            seed=_parse_whole(fields.seed, "seed", "seed"),
+        )
 
     # --- answering ----------------------------------------------------------------------
 
@@ -178,8 +225,15 @@ class VeoCommands:
         self, interaction: Interaction, request: GenerationRequest, origin: Origin
     ) -> str:
         job = await self.service.submit(request, origin)
-        self.surface.remember_limit(job.id, interaction.filesize_limit)
+        self._remember(job, interaction)
         return queued_text(job)
+
+    def _remember(self, job: Job, interaction: Interaction) -> None:
+        """What the surface needs of the interaction later: the upload limit, and for a
+        private job the interaction to answer with the video."""
+        self.surface.remember_limit(job.id, interaction.filesize_limit)
+        if job.request.private:
+            self.surface.remember_private_reply(job.id, interaction)
 
     # --- the catalog, for choices and autocomplete ----------------------------------------
 
@@ -248,7 +302,7 @@ class VeoCommands:
             await reply(interaction, await self._veo(interaction, options))
 
     async def _veo(self, interaction: Interaction, options: VeoOptions) -> str:
-        origin = origin_of(interaction)
+        origin = await self._origin(interaction)
         check_permissions(interaction, origin)
         self.service.admit(origin)
         first = await self._image(options.image, "image")
@@ -265,6 +319,7 @@ class VeoCommands:
             audio=options.audio,
             first_frame=first,
             last_frame=last,
+            private=bool(options.private),
         )
         return await self._submit(interaction, request, origin)
 
@@ -275,7 +330,7 @@ class VeoCommands:
             await reply(interaction, await self._quota(interaction))
 
     async def _quota(self, interaction: Interaction) -> str:
-        report = await self.service.quota_report(origin_of(interaction))
+        report = await self.service.quota_report(await self._origin(interaction))
         return texts.quota(report, DISCORD)
 
     # --- "Animate with Veo" -------------------------------------------------------------
@@ -334,11 +389,11 @@ class VeoCommands:
             await reply(interaction, await self._reroll(interaction, job_id))
 
     async def _reroll(self, interaction: Interaction, job_id: str) -> str:
-        origin = origin_of(interaction)
+        origin = await self._origin(interaction)
         check_permissions(interaction, origin)
         self.service.admit(origin)
         job = await self.service.reroll(job_id, origin)
-        self.surface.remember_limit(job.id, interaction.filesize_limit)
+        self._remember(job, interaction)
         return queued_text(job)
 
     async def extend(self, interaction: Interaction, job_id: str) -> None:
@@ -350,7 +405,7 @@ class VeoCommands:
             await reply(interaction, await self._extend(interaction, job_id, prompt))
 
     async def _extend(self, interaction: Interaction, job_id: str, prompt: str) -> str:
-        origin = origin_of(interaction)
+        origin = await self._origin(interaction)
         check_permissions(interaction, origin)
         self.service.admit(origin)
         previous = await self.service.get_job(job_id)
@@ -394,9 +449,15 @@ class VeoCommands:
         return texts.deleted()
 
 
+def _in_servers_and_dms(command: Any) -> Any:
+    """Offer a command in servers and in a DM with the bot (installed to servers only)."""
+    command = app_commands.allowed_installs(guilds=True, users=False)(command)
+    return app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)(command)
+
+
 def register(client: VeoClient, veo: VeoCommands) -> None:
-    """Put `/veo`, `/veo-quota`, `/veo-admin` and "Animate with Veo" on the client's command
-    tree."""
+    """Put `/veo`, `/veo-quota`, `/veo-history`, `/veo-admin` and "Animate with Veo" on the
+    client's command tree."""
 
     @app_commands.command(
         name="veo", description="Make a short video from a prompt, optionally from an image"
@@ -411,8 +472,9 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
         seed="A number for a repeatable result",
         negative_prompt="What to keep out of the video",
         audio="Make sound too (models that can)",
+        private="Send the video to you alone, not into the channel",
     )
-    @app_commands.guild_only()
+    @_in_servers_and_dms
     async def veo_command(  # noqa: PLR0917 - the signature is the command
         interaction: Interaction,
         prompt: str,
@@ -424,6 +486,7 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
         negative_prompt: str | None = None,
         audio: bool | None = None,
+        private: bool | None = None,
     ) -> None:
         await veo.veo(
             interaction,
@@ -437,6 +500,7 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
                 seed=seed,
                 negative_prompt=negative_prompt,
                 audio=audio,
+                private=private,
             ),
         )
 
@@ -459,9 +523,14 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
         return veo.aspect_choices(interaction.namespace.model, current)
 
     @app_commands.command(name="veo-quota", description="How much video you can still make today")
-    @app_commands.guild_only()
+    @_in_servers_and_dms
     async def quota_command(interaction: Interaction) -> None:
         await veo.quota(interaction)
+
+    @app_commands.command(name="veo-history", description="Your recent videos, only for you to see")
+    @_in_servers_and_dms
+    async def history_command(interaction: Interaction) -> None:
+        await veo.history(interaction)
 
     @app_commands.context_menu(name="Animate with Veo")
     @app_commands.guild_only()
@@ -471,6 +540,7 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
     client.tree.error(answer_error)
     client.tree.add_command(veo_command)
     client.tree.add_command(quota_command)
+    client.tree.add_command(history_command)
     client.tree.add_command(animate_command)
     client.tree.add_command(admin_group(veo.admin))
     client.veo = veo

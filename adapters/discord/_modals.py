@@ -12,6 +12,7 @@ from adapters.discord._actions import ModalFields, VeoActions
 from adapters.discord._replies import answer_error
 from bot import texts
 from bot.catalog import ModelSpec
+from bot.models import GenerationRequest
 
 log = logging.getLogger(__name__)
 
@@ -101,3 +102,72 @@ class ExtendModal(_VeoModal, title="Extend this video"):
 
     async def on_submit(self, interaction: discord.Interaction[Any], /) -> None:
         await self._veo.extend_submitted(interaction, self._job_id, self.prompt.value)
+
+
+class SettingsModal(_VeoModal, title="Make a video with these settings"):
+    """The /veo form, filled in with an earlier job's settings (Use these settings)."""
+
+    def __init__(
+        self,
+        veo: VeoActions,
+        request: GenerationRequest,
+        chosen_model: str,
+        models: list[tuple[str, ModelSpec]],
+    ) -> None:
+        super().__init__(timeout=15 * 60)
+        self._veo = veo
+        self.prompt: discord.ui.TextInput[SettingsModal] = discord.ui.TextInput(
+            custom_id="prompt",
+            style=discord.TextStyle.paragraph,
+            max_length=_PROMPT_MAX,
+            default=request.prompt[:_PROMPT_MAX],
+        )
+        offered = models[:_OPTIONS_MAX]
+        self.model: discord.ui.Select[SettingsModal] = discord.ui.Select(
+            custom_id="model",
+            required=False,
+            min_values=0,
+            options=[
+                discord.SelectOption(
+                    label=spec.label[:100],
+                    value=value,
+                    description=value[:100],
+                    default=value == chosen_model,
+                )
+                for value, spec in offered
+            ],
+        )
+        self.duration: discord.ui.TextInput[SettingsModal] = discord.ui.TextInput(
+            custom_id="duration",
+            required=False,
+            max_length=4,
+            default=str(request.duration_s) if request.duration_s else None,
+        )
+        self.aspect_ratio: discord.ui.TextInput[SettingsModal] = discord.ui.TextInput(
+            custom_id="aspect_ratio", required=False, max_length=5, default=request.aspect_ratio
+        )
+        self.seed: discord.ui.TextInput[SettingsModal] = discord.ui.TextInput(
+            custom_id="seed",
+            required=False,
+            max_length=10,
+            default=str(request.seed) if request.seed is not None else None,
+        )
+        self.add_item(discord.ui.Label(text="Prompt", component=self.prompt))
+        self.add_item(discord.ui.Label(text="Model", component=self.model))
+        self.add_item(discord.ui.Label(text="Duration (seconds)", component=self.duration))
+        self.add_item(discord.ui.Label(text="Aspect ratio", component=self.aspect_ratio))
+        self.add_item(
+            discord.ui.Label(
+                text="Seed", description=texts.same_seed_same_video(), component=self.seed
+            )
+        )
+
+    async def on_submit(self, interaction: discord.Interaction[Any], /) -> None:
+        fields = ModalFields(
+            prompt=self.prompt.value,
+            model=self.model.values[0] if self.model.values else None,
+            duration=self.duration.value,
+            aspect_ratio=self.aspect_ratio.value,
+            seed=self.seed.value,
+        )
+        await self._veo.settings_submitted(interaction, fields)

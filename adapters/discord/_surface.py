@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,7 +28,7 @@ import aiohttp
 import discord
 
 from adapters.discord import _cards
-from adapters.discord._buttons import delete_custom_id, result_view
+from adapters.discord._buttons import delete_custom_id, info_custom_id, info_view, result_view
 from adapters.discord._markup import DISCORD
 from bot import texts
 from bot.errors import DeliveryError, InvalidRequest
@@ -48,6 +49,8 @@ HISTORY_SEARCH = 100  # how far back `find_delivery` looks in the thread
 _UNKNOWN_CHANNEL = 10003
 _THREAD_ALREADY_EXISTS = 160004
 _ONE_DAY_MIN: Literal[1440] = 1440
+# An interaction token's life (15 minutes), less a margin for the upload itself.
+TOKEN_LIFE_S = 14 * 60
 
 _NO_PINGS = discord.AllowedMentions.none()
 
@@ -80,7 +83,8 @@ def delivery_errors(action: str) -> Iterator[None]:
 
 
 def _jump_url(origin: Origin, channel_id: int | str, message_id: int | str) -> str:
-    return f"https://discord.com/channels/{origin.workspace_id}/{channel_id}/{message_id}"
+    server = "@me" if origin.direct else origin.workspace_id
+    return f"https://discord.com/channels/{server}/{channel_id}/{message_id}"
 
 
 def _card(job: Job) -> DiscordRefs:
@@ -113,6 +117,10 @@ class DiscordSurface:
         # Upload limits of accepted jobs whose card is not posted yet; afterwards the limit
         # lives in the job's refs (see `remember_limit`).
         self._limits: dict[str, int] = {}
+        # Private jobs' interaction follow-ups, in memory only (the token is a credential and
+        # dies within 15 minutes anyway): their result comes as an ephemeral follow-up while
+        # the token lives, by DM after (or after a restart).
+        self._private_replies: dict[str, tuple[discord.Webhook, float]] = {}
         self.logged_in = asyncio.Event()
 
     def bind(self, service: JobService) -> None:
@@ -123,6 +131,15 @@ class DiscordSurface:
         """The interaction's `attachment_size_limit` for a job just accepted. `post_status`
         moves it into the job's refs, where a restarted process finds it."""
         self._limits[job_id] = limit
+
+    def remember_private_reply(self, job_id: str, interaction: discord.Interaction[Any]) -> None:
+        """The interaction that asked for a private job, to answer it with the video."""
+        expires = interaction.created_at.timestamp() + TOKEN_LIFE_S
+        self._private_replies[job_id] = (interaction.followup, expires)
+
+    def _now(self) -> float:
+        """The job service's clock (the tests move it), the system's before it is bound."""
+        return self._service.clock.now() if self._service is not None else time.time()
 
     def upload_limit_bytes(self, job: Job) -> int:
         """The largest file the job's channel takes, as Discord told the interaction."""
@@ -147,7 +164,7 @@ class DiscordSurface:
             await self._client.http.start_thread_with_message(
                 int(channel_id),
                 int(message_id),
-                name=_cards.thread_name(job.request.prompt),
+                name=_cards.thread_name_of(job),
                 auto_archive_duration=_ONE_DAY_MIN,
             )
         except discord.HTTPException as exc:
@@ -216,7 +233,7 @@ class DiscordSurface:
     async def _status_refs(self, job: Job, card: discord.Message) -> DiscordRefs:
         origin = job.origin
         thread: str | None = origin.thread_id
-        if thread is None:
+        if thread is None and not origin.direct:  # a DM has no threads
             try:
                 with delivery_errors("opening the thread"):
                     await self._open_thread(origin.channel_id, card.id, job)  # or it is there
@@ -241,8 +258,12 @@ class DiscordSurface:
             await card.edit(embed=_cards.status_card(job))
 
     async def find_delivery(self, job: Job) -> DiscordRefs | None:
-        """The video message already posted in the job's thread (a crash before it was recorded)."""
+        """The video message already posted in the job's thread (a crash before it was recorded);
+        a private job's, in the DM with its requester (an ephemeral answer cannot be looked
+        for: after a crash the video goes by DM)."""
         await self._logged_in()
+        if job.request.private:
+            return await self._find_in_dm(job)
         origin = job.origin
         where = _card(job).thread_id or origin.thread_id or origin.channel_id
         me = self._client.user
@@ -258,6 +279,16 @@ class DiscordSurface:
                         return DiscordRefs(channel_id=str(where), message_id=str(message.id))
             except discord.NotFound:
                 return None  # no thread, so nothing was posted into it
+        return None
+
+    async def _find_in_dm(self, job: Job) -> DiscordRefs | None:
+        me = self._client.user
+        marker = info_custom_id(job.id)
+        with delivery_errors("looking for an earlier DM of the video"):
+            dm = await self._client.http.start_private_message(int(job.origin.user_id))
+            async for message in self._channel(dm["id"]).history(limit=HISTORY_SEARCH):
+                if me is not None and message.author.id == me.id and marker in _custom_ids(message):
+                    return DiscordRefs(dm_channel_id=str(dm["id"]), message_id=str(message.id))
         return None
 
     def _can_extend(self, job: Job) -> bool:
@@ -290,16 +321,62 @@ class DiscordSurface:
             action="posting the link to the video",
         )
 
+    async def _private_reply(
+        self, job: Job, video: Path, *, link: ResultLink | None, notice: str | None
+    ) -> DiscordRefs | None:
+        """A private job's video as an ephemeral follow-up to the interaction that asked for
+        it, while its token lives; None when it no longer does (then a DM does it)."""
+        followup, expires = self._private_replies.pop(job.id, (None, None))
+        if followup is None or expires is None or self._now() >= expires:
+            return None
+        words = texts.private_video_ready()
+        extra: dict[str, Any] = {}
+        if link is None:
+            extra["file"] = discord.File(video, filename=f"veo-{job.id}.mp4")
+        else:
+            words += " " + texts.too_large_to_upload(link, DISCORD)
+        try:
+            with delivery_errors("answering with the private video"):
+                try:
+                    message = await followup.send(
+                        content=words + (f" {notice}" if notice else ""),
+                        embed=_cards.result_embed(job),
+                        view=info_view(job.id),
+                        ephemeral=True,
+                        wait=True,
+                        allowed_mentions=_NO_PINGS,
+                        **extra,
+                    )
+                except (discord.NotFound, discord.Forbidden) as exc:
+                    log.info("job %s: the interaction token is gone (%s)", job.id, exc.code)
+                    return None
+        except DeliveryError as err:
+            if err.retryable:
+                raise
+            log.warning("job %s: no ephemeral answer, sending by DM: %s", job.id, err)
+            return None
+        await self._finish_card(job, _cards.sent_privately_card(job))
+        return DiscordRefs(message_id=str(message.id))
+
     async def deliver_privately(
         self, job: Job, video: Path, *, link: ResultLink | None, notice: str | None
     ) -> DiscordRefs:
-        """The video by DM to the requester, when its channel or thread refused it for good.
-        No buttons: they act on the thread's messages, which this video is not in."""
+        """The video to the requester alone: a private job's as an ephemeral answer while the
+        interaction's token lives, else by DM; any other job's by DM when its channel or
+        thread refused it for good. In a DM only Info: the other buttons act on the thread."""
         await self._logged_in()
+        if job.request.private:
+            answered = await self._private_reply(job, video, link=link, notice=notice)
+            if answered is not None:
+                return answered
         origin = job.origin
         with delivery_errors("opening a DM with the requester"):
             dm = await self._client.http.start_private_message(int(origin.user_id))
-        words = texts.could_not_post_here(origin.channel_id, DISCORD)
+        words = (
+            texts.private_video_ready()
+            if job.request.private
+            else texts.could_not_post_here(origin.channel_id, DISCORD)
+        )
         extra: dict[str, Any] = {}
         if link is None:
             extra["file"] = discord.File(video, filename=f"veo-{job.id}.mp4")
@@ -309,11 +386,33 @@ class DiscordSurface:
             message = await self._channel(dm["id"]).send(
                 content=words + (f" {notice}" if notice else ""),
                 embed=_cards.result_embed(job),
+                view=info_view(job.id),
                 allowed_mentions=_NO_PINGS,
                 **extra,
             )
         await self._finish_card(job, _cards.sent_privately_card(job))  # if it can still be seen
         return DiscordRefs(dm_channel_id=str(message.channel.id), message_id=str(message.id))
+
+    async def share(self, job: Job, channel_id: str, video: Path | None) -> None:
+        """Post one of a person's videos from their history into a channel: the file when
+        the bot keeps it, else a link to the message that holds it."""
+        await self._logged_in()
+        words = texts.shared_video(job.origin.user_id, job.request.prompt, DISCORD)
+        extra: dict[str, Any] = {}
+        refs = DiscordRefs.of(job.delivery_refs) if job.delivery_refs else DiscordRefs()
+        if video is not None:
+            extra["file"] = discord.File(video, filename=f"veo-{job.id}.mp4")
+        elif refs.channel_id is not None and refs.message_id is not None:
+            words += " " + _jump_url(job.origin, refs.channel_id, refs.message_id)
+        else:
+            raise InvalidRequest(texts.nothing_to_post())
+        with delivery_errors("sharing a video"):
+            await self._channel(channel_id).send(
+                content=words,
+                embed=_cards.result_embed(job),
+                allowed_mentions=_NO_PINGS,
+                **extra,
+            )
 
     async def _post_result(
         self, job: Job, words: str, notice: str | None, *, action: str, **extra: Any

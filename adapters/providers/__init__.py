@@ -29,15 +29,17 @@ from bot.catalog import Catalog
 from bot.links import MediaLinks
 from bot.ports import VideoProvider
 from bot.settings import Settings
+from bot.shared_files import Blobs
 
 
 def build_providers(
-    settings: Settings, work_dir: Path, links: MediaLinks
+    settings: Settings, work_dir: Path, links: MediaLinks, shared: Blobs | None = None
 ) -> dict[str, VideoProvider]:
-    """Every provider this configuration can reach. `local` needs nothing and is always on;
+    """Every provider this configuration can reach. `local` needs nothing and is always on
+    (its renders in `shared`, the store's blobs, when given, so any process can serve them);
     the others start when their key is set."""
     providers: dict[str, VideoProvider] = {
-        "local": LocalProvider(work_dir / "local-renders"),
+        "local": LocalProvider(work_dir / "local-renders", shared=shared),
     }
     if settings.useapi_token is not None:
         providers["useapi"] = UseapiProvider(

@@ -504,6 +504,8 @@ MODELS: tuple[ModelSpec, ...] = (
         default=True,
         price_usd_per_s=0.10,
         price_usd_per_s_audio=0.15,
+        resolution_prices=(("4k", 0.30, 0.35),),
+        price_source="fal.ai/models/fal-ai/veo3.1/fast (llms.txt), read 2026-12-01",
     ),
     ModelSpec(
         provider="fal",
@@ -522,6 +524,8 @@ MODELS: tuple[ModelSpec, ...] = (
         duration_rules=(DurationRule("references", (8,)),),
         price_usd_per_s=0.20,
         price_usd_per_s_audio=0.40,
+        resolution_prices=(("4k", 0.40, 0.60),),
+        price_source="fal.ai/models/fal-ai/veo3.1 (llms.txt, playground), read 2026-12-01",
     ),
     ModelSpec(
         provider="fal",
@@ -537,5 +541,7 @@ MODELS: tuple[ModelSpec, ...] = (
         audio=True,
         can_extend=True,
         price_usd_per_s=0.05,
+        resolution_prices=(("1080p", 0.08, None),),
+        price_source="third-party listings (videopromptkit, public code), read 2026-12-01",
     ),
 )

@@ -657,6 +657,8 @@ MODELS: tuple[ModelSpec, ...] = (
         # WaveSpeed's 1.1 launch post, 2026-08-28 (docs/providers.md §7): 720p $0.10/s;
         # 360p $0.03, 1080p $0.15, 4k $0.30. Sound is always on and not priced apart.
         price_usd_per_s=0.10,
+        resolution_prices=(("360p", 0.03, None), ("1080p", 0.15, None), ("4k", 0.30, None)),
+        price_source="WaveSpeed's Gemini Omni 1.1 launch post, 2026-08-28 (read 2026-12-01)",
         default=True,
     ),
     ModelSpec(

@@ -6,6 +6,12 @@ reports queued / running with real progress / succeeded; `download` streams the 
 directory is its durable state: a process that starts after a crash finds unfinished renders
 there and starts them again, as a real provider would have kept working while the bot was down.
 
+Given the store's blobs (`shared`, as `veo-bot` does), the job's spec and images and the
+finished video also live in the database, under `local/<render id>/`, so every process on the
+database can answer for any render: the finished video is read from the database, and a render
+unknown to this process's folder (started by a process that died, or on another replica) is
+rendered again here from the stored spec (the same frames, size and length).
+
 It is a preview renderer (camera motion over the image, blends to the last frame), not AI.
 """
 
@@ -16,9 +22,11 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import shutil
 import threading
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -28,6 +36,7 @@ from adapters.providers._render import RenderCancelled, RenderSpec, render_mp4
 from bot.catalog import InputKind, ModelSpec, frame_size
 from bot.errors import ProviderBadRequest, ProviderJobNotFound
 from bot.models import GenerationRequest, ProviderHealth, ProviderJobState, ProviderStatus
+from bot.shared_files import Blobs
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +44,23 @@ _CHUNK = 256 * 1024
 _RESULT = "result.mp4"
 _SPEC = "spec.json"
 _ERROR = "error.txt"
+_IMAGES = ("first.img", "last.img")
+# A video in the database, as `get_status` names it: any process on the database can read it.
+_SHARED_SCHEME = "veo-blob:"
+
+
+def _blob(render_id: str, file: str) -> str:
+    return f"local/{render_id}/{file}"
+
+
+async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+    with path.open("rb") as source:
+        while chunk := await asyncio.to_thread(source.read, _CHUNK):
+            yield chunk
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 @dataclass
@@ -53,10 +79,18 @@ class LocalProvider:
     poll_interval_s: float | None = 0.25
 
     def __init__(
-        self, work_dir: Path, *, max_parallel: int = 1, poll_interval_s: float = 0.25
+        self,
+        work_dir: Path,
+        *,
+        max_parallel: int = 1,
+        poll_interval_s: float = 0.25,
+        shared: Blobs | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         # Absolute: result URLs are file:// URIs, and the process may change directory.
         self.work_dir = work_dir.resolve()
+        self._shared = shared
+        self._clock = clock
         self.poll_interval_s = poll_interval_s
         self._slots = asyncio.Semaphore(max_parallel)
         self._renders: dict[str, _Render] = {}
@@ -76,6 +110,14 @@ class LocalProvider:
         width, height = frame_size(request.resolution, request.aspect_ratio)
         staging = self.work_dir / f".{render_id}.staging"
         await asyncio.to_thread(self._write_job, staging, job_dir, request, width, height)
+        if self._shared is not None:
+            # The spec last: once it is there, the job is there whole, for any process.
+            for file in (*_IMAGES, _SPEC):
+                path = job_dir / file
+                if path.exists():
+                    await self._shared.put_blob(
+                        _blob(render_id, file), _file_chunks(path), now=self._clock()
+                    )
         self._ensure_running(render_id)
         return render_id
 
@@ -120,11 +162,17 @@ class LocalProvider:
                 await asyncio.to_thread(
                     render_mp4, spec, job_dir / _RESULT, progress=report, cancel=render.cancel
                 )
+                if self._shared is not None:
+                    video = _file_chunks(job_dir / _RESULT)
+                    await self._shared.put_blob(_blob(render_id, _RESULT), video, now=self._clock())
             except RenderCancelled:
                 log.info("local render %s stopped; it resumes when asked again", render_id)
             except Exception as exc:
                 log.exception("local render %s failed", render_id)
                 (job_dir / _ERROR).write_text(type(exc).__name__, encoding="utf-8")
+                if self._shared is not None:
+                    why = _once(type(exc).__name__.encode())
+                    await self._shared.put_blob(_blob(render_id, _ERROR), why, now=self._clock())
 
     @staticmethod
     def _load_spec(job_dir: Path) -> RenderSpec:
@@ -142,7 +190,10 @@ class LocalProvider:
         )
 
     async def get_status(self, provider_job_id: str) -> ProviderStatus:
-        """Queued, running with real progress, succeeded or failed, as the work directory shows."""
+        """Queued, running with real progress, succeeded or failed, as the work directory (and
+        with `shared`, the database) shows."""
+        if self._shared is not None:
+            return await self._shared_status(provider_job_id)
         job_dir = self.work_dir / provider_job_id
         result = job_dir / _RESULT
         if result.exists():
@@ -157,14 +208,69 @@ class LocalProvider:
             )
         if not (job_dir / _SPEC).exists():
             raise ProviderJobNotFound(detail=f"no local render {provider_job_id}")
+        return self._running(provider_job_id)
+
+    def _running(self, render_id: str) -> ProviderStatus:
         # Unknown to this process (it started after a crash): render again from the saved job.
-        render = self._ensure_running(provider_job_id)
+        render = self._ensure_running(render_id)
         if not render.started:
             return ProviderStatus(state=ProviderJobState.QUEUED, progress=0)
         return ProviderStatus(state=ProviderJobState.RUNNING, progress=int(render.progress * 100))
 
+    async def _shared_status(self, render_id: str) -> ProviderStatus:
+        """The render as the database shows it: finished when its video is stored there,
+        failed when its error is, else rendering here (again, when another process began it)."""
+        assert self._shared is not None
+        if await self._shared.blob_size(_blob(render_id, _RESULT)) is not None:
+            return ProviderStatus(
+                state=ProviderJobState.SUCCEEDED,
+                progress=100,
+                video_url=_SHARED_SCHEME + _blob(render_id, _RESULT),
+            )
+        if await self._shared.blob_size(_blob(render_id, _ERROR)) is not None:
+            return ProviderStatus(
+                state=ProviderJobState.FAILED,
+                error_code="render_failed",
+                error_message="The preview renderer could not read the image.",
+            )
+        job_dir = self.work_dir / render_id
+        if not (job_dir / _SPEC).exists() and not await self._fetch_job(render_id, job_dir):
+            raise ProviderJobNotFound(detail=f"no local render {render_id}")
+        return self._running(render_id)
+
+    async def _fetch_job(self, render_id: str, job_dir: Path) -> bool:
+        """Copy a job another process submitted from the database into this folder; False
+        when the database has no such job."""
+        assert self._shared is not None
+        if await self._shared.blob_size(_blob(render_id, _SPEC)) is None:
+            return False
+        staging = self.work_dir / f".{render_id}.{secrets.token_hex(4)}.fetching"
+        await asyncio.to_thread(staging.mkdir, parents=True)
+        try:
+            for file in (*_IMAGES, _SPEC):
+                if await self._shared.blob_size(_blob(render_id, file)) is None:
+                    continue
+                with (staging / file).open("wb") as out:
+                    async for chunk in self._shared.read_blob(_blob(render_id, file)):
+                        await asyncio.to_thread(out.write, chunk)
+            # Fetched meanwhile by another step of this process: that copy stays.
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(os.replace, staging, job_dir)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, staging, True)
+        return True
+
     async def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
-        """Stream the rendered file, read in a worker thread."""
+        """Stream the rendered file: from the database, or read in a worker thread."""
+        if status.video_url is not None and status.video_url.startswith(_SHARED_SCHEME):
+            if self._shared is None:
+                raise ProviderJobNotFound(detail="this renderer has no database")
+            try:
+                async for chunk in self._shared.read_blob(status.video_url[len(_SHARED_SCHEME) :]):
+                    yield chunk
+            except FileNotFoundError as exc:
+                raise ProviderJobNotFound(detail=str(exc)) from None
+            return
         if status.video_url is None or not status.video_url.startswith("file://"):
             raise ProviderJobNotFound(detail="local results are files")
         path = Path(url2pathname(urlparse(status.video_url).path))
@@ -179,9 +285,13 @@ class LocalProvider:
             render.cancel.set()
             if render.task is not None:
                 await asyncio.gather(render.task, return_exceptions=True)
+        stored = 0
+        if self._shared is not None:
+            names = [_blob(provider_job_id, f) for f in (*_IMAGES, _SPEC, _RESULT, _ERROR)]
+            stored = await self._shared.delete_blobs(names)
         job_dir = self.work_dir / provider_job_id
         if not job_dir.is_dir():
-            return render is not None
+            return render is not None or stored > 0
         await asyncio.to_thread(shutil.rmtree, job_dir, True)
         return True
 
@@ -219,7 +329,9 @@ class LocalProvider:
         self._renders.clear()
 
 
-# The models `local` offers (the catalog is assembled from every provider's table).
+# The models `local` offers (the catalog is assembled from every provider's table). Rendered
+# on the bot's own machine: no provider charges for them.
+_FREE = "rendered on this machine: no provider charge"
 MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         provider="local",
@@ -233,6 +345,8 @@ MODELS: tuple[ModelSpec, ...] = (
         inputs=frozenset({InputKind.TEXT, InputKind.FIRST_FRAME, InputKind.LAST_FRAME}),
         max_prompt_chars=2000,
         default=True,
+        price_usd_per_s=0.0,
+        price_source=_FREE,
     ),
     ModelSpec(
         provider="local",
@@ -245,5 +359,7 @@ MODELS: tuple[ModelSpec, ...] = (
         resolutions=("360p",),
         inputs=frozenset({InputKind.TEXT, InputKind.FIRST_FRAME, InputKind.LAST_FRAME}),
         max_prompt_chars=2000,
+        price_usd_per_s=0.0,
+        price_source=_FREE,
     ),
 )

@@ -435,6 +435,9 @@ def _spec(item: dict[str, Any]) -> ModelSpec | None:
         duration_rules=rules,
         price_usd_per_s=price,
         price_usd_per_s_audio=price_audio,
+        price_source="OpenRouter's pricing_skus (GET /videos/models)"
+        if price is not None
+        else None,
     )
 
 
@@ -498,6 +501,7 @@ MODELS: tuple[ModelSpec, ...] = tuple(
         spec,
         price_usd_per_s=FALLBACK_PRICES[spec.id][0],
         price_usd_per_s_audio=FALLBACK_PRICES[spec.id][1],
+        price_source="Google's Veo 3.1 rates as fal and resellers quote them, read 2026-12-01",
     )
     for spec in models_from_listing(FALLBACK_LISTING)
 )

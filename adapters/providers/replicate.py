@@ -356,10 +356,10 @@ def map_error(status: int, body: Any, response: httpx.Response) -> ProviderError
     return None
 
 
-# Veo 3.1 at Replicate. Prices per second in US dollars are placeholders: Replicate's own
-# pages were not readable (docs/providers.md §4.5, §7, 2026-12-01); these are Google's rates,
-# which Replicate listed at launch, without and with sound. Check replicate.com/google/veo-3.1
-# before relying on them.
+# Veo 3.1 at Replicate. Prices are not known: Replicate's own pages were not readable
+# (docs/providers.md §4.5, §7, 2026-12-01), so none is guessed; the bot shows "price unknown",
+# and money limits refuse these models until a verified price is entered here.
+_UNKNOWN = "not found: replicate.com/google/veo-3.1 not readable (checked 2026-12-01)"
 MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         provider="replicate",
@@ -374,8 +374,7 @@ MODELS: tuple[ModelSpec, ...] = (
         max_prompt_chars=2000,
         audio=True,
         default=True,
-        price_usd_per_s=0.10,
-        price_usd_per_s_audio=0.15,
+        price_source=_UNKNOWN,
     ),
     ModelSpec(
         provider="replicate",
@@ -393,7 +392,6 @@ MODELS: tuple[ModelSpec, ...] = (
         max_prompt_chars=2000,
         audio=True,
         duration_rules=(DurationRule("references", (8,)),),
-        price_usd_per_s=0.20,
-        price_usd_per_s_audio=0.40,
+        price_source=_UNKNOWN,
     ),
 )

@@ -42,6 +42,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import _admin as admin
 from adapters.slack import _blocks as blocks
 from adapters.slack._errors import best_effort, delivery_error, slack_call
+from adapters.slack._history import (
+    HISTORY_WORD,
+    OLDER_ACTION,
+    POST_ACTION,
+    SETTINGS_ACTION,
+    SlackHistory,
+)
 from adapters.slack._intake import (
     FileHosts,
     ModalAnswers,
@@ -58,6 +65,7 @@ from adapters.slack._surface import PLATFORM, SlackSurface, thread_root
 from bot import texts
 from bot.admin import AdminActions, Admins, Member
 from bot.catalog import InputKind, ModelSpec
+from bot.channel_admin import ChannelActions
 from bot.errors import ConfigurationError, DeliveryError, InvalidRequest, reply_to
 from bot.models import GenerationRequest, ImageInput, Origin
 from bot.ports import ChatSurface
@@ -111,10 +119,23 @@ class SlackAdapter:
         self._app.view(blocks.MODAL_CALLBACK)(self._on_modal)
         self._app.action(blocks.REROLL_ACTION)(self._on_reroll)
         self._app.action(blocks.DELETE_ACTION)(self._on_delete)
+        self._history = SlackHistory(
+            self._client,
+            self._surface,
+            jobs=lambda: self._jobs,
+            models=self._models,
+            spawn=self._spawn,
+            responder=_responder,
+        )
+        self._app.action(blocks.INFO_ACTION)(self._history.on_info)
+        self._app.action(POST_ACTION)(self._history.on_post)
+        self._app.action(SETTINGS_ACTION)(self._history.on_settings)
+        self._app.action(OLDER_ACTION)(self._history.on_older)
         self._app.event("app_mention")(self._on_mention)
         self._app.error(self._on_error)
         self._service: JobService | None = None
         self._actions: AdminActions | None = None
+        self._channel_actions: ChannelActions | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._seen = SeenEvents()
@@ -133,6 +154,14 @@ class SlackAdapter:
         self._service = service
         self._actions = AdminActions(
             service.store, defaults=service.config.limits, clock=service.clock
+        )
+        self._channel_actions = ChannelActions(
+            service.store,
+            catalog=service.catalog,
+            providers=service.providers,
+            default_provider=service.config.default_provider,
+            default_model=service.config.default_model,
+            clock=service.clock,
         )
         await self._identify()
         if self._app_token is not None:
@@ -237,6 +266,8 @@ class SlackAdapter:
         reply = _responder(respond)
         if text.lower() == "quota":
             self._spawn(self._send_quota(origin, reply), reply)
+        elif text.lower() == HISTORY_WORD:
+            self._spawn(self._history.send_history(origin, respond), reply)
         elif text.lower() == "admin" or text.lower().startswith("admin "):
             self._spawn(self._admin(origin, text[len("admin") :], reply), reply)
         elif text and self._text_alone_will_do():
@@ -403,7 +434,28 @@ class SlackAdapter:
         if actor is None:
             await reply(texts.not_an_admin(SLACK))
             return
-        await reply(await admin.run(self._admin_actions, origin.workspace_id, text, actor))
+        if text.strip().lower() == "chart":
+            await self._send_chart(origin, reply)
+            return
+        if self._channel_actions is None:
+            raise RuntimeError("the Slack adapter is used before start()")
+        await reply(
+            await admin.run(self._admin_actions, self._channel_actions, origin, text, actor)
+        )
+
+    async def _send_chart(self, origin: Origin, reply: Reply) -> None:
+        """The workspace's usage chart to the admin who asked, by DM (files upload v2): only
+        they see it, and an ephemeral message cannot hold a file."""
+        chart = await self._admin_actions.usage_chart(workspace_key=origin.workspace_key)
+        caption = texts.usage_chart_caption(chart.month, chart.people)
+        await self._surface.send_file_by_dm(
+            origin.user_id,
+            filename=chart.filename,
+            data=chart.png,
+            title=chart.filename,
+            comment=caption,
+        )
+        await reply(texts.usage_chart_sent_by_dm())
 
     async def _send_quota(self, origin: Origin, reply: Reply) -> None:
         await reply(texts.quota(await self._jobs.quota_report(origin), SLACK))

@@ -21,6 +21,7 @@ SHORTCUT_CALLBACK = "veo_animate"
 MODAL_CALLBACK = "veo_request"
 REROLL_ACTION = "veo_reroll"
 DELETE_ACTION = "veo_delete"
+INFO_ACTION = "veo_info"
 # The result message carries this metadata so a restarted process can recognise it.
 RESULT_EVENT = "veo_result"
 # Every input element of the modal uses this action id; blocks are told apart by block id.
@@ -35,6 +36,7 @@ ASPECT_BLOCK = "aspect_ratio"
 SEED_BLOCK = "seed"
 NEGATIVE_BLOCK = "negative_prompt"
 AUDIO_BLOCK = "audio"
+PRIVATE_BLOCK = "private"
 
 # `InvalidRequest.field` -> the modal block that shows the error; the rest go to the prompt.
 FIELD_BLOCKS = {
@@ -80,7 +82,8 @@ def _plain(text: str) -> dict[str, Any]:
 def describe(job: Job) -> str:
     """The parameters of a job in one line: model, length, shape, seed, inputs."""
     req = job.request
-    parts = [f"`{job.model}`", f"{req.duration_s} s", f"{req.aspect_ratio}"]
+    parts = [f"`{job.model}`", f"{req.duration_s} s", escape(texts.job_price(job))]
+    parts.append(f"{req.aspect_ratio}")
     if req.seed is not None:
         parts.append(f"seed {req.seed}")
     if req.first_frame is not None:
@@ -101,10 +104,12 @@ def video_comment(job: Job) -> str:
 
 def private_comment(job: Job, notice: str | None, link: ResultLink | None) -> str:
     """The words with a video sent by DM because its channel would not take it."""
-    text = (
-        f"{texts.could_not_post_here(job.origin.channel_id, SLACK)}\n"
-        f"{_quote(job.request.prompt)}\n{describe(job)} · job {job.id}"
+    said = (
+        texts.private_video_ready()
+        if job.request.private
+        else texts.could_not_post_here(job.origin.channel_id, SLACK)
     )
+    text = f"{said}\n{_quote(job.request.prompt)}\n{describe(job)} · job {job.id}"
     if link is not None:
         text += f"\n{texts.too_large_to_upload(link, SLACK)}"
     return text + (f"\n{escape(notice)}" if notice else "")
@@ -116,8 +121,14 @@ def _bar(progress: int) -> str:
 
 
 def _card(job: Job, status: str) -> list[Block]:
+    """A card in the channel: a private job's shows nothing of what was asked."""
+    asked = (
+        texts.asked_for_a_private_video(job.origin.user_id, SLACK)
+        if job.request.private
+        else texts.asked_for_a_video(job.origin.user_id, _shown(job.request.prompt), SLACK)
+    )
     return [
-        _section(texts.asked_for_a_video(job.origin.user_id, _shown(job.request.prompt), SLACK)),
+        _section(asked),
         _context(f"{describe(job)} · job {job.id}"),
         _section(status),
     ]
@@ -146,7 +157,11 @@ def done_card(job: Job) -> tuple[str, list[Block]]:
 
 def sent_privately_card(job: Job) -> tuple[str, list[Block]]:
     status = f"✅ {texts.headline(JobState.DELIVERED)}. "
-    status += texts.sent_privately(job.origin.user_id, SLACK)
+    status += (
+        texts.sent_to_requester(job.origin.user_id, SLACK)
+        if job.request.private
+        else texts.sent_privately(job.origin.user_id, SLACK)
+    )
     return f"Video for job {job.id}: sent by direct message", _card(job, status)
 
 
@@ -184,6 +199,7 @@ def result_message(
                     "text": _plain("🎲 Re-roll"),
                     "value": job.id,
                 },
+                info_button(job),
                 {
                     "type": "button",
                     "action_id": DELETE_ACTION,
@@ -202,6 +218,16 @@ def result_message(
     ]
     metadata = {"event_type": RESULT_EVENT, "event_payload": {"job_id": job.id}}
     return f"Video for job {job.id}: {describe(job)}", blocks, metadata
+
+
+def info_button(job: Job) -> dict[str, Any]:
+    """Info: the job's parameters, privately, to whoever clicks."""
+    return {
+        "type": "button",
+        "action_id": INFO_ACTION,
+        "text": _plain(texts.info_label()),
+        "value": job.id,
+    }
 
 
 # --- the modal ----------------------------------------------------------------------------
@@ -367,6 +393,19 @@ def request_modal(
                 },
             }
         )
+    blocks.append(
+        {
+            "type": "input",
+            "block_id": PRIVATE_BLOCK,
+            "optional": True,
+            "label": _plain("Private"),
+            "element": {
+                "type": "checkboxes",
+                "action_id": INPUT,
+                "options": [_option("Send the video to me alone, by direct message", "on")],
+            },
+        }
+    )
     return {
         "type": "modal",
         "callback_id": MODAL_CALLBACK,

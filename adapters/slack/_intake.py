@@ -29,6 +29,7 @@ from adapters.slack._blocks import (
     LAST_FRAME_BLOCK,
     MODEL_BLOCK,
     NEGATIVE_BLOCK,
+    PRIVATE_BLOCK,
     PROMPT_BLOCK,
     SEED_BLOCK,
     FrameSource,
@@ -212,6 +213,7 @@ class ModalAnswers:
     audio: bool
     first_frame: FrameSource | None
     last_frame: FrameSource | None
+    private: bool = False
 
     @classmethod
     def read(cls, values: Mapping[str, Mapping[str, Any]]) -> ModalAnswers:
@@ -255,6 +257,7 @@ class ModalAnswers:
             audio=bool(checked),
             first_frame=first_file(FIRST_FRAME_BLOCK),
             last_frame=first_file(LAST_FRAME_BLOCK),
+            private=bool(state(PRIVATE_BLOCK).get("selected_options")),
         )
 
     def request(
@@ -271,6 +274,7 @@ class ModalAnswers:
             audio=self.audio,
             first_frame=first_frame,
             last_frame=last_frame,
+            private=self.private,
         )
 
 

@@ -8,6 +8,7 @@ thread), so a process that starts after a crash can pick up where the last one s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,10 @@ class SlackSurface:
         )
         return file_id
 
+    async def share_file(self, job: Job, video: Path, *, channel_id: str, comment: str) -> str:
+        """Upload a kept video into a channel (Post to channel, from a person's history)."""
+        return await self._share(job, video, channel_id=channel_id, thread_ts=None, comment=comment)
+
     async def deliver_privately(
         self, job: Job, video: Path, *, link: ResultLink | None, notice: str | None
     ) -> SlackRefs:
@@ -179,12 +184,39 @@ class SlackSurface:
         await best_effort(self._set_card(job, "mark the card sent by DM", text, card))
         return refs
 
-    async def _upload(self, url: str, video: Path, size: int) -> None:
-        """POST the file's bytes to the upload URL Slack issued, streamed from disk."""
+    async def send_file_by_dm(
+        self, user_id: str, *, filename: str, data: bytes, title: str, comment: str
+    ) -> str:
+        """A small file (the usage chart) to one person, in their DM with the bot, by upload
+        v2: an ephemeral message cannot hold a file. Returns the DM's channel id."""
+        opened = await slack_call(
+            "open a DM with the admin", self._client.conversations_open(users=user_id)
+        )
+        dm = str(opened["channel"]["id"])
+        ticket = await slack_call(
+            "ask where to upload the chart",
+            self._client.files_getUploadURLExternal(filename=filename, length=len(data)),
+        )
+        await self._upload(str(ticket["upload_url"]), data, len(data))
+        await slack_call(
+            "share the chart",
+            self._client.files_completeUploadExternal(
+                files=[{"id": str(ticket["file_id"]), "title": title}],
+                channel_id=dm,
+                initial_comment=comment,
+            ),
+        )
+        return dm
+
+    async def _upload(self, url: str, video: Path | bytes, size: int) -> None:
+        """POST the file's bytes to the upload URL Slack issued, streamed from disk (or from
+        memory, for a small file made on the spot)."""
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=120)
         try:
             async with aiohttp.ClientSession(timeout=timeout) as session:
-                with video.open("rb") as stream:
+                with (
+                    contextlib.nullcontext(video) if isinstance(video, bytes) else video.open("rb")
+                ) as stream:
                     async with session.post(
                         url,
                         data=stream,
@@ -212,6 +244,8 @@ class SlackSurface:
         """The job's video already in its thread (a crash came between the upload and the
         record): finish around it instead of posting it again."""
         bot_user_id = await self._own_user_id()
+        if job.request.private:
+            return await self._find_in_dm(job, bot_user_id)
         file_id = result_ts = None
         for message in await self._thread_messages(job):
             if message.get("user") != bot_user_id:
@@ -230,6 +264,25 @@ class SlackSurface:
             return None
         # A result message without a file is a link delivery (or a file since deleted).
         return await self._finish(job, file_id or "", notice=None, result_ts=result_ts)
+
+    async def _find_in_dm(self, job: Job, bot_user_id: str) -> SlackRefs | None:
+        """A private job's video already sent to its requester's DM."""
+        opened = await slack_call(
+            "open a DM with the requester",
+            self._client.conversations_open(users=job.origin.user_id),
+        )
+        dm = str(opened["channel"]["id"])
+        answer = await slack_call(
+            "look for an earlier DM of the video",
+            self._client.conversations_history(channel=dm, limit=_PAGE),
+        )
+        for message in answer.get("messages") or []:
+            if message.get("user") != bot_user_id:
+                continue
+            for file in message.get("files") or []:
+                if file.get("name") == blocks.video_filename(job):
+                    return SlackRefs(dm_channel=dm, file_id=str(file["id"]))
+        return None
 
     async def delete_result(self, job: Job, by_user: str) -> None:
         """Remove the video and its message (the Delete button); the card says who did it."""

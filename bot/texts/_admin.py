@@ -7,6 +7,7 @@ from bot import admin
 from bot.models import Authority
 from bot.moderation import NOT_ENFORCED
 from bot.texts._markup import Markup, capitalised, user_id_of
+from bot.texts._money import money_limits, spent
 
 # --- admins -------------------------------------------------------------------------------
 
@@ -35,6 +36,7 @@ def _limits(done: admin.LimitsSet) -> str:
         parts.append(f"{done.concurrent} at a time")
     if done.monthly_s is not None:
         parts.append(f"{done.monthly_s:g} s a month")
+    parts.extend(money_limits(done.daily_micro_usd, done.monthly_micro_usd))
     return ", ".join(parts) or "nothing"
 
 
@@ -79,25 +81,30 @@ def admin_answer(outcome: admin.AdminOutcome, markup: Markup, *, top: int = 10) 
                 return "No videos this month yet."
             lines = [
                 f"{markup.mention(user_id_of(row.user_key))}: {row.settled_s:g} s in {row.jobs} "
-                "job(s)" + (f", {row.reserved_s:g} s in progress" if row.reserved_s else "")
+                "job(s)"
+                + (f", {row.reserved_s:g} s in progress" if row.reserved_s else "")
+                + f", {spent(row.settled_micro_usd, row.reserved_micro_usd)}"
                 for row in rows[:top]
             ]
-            return f"This month: {outcome.total_s:g} s of video. Top users:\n" + "\n".join(lines)
+            total = f"{outcome.total_s:g} s of video, {spent(outcome.total_micro_usd)}"
+            return f"This month: {total}. Top users:\n" + "\n".join(lines)
 
 
 def admin_commands(command: str, markup: Markup) -> str:
     """What `/veo admin` takes (Slack), for an admin who typed something else."""
     forms = (
-        "limits @user daily=60 concurrent=3",
-        "limits workspace monthly=3600 daily=40",
+        "limits @user daily=60 concurrent=3 daily-usd=5",
+        "limits workspace monthly=3600 daily=40 monthly-usd=200",
         "clear @user|workspace",
         "reset @user",
         "block @user",
         "unblock @user",
         "usage",
+        "chart",
         "ban <word or re:pattern>",
         "unban <term>",
         "banned",
+        "channel list|show|allow|close|set|reset",
     )
     return " · ".join(markup.code(f"{command} admin {form}") for form in forms)
 
@@ -109,7 +116,10 @@ def name_a_person(typed: str) -> str:
 
 def limits_look_like(typed: str) -> str:
     """Refusal of limits typed in a shape the admin command does not take."""
-    return f"Limits look like daily=60 concurrent=3 monthly=3600, not {typed!r}."
+    return (
+        "Limits look like daily=60 concurrent=3 monthly=3600 daily-usd=5 monthly-usd=200, "
+        f"not {typed!r}."
+    )
 
 
 def limit_takes(name: str, whole: bool, typed: str) -> str:

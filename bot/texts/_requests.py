@@ -9,6 +9,7 @@ from bot.catalog import InputKind, ModelSpec
 from bot.jobs import QuotaReport
 from bot.models import Job
 from bot.texts._markup import MIB, Markup, joined, seconds
+from bot.texts._money import job_cost, money_left
 
 # --- quota --------------------------------------------------------------------------------
 
@@ -27,6 +28,7 @@ def quota(report: QuotaReport, markup: Markup) -> str:
             f"This {markup.workspace} has used {seconds(report.workspace_used_month_s)} of its "
             f"{seconds(report.workspace_monthly_limit_s)} this month."
         )
+    lines.extend(money_left(report, markup))
     return "\n".join(lines)
 
 
@@ -42,10 +44,15 @@ def queued(job: Job, markup: Markup, *, new_thread: str | None) -> str:
         if new_thread is not None
         else "in the thread"
     )
+    appears = (
+        f"Progress will appear {where}; the video will be sent to you alone."
+        if request.private
+        else f"Progress and the video will appear {where}."
+    )
     return (
-        f"Queued as job {markup.code(job.id)}: {job.model}, {request.duration_s} s, "
+        f"Queued as job {markup.code(job.id)}: {job.model}, {job_cost(job)}, "
         f"{request.aspect_ratio}. {job.cost_s:g} s of your daily quota are set aside and only "
-        f"charged if the video arrives. Progress and the video will appear {where}."
+        f"charged if the video arrives. {appears}"
     )
 
 
@@ -212,6 +219,7 @@ def help_text(
         "that message; the video lands in its thread.",
         "• Mention the bot with a prompt and an image attached: the video lands in that thread.",
         f"• {markup.code(f'{command} quota')}: what you have left today.",
+        f"• {markup.code(f'{command} history')}: your recent videos, only for you to see.",
         "",
         markup.strong("Models"),
     ]

@@ -133,6 +133,7 @@ async def running_bot(
     clock: Clock | None = None,
     commands_per_minute: int = 0,
     unretired: tuple[str, ...] = (),
+    job_timeout_s: float = 600.0,
 ) -> AsyncIterator[DiscordBot]:
     async with contextlib.AsyncExitStack() as stack:
         if fake is None:
@@ -150,6 +151,7 @@ async def running_bot(
             clock=clock,
             commands_per_minute=commands_per_minute,
             unretired=unretired,
+            job_timeout_s=job_timeout_s,
         )
         stack.push_async_callback(adapter.close)
         identified = fake.identifies
@@ -160,7 +162,7 @@ async def running_bot(
         if start_scheduler:
             await scheduler.start()
         yield DiscordBot(fake, adapter, service, provider, store, scheduler)
-        assert fake.violations == []
+        assert fake.violations == [], fake.violations
 
 
 def buttons_of(message: Message) -> list[dict[str, object]]:

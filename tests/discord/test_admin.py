@@ -25,7 +25,9 @@ async def test_a_spent_quota_is_refused_saying_which_limit_and_when_it_frees(
 
         second = await fake.slash("veo", {"prompt": "a second fox", "duration": 8})
         reply = await bot.reply(second)
-        assert "costs 8 s of your daily quota" in reply and "2 s of 10 s left today" in reply
+        assert (
+            "costs 8 s (≈ $1.20) of your daily quota" in reply and "2 s of 10 s left today" in reply
+        )
         assert "resets at" in reply
         assert len(await bot.jobs()) == 1
 

@@ -44,6 +44,7 @@ async def test_veo_bot_run_answers_veo_on_discord_and_stops_on_sigterm(tmp_path:
             assert {c["name"] for c in fake.commands[fake.guild_id]} == {
                 "veo",
                 "veo-quota",
+                "veo-history",
                 "veo-admin",
                 "Animate with Veo",
             }

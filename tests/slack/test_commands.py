@@ -135,6 +135,10 @@ async def test_the_app_manifest_names_what_the_bot_answers(
     assert settings["event_subscriptions"]["bot_events"] == ["app_mention"]
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"commands", "chat:write", "files:read", "files:write", "channels:history"} <= scopes
+    # Results sent privately go into a DM the bot opens; /veo works in the Messages tab.
+    assert "im:write" in scopes
+    assert features["app_home"]["messages_tab_enabled"] is True
+    assert features["app_home"]["messages_tab_read_only_enabled"] is False
 
     async with running_bot(store, tmp_path) as bot:
         fake = bot.fake

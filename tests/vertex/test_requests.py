@@ -217,6 +217,19 @@ async def test_the_workspace_person_setting_is_sent(make_bot: BotFactory) -> Non
     assert bot.submitted()[0]["parameters"]["personGeneration"] == "dont_allow"
 
 
+async def test_the_channel_person_setting_reaches_vertex(make_bot: BotFactory) -> None:
+    bot = await make_bot()
+    # Set by `/veo-admin channel set everywhere people:allow_all` (bot.channel_admin).
+    await bot.store.set_channel_rule(
+        origin().workspace_key, "*", {"person_generation": "allow_all"}, now=0
+    )
+    job = await bot.run(GenerationRequest(prompt="a crowded market"))
+
+    bot.assert_delivered_once(job)
+    assert job.request.extras == {"person_generation": "allow_all"}
+    assert bot.submitted()[0]["parameters"]["personGeneration"] == "allow_all"
+
+
 async def test_lite_takes_no_reference_images(make_bot: BotFactory) -> None:
     bot = await make_bot()
     with pytest.raises(InvalidRequest) as refused:

@@ -10,6 +10,7 @@ _FRAMES = frozenset({InputKind.TEXT, InputKind.FIRST_FRAME, InputKind.LAST_FRAME
 
 # Prices per second in USD, no sound / with sound: docs/providers.md §7 (2026-12-01), fal's
 # pass-through of Google's Vertex rates and resellers; Google's own pricing page was not read.
+_SOURCE = "Google's rates as fal passes them through (fal.ai/models/fal-ai/veo3.1), read 2026-12-01"
 MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         provider="vertex",
@@ -29,6 +30,7 @@ MODELS: tuple[ModelSpec, ...] = (
         default=True,
         price_usd_per_s=0.10,
         price_usd_per_s_audio=0.15,
+        price_source=_SOURCE,
         description="GA since 2025-11-17.",
     ),
     ModelSpec(
@@ -46,6 +48,7 @@ MODELS: tuple[ModelSpec, ...] = (
         duration_rules=(*EIGHT_ONLY_HIGH_RES, DurationRule("references", (8,))),
         price_usd_per_s=0.20,
         price_usd_per_s_audio=0.40,
+        price_source=_SOURCE,
         description="GA since 2025-11-17.",
     ),
     ModelSpec(
@@ -62,6 +65,8 @@ MODELS: tuple[ModelSpec, ...] = (
         duration_rules=EIGHT_ONLY_HIGH_RES,
         # 0.05 at 720p and 0.08 at 1080p, sound included (docs/providers.md §7, S).
         price_usd_per_s=0.05,
+        resolution_prices=(("1080p", 0.08, None),),
+        price_source="third-party listings (videopromptkit, public catalog code), read 2026-12-01",
         at_risk="a preview model: Google may change or withdraw it at short notice",
     ),
 )

@@ -31,6 +31,7 @@ from adapters.providers._http import ApiClient, retry_after_s
 from adapters.providers.vertex._auth import AccessTokens, load_key_file
 from adapters.providers.vertex._operation import Head, Reader, inline_video, read_head
 from bot.budget import ProviderLimits, per_minute
+from bot.channels import PERSON_GENERATION as CHANNEL_PERSON_SETTINGS
 from bot.errors import (
     ContentRejected,
     ProviderAuthError,
@@ -56,7 +57,7 @@ API_VERSION = "v1"
 DEFAULT_GCS_BASE_URL = "https://storage.googleapis.com"
 # Where an inline result is: the operation to ask again (stored as the job's result URL).
 INLINE_SCHEME = "vertex-operation:"
-PERSON_GENERATION = ("allow_adult", "dont_allow", "allow_all")
+PERSON_GENERATION = CHANNEL_PERSON_SETTINGS  # one list, the one channel rules check
 DEFAULT_PERSON_GENERATION = "allow_adult"
 _MULTI_REGIONAL = frozenset({"us", "eu"})
 _OPERATION_NAME = re.compile(

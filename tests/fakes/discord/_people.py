@@ -12,17 +12,21 @@ from tests.fakes.discord._model import (
     APPLICATION_COMMAND,
     ATTACHMENT_OPTION,
     AUTOCOMPLETE,
+    CHANNEL_OPTION,
     CHAT_INPUT,
     MESSAGE_COMMAND,
     MESSAGE_COMPONENT,
     MODAL_SUBMIT,
     SUB_COMMAND,
+    SUB_COMMAND_GROUP,
     USER_OPTION,
     Attachment,
     Interaction,
     Message,
     User,
 )
+
+BOT_DM_CONTEXT = 1  # an interaction context type: the DM between the person and the bot
 
 
 class People(Gateway):
@@ -35,12 +39,32 @@ class People(Gateway):
         *,
         user: User | None = None,
         channel_id: int | None = None,
+        in_dm: bool = False,
     ) -> Interaction:
         """A person runs `/name` with these options (attachments as `upload()` returned them,
-        users as `User`s); `name` may hold a subcommand: `"veo-admin limits"`."""
+        users as `User`s, channels by id); `name` may hold a subcommand, `"veo-admin limits"`,
+        or a group and its subcommand, `"veo-admin channel allow"`. `in_dm`: in their direct
+        message with the bot, which Discord offers only to commands whose `contexts` name it."""
         top, _, sub = name.partition(" ")
         command = self.registered(top, CHAT_INPUT)
-        if sub:
+        if in_dm:
+            contexts = command.get("contexts")
+            assert contexts is None or BOT_DM_CONTEXT in contexts, f"/{top} is not offered in DMs"
+        group, _, inner = sub.partition(" ")
+        if inner:
+            grouped = self._option(command, group)
+            assert grouped["type"] == SUB_COMMAND_GROUP, f"{group!r} is not a group of /{top}"
+            subcommand = self._option(grouped, inner)
+            assert subcommand["type"] == SUB_COMMAND, f"{inner!r} is not a subcommand of {group}"
+            given, resolved = self._options(subcommand, options or {})
+            given = [
+                {
+                    "name": group,
+                    "type": SUB_COMMAND_GROUP,
+                    "options": [{"name": inner, "type": SUB_COMMAND, "options": given}],
+                }
+            ]
+        elif sub:
             subcommand = self._option(command, sub)
             assert subcommand["type"] == SUB_COMMAND, f"{sub!r} is not a subcommand of /{top}"
             given, resolved = self._options(subcommand, options or {})
@@ -57,7 +81,9 @@ class People(Gateway):
             data["guild_id"] = command["guild_id"]
         if resolved:
             data["resolved"] = resolved
-        return await self._interact(APPLICATION_COMMAND, data, user=user, channel_id=channel_id)
+        return await self._interact(
+            APPLICATION_COMMAND, data, user=user, channel_id=channel_id, in_dm=in_dm
+        )
 
     async def autocomplete(
         self,
@@ -114,6 +140,7 @@ class People(Gateway):
             user=user,
             channel_id=message.channel_id,
             message=message,
+            in_dm=message.channel_id in self.dms.values(),
         )
 
     async def submit_modal(
@@ -188,6 +215,12 @@ class People(Gateway):
                 del member["user"]  # resolved members come without it
                 resolved.setdefault("members", {})[str(value.id)] = member
                 value = str(value.id)
+            elif option["type"] == CHANNEL_OPTION:
+                assert isinstance(value, int) and value in self.channels, f"{name}: a channel id"
+                # Resolved channels carry the member's permissions in them.
+                channel = {**self.channels[value], "permissions": str((1 << 53) - 1)}
+                resolved.setdefault("channels", {})[str(value)] = channel
+                value = str(value)
             given.append({"name": name, "type": option["type"], "value": value})
         missing = [
             o["name"]
@@ -206,8 +239,11 @@ class People(Gateway):
         user: User | None,
         channel_id: int | None = None,
         message: Message | None = None,
+        in_dm: bool = False,
     ) -> Interaction:
         user = user or self.owner
+        if in_dm:
+            channel_id = self.dm_channel(user)
         channel_id = channel_id or self.channel_id
         interaction = Interaction(
             id=self.snowflake(),
@@ -238,6 +274,12 @@ class People(Gateway):
             "context": 0,
             "attachment_size_limit": self.attachment_size_limit,
         }
+        if in_dm:
+            # A DM with the bot: no server, no member; the person as `user`, context BOT_DM.
+            for key in ("guild_id", "guild", "member", "guild_locale"):
+                del payload[key]
+            payload["user"] = user.payload()
+            payload["context"] = BOT_DM_CONTEXT
         if message is not None:
             payload["message"] = message.payload()
         interaction.payload = payload

@@ -172,17 +172,7 @@ class Rest(Gateway):
         user = self.users.get(int(recipient)) if recipient.isdigit() else None
         if user is None or user.bot:
             raise DiscordError(400, 50033, "Invalid Recipient(s)")
-        channel_id = self.dms.get(user.id)
-        if channel_id is None:
-            channel_id = self.dms[user.id] = self.snowflake()
-            self.channels[channel_id] = {
-                "id": str(channel_id),
-                "type": DM,
-                "last_message_id": None,
-                "flags": 0,
-                "recipients": [user.payload()],
-            }
-        return json_response(self.channels[channel_id])
+        return json_response(self.channels[self.dm_channel(user)])
 
     async def _me(self, request: web.Request) -> web.Response:
         return json_response({**self.bot.payload(), "verified": True, "flags": 0})

@@ -22,6 +22,7 @@ from tests.fakes.discord._model import (
     CDN_TTL_S,
     DEFAULT_UPLOAD_LIMIT,
     DISCORD_EPOCH_MS,
+    DM,
     GUILD_TEXT,
     MEMBER_PERMISSIONS,
     PUBLIC_THREAD,
@@ -198,6 +199,20 @@ class World:
     def remove_bot(self, channel_id: int) -> None:
         """Someone takes the bot's access to a channel (and so to its threads)."""
         self.no_access.add(channel_id)
+
+    def dm_channel(self, user: User) -> int:
+        """The person's DM channel with the bot, made the first time: the same every time."""
+        channel_id = self.dms.get(user.id)
+        if channel_id is None:
+            channel_id = self.dms[user.id] = self.snowflake()
+            self.channels[channel_id] = {
+                "id": str(channel_id),
+                "type": DM,
+                "last_message_id": None,
+                "flags": 0,
+                "recipients": [user.payload()],
+            }
+        return channel_id
 
     def dm_of(self, user: User) -> int | None:
         """The DM channel the bot opened with `user`, if any."""

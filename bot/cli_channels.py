@@ -1,0 +1,121 @@
+"""`veo-bot channel list|show|allow|close|set|reset`: the channel rules at the terminal, with
+the operator's word (whoever has a shell on the bot's machine), in the same words the chat
+commands answer with (`bot.texts`), written for a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from bot import texts
+from bot.channel_admin import ChannelActions, ChannelOutcome
+from bot.channels import EVERY_CHANNEL, PERSON_GENERATION, SETTINGS
+from bot.errors import InvalidRequest
+from bot.models import Actor
+from bot.terminal import EXIT_OK, printable
+from bot.texts import utc
+
+_WORKSPACE = re.compile(r"[a-z]+:[^:\s]+")
+_ON = {"on": True, "yes": True, "true": True, "off": False, "no": False, "false": False}
+
+
+class _TerminalMarkup:
+    """`bot.texts.Markup` for a terminal: plain text, channels as `#id`."""
+
+    name = "terminal"
+    workspace = "workspace"
+    in_this_workspace = "in this workspace"
+    workspace_admins: str | None = None
+
+    def mention(self, user_id: str) -> str:
+        return f"@{user_id}"
+
+    def channel(self, channel_id: str) -> str:
+        return f"#{channel_id}"
+
+    def code(self, text: str) -> str:
+        return text
+
+    def strong(self, text: str) -> str:
+        return text
+
+    def moment(self, at: float) -> str:
+        return utc(at)
+
+    def countdown(self, at: float) -> str:
+        return utc(at)
+
+    def link(self, url: str, label: str) -> str:
+        return f"{label}: {url}"
+
+    def people(self, text: str) -> str:
+        return printable(text)
+
+
+TERMINAL = _TerminalMarkup()
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`veo-bot channel …` and its options."""
+    channel = commands.add_parser("channel", help="where /veo works, and each channel's defaults")
+    channel.add_argument("action", choices=("list", "show", "allow", "close", "set", "reset"))
+    channel.add_argument(
+        "channel", nargs="?", help="the channel's id on its platform, or `all` (every channel)"
+    )
+    channel.add_argument("--workspace", required=True, help="PLATFORM:WORKSPACE, e.g. slack:T0123")
+    channel.add_argument("--model", help="default model: provider/model, or a default one's id")
+    channel.add_argument("--aspect", help="default aspect ratio (one the model offers)")
+    channel.add_argument("--private", help="on: results go to the requester alone; off: public")
+    channel.add_argument("--daily", type=float, help="seconds of video a day for the channel")
+    channel.add_argument("--people", help=f"person generation: {', '.join(PERSON_GENERATION)}")
+    channel.add_argument(
+        "--only",
+        nargs="+",
+        default=(),
+        metavar="SETTING",
+        help=f"reset only these: {', '.join(SETTINGS)}",
+    )
+
+
+async def run(args: argparse.Namespace, actions: ChannelActions, operator: Actor) -> int:
+    """The channel command `args` name, done as the operator; prints what it did."""
+    outcome = await _act(args, actions, operator)
+    for line in texts.channel_answer(outcome, TERMINAL).splitlines():
+        print(printable(line))
+    return EXIT_OK
+
+
+async def _act(args: argparse.Namespace, actions: ChannelActions, by: Actor) -> ChannelOutcome:
+    workspace = args.workspace
+    if not _WORKSPACE.fullmatch(workspace):
+        raise InvalidRequest(
+            f"--workspace looks like slack:T0123 or discord:1234, not {workspace!r}."
+        )
+    if args.action == "list":
+        return await actions.listing(workspace)
+    if not args.channel:
+        raise InvalidRequest(f"Name the channel to {args.action} (its id, or all).")
+    where = EVERY_CHANNEL if args.channel.lower() == "all" else args.channel
+    if args.action == "show":
+        return await actions.show(workspace, where)
+    if args.action == "allow":
+        return await actions.allow(by, workspace, where)
+    if args.action == "close":
+        return await actions.close(by, workspace, where)
+    if args.action == "reset":
+        return await actions.reset(by, workspace, where, list(args.only))
+    private = None
+    if args.private is not None:
+        if args.private.lower() not in _ON:
+            raise InvalidRequest(texts.on_or_off("private", args.private))
+        private = _ON[args.private.lower()]
+    return await actions.configure(
+        by,
+        workspace,
+        where,
+        model=args.model,
+        aspect=args.aspect,
+        private=private,
+        daily_s=args.daily,
+        people=args.people,
+    )
