@@ -12,7 +12,7 @@ import random
 import resource
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,8 @@ from typing import Any
 from aiohttp import web
 
 from adapters.providers import default_catalog
-from bot.catalog import Catalog
+from bot.budget import ProviderLimits
+from bot.catalog import Catalog, ModelSpec
 from bot.clock import SystemClock
 from bot.config import ServiceConfig
 from bot.jobs import JobService
@@ -176,12 +177,18 @@ def make_service(
     poll_interval_s: float,
     public_url: str | None = None,
     webhook_secret: str | None = None,
+    budgets: Mapping[str, ProviderLimits] | None = None,
+    extra_specs: Callable[[Catalog], Sequence[ModelSpec]] | None = None,
 ) -> JobService:
-    """The job service with production defaults, except for quotas and the poll interval."""
+    """The job service with production defaults, except for quotas and the poll interval;
+    `extra_specs` adds models (a provider under a second name) to the real catalog."""
     clock = SystemClock()
+    catalog = Catalog((*default_catalog().specs(), SCRIPTED_SPEC))
+    if extra_specs is not None:
+        catalog = Catalog((*catalog.specs(), *extra_specs(catalog)))
     return JobService(
         store=store,
-        catalog=Catalog((*default_catalog().specs(), SCRIPTED_SPEC)),
+        catalog=catalog,
         providers=providers,
         surfaces=surfaces,
         config=ServiceConfig(
@@ -189,6 +196,7 @@ def make_service(
             limits=NO_LIMITS,
             work_dir=work_dir,
             poll_interval_s=poll_interval_s,
+            budgets=budgets or {},
         ),
         clock=clock,
         rng=random.Random(7),

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from adapters.providers import build_providers, default_catalog, default_provider
 from bot import money
+from bot.budget import ProviderLimits, limits_from_env
 from bot.catalog import Catalog
 from bot.clock import Clock, SystemClock
 from bot.config import ServiceConfig
@@ -130,6 +131,11 @@ async def open_runtime(
             job_timeout_s=settings.veo_job_timeout_s,
             retention_s=settings.veo_retention_days * 86400,
             commands_per_minute=settings.veo_user_commands_per_minute,
+            budgets=limits_from_env(
+                {name: getattr(p, "limits", ProviderLimits()) for name, p in providers.items()},
+                settings.budget_overrides(),
+            ),
+            webhook_poll_interval_s=settings.veo_webhook_poll_interval_s,
             owns_jobs=owns_jobs,
         )
         service = JobService(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.budget import ProviderLimits
 from bot.models import QuotaLimits
 from bot.workers import new_worker_id
 
@@ -37,6 +39,12 @@ class ServiceConfig:
     # a result kept on disk; and how often the sweep that removes them runs.
     retention_s: float = 7 * 86400.0
     purge_interval_s: float = 3600.0
+    # Each provider's request budgets (submits, status reads): its published limits with the
+    # operator's VEO_BUDGET_* over them; a provider missing here is never held back.
+    budgets: Mapping[str, ProviderLimits] = field(default_factory=dict)
+    # How often a job whose provider calls back is polled all the same (the safety net);
+    # None: as often as any other.
+    webhook_poll_interval_s: float | None = None
     # This process among those sharing the database: it holds the leases it claims under
     # this id. `owns_jobs`: the jobs it creates are its own (`veo-bot try`), stepped by no
     # other process while its heartbeat, every `owner_lease_s / 3`, keeps them vouched for.

@@ -30,6 +30,7 @@ from bot.links import MediaLinks
 from bot.metrics import Metrics
 from bot.models import Job, JobState, ProviderJobState, ProviderStatus
 from bot.outcomes import Outcomes, may_retry, timed
+from bot.polling import Polling
 from bot.ports import ChatSurface, Store, VideoProvider
 from bot.status_cards import StatusCards
 from bot.workers import known_dead
@@ -78,6 +79,10 @@ class Lifecycle:
         # Jobs a step is running for in this process: never a second step at once, even when
         # the first outlives its lease.
         self._stepping: set[str] = set()
+        # When each job is polled next, and each provider's request budget.
+        self._polling = Polling(
+            store=store, config=config, clock=clock, metrics=metrics, links=links
+        )
         outcomes.on_settled(self._forget)
 
     @property
@@ -169,7 +174,7 @@ class Lifecycle:
             return "delivering"
         now = self._clock.now()
         provider = self._providers.get(job.provider)
-        interval = self._poll_interval(provider) if provider else self._config.poll_interval_s
+        interval = self._polling.interval_s(provider) if provider else self._config.poll_interval_s
         last = self._callback_polls.get(job.id)
         if last is not None and now - last < interval:
             return "throttled"
@@ -198,6 +203,7 @@ class Lifecycle:
                 due_at=self._clock.now(),
             )
             if won is not None:
+                self._polling.noticed(job, status, won.updated_at)
                 await self._delivery.deliver(won, status)
         elif status.state is ProviderJobState.FAILED:
             await self._outcomes.fail(
@@ -225,6 +231,8 @@ class Lifecycle:
             )
             return
         now = self._clock.now()
+        if await self._polling.over_budget(job, "submit", now):
+            return
         started = await self._store.update(
             job.id,
             version=job.version,
@@ -264,6 +272,7 @@ class Lifecycle:
             )
             return
         except ProviderError as err:
+            self._polling.throttled(job, "submit", err)
             if may_retry(err, started.submit_attempts, self._config.max_submit_attempts):
                 await self._outcomes.retry_later(started, err, counter="submit_attempts")
             else:
@@ -282,7 +291,7 @@ class Lifecycle:
             JobState.SUBMITTED,
             now=now,
             provider_job_id=provider_job_id,
-            due_at=now if early else now + self._poll_interval(provider),
+            due_at=now if early else await self._polling.next_poll_at(job, provider, now),
         )
         if submitted is not None:
             log.info("job %s submitted to %s as %s", job.id, job.provider, provider_job_id)
@@ -291,11 +300,17 @@ class Lifecycle:
     async def _poll(self, job: Job) -> None:
         provider = self._providers[job.provider]
         assert job.provider_job_id is not None
+        if await self._polling.listed_running(job, provider, self._clock.now()):
+            await self._progress(job, ProviderStatus(ProviderJobState.RUNNING))
+            return
+        if await self._polling.over_budget(job, "status", self._clock.now()):
+            return
         try:
             status = await timed(
                 self._metrics, job.provider, "status", provider.get_status(job.provider_job_id)
             )
         except ProviderError as err:
+            self._polling.throttled(job, "status", err)
             if may_retry(err, job.poll_failures, self._config.max_failures):
                 await self._outcomes.retry_later(job, err, counter="poll_failures")
             else:
@@ -327,7 +342,7 @@ class Lifecycle:
         provider = self._providers[job.provider]
         now = self._clock.now()
         progress = max(job.progress, min(99, status.progress or 0))
-        due_at = now + self._poll_interval(provider)
+        due_at = await self._polling.next_poll_at(job, provider, now)
         if job.state is JobState.SUBMITTED and status.state is ProviderJobState.RUNNING:
             updated = await self._store.transition(
                 job.id,
@@ -370,9 +385,6 @@ class Lifecycle:
             code="timed_out",
             message=f"The video took longer than {minutes:g} minutes, so it was stopped.",
         )
-
-    def _poll_interval(self, provider: VideoProvider) -> float:
-        return provider.poll_interval_s or self._config.poll_interval_s
 
     async def reschedule_active(self) -> int:
         """On start: make due now the unfinished jobs whose lease a dead process held (on this

@@ -32,18 +32,29 @@ class Metrics:
         self._counters: dict[str, dict[Labels, float]] = defaultdict(lambda: defaultdict(float))
         self._histograms: dict[str, dict[Labels, list[float]]] = defaultdict(dict)
         self._help: dict[str, str] = {}
+        self._buckets: dict[str, tuple[float, ...]] = {}
 
     def count(self, name: str, help_text: str, amount: float = 1.0, **labels: str) -> None:
         """Add `amount` to a counter with these labels."""
         self._help[name] = help_text
         self._counters[name][tuple(sorted(labels.items()))] += amount
 
-    def observe(self, name: str, help_text: str, seconds: float, **labels: str) -> None:
-        """Record one latency, in seconds, in a histogram with these labels."""
+    def observe(
+        self,
+        name: str,
+        help_text: str,
+        seconds: float,
+        *,
+        buckets: tuple[float, ...] = LATENCY_BUCKETS_S,
+        **labels: str,
+    ) -> None:
+        """Record one latency, in seconds, in a histogram with these labels (the buckets
+        are the first observation's for that name)."""
         self._help[name] = help_text
+        bounds = self._buckets.setdefault(name, buckets)
         key = tuple(sorted(labels.items()))
-        counts = self._histograms[name].setdefault(key, [0.0] * (len(LATENCY_BUCKETS_S) + 2))
-        for index, bound in enumerate(LATENCY_BUCKETS_S):
+        counts = self._histograms[name].setdefault(key, [0.0] * (len(bounds) + 2))
+        for index, bound in enumerate(bounds):
             if seconds <= bound:
                 counts[index] += 1
         counts[-2] += 1  # count
@@ -65,7 +76,8 @@ class Metrics:
         for name, histograms in sorted(self._histograms.items()):
             lines += [f"# HELP {name} {self._help[name]}", f"# TYPE {name} histogram"]
             for key, counts in sorted(histograms.items()):
-                for bound, hits in zip((*LATENCY_BUCKETS_S, math.inf), counts, strict=False):
+                bounds = (*self._buckets.get(name, LATENCY_BUCKETS_S), math.inf)
+                for bound, hits in zip(bounds, counts, strict=False):
                     le = "+Inf" if bound == math.inf else f"{bound:g}"
                     lines.append(f"{name}_bucket{_labels((*key, ('le', le)))} {hits:g}")
                 lines.append(f"{name}_count{_labels(key)} {counts[-2]:g}")

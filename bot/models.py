@@ -253,6 +253,8 @@ class ProviderStatus:
     # When the provider failed the job: what to tell people (plain words) and a code for logs.
     error_code: str | None = None
     error_message: str | None = None
+    # When the provider says it finished the job (epoch seconds), where it says so.
+    finished_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,6 +90,16 @@ class KeepsFiles(Protocol):
 
 
 @runtime_checkable
+class ListsRunningJobs(Protocol):
+    """A provider that lists every job still running in one call (useapi's `GET /scheduler`):
+    one status call for many jobs; only those missing from the list are read one by one."""
+
+    async def running_jobs(self) -> frozenset[str]:
+        """The provider job ids still running now."""
+        ...
+
+
+@runtime_checkable
 class ModelSource(Protocol):
     """A provider that lists its models at run time (OpenRouter's `GET /videos/models`)
     instead of a fixed table, so that a model it adds is offered without a release."""

@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot import money
+from bot.budget import KINDS, NO_LIMIT, parse_limit
 from bot.errors import InvalidRequest
 from bot.models import QuotaLimits
 
@@ -30,6 +31,8 @@ ProviderName = Literal[
     "replicate",
     "openrouter",
 ]
+# The providers whose request budgets the operator may set (VEO_BUDGET_<PROVIDER>_<KIND>).
+_BUDGETED = ("useapi", "gateway", "aimlapi", "gemini", "vertex", "fal", "replicate", "openrouter")
 # Vertex names that go into URLs: a project id (or number, or a legacy domain-scoped id), a
 # location, and a Cloud Storage bucket.
 _VERTEX_PROJECT = re.compile(r"[a-z0-9][a-z0-9.:-]{0,62}")
@@ -109,6 +112,27 @@ class Settings(BaseSettings):
     veo_job_timeout_s: float = Field(default=1200.0, gt=0)
     # Days a finished job's files (input images, local renders, kept results) are kept.
     veo_retention_days: float = Field(default=7.0, gt=0)
+    # How often a job whose provider calls back is polled all the same (the safety net).
+    veo_webhook_poll_interval_s: float = Field(default=180.0, gt=0)
+
+    # Request budgets per provider ("600/min", "10/s", "off"): override the adapter's
+    # published limits (bot.budget; README, "Configuration").
+    veo_budget_useapi_submit: str | None = None
+    veo_budget_useapi_status: str | None = None
+    veo_budget_gateway_submit: str | None = None
+    veo_budget_gateway_status: str | None = None
+    veo_budget_aimlapi_submit: str | None = None
+    veo_budget_aimlapi_status: str | None = None
+    veo_budget_gemini_submit: str | None = None
+    veo_budget_gemini_status: str | None = None
+    veo_budget_vertex_submit: str | None = None
+    veo_budget_vertex_status: str | None = None
+    veo_budget_fal_submit: str | None = None
+    veo_budget_fal_status: str | None = None
+    veo_budget_replicate_submit: str | None = None
+    veo_budget_replicate_status: str | None = None
+    veo_budget_openrouter_submit: str | None = None
+    veo_budget_openrouter_status: str | None = None
 
     # Quotas
     veo_quota_user_daily_s: float = Field(default=40.0, ge=0)
@@ -131,6 +155,22 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split_commas(value)
+
+    @field_validator(*(f"veo_budget_{n}_{k}" for n in _BUDGETED for k in KINDS))
+    @classmethod
+    def _readable_rate(cls, value: str | None) -> str | None:
+        if value is not None and value.strip().lower() not in ("", *NO_LIMIT):
+            parse_limit(value)  # raises ValueError saying what a rate looks like
+        return value
+
+    def budget_overrides(self) -> dict[str, str]:
+        """The operator's request budgets, as `VEO_BUDGET_<PROVIDER>_<KIND>` -> value."""
+        values = {
+            f"VEO_BUDGET_{n.upper()}_{k.upper()}": getattr(self, f"veo_budget_{n}_{k}")
+            for n in _BUDGETED
+            for k in KINDS
+        }
+        return {name: value for name, value in values.items() if value is not None}
 
     @field_validator("veo_webhook_secret")
     @classmethod

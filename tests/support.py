@@ -24,6 +24,7 @@ from PIL import Image
 
 from adapters.providers import default_catalog
 from bot import webhooks
+from bot.budget import ProviderLimits
 from bot.catalog import Catalog, InputKind, ModelSpec
 from bot.clock import Clock, SystemClock
 from bot.config import ServiceConfig
@@ -321,6 +322,7 @@ def make_service(
     unretired: Collection[str] = (),
     lease_s: float = 30,
     delivery_timeout_s: float = 20,
+    budgets: Mapping[str, ProviderLimits] | None = None,
 ) -> JobService:
     """A job service over the real catalog (plus the scripted provider's model). The retired
     models of the `unretired` providers are taken as live: their adapters are kept, and
@@ -346,6 +348,7 @@ def make_service(
             lease_s=lease_s,
             commands_per_minute=commands_per_minute,
             delivery_timeout_s=delivery_timeout_s,
+            budgets=budgets or {},
         ),
         clock=clock,
         rng=random.Random(7),

@@ -77,3 +77,19 @@ def test_a_webhook_secret_of_32_bytes_or_unset_is_taken() -> None:
     assert Settings(_env_file=None).veo_webhook_secret is None
     secret = Settings(_env_file=None, veo_webhook_secret="é" * 16).veo_webhook_secret
     assert secret is not None and secret.get_secret_value() == "é" * 16
+
+
+def test_request_budgets_are_read_per_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VEO_BUDGET_FAL_STATUS", "120/min")
+    monkeypatch.setenv("VEO_BUDGET_VERTEX_SUBMIT", "off")
+    s = Settings(_env_file=None)
+    assert s.budget_overrides() == {
+        "VEO_BUDGET_FAL_STATUS": "120/min",
+        "VEO_BUDGET_VERTEX_SUBMIT": "off",
+    }
+    assert s.veo_webhook_poll_interval_s == 180
+
+
+def test_an_unreadable_request_budget_is_refused_saying_what_a_rate_looks_like() -> None:
+    with pytest.raises(ValidationError, match=r"veo_budget_replicate_status[\s\S]*600/min"):
+        Settings(_env_file=None, veo_budget_replicate_status="fast")

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from adapters.providers._http import ApiClient, error_message, health_from_error, retry_after_s
+from bot.budget import ProviderLimits, per_minute
 from bot.catalog import WIDE_TALL, InputKind, ModelSpec
 from bot.errors import (
     ProviderAuthError,
@@ -60,6 +61,9 @@ class AimlapiProvider:
     name = "aimlapi"
     idempotent_submit = False  # every POST starts (and bills) a new generation
     poll_interval_s: float | None = None
+    # ❓ Plan-dependent and undocumented (docs/providers.md §3.4): a moderate guess, which
+    # a 429 shrinks; VEO_BUDGET_AIMLAPI_* replace it.
+    limits = ProviderLimits(submit=per_minute(60), status=per_minute(300))
 
     def __init__(
         self,

@@ -29,6 +29,7 @@ from cryptography.exceptions import InvalidSignature as BadEd25519Signature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from adapters.providers._http import ApiClient, error_message, parse_body, retry_after_s
+from bot.budget import ProviderLimits, per_second
 from bot.catalog import WIDE_TALL, DurationRule, InputKind, ModelSpec
 from bot.errors import (
     ContentRejected,
@@ -224,6 +225,11 @@ class FalProvider:
     name = "fal"
     idempotent_submit = False  # every POST to the queue starts (and bills) a new request
     poll_interval_s: float | None = None
+    # fal's queue takes "about 10 requests a second" per key (issue 17); submits and status
+    # reads each get that. VEO_BUDGET_FAL_* replace it.
+    limits = ProviderLimits(submit=per_second(10), status=per_second(10))
+    # It calls back when a job ends: polls are then only the safety net.
+    calls_back = True
 
     def __init__(
         self,

@@ -19,6 +19,7 @@ from urllib.parse import quote
 import httpx
 
 from adapters.providers._http import ApiClient, error_message, health_from_error
+from bot.budget import ProviderLimits, per_minute
 from bot.catalog import WIDE_TALL, DurationRule, InputKind, ModelSpec
 from bot.errors import (
     ProviderAuthError,
@@ -77,6 +78,9 @@ class GatewayProvider:
     name = "gateway"
     idempotent_submit = False  # every POST starts (and bills) a new task
     poll_interval_s: float | None = None
+    # ❓ Gateway-specific and undocumented (docs/providers.md §2.7): a moderate guess, which
+    # a 429 shrinks; VEO_BUDGET_GATEWAY_* replace it.
+    limits = ProviderLimits(submit=per_minute(60), status=per_minute(300))
 
     def __init__(
         self,

@@ -33,6 +33,7 @@ from urllib.parse import quote, unquote
 import httpx
 
 from adapters.providers._http import ApiClient, health_from_error, retry_after_s
+from bot.budget import ProviderLimits, per_minute
 from bot.catalog import EIGHT_ONLY_HIGH_RES, WIDE_TALL, DurationRule, InputKind, ModelSpec
 from bot.errors import (
     ProviderAuthError,
@@ -190,6 +191,12 @@ class GeminiProvider:
     name = "gemini"
     idempotent_submit = False  # every create starts (and bills) a new interaction
     poll_interval_s: float | None = None
+    # Veo on the Gemini API: a few requests a minute per project for generation (RPM by
+    # tier, ai.google.dev/gemini-api/docs/rate-limits); operation reads are cheap calls under
+    # the project's general limit. VEO_BUDGET_GEMINI_* replace it.
+    limits = ProviderLimits(submit=per_minute(10), status=per_minute(300))
+    # It calls back when a job ends: polls are then only the safety net.
+    calls_back = True
 
     def __init__(
         self,

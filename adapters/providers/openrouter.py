@@ -24,6 +24,7 @@ from urllib.parse import quote
 import httpx
 
 from adapters.providers._http import ApiClient, error_message, retry_after_s
+from bot.budget import ProviderLimits, per_minute
 from bot.catalog import WIDE_TALL, DurationRule, InputKind, ModelSpec
 from bot.errors import (
     ContentRejected,
@@ -83,6 +84,9 @@ class OpenRouterProvider:
     name = "openrouter"
     idempotent_submit = False  # every POST /videos starts (and bills) a new job
     poll_interval_s: float | None = None
+    # ❓ Undocumented for videos: a moderate guess, which a 429 shrinks;
+    # VEO_BUDGET_OPENROUTER_* replace it.
+    limits = ProviderLimits(submit=per_minute(60), status=per_minute(300))
 
     def __init__(
         self,

@@ -24,6 +24,7 @@ import httpx
 
 from adapters.providers._http import ApiClient, error_message, parse_body, retry_after_s
 from bot import webhooks
+from bot.budget import ProviderLimits, per_minute
 from bot.catalog import WIDE_TALL, DurationRule, InputKind, ModelSpec
 from bot.errors import (
     ProviderAuthError,
@@ -92,6 +93,11 @@ class ReplicateProvider:
     name = "replicate"
     idempotent_submit = False  # every create starts (and bills) a new prediction
     poll_interval_s: float | None = None
+    # replicate.com/docs/topics/predictions/rate-limits: creating predictions 600 a minute,
+    # every other endpoint 3000 a minute. VEO_BUDGET_REPLICATE_* replace it.
+    limits = ProviderLimits(submit=per_minute(600), status=per_minute(3000))
+    # It calls back when a job ends: polls are then only the safety net.
+    calls_back = True
 
     def __init__(
         self,
@@ -261,8 +267,8 @@ def _output_url(output: Any) -> str | None:
     return output if isinstance(output, str) and output else None
 
 
-def _expiry(completed_at: Any) -> float | None:
-    """When Replicate deletes the output: an hour after the prediction completed."""
+def _completed(completed_at: Any) -> float | None:
+    """When the prediction completed (epoch seconds), if Replicate said so readably."""
     if not isinstance(completed_at, str):
         return None
     try:
@@ -271,7 +277,13 @@ def _expiry(completed_at: Any) -> float | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp() + OUTPUT_LIFETIME_S
+    return moment.timestamp()
+
+
+def _expiry(completed_at: Any) -> float | None:
+    """When Replicate deletes the output: an hour after the prediction completed."""
+    completed = _completed(completed_at)
+    return None if completed is None else completed + OUTPUT_LIFETIME_S
 
 
 def read_prediction(body: Any) -> ProviderStatus:
@@ -287,6 +299,7 @@ def read_prediction(body: Any) -> ProviderStatus:
                 progress=100,
                 video_url=url,
                 url_expires_at=_expiry(body.get("completed_at")),
+                finished_at=_completed(body.get("completed_at")),
             )
         if body.get("data_removed"):
             # Past Replicate's hour: the video is gone for good.

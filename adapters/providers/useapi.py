@@ -23,6 +23,7 @@ from adapters.providers._http import (
     health_from_error,
     retry_after_s,
 )
+from bot.budget import ProviderLimits, per_minute
 from bot.catalog import InputKind, ModelSpec
 from bot.errors import (
     ProviderAuthError,
@@ -68,6 +69,11 @@ class UseapiProvider:
     name = "useapi"
     idempotent_submit = False  # every create call starts (and bills) a new generation
     poll_interval_s: float | None = None
+    # ❓ No documented request limit, only maxJobs concurrency (docs/providers.md §1.12): a
+    # moderate guess, which a 429 shrinks; VEO_BUDGET_USEAPI_* replace it.
+    limits = ProviderLimits(submit=per_minute(60), status=per_minute(300))
+    # It calls back when a job ends: polls are then only the safety net.
+    calls_back = True
 
     def __init__(
         self,
@@ -150,6 +156,15 @@ class UseapiProvider:
         # The id holds ':' and '@'; '@' is percent-encoded, ':' kept, as the docs' examples.
         path = f"{API}/assets/{quote(provider_job_id, safe=':')}"
         return read_job(await self._api.json("GET", path))
+
+    async def running_jobs(self) -> frozenset[str]:
+        """The account's jobs still running, all in one call (`GET /scheduler`)."""
+        body = await self._api.json("GET", f"{API}/scheduler")
+        if not isinstance(body, list):
+            raise ProviderUnavailable(detail="scheduler answer is not a list")
+        return frozenset(
+            str(item["jobId"]) for item in body if isinstance(item, dict) and item.get("jobId")
+        )
 
     def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
         """Stream the result from its pre-signed storage URL."""

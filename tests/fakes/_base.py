@@ -5,10 +5,12 @@ injectable clock that drives jobs, and a real MP4 to serve."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import fnmatch
 import functools
 import io
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -74,6 +76,47 @@ class Fault:
 
 
 @dataclass
+class RateLimit:
+    """The provider's own rate limit on matching requests (`path` glob, `method`): at most
+    `count` in any `window_s` by the fake's clock; past it, 429 with a `Retry-After` saying
+    when the oldest leaves the window. `seen` holds when each matching request came,
+    refused or not; `refused` counts the 429s."""
+
+    path: str
+    count: int
+    window_s: float = 60.0
+    method: str | None = None
+    seen: list[float] = field(default_factory=list)
+    refused: int = 0
+    _admitted: collections.deque[float] = field(default_factory=collections.deque)
+
+    def matches(self, request: web.Request) -> bool:
+        return (self.method is None or self.method == request.method) and fnmatch.fnmatchcase(
+            request.path, self.path
+        )
+
+    def admit(self, now: float) -> float | None:
+        """None when the request is within the limit (counted), else seconds to wait."""
+        self.seen.append(now)
+        while self._admitted and self._admitted[0] <= now - self.window_s:
+            self._admitted.popleft()
+        if len(self._admitted) < self.count:
+            self._admitted.append(now)
+            return None
+        self.refused += 1
+        return self._admitted[0] + self.window_s - now
+
+    def most_in_a_window(self) -> int:
+        """The most requests (refused ones too) any window of `window_s` held."""
+        most, first = 0, 0
+        for last, moment in enumerate(self.seen):
+            while self.seen[first] <= moment - self.window_s:
+                first += 1
+            most = max(most, last - first + 1)
+        return most
+
+
+@dataclass
 class Trickle:
     """Answers to matching requests (`path` glob, `times` of them) send their first `head`
     bytes, then nothing more until `release()`: a download that lasts as long as the server
@@ -124,6 +167,7 @@ class FakeProvider:
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
         self.trickles: list[Trickle] = []
+        self.rate_limits: list[RateLimit] = []
         self.app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024**2)
         self.app.add_routes(self.routes())
         self._runner: web.AppRunner | None = None
@@ -135,6 +179,14 @@ class FakeProvider:
 
     def inject(self, *faults: Fault) -> None:
         self.faults.extend(faults)
+
+    def limit_rate(
+        self, path: str, count: int, window_s: float = 60.0, *, method: str | None = None
+    ) -> RateLimit:
+        """Answer 429 past `count` matching requests in any `window_s` (see `RateLimit`)."""
+        limit = RateLimit(path, count, window_s, method)
+        self.rate_limits.append(limit)
+        return limit
 
     def trickle(self, path: str, *, head: int = 4096, times: int = 1) -> Trickle:
         """Hold back all but the first `head` bytes of the next `times` answers to `path`."""
@@ -153,6 +205,16 @@ class FakeProvider:
         self.requests.append(
             Recorded(request.method, request.path, dict(request.query), dict(request.headers), body)
         )
+        for limit in self.rate_limits:
+            if limit.matches(request):
+                wait = limit.admit(self.clock())
+                if wait is not None:
+                    return web.Response(
+                        status=429,
+                        text=json.dumps({"error": {"message": "rate limit exceeded"}}),
+                        content_type="application/json",
+                        headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                    )
         for fault in self.faults:
             if fault.times > 0 and fault.matches(request):
                 fault.times -= 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from adapters.providers.openrouter import OpenRouterProvider
 from adapters.providers.replicate import ReplicateProvider
 from adapters.providers.useapi import UseapiProvider
 from adapters.providers.vertex import VertexProvider, service_account_credentials
+from bot.budget import ProviderLimits
 from bot.clock import SystemClock
 from bot.jobs import JobService
 from bot.links import MediaLinks
@@ -277,6 +278,8 @@ async def provider_bot(
     public_url: str | None = None,
     job_timeout_s: float = 3600,
     serve: bool = False,
+    budgets: Mapping[str, ProviderLimits] | None = None,
+    job_duration_s: float = 0.05,
 ) -> AsyncIterator[Bot]:
     """With `serve`, the bot's own web server runs on a socket bound first, whose address is
     the public URL: callbacks reach the real route."""
@@ -285,7 +288,7 @@ async def provider_bot(
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
         public_url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    fake = family.make_fake(job_duration_s=0.05)
+    fake = family.make_fake(job_duration_s=job_duration_s)
     await fake.start()
     provider = family.make_provider(fake, ShortReadTimeout(read_timeout_s))
     surface = KeepingSurface()
@@ -301,6 +304,7 @@ async def provider_bot(
         public_url=public_url,
         webhook_secret="hook-secret" if public_url else None,
         unretired=("useapi",),  # LTX Studio API retired 2026-03-09: its adapter is kept
+        budgets=budgets,
     )
     runner: web.AppRunner | None = None
     if listener is not None:

@@ -30,6 +30,7 @@ from PIL import Image
 from adapters.providers._http import ApiClient, retry_after_s
 from adapters.providers.vertex._auth import AccessTokens, load_key_file
 from adapters.providers.vertex._operation import Head, Reader, inline_video, read_head
+from bot.budget import ProviderLimits, per_minute
 from bot.channels import PERSON_GENERATION as CHANNEL_PERSON_SETTINGS
 from bot.errors import (
     ContentRejected,
@@ -124,6 +125,10 @@ class VertexProvider:
     name = "vertex"
     idempotent_submit = False  # every predictLongRunning starts (and bills) a new operation
     poll_interval_s: float | None = None
+    # Vertex AI: Veo requests per minute per project and base model are in the tens by
+    # default (cloud.google.com/vertex-ai/generative-ai/docs/quotas); fetchPredictOperation
+    # is counted apart, more generously. VEO_BUDGET_VERTEX_* replace it.
+    limits = ProviderLimits(submit=per_minute(10), status=per_minute(60))
 
     def __init__(
         self,
