@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from adapters.console import TERMINAL, ConsoleSurface, console_origin
+from adapters.console import ConsoleSurface, console_origin
 from adapters.providers import build_providers, default_catalog, default_provider
 from bot import app, checkup, cli_admin, cli_channels, texts
 from bot.admin import AdminActions
@@ -46,6 +46,7 @@ from bot.terminal import (
     fail,
     printable,
 )
+from bot.terminal_markup import TERMINAL
 from storage import migrate, open_store, shown
 
 # Whoever has a shell on the bot's machine runs it: the CLI speaks as the operator.

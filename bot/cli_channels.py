@@ -13,46 +13,10 @@ from bot.channels import EVERY_CHANNEL, PERSON_GENERATION, SETTINGS
 from bot.errors import InvalidRequest
 from bot.models import Actor
 from bot.terminal import EXIT_OK, printable
-from bot.texts import utc
+from bot.terminal_markup import TERMINAL
 
 _WORKSPACE = re.compile(r"[a-z]+:[^:\s]+")
 _ON = {"on": True, "yes": True, "true": True, "off": False, "no": False, "false": False}
-
-
-class _TerminalMarkup:
-    """`bot.texts.Markup` for a terminal: plain text, channels as `#id`."""
-
-    name = "terminal"
-    workspace = "workspace"
-    in_this_workspace = "in this workspace"
-    workspace_admins: str | None = None
-
-    def mention(self, user_id: str) -> str:
-        return f"@{user_id}"
-
-    def channel(self, channel_id: str) -> str:
-        return f"#{channel_id}"
-
-    def code(self, text: str) -> str:
-        return text
-
-    def strong(self, text: str) -> str:
-        return text
-
-    def moment(self, at: float) -> str:
-        return utc(at)
-
-    def countdown(self, at: float) -> str:
-        return utc(at)
-
-    def link(self, url: str, label: str) -> str:
-        return f"{label}: {url}"
-
-    def people(self, text: str) -> str:
-        return printable(text)
-
-
-TERMINAL = _TerminalMarkup()
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

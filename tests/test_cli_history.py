@@ -48,7 +48,7 @@ def test_history_pages_a_persons_videos_and_info_shows_a_jobs_parameters(
     assert "“a lighthouse at dusk”" in second.stdout and "older:" not in second.stdout
 
     nobody = run_cli(tmp_path, "history", "--user", "discord:1:2")
-    assert nobody.stdout.strip() == "You have not asked for any videos here yet."
+    assert nobody.stdout.strip() == "You have not asked for any videos in this workspace yet."
 
     info = run_cli(tmp_path, "info", job_id)
     assert info.returncode == 0, info.stderr

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from adapters.console import TERMINAL
 from bot import texts
 from bot.models import GenerationRequest, Job, JobState
 from bot.refs import load_refs
+from bot.terminal_markup import TERMINAL
 from tests.support import origin
 
 NOW = 1_790_000_000.0
