@@ -32,6 +32,9 @@ PERSON_GENERATION_EXTRA = "person_generation"
 SETTINGS = ("model", "aspect", "private", "daily", "people")
 MAX_CHANNEL_DAILY_S = 1_000_000
 
+# How a person writes a yes/no setting (`private=on`), on every surface that reads one.
+ON_OFF = {"on": True, "yes": True, "true": True, "off": False, "no": False, "false": False}
+
 
 @dataclass(frozen=True, slots=True)
 class ChannelRule:

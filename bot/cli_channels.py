@@ -9,14 +9,13 @@ import re
 
 from bot import texts
 from bot.channel_admin import ChannelActions, ChannelOutcome
-from bot.channels import EVERY_CHANNEL, PERSON_GENERATION, SETTINGS
+from bot.channels import EVERY_CHANNEL, ON_OFF, PERSON_GENERATION, SETTINGS
 from bot.errors import InvalidRequest
 from bot.models import Actor
 from bot.terminal import EXIT_OK, printable
 from bot.terminal_markup import TERMINAL
 
 _WORKSPACE = re.compile(r"[a-z]+:[^:\s]+")
-_ON = {"on": True, "yes": True, "true": True, "off": False, "no": False, "false": False}
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -70,9 +69,9 @@ async def _act(args: argparse.Namespace, actions: ChannelActions, by: Actor) -> 
         return await actions.reset(by, workspace, where, list(args.only))
     private = None
     if args.private is not None:
-        if args.private.lower() not in _ON:
+        if args.private.lower() not in ON_OFF:
             raise InvalidRequest(texts.on_or_off("private", args.private))
-        private = _ON[args.private.lower()]
+        private = ON_OFF[args.private.lower()]
     return await actions.configure(
         by,
         workspace,

@@ -14,7 +14,7 @@ from adapters.slack._markup import SLACK
 from bot import texts
 from bot.admin import AdminActions, AdminOutcome, Subject
 from bot.channel_admin import ChannelActions, ChannelOutcome
-from bot.channels import EVERY_CHANNEL, SETTINGS
+from bot.channels import EVERY_CHANNEL, ON_OFF, SETTINGS
 from bot.errors import InvalidRequest
 from bot.models import Actor, Origin
 
@@ -31,7 +31,6 @@ _LIMITS = {
 # Money is read by the core (exact decimals, refused in plain words): passed on as typed.
 _AS_TYPED = ("daily-usd", "monthly-usd")
 _CHANNEL = re.compile(r"^<#([CG][A-Z0-9]+)(?:\|[^>]*)?>$|^([CG][A-Z0-9]+)$")
-_ON = {"on": True, "yes": True, "true": True, "off": False, "no": False, "false": False}
 
 
 def _user(token: str) -> str:
@@ -91,9 +90,9 @@ def _settings(pairs: list[str]) -> _Settings:
         if name not in SETTINGS or not raw:
             raise InvalidRequest(texts.channel_setting_takes(pair))
         if name == "private":
-            if raw.lower() not in _ON:
+            if raw.lower() not in ON_OFF:
                 raise InvalidRequest(texts.on_or_off(name, raw))
-            values["private"] = _ON[raw.lower()]
+            values["private"] = ON_OFF[raw.lower()]
         elif name == "daily":
             try:
                 values["daily_s"] = float(raw)
