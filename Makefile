@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 DEMO_STATE := .demo-state
 
-.PHONY: install demo test test-postgres lint typecheck pytest bench clean
+.PHONY: install demo test test-postgres lint typecheck pytest bench clean messages
 
 install: $(STAMP)
 
@@ -39,6 +39,20 @@ pytest: install
 # wherever a test takes the usual store, not only the store's own suite.
 test-postgres: install
 	VEO_TEST_STORE=postgres VEO_TEST_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest
+
+# The message catalogs: every sentence in `_()`, `ngettext()`, `N_()` and `pgettext()` under bot/
+# and adapters/ into bot/locale/messages.pot, then merged into each language's .po (new
+# sentences arrive untranslated, changed ones fuzzy). See README "Languages".
+LANGUAGES := de fr es pt_BR ja
+messages: install
+	$(BIN)/pybabel -q extract -F babel.cfg --no-location --sort-output --no-wrap \
+	  -k NC_:1c,2 --add-comments=Translators: \
+	  --project=veo-bot --copyright-holder=veo-bot -o bot/locale/messages.pot bot adapters
+	for lang in $(LANGUAGES); do \
+	  $(BIN)/pybabel -q update --init-missing --no-wrap --ignore-obsolete \
+	    --ignore-pot-creation-date -i bot/locale/messages.pot -d bot/locale -D messages -l $$lang \
+	    || exit 1; \
+	done
 
 bench: install
 	$(BIN)/python -m bench

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from bot import money
 from bot.errors import InvalidRequest
+from bot.i18n import _
 from bot.models import DailySpend
 from bot.money import MICRO, Currency
 from bot.ports import Store
@@ -64,16 +65,16 @@ def render(month: str, spends: Sequence[DailySpend], currency: Currency) -> byte
         axes.bar(x, series[key], bottom=bottom, label=_label(key))
         bottom = [b + v for b, v in zip(bottom, series[key], strict=True)]
     if any(others):
-        axes.bar(x, others, bottom=bottom, label="others", color="lightgray")
-    axes.set_title(f"Spend per day, {month}", usetex=False)
-    axes.set_xlabel("day of the month (UTC)")
-    axes.set_ylabel(f"spent ({currency.code})")
+        axes.bar(x, others, bottom=bottom, label=_("others"), color="lightgray")
+    axes.set_title(_("Spend per day, {month}").format(month=month), usetex=False)
+    axes.set_xlabel(_("day of the month (UTC)"))
+    axes.set_ylabel(_("spent ({currency})").format(currency=currency.code))
     axes.set_xlim(0.5, days + 0.5)
     axes.set_xticks([day for day in x if day == 1 or day % 5 == 0])
     if shown:
         axes.legend(loc="upper left", fontsize="small")
     else:
-        axes.text(0.5, 0.5, "nothing spent this month", ha="center", transform=axes.transAxes)
+        axes.text(0.5, 0.5, _("nothing spent this month"), ha="center", transform=axes.transAxes)
     figure.tight_layout()
     out = io.BytesIO()
     figure.savefig(out, format="png", dpi=DPI)
@@ -98,7 +99,7 @@ async def draw(store: Store, month: str, workspace_key: str | None = None) -> Us
     """The chart of `month` ("2026-12"), in one workspace or in all, in the display currency;
     drawn in a thread, so that the event loop keeps serving meanwhile."""
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
-        raise InvalidRequest(f"A month looks like 2026-12, not {month!r}.")
+        raise InvalidRequest(_("A month looks like 2026-12, not {month!r}.").format(month=month))
     spends = await store.daily_spend(month, workspace_key)
     png = await asyncio.to_thread(render, month, spends, money.display())
     return UsageChart(month, png, len({spend.user_key for spend in spends}))

@@ -25,6 +25,7 @@ from google.auth import exceptions, transport
 from google.oauth2 import service_account
 
 from bot.errors import ConfigurationError, ProviderAuthError, ProviderUnavailable
+from bot.i18n import N_, _
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ REFRESH_MARGIN_S = 300.0
 DEFAULT_LIFETIME_S = 3600.0
 _TOKEN_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
-KEY_REFUSED_MESSAGE = (
+KEY_REFUSED_MESSAGE = N_(
     "Google refused the bot's service-account key for Vertex AI (deleted, disabled or "
     "mistyped); an admin needs to check it."
 )
@@ -231,7 +232,9 @@ class AccessTokens:
             said = str(exc.args[0] if exc.args else "")[:200]
             if exc.retryable:
                 raise ProviderUnavailable(detail=f"token endpoint: {said}") from None
-            raise ProviderAuthError(KEY_REFUSED_MESSAGE, detail=f"token endpoint: {said}") from None
+            raise ProviderAuthError(
+                _(KEY_REFUSED_MESSAGE), detail=f"token endpoint: {said}"
+            ) from None
         except exceptions.TransportError as exc:
             raise ProviderUnavailable(detail=f"token endpoint: {exc.args[0]}") from None
         token = self._credentials.token
