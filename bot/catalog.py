@@ -235,8 +235,8 @@ class Catalog:
         every = self.models(provider, retired=True)
         if not every:
             raise InvalidRequest(
-                _("There is no provider called {provider!r}. Pick one of: {choices}.").format(
-                    provider=provider, choices=_choices(self.providers())
+                _("There is no provider called {typed}. Pick one of: {choices}.").format(
+                    typed=repr(provider), choices=_choices(self.providers())
                 ),
                 field="provider",
             )
@@ -261,8 +261,8 @@ class Catalog:
             if not self.models(provider, retired=True):
                 self.default_model(provider)  # raises the unknown-provider message
             raise InvalidRequest(
-                _("{provider} has no model called {model!r}. Pick one of: {choices}.").format(
-                    provider=provider, model=model, choices=_choices(known)
+                _("{provider} has no model called {typed}. Pick one of: {choices}.").format(
+                    provider=provider, typed=repr(model), choices=_choices(known)
                 ),
                 field="model",
             )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
+from bot import i18n
 from bot.catalog import Catalog, ModelSpec
 from bot.channels import (
     EVERY_CHANNEL,
@@ -218,18 +219,17 @@ class ChannelActions:
         if daily_s is not None:
             if not budget_value_ok(daily_s):
                 raise InvalidRequest(
-                    _(
-                        "daily must be a number from 0 to {max_channel_daily_s:,} seconds, not "
-                        "{daily_s:g}."
-                    ).format(max_channel_daily_s=MAX_CHANNEL_DAILY_S, daily_s=daily_s)
+                    _("{name} must be a number from 0 to {most} seconds, not {typed}.").format(
+                        name="daily", most=i18n.whole(MAX_CHANNEL_DAILY_S), typed=f"{daily_s:g}"
+                    )
                 )
             changes["daily_s"] = float(daily_s)
         if people is not None:
             people = people.strip().lower()
             if people not in PERSON_GENERATION:
                 raise InvalidRequest(
-                    _("people takes {join}, not {people!r}.").format(
-                        join=", ".join(PERSON_GENERATION), people=people
+                    _("{name} takes {choices}, not {typed}.").format(
+                        name="people", choices=", ".join(PERSON_GENERATION), typed=repr(people)
                     )
                 )
             changes["person_generation"] = people
@@ -247,8 +247,8 @@ class ChannelActions:
         unknown = [name for name in settings if name not in SETTINGS]
         if unknown:
             raise InvalidRequest(
-                _("There is no channel setting called {unknown!r}. Reset one of: {join}.").format(
-                    unknown=unknown[0], join=", ".join(SETTINGS)
+                _("There is no channel setting called {typed}. Reset one of: {choices}.").format(
+                    typed=repr(unknown[0]), choices=", ".join(SETTINGS)
                 )
             )
         if not settings:
@@ -277,7 +277,9 @@ class ChannelActions:
             provider, model = self.default_provider, typed
         if provider not in self.providers:
             raise InvalidRequest(
-                _("The provider {provider!r} is not set up on this bot.").format(provider=provider)
+                _("The provider {provider} is not set up on this bot.").format(
+                    provider=repr(provider)
+                )
             )
         return self.catalog.get(provider, model)
 

@@ -101,9 +101,9 @@ async def _try(args: argparse.Namespace, settings: Settings) -> int:
         except asyncio.CancelledError:
             print(
                 _(
-                    "\nveo-bot: interrupted; job {id} is saved, and `veo-bot resume {id}` on "
+                    "\nveo-bot: interrupted; job {job} is saved, and `veo-bot resume {job}` on "
                     "this database finishes it."
-                ).format(id=job.id),
+                ).format(job=job.id),
                 file=sys.stderr,
             )
             raise
@@ -126,13 +126,15 @@ async def _resume(args: argparse.Namespace, settings: Settings) -> int:
             for job_id in args.job:
                 job = await runtime.store.get_job(job_id)
                 if job is None or job.origin.platform != surface.platform:
-                    unknown = _("There is no `veo-bot try` job {printable}.").format(
-                        printable=printable(job_id)
+                    unknown = _("There is no `veo-bot try` job {job}.").format(
+                        job=printable(job_id)
                     )
                     return fail(unknown, EXIT_BAD_INPUT)
                 if job.state.is_terminal:
                     print(
-                        _("job {id} has already ended: {state}").format(id=job.id, state=job.state),
+                        _("job {job} has already ended: {state}").format(
+                            job=job.id, state=job.state
+                        ),
                         file=sys.stderr,
                     )
                     continue
@@ -151,9 +153,9 @@ async def _resume(args: argparse.Namespace, settings: Settings) -> int:
                 busy = True
                 print(
                     _(
-                        "job {id} is being made by another running `veo-bot try` ({printable}); "
+                        "job {job} is being made by another running `veo-bot try` ({owner}); "
                         "it stays with that process"
-                    ).format(id=job.id, printable=printable(job.owner or "?")),
+                    ).format(job=job.id, owner=printable(job.owner or "?")),
                     file=sys.stderr,
                 )
             else:
@@ -241,9 +243,7 @@ async def _info(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await store.close()
     if job is None:
-        return fail(
-            _("there is no job {printable}").format(printable=printable(args.job)), EXIT_BAD_INPUT
-        )
+        return fail(_("there is no job {job}").format(job=printable(args.job)), EXIT_BAD_INPUT)
     print(texts.job_info(job, TERMINAL))
     return EXIT_OK
 

@@ -82,7 +82,9 @@ class Intake:
             platform=origin.platform,
         )
         raise UserFacingError(
-            _("You're going too fast: try again in {ceil} s.").format(ceil=math.ceil(wait)),
+            _("You're going too fast: try again in {seconds}.").format(
+                seconds=i18n.seconds(math.ceil(wait))
+            ),
             code="rate_limited",
         )
 
@@ -100,9 +102,8 @@ class Intake:
             available = ", ".join(sorted(self._providers)) or "none"
             raise InvalidRequest(
                 _(
-                    "The provider {provider_name!r} is not set up on this bot (available: "
-                    "{available})."
-                ).format(provider_name=provider_name, available=available),
+                    "The provider {provider} is not set up on this bot (available: {available})."
+                ).format(provider=repr(provider_name), available=available),
                 field="provider",
             )
         if request.model is None and provider_name == self._config.default_provider:
@@ -203,9 +204,9 @@ class Intake:
             days = self._config.retention_s / 86400
             raise InvalidRequest(
                 _(
-                    "The images of that video were deleted after {days:g} days, as all are; "
+                    "The images of that video were deleted after {days} days, as all are; "
                     "start a new request with them."
-                ).format(days=days)
+                ).format(days=i18n.number(days))
             )
         request = previous.request.with_media(blobs).model_copy(update={"seed": None})
         return await self.submit(request, origin)

@@ -99,7 +99,9 @@ async def draw(store: Store, month: str, workspace_key: str | None = None) -> Us
     """The chart of `month` ("2026-12"), in one workspace or in all, in the display currency;
     drawn in a thread, so that the event loop keeps serving meanwhile."""
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
-        raise InvalidRequest(_("A month looks like 2026-12, not {month!r}.").format(month=month))
+        raise InvalidRequest(
+            _("A month looks like 2026-12, not {typed}.").format(typed=repr(month))
+        )
     spends = await store.daily_spend(month, workspace_key)
     png = await asyncio.to_thread(render, month, spends, money.display())
     return UsageChart(month, png, len({spend.user_key for spend in spends}))
