@@ -32,7 +32,7 @@ def parse_language(typed: str) -> str | None:
     if chosen is None:
         raise InvalidRequest(
             _("The bot does not speak {typed}. Choose one of {languages}, or off.").format(
-                typed=repr(typed), languages=", ".join(i18n.SUPPORTED)
+                typed=repr(typed), languages=", ".join(sorted(i18n.SUPPORTED))
             )
         )
     return chosen

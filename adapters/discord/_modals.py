@@ -13,7 +13,7 @@ from adapters.discord._client import speak_to
 from adapters.discord._replies import answer_error
 from bot import texts
 from bot.catalog import ModelSpec
-from bot.i18n import _
+from bot.i18n import N_, _
 from bot.models import GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ class _VeoModal(discord.ui.Modal):
         await answer_error(interaction, error)
 
 
-class AnimateModal(_VeoModal, title="Animate with Veo"):
+class AnimateModal(_VeoModal, title=N_("Animate with Veo")):
     def __init__(
         self,
         veo: VeoActions,
@@ -96,7 +96,7 @@ class AnimateModal(_VeoModal, title="Animate with Veo"):
         await self._veo.animate_submitted(interaction, self._message, self._image, fields)
 
 
-class ExtendModal(_VeoModal, title="Extend this video"):
+class ExtendModal(_VeoModal, title=N_("Extend this video")):
     def __init__(self, veo: VeoActions, job_id: str) -> None:
         super().__init__(title=_("Extend this video"), timeout=15 * 60)
         self._veo = veo
@@ -113,7 +113,7 @@ class ExtendModal(_VeoModal, title="Extend this video"):
         await self._veo.extend_submitted(interaction, self._job_id, self.prompt.value)
 
 
-class SettingsModal(_VeoModal, title="Make a video with these settings"):
+class SettingsModal(_VeoModal, title=N_("Make a video with these settings")):
     """The /veo form, filled in with an earlier job's settings (Use these settings)."""
 
     def __init__(

@@ -119,7 +119,7 @@ class UseapiProvider:
         if not veo and intensity not in INTENSITIES:
             # Refused before any upload, so nothing is left behind at LTX Studio.
             raise ProviderBadRequest(
-                "Motion intensity must be low, medium or high.", detail=f"{intensity!r}"
+                _("Motion intensity must be low, medium or high."), detail=f"{intensity!r}"
             )
         # June 18 docs and later: Veo wants reference-image assets, LTX plain images.
         kind = "reference-image" if veo else "image"

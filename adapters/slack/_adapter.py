@@ -263,10 +263,11 @@ class SlackAdapter:
         self, context: AsyncBoltContext, next: Callable[[], Awaitable[Any]]
     ) -> Any:
         """Bolt middleware: the rest of the request (and the work it hands to tasks) in the
-        language the person's workspace fixed, else their own Slack language."""
-        locale = await self._locale_of(context.team_id, context.user_id)
-        with i18n.using(locale):
-            return await next()
+        language the person's workspace fixed, else their own Slack language. Set, not scoped:
+        bolt runs the listener after the middleware returns, in the same task; every request
+        sets it afresh before its listener runs."""
+        i18n.set_locale(await self._locale_of(context.team_id, context.user_id))
+        return await next()
 
     async def _locale_of(self, team_id: str | None, user_id: str | None) -> str:
         if self._service is None or team_id is None:

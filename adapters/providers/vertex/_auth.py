@@ -53,8 +53,10 @@ def service_account_credentials(
     if kind != "service_account":
         found = f'a "{kind}" key' if isinstance(kind, str) and kind else "not a key file"
         raise ConfigurationError(
-            f"{VARIABLE}: {where} is {found}; Vertex AI needs a service-account key "
-            '("type": "service_account"), made under IAM > Service accounts > Keys.'
+            _(
+                "{variable}: {where} is {found}; Vertex AI needs a service-account key "
+                '("type": "service_account"), made under IAM > Service accounts > Keys.'
+            ).format(variable=VARIABLE, where=where, found=found)
         )
     missing = [
         field
@@ -63,14 +65,17 @@ def service_account_credentials(
     ]
     if missing:
         raise ConfigurationError(
-            f"{VARIABLE}: {where} has no {', '.join(missing)}; download a new key for the "
-            "service account."
+            _(
+                "{variable}: {where} has no {fields}; download a new key for the service account."
+            ).format(variable=VARIABLE, where=where, fields=", ".join(missing))
         )
     token_uri = str(info["token_uri"])
     if not _safe_token_uri(token_uri):
         raise ConfigurationError(
-            f"{VARIABLE}: {where} names a token_uri that is not https; the signed grant must "
-            "not travel in the clear."
+            _(
+                "{variable}: {where} names a token_uri that is not https; the signed "
+                "grant must not travel in the clear."
+            ).format(variable=VARIABLE, where=where)
         )
     try:
         # Never always_use_jwt_access: that skips the token endpoint (docs/providers.md §1.3).
@@ -79,7 +84,9 @@ def service_account_credentials(
         )
     except (ValueError, TypeError, IndexError, KeyError):
         raise ConfigurationError(
-            f"{VARIABLE}: the private_key in {where} is not a PEM-encoded RSA key."
+            _("{variable}: the private_key in {where} is not a PEM-encoded RSA key.").format(
+                variable=VARIABLE, where=where
+            )
         ) from None
     return credentials
 
@@ -89,27 +96,43 @@ def load_key_file(path: Path | None) -> service_account.Credentials:
     `ConfigurationError` naming the variable and the problem (never the file's contents)."""
     if path is None:
         raise ConfigurationError(
-            f"VERTEX_PROJECT is set, so Vertex AI needs {VARIABLE}: the path of the service "
-            "account's JSON key file."
+            _(
+                "VERTEX_PROJECT is set, so Vertex AI needs {variable}: the path of the "
+                "service account's JSON key file."
+            ).format(variable=VARIABLE)
         )
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigurationError(f"{VARIABLE}: there is no file at {path}.") from None
+        raise ConfigurationError(
+            _("{variable}: there is no file at {path}.").format(variable=VARIABLE, path=path)
+        ) from None
     except IsADirectoryError:
-        raise ConfigurationError(f"{VARIABLE}: {path} is a folder, not a key file.") from None
+        raise ConfigurationError(
+            _("{variable}: {path} is a folder, not a key file.").format(
+                variable=VARIABLE, path=path
+            )
+        ) from None
     except PermissionError:
         raise ConfigurationError(
-            f"{VARIABLE}: {path} cannot be read by the bot (permission denied)."
+            _("{variable}: {path} cannot be read by the bot (permission denied).").format(
+                variable=VARIABLE, path=path
+            )
         ) from None
     except (OSError, UnicodeDecodeError):
-        raise ConfigurationError(f"{VARIABLE}: {path} cannot be read as a text file.") from None
+        raise ConfigurationError(
+            _("{variable}: {path} cannot be read as a text file.").format(
+                variable=VARIABLE, path=path
+            )
+        ) from None
     try:
         info = json.loads(text)
     except json.JSONDecodeError:
         info = None
     if not isinstance(info, dict):
-        raise ConfigurationError(f"{VARIABLE}: {path} is not a JSON key file.")
+        raise ConfigurationError(
+            _("{variable}: {path} is not a JSON key file.").format(variable=VARIABLE, path=path)
+        )
     return service_account_credentials(info, where=str(path))
 
 

@@ -94,16 +94,16 @@ NOT_EXTENDABLE_MESSAGE = N_(
 )
 PERSON_SETTING_MESSAGE = N_("This workspace's setting for people in videos is not one Veo knows.")
 
-_CANNOT_MAKE = "Veo could not make a video from this request. Try a different prompt or image."
-_OVER_LIMIT = "Veo is over its usage limit right now. Please try again later."
-_OPERATION_FAILED = "Veo ran into a problem while making this video. Please try again."
+_CANNOT_MAKE = N_("Veo could not make a video from this request. Try a different prompt or image.")
+_OVER_LIMIT = N_("Veo is over its usage limit right now. Please try again later.")
+_OPERATION_FAILED = N_("Veo ran into a problem while making this video. Please try again.")
 # google.rpc.Code of a failed operation -> what people are told.
 _OPERATION_FAILURES: dict[int, str] = {
     3: _CANNOT_MAKE,  # INVALID_ARGUMENT
     9: _CANNOT_MAKE,  # FAILED_PRECONDITION
     11: _CANNOT_MAKE,  # OUT_OF_RANGE
     8: _OVER_LIMIT,  # RESOURCE_EXHAUSTED
-    7: _(PERMISSION_MESSAGE),  # PERMISSION_DENIED
+    7: PERMISSION_MESSAGE,  # PERMISSION_DENIED
 }
 
 
@@ -395,7 +395,7 @@ def read_status(name: str, head: Head) -> ProviderStatus:
         if isinstance(code, int):
             message = _OPERATION_FAILURES.get(code, _OPERATION_FAILED)
         return ProviderStatus(
-            ProviderJobState.FAILED, error_code="provider_failed", error_message=message
+            ProviderJobState.FAILED, error_code="provider_failed", error_message=_(message)
         )
     if not head.done:
         return ProviderStatus(ProviderJobState.RUNNING)
