@@ -51,13 +51,18 @@ def service_account_credentials(
     the operator reads what is wrong; never quotes the key."""
     kind = info.get("type")
     if kind != "service_account":
-        found = f'a "{kind}" key' if isinstance(kind, str) and kind else "not a key file"
-        raise ConfigurationError(
+        said = (
             _(
-                "{variable}: {where} is {found}; Vertex AI needs a service-account key "
+                '{variable}: {where} is a "{kind}" key; Vertex AI needs a service-account key '
                 '("type": "service_account"), made under IAM > Service accounts > Keys.'
-            ).format(variable=VARIABLE, where=where, found=found)
+            )
+            if isinstance(kind, str) and kind
+            else _(
+                "{variable}: {where} is not a key file; Vertex AI needs a service-account key "
+                '("type": "service_account"), made under IAM > Service accounts > Keys.'
+            )
         )
+        raise ConfigurationError(said.format(variable=VARIABLE, where=where, kind=kind))
     missing = [
         field
         for field in ("client_email", "private_key", "token_uri")
