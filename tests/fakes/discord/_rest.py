@@ -275,8 +275,7 @@ class Rest(Gateway):
         for locale, said in (item.get("name_localizations") or {}).items():
             if locale not in DISCORD_LOCALES:
                 raise invalid_form(f"{locale!r} is not a Discord locale")
-            strict = slash or item.get("type", CHAT_INPUT) != CHAT_INPUT
-            if strict and (not COMMAND_NAME.match(said) or said != said.lower()):
+            if slash and (not COMMAND_NAME.match(said) or said != said.lower()):
                 raise invalid_form(f"localised name {said!r} ({locale}) is not a valid name")
             if not 1 <= len(said) <= 32:
                 raise invalid_form(f"localised name {said!r} ({locale}) must be 1 to 32 long")
