@@ -221,9 +221,7 @@ def compile_term(term: str) -> TermMatcher:
     term = term.strip()
     if not term or len(term) > MAX_TERM_CHARS:
         raise InvalidRequest(
-            _("A banned term must be 1 to {MAX_TERM_CHARS} characters.").format(
-                MAX_TERM_CHARS=MAX_TERM_CHARS
-            )
+            _("A banned term must be 1 to {most} characters.").format(most=MAX_TERM_CHARS)
         )
     if term.startswith(PATTERN_PREFIX):
         # Not case folded: that would change the pattern's meaning (`\S` would become `\s`).
@@ -320,7 +318,7 @@ def too_many_terms() -> InvalidRequest:
     """The refusal when a workspace already bans the most terms it may keep."""
     return InvalidRequest(
         _(
-            "This workspace already bans {MAX_TERMS} terms, the most it can keep. "
+            "This workspace already bans {most} terms, the most it can keep. "
             "Unban one (or fold several into one re: pattern) before adding another."
-        ).format(MAX_TERMS=MAX_TERMS)
+        ).format(most=MAX_TERMS)
     )
