@@ -179,10 +179,3 @@ def utc(at: float) -> str:
     return _("{moment} UTC").format(
         moment=format_datetime(moment, "short", tzinfo=UTC, locale=babel_locale())
     )
-
-
-def moment(at: float) -> str:
-    """A moment in UTC written in full for the reader's locale (a day a report covers)."""
-    return format_datetime(
-        datetime.fromtimestamp(at, UTC), "medium", tzinfo=UTC, locale=babel_locale()
-    )
