@@ -33,6 +33,7 @@ from bot.outcomes import Outcomes, may_retry, timed
 from bot.polling import Polling
 from bot.ports import ChatSurface, Store, VideoProvider
 from bot.status_cards import StatusCards
+from bot.waiting import Waiting
 from bot.workers import known_dead
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,9 @@ class Lifecycle:
         self._links = links
         self._wake = wake
         self._cards = StatusCards(store=store, surfaces=surfaces, clock=clock)
+        self._waiting = Waiting(
+            store=store, config=config, clock=clock, metrics=metrics, cards=self._cards, wake=wake
+        )
         self._early_callbacks: set[str] = set()
         # When a callback last made each job poll at once: replays within the poll interval
         # do not make the provider be asked again.
@@ -135,6 +139,8 @@ class Lifecycle:
                 JobState.RUNNING,
             ):
                 await self._time_out(job)
+            elif job.state is JobState.QUEUED:
+                await self._waiting.step(job)
             elif job.state is JobState.PENDING:
                 await self._start(job)
             elif job.state.at_provider:
@@ -296,6 +302,17 @@ class Lifecycle:
         if submitted is not None:
             log.info("job %s submitted to %s as %s", job.id, job.provider, provider_job_id)
             self._wake()
+        elif (now_job := await self._store.get_job(job.id)) is not None and (
+            now_job.state is JobState.CANCELLED
+        ):
+            # Cancelled while the submit was on its way: stop what the provider started.
+            await self._cancel_started(job, provider_job_id)
+
+    async def _cancel_started(self, job: Job, provider_job_id: str) -> None:
+        try:
+            await self._providers[job.provider].cancel(provider_job_id)
+        except ProviderError as err:
+            log.warning("job %s: cancelled, but the provider kept it: %s", job.id, err)
 
     async def _poll(self, job: Job) -> None:
         provider = self._providers[job.provider]

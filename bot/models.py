@@ -14,6 +14,9 @@ from bot.refs import Refs, load_refs
 class JobState(enum.StrEnum):
     """Where a job is in its life; delivered, failed, timed out and cancelled are final."""
 
+    # Waiting at the bot for one of the requester's slots (over the concurrency limit):
+    # its seconds are reserved, nothing is sent to the provider yet.
+    QUEUED = "queued"
     PENDING = "pending"
     SUBMITTED = "submitted"
     RUNNING = "running"

@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.catalog import InputKind, ModelSpec
-from bot.jobs import QuotaReport
-from bot.models import Job
+from bot.models import Job, QuotaReport
 from bot.texts._markup import MIB, Markup, joined, seconds
 from bot.texts._money import job_cost, money_left
 

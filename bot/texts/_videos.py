@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bot.models import Job, JobState, ResultLink
 from bot.texts._markup import Markup, capitalised
+from bot.texts._queue import queued_ahead
 
 # --- the buttons under a video ------------------------------------------------------------
 
@@ -64,6 +65,7 @@ def deleted_by(user_id: str, markup: Markup) -> str:
 # --- progress and delivery ----------------------------------------------------------------
 
 _HEADLINES = {
+    JobState.QUEUED: "Queued",
     JobState.PENDING: "Queued",
     JobState.SUBMITTED: "Queued at the video provider",
     JobState.RUNNING: "Rendering",
@@ -82,7 +84,10 @@ def headline(state: JobState) -> str:
 
 
 def queue_place(job: Job) -> str | None:
-    """Where the job waits in the provider's queue, as a status line; None when not told."""
+    """Where the job waits: at the bot for a slot of its requester's, or in the provider's
+    queue, as a status line; None when not told."""
+    if job.state is JobState.QUEUED and job.queue_position is not None:
+        return queued_ahead(job.queue_position)
     note = job.queue_note
     return capitalised(note) if note else None
 
