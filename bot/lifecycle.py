@@ -96,6 +96,7 @@ class Lifecycle:
 
     def _forget(self, job_id: str) -> None:
         self._cards.forget(job_id)
+        self._waiting.forget(job_id)
         self._callback_polls.pop(job_id, None)
 
     def _callback_url(self, job: Job) -> str | None:

@@ -532,7 +532,7 @@ class PostgresStore:
             if to_state.is_terminal:
                 # A slot may have freed: the requester's waiting jobs look again at once.
                 await db.execute(
-                    """UPDATE jobs SET due_at = $1
+                    """UPDATE jobs SET due_at = $1, version = version + 1
                        WHERE state = 'queued' AND due_at > $1 AND user_key = $2""",
                     now,
                     row["user_key"],
@@ -572,6 +572,13 @@ class PostgresStore:
                 now,
                 deadline_at,
                 job_id,
+            )
+            # Those behind it moved up: their cards show it at once.
+            await db.execute(
+                """UPDATE jobs SET due_at = $1, version = version + 1
+                   WHERE user_key = $2 AND state = 'queued' AND due_at > $1""",
+                now,
+                user_key,
             )
             return _record_to_job(started) if started is not None else None
 

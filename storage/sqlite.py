@@ -624,7 +624,7 @@ class SqliteStore:
             if to_state.is_terminal:
                 # A slot may have freed: the requester's waiting jobs look again at once.
                 await db.execute(
-                    """UPDATE jobs SET due_at = ?
+                    """UPDATE jobs SET due_at = ?, version = version + 1
                        WHERE state = 'queued' AND due_at > ?
                          AND user_key = (SELECT user_key FROM jobs WHERE id = ?)""",
                     (now, now, job_id),
@@ -659,6 +659,12 @@ class SqliteStore:
                        updated_at = ?, version = version + 1
                    WHERE id = ?""",
                 (now, deadline_at, now, job_id),
+            )
+            # Those behind it moved up: their cards show it at once.
+            await db.execute(
+                """UPDATE jobs SET due_at = ?, version = version + 1
+                   WHERE user_key = ? AND state = 'queued' AND due_at > ?""",
+                (now, key, now),
             )
             return await self._get_job_in(db, job_id)
 

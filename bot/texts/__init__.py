@@ -78,6 +78,7 @@ from bot.texts._queue import (
     queued_ahead,
     too_late_to_cancel,
     usually_takes,
+    waits_its_turn,
 )
 from bot.texts._requests import (
     attachment_link_expired,
@@ -227,6 +228,7 @@ __all__ = [
     "video_gone",
     "video_ready",
     "video_unknown",
+    "waits_its_turn",
     "what_should_happen",
     "which_message_to_delete",
 ]

@@ -16,6 +16,15 @@ def queued_ahead(ahead: int) -> str:
     )
 
 
+def waits_its_turn() -> str:
+    """Said when a request is accepted to wait at the bot."""
+    return _(
+        "You already have as many videos in progress as you may have at once, so this one "
+        "waits its turn; nothing is sent to the video provider until then, and you can cancel "
+        "it from its card."
+    )
+
+
 def usually_takes(low_min: int, high_min: int) -> str:
     """How long the model's recent videos took, as a range of whole minutes."""
     if low_min >= high_min:
