@@ -94,11 +94,12 @@ def status_card(job: Job) -> discord.Embed:
     """The card in the channel while the job runs: what was asked and how far it is."""
     embed = discord.Embed(title=f"🎬 {texts.headline(job.state)}", colour=_WORKING)
     _describe(embed, job)
-    place = texts.queue_place(job)
-    if job.state is JobState.QUEUED:
-        progress = place or texts.headline(job.state)  # waiting at the bot: no bar
+    if job.state is JobState.QUEUED:  # waiting at the bot: its place, no bar
+        progress = texts.queue_place(job) or texts.headline(job.state)
     else:
-        progress = progress_bar(job.progress) + (f" · {place}" if place else "")
+        progress = progress_bar(job.progress)
+        if job.queue_note:
+            progress += f" · {job.queue_note}"
     embed.add_field(name="Progress", value=progress, inline=False)
     return embed
 
