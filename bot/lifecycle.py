@@ -26,6 +26,7 @@ from bot.errors import (
     reference_id,
     unexpected_message,
 )
+from bot.eta import Estimates
 from bot.links import MediaLinks
 from bot.metrics import Metrics
 from bot.models import Job, JobState, ProviderJobState, ProviderStatus
@@ -71,6 +72,7 @@ class Lifecycle:
         self._links = links
         self._wake = wake
         self._cards = StatusCards(store=store, surfaces=surfaces, clock=clock)
+        self._estimates = Estimates(store=store, clock=clock)
         self._waiting = Waiting(
             store=store, config=config, clock=clock, metrics=metrics, cards=self._cards, wake=wake
         )
@@ -382,7 +384,13 @@ class Lifecycle:
             )
         if updated is not None:
             # Where it waits in the provider's queue is news for the card, not for the store.
-            await self._cards.push_progress(replace(updated, queue_position=status.queue_position))
+            await self._cards.push_progress(
+                replace(
+                    updated,
+                    queue_position=status.queue_position,
+                    usual_minutes=await self._estimates.usual_minutes(job.model),
+                )
+            )
 
     async def _time_out(self, job: Job) -> None:
         minutes = self._config.job_timeout_s / 60

@@ -218,6 +218,9 @@ class Job:
     # While the provider holds the job in its queue: how many jobs are ahead of it, from the
     # latest reading (fal's queue_position). For the status card only; never stored.
     queue_position: int | None = None
+    # While at the provider: how long the model's recent jobs took, in whole minutes (low,
+    # high), from `bot.eta`. For the status card only; never stored.
+    usual_minutes: tuple[int, int] | None = None
 
     @property
     def origin_refs(self) -> Refs:

@@ -100,6 +100,8 @@ def status_card(job: Job) -> discord.Embed:
         progress = progress_bar(job.progress)
         if job.queue_note:
             progress += f" · {job.queue_note}"
+        if usual := texts.usual_time(job):
+            progress += f" · {usual}"
     embed.add_field(name="Progress", value=progress, inline=False)
     return embed
 

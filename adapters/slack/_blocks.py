@@ -150,6 +150,8 @@ def status_card(job: Job) -> tuple[str, list[Block]]:
         status = f"⏳ {texts.queue_place(job) or texts.headline(job.state)}…"
     else:
         status = f"🎬 {texts.headline(JobState.RUNNING)} {_bar(job.progress)} {job.progress}%"
+    if usual := texts.usual_time(job):
+        status += f" · {usual}"
     cancel = {
         "type": "actions",
         "block_id": "veo_status_actions",

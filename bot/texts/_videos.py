@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.models import Job, JobState, ResultLink
 from bot.texts._markup import Markup, capitalised
-from bot.texts._queue import queued_ahead
+from bot.texts._queue import queued_ahead, usually_takes
 
 # --- the buttons under a video ------------------------------------------------------------
 
@@ -90,6 +90,15 @@ def queue_place(job: Job) -> str | None:
         return queued_ahead(job.queue_position)
     note = job.queue_note
     return capitalised(note) if note else None
+
+
+def usual_time(job: Job) -> str | None:
+    """How long the job's model usually takes (`usually_takes`), while the job is at the
+    provider and enough of the model's jobs have finished to say; else None."""
+    if job.usual_minutes is None or not job.state.at_provider:
+        return None
+    low, high = job.usual_minutes
+    return usually_takes(low, high)
 
 
 def asked_for_a_video(user_id: str, prompt: str, markup: Markup) -> str:

@@ -4,15 +4,17 @@ its quota outcome on the card."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from bot import texts
-from bot.models import Job, JobState, QuotaLimits
+from bot.models import GenerationRequest, Job, JobState, QuotaLimits
+from bot.quota import period_at
 from storage.sqlite import SqliteStore
 from tests.discord.support import RUNNING, DiscordBot, card_refs, finish_at_provider, running_bot
 from tests.fakes._base import sample_mp4
 from tests.fakes.discord import MANAGE_GUILD, MEMBER_PERMISSIONS, Message
-from tests.support import ScriptedProvider, eventually
+from tests.support import ScriptedProvider, eventually, origin
 
 ONE_AT_A_TIME = QuotaLimits(user_daily_s=1000, user_concurrent=1, workspace_monthly_s=0)
 
@@ -86,7 +88,7 @@ async def test_cancel_is_for_the_requester_or_an_admin_and_the_card_says_what_it
         assert refused == (
             f"Only <@{author.id}>, who asked for this video, or an admin can cancel it."
         )
-        assert (await bot.store.get_job(running.id)).state is JobState.RUNNING  # type: ignore[union-attr]
+        assert (await bot.store.get_job(running.id)).state.at_provider  # type: ignore[union-attr]
 
         # The waiting one, by its requester: refunded, and it never reaches the provider.
         said = await bot.reply(await fake.click(waiting_card, "Cancel", user=author))
@@ -104,3 +106,39 @@ async def test_cancel_is_for_the_requester_or_an_admin_and_the_card_says_what_it
         assert provider.submits == [running.id]
         thread = bot.thread_of(running)
         assert not [m for m in fake.bot_messages_in(thread) if m.videos]
+
+
+async def seed_completions(store: SqliteStore, took: tuple[float, ...]) -> None:
+    """Earlier videos of the scripted model (asked elsewhere), each done in `took` seconds."""
+    now = time.time() - 3600
+    for n, seconds in enumerate(took):
+        job = Job(
+            id=f"e{n}",
+            origin=origin(user=f"earlier{n}"),
+            request=GenerationRequest(prompt="earlier", duration_s=8),
+            provider="scripted",
+            model="scripted-1",
+            state=JobState.PENDING,
+            created_at=now,
+            updated_at=now,
+            deadline_at=now + 600,
+            cost_s=8,
+        )
+        await store.create_job(job, [], QuotaLimits(1000, 100, 0), period_at(now))
+        await store.transition(job.id, (JobState.PENDING,), JobState.SUBMITTED, now=now)
+        await store.transition(job.id, (JobState.SUBMITTED,), JobState.SUCCEEDED, now=now + seconds)
+
+
+async def test_a_running_card_says_how_long_the_model_usually_takes(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    # Quick ones, so that the adaptive polls (which follow the same history) come soon.
+    await seed_completions(store, (0.1, 0.2, 0.3, 0.4, 0.5))
+    provider = ScriptedProvider([RUNNING], video=sample_mp4())
+    async with running_bot(store, tmp_path, provider=provider) as bot:
+        await bot.reply(await bot.fake.slash("veo", {"prompt": "a slow tide"}))
+        job = await bot.started(5)
+        status = await card_of(bot, job)
+
+        await bot.fake.wait_for(lambda: "usually about 1 min" in status.text())
+        assert "50%" in status.text()  # the provider's own figure
