@@ -4,17 +4,15 @@ its quota outcome on the card."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from bot import texts
-from bot.models import GenerationRequest, Job, JobState, QuotaLimits
-from bot.quota import period_at
+from bot.models import Job, JobState, QuotaLimits
 from storage.sqlite import SqliteStore
 from tests.discord.support import RUNNING, DiscordBot, card_refs, finish_at_provider, running_bot
 from tests.fakes._base import sample_mp4
 from tests.fakes.discord import MANAGE_GUILD, MEMBER_PERMISSIONS, Message
-from tests.support import ScriptedProvider, eventually, origin
+from tests.support import ScriptedProvider, eventually, seed_completions
 
 ONE_AT_A_TIME = QuotaLimits(user_daily_s=1000, user_concurrent=1, workspace_monthly_s=0)
 
@@ -106,27 +104,6 @@ async def test_cancel_is_for_the_requester_or_an_admin_and_the_card_says_what_it
         assert provider.submits == [running.id]
         thread = bot.thread_of(running)
         assert not [m for m in fake.bot_messages_in(thread) if m.videos]
-
-
-async def seed_completions(store: SqliteStore, took: tuple[float, ...]) -> None:
-    """Earlier videos of the scripted model (asked elsewhere), each done in `took` seconds."""
-    now = time.time() - 3600
-    for n, seconds in enumerate(took):
-        job = Job(
-            id=f"e{n}",
-            origin=origin(user=f"earlier{n}"),
-            request=GenerationRequest(prompt="earlier", duration_s=8),
-            provider="scripted",
-            model="scripted-1",
-            state=JobState.PENDING,
-            created_at=now,
-            updated_at=now,
-            deadline_at=now + 600,
-            cost_s=8,
-        )
-        await store.create_job(job, [], QuotaLimits(1000, 100, 0), period_at(now))
-        await store.transition(job.id, (JobState.PENDING,), JobState.SUBMITTED, now=now)
-        await store.transition(job.id, (JobState.SUBMITTED,), JobState.SUCCEEDED, now=now + seconds)
 
 
 async def test_a_running_card_says_how_long_the_model_usually_takes(

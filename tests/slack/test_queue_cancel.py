@@ -15,7 +15,7 @@ from tests.fakes._base import sample_mp4
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack._model import Message
 from tests.slack.support import SlackBot, running_bot
-from tests.support import ScriptedProvider, eventually
+from tests.support import ScriptedProvider, eventually, seed_completions
 
 ONE_AT_A_TIME = QuotaLimits(user_daily_s=1000, user_concurrent=1, workspace_monthly_s=0)
 RUNNING = ProviderStatus(ProviderJobState.RUNNING, progress=50)
@@ -91,3 +91,18 @@ async def test_over_the_limit_a_request_waits_then_starts_and_cancel_refunds(
         provider.jobs[started.provider_job_id].readings = [SUCCEEDED]
         assert (await bot.finished(third)).state is JobState.DELIVERED
         assert second.id not in provider.submits
+
+
+async def test_a_running_card_says_how_long_the_model_usually_takes(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    # Quick ones, so that the adaptive polls (which follow the same history) come soon.
+    await seed_completions(store, (0.1, 0.2, 0.3, 0.4, 0.5))
+    provider = ScriptedProvider([RUNNING], video=sample_mp4())
+    async with running_bot(store, tmp_path, provider=provider) as bot:
+        await bot.command("a slow tide")
+        job = await at(bot, await bot.next_job(5), JobState.RUNNING)
+        status = await card(bot, job)
+
+        await bot.fake.wait_for(lambda: "usually about 1 min" in text_of(bot.fake, status))
+        assert "50%" in text_of(bot.fake, status)  # the provider's own figure
