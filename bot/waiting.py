@@ -18,7 +18,7 @@ from dataclasses import replace
 from bot.clock import Clock
 from bot.config import ServiceConfig
 from bot.metrics import Metrics
-from bot.models import Job
+from bot.models import Job, JobState
 from bot.ports import Store
 from bot.status_cards import StatusCards
 
@@ -62,6 +62,9 @@ class Waiting:
             )
             self._wake()
             return
+        current = await self._store.get_job(job.id)
+        if current is None or current.state is not JobState.QUEUED:
+            return  # cancelled meanwhile: its card says so already
         ahead = await self._store.queue_ahead(job.id)
         shown = replace(job, queue_position=ahead)
         again = now + self._config.queue_recheck_s

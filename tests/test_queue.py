@@ -361,3 +361,23 @@ async def test_two_cancels_at_once_cancel_once(store: AnyStore, tmp_path: Path) 
     assert first == second
     assert len(chat.of(job.id, "failure")) == 1
     assert service.metrics.value("veo_jobs_cancelled_total", outcome="cancelled_refunded") == 1
+
+
+async def test_a_step_that_read_a_waiting_job_before_it_was_cancelled_draws_nothing(
+    store: AnyStore, tmp_path: Path
+) -> None:
+    service, _, chat = service_for(store, tmp_path)
+    await service.submit(REQUEST, origin())
+    ahead = await service.submit(REQUEST, origin())
+    waiting = await service.submit(REQUEST, origin())
+    await step(service, ahead.id)
+    stale = await step(service, waiting.id)  # as the scheduler claimed it
+
+    await service.cancel(ahead.id, who="@ann")
+    await service.cancel(waiting.id, who="@ann")
+    await service.advance(stale)
+
+    assert chat.places(waiting.id) == ["Queued — 1 ahead of you"]
+    assert [p.kind for p in chat.posts if p.job_id == waiting.id][-1] == "failure"
+    job = await service.get_job(waiting.id)
+    assert job is not None and job.state is JobState.CANCELLED
