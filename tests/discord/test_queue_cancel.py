@@ -9,9 +9,16 @@ from pathlib import Path
 from bot import texts
 from bot.models import Job, JobState, QuotaLimits
 from storage.sqlite import SqliteStore
-from tests.discord.support import RUNNING, DiscordBot, card_refs, finish_at_provider, running_bot
+from tests.discord.support import (
+    RUNNING,
+    SUCCEEDED,
+    DiscordBot,
+    card_refs,
+    finish_at_provider,
+    running_bot,
+)
 from tests.fakes._base import sample_mp4
-from tests.fakes.discord import MANAGE_GUILD, MEMBER_PERMISSIONS, Message
+from tests.fakes.discord import MANAGE_GUILD, MEMBER_PERMISSIONS, FakeDiscord, Message
 from tests.support import ScriptedProvider, eventually, seed_completions
 
 ONE_AT_A_TIME = QuotaLimits(user_daily_s=1000, user_concurrent=1, workspace_monthly_s=0)
@@ -119,3 +126,36 @@ async def test_a_running_card_says_how_long_the_model_usually_takes(
 
         await bot.fake.wait_for(lambda: "usually about 1 min" in status.text())
         assert "50%" in status.text()  # the provider's own figure
+
+
+async def test_a_waiting_request_survives_a_restart_and_keeps_its_one_card(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider([RUNNING], video=sample_mp4())
+    async with FakeDiscord() as fake:
+        async with running_bot(
+            store, tmp_path, fake=fake, provider=provider, limits=ONE_AT_A_TIME
+        ) as bot:
+            await bot.reply(await fake.slash("veo", {"prompt": "a first lantern"}))
+            first = await bot.started()
+            await bot.reply(await fake.slash("veo", {"prompt": "a second lantern"}))
+            second = await bot.next_job(1)
+            waiting_card = await card_of(bot, second)
+            await fake.wait_for(lambda: "Queued — next in line" in waiting_card.text())
+
+        provider.readings = [SUCCEEDED]  # what the provider says of jobs submitted from now on
+        async with running_bot(
+            store, tmp_path, fake=fake, provider=provider, limits=ONE_AT_A_TIME
+        ) as bot:
+            assert (await bot.store.get_job(second.id)).state is JobState.QUEUED  # type: ignore[union-attr]
+            finish_at_provider(bot, first)
+            assert (await bot.finished(first)).state is JobState.DELIVERED
+            assert (await bot.finished(second)).state is JobState.DELIVERED
+
+        footer = f"veo job {second.id}"
+        cards = [
+            m
+            for m in fake.bot_messages_in(fake.channel_id)
+            if any(e.get("footer", {}).get("text") == footer for e in m.embeds)
+        ]
+        assert cards == [waiting_card] and not waiting_card.components
