@@ -192,6 +192,24 @@ class Store(Blobs, Protocol):
         A job already recorded under `idempotency_key` is returned instead, charging nothing."""
         ...
 
+    async def create_jobs(
+        self,
+        jobs: Sequence[Job],
+        media: Sequence[tuple[MediaRole, int, bytes]],
+        limits: QuotaLimits,
+        period: QuotaPeriod,
+        *,
+        idempotency_key: str | None = None,
+    ) -> list[Job]:
+        """Insert the takes of one request for several videos (`bot.variants`), each with the
+        same media, and reserve their quota together: all, or none (`QuotaExceeded` for their
+        sum). The takes already recorded under `idempotency_key` are returned instead."""
+        ...
+
+    async def group_jobs(self, group_id: str) -> list[Job]:
+        """The takes of one request for several videos, in take order."""
+        ...
+
     async def check_quota(
         self,
         origin: Origin,

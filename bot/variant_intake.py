@@ -1,0 +1,67 @@
+"""Recording a request for several takes (`count` > 1): one job for a model that makes them
+all in one call, else a job per take in a group; either way reserved together, all or
+nothing, and refused saying how many takes would fit (see `bot.variants`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from bot.catalog import ModelSpec
+from bot.errors import QuotaExceeded
+from bot.models import Job, MediaRole, QuotaLimits, QuotaPeriod
+from bot.ports import Store
+from bot.variants import fit_refusal, one_job, takes
+
+
+async def record_takes(
+    store: Store,
+    job: Job,
+    *,
+    spec: ModelSpec,
+    media: Sequence[tuple[MediaRole, int, bytes]],
+    limits: QuotaLimits,
+    period: QuotaPeriod,
+    ids: Sequence[str],
+    idempotency_key: str | None = None,
+) -> list[Job]:
+    """Store `job` (validated, priced for one take, its request's `count` > 1) as the takes
+    it asks for, and reserve them; the jobs stored, first take first. `ids`: a fresh job id
+    per further take. Raises `QuotaExceeded` saying how many takes would fit."""
+    count = job.request.count
+    price = job.cost_micro_usd
+    if one_job(spec, count):
+        jobs = [
+            replace(
+                job,
+                cost_s=job.cost_s * count,
+                cost_micro_usd=None if price is None else price * count,
+            )
+        ]
+    else:
+        jobs = [
+            replace(
+                job,
+                id=job.id if i == 0 else ids[i - 1],
+                request=request,
+                group_id=job.id,
+                take=i,
+            )
+            for i, request in enumerate(takes(job.request))
+        ]
+    try:
+        if len(jobs) == 1:
+            stored = [
+                await store.create_job(
+                    jobs[0], media, limits, period, idempotency_key=idempotency_key
+                )
+            ]
+        else:
+            stored = await store.create_jobs(
+                jobs, media, limits, period, idempotency_key=idempotency_key
+            )
+    except QuotaExceeded as refusal:
+        raise fit_refusal(
+            refusal, count=count, take_s=job.cost_s, take_micro_usd=price
+        ) from refusal
+    return stored
