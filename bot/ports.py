@@ -31,6 +31,7 @@ from bot.models import (
 )
 from bot.refs import Refs
 from bot.shared_files import Blobs
+from bot.variants import TakeVideo
 
 
 class VideoProvider(Protocol):
@@ -163,6 +164,21 @@ class ChatSurface(Protocol):
 
     async def report_failure(self, job: Job, message: str) -> None:
         """Tell the requester, on the card or in its thread, why the job failed."""
+        ...
+
+
+@runtime_checkable
+class PostsTakes(Protocol):
+    """A surface that posts a request's several takes as one message (`bot.variants`); on
+    any other each take is posted as a video of its own (a terminal: a file each)."""
+
+    async def deliver_takes(
+        self, takes: Sequence[TakeVideo], *, failed: Sequence[Job], notice: str | None
+    ) -> list[Refs]:
+        """Post the takes as one message: every video that was made (or its link), a Re-roll
+        per take and the usual buttons for the first; `failed` are the takes that could not be
+        made (refunded), said so on it. Every job given carries the origin of the first take,
+        whose card is marked done. Return each take's refs, in order."""
         ...
 
 

@@ -11,12 +11,14 @@ takes differ and each stays reproducible.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot import money
 from bot.errors import InvalidRequest, QuotaExceeded
 from bot.i18n import _, ngettext
-from bot.models import GenerationRequest
+from bot.models import GenerationRequest, Job, ResultLink
 from bot.quota import (
     CHANNEL_DAILY,
     USER_DAILY,
@@ -29,6 +31,23 @@ if TYPE_CHECKING:
     from bot.catalog import ModelSpec
 
 MAX_TAKES = 4
+
+
+@dataclass(frozen=True, slots=True)
+class TakeVideo:
+    """One take on a group's card: its job, and its video as a file to upload or, when even
+    re-encoded it is too large there, as a link (one of the two)."""
+
+    job: Job
+    video: Path | None
+    link: ResultLink | None = None
+
+    @property
+    def number(self) -> int:
+        """The take as people count it, from 1."""
+        return self.job.take + 1
+
+
 # The largest seed a take may use (the catalog's MAX_SEED, which imports this module).
 _MAX_SEED = 2**32 - 1
 
@@ -36,6 +55,15 @@ _MAX_SEED = 2**32 - 1
 def count_out_of_range(count: int) -> str:
     """The refusal of a count outside 1 to 4, in plain words."""
     return _("Ask for 1 to {most} videos at once, not {count}.").format(most=MAX_TAKES, count=count)
+
+
+def none_of_the_takes(count: int, refunded_s: float) -> str:
+    """Every take of a request failed: nothing to show, nothing charged (said on the card)."""
+    return ngettext(
+        "The video could not be made; its {seconds} s were refunded.",
+        "None of the {count} videos could be made; their {seconds} s were refunded.",
+        count,
+    ).format(count=count, seconds=f"{refunded_s:g}")
 
 
 def parse_count(raw: str | int | None) -> int:

@@ -35,6 +35,7 @@ from bot.errors import InvalidRequest, UserFacingError
 from bot.jobs import JobService
 from bot.media import MAX_IMAGE_BYTES, load_image
 from bot.models import GenerationRequest, ImageInput, Job, Origin
+from bot.variants import parse_count
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class VeoOptions:
     negative_prompt: str | None = None
     audio: bool | None = None
     private: bool | None = None
+    count: int | None = None
 
 
 def in_dm(interaction: Interaction) -> bool:
@@ -320,6 +322,7 @@ class VeoCommands(HistoryActions):
             first_frame=first,
             last_frame=last,
             private=bool(options.private),
+            count=parse_count(options.count),
         )
         return await self._submit(interaction, request, origin)
 
@@ -473,7 +476,9 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
         negative_prompt="What to keep out of the video",
         audio="Make sound too (models that can)",
         private="Send the video to you alone, not into the channel",
+        count="How many takes to make at once, 1 to 4 (each is charged)",
     )
+    @app_commands.choices(count=[app_commands.Choice(name=str(n), value=n) for n in (1, 2, 3, 4)])
     @_in_servers_and_dms
     async def veo_command(  # noqa: PLR0917 - the signature is the command
         interaction: Interaction,
@@ -487,6 +492,7 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
         negative_prompt: str | None = None,
         audio: bool | None = None,
         private: bool | None = None,
+        count: int | None = None,
     ) -> None:
         await veo.veo(
             interaction,
@@ -501,6 +507,7 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
                 negative_prompt=negative_prompt,
                 audio=audio,
                 private=private,
+                count=count,
             ),
         )
 

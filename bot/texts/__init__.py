@@ -93,6 +93,14 @@ from bot.texts._requests import (
     use_in_a_channel,
     what_should_happen,
 )
+from bot.texts._variants import (
+    reroll_take_label,
+    take_label,
+    take_link,
+    takes_failed,
+    takes_hint,
+    takes_ready,
+)
 from bot.texts._videos import (
     asked_for_a_video,
     cannot_extend,
@@ -189,11 +197,17 @@ __all__ = [
     "quota",
     "remote_file",
     "reroll_label",
+    "reroll_take_label",
     "same_seed_same_video",
     "sent_privately",
     "sent_to_requester",
     "shared_video",
     "spent",
+    "take_label",
+    "take_link",
+    "takes_failed",
+    "takes_hint",
+    "takes_ready",
     "too_large_to_upload",
     "usage_chart_caption",
     "usage_chart_sent_by_dm",
