@@ -30,6 +30,7 @@ from bot.outcomes import Outcomes
 from bot.ports import ChatSurface, LedgerAction, PostsTakes, Store
 from bot.refs import Refs
 from bot.relay import CannotFit
+from bot.samples import carrier, rider
 from bot.shared_files import fetch_file, own_copy_name, put_file
 from bot.variants import TakeVideo, none_of_the_takes
 
@@ -94,7 +95,16 @@ class GroupDelivery:
         await self.deliver_if_complete(job)
 
     async def take_ended(self, job: Job) -> None:
-        """A take failed, timed out or was cancelled (refunded): its group may be complete."""
+        """A take failed, timed out or was cancelled (refunded): its group may be complete.
+        When it was to make the others too (`bot.samples`) and never reached the provider,
+        those fail with it."""
+        if carrier(job) and job.provider_job_id is None and job.group_id is not None:
+            for take in await self._store.group_jobs(job.group_id):
+                if rider(take) and take.state is JobState.PENDING:
+                    message = job.error_message or "The video provider could not make it."
+                    await self._outcomes.fail(
+                        take, JobState.FAILED, code=job.error_code or "failed", message=message
+                    )
         if grouped(job):
             await self.deliver_if_complete(job)
 

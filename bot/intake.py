@@ -211,7 +211,8 @@ class Intake:
                 f"The images of that video were deleted after {days:g} days, as all are; "
                 "start a new request with them."
             )
-        request = previous.request.with_media(blobs).model_copy(update={"seed": None})
+        # One take again, whichever take of a request for several it was.
+        request = previous.request.with_media(blobs).model_copy(update={"seed": None, "count": 1})
         return await self.submit(request, origin)
 
     async def channel_rule(self, origin: Origin) -> ChannelRule:

@@ -32,6 +32,7 @@ from bot.models import Job, JobState, ProviderJobState, ProviderStatus
 from bot.outcomes import Outcomes, may_retry, timed
 from bot.polling import Polling
 from bot.ports import ChatSurface, Store, VideoProvider
+from bot.samples import Samples, rider
 from bot.status_cards import StatusCards
 from bot.workers import known_dead
 
@@ -70,6 +71,7 @@ class Lifecycle:
         self._links = links
         self._wake = wake
         self._cards = StatusCards(store=store, surfaces=surfaces, clock=clock)
+        self._samples = Samples(store=store, providers=providers, clock=clock, wake=wake)
         self._early_callbacks: set[str] = set()
         # When a callback last made each job poll at once: replays within the poll interval
         # do not make the provider be asked again.
@@ -216,6 +218,9 @@ class Lifecycle:
             await self._progress(job, status)
 
     async def _start(self, job: Job) -> None:
+        if rider(job):  # made by its group's first job (bot.samples)
+            await self._samples.wait(job)
+            return
         provider = self._providers[job.provider]
         if not job.origin.refs:
             job = await self._cards.post(job)
@@ -295,6 +300,7 @@ class Lifecycle:
         )
         if submitted is not None:
             log.info("job %s submitted to %s as %s", job.id, job.provider, provider_job_id)
+            await self._samples.release(submitted)
             self._wake()
 
     async def _poll(self, job: Job) -> None:

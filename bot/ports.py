@@ -101,6 +101,17 @@ class ListsRunningJobs(Protocol):
 
 
 @runtime_checkable
+class MakesSamples(Protocol):
+    """A provider whose one job can make several takes (Vertex `sampleCount`; the catalog
+    says how many a model makes, `ModelSpec.max_samples`): the first take's job asks for them
+    all, and each other take reads and fetches its own video under the id this names."""
+
+    def sample_job_id(self, provider_job_id: str, sample: int) -> str:
+        """The provider job id of take `sample` (from 0) of the job `provider_job_id`."""
+        ...
+
+
+@runtime_checkable
 class ModelSource(Protocol):
     """A provider that lists its models at run time (OpenRouter's `GET /videos/models`)
     instead of a fixed table, so that a model it adds is offered without a release."""

@@ -1,6 +1,7 @@
-"""Recording a request for several takes (`count` > 1): one job for a model that makes them
-all in one call, else a job per take in a group; either way reserved together, all or
-nothing, and refused saying how many takes would fit (see `bot.variants`)."""
+"""Recording a request for several takes (`count` > 1): a job per take, in a group, reserved
+together, all or nothing, and refused saying how many takes would fit (see `bot.variants`).
+For a model that makes them all in one call, the first take's job asks for every take and
+the others ride on it (`bot.samples`)."""
 
 from __future__ import annotations
 
@@ -30,36 +31,25 @@ async def record_takes(
     per further take. Raises `QuotaExceeded` saying how many takes would fit."""
     count = job.request.count
     price = job.cost_micro_usd
-    if one_job(spec, count):
-        jobs = [
-            replace(
-                job,
-                cost_s=job.cost_s * count,
-                cost_micro_usd=None if price is None else price * count,
-            )
-        ]
-    else:
-        jobs = [
+    together = one_job(spec, count)
+    jobs = []
+    for i, request in enumerate(takes(job.request)):
+        if together:  # the first take's job asks for all; the others ride on it
+            request = request.model_copy(update={"count": count if i == 0 else 0})
+        jobs.append(
             replace(
                 job,
                 id=job.id if i == 0 else ids[i - 1],
                 request=request,
                 group_id=job.id,
                 take=i,
+                due_at=job.due_at if i == 0 or not together else None,
             )
-            for i, request in enumerate(takes(job.request))
-        ]
+        )
     try:
-        if len(jobs) == 1:
-            stored = [
-                await store.create_job(
-                    jobs[0], media, limits, period, idempotency_key=idempotency_key
-                )
-            ]
-        else:
-            stored = await store.create_jobs(
-                jobs, media, limits, period, idempotency_key=idempotency_key
-            )
+        stored = await store.create_jobs(
+            jobs, media, limits, period, idempotency_key=idempotency_key
+        )
     except QuotaExceeded as refusal:
         raise fit_refusal(
             refusal, count=count, take_s=job.cost_s, take_micro_usd=price

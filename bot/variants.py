@@ -1,8 +1,9 @@
 """Variants: one request for 1 to 4 takes of the same video (`count`).
 
-A model that makes several takes in one call (`ModelSpec.max_samples`, Vertex `sampleCount`)
-makes them in one job, whose request says how many. Any other makes each take a job of its
-own, the takes linked by a group id (the first take's job id) and numbered from 0. Either way
+Every take is a job of its own, the takes linked by a group id (the first take's job id) and
+numbered from 0, posted together on one card (`bot.group_delivery`). A model that makes
+several takes in one call (`ModelSpec.max_samples`, Vertex `sampleCount`) makes them in one
+provider job: the first take's request says how many, the others' say 0 (`bot.samples`). Either way
 the whole request is charged in one reservation, all or nothing: when N takes do not fit, the
 refusal says how many would. A seed given by the person makes take i use seed + i, so the
 takes differ and each stays reproducible.

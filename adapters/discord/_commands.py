@@ -228,7 +228,10 @@ class VeoCommands(HistoryActions):
     ) -> str:
         job = await self.service.submit(request, origin)
         self._remember(job, interaction)
-        return queued_text(job)
+        if request.count == 1:
+            return queued_text(job)
+        total = job.cost_s * (request.count if job.group_id is not None else 1)
+        return f"{queued_text(job)} {texts.takes_queued(request.count, total)}"
 
     def _remember(self, job: Job, interaction: Interaction) -> None:
         """What the surface needs of the interaction later: the upload limit, and for a

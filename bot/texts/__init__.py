@@ -99,6 +99,7 @@ from bot.texts._variants import (
     take_link,
     takes_failed,
     takes_hint,
+    takes_queued,
     takes_ready,
 )
 from bot.texts._videos import (
@@ -207,6 +208,7 @@ __all__ = [
     "take_link",
     "takes_failed",
     "takes_hint",
+    "takes_queued",
     "takes_ready",
     "too_large_to_upload",
     "usage_chart_caption",

@@ -49,3 +49,10 @@ def take_link(number: int, url: str, expires_at: float, markup: Markup) -> str:
         when=markup.moment(expires_at),
         link=markup.link(url, _("watch or download it here")),
     )
+
+
+def takes_queued(count: int, total_s: float) -> str:
+    """Said after the answer to an accepted request for several takes."""
+    return _("You asked for {count} takes: {seconds} s are set aside for them in all.").format(
+        count=count, seconds=f"{total_s:g}"
+    )

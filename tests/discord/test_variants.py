@@ -55,6 +55,7 @@ async def test_count_three_is_one_card_and_one_message_with_three_videos(
         )
         takes = await takes_of(store, await bot.next_job())
         assert f"Queued as job `{takes[0].id}`" in reply
+        assert "You asked for 3 takes: 24 s are set aside for them in all." in reply
         finished = [await bot.finished(take) for take in takes]
 
         assert [t.state for t in finished] == [JobState.DELIVERED] * 3
