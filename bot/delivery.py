@@ -401,6 +401,8 @@ class Delivery:
                 "veo_deliveries_total", "Videos posted.", platform=job.origin.platform
             )
             self._outcomes.settled(done)
+            if grouped(done):  # its group's card, found again: the other takes are on it
+                await self._groups.deliver_if_complete(done)
 
     async def _remaining_notice(self, job: Job) -> str | None:
         report = await self._quota_report(job.origin)

@@ -32,7 +32,7 @@ from bot.models import Job, JobState, ProviderJobState, ProviderStatus
 from bot.outcomes import Outcomes, may_retry, timed
 from bot.polling import Polling
 from bot.ports import ChatSurface, Store, VideoProvider
-from bot.samples import Samples, rider
+from bot.samples import Samples, carrier, rider
 from bot.status_cards import StatusCards
 from bot.workers import known_dead
 
@@ -304,6 +304,8 @@ class Lifecycle:
             self._wake()
 
     async def _poll(self, job: Job) -> None:
+        if carrier(job):  # its other takes, should a crash have come before they started
+            await self._samples.release(job)
         provider = self._providers[job.provider]
         assert job.provider_job_id is not None
         if await self._polling.listed_running(job, provider, self._clock.now()):

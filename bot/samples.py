@@ -50,6 +50,7 @@ class Samples:
         provider = self._providers[first.provider]
         assert isinstance(provider, MakesSamples), f"{first.provider} makes one take a job"
         now = self._clock.now()
+        started_any = False
         for take in await self._store.group_jobs(first.group_id):
             if not rider(take) or take.state is not JobState.PENDING:
                 continue
@@ -62,8 +63,10 @@ class Samples:
                 due_at=now,
             )
             if started is not None:
+                started_any = True
                 log.info("job %s: take %d of %s's job", take.id, take.take, first.id)
-        self._wake()
+        if started_any:
+            self._wake()
 
     async def wait(self, job: Job) -> None:
         """A rider came due (a restart makes every unfinished job due): started when its first
