@@ -21,7 +21,7 @@ from typing import TypeVar
 from bot.clock import Clock
 from bot.config import ServiceConfig
 from bot.errors import DeliveryError, ProviderError, ProviderJobNotFound
-from bot.group_delivery import GroupDelivery, grouped
+from bot.group_delivery import GroupDelivery
 from bot.job_files import JobFiles
 from bot.links import MediaLinks
 from bot.metrics import Metrics
@@ -39,6 +39,7 @@ from bot.ports import ChatSurface, LedgerAction, Store, VideoProvider
 from bot.refs import Refs, load_refs
 from bot.relay import CannotFit, download_to_file, fit_to_limit
 from bot.shared_files import fetch_file, kept_name, own_copy_name, put_file
+from bot.variants import grouped
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -32,18 +32,12 @@ from bot.refs import Refs
 from bot.relay import CannotFit
 from bot.samples import carrier, rider
 from bot.shared_files import fetch_file, own_copy_name, put_file
-from bot.variants import TakeVideo, none_of_the_takes
+from bot.variants import TakeVideo, grouped, none_of_the_takes
 
 log = logging.getLogger(__name__)
 
 Fit = Callable[[Job, Path, Path, int], Awaitable[int]]
 KeepForLink = Callable[[Job, Path, CannotFit], Awaitable[ResultLink]]
-
-
-def grouped(job: Job) -> bool:
-    """Whether the job is a take delivered on its group's one card (a private request's
-    takes go to their requester one by one)."""
-    return job.group_id is not None and not job.request.private
 
 
 def parked(job: Job) -> bool:

@@ -19,6 +19,7 @@ from bot.metrics import Metrics
 from bot.models import Job, JobState
 from bot.ports import ChatSurface, LedgerAction, Store
 from bot.retry_after import capped
+from bot.variants import grouped
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -153,7 +154,7 @@ class Outcomes:
         )
         surface = self._surfaces.get(job.origin.platform)
         # A take of a group is reported on the group's one card (`bot.group_delivery`).
-        if surface is not None and job.group_id is None:
+        if surface is not None and not grouped(job):
             try:
                 await surface.report_failure(
                     done, f"{message} The {job.cost_s:g} s it would have used were not charged."

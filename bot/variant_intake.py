@@ -31,7 +31,7 @@ async def record_takes(
     per further take. Raises `QuotaExceeded` saying how many takes would fit."""
     count = job.request.count
     price = job.cost_micro_usd
-    together = one_job(spec, count)
+    together = one_job(spec.max_samples, count)
     jobs = []
     for i, request in enumerate(takes(job.request)):
         if together:  # the first take's job asks for all; the others ride on it

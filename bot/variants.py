@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bot import money
 from bot.errors import InvalidRequest, QuotaExceeded
@@ -27,9 +26,6 @@ from bot.quota import (
     WORKSPACE_MONTHLY,
     WORKSPACE_MONTHLY_USD,
 )
-
-if TYPE_CHECKING:
-    from bot.catalog import ModelSpec
 
 MAX_TAKES = 4
 
@@ -51,6 +47,12 @@ class TakeVideo:
 
 # The largest seed a take may use (the catalog's MAX_SEED, which imports this module).
 _MAX_SEED = 2**32 - 1
+
+
+def grouped(job: Job) -> bool:
+    """Whether the job is a take shown on its group's one card (`bot.group_delivery`; a
+    private request's takes go to their requester one by one)."""
+    return job.group_id is not None and not job.request.private
 
 
 def count_out_of_range(count: int) -> str:
@@ -91,10 +93,10 @@ def parse_count(raw: str | int | None) -> int:
     return value
 
 
-def one_job(spec: ModelSpec, count: int) -> bool:
-    """Whether `count` takes of this model are made in one job (the provider takes a sample
-    count that large)."""
-    return count == 1 or count <= spec.max_samples
+def one_job(max_samples: int, count: int) -> bool:
+    """Whether `count` takes of a model that makes up to `max_samples` in one call
+    (`ModelSpec.max_samples`) are made by one provider job."""
+    return count == 1 or count <= max_samples
 
 
 def takes(request: GenerationRequest) -> list[GenerationRequest]:

@@ -5,7 +5,7 @@ takes that failed named, a Re-roll per take and the usual buttons for the first.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import discord
 
@@ -22,8 +22,16 @@ from bot.models import Job
 from bot.refs import DiscordRefs
 from bot.variants import TakeVideo
 
-if TYPE_CHECKING:
-    from adapters.discord._surface import DiscordSurface
+
+class Poster(Protocol):
+    """What of the Discord surface posting the takes needs (`DiscordSurface`)."""
+
+    async def post_result_message(
+        self, job: Job, *, action: str, **message: Any
+    ) -> discord.Message: ...
+
+    def can_extend(self, job: Job) -> bool: ...
+
 
 # Discord's limit of attachments on one message (a request has at most 4 takes).
 MAX_FILES = 10
@@ -62,7 +70,7 @@ def takes_words(takes: Sequence[TakeVideo], failed: Sequence[Job], notice: str |
 
 
 async def deliver_takes(
-    surface: DiscordSurface,
+    surface: Poster,
     takes: Sequence[TakeVideo],
     failed: Sequence[Job],
     notice: str | None,

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
+
+from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import _blocks as blocks
 from adapters.slack._errors import best_effort, slack_call
@@ -16,8 +19,18 @@ from bot.models import Job
 from bot.refs import SlackRefs
 from bot.variants import TakeVideo
 
-if TYPE_CHECKING:
-    from adapters.slack._surface import SlackSurface
+
+class Poster(Protocol):
+    """What of the Slack surface posting the takes needs (`SlackSurface`)."""
+
+    @property
+    def client(self) -> AsyncWebClient: ...
+
+    def thread_of(self, job: Job) -> str | None: ...
+
+    async def upload(self, url: str, video: Path, size: int) -> None: ...
+
+    async def set_card(self, job: Job, action: str, text: str, card: list[Any]) -> None: ...
 
 
 def takes_message(
@@ -63,7 +76,7 @@ def takes_message(
 
 
 async def deliver_takes(
-    surface: SlackSurface,
+    surface: Poster,
     takes: Sequence[TakeVideo],
     failed: Sequence[Job],
     notice: str | None,
