@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from bot import money
 from bot.errors import InvalidRequest
 from bot.models import GenerationRequest
+from bot.variants import MAX_TAKES, count_out_of_range
 
 MAX_SEED = 2**32 - 1
 
@@ -95,6 +96,9 @@ class ModelSpec:
     seed: bool = True
     cost_weight: float = 1.0
     can_extend: bool = False
+    # Takes one job can make at once (Vertex `sampleCount`): a request for up to this many
+    # variants is one job; more (or a model that makes one) become a job per take.
+    max_samples: int = 1
     duration_rules: tuple[DurationRule, ...] = ()
     description: str = ""
     default: bool = field(default=False, compare=False)
@@ -360,6 +364,8 @@ class Catalog:
             )
         if request.audio and not spec.audio:
             raise InvalidRequest(f"{name} does not make sound; turn audio off.", field="audio")
+        if not 1 <= request.count <= MAX_TAKES:
+            raise InvalidRequest(count_out_of_range(request.count), field="count")
         seed = request.seed
         if seed is not None and not spec.seed:
             raise InvalidRequest(f"{name} does not take a seed; leave it out.", field="seed")

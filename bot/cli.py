@@ -47,6 +47,7 @@ from bot.terminal import (
     printable,
 )
 from bot.terminal_markup import TERMINAL
+from bot.variants import parse_count
 from storage import migrate, open_store, shown
 
 # Whoever has a shell on the bot's machine runs it: the CLI speaks as the operator.
@@ -85,6 +86,7 @@ async def _try(args: argparse.Namespace, settings: Settings) -> int:
         first_frame=_read_image(args.image),
         last_frame=_read_image(args.end_image),
         private=args.private,
+        count=parse_count(args.count),
     )
     surface = ConsoleSurface(sys.stderr)
     runtime = await app.open_runtime(settings, {surface.platform: surface}, owns_jobs=True)
@@ -92,9 +94,10 @@ async def _try(args: argparse.Namespace, settings: Settings) -> int:
         await runtime.models.refresh()  # a model a provider added today is offered today
         origin = console_origin(Path(args.out), args.user or getpass.getuser())
         job = await runtime.service.submit(request, origin)
+        jobs = await runtime.service.takes_of(job)
         await runtime.scheduler.start()
         try:
-            done = await runtime.service.wait_until_done(job.id)
+            finished = [await runtime.service.wait_until_done(take.id) for take in jobs]
         except asyncio.CancelledError:
             print(
                 f"\nveo-bot: interrupted; job {job.id} is saved, and `veo-bot resume {job.id}` "
@@ -104,8 +107,10 @@ async def _try(args: argparse.Namespace, settings: Settings) -> int:
             raise
     finally:
         await runtime.aclose()
-    if done.state is JobState.DELIVERED and done.delivery_refs:
-        print(done.delivery_refs.path)
+    for done in finished:  # each take's file, as soon as it is there; then the verdict
+        if done.state is JobState.DELIVERED and done.delivery_refs:
+            print(done.delivery_refs.path)
+    if all(done.state is JobState.DELIVERED and done.delivery_refs for done in finished):
         return EXIT_OK
     return EXIT_JOB_FAILED
 
@@ -335,6 +340,10 @@ def build_parser() -> argparse.ArgumentParser:
     try_.add_argument("--duration", type=int, help="seconds of video")
     try_.add_argument("--aspect-ratio", help="16:9, 9:16, 1:1 (what the model offers)")
     try_.add_argument("--seed", type=int, help="seed for a reproducible result")
+    try_.add_argument(
+        "--count",
+        help="how many takes of the video, 1 to 4 (default 1); take i uses seed + i",
+    )
     try_.add_argument("--negative-prompt", help="what to keep out of the video")
     try_.add_argument("--provider", help="provider (default: VEO_PROVIDER)")
     try_.add_argument("--user", help="whose quota to charge (default: your login)")

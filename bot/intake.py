@@ -33,6 +33,7 @@ from bot.models import (
 from bot.ports import Store
 from bot.quota import period_at
 from bot.ratelimit import CommandRateLimit
+from bot.variant_intake import record_takes
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +137,24 @@ class Intake:
         )
         media = [(role, pos, img.data) for role, pos, img in valid.media()]
         try:
-            stored = await self._store.create_job(
-                job, media, self._config.limits, period_at(now), idempotency_key=idempotency_key
-            )
+            if valid.count > 1:  # variants: one job or a group, reserved together
+                ids = [new_job_id() for _ in range(valid.count - 1)]
+                takes = await record_takes(
+                    self._store,
+                    job,
+                    spec=spec,
+                    media=media,
+                    limits=self._config.limits,
+                    period=period_at(now),
+                    ids=ids,
+                    idempotency_key=idempotency_key,
+                )
+                stored = takes[0]
+                job = stored if stored.id == job.id else job
+            else:
+                stored = await self._store.create_job(
+                    job, media, self._config.limits, period_at(now), idempotency_key=idempotency_key
+                )
         except QuotaExceeded as refusal:
             self._metrics.count(
                 "veo_quota_refusals_total", "Requests refused by a quota.", limit=refusal.limit
@@ -201,7 +217,8 @@ class Intake:
                 f"The images of that video were deleted after {days:g} days, as all are; "
                 "start a new request with them."
             )
-        request = previous.request.with_media(blobs).model_copy(update={"seed": None})
+        # One take again, whichever take of a request for several it was.
+        request = previous.request.with_media(blobs).model_copy(update={"seed": None, "count": 1})
         return await self.submit(request, origin)
 
     async def channel_rule(self, origin: Origin) -> ChannelRule:

@@ -197,6 +197,13 @@ class JobService:
         """The job with this id, or None."""
         return await self.store.get_job(job_id)
 
+    async def takes_of(self, job: Job) -> list[Job]:
+        """The jobs of the request `job` belongs to: its group's takes, in order, or the job
+        alone (one that makes all its takes in one call included)."""
+        if job.group_id is None:
+            return [job]
+        return await self.store.group_jobs(job.group_id)
+
     async def history(
         self, user_key: str, *, cursor: str | None = None, size: int = PAGE_SIZE
     ) -> HistoryPage:

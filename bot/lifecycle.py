@@ -33,6 +33,7 @@ from bot.models import Job, JobState, ProviderJobState, ProviderStatus
 from bot.outcomes import Outcomes, may_retry, timed
 from bot.polling import Polling
 from bot.ports import ChatSurface, Store, VideoProvider
+from bot.samples import Samples, carrier, rider
 from bot.status_cards import StatusCards
 from bot.waiting import Waiting
 from bot.workers import known_dead
@@ -76,6 +77,7 @@ class Lifecycle:
         self._waiting = Waiting(
             store=store, config=config, clock=clock, metrics=metrics, cards=self._cards, wake=wake
         )
+        self._samples = Samples(store=store, providers=providers, clock=clock, wake=wake)
         self._early_callbacks: set[str] = set()
         # When a callback last made each job poll at once: replays within the poll interval
         # do not make the provider be asked again.
@@ -225,6 +227,9 @@ class Lifecycle:
             await self._progress(job, status)
 
     async def _start(self, job: Job) -> None:
+        if rider(job):  # made by its group's first job (bot.samples)
+            await self._samples.wait(job)
+            return
         provider = self._providers[job.provider]
         if not job.origin.refs:
             job = await self._cards.post(job)
@@ -304,6 +309,7 @@ class Lifecycle:
         )
         if submitted is not None:
             log.info("job %s submitted to %s as %s", job.id, job.provider, provider_job_id)
+            await self._samples.release(submitted)
             self._wake()
         elif (now_job := await self._store.get_job(job.id)) is not None and (
             now_job.state is JobState.CANCELLED
@@ -318,6 +324,8 @@ class Lifecycle:
             log.warning("job %s: cancelled, but the provider kept it: %s", job.id, err)
 
     async def _poll(self, job: Job) -> None:
+        if carrier(job):  # its other takes, should a crash have come before they started
+            await self._samples.release(job)
         provider = self._providers[job.provider]
         assert job.provider_job_id is not None
         if await self._polling.listed_running(job, provider, self._clock.now()):

@@ -93,6 +93,10 @@ class GenerationRequest(BaseModel):
     # The result goes to the requester alone, sent to them directly and never shown in the
     # channel (a channel rule, or their own choice).
     private: bool = False
+    # How many takes of this request the job makes: more than 1 only for a model that makes
+    # several in one call (Vertex `sampleCount`); elsewhere each take is a job of its own, in
+    # a group (`Job.group_id`), whose request says 1 (`bot.variants`).
+    count: int = 1
 
     def media(self) -> list[tuple[MediaRole, int, ImageInput]]:
         """Every image with its role and position, in a stable order."""
@@ -221,6 +225,10 @@ class Job:
     # While at the provider: how long the model's recent jobs took, in whole minutes (low,
     # high), from `bot.eta`. For the status card only; never stored.
     usual_minutes: tuple[int, int] | None = None
+    # The takes of one request for several variants made as jobs of their own share a group
+    # id (the first take's job id) and are numbered from 0; None: a job on its own.
+    group_id: str | None = None
+    take: int = 0
 
     @property
     def origin_refs(self) -> Refs:

@@ -31,6 +31,7 @@ from bot.models import (
 )
 from bot.refs import Refs
 from bot.shared_files import Blobs
+from bot.variants import TakeVideo
 
 
 class VideoProvider(Protocol):
@@ -96,6 +97,17 @@ class ListsRunningJobs(Protocol):
 
     async def running_jobs(self) -> frozenset[str]:
         """The provider job ids still running now."""
+        ...
+
+
+@runtime_checkable
+class MakesSamples(Protocol):
+    """A provider whose one job can make several takes (Vertex `sampleCount`; the catalog
+    says how many a model makes, `ModelSpec.max_samples`): the first take's job asks for them
+    all, and each other take reads and fetches its own video under the id this names."""
+
+    def sample_job_id(self, provider_job_id: str, sample: int) -> str:
+        """The provider job id of take `sample` (from 0) of the job `provider_job_id`."""
         ...
 
 
@@ -166,6 +178,21 @@ class ChatSurface(Protocol):
         ...
 
 
+@runtime_checkable
+class PostsTakes(Protocol):
+    """A surface that posts a request's several takes as one message (`bot.variants`); on
+    any other each take is posted as a video of its own (a terminal: a file each)."""
+
+    async def deliver_takes(
+        self, takes: Sequence[TakeVideo], *, failed: Sequence[Job], notice: str | None
+    ) -> list[Refs]:
+        """Post the takes as one message: every video that was made (or its link), a Re-roll
+        per take and the usual buttons for the first; `failed` are the takes that could not be
+        made (refunded), said so on it. Every job given carries the origin of the first take,
+        whose card is marked done. Return each take's refs, in order."""
+        ...
+
+
 class LedgerAction(enum.StrEnum):
     """What a state transition does to the job's quota reservation, in the same transaction."""
 
@@ -190,6 +217,24 @@ class Store(Blobs, Protocol):
     ) -> Job:
         """Insert the job and reserve its quota atomically; raise `QuotaExceeded` otherwise.
         A job already recorded under `idempotency_key` is returned instead, charging nothing."""
+        ...
+
+    async def create_jobs(
+        self,
+        jobs: Sequence[Job],
+        media: Sequence[tuple[MediaRole, int, bytes]],
+        limits: QuotaLimits,
+        period: QuotaPeriod,
+        *,
+        idempotency_key: str | None = None,
+    ) -> list[Job]:
+        """Insert the takes of one request for several videos (`bot.variants`), each with the
+        same media, and reserve their quota together: all, or none (`QuotaExceeded` for their
+        sum). The takes already recorded under `idempotency_key` are returned instead."""
+        ...
+
+    async def group_jobs(self, group_id: str) -> list[Job]:
+        """The takes of one request for several videos, in take order."""
         ...
 
     async def check_quota(

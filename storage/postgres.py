@@ -164,6 +164,8 @@ def _record_to_job(row: asyncpg.Record) -> Job:
         leased_by=row["leased_by"],
         owner=row["owner"],
         owner_until=row["owner_until"],
+        group_id=row["group_id"],
+        take=row["take"],
     )
 
 
@@ -404,6 +406,101 @@ class PostgresStore:
                 job.cost_micro_usd or 0,
             )
         return job
+
+    async def create_jobs(
+        self,
+        jobs: Sequence[Job],
+        media: Sequence[tuple[MediaRole, int, bytes]],
+        limits: QuotaLimits,
+        period: QuotaPeriod,
+        *,
+        idempotency_key: str | None = None,
+    ) -> list[Job]:
+        """Insert the takes of one request and reserve their quota together, under the same
+        advisory locks as `create_job`: all of them, or none (`QuotaExceeded` for their sum)."""
+        first = jobs[0]
+        origin = first.origin
+        async with self._transaction() as db:
+            names = [f"quota:user:{origin.user_key}", f"quota:workspace:{origin.workspace_key}"]
+            if idempotency_key is not None:
+                names.append(f"idempotency:{idempotency_key}")
+            await _lock(db, *names)
+            if idempotency_key is not None:
+                group_id = await db.fetchval(
+                    "SELECT group_id FROM jobs WHERE idempotency_key = $1", idempotency_key
+                )
+                if group_id is not None:
+                    rows = await db.fetch(
+                        "SELECT * FROM jobs WHERE group_id = $1 ORDER BY take", group_id
+                    )
+                    return [_record_to_job(row) for row in rows]
+            prices = [job.cost_micro_usd for job in jobs]
+            await self._refuse_over_quota(
+                db,
+                origin,
+                sum(job.cost_s for job in jobs),
+                limits,
+                period,
+                now=first.created_at,
+                cost_micro_usd=None if None in prices else sum(p or 0 for p in prices),
+            )
+            for job in jobs:
+                await db.execute(
+                    """INSERT INTO jobs (id, platform, user_key, workspace_key, origin, request,
+                           provider, model, state, progress, due_at, deadline_at, cost_s,
+                           created_at, updated_at, version, idempotency_key, cost_micro_usd,
+                           owner, owner_until, group_id, take)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13, $14,
+                           0, $15, $16, $17, $18, $19, $20)""",
+                    job.id,
+                    origin.platform,
+                    origin.user_key,
+                    origin.workspace_key,
+                    origin.model_dump_json(),
+                    job.request.model_dump_json(),
+                    job.provider,
+                    job.model,
+                    job.state.value,
+                    job.due_at,
+                    job.deadline_at,
+                    job.cost_s,
+                    job.created_at,
+                    job.updated_at,
+                    idempotency_key if job.take == 0 else None,
+                    job.cost_micro_usd,
+                    job.owner,
+                    job.owner_until,
+                    job.group_id,
+                    job.take,
+                )
+                if media:
+                    await db.executemany(
+                        "INSERT INTO job_media (job_id, role, position, data) "
+                        "VALUES ($1, $2, $3, $4)",
+                        [(job.id, role.value, pos, data) for role, pos, data in media],
+                    )
+                await db.execute(
+                    """INSERT INTO quota_ledger (job_id, user_key, workspace_key, channel_key,
+                           day, month, seconds, status, created_at, updated_at, micro_usd)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, 'reserved', $8, $8, $9)""",
+                    job.id,
+                    origin.user_key,
+                    origin.workspace_key,
+                    origin.channel_key,
+                    period.day,
+                    period.month,
+                    job.cost_s,
+                    job.created_at,
+                    job.cost_micro_usd or 0,
+                )
+        return list(jobs)
+
+    async def group_jobs(self, group_id: str) -> list[Job]:
+        """The takes of one request for several videos, in take order."""
+        rows = await self._pool.fetch(
+            "SELECT * FROM jobs WHERE group_id = $1 ORDER BY take", group_id
+        )
+        return [_record_to_job(row) for row in rows]
 
     async def check_quota(
         self,

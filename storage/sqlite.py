@@ -213,6 +213,8 @@ def _row_to_job(row: sqlite3.Row) -> Job:
         leased_by=row["leased_by"],
         owner=row["owner"],
         owner_until=row["owner_until"],
+        group_id=row["group_id"],
+        take=row["take"],
     )
 
 
@@ -492,6 +494,101 @@ class SqliteStore:
                 ),
             )
         return job
+
+    async def create_jobs(
+        self,
+        jobs: Sequence[Job],
+        media: Sequence[tuple[MediaRole, int, bytes]],
+        limits: QuotaLimits,
+        period: QuotaPeriod,
+        *,
+        idempotency_key: str | None = None,
+    ) -> list[Job]:
+        """Insert the takes of one request and reserve their quota together in one write
+        transaction: all of them, or none (`QuotaExceeded` for their sum)."""
+        first = jobs[0]
+        origin = first.origin
+        async with self._transaction() as db:
+            if idempotency_key is not None:
+                async with db.execute(
+                    "SELECT group_id FROM jobs WHERE idempotency_key = ?", (idempotency_key,)
+                ) as cur:
+                    existing = await cur.fetchone()
+                if existing is not None:
+                    async with db.execute(
+                        "SELECT * FROM jobs WHERE group_id = ? ORDER BY take",
+                        (existing["group_id"],),
+                    ) as cur:
+                        return [_row_to_job(row) for row in await cur.fetchall()]
+            prices = [job.cost_micro_usd for job in jobs]
+            await self._refuse_over_quota(
+                db,
+                origin,
+                sum(job.cost_s for job in jobs),
+                limits,
+                period,
+                now=first.created_at,
+                cost_micro_usd=None if None in prices else sum(p or 0 for p in prices),
+            )
+            for job in jobs:
+                await db.execute(
+                    """INSERT INTO jobs (id, platform, user_key, workspace_key, origin_json,
+                           request_json, provider, model, state, progress, due_at,
+                           deadline_at, cost_s, created_at, updated_at, version,
+                           idempotency_key, cost_micro_usd, owner, owner_until, group_id, take)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)""",
+                    (
+                        job.id,
+                        origin.platform,
+                        origin.user_key,
+                        origin.workspace_key,
+                        origin.model_dump_json(),
+                        job.request.model_dump_json(),
+                        job.provider,
+                        job.model,
+                        job.state.value,
+                        job.due_at,
+                        job.deadline_at,
+                        job.cost_s,
+                        job.created_at,
+                        job.updated_at,
+                        idempotency_key if job.take == 0 else None,
+                        job.cost_micro_usd,
+                        job.owner,
+                        job.owner_until,
+                        job.group_id,
+                        job.take,
+                    ),
+                )
+                await db.executemany(
+                    "INSERT INTO job_media (job_id, role, position, data) VALUES (?, ?, ?, ?)",
+                    [(job.id, role.value, pos, data) for role, pos, data in media],
+                )
+                await db.execute(
+                    """INSERT INTO quota_ledger (job_id, user_key, workspace_key, channel_key,
+                           day, month, seconds, status, created_at, updated_at, micro_usd)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?)""",
+                    (
+                        job.id,
+                        origin.user_key,
+                        origin.workspace_key,
+                        origin.channel_key,
+                        period.day,
+                        period.month,
+                        job.cost_s,
+                        job.created_at,
+                        job.created_at,
+                        job.cost_micro_usd or 0,
+                    ),
+                )
+        return list(jobs)
+
+    async def group_jobs(self, group_id: str) -> list[Job]:
+        """The takes of one request for several videos, in take order."""
+        async with self._reader.execute(
+            "SELECT * FROM jobs WHERE group_id = ? ORDER BY take", (group_id,)
+        ) as cur:
+            return [_row_to_job(row) for row in await cur.fetchall()]
 
     async def check_quota(
         self,

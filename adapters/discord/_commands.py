@@ -35,6 +35,7 @@ from bot.errors import InvalidRequest, UserFacingError
 from bot.jobs import JobService
 from bot.media import MAX_IMAGE_BYTES, load_image
 from bot.models import GenerationRequest, ImageInput, Job, Origin
+from bot.variants import parse_count
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class VeoOptions:
     negative_prompt: str | None = None
     audio: bool | None = None
     private: bool | None = None
+    count: int | None = None
 
 
 def in_dm(interaction: Interaction) -> bool:
@@ -226,7 +228,10 @@ class VeoCommands(HistoryActions):
     ) -> str:
         job = await self.service.submit(request, origin)
         self._remember(job, interaction)
-        return queued_text(job)
+        if request.count == 1:
+            return queued_text(job)
+        total = job.cost_s * (request.count if job.group_id is not None else 1)
+        return f"{queued_text(job)} {texts.takes_queued(request.count, total)}"
 
     def _remember(self, job: Job, interaction: Interaction) -> None:
         """What the surface needs of the interaction later: the upload limit, and for a
@@ -320,6 +325,7 @@ class VeoCommands(HistoryActions):
             first_frame=first,
             last_frame=last,
             private=bool(options.private),
+            count=parse_count(options.count),
         )
         return await self._submit(interaction, request, origin)
 
@@ -490,7 +496,9 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
         negative_prompt="What to keep out of the video",
         audio="Make sound too (models that can)",
         private="Send the video to you alone, not into the channel",
+        count="How many takes to make at once, 1 to 4 (each is charged)",
     )
+    @app_commands.choices(count=[app_commands.Choice(name=str(n), value=n) for n in (1, 2, 3, 4)])
     @_in_servers_and_dms
     async def veo_command(  # noqa: PLR0917 - the signature is the command
         interaction: Interaction,
@@ -504,6 +512,7 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
         negative_prompt: str | None = None,
         audio: bool | None = None,
         private: bool | None = None,
+        count: int | None = None,
     ) -> None:
         await veo.veo(
             interaction,
@@ -518,6 +527,7 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
                 negative_prompt=negative_prompt,
                 audio=audio,
                 private=private,
+                count=count,
             ),
         )
 

@@ -20,14 +20,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
 import discord
 
-from adapters.discord import _cards
+from adapters.discord import _cards, _takes
 from adapters.discord._buttons import (
     delete_custom_id,
     info_custom_id,
@@ -40,6 +40,7 @@ from bot import texts
 from bot.errors import DeliveryError, InvalidRequest
 from bot.models import Job, Origin, ResultLink
 from bot.refs import DiscordRefs
+from bot.variants import TakeVideo
 
 if TYPE_CHECKING:
     from adapters.discord._client import VeoClient
@@ -445,6 +446,27 @@ class DiscordSurface:
         jump = _jump_url(origin, message.channel.id, message.id)
         await self._finish_card(job, _cards.done_card(job, jump))
         return DiscordRefs(channel_id=str(message.channel.id), message_id=str(message.id))
+
+    async def deliver_takes(
+        self, takes: Sequence[TakeVideo], *, failed: Sequence[Job], notice: str | None
+    ) -> list[DiscordRefs]:
+        """A request's takes as one message with every video (`adapters.discord._takes`)."""
+        return await _takes.deliver_takes(self, takes, failed, notice)
+
+    async def post_result_message(
+        self, job: Job, *, action: str, **message: Any
+    ) -> discord.Message:
+        """Post a result message where the job's answers go and mark its card done."""
+        await self._logged_in()
+        with delivery_errors(action):
+            posted = await self._post(job, **message)
+        jump = _jump_url(job.origin, posted.channel.id, posted.id)
+        await self._finish_card(job, _cards.done_card(job, jump))
+        return posted
+
+    def can_extend(self, job: Job) -> bool:
+        """Whether the job's model can extend its results (the Extend button)."""
+        return self._can_extend(job)
 
     async def report_failure(self, job: Job, message: str) -> None:
         """Say why the job failed on its status card, or to the requester when there is no card."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable, Collection, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -117,7 +118,8 @@ class SlackAdapter:
         self._app.command(blocks.COMMAND)(self._on_command)
         self._app.message_shortcut(blocks.SHORTCUT_CALLBACK)(self._on_shortcut)
         self._app.view(blocks.MODAL_CALLBACK)(self._on_modal)
-        self._app.action(blocks.REROLL_ACTION)(self._on_reroll)
+        # One Re-roll under a video, or one per take under several (`veo_reroll_2`).
+        self._app.action(re.compile(rf"^{blocks.REROLL_ACTION}(_[1-9])?$"))(self._on_reroll)
         self._app.action(blocks.DELETE_ACTION)(self._on_delete)
         self._app.action(blocks.CANCEL_ACTION)(self._on_cancel)
         self._history = SlackHistory(

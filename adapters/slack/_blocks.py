@@ -13,6 +13,7 @@ from adapters.slack._markup import SLACK, escape
 from bot import texts
 from bot.catalog import MAX_SEED, ModelSpec
 from bot.models import Job, JobState, ResultLink
+from bot.variants import MAX_TAKES
 
 Block = dict[str, Any]
 
@@ -38,6 +39,7 @@ SEED_BLOCK = "seed"
 NEGATIVE_BLOCK = "negative_prompt"
 AUDIO_BLOCK = "audio"
 PRIVATE_BLOCK = "private"
+COUNT_BLOCK = "count"
 
 # `InvalidRequest.field` -> the modal block that shows the error; the rest go to the prompt.
 FIELD_BLOCKS = {
@@ -51,6 +53,7 @@ FIELD_BLOCKS = {
     "seed": SEED_BLOCK,
     "negative_prompt": NEGATIVE_BLOCK,
     "audio": AUDIO_BLOCK,
+    "count": COUNT_BLOCK,
 }
 
 IMAGE_FILETYPES = ("png", "jpg", "jpeg", "webp")
@@ -389,6 +392,12 @@ def request_modal(
                 "max_value": str(MAX_SEED),
             },
         },
+        _select(
+            COUNT_BLOCK,
+            "Takes",
+            [_option(str(n), str(n)) for n in range(1, MAX_TAKES + 1)],
+            hint=texts.takes_hint(),
+        ),
         {
             "type": "input",
             "block_id": NEGATIVE_BLOCK,
