@@ -2,14 +2,15 @@
 decided from the leases in the database. Pure policy; each store applies it in the same
 transaction that reads the leases, so two replicas never hold one shard.
 
-A replica renews the leases it holds, gives back what is above its fair share (so a replica
-that joins gets its part), and takes free or expired shards up to it. The fair share is
+A replica renews the leases it holds up to its fair share and takes free or expired shards up
+to it. What is above its share (a replica joined) it stops renewing, disconnects, and only then
+releases, so a shard is never connected by two replicas at once. The fair share is
 ceil(count / live replicas), a replica being live while its own heartbeat is not run out."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -31,7 +32,7 @@ class ShardLease:
 @dataclass(frozen=True)
 class ShardPlan:
     """What one replica does at a renewal: the shards it holds afterwards (renewed or newly
-    taken) and those it gives back."""
+    taken) and those it should give back (left unrenewed, released once disconnected)."""
 
     hold: tuple[int, ...]
     release: tuple[int, ...]
@@ -81,13 +82,14 @@ class ShardLeases(Protocol):
     async def balance_shards(
         self, holder: str, *, count: int, now: float, ttl_s: float, take: bool = True
     ) -> list[int]:
-        """`holder`'s heartbeat: it is live until `now + ttl_s`; with `take`, it renews, gives
-        back and takes shard leases as `plan_shards` says, all in one transaction. The shards
-        it holds afterwards."""
+        """`holder`'s heartbeat: it is live until `now + ttl_s`; with `take`, it renews and
+        takes shard leases as `plan_shards` says, in one transaction, leaving those to give back
+        unrenewed. The shards it holds afterwards (without `take`: those it holds)."""
         ...
 
-    async def release_shards(self, holder: str) -> None:
-        """`holder` stops (cleanly): its leases and its heartbeat go, for others to take."""
+    async def release_shards(self, holder: str, shards: Collection[int] | None = None) -> None:
+        """`holder` has disconnected `shards`: their leases go, for others to take at once.
+        None: it stops (cleanly), all its leases and its heartbeat go."""
         ...
 
     async def sync_once(self, name: str, digest: str, sync: Callable[[], Awaitable[None]]) -> bool:

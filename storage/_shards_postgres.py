@@ -4,7 +4,7 @@ renewing together see each other's leases and never take one shard twice."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
 
@@ -66,11 +66,6 @@ class PostgresShards:
             }
             plan = plan_shards(holder, count=count, leases=leases, live=live, now=now)
             await db.execute(
-                "DELETE FROM discord_shards WHERE shard_id = ANY($1::integer[]) AND holder = $2",
-                list(plan.release),
-                holder,
-            )
-            await db.execute(
                 "INSERT INTO discord_shards (shard_id, holder, expires_at) "
                 "SELECT s, $2, $3 FROM unnest($1::integer[]) AS s "
                 "ON CONFLICT (shard_id) DO UPDATE SET holder = excluded.holder, "
@@ -81,9 +76,17 @@ class PostgresShards:
             )
             return list(plan.hold)
 
-    async def release_shards(self, holder: str) -> None:
+    async def release_shards(self, holder: str, shards: Collection[int] | None = None) -> None:
         async with self._transaction() as db:
             await db.execute(_LOCK, "shards")
+            if shards is not None:
+                await db.execute(
+                    "DELETE FROM discord_shards WHERE shard_id = ANY($1::integer[]) "
+                    "AND holder = $2",
+                    list(shards),
+                    holder,
+                )
+                return
             await db.execute("DELETE FROM discord_shards WHERE holder = $1", holder)
             await db.execute("DELETE FROM discord_replicas WHERE holder = $1", holder)
 

@@ -4,7 +4,7 @@ mostly a lone replica taking every shard; the contract is the same as on Postgre
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from contextlib import AbstractAsyncContextManager
 
 import aiosqlite
@@ -56,10 +56,6 @@ class SqliteShards:
                 leases = {int(r[0]): ShardLease(r[1], float(r[2])) for r in await cur.fetchall()}
             plan = plan_shards(holder, count=count, leases=leases, live=live, now=now)
             await db.executemany(
-                "DELETE FROM discord_shards WHERE shard_id = ? AND holder = ?",
-                [(shard, holder) for shard in plan.release],
-            )
-            await db.executemany(
                 "INSERT INTO discord_shards (shard_id, holder, expires_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (shard_id) DO UPDATE SET holder = excluded.holder, "
                 "expires_at = excluded.expires_at",
@@ -67,8 +63,14 @@ class SqliteShards:
             )
             return list(plan.hold)
 
-    async def release_shards(self, holder: str) -> None:
+    async def release_shards(self, holder: str, shards: Collection[int] | None = None) -> None:
         async with self._transaction() as db:
+            if shards is not None:
+                await db.executemany(
+                    "DELETE FROM discord_shards WHERE shard_id = ? AND holder = ?",
+                    [(shard, holder) for shard in shards],
+                )
+                return
             await db.execute("DELETE FROM discord_shards WHERE holder = ?", (holder,))
             await db.execute("DELETE FROM discord_replicas WHERE holder = ?", (holder,))
 

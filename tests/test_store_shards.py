@@ -63,9 +63,23 @@ async def test_a_replica_that_joins_gets_its_share_once_the_other_gives_it_back(
     assert await any_store.balance_shards("a", count=4, now=NOW, ttl_s=TTL) == [0, 1, 2, 3]
     # "b" joins: nothing is free yet, but it now counts as live.
     assert await any_store.balance_shards("b", count=4, now=NOW + 1, ttl_s=TTL) == []
+    # "a" keeps its share and stops renewing the rest, which stays its own until released.
     assert await any_store.balance_shards("a", count=4, now=NOW + 2, ttl_s=TTL) == [0, 1]
-    assert await any_store.balance_shards("b", count=4, now=NOW + 3, ttl_s=TTL) == [2, 3]
-    assert await any_store.balance_shards("a", count=4, now=NOW + 4, ttl_s=TTL) == [0, 1]
+    assert await any_store.balance_shards("b", count=4, now=NOW + 3, ttl_s=TTL) == []
+    await any_store.release_shards("a", [2, 3])  # disconnected
+    assert await any_store.balance_shards("b", count=4, now=NOW + 4, ttl_s=TTL) == [2, 3]
+    assert await any_store.balance_shards("a", count=4, now=NOW + 5, ttl_s=TTL) == [0, 1]
+
+
+async def test_shards_given_back_but_not_released_are_free_when_their_lease_runs_out(
+    any_store: AnyStore,
+) -> None:
+    assert await any_store.balance_shards("a", count=2, now=NOW, ttl_s=TTL) == [0, 1]
+    assert await any_store.balance_shards("b", count=2, now=NOW + 40, ttl_s=TTL) == []
+    assert await any_store.balance_shards("a", count=2, now=NOW + 41, ttl_s=TTL) == [0]
+    # "a" died before releasing shard 1: "b" takes it once the unrenewed lease ran out.
+    assert await any_store.balance_shards("b", count=2, now=NOW + 44, ttl_s=TTL) == []
+    assert await any_store.balance_shards("b", count=2, now=NOW + 46, ttl_s=TTL) == [1]
 
 
 async def test_replicas_that_joined_before_taking_share_at_once(any_store: AnyStore) -> None:
@@ -101,14 +115,16 @@ async def test_holders_balancing_together_never_hold_one_shard_twice(
     stores = [any_store] + [await open_store(database_url) for _ in range(3)]
     try:
         holders = [f"replica-{i}" for i in range(len(stores))]
+        held: list[list[int]] = [[] for _ in stores]
+
+        async def heartbeat(i: int, now: float) -> None:
+            # As the keeper does: what is no longer held is disconnected, then released.
+            before = held[i]
+            held[i] = await stores[i].balance_shards(holders[i], count=10, now=now, ttl_s=TTL)
+            await stores[i].release_shards(holders[i], sorted(set(before) - set(held[i])))
+
         for step in range(5):
-            now = NOW + step
-            held = await asyncio.gather(
-                *(
-                    s.balance_shards(h, count=10, now=now, ttl_s=TTL)
-                    for s, h in zip(stores, holders, strict=True)
-                )
-            )
+            await asyncio.gather(*(heartbeat(i, NOW + step) for i in range(len(stores))))
             every = [shard for shards in held for shard in shards]
             assert len(every) == len(set(every)), held
         # Settled: every shard held once, nobody above the fair share of 3.

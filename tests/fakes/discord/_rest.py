@@ -197,12 +197,12 @@ class Rest(Gateway):
         return json_response(
             {
                 "url": self.gateway_url.removesuffix("/gateway"),
-                "shards": 1,
+                "shards": self.recommended_shards,
                 "session_start_limit": {
                     "total": 1000,
                     "remaining": 999,
                     "reset_after": 0,
-                    "max_concurrency": 1,
+                    "max_concurrency": self.max_concurrency,
                 },
             }
         )
