@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING
+from typing import TypeAlias
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from bot.shards import ShardLease, plan_shards
 
-if TYPE_CHECKING:
-    from storage.postgres import Connection
+# As storage.postgres names it (imported from there, it would be an import cycle).
+Connection: TypeAlias = "PoolConnectionProxy[asyncpg.Record] | asyncpg.Connection[asyncpg.Record]"
 
 SHARD_COUNT = "shard_count"
 # One lock per schema: the shard leases, and each shared setting by its name.
