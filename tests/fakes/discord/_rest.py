@@ -194,6 +194,10 @@ class Rest(Gateway):
         )
 
     async def _gateway_info(self, request: web.Request) -> web.Response:
+        if request.path.endswith("/bot"):
+            self._gateway_bot_asked += 1
+            self._notify()
+            await self.wait_for(lambda: self._gateway_bot_asked >= self.gateway_bot_gate)
         return json_response(
             {
                 "url": self.gateway_url.removesuffix("/gateway"),

@@ -85,6 +85,9 @@ class World:
         # (`[0, 1]` when it named none), and the live session of each shard.
         self.recommended_shards = 1
         self.max_concurrency = 1
+        # `GET /gateway/bot` answers only once this many have asked (replicas starting together).
+        self.gateway_bot_gate = 0
+        self._gateway_bot_asked = 0
         self.identified: list[tuple[int, int]] = []
         self.sessions: dict[int, GatewaySession] = {}
         self._shard_count = 1
