@@ -1,0 +1,50 @@
+"""One replica's shard keeper in-process against the fake Discord: a shard whose lease another
+replica took is disconnected at the next renewal, and connected again once it is free; the
+commands are registered once however often the bot starts with the same set."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from storage.sqlite import SqliteStore
+from tests.discord.support import running_bot
+from tests.fakes.discord import FakeDiscord
+
+
+async def test_a_shard_whose_lease_another_replica_took_is_disconnected_then_taken_back(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with running_bot(store, tmp_path) as bot:
+        keeper = bot.adapter.shards
+        await bot.fake.wait_shards([0])
+        assert keeper.held == (0,) and bot.adapter.health_details() == {
+            "shards": [0],
+            "shard_count": 1,
+        }
+        # This replica stalled past its lease and another one took the shard.
+        later = time.time() + 100
+        assert await store.balance_shards("other", count=1, now=later, ttl_s=45) == [0]
+        await keeper.renew()
+        await bot.fake.wait_for(lambda: bot.fake.live_shards() == [])
+        assert not keeper.held and bot.adapter.health_details()["shards"] == []
+        # The other replica stops: the shard is free, taken and identified again.
+        await store.release_shards("other")
+        await keeper.renew()
+        await bot.fake.wait_shards([0])
+        assert keeper.held == (0,)
+        assert bot.fake.identified == [(0, 1), (0, 1)]
+
+
+async def test_the_commands_are_registered_once_per_command_set(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with FakeDiscord() as fake:
+        async with running_bot(store, tmp_path, fake=fake):
+            pass
+        async with running_bot(store, tmp_path, fake=fake):
+            pass
+        assert len(fake.calls("PUT", "/applications/*/commands")) == 1
+        # Another application (a new token) has none of them: registered there too.
+        async with FakeDiscord() as other, running_bot(store, tmp_path, fake=other):
+            assert len(other.calls("PUT", "/applications/*/commands")) == 1
