@@ -78,12 +78,27 @@ class ShardKeeper:
     async def _heartbeat(self) -> None:
         await asyncio.sleep(self._settle_s)
         while True:
-            await self.renew()
+            renewal = asyncio.ensure_future(self.renew())
+            try:
+                await self._within_leases(renewal)
+            finally:
+                renewal.cancel()
             await asyncio.sleep(self._renew_s)
 
+    async def _within_leases(self, renewal: asyncio.Future[None]) -> None:
+        """Wait for a renewal; if the leases run out first (the database hangs), the shards
+        are disconnected meanwhile, whatever the renewal says later."""
+        while not renewal.done():
+            wait_s = max(self._sure_until - self._clock.now(), 0.0) if self.held else None
+            await asyncio.wait({renewal}, timeout=wait_s)
+            if not renewal.done() and self.held and self._clock.now() >= self._sure_until:
+                log.error("Discord shards %s lost: their leases ran out", list(self.held))
+                self._set(())
+
     async def renew(self) -> None:
-        """One heartbeat: renew, give back and take leases; when the database does not answer,
-        keep the shards only as long as their leases surely run."""
+        """One heartbeat: renew, give back and take leases. When the database does not answer,
+        the shards are kept only as long as their leases surely run, then disconnected:
+        another replica may hold them (`_within_leases` sees to it while a renewal hangs)."""
         assert self._store is not None
         now = self._clock.now()
         try:

@@ -1,9 +1,11 @@
 """One replica's shard keeper in-process against the fake Discord: a shard whose lease another
-replica took is disconnected at the next renewal, and connected again once it is free; the
+replica took is disconnected at the next renewal, and connected again once it is free; a
+replica that cannot renew (the database locked) disconnects once its lease surely ran out; the
 commands are registered once however often the bot starts with the same set."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 
@@ -48,3 +50,25 @@ async def test_the_commands_are_registered_once_per_command_set(
         # Another application (a new token) has none of them: registered there too.
         async with FakeDiscord() as other, running_bot(store, tmp_path, fake=other):
             assert len(other.calls("PUT", "/applications/*/commands")) == 1
+
+
+async def test_a_replica_that_cannot_renew_disconnects_once_its_lease_ran_out(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    short = {"discord_shard_renew_s": 0.2, "discord_shard_ttl_s": 0.6}
+    async with running_bot(store, tmp_path, settings=short, start_scheduler=False) as bot:
+        await bot.fake.wait_shards([0])
+        # Another process holds the database: renewals wait, then give up.
+        other = sqlite3.connect(tmp_path / "veo.db", isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        try:
+            locked_at = time.monotonic()
+            await bot.fake.wait_for(lambda: bot.fake.live_shards() == [], timeout_s=5)
+            assert time.monotonic() - locked_at < 0.6 + 0.2 + 1
+            assert not bot.adapter.shards.held
+        finally:
+            other.execute("COMMIT")
+            other.close()
+        # The database answers again: the shard is taken and connected anew.
+        await bot.fake.wait_shards([0], timeout_s=5)
+        assert bot.adapter.shards.held == (0,)
