@@ -75,7 +75,8 @@ class ShardLeases(Protocol):
     ) -> int | None:
         """The shard count every replica uses. `proposed` is recorded when none is yet (the
         first replica to need one wins) or, with `replace`, always (DISCORD_SHARD_COUNT);
-        changing it gives up every lease, since a shard id means other guilds under another
+        changing it gives up every lease and forgets every replica (those with the new count
+        come back at their next heartbeat), since a shard id means other guilds under another
         count. None: none recorded and none proposed."""
         ...
 
@@ -84,7 +85,8 @@ class ShardLeases(Protocol):
     ) -> list[int]:
         """`holder`'s heartbeat: it is live until `now + ttl_s`; with `take`, it renews and
         takes shard leases as `plan_shards` says, in one transaction, leaving those to give back
-        unrenewed. The shards it holds afterwards (without `take`: those it holds)."""
+        unrenewed. The shards it holds afterwards (without `take`: those it holds). A holder
+        whose `count` is not the one recorded holds nothing and is not counted as live."""
         ...
 
     async def release_shards(self, holder: str, shards: Collection[int] | None = None) -> None:

@@ -41,6 +41,7 @@ class PostgresShards:
                 return current
             await _set(db, SHARD_COUNT, str(proposed))
             await db.execute("DELETE FROM discord_shards")
+            await db.execute("DELETE FROM discord_replicas")  # each comes back, if current
             return proposed
 
     async def balance_shards(
@@ -49,6 +50,12 @@ class PostgresShards:
         until = now + ttl_s
         async with self._transaction() as db:
             await db.execute(_LOCK, "shards")
+            stored = await _setting(db, SHARD_COUNT)
+            if stored is not None and int(stored) != count:
+                # An outdated count: this replica holds nothing and counts for no share.
+                await db.execute("DELETE FROM discord_replicas WHERE holder = $1", holder)
+                await db.execute("DELETE FROM discord_shards WHERE holder = $1", holder)
+                return []
             await db.execute(
                 "INSERT INTO discord_replicas (holder, expires_at) VALUES ($1, $2) "
                 "ON CONFLICT (holder) DO UPDATE SET expires_at = excluded.expires_at",

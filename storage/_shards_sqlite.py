@@ -30,6 +30,7 @@ class SqliteShards:
                 return current
             await _set(db, SHARD_COUNT, str(proposed))
             await db.execute("DELETE FROM discord_shards")
+            await db.execute("DELETE FROM discord_replicas")  # each comes back, if current
             return proposed
 
     async def balance_shards(
@@ -37,6 +38,12 @@ class SqliteShards:
     ) -> list[int]:
         until = now + ttl_s
         async with self._transaction() as db:
+            stored = await _setting(db, SHARD_COUNT)
+            if stored is not None and int(stored) != count:
+                # An outdated count: this replica holds nothing and counts for no share.
+                await db.execute("DELETE FROM discord_replicas WHERE holder = ?", (holder,))
+                await db.execute("DELETE FROM discord_shards WHERE holder = ?", (holder,))
+                return []
             await db.execute(
                 "INSERT INTO discord_replicas (holder, expires_at) VALUES (?, ?) "
                 "ON CONFLICT (holder) DO UPDATE SET expires_at = excluded.expires_at",

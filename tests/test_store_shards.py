@@ -166,3 +166,15 @@ async def test_replicas_syncing_together_sync_once(any_store: AnyStore, database
         for store in stores[1:]:
             await store.close()
     assert sorted(ran) == [False, False, True] and runs == [1]
+
+
+async def test_a_replica_with_an_outdated_count_holds_nothing_and_takes_no_share(
+    any_store: AnyStore,
+) -> None:
+    await any_store.shard_count(2)
+    await any_store.balance_shards("old", count=2, now=NOW, ttl_s=TTL)
+    await any_store.shard_count(4, replace=True)  # a replica started with DISCORD_SHARD_COUNT=4
+    assert await any_store.balance_shards("new", count=4, now=NOW + 1, ttl_s=TTL) == [0, 1, 2, 3]
+    # The replica still at 2 shards gets none, and does not count as live.
+    assert await any_store.balance_shards("old", count=2, now=NOW + 2, ttl_s=TTL) == []
+    assert await any_store.balance_shards("new", count=4, now=NOW + 3, ttl_s=TTL) == [0, 1, 2, 3]

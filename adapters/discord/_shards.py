@@ -103,6 +103,7 @@ class ShardKeeper:
         now = self._clock.now()
         try:
             async with self._lock:
+                await self._follow_count(self._store)
                 held = await self._store.balance_shards(
                     self.holder, count=self.count, now=now, ttl_s=self._ttl_s
                 )
@@ -118,6 +119,30 @@ class ShardKeeper:
             self._set(tuple(held))
         elif not self.connected():
             self._changed.set()
+
+    async def _follow_count(self, store: ShardLeases) -> None:
+        """Without DISCORD_SHARD_COUNT, adopt the count recorded (another replica's
+        DISCORD_SHARD_COUNT changed it): every shard is disconnected, then taken anew. With
+        it, a different recorded count (replicas configured differently) leaves this replica
+        without shards until they agree."""
+        stored = await store.shard_count()
+        if stored is None or stored == self.count:
+            return
+        if self._configured is not None:
+            log.error(
+                "DISCORD_SHARD_COUNT is %d here but %d in the database (set by another "
+                "replica): this replica connects no shard until they agree",
+                self._configured,
+                stored,
+            )
+            return
+        log.warning("the Discord shard count changed from %d to %d", self.count, stored)
+        # A shard id means other guilds under another count: every connection goes.
+        for shard in list(self._client.shard_ids or []):
+            await self._client.disconnect_shard(shard)
+        self.held = ()
+        self.count = stored
+        self._client.set_shard_count(stored)
 
     def _set(self, held: tuple[int, ...]) -> None:
         self.held = held

@@ -72,3 +72,17 @@ async def test_a_replica_that_cannot_renew_disconnects_once_its_lease_ran_out(
         # The database answers again: the shard is taken and connected anew.
         await bot.fake.wait_shards([0], timeout_s=5)
         assert bot.adapter.shards.held == (0,)
+
+
+async def test_a_count_changed_by_another_replica_reconnects_every_shard_with_it(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with running_bot(store, tmp_path) as bot:
+        keeper = bot.adapter.shards
+        await bot.fake.wait_shards([0])
+        # Another replica starts with DISCORD_SHARD_COUNT=2.
+        await store.shard_count(2, replace=True)
+        await keeper.renew()
+        await bot.fake.wait_shards([0, 1], timeout_s=15)
+        assert keeper.count == 2 and keeper.held == (0, 1)
+        assert bot.fake.identified == [(0, 1), (0, 2), (1, 2)]
