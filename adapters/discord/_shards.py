@@ -10,8 +10,11 @@ import asyncio
 import contextlib
 import logging
 
+import discord
+
 from adapters.discord._client import VeoClient
 from bot.clock import Clock, SystemClock
+from bot.errors import ConfigurationError
 from bot.shards import ShardLeases
 from bot.workers import new_worker_id
 
@@ -65,14 +68,26 @@ class ShardKeeper:
         log.info("Discord: %d shards, this replica is %s", self.count, self.holder)
 
     async def _shard_count(self, store: ShardLeases) -> int:
-        limits = await self._client.http.get_bot_gateway()
-        recommended, _url, session_start = limits
-        self._client.max_concurrency = int(session_start.get("max_concurrency", 1) or 1)
+        """DISCORD_SHARD_COUNT (recorded for all), else the recorded count, else Discord's
+        recommendation, recorded unless another replica recorded one first. Discord's answer
+        also says how many identifies may run at once (`max_concurrency`)."""
+        recommended: int | None = None
+        try:
+            shards, _url, session_start = await self._client.http.get_bot_gateway()
+        except discord.GatewayNotFound:
+            log.warning("Discord did not answer GET /gateway/bot; identifying one at a time")
+        else:
+            recommended = int(shards)
+            self._client.max_concurrency = int(session_start.get("max_concurrency", 1) or 1)
         if self._configured is not None:
             count = await store.shard_count(self._configured, replace=True)
         else:
-            count = await store.shard_count(int(recommended))
-        assert count is not None  # one was proposed
+            count = await store.shard_count(recommended)
+        if count is None:
+            raise ConfigurationError(
+                "Discord did not say how many shards to use (GET /gateway/bot failed); set "
+                "DISCORD_SHARD_COUNT, or start again once Discord answers."
+            )
         return count
 
     async def _heartbeat(self) -> None:
@@ -112,6 +127,11 @@ class ShardKeeper:
             if self.held and self._clock.now() >= self._sure_until:
                 log.error("Discord shards %s lost: their leases ran out", list(self.held))
                 self._set(())
+            return
+        if self._clock.now() >= now + self._ttl_s:
+            # The answer came after the leases it renewed ran out: someone may hold them.
+            log.error("renewing the Discord shard leases took longer than their TTL")
+            self._set(())
             return
         self._sure_until = now + self._ttl_s
         if tuple(held) != self.held:

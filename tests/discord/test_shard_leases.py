@@ -9,9 +9,13 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
+from bot.errors import ConfigurationError
 from storage.sqlite import SqliteStore
 from tests.discord.support import running_bot
-from tests.fakes.discord import FakeDiscord
+from tests.fakes._base import Fault
+from tests.fakes.discord import API_PREFIX, FakeDiscord
 
 
 async def test_a_shard_whose_lease_another_replica_took_is_disconnected_then_taken_back(
@@ -86,3 +90,18 @@ async def test_a_count_changed_by_another_replica_reconnects_every_shard_with_it
         await bot.fake.wait_shards([0, 1], timeout_s=15)
         assert keeper.count == 2 and keeper.held == (0, 1)
         assert bot.fake.identified == [(0, 1), (0, 2), (1, 2)]
+
+
+async def test_without_discords_recommendation_a_known_count_is_used_and_none_is_refused(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    forbidden = {"message": "Missing Access", "code": 50001}
+    async with FakeDiscord() as fake:
+        fake.inject(Fault(f"{API_PREFIX}/gateway/bot", status=403, body=forbidden, times=2))
+        # No count anywhere: the start stops, saying what to do.
+        with pytest.raises(ConfigurationError, match="set DISCORD_SHARD_COUNT"):
+            async with running_bot(store, tmp_path, fake=fake):
+                pass
+        # DISCORD_SHARD_COUNT set: Discord's answer is not needed.
+        async with running_bot(store, tmp_path, fake=fake, settings={"discord_shard_count": 1}):
+            await fake.wait_shards([0])
