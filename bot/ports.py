@@ -30,6 +30,7 @@ from bot.models import (
     UsageRow,
 )
 from bot.refs import Refs
+from bot.shards import ShardLeases
 from bot.shared_files import Blobs
 from bot.variants import TakeVideo
 
@@ -200,7 +201,7 @@ class LedgerAction(enum.StrEnum):
     REFUND = "refunded"
 
 
-class Store(Blobs, Protocol):
+class Store(Blobs, ShardLeases, Protocol):
     """Durable job and quota state: every method the core, the adapters and the CLI call.
     Every method is one transaction; nothing here relies on SQLite-only behaviour, so a
     PostgreSQL implementation can follow the same contract. Policy is not the store's: it

@@ -56,6 +56,7 @@ from bot.models import (
 from bot.ports import LedgerAction
 from bot.refs import load_refs
 from storage._keys import user_pattern
+from storage._shards_postgres import PostgresShards
 from storage.urls import shown
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -272,7 +273,7 @@ async def migrate(url: str) -> tuple[int, list[str]]:
     return version, applied
 
 
-class PostgresStore:
+class PostgresStore(PostgresShards):
     """The `Store` on PostgreSQL for replicas on one database (advisory locks, SKIP LOCKED)."""
 
     def __init__(self, pool: asyncpg.Pool[asyncpg.Record]) -> None:

@@ -48,6 +48,7 @@ from bot.models import (
 from bot.ports import LedgerAction
 from bot.refs import load_refs
 from storage._keys import user_pattern
+from storage._shards_sqlite import SqliteShards
 
 BUSY_TIMEOUT_MS = 5000
 # Files in the database are rows of at most this many bytes (a blob is read one row at a time).
@@ -264,7 +265,7 @@ def _assignments(changes: dict[str, object]) -> tuple[list[str], list[object]]:
 _MOMENTS = {JobState.SUBMITTED: "submitted_at", JobState.SUCCEEDED: "provider_done_at"}
 
 
-class SqliteStore:
+class SqliteStore(SqliteShards):
     """The `Store` on one SQLite file: one writer connection (serialised), one reader."""
 
     def __init__(
