@@ -272,7 +272,7 @@ class Lifecycle:
             )
             return
         except ProviderError as err:
-            self._polling.throttled(job, "submit", err)
+            await self._polling.throttled(job, "submit", err)
             if may_retry(err, started.submit_attempts, self._config.max_submit_attempts):
                 await self._outcomes.retry_later(started, err, counter="submit_attempts")
             else:
@@ -310,7 +310,7 @@ class Lifecycle:
                 self._metrics, job.provider, "status", provider.get_status(job.provider_job_id)
             )
         except ProviderError as err:
-            self._polling.throttled(job, "status", err)
+            await self._polling.throttled(job, "status", err)
             if may_retry(err, job.poll_failures, self._config.max_failures):
                 await self._outcomes.retry_later(job, err, counter="poll_failures")
             else:

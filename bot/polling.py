@@ -24,7 +24,7 @@ from bot.links import MediaLinks
 from bot.metrics import Metrics
 from bot.models import Job, ProviderStatus
 from bot.outcomes import timed
-from bot.ports import ListsRunningJobs, Store, VideoProvider
+from bot.ports import ListsRunningJobs, SharesBudgets, Store, VideoProvider
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,9 @@ class Polling:
         self._metrics = metrics
         self._links = links
         self.cap_s = cap_s
-        self.budgets = Budgets(config.budgets)
+        self.budgets = Budgets(
+            config.budgets, shared=store if isinstance(store, SharesBudgets) else None
+        )
         # The model's completion-time quantiles, and when they were read.
         self._history: dict[str, tuple[float, list[float]]] = {}
         # Store.recent_durations (the name agreed with the queue's ETAs); a store without it
@@ -140,7 +142,7 @@ class Polling:
     async def over_budget(self, job: Job, kind: Kind, now: float) -> bool:
         """Spend one request of the job's provider; when its budget has none free now, make
         the job due in the first free slot instead, and say so (True)."""
-        wait = self.budgets.take(job.provider, kind, now)
+        wait = await self.budgets.take(job.provider, kind, now)
         if wait <= 0:
             return False
         due_at = min(self.budgets.book(job.provider, kind, now, now + wait), job.deadline_at)
@@ -166,7 +168,7 @@ class Polling:
         pacer = self.budgets.pacer(job.provider, "status")
         fresh_s = max(self.interval_s(provider), 2 * pacer.spacing_s(now) if pacer else 0.0)
         stale = now - listing.read_at >= fresh_s and listing.reading is None
-        if stale and self.budgets.take(job.provider, "status", now) == 0:
+        if stale and await self.budgets.take(job.provider, "status", now) == 0:
             listing.reading = asyncio.create_task(self._read_listing(job, provider, listing))
         if listing.reading is not None:
             await asyncio.shield(listing.reading)
@@ -180,7 +182,7 @@ class Polling:
             into.ids = await timed(self._metrics, job.provider, "list", provider.running_jobs())
             into.read_at = at
         except ProviderError as err:
-            self.throttled(job, "status", err)
+            await self.throttled(job, "status", err)
             log.warning("could not list the running jobs of %s: %s", job.provider, err)
         finally:
             into.reading = None
@@ -201,7 +203,7 @@ class Polling:
             provider=job.provider,
         )
 
-    def throttled(self, job: Job, kind: Kind, err: ProviderError) -> None:
+    async def throttled(self, job: Job, kind: Kind, err: ProviderError) -> None:
         """A call failed: a 429 shrinks the provider's budget and holds it for Retry-After."""
         if isinstance(err, ProviderRateLimited):
-            self.budgets.throttled(job.provider, kind, self._clock.now(), err.retry_after)
+            await self.budgets.throttled(job.provider, kind, self._clock.now(), err.retry_after)

@@ -54,6 +54,7 @@ from bot.models import (
 )
 from bot.ports import LedgerAction
 from bot.refs import load_refs
+from storage import postgres_budgets
 from storage._keys import user_pattern
 from storage.urls import shown
 
@@ -577,6 +578,50 @@ class PostgresStore:
             holder,
         )
         return [_record_to_job(row) for row in rows]
+
+    async def reserve_requests(
+        self,
+        provider: str,
+        kind: str,
+        *,
+        now: float,
+        count: int,
+        spacing_s: float,
+        tolerance_s: float,
+        recovery_s: float,
+    ) -> tuple[float | None, float, float]:
+        """A batch of requests from the shared budget (`bot.ports.SharesBudgets`)."""
+        return await postgres_budgets.reserve(
+            self._pool,
+            provider,
+            kind,
+            now=now,
+            count=count,
+            spacing_s=spacing_s,
+            tolerance_s=tolerance_s,
+            recovery_s=recovery_s,
+        )
+
+    async def throttle_requests(
+        self,
+        provider: str,
+        kind: str,
+        *,
+        now: float,
+        wait_s: float,
+        min_factor: float,
+        recovery_s: float,
+    ) -> None:
+        """A 429: every replica slows down (`bot.ports.SharesBudgets`)."""
+        await postgres_budgets.throttle(
+            self._pool,
+            provider,
+            kind,
+            now=now,
+            wait_s=wait_s,
+            min_factor=min_factor,
+            recovery_s=recovery_s,
+        )
 
     async def next_due_at(
         self,
