@@ -258,8 +258,10 @@ class SharedPacer:
         if now < self._refused_until:
             return self._refused_until - now
         async with self._reserving:
-            if self._spend(now):  # another coroutine reserved meanwhile
+            if self._spend(now):  # another coroutine reserved meanwhile...
                 return 0.0
+            if now < self._refused_until:  # ...or was refused
+                return self._refused_until - now
             self.round_trips += 1
             first, spacing, ready_at = await self._store.reserve_requests(
                 self.provider,

@@ -292,6 +292,7 @@ class Lifecycle:
             now=now,
             provider_job_id=provider_job_id,
             due_at=now if early else await self._polling.next_poll_at(job, provider, now),
+            likely_done_at=await self._polling.likely_done_at(job, now),
         )
         if submitted is not None:
             log.info("job %s submitted to %s as %s", job.id, job.provider, provider_job_id)
@@ -343,6 +344,7 @@ class Lifecycle:
         now = self._clock.now()
         progress = max(job.progress, min(99, status.progress or 0))
         due_at = await self._polling.next_poll_at(job, provider, now)
+        likely = await self._polling.likely_done_at(job, now)
         if job.state is JobState.SUBMITTED and status.state is ProviderJobState.RUNNING:
             updated = await self._store.transition(
                 job.id,
@@ -352,6 +354,7 @@ class Lifecycle:
                 progress=progress,
                 poll_failures=0,
                 due_at=due_at,
+                likely_done_at=likely,
             )
         else:
             updated = await self._store.update(
@@ -361,6 +364,7 @@ class Lifecycle:
                 progress=progress,
                 poll_failures=0,
                 due_at=due_at,
+                likely_done_at=likely,
             )
         if updated is not None:
             # Where it waits in the provider's queue is news for the card, not for the store.

@@ -5,7 +5,8 @@ near the fastest recent job of that model, then polls at its completion-time qua
 that each poll has about the same chance of finding the video done; none further apart than
 `cap_s`. With no history, the provider's (or the operator's) poll interval. A job whose
 provider calls back is polled only as a safety net, every `webhook_poll_interval_s`. Every
-next poll is booked into its provider's status budget (`bot.budget`).
+next poll is booked into its provider's status budget (`bot.budget`). When more jobs are due
+than the budget lets go, those closest to their likely completion go first (`likely_done_at`).
 """
 
 from __future__ import annotations
@@ -62,6 +63,18 @@ def adaptive_delay(
     if index >= len(points):
         return max(floor_s, cap_s)
     return min(max(points[index] - elapsed_s, floor_s), max(floor_s, cap_s))
+
+
+def likely_done_at(created_at: float, now: float, points: Sequence[float]) -> float | None:
+    """When a job submitted at `created_at` and not done at `now` will likely be done: the
+    median of its model's completion-time quantiles `points` still ahead of it; `now` once past
+    them all (it may be done any moment). None without history."""
+    if not points:
+        return None
+    ahead = [point for point in points if point > now - created_at]
+    if not ahead:
+        return now
+    return created_at + ahead[len(ahead) // 2]
 
 
 class _Listing:
@@ -138,6 +151,12 @@ class Polling:
             )
             interval = floor if delay is None else delay
         return self.budgets.book(job.provider, "status", now, now + interval)
+
+    async def likely_done_at(self, job: Job, now: float) -> float | None:
+        """When the job, not done at `now`, will likely be done at its provider (see
+        `likely_done_at`): due jobs are claimed closest to it first, so that when the status
+        budget is short the polls go to the jobs most likely to find their video done."""
+        return likely_done_at(job.created_at, now, await self.points(job.model))
 
     async def over_budget(self, job: Job, kind: Kind, now: float) -> bool:
         """Spend one request of the job's provider; when its budget has none free now, make

@@ -99,6 +99,7 @@ _COLUMNS: dict[str, tuple[str, Any]] = {
     "origin": ("origin", Origin.model_dump_json),
     "owner": ("owner", str),
     "owner_until": ("owner_until", float),
+    "likely_done_at": ("likely_done_at", float),
 }
 
 
@@ -164,6 +165,7 @@ def _record_to_job(row: asyncpg.Record) -> Job:
         leased_by=row["leased_by"],
         owner=row["owner"],
         owner_until=row["owner_until"],
+        likely_done_at=row["likely_done_at"],
     )
 
 
@@ -556,19 +558,20 @@ class PostgresStore:
         if not plats or limit <= 0:
             return []
         # SKIP LOCKED: a due job another replica is claiming right now is left to it, not
-        # waited for; one it has claimed is no longer due (its lease moved due_at).
+        # waited for; one it has claimed is no longer due (its lease moved due_at). Closest
+        # to its likely completion first (see `Job.likely_done_at`), in the order returned.
         rows = await self._pool.fetch(
             f"""WITH due AS (
-                    SELECT id FROM jobs
+                    SELECT id, COALESCE(likely_done_at, due_at) AS rank FROM jobs
                     WHERE {ACTIVE_AS_INDEXED}
                       AND due_at <= $1 AND platform = ANY($2::text[])
                       AND NOT (id = ANY($3::text[]))
                       AND owner IS NOT DISTINCT FROM $6
-                    ORDER BY due_at LIMIT $4
+                    ORDER BY rank, due_at LIMIT $4
                     FOR UPDATE SKIP LOCKED)
                 UPDATE jobs SET due_at = $5, leased_by = $7, version = version + 1
                 FROM due WHERE jobs.id = due.id
-                RETURNING jobs.*""",  # noqa: S608 - fixed words
+                RETURNING jobs.*, due.rank AS claim_rank""",  # noqa: S608 - fixed words
             now,
             plats,
             list(exclude),
@@ -577,7 +580,7 @@ class PostgresStore:
             owner,
             holder,
         )
-        return [_record_to_job(row) for row in rows]
+        return [_record_to_job(row) for row in sorted(rows, key=lambda row: row["claim_rank"])]
 
     async def reserve_requests(
         self,

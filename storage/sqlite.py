@@ -100,6 +100,7 @@ _COLUMNS: dict[str, tuple[str, Any]] = {
     "origin": ("origin_json", Origin.model_dump_json),
     "owner": ("owner", str),
     "owner_until": ("owner_until", float),
+    "likely_done_at": ("likely_done_at", float),
 }
 
 
@@ -212,6 +213,7 @@ def _row_to_job(row: sqlite3.Row) -> Job:
         leased_by=row["leased_by"],
         owner=row["owner"],
         owner_until=row["owner_until"],
+        likely_done_at=row["likely_done_at"],
     )
 
 
@@ -638,7 +640,8 @@ class SqliteStore:
         holder: str | None = None,
     ) -> list[Job]:
         """Lease due jobs of these platforms owned by `owner` (None: unowned ones) to
-        `holder` until `now + lease_s`."""
+        `holder` until `now + lease_s`, closest to their likely completion first (see
+        `Job.likely_done_at`), in that order."""
         plats = list(platforms)
         if not plats or limit <= 0:
             return []
@@ -649,7 +652,7 @@ class SqliteStore:
                     WHERE {ACTIVE_AS_INDEXED}
                       AND due_at <= ? AND platform IN ({_placeholders(plats)}){skip}
                       AND owner IS ?
-                    ORDER BY due_at LIMIT ?""",  # noqa: S608 - placeholders only
+                    ORDER BY COALESCE(likely_done_at, due_at), due_at LIMIT ?""",  # noqa: S608
                 (now, *plats, *skipped, owner, limit),
             ) as cur:
                 ids = [row["id"] for row in await cur.fetchall()]
@@ -661,10 +664,11 @@ class SqliteStore:
                 (now + lease_s, holder, *ids),
             )
             async with db.execute(
-                f"SELECT * FROM jobs WHERE id IN ({_placeholders(ids)}) ORDER BY due_at",  # noqa: S608
+                f"SELECT * FROM jobs WHERE id IN ({_placeholders(ids)})",  # noqa: S608
                 ids,
             ) as cur:
-                return [_row_to_job(row) for row in await cur.fetchall()]
+                claimed = {row["id"]: _row_to_job(row) for row in await cur.fetchall()}
+            return [claimed[job_id] for job_id in ids]  # closest to completion first
 
     async def next_due_at(
         self,

@@ -30,7 +30,7 @@ from bot.budget import (
     per_minute,
 )
 from bot.clock import ManualClock
-from bot.polling import adaptive_delay, quantile_points
+from bot.polling import adaptive_delay, likely_done_at, quantile_points
 
 
 def sent_in_windows(times: list[float], window_s: float) -> int:
@@ -196,3 +196,14 @@ def test_every_http_provider_publishes_its_limits(adapter: type) -> None:
     limits = getattr(adapter, "limits", None)
     assert isinstance(limits, ProviderLimits)
     assert limits.submit is not None and limits.status is not None
+
+
+def test_a_jobs_likely_completion_follows_its_models_completion_times() -> None:
+    points = [10.0, 20.0, 30.0, 40.0, 100.0]
+    # Submitted at 1000, not done at 1005: the median of what is still ahead of it.
+    assert likely_done_at(1000.0, 1005.0, points) == 1030.0
+    # Not done after 35 s: only 40 and 100 are ahead; the slower half is what is left.
+    assert likely_done_at(1000.0, 1035.0, points) == 1100.0
+    # Past every completion seen: it may be done any moment.
+    assert likely_done_at(1000.0, 1200.0, points) == 1200.0
+    assert likely_done_at(1000.0, 1005.0, []) is None

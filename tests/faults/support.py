@@ -283,10 +283,12 @@ async def provider_bot(
     budgets: Mapping[str, ProviderLimits] | None = None,
     job_duration_s: float = 0.05,
     fake: FakeProvider | None = None,
+    scheduled: bool = True,
 ) -> AsyncIterator[Bot]:
     """With `serve`, the bot's own web server runs on a socket bound first, whose address is
     the public URL: callbacks reach the real route. With `fake`, that running fake (another
-    bot's, as replicas share a provider) is talked to and left running."""
+    bot's, as replicas share a provider) is talked to and left running. Without `scheduled`,
+    no scheduler runs: the test steps the jobs or starts one itself."""
     listener: socket.socket | None = None
     if serve:
         listener = socket.socket()
@@ -318,12 +320,14 @@ async def provider_bot(
         runner = web.AppRunner(build_web_app(store, links, service=service))
         await runner.setup()
         await web.SockSite(runner, listener).start()
-    scheduler = Scheduler(service, idle_s=0.02)
-    await scheduler.start()
+    scheduler = Scheduler(service, idle_s=0.02) if scheduled else None
+    if scheduler is not None:
+        await scheduler.start()
     try:
         yield Bot(family, fake, service, surface, store, clock)
     finally:
-        await scheduler.stop()
+        if scheduler is not None:
+            await scheduler.stop()
         if runner is not None:
             await runner.cleanup()
         await provider.aclose()
