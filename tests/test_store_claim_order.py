@@ -7,6 +7,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.models import JobState
+from storage import is_postgres, sqlite_path
+from storage.postgres import PostgresStore
+from storage.sqlite import SqliteStore
 from tests.test_store_conformance import NOW, PERIOD, ROOMY, job
 
 if TYPE_CHECKING:
@@ -37,3 +40,36 @@ async def test_due_jobs_are_claimed_closest_to_completion_first(any_store: AnySt
     assert first[0].likely_done_at == NOW - 25
     rest = await any_store.claim_due(now=NOW, lease_s=30, limit=10, platforms=["chat"])
     assert [j.id for j in rest] == ["near", "far"]
+
+
+async def _statements_to_claim(store: AnyStore, due: int, start: int) -> int:
+    """How many SQL statements the store sends to claim `due` jobs due now."""
+    for i in range(start, start + due):
+        await store.create_job(job(f"j{i}"), [], ROOMY, PERIOD)
+    sent: list[str] = []
+    if isinstance(store, PostgresStore):
+        async with store._pool.acquire() as db:  # the pool's only connection
+            db.add_query_logger(lambda record: sent.append(record.query))
+        claimed = await store.claim_due(now=NOW, lease_s=30, limit=100, platforms=["chat"])
+    else:
+        await store._writer.set_trace_callback(sent.append)
+        claimed = await store.claim_due(now=NOW, lease_s=30, limit=100, platforms=["chat"])
+        await store._writer.set_trace_callback(lambda _: None)
+    assert len(claimed) == due
+    # Not counted: the reset asyncpg's pool sends as a connection goes back to it.
+    return len([query for query in sent if not query.startswith("SELECT pg_advisory_unlock")])
+
+
+async def test_a_batch_is_claimed_in_as_many_statements_as_one_job(database_url: str) -> None:
+    # One round trip per batch, not per job (issue 17): claiming 40 costs what claiming 1 does.
+    if is_postgres(database_url):
+        store: AnyStore = await PostgresStore.open(database_url, min_size=1, max_size=1)
+    else:
+        store = await SqliteStore.open(sqlite_path(database_url))
+    try:
+        one = await _statements_to_claim(store, 1, 0)
+        many = await _statements_to_claim(store, 40, 1)
+    finally:
+        await store.close()
+    assert one == many
+    assert many == (1 if isinstance(store, PostgresStore) else 5)  # BEGIN, 3, COMMIT
