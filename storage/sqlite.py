@@ -259,6 +259,10 @@ def _assignments(changes: dict[str, object]) -> tuple[list[str], list[object]]:
     return sets, params
 
 
+# The moment a job first reaches each of these states, kept for the model's completion times.
+_MOMENTS = {JobState.SUBMITTED: "submitted_at", JobState.SUCCEEDED: "provider_done_at"}
+
+
 class SqliteStore:
     """The `Store` on one SQLite file: one writer connection (serialised), one reader."""
 
@@ -594,6 +598,9 @@ class SqliteStore:
     ) -> Job | None:
         """Compare-and-set the state, settling or refunding the reservation in one transaction."""
         sets, params = _assignments(changes)
+        if (moment := _MOMENTS.get(to_state)) is not None:
+            sets.append(f"{moment} = COALESCE({moment}, ?)")
+            params.append(now)
         states = [s.value for s in from_states]
         async with self._transaction() as db:
             cur = await db.execute(
@@ -774,6 +781,17 @@ class SqliteStore:
             (*params, limit),
         ) as cur:
             return [_row_to_job(row) for row in await cur.fetchall()]
+
+    async def recent_durations(self, model: str, limit: int) -> list[float]:
+        """Seconds from submit to done at the provider of the model's latest successful jobs,
+        newest first."""
+        async with self._reader.execute(
+            """SELECT provider_done_at - submitted_at FROM jobs
+               WHERE model = ? AND provider_done_at IS NOT NULL AND submitted_at IS NOT NULL
+               ORDER BY provider_done_at DESC LIMIT ?""",
+            (model, limit),
+        ) as cur:
+            return [max(0.0, row[0]) for row in await cur.fetchall()]
 
     async def user_history(
         self, user_key: str, *, limit: int, before: tuple[float, str] | None = None
