@@ -4,9 +4,15 @@ a job without an estimate is ordered by when it became due. One statement claims
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.clock import ManualClock
+from bot.config import ServiceConfig
+from bot.metrics import Metrics
 from bot.models import JobState
+from bot.polling import Polling
 from storage import is_postgres, sqlite_path
 from storage.postgres import PostgresStore
 from storage.sqlite import SqliteStore
@@ -73,3 +79,25 @@ async def test_a_batch_is_claimed_in_as_many_statements_as_one_job(database_url:
         await store.close()
     assert one == many
     assert many == (1 if isinstance(store, PostgresStore) else 5)  # BEGIN, 3, COMMIT
+
+
+async def test_the_estimate_follows_the_models_completion_times(any_store: AnyStore) -> None:
+    for n, took in enumerate((20.0, 30.0, 40.0, 50.0, 60.0, 70.0)):
+        await any_store.create_job(job(f"done{n}"), [], ROOMY, PERIOD)
+        start = NOW - 1000 + 100 * n
+        await any_store.transition(f"done{n}", (JobState.PENDING,), JobState.SUBMITTED, now=start)
+        await any_store.transition(
+            f"done{n}", (JobState.SUBMITTED,), JobState.SUCCEEDED, now=start + took
+        )
+    polling = Polling(
+        store=any_store,
+        config=ServiceConfig(default_provider="local", limits=ROOMY, work_dir=Path("unused")),
+        clock=ManualClock(NOW),
+        metrics=Metrics(),
+        links=None,
+    )
+    young = replace(job("young"), created_at=NOW - 5)  # most completions are ahead of it
+    old = replace(job("old"), created_at=NOW - 55)  # only the slowest are
+    assert await polling.likely_done_at(young, NOW) == NOW - 5 + 50.0  # the upper median
+    assert await polling.likely_done_at(old, NOW) == NOW - 55 + 70.0
+    assert await polling.likely_done_at(replace(old, model="unseen"), NOW) is None
