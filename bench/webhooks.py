@@ -4,8 +4,8 @@ fake, its status reads limited as the budget says), polled only as a safety net
 
 The bot (core, store, scheduler with its defaults, the Replicate adapter, its own web server
 for the callbacks, a chat surface that costs nothing) runs in a fresh process, the fake in
-another. The jobs run 10 to 60 s at the fake, spread evenly; the window lasts until every
-video is delivered. Printed: status reads per delivered job (target under 2), the delay from
+another. The jobs run 10 to 60 s at the fake, spread evenly; the window lasts until 99 % of
+the videos are delivered. Printed: status reads per delivered job (target under 2), the delay from
 "done at the provider" to delivered (p50, p99), the bot's CPU share and RSS over the window,
 and the 429s."""
 
@@ -161,12 +161,14 @@ async def _measure(side: Side, url: str, folder: Path, jobs: int) -> dict[str, A
             await asyncio.gather(*(service.submit(request, o) for o in origins))
         peak_rss = rss_mb()
 
-        async def all_finished() -> bool:
+        async def nearly_all_finished() -> bool:
             nonlocal peak_rss
             peak_rss = max(peak_rss, rss_mb())
-            return await count_in(store, TERMINAL) >= jobs
+            return await count_in(store, TERMINAL) >= jobs * 0.99
 
-        await wait_until(all_finished, timeout_s=RUN_S[1] + SAFETY_NET_S * 2, step_s=0.5)
+        # 99 %: a delivery whose run is taken over is taken up again only when its lease
+        # (5 minutes) runs out; those left are counted, not waited for.
+        await wait_until(nearly_all_finished, timeout_s=RUN_S[1] + SAFETY_NET_S * 2, step_s=0.5)
         cpu_used, wall = cpu_s() - cpu_before, time.perf_counter() - wall_before
         side.send("count")
         after = await side.recv()
@@ -183,6 +185,7 @@ async def _measure(side: Side, url: str, folder: Path, jobs: int) -> dict[str, A
             "refused": after[1],
             "most_in_a_minute": after[2],
             "delivered": len(surface.delivered_at),
+            "unfinished": jobs - await count_in(store, TERMINAL),
             "delays": delays,
             "rss_mb": rss_mb(),
             "peak_rss_mb": peak_rss,
@@ -212,7 +215,8 @@ def run(jobs: int = JOBS) -> list[tuple[str, str, str]]:
         (
             f"{name}: notice delay",
             f"p50 {percentile(delays, 50):.2f} s, p99 {percentile(delays, 99):.2f} s "
-            f"from done at the provider to delivered ({len(delays)} videos)",
+            f"from done at the provider to delivered ({len(delays)} videos; "
+            f"{result['unfinished']} not delivered when the window closed)",
             "ideal: the callback's own delay",
         ),
         (
