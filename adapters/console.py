@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from bot.models import Job, Origin, ResultLink
+from bot import texts
+from bot.models import Job, JobState, Origin, ResultLink
 from bot.refs import ConsoleRefs
 
 PLATFORM = "console"
@@ -82,7 +83,15 @@ class ConsoleSurface:
 
     async def update_progress(self, job: Job) -> None:
         """Show the job's progress: a redrawn bar on a terminal, one line per step elsewhere."""
-        where = f" ({job.queue_note})" if job.queue_note else ""
+        notes = [
+            note
+            for note in (
+                texts.queue_place(job) if job.state is JobState.QUEUED else job.queue_note,
+                texts.usual_time(job),
+            )
+            if note is not None
+        ]
+        where = f" ({'; '.join(notes)})" if notes else ""
         if self._tty:
             filled = round(_BAR_WIDTH * job.progress / 100)
             bar = "#" * filled + "-" * (_BAR_WIDTH - filled)

@@ -1,6 +1,6 @@
 """The `veo-bot` command: `try` a request in the terminal, `run` the bot, list `jobs` and
-`models`, check the providers with `doctor`, and the admin commands (`quota`, `usage`,
-`banned`, printed by `bot.cli_admin`; `channel`, by `bot.cli_channels`). Part of the
+`models`, `cancel` a job, check the providers with `doctor`, and the admin commands (`quota`,
+`usage`, `banned`, printed by `bot.cli_admin`; `channel`, by `bot.cli_channels`). Part of the
 composition root: it builds `Settings` once and passes them on."""
 
 from __future__ import annotations
@@ -230,6 +230,18 @@ async def _info(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+async def _cancel(args: argparse.Namespace, settings: Settings) -> int:
+    """Cancel a job as the operator: what Cancel on its card does, and what it cost."""
+    surface = ConsoleSurface(sys.stderr)
+    runtime = await app.open_runtime(settings, {surface.platform: surface})
+    try:
+        said = await runtime.service.cancel(args.job, who=texts.operator())
+    finally:
+        await runtime.aclose()
+    print(said)
+    return EXIT_OK
+
+
 async def _migrate(settings: Settings) -> int:
     """Bring the database's schema up to date and say what that took."""
     done = await migrate(settings.veo_database_url)
@@ -353,6 +365,11 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="a job's parameters, as Info shows them in chat")
     info.add_argument("job", help="the job id")
 
+    cancel = commands.add_parser(
+        "cancel", help="stop a job; refunded unless the provider already made or kept it"
+    )
+    cancel.add_argument("job", help="the job id")
+
     models = commands.add_parser("models", help="list the models in the catalog")
     models.add_argument("--provider")
     models.add_argument("--all", action="store_true", help="retired models too, with the date")
@@ -416,6 +433,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_history(args, settings))
         if args.command == "info":
             return asyncio.run(_info(args, settings))
+        if args.command == "cancel":
+            return asyncio.run(_cancel(args, settings))
         if args.command == "resume":
             return asyncio.run(_resume(args, settings))
         if args.command == "migrate":

@@ -161,8 +161,14 @@ class Intake:
             valid.duration_s,
             origin.user_key,
         )
+        if stored.state is JobState.QUEUED:
+            self._metrics.count(
+                "veo_jobs_queued_total",
+                "Jobs accepted to wait at the bot for a free slot (issue 18).",
+                platform=origin.platform,
+            )
         self._wake()
-        return job
+        return stored
 
     async def reroll(self, job_id: str, origin: Origin) -> Job:
         """The same request with a new seed, charged to whoever asked, as a new job."""

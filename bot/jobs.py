@@ -22,6 +22,7 @@ import random
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from bot.cancelling import Cancelling
 from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.config import ServiceConfig
@@ -126,6 +127,14 @@ class JobService:
             links=links,
             wake=self.wake,
         )
+        self._cancelling = Cancelling(
+            store=store,
+            providers=self.providers,
+            surfaces=self.surfaces,
+            clock=clock,
+            metrics=self.metrics,
+            outcomes=self._outcomes,
+        )
         self._retention = Retention(
             store=store,
             providers=self.providers,
@@ -178,6 +187,11 @@ class JobService:
         return await self._intake.limits_for(origin)
 
     # --- jobs -----------------------------------------------------------------------------
+
+    async def cancel(self, job_id: str, *, who: str) -> str:
+        """Cancel the job for `who` (callers check they are its requester or an admin); what
+        happened, in the card's words (see `bot.cancelling`)."""
+        return await self._cancelling.cancel(job_id, who=who)
 
     async def get_job(self, job_id: str) -> Job | None:
         """The job with this id, or None."""

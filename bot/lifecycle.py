@@ -26,6 +26,7 @@ from bot.errors import (
     reference_id,
     unexpected_message,
 )
+from bot.eta import Estimates
 from bot.links import MediaLinks
 from bot.metrics import Metrics
 from bot.models import Job, JobState, ProviderJobState, ProviderStatus
@@ -33,6 +34,7 @@ from bot.outcomes import Outcomes, may_retry, timed
 from bot.polling import Polling
 from bot.ports import ChatSurface, Store, VideoProvider
 from bot.status_cards import StatusCards
+from bot.waiting import Waiting
 from bot.workers import known_dead
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,10 @@ class Lifecycle:
         self._links = links
         self._wake = wake
         self._cards = StatusCards(store=store, surfaces=surfaces, clock=clock)
+        self._estimates = Estimates(store=store, clock=clock)
+        self._waiting = Waiting(
+            store=store, config=config, clock=clock, metrics=metrics, cards=self._cards, wake=wake
+        )
         self._early_callbacks: set[str] = set()
         # When a callback last made each job poll at once: replays within the poll interval
         # do not make the provider be asked again.
@@ -92,6 +98,7 @@ class Lifecycle:
 
     def _forget(self, job_id: str) -> None:
         self._cards.forget(job_id)
+        self._waiting.forget(job_id)
         self._callback_polls.pop(job_id, None)
 
     def _callback_url(self, job: Job) -> str | None:
@@ -135,6 +142,8 @@ class Lifecycle:
                 JobState.RUNNING,
             ):
                 await self._time_out(job)
+            elif job.state is JobState.QUEUED:
+                await self._waiting.step(job)
             elif job.state is JobState.PENDING:
                 await self._start(job)
             elif job.state.at_provider:
@@ -297,6 +306,17 @@ class Lifecycle:
         if submitted is not None:
             log.info("job %s submitted to %s as %s", job.id, job.provider, provider_job_id)
             self._wake()
+        elif (now_job := await self._store.get_job(job.id)) is not None and (
+            now_job.state is JobState.CANCELLED
+        ):
+            # Cancelled while the submit was on its way: stop what the provider started.
+            await self._cancel_started(job, provider_job_id)
+
+    async def _cancel_started(self, job: Job, provider_job_id: str) -> None:
+        try:
+            await self._providers[job.provider].cancel(provider_job_id)
+        except ProviderError as err:
+            log.warning("job %s: cancelled, but the provider kept it: %s", job.id, err)
 
     async def _poll(self, job: Job) -> None:
         provider = self._providers[job.provider]
@@ -368,7 +388,13 @@ class Lifecycle:
             )
         if updated is not None:
             # Where it waits in the provider's queue is news for the card, not for the store.
-            await self._cards.push_progress(replace(updated, queue_position=status.queue_position))
+            await self._cards.push_progress(
+                replace(
+                    updated,
+                    queue_position=status.queue_position,
+                    usual_minutes=await self._estimates.usual_minutes(job.model),
+                )
+            )
 
     async def _time_out(self, job: Job) -> None:
         minutes = self._config.job_timeout_s / 60

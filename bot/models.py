@@ -14,6 +14,9 @@ from bot.refs import Refs, load_refs
 class JobState(enum.StrEnum):
     """Where a job is in its life; delivered, failed, timed out and cancelled are final."""
 
+    # Waiting at the bot for one of the requester's slots (over the concurrency limit):
+    # its seconds are reserved, nothing is sent to the provider yet.
+    QUEUED = "queued"
     PENDING = "pending"
     SUBMITTED = "submitted"
     RUNNING = "running"
@@ -218,6 +221,9 @@ class Job:
     # While the provider holds the job in its queue: how many jobs are ahead of it, from the
     # latest reading (fal's queue_position). For the status card only; never stored.
     queue_position: int | None = None
+    # While at the provider: how long the model's recent jobs took, in whole minutes (low,
+    # high), from `bot.eta`. For the status card only; never stored.
+    usual_minutes: tuple[int, int] | None = None
 
     @property
     def origin_refs(self) -> Refs:

@@ -282,6 +282,20 @@ class Store(Blobs, Protocol):
         """Change fields if the job is still at `version` (optimistic lock)."""
         ...
 
+    async def start_queued(
+        self, job_id: str, defaults: QuotaLimits, *, now: float, deadline_at: float
+    ) -> Job | None:
+        """Move a `queued` job to `pending` (due now, with a fresh `deadline_at`) when it is
+        its requester's oldest waiting job and they have a slot free under the limits in force
+        (`defaults` and the overrides), checked and done in one transaction; None when it
+        waits on, or is no longer waiting. A transition to a final state makes the
+        requester's waiting jobs due at once, in its own transaction."""
+        ...
+
+    async def queue_ahead(self, job_id: str) -> int:
+        """How many of the requester's `queued` jobs go before this one (0: it is next)."""
+        ...
+
     async def claim_due(
         self,
         *,

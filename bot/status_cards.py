@@ -49,15 +49,17 @@ class StatusCards:
         )
         return updated or replace(job, origin=origin)
 
-    async def push_progress(self, job: Job) -> None:
-        """Show the job's progress on its card, at most once per the platform's interval."""
+    async def push_progress(self, job: Job) -> float | None:
+        """Show the job's progress on its card, at most once per the platform's interval.
+        None when shown (or tried); else when it may be shown next."""
         surface = self._surfaces[job.origin.platform]
         now = self._clock.now()
         last = self._last_push.get(job.id)
         if last is not None and now - last < surface.progress_interval_s:
-            return
+            return last + surface.progress_interval_s
         self._last_push[job.id] = now
         try:
             await surface.update_progress(job)
         except DeliveryError as err:
             log.warning("job %s: progress update failed: %s", job.id, err)
+        return None

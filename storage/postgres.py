@@ -25,6 +25,7 @@ import re
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from importlib import resources
 from typing import Any, TypeAlias
 
@@ -350,7 +351,7 @@ class PostgresStore:
                 )
                 if existing is not None:
                     return _record_to_job(existing)
-            await self._refuse_over_quota(
+            if await self._refuse_over_quota(
                 db,
                 origin,
                 job.cost_s,
@@ -358,7 +359,8 @@ class PostgresStore:
                 period,
                 now=job.created_at,
                 cost_micro_usd=job.cost_micro_usd,
-            )
+            ):
+                job = replace(job, state=JobState.QUEUED)
             await db.execute(
                 """INSERT INTO jobs (id, platform, user_key, workspace_key, origin, request,
                        provider, model, state, progress, due_at, deadline_at, cost_s,
@@ -433,16 +435,18 @@ class PostgresStore:
         *,
         now: float,
         cost_micro_usd: int | None,
-    ) -> None:
+    ) -> bool:
         """Raise the refusal a job of `cost_s` for `origin` meets now, if any: the store
-        reads, `quota.admission` decides."""
+        reads, `quota.admission` decides. Else whether the job waits (`quota.must_wait`)."""
         blocked = bool(
             await db.fetchval("SELECT 1 FROM blocked_users WHERE user_key = $1", origin.user_key)
         )
+        in_force = await self._limits(db, origin.user_key, origin.workspace_key, limits)
+        usage = await self._usage(db, origin.user_key, origin.workspace_key, period)
         refused = quota.admission(
             blocked=blocked,
-            limits=await self._limits(db, origin.user_key, origin.workspace_key, limits),
-            usage=await self._usage(db, origin.user_key, origin.workspace_key, period),
+            limits=in_force,
+            usage=usage,
             cost_s=cost_s,
             period=period,
             now=now,
@@ -451,6 +455,11 @@ class PostgresStore:
         )
         if refused is not None:
             raise refused
+        queued = await db.fetchval(
+            "SELECT COUNT(*) FROM jobs WHERE user_key = $1 AND state = 'queued'",
+            origin.user_key,
+        )
+        return quota.must_wait(in_force, usage, queued=int(queued or 0))
 
     @staticmethod
     async def _channel_budget(
@@ -529,7 +538,69 @@ class PostgresStore:
                     now,
                     job_id,
                 )
+            if to_state.is_terminal:
+                # A slot may have freed: the requester's waiting jobs look again at once.
+                await db.execute(
+                    """UPDATE jobs SET due_at = $1, version = version + 1
+                       WHERE state = 'queued' AND due_at > $1 AND user_key = $2""",
+                    now,
+                    row["user_key"],
+                )
             return _record_to_job(row)
+
+    async def start_queued(
+        self, job_id: str, defaults: QuotaLimits, *, now: float, deadline_at: float
+    ) -> Job | None:
+        """Move a waiting job to `pending` (due now, its deadline `deadline_at`) when it is
+        the requester's oldest waiting one and they have a slot free, under the user's
+        quota lock (the one `create_job` takes); None when it waits on."""
+        async with self._transaction() as db:
+            user_key = await db.fetchval("SELECT user_key FROM jobs WHERE id = $1", job_id)
+            if user_key is None:
+                return None
+            await _lock(db, f"quota:user:{user_key}")
+            row = await db.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
+            if row is None or row["state"] != JobState.QUEUED.value:
+                return None
+            first = await db.fetchval(
+                """SELECT id FROM jobs WHERE user_key = $1 AND state = 'queued'
+                   ORDER BY created_at, id LIMIT 1""",
+                user_key,
+            )
+            if first != job_id:
+                return None
+            workspace = row["workspace_key"]
+            limits = await self._limits(db, user_key, workspace, defaults)
+            usage = await self._usage(db, user_key, workspace, quota.period_at(now))
+            if usage.in_flight >= limits.user_concurrent:
+                return None
+            started = await db.fetchrow(
+                """UPDATE jobs SET state = 'pending', due_at = $1, deadline_at = $2,
+                       updated_at = $1, version = version + 1
+                   WHERE id = $3 RETURNING *""",
+                now,
+                deadline_at,
+                job_id,
+            )
+            # Those behind it moved up: their cards show it at once.
+            await db.execute(
+                """UPDATE jobs SET due_at = $1, version = version + 1
+                   WHERE user_key = $2 AND state = 'queued' AND due_at > $1""",
+                now,
+                user_key,
+            )
+            return _record_to_job(started) if started is not None else None
+
+    async def queue_ahead(self, job_id: str) -> int:
+        """How many of the requester's waiting jobs go before this one (0: it is next)."""
+        ahead = await self._pool.fetchval(
+            """SELECT COUNT(*) FROM jobs AS o, jobs AS j
+               WHERE j.id = $1 AND o.user_key = j.user_key AND o.state = 'queued'
+                 AND (o.created_at < j.created_at
+                      OR (o.created_at = j.created_at AND o.id < j.id))""",
+            job_id,
+        )
+        return int(ahead or 0)
 
     async def update(
         self, job_id: str, *, version: int, now: float, **changes: object
@@ -810,8 +881,10 @@ class PostgresStore:
                      AND created_at > COALESCE(
                        (SELECT reset_at FROM quota_day_resets WHERE user_key = $1 AND day = $2),
                        -1)),
-                 (SELECT COUNT(*) FROM quota_ledger
-                   WHERE user_key = $1 AND status = 'reserved'),
+                 (SELECT COUNT(*) FROM quota_ledger AS l
+                   WHERE l.user_key = $1 AND l.status = 'reserved'
+                     AND NOT EXISTS (SELECT 1 FROM jobs AS j
+                                     WHERE j.id = l.job_id AND j.state = 'queued')),
                  (SELECT COALESCE(SUM(seconds), 0) FROM quota_ledger
                    WHERE workspace_key = $3 AND month = $4
                      AND status IN ('reserved', 'settled')),

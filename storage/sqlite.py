@@ -17,6 +17,7 @@ import secrets
 import sqlite3
 from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -434,7 +435,7 @@ class SqliteStore:
                     existing = await cur.fetchone()
                 if existing is not None:
                     return _row_to_job(existing)
-            await self._refuse_over_quota(
+            if await self._refuse_over_quota(
                 db,
                 origin,
                 job.cost_s,
@@ -442,7 +443,8 @@ class SqliteStore:
                 period,
                 now=job.created_at,
                 cost_micro_usd=job.cost_micro_usd,
-            )
+            ):
+                job = replace(job, state=JobState.QUEUED)
             await db.execute(
                 """INSERT INTO jobs (id, platform, user_key, workspace_key, origin_json,
                        request_json, provider, model, state, progress, due_at,
@@ -519,17 +521,19 @@ class SqliteStore:
         *,
         now: float,
         cost_micro_usd: int | None,
-    ) -> None:
+    ) -> bool:
         """Raise the refusal a job of `cost_s` for `origin` meets now, if any: the store
-        reads, `quota.admission` decides."""
+        reads, `quota.admission` decides. Else whether the job waits (`quota.must_wait`)."""
         async with db.execute(
             "SELECT 1 FROM blocked_users WHERE user_key = ?", (origin.user_key,)
         ) as cur:
             blocked = await cur.fetchone() is not None
+        in_force = await self._limits(db, origin.user_key, origin.workspace_key, limits)
+        usage = await self._usage(db, origin.user_key, origin.workspace_key, period)
         refused = quota.admission(
             blocked=blocked,
-            limits=await self._limits(db, origin.user_key, origin.workspace_key, limits),
-            usage=await self._usage(db, origin.user_key, origin.workspace_key, period),
+            limits=in_force,
+            usage=usage,
             cost_s=cost_s,
             period=period,
             now=now,
@@ -538,6 +542,15 @@ class SqliteStore:
         )
         if refused is not None:
             raise refused
+        return quota.must_wait(in_force, usage, queued=await self._queued(db, origin.user_key))
+
+    @staticmethod
+    async def _queued(db: aiosqlite.Connection, user_key: str) -> int:
+        async with db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE user_key = ? AND state = 'queued'", (user_key,)
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
 
     @staticmethod
     async def _channel_budget(
@@ -617,7 +630,64 @@ class SqliteStore:
                        WHERE job_id = ? AND status = 'reserved'""",
                     (ledger.value, now, job_id),
                 )
+            if to_state.is_terminal:
+                # A slot may have freed: the requester's waiting jobs look again at once.
+                await db.execute(
+                    """UPDATE jobs SET due_at = ?, version = version + 1
+                       WHERE state = 'queued' AND due_at > ?
+                         AND user_key = (SELECT user_key FROM jobs WHERE id = ?)""",
+                    (now, now, job_id),
+                )
             return await self._get_job_in(db, job_id)
+
+    async def start_queued(
+        self, job_id: str, defaults: QuotaLimits, *, now: float, deadline_at: float
+    ) -> Job | None:
+        """Move a waiting job to `pending` (due now, its deadline `deadline_at`) when it is
+        the requester's oldest waiting one and they have a slot free, in one transaction;
+        None when it waits on (or is no longer waiting)."""
+        async with self._transaction() as db:
+            job = await self._get_job_in(db, job_id)
+            if job is None or job.state is not JobState.QUEUED:
+                return None
+            async with db.execute(
+                """SELECT id FROM jobs WHERE user_key = ? AND state = 'queued'
+                   ORDER BY created_at, id LIMIT 1""",
+                (job.origin.user_key,),
+            ) as cur:
+                first = await cur.fetchone()
+            if first is None or first[0] != job_id:
+                return None
+            key, workspace = job.origin.user_key, job.origin.workspace_key
+            limits = await self._limits(db, key, workspace, defaults)
+            usage = await self._usage(db, key, workspace, quota.period_at(now))
+            if usage.in_flight >= limits.user_concurrent:
+                return None
+            await db.execute(
+                """UPDATE jobs SET state = 'pending', due_at = ?, deadline_at = ?,
+                       updated_at = ?, version = version + 1
+                   WHERE id = ?""",
+                (now, deadline_at, now, job_id),
+            )
+            # Those behind it moved up: their cards show it at once.
+            await db.execute(
+                """UPDATE jobs SET due_at = ?, version = version + 1
+                   WHERE user_key = ? AND state = 'queued' AND due_at > ?""",
+                (now, key, now),
+            )
+            return await self._get_job_in(db, job_id)
+
+    async def queue_ahead(self, job_id: str) -> int:
+        """How many of the requester's waiting jobs go before this one (0: it is next)."""
+        async with self._reader.execute(
+            """SELECT COUNT(*) FROM jobs AS o, jobs AS j
+               WHERE j.id = ? AND o.user_key = j.user_key AND o.state = 'queued'
+                 AND (o.created_at < j.created_at
+                      OR (o.created_at = j.created_at AND o.id < j.id))""",
+            (job_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
 
     async def update(
         self, job_id: str, *, version: int, now: float, **changes: object
@@ -837,8 +907,10 @@ class SqliteStore:
                      AND created_at > COALESCE(
                        (SELECT reset_at FROM quota_day_resets WHERE user_key = ? AND day = ?),
                        -1)),
-                 (SELECT COUNT(*) FROM quota_ledger
-                   WHERE user_key = ? AND status = 'reserved'),
+                 (SELECT COUNT(*) FROM quota_ledger AS l
+                   WHERE l.user_key = ? AND l.status = 'reserved'
+                     AND NOT EXISTS (SELECT 1 FROM jobs AS j
+                                     WHERE j.id = l.job_id AND j.state = 'queued')),
                  (SELECT COALESCE(SUM(seconds), 0) FROM quota_ledger
                    WHERE workspace_key = ? AND month = ? AND status IN ('reserved', 'settled')),
                  (SELECT COALESCE(SUM(micro_usd), 0) FROM quota_ledger

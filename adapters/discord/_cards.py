@@ -94,9 +94,14 @@ def status_card(job: Job) -> discord.Embed:
     """The card in the channel while the job runs: what was asked and how far it is."""
     embed = discord.Embed(title=f"🎬 {texts.headline(job.state)}", colour=_WORKING)
     _describe(embed, job)
-    progress = progress_bar(job.progress)
-    if job.queue_note:
-        progress += f" · {job.queue_note}"
+    if job.state is JobState.QUEUED:  # waiting at the bot: its place, no bar
+        progress = texts.queue_place(job) or texts.headline(job.state)
+    else:
+        progress = progress_bar(job.progress)
+        if job.queue_note:
+            progress += f" · {job.queue_note}"
+        if usual := texts.usual_time(job):
+            progress += f" · {usual}"
     embed.add_field(name="Progress", value=progress, inline=False)
     return embed
 

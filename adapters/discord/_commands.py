@@ -424,6 +424,23 @@ class VeoCommands(HistoryActions):
         )
         return await self._submit(interaction, request, origin)
 
+    async def cancel(self, interaction: Interaction, job_id: str) -> None:
+        if await self._defer(interaction):
+            await reply(interaction, await self._cancel(interaction, job_id))
+
+    async def _cancel(self, interaction: Interaction, job_id: str) -> str:
+        """The requester (in a DM too) or an admin: what Cancel did; anyone else: a refusal."""
+        job = await self.service.get_job(job_id)
+        if job is None:
+            return texts.video_unknown()
+        clicker = str(interaction.user.id)
+        if clicker != job.origin.user_id and (
+            interaction.guild_id is None
+            or not self.admin.admins.can_delete(job, member_of(interaction))
+        ):
+            return texts.cancel_refused(job.origin.user_id, DISCORD)
+        return await self.service.cancel(job_id, who=DISCORD.mention(clicker))
+
     async def delete(self, interaction: Interaction, job_id: str) -> None:
         if await self._defer(interaction):
             await reply(interaction, await self._delete(interaction, job_id))

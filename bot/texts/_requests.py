@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.catalog import InputKind, ModelSpec
-from bot.jobs import QuotaReport
-from bot.models import Job
+from bot.models import Job, JobState, QuotaReport
 from bot.texts._markup import MIB, Markup, joined, seconds
 from bot.texts._money import job_cost, money_left
+from bot.texts._queue import waits_its_turn
 
 # --- quota --------------------------------------------------------------------------------
 
@@ -49,11 +49,12 @@ def queued(job: Job, markup: Markup, *, new_thread: str | None) -> str:
         if request.private
         else f"Progress and the video will appear {where}."
     )
-    return (
+    said = (
         f"Queued as job {markup.code(job.id)}: {job.model}, {job_cost(job)}, "
         f"{request.aspect_ratio}. {job.cost_s:g} s of your daily quota are set aside and only "
         f"charged if the video arrives. {appears}"
     )
+    return f"{said} {waits_its_turn()}" if job.state is JobState.QUEUED else said
 
 
 def use_in_a_channel(markup: Markup) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bot.models import Job, JobState, ResultLink
 from bot.texts._markup import Markup, capitalised
+from bot.texts._queue import queued_ahead, usually_takes
 
 # --- the buttons under a video ------------------------------------------------------------
 
@@ -64,6 +65,7 @@ def deleted_by(user_id: str, markup: Markup) -> str:
 # --- progress and delivery ----------------------------------------------------------------
 
 _HEADLINES = {
+    JobState.QUEUED: "Queued",
     JobState.PENDING: "Queued",
     JobState.SUBMITTED: "Queued at the video provider",
     JobState.RUNNING: "Rendering",
@@ -82,9 +84,21 @@ def headline(state: JobState) -> str:
 
 
 def queue_place(job: Job) -> str | None:
-    """Where the job waits in the provider's queue, as a status line; None when not told."""
+    """Where the job waits: at the bot for a slot of its requester's, or in the provider's
+    queue, as a status line; None when not told."""
+    if job.state is JobState.QUEUED and job.queue_position is not None:
+        return queued_ahead(job.queue_position)
     note = job.queue_note
     return capitalised(note) if note else None
+
+
+def usual_time(job: Job) -> str | None:
+    """How long the job's model usually takes (`usually_takes`), while the job is at the
+    provider and enough of the model's jobs have finished to say; else None."""
+    if job.usual_minutes is None or not job.state.at_provider:
+        return None
+    low, high = job.usual_minutes
+    return usually_takes(low, high)
 
 
 def asked_for_a_video(user_id: str, prompt: str, markup: Markup) -> str:
