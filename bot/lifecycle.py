@@ -286,7 +286,7 @@ class Lifecycle:
             )
             return
         except ProviderError as err:
-            self._polling.throttled(job, "submit", err)
+            await self._polling.throttled(job, "submit", err)
             if may_retry(err, started.submit_attempts, self._config.max_submit_attempts):
                 await self._outcomes.retry_later(started, err, counter="submit_attempts")
             else:
@@ -306,6 +306,7 @@ class Lifecycle:
             now=now,
             provider_job_id=provider_job_id,
             due_at=now if early else await self._polling.next_poll_at(job, provider, now),
+            likely_done_at=await self._polling.likely_done_at(job, now),
         )
         if submitted is not None:
             log.info("job %s submitted to %s as %s", job.id, job.provider, provider_job_id)
@@ -338,7 +339,7 @@ class Lifecycle:
                 self._metrics, job.provider, "status", provider.get_status(job.provider_job_id)
             )
         except ProviderError as err:
-            self._polling.throttled(job, "status", err)
+            await self._polling.throttled(job, "status", err)
             if may_retry(err, job.poll_failures, self._config.max_failures):
                 await self._outcomes.retry_later(job, err, counter="poll_failures")
             else:
@@ -371,6 +372,7 @@ class Lifecycle:
         now = self._clock.now()
         progress = max(job.progress, min(99, status.progress or 0))
         due_at = await self._polling.next_poll_at(job, provider, now)
+        likely = await self._polling.likely_done_at(job, now)
         if job.state is JobState.SUBMITTED and status.state is ProviderJobState.RUNNING:
             updated = await self._store.transition(
                 job.id,
@@ -380,6 +382,7 @@ class Lifecycle:
                 progress=progress,
                 poll_failures=0,
                 due_at=due_at,
+                likely_done_at=likely,
             )
         else:
             updated = await self._store.update(
@@ -389,6 +392,7 @@ class Lifecycle:
                 progress=progress,
                 poll_failures=0,
                 due_at=due_at,
+                likely_done_at=likely,
             )
         if updated is not None:
             # Where it waits in the provider's queue is news for the card, not for the store.

@@ -219,6 +219,9 @@ class Job:
     # vouches for it; None: any server may step it.
     owner: str | None = None
     owner_until: float | None = None
+    # When a polled job will likely be done at its provider (`bot.polling`); due jobs are
+    # claimed closest to it first. None: no estimate (then `due_at` orders it).
+    likely_done_at: float | None = None
     # While the provider holds the job in its queue: how many jobs are ahead of it, from the
     # latest reading (fal's queue_position). For the status card only; never stored.
     queue_position: int | None = None

@@ -92,6 +92,44 @@ class KeepsFiles(Protocol):
 
 
 @runtime_checkable
+class SharesBudgets(Protocol):
+    """A store every replica shares (PostgreSQL): the providers' request budgets are kept in
+    it (`bot.budget.SharedPacer`), so that all replicas together keep within each budget."""
+
+    async def reserve_requests(
+        self,
+        provider: str,
+        kind: str,
+        *,
+        now: float,
+        count: int,
+        spacing_s: float,
+        tolerance_s: float,
+        recovery_s: float,
+    ) -> tuple[float | None, float, float]:
+        """Reserve `count` requests of this kind to `provider` at once, `spacing_s` apart
+        (wider while a 429's pace recovers over `recovery_s`), if the first may go now (up to
+        `tolerance_s` ahead of its turn and not during a 429's pause). Returns the time of the
+        first slot (None: refused, nothing reserved), the spacing given, and when the next
+        request may go."""
+        ...
+
+    async def throttle_requests(
+        self,
+        provider: str,
+        kind: str,
+        *,
+        now: float,
+        wait_s: float,
+        min_factor: float,
+        recovery_s: float,
+    ) -> None:
+        """The provider answered 429: halve the shared pace (down to `min_factor`) and hold
+        every request of this kind for `wait_s`."""
+        ...
+
+
+@runtime_checkable
 class ListsRunningJobs(Protocol):
     """A provider that lists every job still running in one call (useapi's `GET /scheduler`):
     one status call for many jobs; only those missing from the list are read one by one."""

@@ -55,6 +55,7 @@ from bot.models import (
 )
 from bot.ports import LedgerAction
 from bot.refs import load_refs
+from storage import postgres_budgets
 from storage._keys import user_pattern
 from storage._shards_postgres import PostgresShards
 from storage.urls import shown
@@ -100,6 +101,7 @@ _COLUMNS: dict[str, tuple[str, Any]] = {
     "origin": ("origin", Origin.model_dump_json),
     "owner": ("owner", str),
     "owner_until": ("owner_until", float),
+    "likely_done_at": ("likely_done_at", float),
 }
 
 
@@ -167,6 +169,7 @@ def _record_to_job(row: asyncpg.Record) -> Job:
         owner_until=row["owner_until"],
         group_id=row["group_id"],
         take=row["take"],
+        likely_done_at=row["likely_done_at"],
     )
 
 
@@ -730,19 +733,20 @@ class PostgresStore(PostgresShards):
         if not plats or limit <= 0:
             return []
         # SKIP LOCKED: a due job another replica is claiming right now is left to it, not
-        # waited for; one it has claimed is no longer due (its lease moved due_at).
+        # waited for; one it has claimed is no longer due (its lease moved due_at). Closest
+        # to its likely completion first (see `Job.likely_done_at`), in the order returned.
         rows = await self._pool.fetch(
             f"""WITH due AS (
-                    SELECT id FROM jobs
+                    SELECT id, COALESCE(likely_done_at, due_at) AS rank FROM jobs
                     WHERE {ACTIVE_AS_INDEXED}
                       AND due_at <= $1 AND platform = ANY($2::text[])
                       AND NOT (id = ANY($3::text[]))
                       AND owner IS NOT DISTINCT FROM $6
-                    ORDER BY due_at LIMIT $4
+                    ORDER BY rank, due_at LIMIT $4
                     FOR UPDATE SKIP LOCKED)
                 UPDATE jobs SET due_at = $5, leased_by = $7, version = version + 1
                 FROM due WHERE jobs.id = due.id
-                RETURNING jobs.*""",  # noqa: S608 - fixed words
+                RETURNING jobs.*, due.rank AS claim_rank""",  # noqa: S608 - fixed words
             now,
             plats,
             list(exclude),
@@ -751,7 +755,51 @@ class PostgresStore(PostgresShards):
             owner,
             holder,
         )
-        return [_record_to_job(row) for row in rows]
+        return [_record_to_job(row) for row in sorted(rows, key=lambda row: row["claim_rank"])]
+
+    async def reserve_requests(
+        self,
+        provider: str,
+        kind: str,
+        *,
+        now: float,
+        count: int,
+        spacing_s: float,
+        tolerance_s: float,
+        recovery_s: float,
+    ) -> tuple[float | None, float, float]:
+        """A batch of requests from the shared budget (`bot.ports.SharesBudgets`)."""
+        return await postgres_budgets.reserve(
+            self._pool,
+            provider,
+            kind,
+            now=now,
+            count=count,
+            spacing_s=spacing_s,
+            tolerance_s=tolerance_s,
+            recovery_s=recovery_s,
+        )
+
+    async def throttle_requests(
+        self,
+        provider: str,
+        kind: str,
+        *,
+        now: float,
+        wait_s: float,
+        min_factor: float,
+        recovery_s: float,
+    ) -> None:
+        """A 429: every replica slows down (`bot.ports.SharesBudgets`)."""
+        await postgres_budgets.throttle(
+            self._pool,
+            provider,
+            kind,
+            now=now,
+            wait_s=wait_s,
+            min_factor=min_factor,
+            recovery_s=recovery_s,
+        )
 
     async def next_due_at(
         self,

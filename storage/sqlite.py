@@ -102,6 +102,7 @@ _COLUMNS: dict[str, tuple[str, Any]] = {
     "origin": ("origin_json", Origin.model_dump_json),
     "owner": ("owner", str),
     "owner_until": ("owner_until", float),
+    "likely_done_at": ("likely_done_at", float),
 }
 
 
@@ -216,6 +217,7 @@ def _row_to_job(row: sqlite3.Row) -> Job:
         owner_until=row["owner_until"],
         group_id=row["group_id"],
         take=row["take"],
+        likely_done_at=row["likely_done_at"],
     )
 
 
@@ -813,7 +815,8 @@ class SqliteStore(SqliteShards):
         holder: str | None = None,
     ) -> list[Job]:
         """Lease due jobs of these platforms owned by `owner` (None: unowned ones) to
-        `holder` until `now + lease_s`."""
+        `holder` until `now + lease_s`, closest to their likely completion first (see
+        `Job.likely_done_at`), in that order."""
         plats = list(platforms)
         if not plats or limit <= 0:
             return []
@@ -824,7 +827,7 @@ class SqliteStore(SqliteShards):
                     WHERE {ACTIVE_AS_INDEXED}
                       AND due_at <= ? AND platform IN ({_placeholders(plats)}){skip}
                       AND owner IS ?
-                    ORDER BY due_at LIMIT ?""",  # noqa: S608 - placeholders only
+                    ORDER BY COALESCE(likely_done_at, due_at), due_at LIMIT ?""",  # noqa: S608
                 (now, *plats, *skipped, owner, limit),
             ) as cur:
                 ids = [row["id"] for row in await cur.fetchall()]
@@ -836,10 +839,11 @@ class SqliteStore(SqliteShards):
                 (now + lease_s, holder, *ids),
             )
             async with db.execute(
-                f"SELECT * FROM jobs WHERE id IN ({_placeholders(ids)}) ORDER BY due_at",  # noqa: S608
+                f"SELECT * FROM jobs WHERE id IN ({_placeholders(ids)})",  # noqa: S608
                 ids,
             ) as cur:
-                return [_row_to_job(row) for row in await cur.fetchall()]
+                claimed = {row["id"]: _row_to_job(row) for row in await cur.fetchall()}
+            return [claimed[job_id] for job_id in ids]  # closest to completion first
 
     async def next_due_at(
         self,
