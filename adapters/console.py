@@ -18,7 +18,7 @@ from typing import TextIO
 
 from bot import i18n, texts
 from bot.i18n import _
-from bot.models import Job, Origin, ResultLink
+from bot.models import Job, JobState, Origin, ResultLink
 from bot.refs import ConsoleRefs
 
 PLATFORM = "console"
@@ -84,8 +84,15 @@ class ConsoleSurface:
 
     async def update_progress(self, job: Job) -> None:
         """Show the job's progress: a redrawn bar on a terminal, one line per step elsewhere."""
-        place = texts.queue_note(job)
-        where = f" ({place})" if place else ""
+        notes = [
+            note
+            for note in (
+                texts.queue_place(job) if job.state is JobState.QUEUED else texts.queue_note(job),
+                texts.usual_time(job),
+            )
+            if note is not None
+        ]
+        where = f" ({'; '.join(notes)})" if notes else ""
         if self._tty:
             filled = round(_BAR_WIDTH * job.progress / 100)
             bar = "#" * filled + "-" * (_BAR_WIDTH - filled)

@@ -15,13 +15,26 @@ from bench import (
     scale,
     store_race,
     vertex_inline,
+    webhooks,
 )
 
 
 def main() -> None:
     start = time.perf_counter()
     rows = []
-    modules = (render, images, ledger, store_race, ack, e2e, scale, relay, vertex_inline, chart)
+    modules = (
+        render,
+        images,
+        ledger,
+        store_race,
+        ack,
+        e2e,
+        scale,
+        webhooks,
+        relay,
+        vertex_inline,
+        chart,
+    )
     for module in modules:
         rows += module.run()
     width = max(len(name) for name, _, _ in rows)

@@ -179,6 +179,7 @@ def make_service(
     webhook_secret: str | None = None,
     budgets: Mapping[str, ProviderLimits] | None = None,
     extra_specs: Callable[[Catalog], Sequence[ModelSpec]] | None = None,
+    webhook_poll_interval_s: float | None = None,
 ) -> JobService:
     """The job service with production defaults, except for quotas and the poll interval;
     `extra_specs` adds models (a provider under a second name) to the real catalog."""
@@ -197,6 +198,7 @@ def make_service(
             work_dir=work_dir,
             poll_interval_s=poll_interval_s,
             budgets=budgets or {},
+            webhook_poll_interval_s=webhook_poll_interval_s,
         ),
         clock=clock,
         rng=random.Random(7),

@@ -11,7 +11,7 @@ import random
 import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from aiohttp import web
 
@@ -67,6 +67,15 @@ class ChatAdapter(Protocol):
 
     def healthy(self) -> bool:
         """Whether the platform connection is up, for /healthz."""
+        ...
+
+
+@runtime_checkable
+class DetailsHealth(Protocol):
+    """An adapter that says more on /healthz than up or down (Discord: its shards)."""
+
+    def health_details(self) -> dict[str, object]:
+        """Keys and values for /healthz, each shown as `<platform>_<key>`."""
         ...
 
 
@@ -211,7 +220,14 @@ async def serve(
     surfaces.update(extra_surfaces or {})
     runtime = await open_runtime(settings, surfaces, sole_server=True)
     checks = {adapter.platform: adapter.healthy for adapter in adapters}
-    app = build_web_app(runtime.store, runtime.links, checks, service=runtime.service)
+    details = {
+        adapter.platform: adapter.health_details
+        for adapter in adapters
+        if isinstance(adapter, DetailsHealth)
+    }
+    app = build_web_app(
+        runtime.store, runtime.links, checks, service=runtime.service, details=details
+    )
     for adapter in adapters:
         adapter.mount(app)
     runner = web.AppRunner(

@@ -16,18 +16,32 @@ calendar at the budget's pace and made due then, so that waiting jobs come back 
 rather than all at once. The calendar also places every next poll, so that with a short budget
 the polls are spread over time instead of asked for and refused.
 
-Kept in memory per process: with several replicas each must be given its share of a
-provider's limit (the operator's `VEO_BUDGET_*` values are per process; README,
-"Configuration").
+Kept in memory per process on SQLite (one process). Shared by every replica on PostgreSQL, so
+that the operator's `VEO_BUDGET_*` values are the provider's whole limit however many replicas
+run; each process pacing alone would let three replicas send three times the budget. With a
+store that `SharesBudgets`, each provider's and kind's pacer lives in the database instead
+(`SharedPacer`): the theoretical time of the next request, the pace a 429 shrank and any
+`Retry-After` pause, advanced atomically by one statement per reservation. A reservation takes
+`batch_size` requests at once, so that a busy process asks the database once per batch rather
+than once per request; a 429 seen by any replica slows them all. A batch may be spent at once,
+from one spacing before its first slot to its last slot, and what is left after that is
+dropped: any window then holds at most `2 * batch + window / spacing` requests across all
+replicas, so the shared pace leaves that much room under the limit (`shared_spacing_s`, a
+percent or two). The booking calendar stays in each process: it only places the polls; the
+shared pacer decides whether one may go.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from bot.ports import SharesBudgets
 
 Kind = Literal["submit", "status"]
 KINDS: tuple[Kind, ...] = ("submit", "status")
@@ -200,23 +214,133 @@ class Pacer:
         self._calendar_from = current
 
 
-class Budgets:
-    """Every provider's pacers; a provider or kind without a limit is never held back."""
+MAX_BATCH = 8
 
-    def __init__(self, limits: Mapping[str, ProviderLimits]) -> None:
+
+def batch_size(limit: Limit) -> int:
+    """How many requests one reservation takes: one per hundred the limit allows a window,
+    between 1 and `MAX_BATCH`."""
+    return max(1, min(MAX_BATCH, int(limit.count // 100)))
+
+
+def shared_spacing_s(limit: Limit, batch: int) -> float:
+    """The pace when requests are reserved `batch` at a time (see the module's docstring);
+    with batches of one, the in-process pacer's own pace."""
+    if batch <= 1 or limit.count <= 2 * batch:
+        return limit.spacing_s
+    return limit.window_s / ((limit.count - 2 * batch) * SAFETY)
+
+
+class SharedPacer:
+    """One provider's budget for one kind of request, kept in the shared store; the requests
+    of a reservation not yet spent are held here."""
+
+    def __init__(self, provider: str, kind: Kind, limit: Limit, store: SharesBudgets) -> None:
+        self.provider = provider
+        self.kind = kind
+        self.limit = limit
+        self.local = Pacer(limit)  # the booking calendar, and this process's view of the pace
+        self.batch = batch_size(limit)
+        self.spacing = shared_spacing_s(limit, self.batch)
+        self.tolerance = self.spacing if limit.count > 2 else 0.0
+        self._store = store
+        self._held = 0  # requests reserved and not spent yet
+        self._held_until = -math.inf  # ...which may be spent until then
+        self._refused_until = -math.inf  # the database said no request is free before then
+        self._reserving = asyncio.Lock()  # one reservation at a time; waiters in turn
+        self.round_trips = 0
+
+    async def take(self, now: float) -> float:
+        """Spend the next request: 0 when one may be sent now (it counts as sent), else the
+        seconds until one may (nothing is spent then)."""
+        if self._spend(now):
+            return 0.0
+        if now < self._refused_until:
+            return self._refused_until - now
+        async with self._reserving:
+            if self._spend(now):  # another coroutine reserved meanwhile...
+                return 0.0
+            if now < self._refused_until:  # ...or was refused
+                return self._refused_until - now
+            self.round_trips += 1
+            first, spacing, ready_at = await self._store.reserve_requests(
+                self.provider,
+                self.kind,
+                now=now,
+                count=self.batch,
+                spacing_s=self.spacing,
+                tolerance_s=self.tolerance,
+                recovery_s=RECOVERY_S,
+            )
+            # The shared time only moves forward: no request beyond those held is free
+            # before `ready_at`, so until then nobody here asks the database again.
+            self._refused_until = ready_at
+            if first is None:
+                return max(0.0, ready_at - now)
+            self._held = self.batch - 1
+            self._held_until = first + (self.batch - 1) * spacing
+            return 0.0
+
+    def _spend(self, now: float) -> bool:
+        if self._held > 0 and now <= self._held_until:
+            self._held -= 1
+            return True
+        return False
+
+    async def throttled(self, now: float, retry_after_s: float | None) -> None:
+        """The provider answered 429: every replica halves its pace and sends nothing of this
+        kind before `Retry-After` (one spacing when it said nothing)."""
+        wait = retry_after_s if retry_after_s is not None else self.local.spacing_s(now)
+        self.local.throttled(now, retry_after_s)
+        self._held = 0
+        self._refused_until = max(self._refused_until, now + wait)
+        await self._store.throttle_requests(
+            self.provider,
+            self.kind,
+            now=now,
+            wait_s=wait,
+            min_factor=MIN_FACTOR,
+            recovery_s=RECOVERY_S,
+        )
+
+
+class Budgets:
+    """Every provider's pacers; a provider or kind without a limit is never held back. With a
+    store that `SharesBudgets` (PostgreSQL), the pacers are shared by every replica
+    (`SharedPacer`); otherwise they are this process's own."""
+
+    def __init__(
+        self, limits: Mapping[str, ProviderLimits], shared: SharesBudgets | None = None
+    ) -> None:
         self._pacers: dict[tuple[str, str], Pacer] = {}
+        self._shared: dict[tuple[str, str], SharedPacer] = {}
         for name, own in limits.items():
             for kind in KINDS:
                 limit: Limit | None = getattr(own, kind)
-                if limit is not None:
+                if limit is None:
+                    continue
+                if shared is None:
                     self._pacers[(name, kind)] = Pacer(limit)
+                else:
+                    pacer = SharedPacer(name, kind, limit, shared)
+                    self._shared[(name, kind)] = pacer
+                    self._pacers[(name, kind)] = pacer.local
+
+    @property
+    def shared(self) -> bool:
+        """Whether the budgets are kept in the shared store."""
+        return bool(self._shared)
 
     def pacer(self, provider: str, kind: Kind) -> Pacer | None:
-        """The pacer for this provider and kind, if it has a limit."""
+        """This process's pacer for this provider and kind, if it has a limit (with shared
+        budgets: its booking calendar and its view of the pace)."""
         return self._pacers.get((provider, kind))
 
-    def take(self, provider: str, kind: Kind, now: float) -> float:
+    async def take(self, provider: str, kind: Kind, now: float) -> float:
         """0 when a request may be sent now (spent), else the seconds until one may."""
+        shared = self._shared.get((provider, kind))
+        if shared is not None:
+            return await shared.take(now)
         pacer = self._pacers.get((provider, kind))
         return 0.0 if pacer is None else pacer.take(now)
 
@@ -226,8 +350,14 @@ class Budgets:
         pacer = self._pacers.get((provider, kind))
         return wanted if pacer is None else pacer.book(now, wanted)
 
-    def throttled(self, provider: str, kind: Kind, now: float, retry_after: float | None) -> None:
+    async def throttled(
+        self, provider: str, kind: Kind, now: float, retry_after: float | None
+    ) -> None:
         """The provider answered 429 to a request of this kind."""
+        shared = self._shared.get((provider, kind))
+        if shared is not None:
+            await shared.throttled(now, retry_after)
+            return
         pacer = self._pacers.get((provider, kind))
         if pacer is not None:
             pacer.throttled(now, retry_after)

@@ -15,6 +15,7 @@ from bot import i18n, money
 from bot.errors import InvalidRequest
 from bot.i18n import _, ngettext
 from bot.models import GenerationRequest
+from bot.variants import MAX_TAKES, count_out_of_range
 
 MAX_SEED = 2**32 - 1
 
@@ -99,6 +100,9 @@ class ModelSpec:
     seed: bool = True
     cost_weight: float = 1.0
     can_extend: bool = False
+    # Takes one job can make at once (Vertex `sampleCount`): a request for up to this many
+    # variants is one job; more (or a model that makes one) become a job per take.
+    max_samples: int = 1
     duration_rules: tuple[DurationRule, ...] = ()
     description: str = ""
     default: bool = field(default=False, compare=False)
@@ -425,6 +429,8 @@ class Catalog:
             raise InvalidRequest(
                 _("{name} does not make sound; turn audio off.").format(name=name), field="audio"
             )
+        if not 1 <= request.count <= MAX_TAKES:
+            raise InvalidRequest(count_out_of_range(request.count), field="count")
         seed = request.seed
         if seed is not None and not spec.seed:
             raise InvalidRequest(

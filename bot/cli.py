@@ -1,6 +1,6 @@
 """The `veo-bot` command: `try` a request in the terminal, `run` the bot, list `jobs` and
-`models`, check the providers with `doctor`, and the admin commands (`quota`, `usage`,
-`banned`, printed by `bot.cli_admin`; `channel`, by `bot.cli_channels`). Part of the
+`models`, `cancel` a job, check the providers with `doctor`, and the admin commands (`quota`,
+`usage`, `banned`, printed by `bot.cli_admin`; `channel`, by `bot.cli_channels`). Part of the
 composition root: it builds `Settings` once and passes them on."""
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from bot.terminal import (
     printable,
 )
 from bot.terminal_markup import TERMINAL
+from bot.variants import parse_count
 from storage import migrate, open_store, shown
 
 # Whoever has a shell on the bot's machine runs it: the CLI speaks as the operator.
@@ -88,6 +89,7 @@ async def _try(args: argparse.Namespace, settings: Settings) -> int:
         first_frame=_read_image(args.image),
         last_frame=_read_image(args.end_image),
         private=args.private,
+        count=parse_count(args.count),
     )
     surface = ConsoleSurface(sys.stderr)
     runtime = await app.open_runtime(settings, {surface.platform: surface}, owns_jobs=True)
@@ -95,9 +97,10 @@ async def _try(args: argparse.Namespace, settings: Settings) -> int:
         await runtime.models.refresh()  # a model a provider added today is offered today
         origin = console_origin(Path(args.out), args.user or getpass.getuser())
         job = await runtime.service.submit(request, origin)
+        jobs = await runtime.service.takes_of(job)
         await runtime.scheduler.start()
         try:
-            done = await runtime.service.wait_until_done(job.id)
+            finished = [await runtime.service.wait_until_done(take.id) for take in jobs]
         except asyncio.CancelledError:
             print(
                 _(
@@ -109,8 +112,10 @@ async def _try(args: argparse.Namespace, settings: Settings) -> int:
             raise
     finally:
         await runtime.aclose()
-    if done.state is JobState.DELIVERED and done.delivery_refs:
-        print(done.delivery_refs.path)
+    for done in finished:  # each take's file, as soon as it is there; then the verdict
+        if done.state is JobState.DELIVERED and done.delivery_refs:
+            print(done.delivery_refs.path)
+    if all(done.state is JobState.DELIVERED and done.delivery_refs for done in finished):
         return EXIT_OK
     return EXIT_JOB_FAILED
 
@@ -248,6 +253,18 @@ async def _info(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+async def _cancel(args: argparse.Namespace, settings: Settings) -> int:
+    """Cancel a job as the operator: what Cancel on its card does, and what it cost."""
+    surface = ConsoleSurface(sys.stderr)
+    runtime = await app.open_runtime(settings, {surface.platform: surface})
+    try:
+        said = await runtime.service.cancel(args.job, who=texts.operator())
+    finally:
+        await runtime.aclose()
+    print(said)
+    return EXIT_OK
+
+
 async def _migrate(settings: Settings) -> int:
     """Bring the database's schema up to date and say what that took."""
     done = await migrate(settings.veo_database_url)
@@ -349,6 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
     try_.add_argument("--duration", type=int, help=_("seconds of video"))
     try_.add_argument("--aspect-ratio", help=_("16:9, 9:16, 1:1 (what the model offers)"))
     try_.add_argument("--seed", type=int, help=_("seed for a reproducible result"))
+    try_.add_argument(
+        "--count",
+        help=_("how many takes of the video, 1 to 4 (default 1); take i uses seed + i"),
+    )
     try_.add_argument("--negative-prompt", help=_("what to keep out of the video"))
     try_.add_argument("--provider", help=_("provider (default: VEO_PROVIDER)"))
     try_.add_argument("--user", help=_("whose quota to charge (default: your login)"))
@@ -378,6 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser("info", help=_("a job's parameters, as Info shows them in chat"))
     info.add_argument("job", help=_("the job id"))
+
+    cancel = commands.add_parser(
+        "cancel", help=_("stop a job; refunded unless the provider already made or kept it")
+    )
+    cancel.add_argument("job", help=_("the job id"))
 
     models = commands.add_parser("models", help=_("list the models in the catalog"))
     models.add_argument("--provider")
@@ -486,6 +512,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return asyncio.run(_history(args, settings))
         if args.command == "info":
             return asyncio.run(_info(args, settings))
+        if args.command == "cancel":
+            return asyncio.run(_cancel(args, settings))
         if args.command == "resume":
             return asyncio.run(_resume(args, settings))
         if args.command == "migrate":

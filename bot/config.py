@@ -51,6 +51,9 @@ class ServiceConfig:
     worker_id: str = field(default_factory=new_worker_id)
     owns_jobs: bool = False
     owner_lease_s: float = 30.0
+    # How often a job waiting at the bot for a slot looks again even when no job of its
+    # requester's ended (an admin raised the limit; a process died mid-step).
+    queue_recheck_s: float = 60.0
 
     @property
     def owner(self) -> str | None:

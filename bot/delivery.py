@@ -22,6 +22,7 @@ from bot import i18n
 from bot.clock import Clock
 from bot.config import ServiceConfig
 from bot.errors import DeliveryError, ProviderError, ProviderJobNotFound
+from bot.group_delivery import GroupDelivery
 from bot.i18n import _
 from bot.job_files import JobFiles
 from bot.links import MediaLinks
@@ -40,6 +41,7 @@ from bot.ports import ChatSurface, LedgerAction, Store, VideoProvider
 from bot.refs import Refs, load_refs
 from bot.relay import CannotFit, download_to_file, fit_to_limit
 from bot.shared_files import fetch_file, kept_name, own_copy_name, put_file
+from bot.variants import grouped
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -79,6 +81,18 @@ class Delivery:
         self._quota_report = quota_report
         # The bot's copy of a video goes once its job has ended, however it ended.
         outcomes.on_settled(files.drop_own_copy)
+        self._groups = GroupDelivery(
+            store=store,
+            surfaces=surfaces,
+            config=config,
+            clock=clock,
+            metrics=metrics,
+            outcomes=outcomes,
+            files=files,
+            fit=self._fit,
+            keep_for_link=self._keep_for_link,
+            notice=self._remaining_notice,
+        )
 
     async def deliver(self, job: Job, status: ProviderStatus | None = None) -> None:
         """Deliver a job the provider has finished (`succeeded`), or take up one whose
@@ -123,7 +137,8 @@ class Delivery:
             async with deadline:
                 size, job = await self._hold(job, status, work)
                 held = True
-                limit = surface.upload_limit_bytes(job)
+                take_of_group = grouped(job)
+                limit = None if take_of_group else surface.upload_limit_bytes(job)
                 if limit is not None and size > limit:
                     try:
                         size = await self._fit(job, video, work / "fitted.mp4", limit)
@@ -132,17 +147,8 @@ class Delivery:
                         link = await self._keep_for_link(job, video, exc)
                 if not await self._still_ours(job):
                     return
-                notice = await self._remaining_notice(job)
-                if job.request.private:  # to the requester alone, never into the thread
-                    if link is None:  # kept, for its requester to share from their history
-                        older = self._clock.now() - self._config.result_link_ttl_s
-                        await asyncio.to_thread(self._files.keep, video, job.id, older_than=older)
-                    refs = await surface.deliver_privately(job, video, link=link, notice=notice)
-                elif link is None:
-                    refs = await surface.deliver(job, video, notice=notice)
-                else:
-                    refs = await surface.deliver_link(job, link, notice=notice)
-                    refs = refs.model_copy(update={"link_expires_at": int(link.expires_at)})
+                # A take of a group waits for the others (refs None), posted on one card.
+                refs = None if take_of_group else await self._post(job, surface, video, link)
         except TimeoutError:
             if not deadline.expired():
                 raise
@@ -163,9 +169,27 @@ class Delivery:
             return
         finally:
             await asyncio.to_thread(shutil.rmtree, work, ignore_errors=True)
+        if refs is None:
+            await self._groups.park(job)
+            return
         if job.delivery_failures:  # a failed run stored its copy; the post is up now
             await self._store.delete_blobs([own_copy_name(job.id)])
         await self._finish(job, refs, result_bytes=size)
+
+    async def _post(
+        self, job: Job, surface: ChatSurface, video: Path, link: ResultLink | None
+    ) -> Refs:
+        """Post the video (or its link) where it goes: the requester alone for a private job."""
+        notice = await self._remaining_notice(job)
+        if job.request.private:  # to the requester alone, never into the thread
+            if link is None:  # kept, for its requester to share from their history
+                older = self._clock.now() - self._config.result_link_ttl_s
+                await asyncio.to_thread(self._files.keep, video, job.id, older_than=older)
+            return await surface.deliver_privately(job, video, link=link, notice=notice)
+        if link is None:
+            return await surface.deliver(job, video, notice=notice)
+        refs = await surface.deliver_link(job, link, notice=notice)
+        return refs.model_copy(update={"link_expires_at": int(link.expires_at)})
 
     async def _hold(self, job: Job, status: ProviderStatus | None, work: Path) -> tuple[int, Job]:
         """Make sure the bot holds its own copy of the provider's video (`JobFiles.own_copy`):
@@ -380,6 +404,8 @@ class Delivery:
                 "veo_deliveries_total", "Videos posted.", platform=job.origin.platform
             )
             self._outcomes.settled(done)
+            if grouped(done):  # its group's card, found again: the other takes are on it
+                await self._groups.deliver_if_complete(done)
 
     async def _remaining_notice(self, job: Job) -> str | None:
         report = await self._quota_report(job.origin)

@@ -34,6 +34,7 @@ from bot.models import (
 from bot.ports import Store
 from bot.quota import period_at
 from bot.ratelimit import CommandRateLimit
+from bot.variant_intake import record_takes
 
 log = logging.getLogger(__name__)
 
@@ -147,9 +148,24 @@ class Intake:
         )
         media = [(role, pos, img.data) for role, pos, img in valid.media()]
         try:
-            stored = await self._store.create_job(
-                job, media, self._config.limits, period_at(now), idempotency_key=idempotency_key
-            )
+            if valid.count > 1:  # variants: one job or a group, reserved together
+                ids = [new_job_id() for _ in range(valid.count - 1)]
+                takes = await record_takes(
+                    self._store,
+                    job,
+                    spec=spec,
+                    media=media,
+                    limits=self._config.limits,
+                    period=period_at(now),
+                    ids=ids,
+                    idempotency_key=idempotency_key,
+                )
+                stored = takes[0]
+                job = stored if stored.id == job.id else job
+            else:
+                stored = await self._store.create_job(
+                    job, media, self._config.limits, period_at(now), idempotency_key=idempotency_key
+                )
         except QuotaExceeded as refusal:
             self._metrics.count(
                 "veo_quota_refusals_total", "Requests refused by a quota.", limit=refusal.limit
@@ -172,8 +188,14 @@ class Intake:
             valid.duration_s,
             origin.user_key,
         )
+        if stored.state is JobState.QUEUED:
+            self._metrics.count(
+                "veo_jobs_queued_total",
+                "Jobs accepted to wait at the bot for a free slot (issue 18).",
+                platform=origin.platform,
+            )
         self._wake()
-        return job
+        return stored
 
     async def reroll(self, job_id: str, origin: Origin) -> Job:
         """The same request with a new seed, charged to whoever asked, as a new job."""
@@ -208,7 +230,8 @@ class Intake:
                     "start a new request with them."
                 ).format(days=i18n.number(days))
             )
-        request = previous.request.with_media(blobs).model_copy(update={"seed": None})
+        # One take again, whichever take of a request for several it was.
+        request = previous.request.with_media(blobs).model_copy(update={"seed": None, "count": 1})
         return await self.submit(request, origin)
 
     async def channel_rule(self, origin: Origin) -> ChannelRule:

@@ -22,6 +22,7 @@ import random
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from bot.cancelling import Cancelling
 from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.config import ServiceConfig
@@ -129,6 +130,14 @@ class JobService:
             links=links,
             wake=self.wake,
         )
+        self._cancelling = Cancelling(
+            store=store,
+            providers=self.providers,
+            surfaces=self.surfaces,
+            clock=clock,
+            metrics=self.metrics,
+            outcomes=self._outcomes,
+        )
         self._retention = Retention(
             store=store,
             providers=self.providers,
@@ -182,9 +191,21 @@ class JobService:
 
     # --- jobs -----------------------------------------------------------------------------
 
+    async def cancel(self, job_id: str, *, who: str) -> str:
+        """Cancel the job for `who` (callers check they are its requester or an admin); what
+        happened, in the card's words (see `bot.cancelling`)."""
+        return await self._cancelling.cancel(job_id, who=who)
+
     async def get_job(self, job_id: str) -> Job | None:
         """The job with this id, or None."""
         return await self.store.get_job(job_id)
+
+    async def takes_of(self, job: Job) -> list[Job]:
+        """The jobs of the request `job` belongs to: its group's takes, in order, or the job
+        alone (one that makes all its takes in one call included)."""
+        if job.group_id is None:
+            return [job]
+        return await self.store.group_jobs(job.group_id)
 
     async def history(
         self, user_key: str, *, cursor: str | None = None, size: int = PAGE_SIZE

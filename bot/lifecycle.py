@@ -27,6 +27,7 @@ from bot.errors import (
     reference_id,
     unexpected_message,
 )
+from bot.eta import Estimates
 from bot.i18n import _
 from bot.links import MediaLinks
 from bot.metrics import Metrics
@@ -34,7 +35,9 @@ from bot.models import Job, JobState, ProviderJobState, ProviderStatus
 from bot.outcomes import Outcomes, may_retry, timed
 from bot.polling import Polling
 from bot.ports import ChatSurface, Store, VideoProvider
+from bot.samples import Samples, carrier, rider
 from bot.status_cards import StatusCards
+from bot.waiting import Waiting
 from bot.workers import known_dead
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,11 @@ class Lifecycle:
         self._links = links
         self._wake = wake
         self._cards = StatusCards(store=store, surfaces=surfaces, clock=clock)
+        self._estimates = Estimates(store=store, clock=clock)
+        self._waiting = Waiting(
+            store=store, config=config, clock=clock, metrics=metrics, cards=self._cards, wake=wake
+        )
+        self._samples = Samples(store=store, providers=providers, clock=clock, wake=wake)
         self._early_callbacks: set[str] = set()
         # When a callback last made each job poll at once: replays within the poll interval
         # do not make the provider be asked again.
@@ -94,6 +102,7 @@ class Lifecycle:
 
     def _forget(self, job_id: str) -> None:
         self._cards.forget(job_id)
+        self._waiting.forget(job_id)
         self._callback_polls.pop(job_id, None)
 
     def _callback_url(self, job: Job) -> str | None:
@@ -139,6 +148,8 @@ class Lifecycle:
                 JobState.RUNNING,
             ):
                 await self._time_out(job)
+            elif job.state is JobState.QUEUED:
+                await self._waiting.step(job)
             elif job.state is JobState.PENDING:
                 await self._start(job)
             elif job.state.at_provider:
@@ -220,6 +231,9 @@ class Lifecycle:
             await self._progress(job, status)
 
     async def _start(self, job: Job) -> None:
+        if rider(job):  # made by its group's first job (bot.samples)
+            await self._samples.wait(job)
+            return
         provider = self._providers[job.provider]
         if not job.origin.refs:
             job = await self._cards.post(job)
@@ -281,7 +295,7 @@ class Lifecycle:
             )
             return
         except ProviderError as err:
-            self._polling.throttled(job, "submit", err)
+            await self._polling.throttled(job, "submit", err)
             if may_retry(err, started.submit_attempts, self._config.max_submit_attempts):
                 await self._outcomes.retry_later(started, err, counter="submit_attempts")
             else:
@@ -301,12 +315,27 @@ class Lifecycle:
             now=now,
             provider_job_id=provider_job_id,
             due_at=now if early else await self._polling.next_poll_at(job, provider, now),
+            likely_done_at=await self._polling.likely_done_at(job, now),
         )
         if submitted is not None:
             log.info("job %s submitted to %s as %s", job.id, job.provider, provider_job_id)
+            await self._samples.release(submitted)
             self._wake()
+        elif (now_job := await self._store.get_job(job.id)) is not None and (
+            now_job.state is JobState.CANCELLED
+        ):
+            # Cancelled while the submit was on its way: stop what the provider started.
+            await self._cancel_started(job, provider_job_id)
+
+    async def _cancel_started(self, job: Job, provider_job_id: str) -> None:
+        try:
+            await self._providers[job.provider].cancel(provider_job_id)
+        except ProviderError as err:
+            log.warning("job %s: cancelled, but the provider kept it: %s", job.id, err)
 
     async def _poll(self, job: Job) -> None:
+        if carrier(job):  # its other takes, should a crash have come before they started
+            await self._samples.release(job)
         provider = self._providers[job.provider]
         assert job.provider_job_id is not None
         if await self._polling.listed_running(job, provider, self._clock.now()):
@@ -319,7 +348,7 @@ class Lifecycle:
                 self._metrics, job.provider, "status", provider.get_status(job.provider_job_id)
             )
         except ProviderError as err:
-            self._polling.throttled(job, "status", err)
+            await self._polling.throttled(job, "status", err)
             if may_retry(err, job.poll_failures, self._config.max_failures):
                 await self._outcomes.retry_later(job, err, counter="poll_failures")
             else:
@@ -352,6 +381,7 @@ class Lifecycle:
         now = self._clock.now()
         progress = max(job.progress, min(99, status.progress or 0))
         due_at = await self._polling.next_poll_at(job, provider, now)
+        likely = await self._polling.likely_done_at(job, now)
         if job.state is JobState.SUBMITTED and status.state is ProviderJobState.RUNNING:
             updated = await self._store.transition(
                 job.id,
@@ -361,6 +391,7 @@ class Lifecycle:
                 progress=progress,
                 poll_failures=0,
                 due_at=due_at,
+                likely_done_at=likely,
             )
         else:
             updated = await self._store.update(
@@ -370,10 +401,17 @@ class Lifecycle:
                 progress=progress,
                 poll_failures=0,
                 due_at=due_at,
+                likely_done_at=likely,
             )
         if updated is not None:
             # Where it waits in the provider's queue is news for the card, not for the store.
-            await self._cards.push_progress(replace(updated, queue_position=status.queue_position))
+            await self._cards.push_progress(
+                replace(
+                    updated,
+                    queue_position=status.queue_position,
+                    usual_minutes=await self._estimates.usual_minutes(job.model),
+                )
+            )
 
     async def _time_out(self, job: Job) -> None:
         minutes = self._config.job_timeout_s / 60

@@ -14,6 +14,9 @@ from bot.refs import Refs, load_refs
 class JobState(enum.StrEnum):
     """Where a job is in its life; delivered, failed, timed out and cancelled are final."""
 
+    # Waiting at the bot for one of the requester's slots (over the concurrency limit):
+    # its seconds are reserved, nothing is sent to the provider yet.
+    QUEUED = "queued"
     PENDING = "pending"
     SUBMITTED = "submitted"
     RUNNING = "running"
@@ -90,6 +93,10 @@ class GenerationRequest(BaseModel):
     # The result goes to the requester alone, sent to them directly and never shown in the
     # channel (a channel rule, or their own choice).
     private: bool = False
+    # How many takes of this request the job makes: more than 1 only for a model that makes
+    # several in one call (Vertex `sampleCount`); elsewhere each take is a job of its own, in
+    # a group (`Job.group_id`), whose request says 1 (`bot.variants`).
+    count: int = 1
 
     def media(self) -> list[tuple[MediaRole, int, ImageInput]]:
         """Every image with its role and position, in a stable order."""
@@ -212,9 +219,19 @@ class Job:
     # vouches for it; None: any server may step it.
     owner: str | None = None
     owner_until: float | None = None
+    # When a polled job will likely be done at its provider (`bot.polling`); due jobs are
+    # claimed closest to it first. None: no estimate (then `due_at` orders it).
+    likely_done_at: float | None = None
     # While the provider holds the job in its queue: how many jobs are ahead of it, from the
     # latest reading (fal's queue_position). For the status card only; never stored.
     queue_position: int | None = None
+    # While at the provider: how long the model's recent jobs took, in whole minutes (low,
+    # high), from `bot.eta`. For the status card only; never stored.
+    usual_minutes: tuple[int, int] | None = None
+    # The takes of one request for several variants made as jobs of their own share a group
+    # id (the first take's job id) and are numbered from 0; None: a job on its own.
+    group_id: str | None = None
+    take: int = 0
 
     @property
     def origin_refs(self) -> Refs:

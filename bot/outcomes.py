@@ -21,6 +21,7 @@ from bot.metrics import Metrics
 from bot.models import Job, JobState
 from bot.ports import ChatSurface, LedgerAction, Store
 from bot.retry_after import capped
+from bot.variants import grouped
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -96,10 +97,16 @@ class Outcomes:
         self._rng = rng
         self._waiters: dict[str, list[asyncio.Future[Job]]] = {}
         self._forgetters: list[Callable[[str], None]] = []
+        self._failure_hooks: list[Callable[[Job], Awaitable[None]]] = []
 
     def on_settled(self, forget: Callable[[str], None]) -> None:
         """Have `forget(job_id)` called when a job settles (to drop what is kept per job)."""
         self._forgetters.append(forget)
+
+    def on_failed(self, hook: Callable[[Job], Awaitable[None]]) -> None:
+        """Have `hook(job)` awaited when a job fails, times out or is cancelled (a take of a
+        group: its siblings' card may now be complete, `bot.group_delivery`)."""
+        self._failure_hooks.append(hook)
 
     @contextlib.contextmanager
     def watching(self, job_id: str) -> Iterator[asyncio.Future[Job]]:
@@ -148,7 +155,8 @@ class Outcomes:
             code=code,
         )
         surface = self._surfaces.get(job.origin.platform)
-        if surface is not None:
+        # A take of a group is reported on the group's one card (`bot.group_delivery`).
+        if surface is not None and not grouped(job):
             try:
                 await surface.report_failure(
                     done,
@@ -159,6 +167,8 @@ class Outcomes:
             except DeliveryError as err:
                 log.warning("job %s: could not report the failure: %s", job.id, err)
         self.settled(done)
+        for hook in self._failure_hooks:
+            await hook(done)
 
     async def after_failure(self, job: Job, *, code: str, message: str) -> None:
         """After a step went wrong unexpectedly: try again later, or fail once too many did

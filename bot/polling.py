@@ -5,7 +5,8 @@ near the fastest recent job of that model, then polls at its completion-time qua
 that each poll has about the same chance of finding the video done; none further apart than
 `cap_s`. With no history, the provider's (or the operator's) poll interval. A job whose
 provider calls back is polled only as a safety net, every `webhook_poll_interval_s`. Every
-next poll is booked into its provider's status budget (`bot.budget`).
+next poll is booked into its provider's status budget (`bot.budget`). When more jobs are due
+than the budget lets go, those closest to their likely completion go first (`likely_done_at`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from bot.links import MediaLinks
 from bot.metrics import Metrics
 from bot.models import Job, ProviderStatus
 from bot.outcomes import timed
-from bot.ports import ListsRunningJobs, Store, VideoProvider
+from bot.ports import ListsRunningJobs, SharesBudgets, Store, VideoProvider
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,18 @@ def adaptive_delay(
     return min(max(points[index] - elapsed_s, floor_s), max(floor_s, cap_s))
 
 
+def likely_done_at(created_at: float, now: float, points: Sequence[float]) -> float | None:
+    """When a job submitted at `created_at` and not done at `now` will likely be done: the
+    median of its model's completion-time quantiles `points` still ahead of it; `now` once past
+    them all (it may be done any moment). None without history."""
+    if not points:
+        return None
+    ahead = [point for point in points if point > now - created_at]
+    if not ahead:
+        return now
+    return created_at + ahead[len(ahead) // 2]
+
+
 class _Listing:
     """A provider's last listing of its running jobs, and the read under way, if any."""
 
@@ -96,7 +109,9 @@ class Polling:
         self._metrics = metrics
         self._links = links
         self.cap_s = cap_s
-        self.budgets = Budgets(config.budgets)
+        self.budgets = Budgets(
+            config.budgets, shared=store if isinstance(store, SharesBudgets) else None
+        )
         # The model's completion-time quantiles, and when they were read.
         self._history: dict[str, tuple[float, list[float]]] = {}
         self._durations: Durations | None = store.recent_durations
@@ -141,10 +156,16 @@ class Polling:
             interval = floor if delay is None else delay
         return self.budgets.book(job.provider, "status", now, now + interval)
 
+    async def likely_done_at(self, job: Job, now: float) -> float | None:
+        """When the job, not done at `now`, will likely be done at its provider (see
+        `likely_done_at`): due jobs are claimed closest to it first, so that when the status
+        budget is short the polls go to the jobs most likely to find their video done."""
+        return likely_done_at(job.created_at, now, await self.points(job.model))
+
     async def over_budget(self, job: Job, kind: Kind, now: float) -> bool:
         """Spend one request of the job's provider; when its budget has none free now, make
         the job due in the first free slot instead, and say so (True)."""
-        wait = self.budgets.take(job.provider, kind, now)
+        wait = await self.budgets.take(job.provider, kind, now)
         if wait <= 0:
             return False
         due_at = min(self.budgets.book(job.provider, kind, now, now + wait), job.deadline_at)
@@ -170,7 +191,7 @@ class Polling:
         pacer = self.budgets.pacer(job.provider, "status")
         fresh_s = max(self.interval_s(provider), 2 * pacer.spacing_s(now) if pacer else 0.0)
         stale = now - listing.read_at >= fresh_s and listing.reading is None
-        if stale and self.budgets.take(job.provider, "status", now) == 0:
+        if stale and await self.budgets.take(job.provider, "status", now) == 0:
             listing.reading = asyncio.create_task(self._read_listing(job, provider, listing))
         if listing.reading is not None:
             await asyncio.shield(listing.reading)
@@ -184,7 +205,7 @@ class Polling:
             into.ids = await timed(self._metrics, job.provider, "list", provider.running_jobs())
             into.read_at = at
         except ProviderError as err:
-            self.throttled(job, "status", err)
+            await self.throttled(job, "status", err)
             log.warning("could not list the running jobs of %s: %s", job.provider, err)
         finally:
             into.reading = None
@@ -205,7 +226,7 @@ class Polling:
             provider=job.provider,
         )
 
-    def throttled(self, job: Job, kind: Kind, err: ProviderError) -> None:
+    async def throttled(self, job: Job, kind: Kind, err: ProviderError) -> None:
         """A call failed: a 429 shrinks the provider's budget and holds it for Retry-After."""
         if isinstance(err, ProviderRateLimited):
-            self.budgets.throttled(job.provider, kind, self._clock.now(), err.retry_after)
+            await self.budgets.throttled(job.provider, kind, self._clock.now(), err.retry_after)

@@ -30,7 +30,9 @@ from bot.models import (
     UsageRow,
 )
 from bot.refs import Refs
+from bot.shards import ShardLeases
 from bot.shared_files import Blobs
+from bot.variants import TakeVideo
 
 
 class VideoProvider(Protocol):
@@ -90,12 +92,61 @@ class KeepsFiles(Protocol):
 
 
 @runtime_checkable
+class SharesBudgets(Protocol):
+    """A store every replica shares (PostgreSQL): the providers' request budgets are kept in
+    it (`bot.budget.SharedPacer`), so that all replicas together keep within each budget."""
+
+    async def reserve_requests(
+        self,
+        provider: str,
+        kind: str,
+        *,
+        now: float,
+        count: int,
+        spacing_s: float,
+        tolerance_s: float,
+        recovery_s: float,
+    ) -> tuple[float | None, float, float]:
+        """Reserve `count` requests of this kind to `provider` at once, `spacing_s` apart
+        (wider while a 429's pace recovers over `recovery_s`), if the first may go now (up to
+        `tolerance_s` ahead of its turn and not during a 429's pause). Returns the time of the
+        first slot (None: refused, nothing reserved), the spacing given, and when the next
+        request may go."""
+        ...
+
+    async def throttle_requests(
+        self,
+        provider: str,
+        kind: str,
+        *,
+        now: float,
+        wait_s: float,
+        min_factor: float,
+        recovery_s: float,
+    ) -> None:
+        """The provider answered 429: halve the shared pace (down to `min_factor`) and hold
+        every request of this kind for `wait_s`."""
+        ...
+
+
+@runtime_checkable
 class ListsRunningJobs(Protocol):
     """A provider that lists every job still running in one call (useapi's `GET /scheduler`):
     one status call for many jobs; only those missing from the list are read one by one."""
 
     async def running_jobs(self) -> frozenset[str]:
         """The provider job ids still running now."""
+        ...
+
+
+@runtime_checkable
+class MakesSamples(Protocol):
+    """A provider whose one job can make several takes (Vertex `sampleCount`; the catalog
+    says how many a model makes, `ModelSpec.max_samples`): the first take's job asks for them
+    all, and each other take reads and fetches its own video under the id this names."""
+
+    def sample_job_id(self, provider_job_id: str, sample: int) -> str:
+        """The provider job id of take `sample` (from 0) of the job `provider_job_id`."""
         ...
 
 
@@ -166,6 +217,21 @@ class ChatSurface(Protocol):
         ...
 
 
+@runtime_checkable
+class PostsTakes(Protocol):
+    """A surface that posts a request's several takes as one message (`bot.variants`); on
+    any other each take is posted as a video of its own (a terminal: a file each)."""
+
+    async def deliver_takes(
+        self, takes: Sequence[TakeVideo], *, failed: Sequence[Job], notice: str | None
+    ) -> list[Refs]:
+        """Post the takes as one message: every video that was made (or its link), a Re-roll
+        per take and the usual buttons for the first; `failed` are the takes that could not be
+        made (refunded), said so on it. Every job given carries the origin of the first take,
+        whose card is marked done. Return each take's refs, in order."""
+        ...
+
+
 class LedgerAction(enum.StrEnum):
     """What a state transition does to the job's quota reservation, in the same transaction."""
 
@@ -173,7 +239,7 @@ class LedgerAction(enum.StrEnum):
     REFUND = "refunded"
 
 
-class Store(Blobs, Protocol):
+class Store(Blobs, ShardLeases, Protocol):
     """Durable job and quota state: every method the core, the adapters and the CLI call.
     Every method is one transaction; nothing here relies on SQLite-only behaviour, so a
     PostgreSQL implementation can follow the same contract. Policy is not the store's: it
@@ -190,6 +256,24 @@ class Store(Blobs, Protocol):
     ) -> Job:
         """Insert the job and reserve its quota atomically; raise `QuotaExceeded` otherwise.
         A job already recorded under `idempotency_key` is returned instead, charging nothing."""
+        ...
+
+    async def create_jobs(
+        self,
+        jobs: Sequence[Job],
+        media: Sequence[tuple[MediaRole, int, bytes]],
+        limits: QuotaLimits,
+        period: QuotaPeriod,
+        *,
+        idempotency_key: str | None = None,
+    ) -> list[Job]:
+        """Insert the takes of one request for several videos (`bot.variants`), each with the
+        same media, and reserve their quota together: all, or none (`QuotaExceeded` for their
+        sum). The takes already recorded under `idempotency_key` are returned instead."""
+        ...
+
+    async def group_jobs(self, group_id: str) -> list[Job]:
+        """The takes of one request for several videos, in take order."""
         ...
 
     async def check_quota(
@@ -242,6 +326,20 @@ class Store(Blobs, Protocol):
         self, job_id: str, *, version: int, now: float, **changes: object
     ) -> Job | None:
         """Change fields if the job is still at `version` (optimistic lock)."""
+        ...
+
+    async def start_queued(
+        self, job_id: str, defaults: QuotaLimits, *, now: float, deadline_at: float
+    ) -> Job | None:
+        """Move a `queued` job to `pending` (due now, with a fresh `deadline_at`) when it is
+        its requester's oldest waiting job and they have a slot free under the limits in force
+        (`defaults` and the overrides), checked and done in one transaction; None when it
+        waits on, or is no longer waiting. A transition to a final state makes the
+        requester's waiting jobs due at once, in its own transaction."""
+        ...
+
+    async def queue_ahead(self, job_id: str) -> int:
+        """How many of the requester's `queued` jobs go before this one (0: it is next)."""
         ...
 
     async def claim_due(

@@ -75,6 +75,12 @@ def refusal(
     """The `QuotaExceeded` error for `limit`, saying what was hit and when it frees up (and
     what the video costs in money, when known)."""
     price = None if cost_micro_usd is None else money.fmt(cost_micro_usd)
+    if limit == USER_CONCURRENT and allowed <= 0:
+        message = _(
+            "You may not have any video in progress here (limit 0), so none can start. "
+            "An admin can raise it."
+        )
+        return QuotaExceeded(message, limit=limit, used=used, allowed=allowed, resets_at=None)
     if limit == USER_CONCURRENT:
         message = ngettext(
             "You already have {count} video in progress (limit {limit}). Wait for one to "
@@ -255,14 +261,16 @@ def admission(
     cost_micro_usd: int | None = None,
 ) -> UserFacingError | None:
     """The decision for a job of `cost_s` (and `cost_micro_usd`, None: price unknown) now:
-    None when it may start, else the refusal to raise (the person is blocked, or the first
-    limit the job would pass: jobs at once, seconds today, the channel's day, money today and
-    this month, seconds this month). A job of unknown price is refused wherever a money limit
+    None when it may be accepted, else the refusal to raise (the person is blocked, or the
+    first limit the job would pass: no job at once allowed at all, seconds today, the
+    channel's day, money today and this month, seconds this month). A job over the number
+    at once is not refused: it waits (`must_wait`), its seconds and money counted as
+    committed from now on. A job of unknown price is refused wherever a money limit
     applies. `limits` are those in force (`effective_limits`); `usage` counts the reservations
     and charges so far; `channel`: the channel's daily budget, when its rules set one."""
     if blocked:
         return blocked_refusal()
-    if usage.in_flight >= limits.user_concurrent:
+    if limits.user_concurrent <= 0:  # no slot ever frees: waiting would be for ever
         return refusal(
             USER_CONCURRENT,
             used=usage.in_flight,
@@ -309,6 +317,13 @@ def admission(
             cost_micro_usd=cost_micro_usd,
         )
     return None
+
+
+def must_wait(limits: QuotaLimits, usage: QuotaUsage, *, queued: int) -> bool:
+    """Whether an accepted job waits at the bot (`JobState.QUEUED`) rather than starts: the
+    person has as many jobs under way as they may have at once, or older jobs of theirs
+    are waiting already (they go first)."""
+    return queued > 0 or usage.in_flight >= limits.user_concurrent
 
 
 def blocked_refusal() -> UserFacingError:

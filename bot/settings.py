@@ -19,6 +19,7 @@ from bot import money
 from bot.budget import KINDS, NO_LIMIT, parse_limit
 from bot.errors import InvalidRequest
 from bot.models import QuotaLimits
+from bot.shards import LEASE_TTL_S, MAX_SHARD_COUNT, RENEW_INTERVAL_S
 
 ProviderName = Literal[
     "local",
@@ -60,6 +61,12 @@ class Settings(BaseSettings):
     discord_api_base: str = "https://discord.com/api/v10"
     discord_gateway_url: str | None = None
     discord_guild_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    # Shards across replicas (bot.shards): unset, Discord's recommended count, read once and
+    # kept in the database. Leases are renewed every DISCORD_SHARD_RENEW_S and run out after
+    # DISCORD_SHARD_TTL_S, when another replica takes the shard over.
+    discord_shard_count: int | None = None
+    discord_shard_renew_s: float = Field(default=RENEW_INTERVAL_S, gt=0)
+    discord_shard_ttl_s: float = Field(default=LEASE_TTL_S, gt=0)
 
     # Slack
     slack_bot_token: SecretStr | None = None
@@ -150,6 +157,31 @@ class Settings(BaseSettings):
     # Commands one person may send per minute (/veo, Re-roll, Extend, Animate); 0: no limit.
     veo_user_commands_per_minute: int = Field(default=6, ge=0)
     veo_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("discord_shard_count", mode="before")
+    @classmethod
+    def _shard_count(cls, value: object) -> object:
+        text = str(value).strip() if value is not None else ""
+        if value is None or text == "":
+            return None
+        if not text.isdigit() or not 1 <= int(text) <= MAX_SHARD_COUNT:
+            # The value is no secret, but the rule is what helps.
+            raise ValueError(
+                f"must be a whole number of shards from 1 to {MAX_SHARD_COUNT}; leave it unset "
+                "to use the count Discord recommends"
+            )
+        return int(text)
+
+    @field_validator("discord_shard_ttl_s")
+    @classmethod
+    def _ttl_above_renewal(cls, ttl: float, info: ValidationInfo) -> float:
+        renew = info.data.get("discord_shard_renew_s")
+        if renew is not None and ttl <= renew:
+            raise ValueError(
+                "must be longer than DISCORD_SHARD_RENEW_S (three times as long is usual), "
+                "or a replica loses its shards between two renewals"
+            )
+        return ttl
 
     @field_validator("discord_guild_ids", "veo_admins", mode="before")
     @classmethod

@@ -34,6 +34,8 @@ class StatusCards:
         """Post the job's card (or find the one a crash left unrecorded) and record its
         refs on the job's origin; the job as it now is. A card that cannot be posted is
         left out: the video still arrives."""
+        if job.take > 0:  # the takes of a group share the first take's card
+            return job
         surface = self._surfaces[job.origin.platform]
         try:
             # A job from before this process started may have its card up already: the last
@@ -49,15 +51,19 @@ class StatusCards:
         )
         return updated or replace(job, origin=origin)
 
-    async def push_progress(self, job: Job) -> None:
-        """Show the job's progress on its card, at most once per the platform's interval."""
+    async def push_progress(self, job: Job) -> float | None:
+        """Show the job's progress on its card, at most once per the platform's interval.
+        None when shown (or tried); else when it may be shown next."""
+        if job.take > 0:  # the first take's card stands for its group
+            return None
         surface = self._surfaces[job.origin.platform]
         now = self._clock.now()
         last = self._last_push.get(job.id)
         if last is not None and now - last < surface.progress_interval_s:
-            return
+            return last + surface.progress_interval_s
         self._last_push[job.id] = now
         try:
             await surface.update_progress(job)
         except DeliveryError as err:
             log.warning("job %s: progress update failed: %s", job.id, err)
+        return None

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 STORE_KEY = web.AppKey("store", Store)
 CHECKS_KEY = web.AppKey("checks", dict[str, Callable[[], bool]])
+# What a chat adapter adds to /healthz besides up or down (Discord: the shards it holds).
+DETAILS_KEY = web.AppKey("details", dict[str, Callable[[], dict[str, object]]])
 LINKS_KEY = web.AppKey("links", MediaLinks)
 SERVICE_KEY = web.AppKey("service", JobService)
 MAX_CALLBACK_BYTES = 256 * 1024
@@ -138,13 +140,16 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def healthz(request: web.Request) -> web.Response:
     """200 when the database answers (asked at most once per SCRAPE_CACHE_S) and every chat
-    adapter is connected, 503 otherwise."""
+    adapter is connected, 503 otherwise; each adapter's details under `<platform>_<key>`
+    (`discord_shards`: the shards this replica holds)."""
     healthy = await request.app[DATABASE_UP_KEY].get()
     report: dict[str, object] = {"database": "ok" if healthy else "unreachable"}
     for name, check in request.app[CHECKS_KEY].items():
         ok = check()
         report[name] = "ok" if ok else "down"
         healthy = healthy and ok
+    for name, details in request.app[DETAILS_KEY].items():
+        report.update({f"{name}_{key}": value for key, value in details().items()})
     report["status"] = "ok" if healthy else "degraded"
     return web.json_response(report, status=200 if healthy else 503)
 
@@ -271,6 +276,7 @@ def build_web_app(
     *,
     service: JobService | None = None,
     clock: Clock | None = None,
+    details: dict[str, Callable[[], dict[str, object]]] | None = None,
 ) -> web.Application:
     """The bot's web server: health, metrics, signed media and result links, provider callbacks."""
     app = web.Application(client_max_size=1024 * 1024)
@@ -279,6 +285,7 @@ def build_web_app(
     app[DATABASE_UP_KEY] = RecentReading(lambda: _database_up(store), clock, SCRAPE_CACHE_S)
     app[LINKS_KEY] = links
     app[CHECKS_KEY] = dict(checks or {})
+    app[DETAILS_KEY] = dict(details or {})
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/media/{job_id}/{role}/{position}", media)
     if service is not None:

@@ -25,6 +25,7 @@ import re
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from importlib import resources
 from typing import Any, TypeAlias
 
@@ -54,7 +55,9 @@ from bot.models import (
 )
 from bot.ports import LedgerAction
 from bot.refs import load_refs
+from storage import postgres_budgets
 from storage._keys import user_pattern
+from storage._shards_postgres import PostgresShards
 from storage.urls import shown
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -98,6 +101,7 @@ _COLUMNS: dict[str, tuple[str, Any]] = {
     "origin": ("origin", Origin.model_dump_json),
     "owner": ("owner", str),
     "owner_until": ("owner_until", float),
+    "likely_done_at": ("likely_done_at", float),
 }
 
 
@@ -163,6 +167,9 @@ def _record_to_job(row: asyncpg.Record) -> Job:
         leased_by=row["leased_by"],
         owner=row["owner"],
         owner_until=row["owner_until"],
+        group_id=row["group_id"],
+        take=row["take"],
+        likely_done_at=row["likely_done_at"],
     )
 
 
@@ -269,7 +276,7 @@ async def migrate(url: str) -> tuple[int, list[str]]:
     return version, applied
 
 
-class PostgresStore:
+class PostgresStore(PostgresShards):
     """The `Store` on PostgreSQL for replicas on one database (advisory locks, SKIP LOCKED)."""
 
     def __init__(self, pool: asyncpg.Pool[asyncpg.Record]) -> None:
@@ -347,7 +354,7 @@ class PostgresStore:
                 )
                 if existing is not None:
                     return _record_to_job(existing)
-            await self._refuse_over_quota(
+            if await self._refuse_over_quota(
                 db,
                 origin,
                 job.cost_s,
@@ -355,7 +362,8 @@ class PostgresStore:
                 period,
                 now=job.created_at,
                 cost_micro_usd=job.cost_micro_usd,
-            )
+            ):
+                job = replace(job, state=JobState.QUEUED)
             await db.execute(
                 """INSERT INTO jobs (id, platform, user_key, workspace_key, origin, request,
                        provider, model, state, progress, due_at, deadline_at, cost_s,
@@ -403,6 +411,101 @@ class PostgresStore:
             )
         return job
 
+    async def create_jobs(
+        self,
+        jobs: Sequence[Job],
+        media: Sequence[tuple[MediaRole, int, bytes]],
+        limits: QuotaLimits,
+        period: QuotaPeriod,
+        *,
+        idempotency_key: str | None = None,
+    ) -> list[Job]:
+        """Insert the takes of one request and reserve their quota together, under the same
+        advisory locks as `create_job`: all of them, or none (`QuotaExceeded` for their sum)."""
+        first = jobs[0]
+        origin = first.origin
+        async with self._transaction() as db:
+            names = [f"quota:user:{origin.user_key}", f"quota:workspace:{origin.workspace_key}"]
+            if idempotency_key is not None:
+                names.append(f"idempotency:{idempotency_key}")
+            await _lock(db, *names)
+            if idempotency_key is not None:
+                group_id = await db.fetchval(
+                    "SELECT group_id FROM jobs WHERE idempotency_key = $1", idempotency_key
+                )
+                if group_id is not None:
+                    rows = await db.fetch(
+                        "SELECT * FROM jobs WHERE group_id = $1 ORDER BY take", group_id
+                    )
+                    return [_record_to_job(row) for row in rows]
+            prices = [job.cost_micro_usd for job in jobs]
+            await self._refuse_over_quota(
+                db,
+                origin,
+                sum(job.cost_s for job in jobs),
+                limits,
+                period,
+                now=first.created_at,
+                cost_micro_usd=None if None in prices else sum(p or 0 for p in prices),
+            )
+            for job in jobs:
+                await db.execute(
+                    """INSERT INTO jobs (id, platform, user_key, workspace_key, origin, request,
+                           provider, model, state, progress, due_at, deadline_at, cost_s,
+                           created_at, updated_at, version, idempotency_key, cost_micro_usd,
+                           owner, owner_until, group_id, take)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13, $14,
+                           0, $15, $16, $17, $18, $19, $20)""",
+                    job.id,
+                    origin.platform,
+                    origin.user_key,
+                    origin.workspace_key,
+                    origin.model_dump_json(),
+                    job.request.model_dump_json(),
+                    job.provider,
+                    job.model,
+                    job.state.value,
+                    job.due_at,
+                    job.deadline_at,
+                    job.cost_s,
+                    job.created_at,
+                    job.updated_at,
+                    idempotency_key if job.take == 0 else None,
+                    job.cost_micro_usd,
+                    job.owner,
+                    job.owner_until,
+                    job.group_id,
+                    job.take,
+                )
+                if media:
+                    await db.executemany(
+                        "INSERT INTO job_media (job_id, role, position, data) "
+                        "VALUES ($1, $2, $3, $4)",
+                        [(job.id, role.value, pos, data) for role, pos, data in media],
+                    )
+                await db.execute(
+                    """INSERT INTO quota_ledger (job_id, user_key, workspace_key, channel_key,
+                           day, month, seconds, status, created_at, updated_at, micro_usd)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, 'reserved', $8, $8, $9)""",
+                    job.id,
+                    origin.user_key,
+                    origin.workspace_key,
+                    origin.channel_key,
+                    period.day,
+                    period.month,
+                    job.cost_s,
+                    job.created_at,
+                    job.cost_micro_usd or 0,
+                )
+        return list(jobs)
+
+    async def group_jobs(self, group_id: str) -> list[Job]:
+        """The takes of one request for several videos, in take order."""
+        rows = await self._pool.fetch(
+            "SELECT * FROM jobs WHERE group_id = $1 ORDER BY take", group_id
+        )
+        return [_record_to_job(row) for row in rows]
+
     async def check_quota(
         self,
         origin: Origin,
@@ -430,16 +533,18 @@ class PostgresStore:
         *,
         now: float,
         cost_micro_usd: int | None,
-    ) -> None:
+    ) -> bool:
         """Raise the refusal a job of `cost_s` for `origin` meets now, if any: the store
-        reads, `quota.admission` decides."""
+        reads, `quota.admission` decides. Else whether the job waits (`quota.must_wait`)."""
         blocked = bool(
             await db.fetchval("SELECT 1 FROM blocked_users WHERE user_key = $1", origin.user_key)
         )
+        in_force = await self._limits(db, origin.user_key, origin.workspace_key, limits)
+        usage = await self._usage(db, origin.user_key, origin.workspace_key, period)
         refused = quota.admission(
             blocked=blocked,
-            limits=await self._limits(db, origin.user_key, origin.workspace_key, limits),
-            usage=await self._usage(db, origin.user_key, origin.workspace_key, period),
+            limits=in_force,
+            usage=usage,
             cost_s=cost_s,
             period=period,
             now=now,
@@ -448,6 +553,11 @@ class PostgresStore:
         )
         if refused is not None:
             raise refused
+        queued = await db.fetchval(
+            "SELECT COUNT(*) FROM jobs WHERE user_key = $1 AND state = 'queued'",
+            origin.user_key,
+        )
+        return quota.must_wait(in_force, usage, queued=int(queued or 0))
 
     @staticmethod
     async def _channel_budget(
@@ -526,7 +636,69 @@ class PostgresStore:
                     now,
                     job_id,
                 )
+            if to_state.is_terminal:
+                # A slot may have freed: the requester's waiting jobs look again at once.
+                await db.execute(
+                    """UPDATE jobs SET due_at = $1, version = version + 1
+                       WHERE state = 'queued' AND due_at > $1 AND user_key = $2""",
+                    now,
+                    row["user_key"],
+                )
             return _record_to_job(row)
+
+    async def start_queued(
+        self, job_id: str, defaults: QuotaLimits, *, now: float, deadline_at: float
+    ) -> Job | None:
+        """Move a waiting job to `pending` (due now, its deadline `deadline_at`) when it is
+        the requester's oldest waiting one and they have a slot free, under the user's
+        quota lock (the one `create_job` takes); None when it waits on."""
+        async with self._transaction() as db:
+            user_key = await db.fetchval("SELECT user_key FROM jobs WHERE id = $1", job_id)
+            if user_key is None:
+                return None
+            await _lock(db, f"quota:user:{user_key}")
+            row = await db.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
+            if row is None or row["state"] != JobState.QUEUED.value:
+                return None
+            first = await db.fetchval(
+                """SELECT id FROM jobs WHERE user_key = $1 AND state = 'queued'
+                   ORDER BY created_at, id LIMIT 1""",
+                user_key,
+            )
+            if first != job_id:
+                return None
+            workspace = row["workspace_key"]
+            limits = await self._limits(db, user_key, workspace, defaults)
+            usage = await self._usage(db, user_key, workspace, quota.period_at(now))
+            if usage.in_flight >= limits.user_concurrent:
+                return None
+            started = await db.fetchrow(
+                """UPDATE jobs SET state = 'pending', due_at = $1, deadline_at = $2,
+                       updated_at = $1, version = version + 1
+                   WHERE id = $3 RETURNING *""",
+                now,
+                deadline_at,
+                job_id,
+            )
+            # Those behind it moved up: their cards show it at once.
+            await db.execute(
+                """UPDATE jobs SET due_at = $1, version = version + 1
+                   WHERE user_key = $2 AND state = 'queued' AND due_at > $1""",
+                now,
+                user_key,
+            )
+            return _record_to_job(started) if started is not None else None
+
+    async def queue_ahead(self, job_id: str) -> int:
+        """How many of the requester's waiting jobs go before this one (0: it is next)."""
+        ahead = await self._pool.fetchval(
+            """SELECT COUNT(*) FROM jobs AS o, jobs AS j
+               WHERE j.id = $1 AND o.user_key = j.user_key AND o.state = 'queued'
+                 AND (o.created_at < j.created_at
+                      OR (o.created_at = j.created_at AND o.id < j.id))""",
+            job_id,
+        )
+        return int(ahead or 0)
 
     async def update(
         self, job_id: str, *, version: int, now: float, **changes: object
@@ -561,19 +733,20 @@ class PostgresStore:
         if not plats or limit <= 0:
             return []
         # SKIP LOCKED: a due job another replica is claiming right now is left to it, not
-        # waited for; one it has claimed is no longer due (its lease moved due_at).
+        # waited for; one it has claimed is no longer due (its lease moved due_at). Closest
+        # to its likely completion first (see `Job.likely_done_at`), in the order returned.
         rows = await self._pool.fetch(
             f"""WITH due AS (
-                    SELECT id FROM jobs
+                    SELECT id, COALESCE(likely_done_at, due_at) AS rank FROM jobs
                     WHERE {ACTIVE_AS_INDEXED}
                       AND due_at <= $1 AND platform = ANY($2::text[])
                       AND NOT (id = ANY($3::text[]))
                       AND owner IS NOT DISTINCT FROM $6
-                    ORDER BY due_at LIMIT $4
+                    ORDER BY rank, due_at LIMIT $4
                     FOR UPDATE SKIP LOCKED)
                 UPDATE jobs SET due_at = $5, leased_by = $7, version = version + 1
                 FROM due WHERE jobs.id = due.id
-                RETURNING jobs.*""",  # noqa: S608 - fixed words
+                RETURNING jobs.*, due.rank AS claim_rank""",  # noqa: S608 - fixed words
             now,
             plats,
             list(exclude),
@@ -582,7 +755,51 @@ class PostgresStore:
             owner,
             holder,
         )
-        return [_record_to_job(row) for row in rows]
+        return [_record_to_job(row) for row in sorted(rows, key=lambda row: row["claim_rank"])]
+
+    async def reserve_requests(
+        self,
+        provider: str,
+        kind: str,
+        *,
+        now: float,
+        count: int,
+        spacing_s: float,
+        tolerance_s: float,
+        recovery_s: float,
+    ) -> tuple[float | None, float, float]:
+        """A batch of requests from the shared budget (`bot.ports.SharesBudgets`)."""
+        return await postgres_budgets.reserve(
+            self._pool,
+            provider,
+            kind,
+            now=now,
+            count=count,
+            spacing_s=spacing_s,
+            tolerance_s=tolerance_s,
+            recovery_s=recovery_s,
+        )
+
+    async def throttle_requests(
+        self,
+        provider: str,
+        kind: str,
+        *,
+        now: float,
+        wait_s: float,
+        min_factor: float,
+        recovery_s: float,
+    ) -> None:
+        """A 429: every replica slows down (`bot.ports.SharesBudgets`)."""
+        await postgres_budgets.throttle(
+            self._pool,
+            provider,
+            kind,
+            now=now,
+            wait_s=wait_s,
+            min_factor=min_factor,
+            recovery_s=recovery_s,
+        )
 
     async def next_due_at(
         self,
@@ -762,8 +979,10 @@ class PostgresStore:
                      AND created_at > COALESCE(
                        (SELECT reset_at FROM quota_day_resets WHERE user_key = $1 AND day = $2),
                        -1)),
-                 (SELECT COUNT(*) FROM quota_ledger
-                   WHERE user_key = $1 AND status = 'reserved'),
+                 (SELECT COUNT(*) FROM quota_ledger AS l
+                   WHERE l.user_key = $1 AND l.status = 'reserved'
+                     AND NOT EXISTS (SELECT 1 FROM jobs AS j
+                                     WHERE j.id = l.job_id AND j.state = 'queued')),
                  (SELECT COALESCE(SUM(seconds), 0) FROM quota_ledger
                    WHERE workspace_key = $3 AND month = $4
                      AND status IN ('reserved', 'settled')),

@@ -17,6 +17,7 @@ import secrets
 import sqlite3
 from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ from bot.models import (
 from bot.ports import LedgerAction
 from bot.refs import load_refs
 from storage._keys import user_pattern
+from storage._shards_sqlite import SqliteShards
 
 BUSY_TIMEOUT_MS = 5000
 # Files in the database are rows of at most this many bytes (a blob is read one row at a time).
@@ -100,6 +102,7 @@ _COLUMNS: dict[str, tuple[str, Any]] = {
     "origin": ("origin_json", Origin.model_dump_json),
     "owner": ("owner", str),
     "owner_until": ("owner_until", float),
+    "likely_done_at": ("likely_done_at", float),
 }
 
 
@@ -212,6 +215,9 @@ def _row_to_job(row: sqlite3.Row) -> Job:
         leased_by=row["leased_by"],
         owner=row["owner"],
         owner_until=row["owner_until"],
+        group_id=row["group_id"],
+        take=row["take"],
+        likely_done_at=row["likely_done_at"],
     )
 
 
@@ -261,7 +267,7 @@ def _assignments(changes: dict[str, object]) -> tuple[list[str], list[object]]:
 _MOMENTS = {JobState.SUBMITTED: "submitted_at", JobState.SUCCEEDED: "provider_done_at"}
 
 
-class SqliteStore:
+class SqliteStore(SqliteShards):
     """The `Store` on one SQLite file: one writer connection (serialised), one reader."""
 
     def __init__(
@@ -432,7 +438,7 @@ class SqliteStore:
                     existing = await cur.fetchone()
                 if existing is not None:
                     return _row_to_job(existing)
-            await self._refuse_over_quota(
+            if await self._refuse_over_quota(
                 db,
                 origin,
                 job.cost_s,
@@ -440,7 +446,8 @@ class SqliteStore:
                 period,
                 now=job.created_at,
                 cost_micro_usd=job.cost_micro_usd,
-            )
+            ):
+                job = replace(job, state=JobState.QUEUED)
             await db.execute(
                 """INSERT INTO jobs (id, platform, user_key, workspace_key, origin_json,
                        request_json, provider, model, state, progress, due_at,
@@ -491,6 +498,101 @@ class SqliteStore:
             )
         return job
 
+    async def create_jobs(
+        self,
+        jobs: Sequence[Job],
+        media: Sequence[tuple[MediaRole, int, bytes]],
+        limits: QuotaLimits,
+        period: QuotaPeriod,
+        *,
+        idempotency_key: str | None = None,
+    ) -> list[Job]:
+        """Insert the takes of one request and reserve their quota together in one write
+        transaction: all of them, or none (`QuotaExceeded` for their sum)."""
+        first = jobs[0]
+        origin = first.origin
+        async with self._transaction() as db:
+            if idempotency_key is not None:
+                async with db.execute(
+                    "SELECT group_id FROM jobs WHERE idempotency_key = ?", (idempotency_key,)
+                ) as cur:
+                    existing = await cur.fetchone()
+                if existing is not None:
+                    async with db.execute(
+                        "SELECT * FROM jobs WHERE group_id = ? ORDER BY take",
+                        (existing["group_id"],),
+                    ) as cur:
+                        return [_row_to_job(row) for row in await cur.fetchall()]
+            prices = [job.cost_micro_usd for job in jobs]
+            await self._refuse_over_quota(
+                db,
+                origin,
+                sum(job.cost_s for job in jobs),
+                limits,
+                period,
+                now=first.created_at,
+                cost_micro_usd=None if None in prices else sum(p or 0 for p in prices),
+            )
+            for job in jobs:
+                await db.execute(
+                    """INSERT INTO jobs (id, platform, user_key, workspace_key, origin_json,
+                           request_json, provider, model, state, progress, due_at,
+                           deadline_at, cost_s, created_at, updated_at, version,
+                           idempotency_key, cost_micro_usd, owner, owner_until, group_id, take)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)""",
+                    (
+                        job.id,
+                        origin.platform,
+                        origin.user_key,
+                        origin.workspace_key,
+                        origin.model_dump_json(),
+                        job.request.model_dump_json(),
+                        job.provider,
+                        job.model,
+                        job.state.value,
+                        job.due_at,
+                        job.deadline_at,
+                        job.cost_s,
+                        job.created_at,
+                        job.updated_at,
+                        idempotency_key if job.take == 0 else None,
+                        job.cost_micro_usd,
+                        job.owner,
+                        job.owner_until,
+                        job.group_id,
+                        job.take,
+                    ),
+                )
+                await db.executemany(
+                    "INSERT INTO job_media (job_id, role, position, data) VALUES (?, ?, ?, ?)",
+                    [(job.id, role.value, pos, data) for role, pos, data in media],
+                )
+                await db.execute(
+                    """INSERT INTO quota_ledger (job_id, user_key, workspace_key, channel_key,
+                           day, month, seconds, status, created_at, updated_at, micro_usd)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?)""",
+                    (
+                        job.id,
+                        origin.user_key,
+                        origin.workspace_key,
+                        origin.channel_key,
+                        period.day,
+                        period.month,
+                        job.cost_s,
+                        job.created_at,
+                        job.created_at,
+                        job.cost_micro_usd or 0,
+                    ),
+                )
+        return list(jobs)
+
+    async def group_jobs(self, group_id: str) -> list[Job]:
+        """The takes of one request for several videos, in take order."""
+        async with self._reader.execute(
+            "SELECT * FROM jobs WHERE group_id = ? ORDER BY take", (group_id,)
+        ) as cur:
+            return [_row_to_job(row) for row in await cur.fetchall()]
+
     async def check_quota(
         self,
         origin: Origin,
@@ -517,17 +619,19 @@ class SqliteStore:
         *,
         now: float,
         cost_micro_usd: int | None,
-    ) -> None:
+    ) -> bool:
         """Raise the refusal a job of `cost_s` for `origin` meets now, if any: the store
-        reads, `quota.admission` decides."""
+        reads, `quota.admission` decides. Else whether the job waits (`quota.must_wait`)."""
         async with db.execute(
             "SELECT 1 FROM blocked_users WHERE user_key = ?", (origin.user_key,)
         ) as cur:
             blocked = await cur.fetchone() is not None
+        in_force = await self._limits(db, origin.user_key, origin.workspace_key, limits)
+        usage = await self._usage(db, origin.user_key, origin.workspace_key, period)
         refused = quota.admission(
             blocked=blocked,
-            limits=await self._limits(db, origin.user_key, origin.workspace_key, limits),
-            usage=await self._usage(db, origin.user_key, origin.workspace_key, period),
+            limits=in_force,
+            usage=usage,
             cost_s=cost_s,
             period=period,
             now=now,
@@ -536,6 +640,15 @@ class SqliteStore:
         )
         if refused is not None:
             raise refused
+        return quota.must_wait(in_force, usage, queued=await self._queued(db, origin.user_key))
+
+    @staticmethod
+    async def _queued(db: aiosqlite.Connection, user_key: str) -> int:
+        async with db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE user_key = ? AND state = 'queued'", (user_key,)
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
 
     @staticmethod
     async def _channel_budget(
@@ -615,7 +728,64 @@ class SqliteStore:
                        WHERE job_id = ? AND status = 'reserved'""",
                     (ledger.value, now, job_id),
                 )
+            if to_state.is_terminal:
+                # A slot may have freed: the requester's waiting jobs look again at once.
+                await db.execute(
+                    """UPDATE jobs SET due_at = ?, version = version + 1
+                       WHERE state = 'queued' AND due_at > ?
+                         AND user_key = (SELECT user_key FROM jobs WHERE id = ?)""",
+                    (now, now, job_id),
+                )
             return await self._get_job_in(db, job_id)
+
+    async def start_queued(
+        self, job_id: str, defaults: QuotaLimits, *, now: float, deadline_at: float
+    ) -> Job | None:
+        """Move a waiting job to `pending` (due now, its deadline `deadline_at`) when it is
+        the requester's oldest waiting one and they have a slot free, in one transaction;
+        None when it waits on (or is no longer waiting)."""
+        async with self._transaction() as db:
+            job = await self._get_job_in(db, job_id)
+            if job is None or job.state is not JobState.QUEUED:
+                return None
+            async with db.execute(
+                """SELECT id FROM jobs WHERE user_key = ? AND state = 'queued'
+                   ORDER BY created_at, id LIMIT 1""",
+                (job.origin.user_key,),
+            ) as cur:
+                first = await cur.fetchone()
+            if first is None or first[0] != job_id:
+                return None
+            key, workspace = job.origin.user_key, job.origin.workspace_key
+            limits = await self._limits(db, key, workspace, defaults)
+            usage = await self._usage(db, key, workspace, quota.period_at(now))
+            if usage.in_flight >= limits.user_concurrent:
+                return None
+            await db.execute(
+                """UPDATE jobs SET state = 'pending', due_at = ?, deadline_at = ?,
+                       updated_at = ?, version = version + 1
+                   WHERE id = ?""",
+                (now, deadline_at, now, job_id),
+            )
+            # Those behind it moved up: their cards show it at once.
+            await db.execute(
+                """UPDATE jobs SET due_at = ?, version = version + 1
+                   WHERE user_key = ? AND state = 'queued' AND due_at > ?""",
+                (now, key, now),
+            )
+            return await self._get_job_in(db, job_id)
+
+    async def queue_ahead(self, job_id: str) -> int:
+        """How many of the requester's waiting jobs go before this one (0: it is next)."""
+        async with self._reader.execute(
+            """SELECT COUNT(*) FROM jobs AS o, jobs AS j
+               WHERE j.id = ? AND o.user_key = j.user_key AND o.state = 'queued'
+                 AND (o.created_at < j.created_at
+                      OR (o.created_at = j.created_at AND o.id < j.id))""",
+            (job_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
 
     async def update(
         self, job_id: str, *, version: int, now: float, **changes: object
@@ -645,7 +815,8 @@ class SqliteStore:
         holder: str | None = None,
     ) -> list[Job]:
         """Lease due jobs of these platforms owned by `owner` (None: unowned ones) to
-        `holder` until `now + lease_s`."""
+        `holder` until `now + lease_s`, closest to their likely completion first (see
+        `Job.likely_done_at`), in that order."""
         plats = list(platforms)
         if not plats or limit <= 0:
             return []
@@ -656,7 +827,7 @@ class SqliteStore:
                     WHERE {ACTIVE_AS_INDEXED}
                       AND due_at <= ? AND platform IN ({_placeholders(plats)}){skip}
                       AND owner IS ?
-                    ORDER BY due_at LIMIT ?""",  # noqa: S608 - placeholders only
+                    ORDER BY COALESCE(likely_done_at, due_at), due_at LIMIT ?""",  # noqa: S608
                 (now, *plats, *skipped, owner, limit),
             ) as cur:
                 ids = [row["id"] for row in await cur.fetchall()]
@@ -668,10 +839,11 @@ class SqliteStore:
                 (now + lease_s, holder, *ids),
             )
             async with db.execute(
-                f"SELECT * FROM jobs WHERE id IN ({_placeholders(ids)}) ORDER BY due_at",  # noqa: S608
+                f"SELECT * FROM jobs WHERE id IN ({_placeholders(ids)})",  # noqa: S608
                 ids,
             ) as cur:
-                return [_row_to_job(row) for row in await cur.fetchall()]
+                claimed = {row["id"]: _row_to_job(row) for row in await cur.fetchall()}
+            return [claimed[job_id] for job_id in ids]  # closest to completion first
 
     async def next_due_at(
         self,
@@ -833,8 +1005,10 @@ class SqliteStore:
                      AND created_at > COALESCE(
                        (SELECT reset_at FROM quota_day_resets WHERE user_key = ? AND day = ?),
                        -1)),
-                 (SELECT COUNT(*) FROM quota_ledger
-                   WHERE user_key = ? AND status = 'reserved'),
+                 (SELECT COUNT(*) FROM quota_ledger AS l
+                   WHERE l.user_key = ? AND l.status = 'reserved'
+                     AND NOT EXISTS (SELECT 1 FROM jobs AS j
+                                     WHERE j.id = l.job_id AND j.state = 'queued')),
                  (SELECT COALESCE(SUM(seconds), 0) FROM quota_ledger
                    WHERE workspace_key = ? AND month = ? AND status IN ('reserved', 'settled')),
                  (SELECT COALESCE(SUM(micro_usd), 0) FROM quota_ledger

@@ -34,6 +34,7 @@ from bot.links import MediaLinks
 from bot.models import (
     GenerationRequest,
     Job,
+    JobState,
     Origin,
     ProviderHealth,
     ProviderJobState,
@@ -42,6 +43,7 @@ from bot.models import (
     ResultLink,
 )
 from bot.ports import ChatSurface, Store, VideoProvider
+from bot.quota import period_at
 from bot.refs import Refs, load_refs
 
 T = TypeVar("T")
@@ -447,3 +449,24 @@ def png_size(data: bytes) -> tuple[int, int]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     assert data[12:16] == b"IHDR", "a PNG without its header chunk first"
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+async def seed_completions(store: Store, took: tuple[float, ...]) -> None:
+    """Earlier videos of the scripted model (asked elsewhere), each done in `took` seconds."""
+    now = time.time() - 3600
+    for n, seconds in enumerate(took):
+        job = Job(
+            id=f"e{n}",
+            origin=origin(user=f"earlier{n}"),
+            request=GenerationRequest(prompt="earlier", duration_s=8),
+            provider="scripted",
+            model="scripted-1",
+            state=JobState.PENDING,
+            created_at=now,
+            updated_at=now,
+            deadline_at=now + 600,
+            cost_s=8,
+        )
+        await store.create_job(job, [], QuotaLimits(1000, 100, 0), period_at(now))
+        await store.transition(job.id, (JobState.PENDING,), JobState.SUBMITTED, now=now)
+        await store.transition(job.id, (JobState.SUBMITTED,), JobState.SUCCEEDED, now=now + seconds)

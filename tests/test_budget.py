@@ -30,7 +30,7 @@ from bot.budget import (
     per_minute,
 )
 from bot.clock import ManualClock
-from bot.polling import STRAGGLER_SHARE, adaptive_delay, quantile_points
+from bot.polling import STRAGGLER_SHARE, adaptive_delay, likely_done_at, quantile_points
 
 
 def sent_in_windows(times: list[float], window_s: float) -> int:
@@ -107,13 +107,14 @@ def test_the_calendar_forgets_the_past() -> None:
     assert len(pacer._full) < 20
 
 
-def test_a_provider_without_a_limit_is_never_held_back() -> None:
+async def test_a_provider_without_a_limit_is_never_held_back() -> None:
     budgets = Budgets({"gateway": ProviderLimits(status=per_minute(60))})
-    assert all(budgets.take("gateway", "submit", 0.0) == 0 for _ in range(100))
-    assert all(budgets.take("scripted", "status", 0.0) == 0 for _ in range(100))
+    assert [await budgets.take("gateway", "submit", 0.0) for _ in range(100)] == [0] * 100
+    assert [await budgets.take("scripted", "status", 0.0) for _ in range(100)] == [0] * 100
     assert budgets.book("scripted", "status", 0.0, 7.0) == 7.0
     # One on its turn and one ahead of the next (the tolerance); then the pace holds.
-    assert [budgets.take("gateway", "status", 0.0) > 0 for _ in range(3)] == [False, False, True]
+    taken = [await budgets.take("gateway", "status", 0.0) > 0 for _ in range(3)]
+    assert taken == [False, False, True]
 
 
 @pytest.mark.parametrize(
@@ -202,3 +203,14 @@ def test_every_http_provider_publishes_its_limits(adapter: type) -> None:
     limits = getattr(adapter, "limits", None)
     assert isinstance(limits, ProviderLimits)
     assert limits.submit is not None and limits.status is not None
+
+
+def test_a_jobs_likely_completion_follows_its_models_completion_times() -> None:
+    points = [10.0, 20.0, 30.0, 40.0, 100.0]
+    # Submitted at 1000, not done at 1005: the median of what is still ahead of it.
+    assert likely_done_at(1000.0, 1005.0, points) == 1030.0
+    # Not done after 35 s: only 40 and 100 are ahead; the slower half is what is left.
+    assert likely_done_at(1000.0, 1035.0, points) == 1100.0
+    # Past every completion seen: it may be done any moment.
+    assert likely_done_at(1000.0, 1200.0, points) == 1200.0
+    assert likely_done_at(1000.0, 1005.0, []) is None

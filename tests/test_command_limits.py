@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from bot.admin import AdminActions
 from bot.app import open_runtime
 from bot.clock import ManualClock
-from bot.models import Job, ProviderJobState, ProviderStatus, QuotaLimits
+from bot.models import Authority, Job, ProviderJobState, ProviderStatus, QuotaLimits
 from bot.settings import Settings
 from storage.sqlite import SqliteStore
 from tests.discord.support import running_bot as discord_bot
@@ -85,16 +85,11 @@ async def nothing_more(bot: SlackBot) -> AsyncIterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def another_video_in_flight(bot: SlackBot) -> AsyncIterator[None]:
-    bot.provider.readings = [RUNNING]  # the next job stays at the provider
-    await bot.command("a second sky")
-    job = await bot.next_job(1)
-
-    async def at_provider() -> Job | None:
-        current = await bot.store.get_job(job.id)
-        return current if current is not None and current.provider_job_id else None
-
-    await eventually(at_provider)
+async def none_at_once(bot: SlackBot) -> AsyncIterator[None]:
+    """The operator allows the clicker no video at a time: waiting would be for ever."""
+    await bot.service.store.set_override(
+        "user", f"slack:{TEAM_ID}:U1", set_by=Authority.OPERATOR, now=0, concurrent=0
+    )
     yield
 
 
@@ -124,10 +119,10 @@ async def clicker_blocked(bot: SlackBot) -> AsyncIterator[None]:
             "This video (8 s) costs about $1.20, and you have $0.80 of $2.00 left today.",
         ),
         (
-            QuotaLimits(user_daily_s=1000, user_concurrent=1, workspace_monthly_s=0),
+            QuotaLimits(user_daily_s=1000, user_concurrent=5, workspace_monthly_s=0),
             "U1",
-            another_video_in_flight,
-            "You already have 1 video in progress (limit 1).",
+            none_at_once,
+            "You may not have any video in progress here (limit 0), so none can start.",
         ),
         (
             QuotaLimits(user_daily_s=1000, user_concurrent=5, workspace_monthly_s=10),

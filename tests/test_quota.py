@@ -52,10 +52,12 @@ def service_for(
     )
 
 
-async def test_fifty_concurrent_submissions_with_room_for_five_give_five_jobs(
+async def test_fifty_concurrent_submissions_with_room_for_five_start_five_queue_the_rest(
     store: AnyStore, tmp_path: Path
 ) -> None:
-    service = service_for(store, tmp_path, QuotaLimits(1000, 5, 0))
+    """Five start; the rest wait at the bot (issue 18) while the day's seconds, counting the
+    waiting ones as committed, allow: 200 s is 25 videos of 8 s."""
+    service = service_for(store, tmp_path, QuotaLimits(200, 5, 0))
 
     results = await asyncio.gather(
         *(service.submit(REQUEST, origin()) for _ in range(50)), return_exceptions=True
@@ -63,12 +65,14 @@ async def test_fifty_concurrent_submissions_with_room_for_five_give_five_jobs(
 
     jobs = [r for r in results if not isinstance(r, BaseException)]
     refusals = [r for r in results if isinstance(r, QuotaExceeded)]
-    assert (len(jobs), len(refusals)) == (5, 45)
-    assert {r.limit for r in refusals} == {USER_CONCURRENT}
-    assert "You already have 5 videos in progress (limit 5)" in refusals[0].user_message
-    assert len(await store.recent_jobs(100)) == 5
-    assert len(await store.ledger()) == 5
-    assert service.metrics.value("veo_quota_refusals_total", limit=USER_CONCURRENT) == 45
+    assert (len(jobs), len(refusals)) == (25, 25)
+    states = [j.state for j in jobs]
+    assert (states.count(JobState.PENDING), states.count(JobState.QUEUED)) == (5, 20)
+    assert {r.limit for r in refusals} == {USER_DAILY}
+    assert len(await store.recent_jobs(100)) == 25
+    assert len(await store.ledger()) == 25
+    assert (await service.quota_usage(origin())).in_flight == 5
+    assert service.metrics.value("veo_quota_refusals_total", limit=USER_DAILY) == 25
 
 
 async def test_two_stores_racing_on_one_database_never_overspend(
@@ -211,8 +215,19 @@ def test_the_decision_is_the_policys_alone_so_any_store_can_apply_it() -> None:
     assert decide(32, 1, 92) is None  # exactly up to every limit
     blocked = decide(0, 0, 0, blocked=True)
     assert blocked is not None and blocked.code == "blocked"
-    concurrent = decide(0, 2, 0)
-    assert isinstance(concurrent, QuotaExceeded) and concurrent.limit == USER_CONCURRENT
+    assert decide(0, 2, 0) is None  # over the number at once: it waits, not refused
+    assert quota.must_wait(limits, QuotaUsage("chat:w1:u1", 0, 2, 0), queued=0)
+    assert quota.must_wait(limits, QuotaUsage("chat:w1:u1", 0, 0, 0), queued=1)
+    assert not quota.must_wait(limits, QuotaUsage("chat:w1:u1", 0, 1, 0), queued=0)
+    none_at_once = quota.admission(
+        blocked=False,
+        limits=QuotaLimits(user_daily_s=40, user_concurrent=0, workspace_monthly_s=100),
+        usage=QuotaUsage("chat:w1:u1", 0, 0, 0),
+        cost_s=8,
+        period=period,
+        now=now,
+    )
+    assert isinstance(none_at_once, QuotaExceeded) and none_at_once.limit == USER_CONCURRENT
     daily = decide(33, 0, 0)
     assert isinstance(daily, QuotaExceeded) and daily.limit == USER_DAILY
     assert "resets at 2026-11-23 00:00 UTC (in 5h 30m)" in daily.user_message

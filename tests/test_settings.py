@@ -93,3 +93,29 @@ def test_request_budgets_are_read_per_provider(monkeypatch: pytest.MonkeyPatch) 
 def test_an_unreadable_request_budget_is_refused_saying_what_a_rate_looks_like() -> None:
     with pytest.raises(ValidationError, match=r"veo_budget_replicate_status[\s\S]*600/min"):
         Settings(_env_file=None, veo_budget_replicate_status="fast")
+
+
+@pytest.mark.parametrize("count", ["0", "1001", "-2", "four", "2.5"])
+def test_a_shard_count_outside_1_to_1000_is_refused_saying_so(
+    count: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DISCORD_SHARD_COUNT", count)
+    with pytest.raises(ValidationError, match="whole number of shards from 1 to 1000"):
+        Settings(_env_file=None)
+
+
+def test_a_shard_count_is_read_and_unset_means_discords_recommendation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings(_env_file=None).discord_shard_count is None
+    monkeypatch.setenv("DISCORD_SHARD_COUNT", " 16 ")
+    assert Settings(_env_file=None).discord_shard_count == 16
+    monkeypatch.setenv("DISCORD_SHARD_COUNT", "")
+    assert Settings(_env_file=None).discord_shard_count is None
+
+
+def test_a_shard_lease_must_outlive_its_renewal() -> None:
+    with pytest.raises(ValidationError, match="longer than DISCORD_SHARD_RENEW_S"):
+        Settings(_env_file=None, discord_shard_renew_s=10, discord_shard_ttl_s=10)
+    settings = Settings(_env_file=None)
+    assert (settings.discord_shard_renew_s, settings.discord_shard_ttl_s) == (15.0, 45.0)

@@ -325,9 +325,13 @@ async def test_a_reservation_past_a_limit_is_refused_and_changes_nothing(
             job("b", cost_s=6), [(MediaRole.FIRST_FRAME, 0, b"x")], limits, PERIOD
         )
     assert (daily.value.limit, daily.value.used, daily.value.allowed) == (USER_DAILY, 6, 10)
-    await any_store.create_job(job("c", cost_s=4), [], limits, PERIOD)
+    await any_store.create_job(job("c", cost_s=3), [], limits, PERIOD)
+    # Over the number at once: not refused, it waits, its second reserved all the same.
+    queued = await any_store.create_job(job("d", cost_s=1), [], limits, PERIOD)
+    assert queued.state is JobState.QUEUED
+    zero = QuotaLimits(user_daily_s=10, user_concurrent=0, workspace_monthly_s=20)
     with pytest.raises(QuotaExceeded) as concurrent:
-        await any_store.create_job(job("d", cost_s=1), [], limits, PERIOD)
+        await any_store.create_job(job("g", user="u4", cost_s=1), [], zero, PERIOD)
     assert concurrent.value.limit == USER_CONCURRENT
     await any_store.create_job(job("e", user="u2", cost_s=10), [], limits, PERIOD)
     with pytest.raises(QuotaExceeded) as monthly:
@@ -338,8 +342,8 @@ async def test_a_reservation_past_a_limit_is_refused_and_changes_nothing(
         await any_store.check_quota(origin(user="u3"), 1, limits, PERIOD, now=NOW)
     await any_store.check_quota(origin(user="u3", workspace="w2"), 1, limits, PERIOD, now=NOW)
 
-    assert {j.id for j in await any_store.recent_jobs(10)} == {"a", "c", "e"}
-    assert {r["job_id"] for r in await any_store.ledger()} == {"a", "c", "e"}
+    assert {j.id for j in await any_store.recent_jobs(10)} == {"a", "c", "d", "e"}
+    assert {r["job_id"] for r in await any_store.ledger()} == {"a", "c", "d", "e"}
     assert await any_store.load_media("b") == {}
 
 

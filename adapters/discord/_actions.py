@@ -36,6 +36,9 @@ class VeoActions(Protocol):
     async def delete(self, interaction: Interaction, job_id: str) -> None:
         """Delete: remove the video, for the requester or an admin."""
 
+    async def cancel(self, interaction: Interaction, job_id: str) -> None:
+        """Cancel (on a status card): stop the job, for the requester or an admin."""
+
     async def info(self, interaction: Interaction, job_id: str) -> None:
         """Info: the video's parameters, privately."""
 

@@ -121,6 +121,25 @@ class DeleteButton(_JobButton, template=delete_custom_id(_JOB_ID)):
         await veo.delete(interaction, self.job_id)
 
 
+def cancel_custom_id(job_id: str) -> str:
+    """Also the mark of a status card still under way (`find_status` looks for the card)."""
+    return f"veo:cancel:{job_id}"
+
+
+class CancelButton(_JobButton, template=cancel_custom_id(_JOB_ID)):
+    """Stop the job (status card): the person who asked, or an admin."""
+
+    label, emoji, style, action = (
+        texts.cancel_label(),
+        "\N{BLACK SQUARE FOR STOP}",
+        discord.ButtonStyle.secondary,
+        "cancel",
+    )
+
+    async def act(self, veo: VeoActions, interaction: discord.Interaction[Any]) -> None:
+        await veo.cancel(interaction, self.job_id)
+
+
 class InfoButton(_JobButton, template=info_custom_id(_JOB_ID)):
     """The video's parameters, privately, to whoever clicks."""
 
@@ -201,6 +220,7 @@ JOB_BUTTONS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
     RerollButton,
     ExtendButton,
     DeleteButton,
+    CancelButton,
     InfoButton,
     PostButton,
     SettingsButton,
@@ -215,6 +235,13 @@ def result_view(job_id: str, *, can_extend: bool) -> discord.ui.View:
         view.add_item(ExtendButton(job_id))
     view.add_item(DeleteButton(job_id))
     view.add_item(InfoButton(job_id))
+    return view
+
+
+def status_view(job_id: str) -> discord.ui.View:
+    """Under a status card while the job is under way: Cancel."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(CancelButton(job_id))
     return view
 
 

@@ -97,10 +97,14 @@ def status_card(job: Job) -> discord.Embed:
     """The card in the channel while the job runs: what was asked and how far it is."""
     embed = discord.Embed(title=f"🎬 {texts.headline(job.state)}", colour=_WORKING)
     _describe(embed, job)
-    progress = progress_bar(job.progress)
-    place = texts.queue_note(job)
-    if place:
-        progress += f" · {place}"
+    if job.state is JobState.QUEUED:  # waiting at the bot: its place, no bar
+        progress = texts.queue_place(job) or texts.headline(job.state)
+    else:
+        progress = progress_bar(job.progress)
+        if place := texts.queue_note(job):
+            progress += f" · {place}"
+        if usual := texts.usual_time(job):
+            progress += f" · {usual}"
     embed.add_field(name=_("Progress"), value=progress, inline=False)
     return embed
 

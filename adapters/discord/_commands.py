@@ -36,6 +36,7 @@ from bot.i18n import N_, _
 from bot.jobs import JobService
 from bot.media import MAX_IMAGE_BYTES, load_image
 from bot.models import GenerationRequest, ImageInput, Job, Origin
+from bot.variants import parse_count
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class VeoOptions:
     negative_prompt: str | None = None
     audio: bool | None = None
     private: bool | None = None
+    count: int | None = None
 
 
 def in_dm(interaction: Interaction) -> bool:
@@ -227,7 +229,10 @@ class VeoCommands(HistoryActions):
     ) -> str:
         job = await self.service.submit(request, origin)
         self._remember(job, interaction)
-        return queued_text(job)
+        if request.count == 1:
+            return queued_text(job)
+        total = job.cost_s * (request.count if job.group_id is not None else 1)
+        return f"{queued_text(job)} {texts.takes_queued(request.count, total)}"
 
     def _remember(self, job: Job, interaction: Interaction) -> None:
         """What the surface needs of the interaction later: the upload limit, and for a
@@ -321,6 +326,7 @@ class VeoCommands(HistoryActions):
             first_frame=first,
             last_frame=last,
             private=bool(options.private),
+            count=parse_count(options.count),
         )
         return await self._submit(interaction, request, origin)
 
@@ -425,6 +431,23 @@ class VeoCommands(HistoryActions):
         )
         return await self._submit(interaction, request, origin)
 
+    async def cancel(self, interaction: Interaction, job_id: str) -> None:
+        if await self._defer(interaction):
+            await reply(interaction, await self._cancel(interaction, job_id))
+
+    async def _cancel(self, interaction: Interaction, job_id: str) -> str:
+        """The requester (in a DM too) or an admin: what Cancel did; anyone else: a refusal."""
+        job = await self.service.get_job(job_id)
+        if job is None:
+            return texts.video_unknown()
+        clicker = str(interaction.user.id)
+        if clicker != job.origin.user_id and (
+            interaction.guild_id is None
+            or not self.admin.admins.can_delete(job, member_of(interaction))
+        ):
+            return texts.cancel_refused(job.origin.user_id, DISCORD)
+        return await self.service.cancel(job_id, who=DISCORD.mention(clicker))
+
     async def delete(self, interaction: Interaction, job_id: str) -> None:
         if await self._defer(interaction):
             await reply(interaction, await self._delete(interaction, job_id))
@@ -474,7 +497,9 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
         negative_prompt=N_("What to keep out of the video"),
         audio=N_("Make sound too (models that can)"),
         private=N_("Send the video to you alone, not into the channel"),
+        count=N_("How many takes to make at once, 1 to 4 (each is charged)"),
     )
+    @app_commands.choices(count=[app_commands.Choice(name=str(n), value=n) for n in (1, 2, 3, 4)])
     @_in_servers_and_dms
     async def veo_command(  # noqa: PLR0917 - the signature is the command
         interaction: Interaction,
@@ -488,6 +513,7 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
         negative_prompt: str | None = None,
         audio: bool | None = None,
         private: bool | None = None,
+        count: int | None = None,
     ) -> None:
         await veo.veo(
             interaction,
@@ -502,6 +528,7 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
                 negative_prompt=negative_prompt,
                 audio=audio,
                 private=private,
+                count=count,
             ),
         )
 

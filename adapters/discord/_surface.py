@@ -20,20 +20,27 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
 import discord
 
-from adapters.discord import _cards
-from adapters.discord._buttons import delete_custom_id, info_custom_id, info_view, result_view
+from adapters.discord import _cards, _takes
+from adapters.discord._buttons import (
+    delete_custom_id,
+    info_custom_id,
+    info_view,
+    result_view,
+    status_view,
+)
 from adapters.discord._markup import DISCORD
 from bot import texts
 from bot.errors import DeliveryError, InvalidRequest
 from bot.models import Job, Origin, ResultLink
 from bot.refs import DiscordRefs
+from bot.variants import TakeVideo
 
 if TYPE_CHECKING:
     from adapters.discord._client import VeoClient
@@ -200,17 +207,21 @@ class DiscordSurface:
         origin = job.origin
         card = _cards.status_card(job)
         with delivery_errors("posting the status card"):
+            buttons = status_view(job.id)
             if origin.thread_id is not None:
-                message = await self._send_to_thread_of(job, embed=card, allowed_mentions=_NO_PINGS)
+                message = await self._send_to_thread_of(
+                    job, embed=card, view=buttons, allowed_mentions=_NO_PINGS
+                )
             else:
                 message = await self._channel(origin.channel_id).send(
-                    embed=card, allowed_mentions=_NO_PINGS
+                    embed=card, view=buttons, allowed_mentions=_NO_PINGS
                 )
         return await self._status_refs(job, message)
 
     async def find_status(self, job: Job) -> DiscordRefs | None:
         """The job's card already posted (the last process died before recording it): the
-        bot's message with the job's footer and no buttons (the video's message has them)."""
+        bot's message with the job's footer and no Delete button (the video's message has
+        one; the card has Cancel at most)."""
         await self._logged_in()
         origin = job.origin
         where = origin.thread_id or origin.channel_id
@@ -222,7 +233,7 @@ class DiscordSurface:
                     if (
                         me is not None
                         and message.author.id == me.id
-                        and not message.components
+                        and delete_custom_id(job.id) not in _custom_ids(message)
                         and any(embed.footer.text == mark for embed in message.embeds)
                     ):
                         return await self._status_refs(job, message)
@@ -436,6 +447,27 @@ class DiscordSurface:
         await self._finish_card(job, _cards.done_card(job, jump))
         return DiscordRefs(channel_id=str(message.channel.id), message_id=str(message.id))
 
+    async def deliver_takes(
+        self, takes: Sequence[TakeVideo], *, failed: Sequence[Job], notice: str | None
+    ) -> list[DiscordRefs]:
+        """A request's takes as one message with every video (`adapters.discord._takes`)."""
+        return await _takes.deliver_takes(self, takes, failed, notice)
+
+    async def post_result_message(
+        self, job: Job, *, action: str, **message: Any
+    ) -> discord.Message:
+        """Post a result message where the job's answers go and mark its card done."""
+        await self._logged_in()
+        with delivery_errors(action):
+            posted = await self._post(job, **message)
+        jump = _jump_url(job.origin, posted.channel.id, posted.id)
+        await self._finish_card(job, _cards.done_card(job, jump))
+        return posted
+
+    def can_extend(self, job: Job) -> bool:
+        """Whether the job's model can extend its results (the Extend button)."""
+        return self._can_extend(job)
+
     async def report_failure(self, job: Job, message: str) -> None:
         """Say why the job failed on its status card, or to the requester when there is no card."""
         await self._logged_in()
@@ -445,7 +477,7 @@ class DiscordSurface:
                 card = self._channel(refs.channel_id).get_partial_message(
                     int(refs.status_message_id)
                 )
-                await card.edit(embed=_cards.failed_card(job, message))
+                await card.edit(embed=_cards.failed_card(job, message), view=None)
             return
         requester = discord.AllowedMentions(users=[discord.Object(int(job.origin.user_id))])
         with delivery_errors("reporting a failure"):
@@ -466,7 +498,7 @@ class DiscordSurface:
                 await (
                     self._channel(refs.channel_id)
                     .get_partial_message(int(refs.status_message_id))
-                    .edit(embed=card)
+                    .edit(embed=card, view=None)
                 )
         except DeliveryError as err:
             log.warning("job %s: the status card keeps its last state: %s", job.id, err)

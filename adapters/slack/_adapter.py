@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -122,8 +123,10 @@ class SlackAdapter:
         self._app.command(blocks.COMMAND)(self._on_command)
         self._app.message_shortcut(blocks.SHORTCUT_CALLBACK)(self._on_shortcut)
         self._app.view(blocks.MODAL_CALLBACK)(self._on_modal)
-        self._app.action(blocks.REROLL_ACTION)(self._on_reroll)
+        # One Re-roll under a video, or one per take under several (`veo_reroll_2`).
+        self._app.action(re.compile(rf"^{blocks.REROLL_ACTION}(_[1-9])?$"))(self._on_reroll)
         self._app.action(blocks.DELETE_ACTION)(self._on_delete)
+        self._app.action(blocks.CANCEL_ACTION)(self._on_cancel)
         self._history = SlackHistory(
             self._client,
             self._surface,
@@ -366,6 +369,24 @@ class SlackAdapter:
         reply = _responder(respond)
         team, user = _clicked_by(body)
         self._spawn(self._delete(str(action["value"]), team, user, reply), reply)
+
+    async def _on_cancel(
+        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        reply = _responder(respond)
+        team, user = _clicked_by(body)
+        self._spawn(self._cancel(str(action["value"]), team, user, reply), reply)
+
+    async def _cancel(self, job_id: str, team: str, user: str, reply: Reply) -> None:
+        """Cancel on a status card: the requester or an admin; anyone else is refused."""
+        job = await self._jobs.get_job(job_id)
+        if job is None:
+            await reply(texts.video_unknown())
+        elif not self._admins.can_delete(job, Member(PLATFORM, team, user)):
+            await reply(texts.cancel_refused(job.origin.user_id, SLACK))
+        else:
+            await reply(await self._jobs.cancel(job_id, who=SLACK.mention(user)))
 
     async def _on_mention(
         self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext

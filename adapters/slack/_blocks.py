@@ -14,6 +14,7 @@ from bot import i18n, texts
 from bot.catalog import MAX_SEED, ModelSpec
 from bot.i18n import _
 from bot.models import Job, JobState, ResultLink
+from bot.variants import MAX_TAKES
 
 Block = dict[str, Any]
 
@@ -23,6 +24,7 @@ MODAL_CALLBACK = "veo_request"
 REROLL_ACTION = "veo_reroll"
 DELETE_ACTION = "veo_delete"
 INFO_ACTION = "veo_info"
+CANCEL_ACTION = "veo_cancel"
 # The result message carries this metadata so a restarted process can recognise it.
 RESULT_EVENT = "veo_result"
 # Every input element of the modal uses this action id; blocks are told apart by block id.
@@ -38,6 +40,7 @@ SEED_BLOCK = "seed"
 NEGATIVE_BLOCK = "negative_prompt"
 AUDIO_BLOCK = "audio"
 PRIVATE_BLOCK = "private"
+COUNT_BLOCK = "count"
 
 # `InvalidRequest.field` -> the modal block that shows the error; the rest go to the prompt.
 FIELD_BLOCKS = {
@@ -51,6 +54,7 @@ FIELD_BLOCKS = {
     "seed": SEED_BLOCK,
     "negative_prompt": NEGATIVE_BLOCK,
     "audio": AUDIO_BLOCK,
+    "count": COUNT_BLOCK,
 }
 
 IMAGE_FILETYPES = ("png", "jpg", "jpeg", "webp")
@@ -142,13 +146,29 @@ def card_marker(job: Job) -> str:
 
 def status_card(job: Job) -> tuple[str, list[Block]]:
     """The card's text (notifications, screen readers) and blocks for a job under way."""
-    if job.state is JobState.PENDING:
+    if job.state is JobState.QUEUED:
+        status = f"⏳ {texts.queue_place(job) or texts.headline(job.state)}…"
+    elif job.state is JobState.PENDING:
         status = f"⏳ {texts.headline(job.state)}…"
     elif job.state is JobState.SUBMITTED and job.progress == 0:
         status = f"⏳ {texts.queue_place(job) or texts.headline(job.state)}…"
     else:
         status = f"🎬 {texts.headline(JobState.RUNNING)} {_bar(job.progress)} {job.progress}%"
-    return f"{card_marker(job)} {status}", _card(job, status)
+    if usual := texts.usual_time(job):
+        status += f" · {usual}"
+    cancel = {
+        "type": "actions",
+        "block_id": "veo_status_actions",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": CANCEL_ACTION,
+                "text": _plain(texts.cancel_label()),
+                "value": job.id,
+            }
+        ],
+    }
+    return f"{card_marker(job)} {status}", [*_card(job, status), cancel]
 
 
 def done_card(job: Job) -> tuple[str, list[Block]]:
@@ -167,6 +187,11 @@ def sent_privately_card(job: Job) -> tuple[str, list[Block]]:
 
 
 def failed_card(job: Job, message: str) -> tuple[str, list[Block]]:
+    if job.state is JobState.CANCELLED:
+        # The bot's own sentence (`texts.cancelled_*`), naming who cancelled in Slack's
+        # markup: nothing in it came from a provider or a person's text.
+        status = f"⏹️ {message}"
+        return f"{card_marker(job)} {message}", _card(job, status)
     status = f"❌ {escape(message)}"
     return f"{SLACK.mention(job.origin.user_id)} {escape(message)}", _card(job, status)
 
@@ -374,6 +399,12 @@ def request_modal(
                 "max_value": str(MAX_SEED),
             },
         },
+        _select(
+            COUNT_BLOCK,
+            "Takes",
+            [_option(str(n), str(n)) for n in range(1, MAX_TAKES + 1)],
+            hint=texts.takes_hint(),
+        ),
         {
             "type": "input",
             "block_id": NEGATIVE_BLOCK,

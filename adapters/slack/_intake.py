@@ -22,6 +22,7 @@ from yarl import URL
 from adapters.slack._blocks import (
     ASPECT_BLOCK,
     AUDIO_BLOCK,
+    COUNT_BLOCK,
     DURATION_BLOCK,
     FIRST_FRAME_BLOCK,
     IMAGE_FILETYPES,
@@ -40,6 +41,7 @@ from bot.errors import InvalidRequest
 from bot.i18n import _
 from bot.media import MAX_IMAGE_BYTES, load_image
 from bot.models import GenerationRequest, ImageInput
+from bot.variants import parse_count
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +217,7 @@ class ModalAnswers:
     first_frame: FrameSource | None
     last_frame: FrameSource | None
     private: bool = False
+    count: int = 1
 
     @classmethod
     def read(cls, values: Mapping[str, Mapping[str, Any]]) -> ModalAnswers:
@@ -259,6 +262,7 @@ class ModalAnswers:
             first_frame=first_file(FIRST_FRAME_BLOCK),
             last_frame=first_file(LAST_FRAME_BLOCK),
             private=bool(state(PRIVATE_BLOCK).get("selected_options")),
+            count=parse_count(selected(COUNT_BLOCK) or text(COUNT_BLOCK)),
         )
 
     def request(
@@ -276,6 +280,7 @@ class ModalAnswers:
             first_frame=first_frame,
             last_frame=last_frame,
             private=self.private,
+            count=self.count,
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,12 @@ import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import _blocks as blocks
+from adapters.slack import _takes
 from adapters.slack._errors import best_effort, delivery_error, slack_call
 from bot.errors import DeliveryError
 from bot.models import Job, ResultLink
 from bot.refs import SlackRefs
+from bot.variants import TakeVideo
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +210,29 @@ class SlackSurface:
             ),
         )
         return dm
+
+    async def deliver_takes(
+        self, takes: Sequence[TakeVideo], *, failed: Sequence[Job], notice: str | None
+    ) -> list[SlackRefs]:
+        """A request's takes: one upload v2 with every file, one message (`_takes`)."""
+        return await _takes.deliver_takes(self, takes, failed, notice)
+
+    @property
+    def client(self) -> AsyncWebClient:
+        """The Web API client the surface posts with."""
+        return self._client
+
+    def thread_of(self, job: Job) -> str | None:
+        """The ts of the thread the job's messages go into, if any."""
+        return thread_root(job)
+
+    async def upload(self, url: str, video: Path, size: int) -> None:
+        """POST a file's bytes to an upload URL Slack issued, streamed from disk."""
+        await self._upload(url, video, size)
+
+    async def set_card(self, job: Job, action: str, text: str, card: list[Any]) -> None:
+        """Replace the job's status card, when it has one."""
+        await self._set_card(job, action, text, card)
 
     async def _upload(self, url: str, video: Path | bytes, size: int) -> None:
         """POST the file's bytes to the upload URL Slack issued, streamed from disk (or from

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from bot import i18n
 from bot.catalog import InputKind, ModelSpec
 from bot.i18n import _, ngettext
-from bot.jobs import QuotaReport
-from bot.models import Job
+from bot.models import Job, JobState, QuotaReport
 from bot.texts._markup import MIB, Markup, joined, seconds
 from bot.texts._money import job_cost, money_left
+from bot.texts._queue import waits_its_turn
 
 # --- quota --------------------------------------------------------------------------------
 
@@ -67,7 +67,7 @@ def queued(job: Job, markup: Markup, *, new_thread: str | None) -> str:
                 "Progress and the video will appear in the thread “{thread}” under its status card."
             )
         ).format(thread=markup.people(new_thread))
-    return _(
+    said = _(
         "Queued as job {job}: {model}, {cost}, {aspect_ratio}. {seconds} of your daily quota "
         "are set aside and only charged if the video arrives. {appears}"
     ).format(
@@ -78,6 +78,7 @@ def queued(job: Job, markup: Markup, *, new_thread: str | None) -> str:
         seconds=seconds(job.cost_s),
         appears=appears,
     )
+    return f"{said} {waits_its_turn()}" if job.state is JobState.QUEUED else said
 
 
 def use_in_a_channel(markup: Markup) -> str:

@@ -3,9 +3,10 @@ it."""
 
 from __future__ import annotations
 
-from bot.i18n import N_, _
+from bot.i18n import N_, _, ngettext
 from bot.models import Job, JobState, ResultLink
 from bot.texts._markup import Markup, capitalised
+from bot.texts._queue import queued_ahead, usually_takes
 
 # --- the buttons under a video ------------------------------------------------------------
 
@@ -67,6 +68,7 @@ def deleted_by(user_id: str, markup: Markup) -> str:
 # --- progress and delivery ----------------------------------------------------------------
 
 _HEADLINES = {
+    JobState.QUEUED: N_("Queued"),
     JobState.PENDING: N_("Queued"),
     JobState.SUBMITTED: N_("Queued at the video provider"),
     JobState.RUNNING: N_("Rendering"),
@@ -85,20 +87,32 @@ def headline(state: JobState) -> str:
 
 
 def queue_place(job: Job) -> str | None:
-    """Where the job waits in the provider's queue, as a status line; None when not told."""
+    """Where the job waits: at the bot for a slot of its requester's, or in the provider's
+    queue, as a status line; None when not told."""
+    if job.state is JobState.QUEUED and job.queue_position is not None:
+        return queued_ahead(job.queue_position)
     note = queue_note(job)
     return capitalised(note) if note else None
 
 
 def queue_note(job: Job) -> str | None:
     """Where the job waits in the provider's queue, within a line ("… · queued at the provider
-    — 3 ahead"); None when not told."""
+    — 3 ahead"); None when not told (or while it waits at the bot)."""
     ahead = job.queue_position
-    if ahead is None:
+    if ahead is None or job.state is JobState.QUEUED:
         return None
     if ahead <= 0:
         return _("next in line at the provider")
     return _("queued at the provider — {ahead} ahead").format(ahead=ahead)
+
+
+def usual_time(job: Job) -> str | None:
+    """How long the job's model usually takes (`usually_takes`), while the job is at the
+    provider and enough of the model's jobs have finished to say; else None."""
+    if job.usual_minutes is None or not job.state.at_provider:
+        return None
+    low, high = job.usual_minutes
+    return usually_takes(low, high)
 
 
 def asked_for_a_video(user_id: str, prompt: str, markup: Markup) -> str:
@@ -127,7 +141,10 @@ def sent_privately(user_id: str, markup: Markup) -> str:
 
 def video_ready(user_id: str, markup: Markup) -> str:
     """The words over the posted video, mentioning the requester."""
-    return _("{person} your video is ready.").format(person=markup.mention(user_id))
+    # The same sentence as several takes' (`bot.texts._variants.takes_ready`), for one.
+    return ngettext(
+        "{person} your video is ready.", "{person} your {made} videos are ready.", 1
+    ).format(person=markup.mention(user_id), made=1)
 
 
 def too_large_to_upload(link: ResultLink, markup: Markup) -> str:

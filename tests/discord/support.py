@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,11 +134,12 @@ async def running_bot(
     commands_per_minute: int = 0,
     unretired: tuple[str, ...] = (),
     job_timeout_s: float = 600.0,
+    settings: Mapping[str, object] | None = None,
 ) -> AsyncIterator[DiscordBot]:
     async with contextlib.AsyncExitStack() as stack:
         if fake is None:
             fake = await stack.enter_async_context(FakeDiscord())
-        adapter = create_adapter(settings_for(fake))
+        adapter = create_adapter(settings_for(fake, **(settings or {})))
         provider = provider or ScriptedProvider(video=sample_mp4())
         service = make_service(
             store,

@@ -84,6 +84,13 @@ async def test_discord_internals_the_adapter_relies_on_still_exist() -> None:
     # discord.py has no public setting for either.
     assert isinstance(discord.http.Route.BASE, str)
     assert discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY is not None
+    # The shard keeper connects shards one by one (`launch_shard`, with `launch_shards` made
+    # a no-op) and tells the connection state the count and ids (its `shard_count` and
+    # `shard_ids`, read when a READY arrives).
+    client = discord.AutoShardedClient(intents=discord.Intents.none())
+    assert callable(client.launch_shard) and callable(client.launch_shards)
+    assert hasattr(client._connection, "shard_count")
+    assert hasattr(client._connection, "shard_ids")
 
 
 async def test_the_acknowledgement_does_not_wait_for_a_locked_database(

@@ -568,27 +568,42 @@ class VertexFake(FakeProvider):
         if "[rai]" in operation.prompt:
             result.update(raiMediaFilteredCount=1, raiMediaFilteredReasons=[RAI_REASON])
             return json_response({"name": name, "done": True, "response": result})
+        # `sampleCount` videos; "[rai-last]": the filter took the last of several.
+        samples = operation.request["parameters"].get("sampleCount", 1)
+        if "[rai-last]" in operation.prompt and samples > 1:
+            samples -= 1
+            result.update(raiMediaFilteredCount=1, raiMediaFilteredReasons=[RAI_REASON])
         if operation.storage_uri is not None:
-            obj = f"{operation.storage_uri.removeprefix('gs://')}{name.rpartition('/')[2]}"
-            obj += "/sample_0.mp4"
-            self.objects[obj] = self.video
-            result["videos"] = [{"gcsUri": f"gs://{obj}", "mimeType": "video/mp4"}]
+            folder = f"{operation.storage_uri.removeprefix('gs://')}{name.rpartition('/')[2]}"
+            result["videos"] = []
+            for sample in range(samples):
+                obj = f"{folder}/sample_{sample}.mp4"
+                self.objects[obj] = self.sample_video(sample)
+                result["videos"].append({"gcsUri": f"gs://{obj}", "mimeType": "video/mp4"})
             return json_response({"name": name, "done": True, "response": result})
-        return await self._send_inline(request, name, result)
+        return await self._send_inline(request, name, result, samples)
+
+    def sample_video(self, sample: int) -> bytes:
+        """The video of one sample: the first is `video`; the others differ in their last
+        bytes, so that a test can tell which one arrived."""
+        return self.video if sample == 0 else self.video + b"\x00" * sample
 
     async def _send_inline(
-        self, request: web.Request, name: str, result: dict[str, Any]
+        self, request: web.Request, name: str, result: dict[str, Any], samples: int = 1
     ) -> web.StreamResponse:
-        """The done operation with the video inline, streamed out in pieces, counting what
+        """The done operation with its videos inline, streamed out in pieces, counting what
         reached the client before it hung up."""
-        result["videos"] = [{"bytesBase64Encoded": "@VIDEO@", "mimeType": "video/mp4"}]
-        before, _, after = json.dumps({"name": name, "done": True, "response": result}).partition(
-            '"@VIDEO@"'
-        )
-        encoded = base64.b64encode(self.video)
-        if self.escape_slashes:
-            encoded = encoded.replace(b"/", b"\\/")
-        parts = (before.encode() + b'"', encoded, b'"' + after.encode())
+        result["videos"] = [
+            {"bytesBase64Encoded": "@VIDEO@", "mimeType": "video/mp4"} for _ in range(samples)
+        ]
+        texts = json.dumps({"name": name, "done": True, "response": result}).split('"@VIDEO@"')
+        parts: list[bytes] = [texts[0].encode() + b'"']
+        for sample, after in enumerate(texts[1:]):
+            encoded = base64.b64encode(self.sample_video(sample))
+            if self.escape_slashes:
+                encoded = encoded.replace(b"/", b"\\/")
+            last = sample == len(texts) - 2
+            parts += [encoded, b'"' + after.encode() + (b"" if last else b'"')]
         sent = Sent(request.path, sum(len(p) for p in parts))
         self.sent.append(sent)
         response = web.StreamResponse(headers={"Content-Type": "application/json; charset=UTF-8"})

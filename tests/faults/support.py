@@ -11,7 +11,7 @@ import socket
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -33,10 +33,12 @@ from bot.models import GenerationRequest, Job, JobState
 from bot.ports import VideoProvider
 from bot.scheduler import Scheduler
 from bot.web import build_web_app
-from storage.sqlite import SqliteStore
 from tests.fakes import aimlapi, fal, gateway, gemini, openrouter, replicate, useapi, vertex
 from tests.fakes._base import FakeProvider, Recorded
 from tests.support import KeepingSurface, SkippingClock, make_service, origin
+
+if TYPE_CHECKING:
+    from storage import AnyStore
 
 
 class ShortReadTimeout(httpx.AsyncBaseTransport):
@@ -247,7 +249,7 @@ class Bot:
     fake: Any
     service: JobService
     surface: KeepingSurface
-    store: SqliteStore
+    store: AnyStore
     clock: SkippingClock
 
     async def submit(self) -> Job:
@@ -270,7 +272,7 @@ class Bot:
 
 @contextlib.asynccontextmanager
 async def provider_bot(
-    store: SqliteStore,
+    store: AnyStore,
     tmp_path: Path,
     family: Family,
     *,
@@ -280,16 +282,22 @@ async def provider_bot(
     serve: bool = False,
     budgets: Mapping[str, ProviderLimits] | None = None,
     job_duration_s: float = 0.05,
+    fake: FakeProvider | None = None,
+    scheduled: bool = True,
 ) -> AsyncIterator[Bot]:
     """With `serve`, the bot's own web server runs on a socket bound first, whose address is
-    the public URL: callbacks reach the real route."""
+    the public URL: callbacks reach the real route. With `fake`, that running fake (another
+    bot's, as replicas share a provider) is talked to and left running. Without `scheduled`,
+    no scheduler runs: the test steps the jobs or starts one itself."""
     listener: socket.socket | None = None
     if serve:
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
         public_url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    fake = family.make_fake(job_duration_s=job_duration_s)
-    await fake.start()
+    own_fake = fake is None
+    if fake is None:
+        fake = family.make_fake(job_duration_s=job_duration_s)
+        await fake.start()
     provider = family.make_provider(fake, ShortReadTimeout(read_timeout_s))
     surface = KeepingSurface()
     clock = SkippingClock()
@@ -312,13 +320,16 @@ async def provider_bot(
         runner = web.AppRunner(build_web_app(store, links, service=service))
         await runner.setup()
         await web.SockSite(runner, listener).start()
-    scheduler = Scheduler(service, idle_s=0.02)
-    await scheduler.start()
+    scheduler = Scheduler(service, idle_s=0.02) if scheduled else None
+    if scheduler is not None:
+        await scheduler.start()
     try:
         yield Bot(family, fake, service, surface, store, clock)
     finally:
-        await scheduler.stop()
+        if scheduler is not None:
+            await scheduler.stop()
         if runner is not None:
             await runner.cleanup()
         await provider.aclose()
-        await fake.close()
+        if own_fake:
+            await fake.close()

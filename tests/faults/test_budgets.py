@@ -12,6 +12,7 @@ import pytest
 
 from bot.budget import Limit, ProviderLimits
 from bot.models import JobState
+from bot.scheduler import Scheduler
 from storage.sqlite import SqliteStore
 from tests.faults.support import BY_NAME, FAMILIES, Family, provider_bot
 
@@ -88,3 +89,47 @@ async def test_useapis_scheduler_listing_reads_many_jobs_in_one_call(
         # by one; with the listing, a job is read on its own only once it is off the list.
         assert len(listings) > 5
         assert len(one_by_one) <= 2 * JOBS, len(one_by_one)
+
+
+async def test_when_the_budget_is_short_the_jobs_closest_to_completion_are_polled_first(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    [gateway] = [f for f in FAMILIES if f.name == "gateway"]
+    # Two reads at once, then one every half second; six jobs due at once.
+    budget = {gateway.name: ProviderLimits(status=Limit(4, 1.0))}
+    async with provider_bot(
+        store, tmp_path, gateway, budgets=budget, job_duration_s=3600, scheduled=False
+    ) as bot:
+        jobs = [await bot.submit() for _ in range(6)]
+        for job in jobs:  # submitted, by hand: no poll yet
+            await bot.service.advance(job)
+        bot.clock.skip(60)  # the polls the submits planned are long past
+        now = bot.clock.now()
+        # The oldest due is the farthest from its likely completion, and so on: oldest-due
+        # first would poll them in the opposite order.
+        by_closeness: list[str | None] = []
+        for i, job in enumerate(jobs):
+            submitted = await store.get_job(job.id)
+            assert submitted is not None and submitted.state is JobState.SUBMITTED
+            await store.update(
+                job.id,
+                version=submitted.version,
+                now=now,
+                due_at=now - 10 + i,
+                likely_done_at=now + 60 - 10 * i,
+            )
+            by_closeness.insert(0, submitted.provider_job_id)
+        scheduler = Scheduler(bot.service, idle_s=0.02)
+        await scheduler.start()
+        polled: list[str] = []  # each job once, in the order first polled
+        try:
+            async with asyncio.timeout(20):
+                while len(polled) < 4:
+                    await asyncio.sleep(0.02)
+                    for read in bot.fake.received("GET", gateway.status):
+                        if (task := read.path.rsplit("/", 1)[-1]) not in polled:
+                            polled.append(task)
+        finally:
+            await scheduler.stop()
+        assert polled[:2] == by_closeness[:2], (polled, by_closeness)  # went at once
+        assert polled[2:4] == by_closeness[2:4], (polled, by_closeness)  # were deferred

@@ -147,16 +147,16 @@ async def _string(reader: Reader) -> str | None:
     return str(value)
 
 
-def _is_video_bytes(path: tuple[str | int, ...]) -> bool:
+def _is_video_bytes(path: tuple[str | int, ...], sample: int) -> bool:
     return (
         len(path) == 4
         and path[:2] == ("response", "videos")
-        and isinstance(path[2], int)
+        and path[2] == sample
         and path[3] == "bytesBase64Encoded"
     )
 
 
-async def _value(reader: Reader, path: tuple[str | int, ...]) -> Any:
+async def _value(reader: Reader, path: tuple[str | int, ...], sample: int = 0) -> Any:
     if len(path) > MAX_DEPTH:
         raise _malformed("nested too deep")
     first = await reader.take()
@@ -171,10 +171,10 @@ async def _value(reader: Reader, path: tuple[str | int, ...]) -> Any:
             key = await _string(reader)
             if key is None or await reader.take() != ord(":"):
                 raise _malformed("an object member has no value")
-            if _is_video_bytes((*path, key)) and await reader.peek() == ord('"'):
+            if _is_video_bytes((*path, key), sample) and await reader.peek() == ord('"'):
                 await reader.take()
                 raise _InlineVideo
-            obj[key] = await _value(reader, (*path, key))
+            obj[key] = await _value(reader, (*path, key), sample)
             after = await reader.take()
             if after == ord("}"):
                 return obj
@@ -186,7 +186,7 @@ async def _value(reader: Reader, path: tuple[str | int, ...]) -> Any:
             await reader.take()
             return items
         while True:
-            items.append(await _value(reader, (*path, len(items))))
+            items.append(await _value(reader, (*path, len(items)), sample))
             after = await reader.take()
             if after == ord("]"):
                 return items
@@ -201,10 +201,12 @@ async def _value(reader: Reader, path: tuple[str | int, ...]) -> Any:
         raise _malformed("a value is neither a string, a number nor a literal") from None
 
 
-async def read_head(reader: Reader) -> Head:
-    """Parse an operation up to an inline video's bytes, or to its end."""
+async def read_head(reader: Reader, sample: int = 0) -> Head:
+    """Parse an operation up to an inline video's bytes, or to its end. `sample`: which of
+    the videos of an operation asked for several (`sampleCount`) is wanted, from 0; the
+    base64 of those before it is skipped unread."""
     try:
-        body = await _value(reader, ())
+        body = await _value(reader, (), sample)
     except _InlineVideo:
         return Head(done=True, inline=True)  # a result exists only once the operation is done
     if not isinstance(body, dict):
@@ -222,11 +224,11 @@ async def read_head(reader: Reader) -> Head:
         if isinstance(reasons, list):
             head.filtered_reasons = [str(r) for r in reasons if r is not None]
         videos = response.get("videos")
-        for video in videos if isinstance(videos, list) else []:
+        wanted = videos[sample : sample + 1] if isinstance(videos, list) else []
+        for video in wanted:
             uri = video.get("gcsUri") if isinstance(video, dict) else None
             if isinstance(uri, str) and uri:
                 head.gcs_uri = uri
-                break
     return head
 
 

@@ -58,6 +58,9 @@ API_VERSION = "v1"
 DEFAULT_GCS_BASE_URL = "https://storage.googleapis.com"
 # Where an inline result is: the operation to ask again (stored as the job's result URL).
 INLINE_SCHEME = "vertex-operation:"
+# One of the videos of an operation that makes several (`sampleCount`): `<name>#sample=1`.
+SAMPLE_MARK = "#sample="
+MAX_SAMPLES = 4
 PERSON_GENERATION = CHANNEL_PERSON_SETTINGS  # one list, the one channel rules check
 DEFAULT_PERSON_GENERATION = "allow_adult"
 _MULTI_REGIONAL = frozenset({"us", "eu"})
@@ -188,10 +191,17 @@ class VertexProvider:
         return name
 
     async def get_status(self, provider_job_id: str) -> ProviderStatus:
-        """Read the operation, stopping before an inline video's bytes."""
-        async with self._operation(provider_job_id) as reader:
-            head = await read_head(reader)  # stops before an inline video's bytes
+        """Read the operation, stopping before an inline video's bytes (those of the sample
+        the id names, for an operation that makes several)."""
+        name, sample = split_sample(provider_job_id)
+        async with self._operation(name) as reader:
+            head = await read_head(reader, sample)  # stops before an inline video's bytes
         return read_status(provider_job_id, head)
+
+    def sample_job_id(self, provider_job_id: str, sample: int) -> str:
+        """The id under which one of the videos of an operation asked for several
+        (`sampleCount`) is read and fetched: the operation's name, marked with the sample."""
+        return f"{provider_job_id}{SAMPLE_MARK}{sample}" if sample else provider_job_id
 
     def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
         """Stream the video: decoded from the operation, or from Cloud Storage with the token."""
@@ -288,9 +298,10 @@ class VertexProvider:
         finally:
             await chunks.aclose()
 
-    async def _inline(self, name: str) -> AsyncIterator[bytes]:
+    async def _inline(self, job_id: str) -> AsyncIterator[bytes]:
+        name, sample = split_sample(job_id)
         async with self._operation(name) as reader:
-            head = await read_head(reader)
+            head = await read_head(reader, sample)
             if not head.inline:
                 raise ProviderJobNotFound(detail="the operation no longer holds its video")
             async for data in inline_video(reader):
@@ -336,6 +347,16 @@ def person_generation(request: GenerationRequest) -> str:
     return str(value)
 
 
+def split_sample(job_id: str) -> tuple[str, int]:
+    """An operation's name and which of its videos a job id names (`sample_job_id`)."""
+    name, mark, sample = job_id.partition(SAMPLE_MARK)
+    if not mark:
+        return name, 0
+    if not sample.isdigit() or not 0 < int(sample) < MAX_SAMPLES:
+        raise ProviderJobNotFound(detail="not a sample of a Vertex operation")
+    return name, int(sample)
+
+
 def request_body(request: GenerationRequest, *, output_gcs_uri: str | None) -> dict[str, Any]:
     """The predictLongRunning body of docs/providers.md §1.4 for a validated request; refuses
     (before anything is sent) what Vertex is known to refuse. Blocking (image conversion)."""
@@ -361,7 +382,9 @@ def request_body(request: GenerationRequest, *, output_gcs_uri: str | None) -> d
         if _GCS_URI.fullmatch(request.source_video) is None:
             raise ProviderBadRequest(_(NOT_EXTENDABLE_MESSAGE), detail="source video not in GCS")
         instance["video"] = {"gcsUri": request.source_video, "mimeType": "video/mp4"}
-    parameters: dict[str, Any] = {"aspectRatio": request.aspect_ratio, "sampleCount": 1}
+    # Several takes in one operation (`bot.variants`): the first take's job asks for them all.
+    samples = max(1, request.count)
+    parameters: dict[str, Any] = {"aspectRatio": request.aspect_ratio, "sampleCount": samples}
     if not extending:
         # An extension adds Google's own 7 s at 720p, with no sound of its own.
         parameters["durationSeconds"] = request.duration_s

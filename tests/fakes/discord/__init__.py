@@ -25,6 +25,11 @@ its threads (403, code 50001), `delete_channel(channel)` deletes a channel or th
 10003), `lock_thread(thread)` archives and locks one (403, code 50083). Those refusals follow
 from what people did, not from the bot's mistakes, so they are not `violations`.
 
+Shards: `GET /gateway/bot` recommends `recommended_shards` (with `max_concurrency`), and
+answers only once `gateway_bot_gate` requests have arrived (replicas starting together); each
+IDENTIFY's `[shard_id, shard_count]` is kept in `identified`, `live_shards()` says which shards
+have a live connection, and `wait_shards([...])` waits for exactly those.
+
 Faults: `inject(Fault(...))` (tests.fakes._base; JSON bodies are sent with Discord's exact
 content type), `rate_limit(...)` (429 with `Via` and `retry_after`, which discord.py retries),
 `server_error(...)`, `hold(...)` (do the work, answer only when released: a bot that dies while

@@ -1,5 +1,10 @@
 """The gateway: a websocket with HELLO, heartbeats, IDENTIFY -> READY + GUILD_CREATE, RESUME
-with replay and RECONNECT, and the events it dispatches when the world changes."""
+with replay and RECONNECT, and the events it dispatches when the world changes.
+
+Shards: an IDENTIFY may name `shard: [shard_id, shard_count]`; each shard has its own session,
+the server's events go to the shard Discord's formula gives it (`(guild_id >> 22) % count`),
+and READY names the shard. Every IDENTIFY is kept in `identified`; a second live connection
+identifying as a shard already connected is a violation (the bot must hold each shard once)."""
 
 from __future__ import annotations
 
@@ -25,6 +30,33 @@ from tests.fakes.discord._world import World
 class Gateway(World):
     """The gateway websocket, and the events that reach the bot over it."""
 
+    @property
+    def guild_shard(self) -> int:
+        """The shard the server's events go to."""
+        return (self.guild_id >> 22) % self._shard_count
+
+    @property
+    def _session(self) -> GatewaySession | None:
+        return self.sessions.get(self.guild_shard)
+
+    def live_shards(self) -> list[int]:
+        """The shards with a live connection now, one entry per connection."""
+        return sorted(
+            shard
+            for shard, session in self.sessions.items()
+            if session.socket is not None and not session.socket.closed
+        )
+
+    async def wait_shards(self, shards: list[int], *, timeout_s: float = 10.0) -> None:
+        """Until exactly `shards` have a live connection, each with READY sent."""
+
+        def connected() -> bool:
+            return self.live_shards() == sorted(shards) and all(
+                self.sessions[s].seq >= 1 for s in shards
+            )
+
+        await self.wait_for(connected, timeout_s=timeout_s)
+
     async def wait_ready(self, *, identifies: int = 1, timeout_s: float = 10.0) -> None:
         """Until the bot has identified (the `identifies`-th time since the fake started: a
         restarted bot identifies anew) and been sent READY and GUILD_CREATE on a live socket."""
@@ -41,10 +73,13 @@ class Gateway(World):
 
         await self.wait_for(ready, timeout_s=timeout_s)
 
-    async def dispatch(self, event: str, data: Any) -> None:
-        """Send a DISPATCH (op 0) to the bot, or keep it for the RESUME if it is away."""
-        session = self._session
-        assert session is not None, "the bot has not identified on the gateway"
+    async def dispatch(
+        self, event: str, data: Any, *, session: GatewaySession | None = None
+    ) -> None:
+        """Send a DISPATCH (op 0) to the bot on the server's shard (or `session`), or keep it
+        for the RESUME if it is away."""
+        session = session or self._session
+        assert session is not None, "the bot has not identified on the server's shard"
         session.seq += 1
         frame = {"op": 0, "t": event, "s": session.seq, "d": data}
         session.sent.append(frame)
@@ -117,8 +152,9 @@ class Gateway(World):
         finally:
             self._sockets.remove(ws)
             self._paths.pop(ws, None)
-            if self._session is not None and self._session.socket is ws:
-                self._session.socket = None
+            for session in self.sessions.values():
+                if session.socket is ws:
+                    session.socket = None
             self._notify()
         return ws
 
@@ -131,14 +167,35 @@ class Gateway(World):
                 self.violations.append("IDENTIFY with a wrong token")
                 await ws.close(code=4004, message=b"Authentication failed.")
                 return
+            named = data.get("shard")
+            shard, count = (int(named[0]), int(named[1])) if named else (0, 1)
+            if not 0 <= shard < count:
+                self.violations.append(f"IDENTIFY as shard {shard} of {count}")
+                await ws.close(code=4010, message=b"Invalid shard.")
+                return
+            earlier = self.sessions.get(shard)
+            if earlier is not None and earlier.socket is not None and not earlier.socket.closed:
+                self.violations.append(f"shard {shard} identified on a second connection")
             self.identifies += 1
-            self._session = GatewaySession(secrets.token_hex(16), socket=ws)
+            self.identified.append((shard, count))
+            self._shard_count = count
+            fresh = self.sessions[shard] = GatewaySession(
+                secrets.token_hex(16), shard=shard, socket=ws
+            )
             self._connected_at = self.now()
-            await self.dispatch("READY", self._ready_payload(self._session.id))
-            await self.dispatch("GUILD_CREATE", self._guild_payload())
+            ready = self._ready_payload(fresh.id)
+            mine = self.guild_shard == shard
+            if named:
+                ready["shard"] = [shard, count]
+            if not mine:
+                ready["guilds"] = []
+            await self.dispatch("READY", ready, session=fresh)
+            if mine:
+                await self.dispatch("GUILD_CREATE", self._guild_payload(), session=fresh)
             self._notify()
         elif op == 6:
-            session = self._session
+            found = [s for s in self.sessions.values() if s.id == data.get("session_id")]
+            session = found[0] if found else None
             if (
                 session is None
                 or data.get("session_id") != session.id
@@ -155,7 +212,7 @@ class Gateway(World):
                     seen = frame["s"]
             session.socket = ws
             self.resumes += 1
-            await self.dispatch("RESUMED", {})  # discord.py writes into it
+            await self.dispatch("RESUMED", {}, session=session)  # discord.py writes into it
             self._notify()
 
     def _ready_payload(self, session_id: str) -> dict[str, Any]:

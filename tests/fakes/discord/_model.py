@@ -398,6 +398,7 @@ class Hold:
 @dataclass
 class GatewaySession:
     id: str
+    shard: int = 0
     seq: int = 0
     sent: list[dict[str, Any]] = field(default_factory=list)
     socket: web.WebSocketResponse | None = None

@@ -195,15 +195,19 @@ class Rest(Gateway):
         )
 
     async def _gateway_info(self, request: web.Request) -> web.Response:
+        if request.path.endswith("/bot"):
+            self._gateway_bot_asked += 1
+            self._notify()
+            await self.wait_for(lambda: self._gateway_bot_asked >= self.gateway_bot_gate)
         return json_response(
             {
                 "url": self.gateway_url.removesuffix("/gateway"),
-                "shards": 1,
+                "shards": self.recommended_shards,
                 "session_start_limit": {
                     "total": 1000,
                     "remaining": 999,
                     "reset_after": 0,
-                    "max_concurrency": 1,
+                    "max_concurrency": self.max_concurrency,
                 },
             }
         )

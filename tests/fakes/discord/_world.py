@@ -81,7 +81,16 @@ class World:
         self.holds: list[Hold] = []
         self.identifies = 0
         self.resumes = 0
-        self._session: GatewaySession | None = None
+        # Shards: what `GET /gateway/bot` recommends, each IDENTIFY's `[shard_id, shard_count]`
+        # (`[0, 1]` when it named none), and the live session of each shard.
+        self.recommended_shards = 1
+        self.max_concurrency = 1
+        # `GET /gateway/bot` answers only once this many have asked (replicas starting together).
+        self.gateway_bot_gate = 0
+        self._gateway_bot_asked = 0
+        self.identified: list[tuple[int, int]] = []
+        self.sessions: dict[int, GatewaySession] = {}
+        self._shard_count = 1
         self._sockets: list[web.WebSocketResponse] = []
         self._paths: dict[web.WebSocketResponse, str] = {}
         self.cdn_requests: list[str] = []
