@@ -47,7 +47,12 @@ LANGUAGES := de fr es pt_BR ja
 messages: install
 	$(BIN)/pybabel -q extract -F babel.cfg --no-location --sort-output --no-wrap \
 	  -k NC_:1c,2 --add-comments=Translators: \
-	  --project=veo-bot --copyright-holder=veo-bot -o bot/locale/messages.pot bot adapters
+	  --project=veo-bot --copyright-holder=veo-bot -o bot/locale/messages.pot.new bot adapters
+	@# Only the creation date changed: keep the old file, so that merges see no change.
+	@if [ -f bot/locale/messages.pot ] && diff -q -I '^"POT-Creation-Date:' \
+	    bot/locale/messages.pot bot/locale/messages.pot.new >/dev/null; then \
+	  rm bot/locale/messages.pot.new; \
+	else mv bot/locale/messages.pot.new bot/locale/messages.pot; fi
 	for lang in $(LANGUAGES); do \
 	  $(BIN)/pybabel -q update --init-missing --no-wrap --ignore-obsolete \
 	    --ignore-pot-creation-date -i bot/locale/messages.pot -d bot/locale -D messages -l $$lang \
