@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from adapters.discord._markup import DISCORD
+from adapters.discord._translator import valid_name
 from bot import i18n, texts
 from bot.i18n import _
 from bot.models import JobState
@@ -138,3 +139,10 @@ async def test_a_server_that_fixes_german_speaks_german_to_everyone_until_it_is_
         assert said_in("fr", quota_line) in await bot.reply(
             await fake.slash("veo-quota", user=amelie)
         )
+
+
+def test_a_translated_name_is_kept_only_when_discord_takes_it_as_a_name() -> None:
+    assert valid_name("veo-quota") and valid_name("seitenverhältnis") and valid_name("動画")
+    assert not valid_name("Veo Quota")  # capitals and a space
+    assert not valid_name("anteil-am-seitenverhältnis-des-videos")  # past 32 characters
+    assert not valid_name("")
