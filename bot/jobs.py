@@ -255,5 +255,6 @@ class JobService:
         return await self._retention.purge_expired(batch=batch)
 
     async def reschedule_active(self) -> int:
-        """On start: make every unfinished job due now, so this process picks it up again."""
+        """Make due now the unfinished jobs of dead workers on this host (see
+        `Lifecycle.reschedule_active`)."""
         return await self._lifecycle.reschedule_active()

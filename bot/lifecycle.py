@@ -239,7 +239,8 @@ class Lifecycle:
             now=now,
             submit_attempts=job.submit_attempts + 1,
             error_code=None,
-            due_at=now + self._config.lease_s,
+            due_at=now + self._config.lease_s,  # a lease: this worker's while it submits
+            leased_by=self._config.worker_id,
         )
         if started is None:
             return  # someone else moved the job on
@@ -387,15 +388,16 @@ class Lifecycle:
         )
 
     async def reschedule_active(self) -> int:
-        """On start: make due now the unfinished jobs whose lease a dead process held (on this
-        host, so known dead) or nobody known holds, so this process picks them up at once.
-        Leases of live processes stay theirs; others' end when their time runs out."""
+        """Make due now the unfinished jobs whose lease a dead process held (on this host, so
+        known dead), so that this process picks them up at once (at start, and with every
+        lease heartbeat). Leases of live processes stay theirs; others' end when their
+        holders stop renewing them."""
         now = self._clock.now()
         platforms = list(self._surfaces)
         holders = await self._store.lease_holders(now=now, platforms=platforms)
+        dead = [holder for holder in holders if known_dead(holder)]
+        if not dead:
+            return 0
         return await self._store.reschedule_active(
-            now=now,
-            platforms=platforms,
-            holders=[holder for holder in holders if known_dead(holder)],
-            owner=self._config.owner,
+            now=now, platforms=platforms, holders=dead, owner=self._config.owner
         )

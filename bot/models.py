@@ -212,6 +212,9 @@ class Job:
     # vouches for it; None: any server may step it.
     owner: str | None = None
     owner_until: float | None = None
+    # Set by a claim that took the job from another worker whose lease had run out (dead, or
+    # silent: it stopped renewing); for the takeover counter only; never stored.
+    lease_taken_from: str | None = None
     # While the provider holds the job in its queue: how many jobs are ahead of it, from the
     # latest reading (fal's queue_position). For the status card only; never stored.
     queue_position: int | None = None

@@ -260,6 +260,14 @@ class Store(Blobs, Protocol):
         is still stepping, whose lease may have run out under it)."""
         ...
 
+    async def renew_leases(
+        self, job_ids: Collection[str], *, holder: str, until: float
+    ) -> list[str]:
+        """The heartbeat of a worker stepping these jobs: extend to `until` the leases it
+        still holds on them, changing no version. The ids it still holds (a job missing was
+        scheduled by its step, finished, or taken by another worker after a lease ran out)."""
+        ...
+
     async def next_due_at(
         self,
         platforms: Collection[str],
@@ -282,8 +290,8 @@ class Store(Blobs, Protocol):
         holders: Collection[str] = (),
         owner: str | None = None,
     ) -> int:
-        """On start: make due now the jobs of these platforms owned by `owner` leased by one
-        of `holders` (dead workers) or by nobody known; live leases stay. How many."""
+        """Make due now the jobs of these platforms owned by `owner` leased by one of
+        `holders` (dead workers); live leases and schedules (no holder) stay. How many."""
         ...
 
     async def renew_ownership(self, owner: str, *, until: float) -> int:

@@ -45,6 +45,10 @@ class Scheduler:
         self._next_purge_at: float | None = None  # None: at once
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._next_heartbeat_at = 0.0
+        # The leases of the jobs being stepped here, renewed every third of `lease_s`; with
+        # them, the leases of workers on this host that are gone are made due at once.
+        self._leases_task: asyncio.Task[None] | None = None
+        self._next_leases_at = 0.0
         service.set_wakeup(self.wake)
 
     def wake(self) -> None:
@@ -88,6 +92,9 @@ class Scheduler:
         if self._heartbeat_task is not None:
             await asyncio.gather(self._heartbeat_task, return_exceptions=True)
             self._heartbeat_task = None
+        if self._leases_task is not None:
+            await asyncio.gather(self._leases_task, return_exceptions=True)
+            self._leases_task = None
         if self.service.config.owns_jobs:
             # Unfinished jobs of this process are given up: `veo-bot resume` adopts them at once.
             await self._renew(0.0)
@@ -102,6 +109,7 @@ class Scheduler:
             self._wake.clear()
             self._purge_when_due()
             self._heartbeat_when_due()
+            self._leases_when_due()
             free = self.max_concurrency - len(self._tasks)
             if free > 0:
                 try:
@@ -117,17 +125,20 @@ class Scheduler:
                 except Exception:
                     log.exception("could not read due jobs; retrying")
                     jobs = []
+                self._counted(jobs)
                 for job in jobs:
                     self._spawn(job)
             timeout = self.idle_s
-            if config.owns_jobs:  # the heartbeat must not wait for a long idle
-                timeout = min(timeout, config.owner_lease_s / 3)
             if free > 0:
                 due = await store.next_due_at(
                     platforms, exclude=self.service.in_progress, owner=config.owner
                 )
                 if due is not None:
-                    timeout = min(self.idle_s, max(0.0, due - clock.now()))
+                    timeout = min(timeout, max(0.0, due - clock.now()))
+            # The heartbeats must not wait for a long idle.
+            timeout = min(timeout, config.lease_s / 3)
+            if config.owns_jobs:
+                timeout = min(timeout, config.owner_lease_s / 3)
             if timeout > 0:
                 # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
                 # that lands as the event fires, and stop() would wait forever.
@@ -147,6 +158,45 @@ class Scheduler:
         self._heartbeat_task = asyncio.create_task(
             self._renew(now + config.owner_lease_s), name="veo-heartbeat"
         )
+
+    def _counted(self, jobs: list[Job]) -> None:
+        """Count the claims, and those that took a job from a worker whose lease ran out."""
+        metrics = self.service.metrics
+        if jobs:
+            metrics.count("veo_claims_total", "Due jobs this replica claimed.", len(jobs))
+        for job in jobs:
+            if job.lease_taken_from is not None:
+                log.info("job %s: taken over from %s", job.id, job.lease_taken_from)
+                metrics.count(
+                    "veo_lease_takeovers_total",
+                    "Jobs this replica took over from a worker that died or stopped renewing.",
+                )
+
+    def _leases_when_due(self) -> None:
+        """Every third of `lease_s`: renew the leases of the jobs stepped here, so that a long
+        step (a delivery, a slow submit) keeps its job while a short lease still lets another
+        replica take it soon after this one dies; and make due the jobs of workers on this
+        host that are gone, which need not wait for their leases to run out."""
+        now = self.service.clock.now()
+        running = self._leases_task is not None and not self._leases_task.done()
+        if running or now < self._next_leases_at:
+            return
+        self._next_leases_at = now + self.service.config.lease_s / 3
+        self._leases_task = asyncio.create_task(self._renew_leases(now), name="veo-leases")
+
+    async def _renew_leases(self, now: float) -> None:
+        service = self.service
+        stepping = service.in_progress
+        try:
+            if stepping:
+                held = await service.store.renew_leases(
+                    stepping, holder=service.config.worker_id, until=now + service.config.lease_s
+                )
+                log.debug("renewed %d lease(s) of %d job(s) in progress", len(held), len(stepping))
+            if await service.reschedule_active():
+                self.wake()
+        except Exception:
+            log.exception("could not renew this replica's leases; trying again soon")
 
     async def _renew(self, until: float) -> None:
         try:

@@ -25,6 +25,7 @@ import re
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from importlib import resources
 from typing import Any, TypeAlias
 
@@ -54,7 +55,7 @@ from bot.models import (
 )
 from bot.ports import LedgerAction
 from bot.refs import load_refs
-from storage._keys import user_pattern
+from storage._keys import as_schedule, user_pattern
 from storage.urls import shown
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -98,6 +99,7 @@ _COLUMNS: dict[str, tuple[str, Any]] = {
     "origin": ("origin", Origin.model_dump_json),
     "owner": ("owner", str),
     "owner_until": ("owner_until", float),
+    "leased_by": ("leased_by", str),
 }
 
 
@@ -166,6 +168,13 @@ def _record_to_job(row: asyncpg.Record) -> Job:
     )
 
 
+def _claimed(job: Job, previous: str | None, holder: str | None) -> Job:
+    """A job a claim leased: with the worker whose lease ran out, when it was another's."""
+    if previous is None or previous == holder:
+        return job
+    return replace(job, lease_taken_from=previous)
+
+
 def _record_to_override(row: asyncpg.Record) -> LimitOverride:
     return LimitOverride(
         scope=row["scope"],
@@ -197,7 +206,7 @@ def _assignments(changes: dict[str, object], first: int) -> tuple[str, list[obje
     """`, column = $n` for each change, numbering parameters from `first`, and their values."""
     sets: list[str] = []
     params: list[object] = []
-    for name, value in changes.items():
+    for name, value in as_schedule(changes).items():
         if name not in _COLUMNS:
             raise ValueError(f"job field {name!r} cannot be changed")
         column, encode = _COLUMNS[name]
@@ -558,7 +567,7 @@ class PostgresStore:
         # waited for; one it has claimed is no longer due (its lease moved due_at).
         rows = await self._pool.fetch(
             f"""WITH due AS (
-                    SELECT id FROM jobs
+                    SELECT id, leased_by AS previous FROM jobs
                     WHERE {ACTIVE_AS_INDEXED}
                       AND due_at <= $1 AND platform = ANY($2::text[])
                       AND NOT (id = ANY($3::text[]))
@@ -567,7 +576,7 @@ class PostgresStore:
                     FOR UPDATE SKIP LOCKED)
                 UPDATE jobs SET due_at = $5, leased_by = $7, version = version + 1
                 FROM due WHERE jobs.id = due.id
-                RETURNING jobs.*""",  # noqa: S608 - fixed words
+                RETURNING jobs.*, due.previous""",  # noqa: S608 - fixed words
             now,
             plats,
             list(exclude),
@@ -576,7 +585,25 @@ class PostgresStore:
             owner,
             holder,
         )
-        return [_record_to_job(row) for row in rows]
+        return [_claimed(_record_to_job(row), row["previous"], holder) for row in rows]
+
+    async def renew_leases(
+        self, job_ids: Collection[str], *, holder: str, until: float
+    ) -> list[str]:
+        """Extend to `until` the leases `holder` still holds on these active jobs (its
+        heartbeat while it steps them), changing no version; the ids it still holds."""
+        if not job_ids:
+            return []
+        rows = await self._pool.fetch(
+            """UPDATE jobs SET due_at = GREATEST(due_at, $1)
+               WHERE id = ANY($2::text[]) AND leased_by = $3 AND state = ANY($4::text[])
+               RETURNING id""",
+            until,
+            list(job_ids),
+            holder,
+            _ACTIVE,
+        )
+        return sorted(str(row["id"]) for row in rows)
 
     async def next_due_at(
         self,
@@ -625,8 +652,7 @@ class PostgresStore:
         owner: str | None = None,
     ) -> int:
         """Make due now the active jobs of these platforms owned by `owner` that are not due
-        yet and whose lease is held by one of `holders` (dead workers) or by nobody known;
-        return how many."""
+        yet and whose lease is held by one of `holders` (dead workers); return how many."""
         plats = list(platforms)
         if not plats:
             return 0
@@ -634,7 +660,7 @@ class PostgresStore:
             """UPDATE jobs SET due_at = $1, version = version + 1
                WHERE state = ANY($2::text[]) AND platform = ANY($3::text[])
                  AND owner IS NOT DISTINCT FROM $4 AND due_at > $1
-                 AND (leased_by IS NULL OR leased_by = ANY($5::text[]))""",
+                 AND leased_by = ANY($5::text[])""",
             now,
             _ACTIVE,
             plats,

@@ -17,6 +17,7 @@ import secrets
 import sqlite3
 from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ from bot.models import (
 )
 from bot.ports import LedgerAction
 from bot.refs import load_refs
-from storage._keys import user_pattern
+from storage._keys import as_schedule, user_pattern
 
 BUSY_TIMEOUT_MS = 5000
 # Files in the database are rows of at most this many bytes (a blob is read one row at a time).
@@ -100,6 +101,7 @@ _COLUMNS: dict[str, tuple[str, Any]] = {
     "origin": ("origin_json", Origin.model_dump_json),
     "owner": ("owner", str),
     "owner_until": ("owner_until", float),
+    "leased_by": ("leased_by", str),
 }
 
 
@@ -248,13 +250,20 @@ def _row_to_rule(row: sqlite3.Row) -> ChannelRule:
 def _assignments(changes: dict[str, object]) -> tuple[list[str], list[object]]:
     sets: list[str] = []
     params: list[object] = []
-    for name, value in changes.items():
+    for name, value in as_schedule(changes).items():
         if name not in _COLUMNS:
             raise ValueError(f"job field {name!r} cannot be changed")
         column, encode = _COLUMNS[name]
         sets.append(f"{column} = ?")
         params.append(None if value is None else encode(value))
     return sets, params
+
+
+def _claimed(job: Job, previous: str | None, holder: str | None) -> Job:
+    """A job a claim leased: with the worker whose lease ran out, when it was another's."""
+    if previous is None or previous == holder:
+        return job
+    return replace(job, lease_taken_from=previous)
 
 
 class SqliteStore:
@@ -645,14 +654,15 @@ class SqliteStore:
         skip, skipped = _excluding(exclude)
         async with self._transaction() as db:
             async with db.execute(
-                f"""SELECT id FROM jobs
+                f"""SELECT id, leased_by FROM jobs
                     WHERE {ACTIVE_AS_INDEXED}
                       AND due_at <= ? AND platform IN ({_placeholders(plats)}){skip}
                       AND owner IS ?
                     ORDER BY due_at LIMIT ?""",  # noqa: S608 - placeholders only
                 (now, *plats, *skipped, owner, limit),
             ) as cur:
-                ids = [row["id"] for row in await cur.fetchall()]
+                previous = {row["id"]: row["leased_by"] for row in await cur.fetchall()}
+            ids = list(previous)
             if not ids:
                 return []
             await db.execute(
@@ -664,7 +674,28 @@ class SqliteStore:
                 f"SELECT * FROM jobs WHERE id IN ({_placeholders(ids)}) ORDER BY due_at",  # noqa: S608
                 ids,
             ) as cur:
-                return [_row_to_job(row) for row in await cur.fetchall()]
+                rows = await cur.fetchall()
+        return [_claimed(_row_to_job(row), previous[row["id"]], holder) for row in rows]
+
+    async def renew_leases(
+        self, job_ids: Collection[str], *, holder: str, until: float
+    ) -> list[str]:
+        """Extend to `until` the leases `holder` still holds on these active jobs (its
+        heartbeat while it steps them), changing no version; the ids it still holds."""
+        ids = list(job_ids)
+        if not ids:
+            return []
+        async with (
+            self._transaction() as db,
+            db.execute(
+                f"""UPDATE jobs SET due_at = MAX(due_at, ?)
+                    WHERE id IN ({_placeholders(ids)}) AND leased_by = ?
+                      AND state IN ({_placeholders(_ACTIVE)})
+                    RETURNING id""",  # noqa: S608 - placeholders only
+                (until, *ids, holder, *_ACTIVE),
+            ) as cur,
+        ):
+            return sorted(str(row[0]) for row in await cur.fetchall())
 
     async def next_due_at(
         self,
@@ -711,8 +742,7 @@ class SqliteStore:
         owner: str | None = None,
     ) -> int:
         """Make due now the active jobs of these platforms owned by `owner` that are not due
-        yet and whose lease is held by one of `holders` (dead workers) or by nobody known;
-        return how many."""
+        yet and whose lease is held by one of `holders` (dead workers); return how many."""
         plats = list(platforms)
         if not plats:
             return 0
@@ -723,8 +753,7 @@ class SqliteStore:
                     WHERE state IN ({_placeholders(_ACTIVE)})
                       AND platform IN ({_placeholders(plats)}) AND owner IS ?
                       AND due_at > ?
-                      AND (leased_by IS NULL
-                           OR leased_by IN ({_placeholders(dead) if dead else "NULL"}))""",  # noqa: S608 - placeholders only
+                      AND leased_by IN ({_placeholders(dead) if dead else "NULL"})""",  # noqa: S608 - placeholders only
                 (now, *_ACTIVE, *plats, owner, now, *dead),
             )
             return cur.rowcount
