@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import secrets
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 
 from bot import channels, moderation
 from bot.catalog import Catalog
@@ -20,7 +20,7 @@ from bot.channels import ChannelRule, ChannelRules
 from bot.clock import Clock
 from bot.config import ServiceConfig
 from bot.errors import InvalidRequest, QuotaExceeded, UserFacingError
-from bot.metrics import Metrics
+from bot.metrics import CREATED, Metrics
 from bot.models import (
     GenerationRequest,
     Job,
@@ -56,6 +56,7 @@ class Intake:
         clock: Clock,
         metrics: Metrics,
         wake: Callable[[], None],
+        announce: Callable[[str, str], Awaitable[None]],
     ) -> None:
         self._store = store
         self._catalog = catalog
@@ -65,6 +66,7 @@ class Intake:
         self._clock = clock
         self._metrics = metrics
         self._wake = wake
+        self._announce = announce
         self._banned = moderation.BannedTerms()
         self._commands = CommandRateLimit(config.commands_per_minute, clock)
 
@@ -161,7 +163,8 @@ class Intake:
             valid.duration_s,
             origin.user_key,
         )
-        self._wake()
+        self._wake()  # this replica's scheduler, at once
+        await self._announce(CREATED, job.id)  # and the others', when there are
         return job
 
     async def reroll(self, job_id: str, origin: Origin) -> Job:

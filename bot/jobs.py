@@ -31,7 +31,7 @@ from bot.intake import Intake
 from bot.job_files import JobFiles
 from bot.lifecycle import Lifecycle
 from bot.links import MediaLinks
-from bot.metrics import Metrics
+from bot.metrics import NOTIFY_SENT, Metrics
 from bot.models import (
     DM_WORKSPACE,
     GenerationRequest,
@@ -100,6 +100,7 @@ class JobService:
             clock=clock,
             metrics=self.metrics,
             wake=self.wake,
+            announce=self.announce,
         )
         delivery = Delivery(
             store=store,
@@ -125,6 +126,7 @@ class JobService:
             delivery=delivery,
             links=links,
             wake=self.wake,
+            announce=self.announce,
         )
         self._retention = Retention(
             store=store,
@@ -142,6 +144,17 @@ class JobService:
     def wake(self) -> None:
         """Ring the scheduler's doorbell (nothing before a scheduler has hung one)."""
         self._wake()
+
+    async def announce(self, event: str, job_id: str) -> None:
+        """Tell the other replicas on the database that `event` (`bot.metrics.NOTIFY_EVENTS`)
+        happened to the job, so that whichever is free wakes up for it. Never raises: the
+        schedulers' polling is the safety net when the word does not get through."""
+        try:
+            await self.store.notify(event, job_id)
+        except Exception as exc:
+            log.warning("job %s: could not tell the other replicas (%s): %s", job_id, event, exc)
+            return
+        self.metrics.count(*NOTIFY_SENT, event=event)
 
     @property
     def in_progress(self) -> frozenset[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 
 from bot.catalog import Catalog
@@ -27,7 +27,7 @@ from bot.errors import (
     unexpected_message,
 )
 from bot.links import MediaLinks
-from bot.metrics import Metrics
+from bot.metrics import CALLBACK, Metrics
 from bot.models import Job, JobState, ProviderJobState, ProviderStatus
 from bot.outcomes import Outcomes, may_retry, timed
 from bot.polling import Polling
@@ -57,6 +57,7 @@ class Lifecycle:
         delivery: Delivery,
         links: MediaLinks | None,
         wake: Callable[[], None],
+        announce: Callable[[str, str], Awaitable[None]],
     ) -> None:
         self._store = store
         self._catalog = catalog
@@ -69,6 +70,7 @@ class Lifecycle:
         self._delivery = delivery
         self._links = links
         self._wake = wake
+        self._announce = announce
         self._cards = StatusCards(store=store, surfaces=surfaces, clock=clock)
         self._early_callbacks: set[str] = set()
         # When a callback last made each job poll at once: replays within the poll interval
@@ -187,6 +189,7 @@ class Lifecycle:
         if moved is None:
             return "raced"
         self._wake()
+        await self._announce(CALLBACK, job.id)  # whichever replica is free polls it
         return "polling"
 
     async def apply_status(self, job: Job, status: ProviderStatus) -> None:

@@ -6,7 +6,7 @@ Adapters implement them; the core depends only on these protocols.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -171,6 +171,14 @@ class LedgerAction(enum.StrEnum):
 
     SETTLE = "settled"
     REFUND = "refunded"
+
+
+class Listening(Protocol):
+    """Job events being heard from the other processes on the database (`Store.listen`)."""
+
+    async def close(self) -> None:
+        """Stop listening."""
+        ...
 
 
 class Store(Blobs, Protocol):
@@ -435,6 +443,19 @@ class Store(Blobs, Protocol):
 
     async def ping(self) -> None:
         """Raise unless the database answers, for /healthz."""
+        ...
+
+    async def notify(self, event: str, job_id: str) -> None:
+        """Tell every process listening on this database that `event` (`created`,
+        `callback`, `cancelled`, `due`) happened to the job: on PostgreSQL a NOTIFY on
+        channel `veo_jobs` with payload `<event>:<job_id>`; nothing on SQLite, which one
+        server process uses (it wakes its own scheduler directly)."""
+        ...
+
+    async def listen(self, on_notice: Callable[[str, str], None]) -> Listening:
+        """Call `on_notice(event, job_id)` for each job event any process notifies, on a
+        connection of its own, listening again whenever it drops (then `on_notice` hears
+        `("listening", "")`, as events may have been missed). Nothing to hear on SQLite."""
         ...
 
     async def close(self) -> None:

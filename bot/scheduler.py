@@ -12,7 +12,9 @@ import logging
 
 from bot import workers
 from bot.jobs import JobService
+from bot.metrics import CLAIMS, DUE, LEASE_TAKEOVERS, NOTIFY_RECEIVED
 from bot.models import Job
+from bot.ports import Listening
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +50,25 @@ class Scheduler:
         # The leases of the jobs being stepped here, renewed every third of `lease_s`; with
         # them, the leases of workers on this host that are gone are made due at once.
         self._leases_task: asyncio.Task[None] | None = None
+        # Job events from the other replicas (PostgreSQL's LISTEN), while the loop runs.
+        self._listening: Listening | None = None
         self._next_leases_at = 0.0
         service.set_wakeup(self.wake)
 
     def wake(self) -> None:
         """Look for due jobs now instead of at the end of the idle wait."""
         self._wake.set()
+
+    def _heard(self, event: str, job_id: str) -> None:
+        """A job event from a replica (this one's too): a job may be due, look now."""
+        self.service.metrics.count(*NOTIFY_RECEIVED, event=event)
+        log.debug("heard %s for job %s", event, job_id or "-")
+        self.wake()
+
+    @property
+    def listening(self) -> Listening | None:
+        """What hears the other replicas' job events while the scheduler runs."""
+        return self._listening
 
     @property
     def in_flight(self) -> int:
@@ -66,6 +81,10 @@ class Scheduler:
         recovered = await self.service.reschedule_active()
         if recovered:
             log.info("picking up %d unfinished job(s)", recovered)
+        try:
+            self._listening = await self.service.store.listen(self._heard)
+        except Exception:
+            log.exception("cannot listen for the other replicas' job events; polling instead")
         self._loop_task = asyncio.create_task(self._run(), name="veo-scheduler")
 
     async def stop(self, grace_s: float = 5.0) -> None:
@@ -74,6 +93,9 @@ class Scheduler:
         for handle in self._retries.values():
             handle.cancel()  # the jobs stay in the store; the next start takes them up
         self._retries.clear()
+        if self._listening is not None:
+            await self._listening.close()
+            self._listening = None
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -163,14 +185,11 @@ class Scheduler:
         """Count the claims, and those that took a job from a worker whose lease ran out."""
         metrics = self.service.metrics
         if jobs:
-            metrics.count("veo_claims_total", "Due jobs this replica claimed.", len(jobs))
+            metrics.count(*CLAIMS, len(jobs))
         for job in jobs:
             if job.lease_taken_from is not None:
                 log.info("job %s: taken over from %s", job.id, job.lease_taken_from)
-                metrics.count(
-                    "veo_lease_takeovers_total",
-                    "Jobs this replica took over from a worker that died or stopped renewing.",
-                )
+                metrics.count(*LEASE_TAKEOVERS)
 
     def _leases_when_due(self) -> None:
         """Every third of `lease_s`: renew the leases of the jobs stepped here, so that a long
@@ -195,6 +214,7 @@ class Scheduler:
                 log.debug("renewed %d lease(s) of %d job(s) in progress", len(held), len(stepping))
             if await service.reschedule_active():
                 self.wake()
+                await service.announce(DUE, "*")  # several jobs: any free replica may help
         except Exception:
             log.exception("could not renew this replica's leases; trying again soon")
 

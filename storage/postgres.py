@@ -23,7 +23,15 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Collection,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from importlib import resources
@@ -55,6 +63,7 @@ from bot.models import (
 )
 from bot.ports import LedgerAction
 from bot.refs import load_refs
+from storage import listen as job_events
 from storage._keys import as_schedule, user_pattern
 from storage.urls import shown
 
@@ -277,8 +286,9 @@ async def migrate(url: str) -> tuple[int, list[str]]:
 class PostgresStore:
     """The `Store` on PostgreSQL for replicas on one database (advisory locks, SKIP LOCKED)."""
 
-    def __init__(self, pool: asyncpg.Pool[asyncpg.Record]) -> None:
+    def __init__(self, pool: asyncpg.Pool[asyncpg.Record], url: str = "") -> None:
         self._pool = pool
+        self._url = url  # for the connection that listens for job events
 
     @classmethod
     async def open(
@@ -299,7 +309,7 @@ class PostgresStore:
             )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise ConfigurationError(f"cannot open the database at {shown(url)}: {exc}") from None
-        return cls(pool)
+        return cls(pool, url)
 
     async def schema_version(self) -> int:
         """The highest migration applied."""
@@ -324,6 +334,18 @@ class PostgresStore:
     async def ping(self) -> None:
         """Raise unless the database answers."""
         await self._pool.fetchval("SELECT 1")
+
+    async def notify(self, event: str, job_id: str) -> None:
+        """NOTIFY every listening replica of `event` about the job (channel `veo_jobs`)."""
+        await self._pool.execute(
+            "SELECT pg_notify($1, $2)", job_events.CHANNEL, job_events.payload(event, job_id)
+        )
+
+    async def listen(self, on_notice: Callable[[str, str], None]) -> job_events.PostgresListener:
+        """LISTEN for job events on a connection of its own (see `storage.listen`)."""
+        listener = job_events.PostgresListener(self._url, on_notice)
+        await listener.start()
+        return listener
 
     # --- jobs ---------------------------------------------------------------------------
 

@@ -15,7 +15,15 @@ import os
 import re
 import secrets
 import sqlite3
-from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Collection,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from importlib import resources
@@ -259,6 +267,13 @@ def _assignments(changes: dict[str, object]) -> tuple[list[str], list[object]]:
     return sets, params
 
 
+class _NotListening:
+    """What `SqliteStore.listen` returns: nothing to stop."""
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+
 def _claimed(job: Job, previous: str | None, holder: str | None) -> Job:
     """A job a claim leased: with the worker whose lease ran out, when it was another's."""
     if previous is None or previous == holder:
@@ -415,6 +430,13 @@ class SqliteStore:
         """Raise unless the database answers."""
         async with self._reader.execute("SELECT 1") as cur:
             await cur.fetchone()
+
+    async def notify(self, event: str, job_id: str) -> None:
+        """Nothing: one server process uses an SQLite file, and wakes its scheduler itself."""
+
+    async def listen(self, on_notice: Callable[[str, str], None]) -> _NotListening:
+        """Nothing to hear: no other server process shares an SQLite file."""
+        return _NotListening()
 
     # --- jobs ---------------------------------------------------------------------------
 
