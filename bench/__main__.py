@@ -12,6 +12,7 @@ from bench import (
     ledger,
     relay,
     render,
+    replicas,
     scale,
     store_race,
     vertex_inline,
@@ -21,7 +22,19 @@ from bench import (
 def main() -> None:
     start = time.perf_counter()
     rows = []
-    modules = (render, images, ledger, store_race, ack, e2e, scale, relay, vertex_inline, chart)
+    modules = (
+        render,
+        images,
+        ledger,
+        store_race,
+        ack,
+        e2e,
+        scale,
+        replicas,
+        relay,
+        vertex_inline,
+        chart,
+    )
     for module in modules:
         rows += module.run()
     width = max(len(name) for name, _, _ in rows)
