@@ -32,6 +32,10 @@ QUANTILES = 20  # polls spread over the distribution: one per 5 % of completions
 CAP_S = 30.0  # never longer between two polls of a job, however slow its model
 HISTORY = 50  # recent completions per model the intervals follow
 HISTORY_TTL_S = 300.0  # how long a model's history is used before it is read again
+MIN_HISTORY = 5  # fewer completions than this are no distribution: the interval stays fixed
+# Past the slowest completion seen, the next poll comes after this share of the time the job
+# has run (between the floor and the cap): a straggler is noticed within a quarter of its age.
+STRAGGLER_SHARE = 0.25
 # Buckets of the "done at the provider" to "noticed" histogram, in seconds.
 NOTICE_BUCKETS_S = (1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 
@@ -52,15 +56,15 @@ def adaptive_delay(
 ) -> float | None:
     """Seconds until the next poll of a job submitted `elapsed_s` ago, given its model's
     completion-time quantiles `points` (sorted): the fastest completion first, then the next
-    quantile still ahead, at least `floor_s` and at most `cap_s` away; `cap_s` once past the
-    slowest. None without history."""
+    quantile still ahead, at least `floor_s` and at most `cap_s` away; once past the slowest,
+    a `STRAGGLER_SHARE` of the time run so far, within the same bounds. None without history."""
     if not points:
         return None
     index = bisect.bisect_right(points, elapsed_s + floor_s / 2)
     if index == 0:  # nothing of this model was done this soon: wait for the fastest
         return max(points[0] - elapsed_s, floor_s)
     if index >= len(points):
-        return max(floor_s, cap_s)
+        return min(max(STRAGGLER_SHARE * elapsed_s, floor_s), max(floor_s, cap_s))
     return min(max(points[index] - elapsed_s, floor_s), max(floor_s, cap_s))
 
 
@@ -95,9 +99,7 @@ class Polling:
         self.budgets = Budgets(config.budgets)
         # The model's completion-time quantiles, and when they were read.
         self._history: dict[str, tuple[float, list[float]]] = {}
-        # Store.recent_durations (the name agreed with the queue's ETAs); a store without it
-        # leaves the intervals fixed.
-        self._durations: Durations | None = getattr(store, "recent_durations", None)
+        self._durations: Durations | None = store.recent_durations
         self._listings: dict[str, _Listing] = {}
 
     def interval_s(self, provider: VideoProvider) -> float:
@@ -113,7 +115,9 @@ class Polling:
         points: list[float] = []
         if self._durations is not None:
             try:
-                points = quantile_points(await self._durations(model, HISTORY))
+                durations = await self._durations(model, HISTORY)
+                if len(durations) >= MIN_HISTORY:
+                    points = quantile_points(durations)
             except Exception:
                 log.exception("could not read the completion times of %s", model)
         self._history[model] = (now, points)

@@ -311,6 +311,11 @@ class Store(Blobs, Protocol):
         """The latest jobs, newest first; only this user's when given."""
         ...
 
+    async def recent_durations(self, model: str, limit: int) -> list[float]:
+        """Seconds from submit to done at the provider of the model's latest `limit`
+        successful jobs, newest first: what the poller and the cards' estimates follow."""
+        ...
+
     async def user_history(
         self, user_key: str, *, limit: int, before: tuple[float, str] | None = None
     ) -> list[Job]:

@@ -224,6 +224,10 @@ def _assignments(changes: dict[str, object], first: int) -> tuple[str, list[obje
     return "".join(sets), params
 
 
+# The moment a job first reaches each of these states, kept for the model's completion times.
+_MOMENTS = {JobState.SUBMITTED: "submitted_at", JobState.SUCCEEDED: "provider_done_at"}
+
+
 async def apply_migrations(db: Connection) -> list[str]:
     """Bring the schema up to date; return the names of the migrations applied (none when it
     was). Under a session advisory lock on the schema: a replica that starts while another
@@ -529,6 +533,8 @@ class PostgresStore:
     ) -> Job | None:
         """Compare-and-set the state, settling or refunding the reservation in one transaction."""
         sets, params = _assignments(changes, first=5)
+        if (moment := _MOMENTS.get(to_state)) is not None:
+            sets += f", {moment} = COALESCE({moment}, $2)"
         states = [s.value for s in from_states]
         async with self._transaction() as db:
             row = await db.fetchrow(
@@ -739,6 +745,18 @@ class PostgresStore:
                 "SELECT * FROM jobs ORDER BY created_at DESC LIMIT $1", limit
             )
         return [_record_to_job(row) for row in rows]
+
+    async def recent_durations(self, model: str, limit: int) -> list[float]:
+        """Seconds from submit to done at the provider of the model's latest successful jobs,
+        newest first."""
+        rows = await self._pool.fetch(
+            """SELECT provider_done_at - submitted_at FROM jobs
+               WHERE model = $1 AND provider_done_at IS NOT NULL AND submitted_at IS NOT NULL
+               ORDER BY provider_done_at DESC LIMIT $2""",
+            model,
+            limit,
+        )
+        return [max(0.0, row[0]) for row in rows]
 
     async def user_history(
         self, user_key: str, *, limit: int, before: tuple[float, str] | None = None

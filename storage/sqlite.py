@@ -281,6 +281,10 @@ def _claimed(job: Job, previous: str | None, holder: str | None) -> Job:
     return replace(job, lease_taken_from=previous)
 
 
+# The moment a job first reaches each of these states, kept for the model's completion times.
+_MOMENTS = {JobState.SUBMITTED: "submitted_at", JobState.SUCCEEDED: "provider_done_at"}
+
+
 class SqliteStore:
     """The `Store` on one SQLite file: one writer connection (serialised), one reader."""
 
@@ -623,6 +627,9 @@ class SqliteStore:
     ) -> Job | None:
         """Compare-and-set the state, settling or refunding the reservation in one transaction."""
         sets, params = _assignments(changes)
+        if (moment := _MOMENTS.get(to_state)) is not None:
+            sets.append(f"{moment} = COALESCE({moment}, ?)")
+            params.append(now)
         states = [s.value for s in from_states]
         async with self._transaction() as db:
             cur = await db.execute(
@@ -821,6 +828,17 @@ class SqliteStore:
             (*params, limit),
         ) as cur:
             return [_row_to_job(row) for row in await cur.fetchall()]
+
+    async def recent_durations(self, model: str, limit: int) -> list[float]:
+        """Seconds from submit to done at the provider of the model's latest successful jobs,
+        newest first."""
+        async with self._reader.execute(
+            """SELECT provider_done_at - submitted_at FROM jobs
+               WHERE model = ? AND provider_done_at IS NOT NULL AND submitted_at IS NOT NULL
+               ORDER BY provider_done_at DESC LIMIT ?""",
+            (model, limit),
+        ) as cur:
+            return [max(0.0, row[0]) for row in await cur.fetchall()]
 
     async def user_history(
         self, user_key: str, *, limit: int, before: tuple[float, str] | None = None

@@ -30,7 +30,7 @@ from bot.budget import (
     per_minute,
 )
 from bot.clock import ManualClock
-from bot.polling import adaptive_delay, quantile_points
+from bot.polling import STRAGGLER_SHARE, adaptive_delay, quantile_points
 
 
 def sent_in_windows(times: list[float], window_s: float) -> int:
@@ -165,16 +165,23 @@ def test_intervals_follow_the_models_completion_times() -> None:
     within = [p for p in polls if min(durations) <= p <= max(durations)]
     before = [p for p in polls if p < min(durations)]
     assert before == [] and len(within) >= 15  # dense where videos finish
-    # Past the slowest, a poll every cap.
+    # Past the slowest, a quarter of the time run so far between polls, up to the cap.
     after = [p for p in polls if p > max(durations) + 1e-9]
     gaps = [b - a for a, b in itertools.pairwise(after)]
-    assert gaps and all(g == pytest.approx(30.0) for g in gaps)
+    assert gaps and all(
+        g == pytest.approx(min(STRAGGLER_SHARE * a, 30.0))
+        for a, g in zip(after, gaps, strict=False)
+    )
 
 
 def test_intervals_stay_between_floor_and_cap() -> None:
     points = quantile_points([5.0, 5.1, 5.2, 300.0])
     assert adaptive_delay(4.0, points, floor_s=2.0, cap_s=30.0) == 2.0  # 5.1 is close
     assert adaptive_delay(6.0, points, floor_s=2.0, cap_s=30.0) == 30.0
+    # Past the slowest: a quarter of the time run so far, within the floor and the cap.
+    assert adaptive_delay(400.0, points, floor_s=2.0, cap_s=30.0) == 30.0
+    assert adaptive_delay(301.0, [5.0, 300.0], floor_s=2.0, cap_s=300.0) == pytest.approx(75.25)
+    assert adaptive_delay(6.0, [5.0], floor_s=2.0, cap_s=30.0) == 2.0
     assert adaptive_delay(0.0, [], floor_s=2.0, cap_s=30.0) is None
 
 

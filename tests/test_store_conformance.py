@@ -19,7 +19,10 @@ import asyncpg
 import pytest
 
 from bot import moderation
+from bot.clock import ManualClock
+from bot.config import ServiceConfig
 from bot.errors import ConfigurationError, InvalidRequest, QuotaExceeded, UserFacingError
+from bot.metrics import Metrics
 from bot.models import (
     Authority,
     GenerationRequest,
@@ -28,6 +31,7 @@ from bot.models import (
     MediaRole,
     QuotaLimits,
 )
+from bot.polling import HISTORY_TTL_S, Polling, quantile_points
 from bot.ports import LedgerAction
 from bot.quota import USER_CONCURRENT, USER_DAILY, WORKSPACE_MONTHLY, period_at
 from bot.refs import load_refs
@@ -639,3 +643,52 @@ async def test_home_workspace_is_where_the_person_last_asked(any_store: AnyStore
     assert await any_store.home_workspace("chat", "u1") == "w2"
     assert await any_store.home_workspace("chat", "u1_") == "w3"
     assert await any_store.home_workspace("other", "u1") is None
+
+
+async def test_completion_times_are_kept_per_model_from_submit_to_done(any_store: AnyStore) -> None:
+    # (job, model, submitted after NOW, done after NOW, how it ended)
+    made = [
+        ("d0", "m1", 0.0, 40.0, JobState.SUCCEEDED),
+        ("d1", "m1", 10.0, 100.0, JobState.SUCCEEDED),
+        ("d2", "m2", 0.0, 7.0, JobState.SUCCEEDED),
+        ("d3", "m1", 0.0, 500.0, JobState.FAILED),  # a failure is no completion time
+    ]
+    for job_id, model, submitted, done, end in made:
+        await any_store.create_job(replace(job(job_id), model=model), [], ROOMY, PERIOD)
+        await any_store.transition(
+            job_id, (JobState.PENDING,), JobState.SUBMITTED, now=NOW + submitted
+        )
+        # A second submit (a retry) does not move the first moment.
+        await any_store.transition(
+            job_id, (JobState.SUBMITTED,), JobState.SUBMITTED, now=NOW + submitted + 5
+        )
+        await any_store.transition(job_id, (JobState.SUBMITTED,), end, now=NOW + done)
+    assert await any_store.recent_durations("m1", 10) == [90.0, 40.0]
+    assert await any_store.recent_durations("m1", 1) == [90.0]
+    assert await any_store.recent_durations("m2", 10) == [7.0]
+    assert await any_store.recent_durations("nobody", 10) == []
+    # The poller follows them once there are enough: the model's quantiles, read again
+    # once their time is up.
+    clock = ManualClock(NOW + 600)
+    polling = Polling(
+        store=any_store,
+        config=ServiceConfig(default_provider="local", limits=ROOMY, work_dir=Path("unused")),
+        clock=clock,
+        metrics=Metrics(),
+        links=None,
+    )
+    assert await polling.points("m1") == []  # two completions are no distribution yet
+    for n, took in enumerate((30.0, 50.0, 60.0, 20.0)):
+        job_id = f"e{n}"
+        await any_store.create_job(replace(job(job_id), model="m1"), [], ROOMY, PERIOD)
+        start = NOW + 600 + 100 * n
+        await any_store.transition(job_id, (JobState.PENDING,), JobState.SUBMITTED, now=start)
+        await any_store.transition(
+            job_id, (JobState.SUBMITTED,), JobState.SUCCEEDED, now=start + took
+        )
+        if n == 2:
+            clock.advance(HISTORY_TTL_S)
+            assert await polling.points("m1") == quantile_points([60, 50, 30, 90, 40])
+    assert await polling.points("m1") == quantile_points([60, 50, 30, 90, 40])  # still cached
+    clock.advance(HISTORY_TTL_S)
+    assert await polling.points("m1") == quantile_points([20, 60, 50, 30, 90, 40])
