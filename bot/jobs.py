@@ -267,7 +267,7 @@ class JobService:
         """The retention sweep; how many jobs were purged (see `Retention.purge_expired`)."""
         return await self._retention.purge_expired(batch=batch)
 
-    async def reschedule_active(self) -> int:
+    async def reschedule_active(self, *, starting: bool = False) -> int:
         """Make due now the unfinished jobs of dead workers on this host (see
         `Lifecycle.reschedule_active`)."""
-        return await self._lifecycle.reschedule_active()
+        return await self._lifecycle.reschedule_active(starting=starting)

@@ -390,17 +390,22 @@ class Lifecycle:
             message=f"The video took longer than {minutes:g} minutes, so it was stopped.",
         )
 
-    async def reschedule_active(self) -> int:
+    async def reschedule_active(self, *, starting: bool = False) -> int:
         """Make due now the unfinished jobs whose lease a dead process held (on this host, so
-        known dead), so that this process picks them up at once (at start, and with every
-        lease heartbeat). Leases of live processes stay theirs; others' end when their
-        holders stop renewing them."""
+        known dead), so that this process picks them up at once (with every lease heartbeat;
+        `starting`: also those naming no holder, as a database from before holders were
+        recorded has its leases so). Leases of live processes stay theirs; others' end when
+        their holders stop renewing them."""
         now = self._clock.now()
         platforms = list(self._surfaces)
         holders = await self._store.lease_holders(now=now, platforms=platforms)
         dead = [holder for holder in holders if known_dead(holder)]
-        if not dead:
+        if not dead and not starting:
             return 0
         return await self._store.reschedule_active(
-            now=now, platforms=platforms, holders=dead, owner=self._config.owner
+            now=now,
+            platforms=platforms,
+            holders=dead,
+            owner=self._config.owner,
+            unheld=starting,
         )

@@ -297,9 +297,12 @@ class Store(Blobs, Protocol):
         platforms: Collection[str],
         holders: Collection[str] = (),
         owner: str | None = None,
+        unheld: bool = False,
     ) -> int:
         """Make due now the jobs of these platforms owned by `owner` leased by one of
-        `holders` (dead workers); live leases and schedules (no holder) stay. How many."""
+        `holders` (dead workers), and with `unheld` those naming no holder (schedules, and
+        leases of versions that recorded none: a starting process looks at them at once);
+        live leases stay. How many."""
         ...
 
     async def renew_ownership(self, owner: str, *, until: float) -> int:

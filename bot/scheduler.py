@@ -78,7 +78,7 @@ class Scheduler:
     async def start(self) -> None:
         """Make the jobs a dead process left unfinished due again, and start the loop."""
         workers.started(self.service.config.worker_id)
-        recovered = await self.service.reschedule_active()
+        recovered = await self.service.reschedule_active(starting=True)
         if recovered:
             log.info("picking up %d unfinished job(s)", recovered)
         try:

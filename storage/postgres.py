@@ -678,9 +678,11 @@ class PostgresStore:
         platforms: Collection[str],
         holders: Collection[str] = (),
         owner: str | None = None,
+        unheld: bool = False,
     ) -> int:
         """Make due now the active jobs of these platforms owned by `owner` that are not due
-        yet and whose lease is held by one of `holders` (dead workers); return how many."""
+        yet and whose lease is held by one of `holders` (dead workers), and with `unheld`
+        those that name no holder; return how many."""
         plats = list(platforms)
         if not plats:
             return 0
@@ -688,12 +690,13 @@ class PostgresStore:
             """UPDATE jobs SET due_at = $1, version = version + 1
                WHERE state = ANY($2::text[]) AND platform = ANY($3::text[])
                  AND owner IS NOT DISTINCT FROM $4 AND due_at > $1
-                 AND leased_by = ANY($5::text[])""",
+                 AND (leased_by = ANY($5::text[]) OR ($6 AND leased_by IS NULL))""",
             now,
             _ACTIVE,
             plats,
             owner,
             list(holders),
+            unheld,
         )
         return _affected(status)
 

@@ -769,9 +769,11 @@ class SqliteStore:
         platforms: Collection[str],
         holders: Collection[str] = (),
         owner: str | None = None,
+        unheld: bool = False,
     ) -> int:
         """Make due now the active jobs of these platforms owned by `owner` that are not due
-        yet and whose lease is held by one of `holders` (dead workers); return how many."""
+        yet and whose lease is held by one of `holders` (dead workers), and with `unheld`
+        those that name no holder; return how many."""
         plats = list(platforms)
         if not plats:
             return 0
@@ -782,8 +784,9 @@ class SqliteStore:
                     WHERE state IN ({_placeholders(_ACTIVE)})
                       AND platform IN ({_placeholders(plats)}) AND owner IS ?
                       AND due_at > ?
-                      AND leased_by IN ({_placeholders(dead) if dead else "NULL"})""",  # noqa: S608 - placeholders only
-                (now, *_ACTIVE, *plats, owner, now, *dead),
+                      AND (leased_by IN ({_placeholders(dead) if dead else "NULL"})
+                           OR (? AND leased_by IS NULL))""",  # noqa: S608 - placeholders only
+                (now, *_ACTIVE, *plats, owner, now, *dead, unheld),
             )
             return cur.rowcount
 
