@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 
 from bot.jobs import JobService
-from bot.models import GenerationRequest, Job
+from bot.models import GenerationRequest, Job, ProviderJobState, ProviderStatus
 from bot.scheduler import Scheduler
 from storage import open_store
 from storage.listen import PostgresListener, parse, payload
@@ -41,6 +41,7 @@ async def replicas(
             providers={"scripted": provider},
             surfaces={"chat": surface},
             lease_s=3 * IDLE_S,  # nor does B's lease heartbeat wake it
+            poll_interval_s=IDLE_S,  # nor a poll it planned
         )
         for name, store in zip("ab", stores, strict=True)
     )
@@ -80,7 +81,7 @@ async def test_a_job_created_on_one_replica_is_submitted_at_once_by_another(
 async def test_a_callback_on_one_replica_wakes_another_to_poll(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    provider = ScriptedProvider()
+    provider = ScriptedProvider([ProviderStatus(ProviderJobState.RUNNING, progress=10)])
     async with replicas(postgres_url, tmp_path, provider) as (a, b, _scheduler):
         await submitted_within(provider, a)
         [job] = await a.store.recent_jobs(1)
