@@ -216,7 +216,9 @@ async def test_three_replicas_one_killed_deliver_every_job_once_and_charge_exact
         assert next(j for j in jobs if j["id"] == cut_short)["state"] == "delivered"
         interrupted = {j["id"] for j in jobs if j["error_code"] == "submit_interrupted"}
         delivered = {j["id"] for j in jobs if j["state"] == "delivered"}
-        assert len(interrupted) <= 1 and len(delivered) + len(interrupted) == JOBS
+        # At most the submits B had in flight: 8 per provider at a time (Scheduler).
+        print(f"submits cut short by the kill, failed and refunded: {len(interrupted)}")
+        assert len(interrupted) <= 8 and len(delivered) + len(interrupted) == JOBS
         by_platform = Counter(j["platform"] for j in jobs)
         assert by_platform == {"slack": JOBS - JOBS // 4, "discord": JOBS // 4}
         posted = [f.name for m in slack.bot_messages("C1") for f in m.files if not f.deleted]
