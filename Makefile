@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 DEMO_STATE := .demo-state
 
-.PHONY: install demo test test-postgres lint typecheck pytest bench clean messages
+.PHONY: install demo test test-postgres test-replicas lint typecheck pytest bench clean messages
 
 install: $(STAMP)
 
@@ -39,6 +39,11 @@ pytest: install
 # wherever a test takes the usual store, not only the store's own suite.
 test-postgres: install
 	VEO_TEST_STORE=postgres VEO_TEST_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest
+
+# The proof of issue 16 at full size: 3 PostgreSQL-backed `veo-bot run` replicas, 1,000 jobs
+# on Discord and Slack, one replica SIGKILLed and restarted (`make test` runs it with fewer).
+test-replicas: install
+	VEO_TEST_REPLICA_JOBS=1000 VEO_TEST_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -p no:randomly -s tests/test_replicas_proof.py
 
 # The message catalogs: every sentence in `_()`, `ngettext()`, `N_()` and `pgettext()` under bot/
 # and adapters/ into bot/locale/messages.pot, then merged into each language's .po (new

@@ -220,14 +220,12 @@ async def serve(
     surfaces.update(extra_surfaces or {})
     runtime = await open_runtime(settings, surfaces, sole_server=True)
     checks = {adapter.platform: adapter.healthy for adapter in adapters}
-    details = {
+    parts = {
         adapter.platform: adapter.health_details
         for adapter in adapters
         if isinstance(adapter, DetailsHealth)
     }
-    app = build_web_app(
-        runtime.store, runtime.links, checks, service=runtime.service, details=details
-    )
+    app = build_web_app(runtime.store, runtime.links, checks, service=runtime.service, parts=parts)
     for adapter in adapters:
         adapter.mount(app)
     runner = web.AppRunner(

@@ -25,10 +25,12 @@ class ServiceConfig:
     max_submit_attempts: int = 5
     max_failures: int = 8
     backoff_cap_s: float = 300.0
-    # How long a claimed job is reserved for the worker that claimed it.
-    lease_s: float = 300.0
+    # How long a claimed job is reserved for the worker that claimed it: short, and renewed
+    # every third of it while a step runs, so that a replica that dies (or stops renewing)
+    # loses its jobs to another within `lease_s`.
+    lease_s: float = 30.0
     # The most one delivery (download, re-encodes, upload) may take before it is abandoned and
-    # tried again later; shorter than the lease, so no other worker takes the job meanwhile.
+    # tried again later.
     delivery_timeout_s: float = 240.0
     # How long a result link works, for videos too large to upload even re-encoded.
     result_link_ttl_s: float = 7 * 86400.0

@@ -106,6 +106,7 @@ class Delivery:
                 JobState.DELIVERING,
                 now=self._clock.now(),
                 due_at=self._clock.now() + self._config.lease_s,
+                leased_by=self._config.worker_id,  # this worker's while it delivers
             )
             if claimed is None:
                 return  # another path is delivering it

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import secrets
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 
 from bot import channels, i18n, moderation
 from bot.catalog import Catalog
@@ -21,7 +21,7 @@ from bot.clock import Clock
 from bot.config import ServiceConfig
 from bot.errors import InvalidRequest, QuotaExceeded, UserFacingError
 from bot.i18n import _
-from bot.metrics import Metrics
+from bot.metrics import CREATED, Metrics
 from bot.models import (
     GenerationRequest,
     Job,
@@ -58,6 +58,7 @@ class Intake:
         clock: Clock,
         metrics: Metrics,
         wake: Callable[[], None],
+        announce: Callable[[str, str], Awaitable[None]],
     ) -> None:
         self._store = store
         self._catalog = catalog
@@ -67,6 +68,7 @@ class Intake:
         self._clock = clock
         self._metrics = metrics
         self._wake = wake
+        self._announce = announce
         self._banned = moderation.BannedTerms()
         self._commands = CommandRateLimit(config.commands_per_minute, clock)
 
@@ -194,7 +196,8 @@ class Intake:
                 "Jobs accepted to wait at the bot for a free slot (issue 18).",
                 platform=origin.platform,
             )
-        self._wake()
+        self._wake()  # this replica's scheduler, at once
+        await self._announce(CREATED, stored.id)  # and the others', when there are
         return stored
 
     async def reroll(self, job_id: str, origin: Origin) -> Job:

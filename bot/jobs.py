@@ -33,7 +33,7 @@ from bot.job_files import JobFiles
 from bot.languages import Languages
 from bot.lifecycle import Lifecycle
 from bot.links import MediaLinks
-from bot.metrics import Metrics
+from bot.metrics import CANCELLED, NOTIFY_SENT, Metrics
 from bot.models import (
     DM_WORKSPACE,
     GenerationRequest,
@@ -104,6 +104,7 @@ class JobService:
             clock=clock,
             metrics=self.metrics,
             wake=self.wake,
+            announce=self.announce,
         )
         delivery = Delivery(
             store=store,
@@ -129,6 +130,7 @@ class JobService:
             delivery=delivery,
             links=links,
             wake=self.wake,
+            announce=self.announce,
         )
         self._cancelling = Cancelling(
             store=store,
@@ -154,6 +156,17 @@ class JobService:
     def wake(self) -> None:
         """Ring the scheduler's doorbell (nothing before a scheduler has hung one)."""
         self._wake()
+
+    async def announce(self, event: str, job_id: str) -> None:
+        """Tell the other replicas on the database that `event` (`bot.metrics.NOTIFY_EVENTS`)
+        happened to the job, so that whichever is free wakes up for it. Never raises: the
+        schedulers' polling is the safety net when the word does not get through."""
+        try:
+            await self.store.notify(event, job_id)
+        except Exception as exc:
+            log.warning("job %s: could not tell the other replicas (%s): %s", job_id, event, exc)
+            return
+        self.metrics.count(*NOTIFY_SENT, event=event)
 
     @property
     def in_progress(self) -> frozenset[str]:
@@ -194,7 +207,10 @@ class JobService:
     async def cancel(self, job_id: str, *, who: str) -> str:
         """Cancel the job for `who` (callers check they are its requester or an admin); what
         happened, in the card's words (see `bot.cancelling`)."""
-        return await self._cancelling.cancel(job_id, who=who)
+        said = await self._cancelling.cancel(job_id, who=who)
+        # The other replicas wake: one stepping the job drops it, a queued job may start.
+        await self.announce(CANCELLED, job_id)
+        return said
 
     async def get_job(self, job_id: str) -> Job | None:
         """The job with this id, or None."""
@@ -278,6 +294,7 @@ class JobService:
         """The retention sweep; how many jobs were purged (see `Retention.purge_expired`)."""
         return await self._retention.purge_expired(batch=batch)
 
-    async def reschedule_active(self) -> int:
-        """On start: make every unfinished job due now, so this process picks it up again."""
-        return await self._lifecycle.reschedule_active()
+    async def reschedule_active(self, *, starting: bool = False) -> int:
+        """Make due now the unfinished jobs of dead workers on this host (see
+        `Lifecycle.reschedule_active`)."""
+        return await self._lifecycle.reschedule_active(starting=starting)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 
 from bot import i18n
@@ -30,7 +30,7 @@ from bot.errors import (
 from bot.eta import Estimates
 from bot.i18n import _
 from bot.links import MediaLinks
-from bot.metrics import Metrics
+from bot.metrics import CALLBACK, Metrics
 from bot.models import Job, JobState, ProviderJobState, ProviderStatus
 from bot.outcomes import Outcomes, may_retry, timed
 from bot.polling import Polling
@@ -62,6 +62,7 @@ class Lifecycle:
         delivery: Delivery,
         links: MediaLinks | None,
         wake: Callable[[], None],
+        announce: Callable[[str, str], Awaitable[None]],
     ) -> None:
         self._store = store
         self._catalog = catalog
@@ -74,6 +75,7 @@ class Lifecycle:
         self._delivery = delivery
         self._links = links
         self._wake = wake
+        self._announce = announce
         self._cards = StatusCards(store=store, surfaces=surfaces, clock=clock)
         self._estimates = Estimates(store=store, clock=clock)
         self._waiting = Waiting(
@@ -202,6 +204,7 @@ class Lifecycle:
         if moved is None:
             return "raced"
         self._wake()
+        await self._announce(CALLBACK, job.id)  # whichever replica is free polls it
         return "polling"
 
     async def apply_status(self, job: Job, status: ProviderStatus) -> None:
@@ -260,7 +263,8 @@ class Lifecycle:
             now=now,
             submit_attempts=job.submit_attempts + 1,
             error_code=None,
-            due_at=now + self._config.lease_s,
+            due_at=now + self._config.lease_s,  # a lease: this worker's while it submits
+            leased_by=self._config.worker_id,
         )
         if started is None:
             return  # someone else moved the job on
@@ -435,16 +439,22 @@ class Lifecycle:
             ),
         )
 
-    async def reschedule_active(self) -> int:
-        """On start: make due now the unfinished jobs whose lease a dead process held (on this
-        host, so known dead) or nobody known holds, so this process picks them up at once.
-        Leases of live processes stay theirs; others' end when their time runs out."""
+    async def reschedule_active(self, *, starting: bool = False) -> int:
+        """Make due now the unfinished jobs whose lease a dead process held (on this host, so
+        known dead), so that this process picks them up at once (with every lease heartbeat;
+        `starting`: also those naming no holder, as a database from before holders were
+        recorded has its leases so). Leases of live processes stay theirs; others' end when
+        their holders stop renewing them."""
         now = self._clock.now()
         platforms = list(self._surfaces)
         holders = await self._store.lease_holders(now=now, platforms=platforms)
+        dead = [holder for holder in holders if known_dead(holder)]
+        if not dead and not starting:
+            return 0
         return await self._store.reschedule_active(
             now=now,
             platforms=platforms,
-            holders=[holder for holder in holders if known_dead(holder)],
+            holders=dead,
             owner=self._config.owner,
+            unheld=starting,
         )

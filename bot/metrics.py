@@ -83,3 +83,19 @@ class Metrics:
                 lines.append(f"{name}_count{_labels(key)} {counts[-2]:g}")
                 lines.append(f"{name}_sum{_labels(key)} {counts[-1]:g}")
         return "\n".join(lines) + "\n"
+
+
+# Issue 16 (replicas): claims, lease takeovers, and the wake-ups replicas send each other
+# (NOTIFY on channel `veo_jobs`, payload `<event>:<job_id>`), as (name, help) for `count`.
+CREATED, CALLBACK, CANCELLED, DUE = "created", "callback", "cancelled", "due"
+NOTIFY_EVENTS = (CREATED, CALLBACK, CANCELLED, DUE)
+CLAIMS = ("veo_claims_total", "Due jobs this replica claimed.")
+LEASE_TAKEOVERS = (
+    "veo_lease_takeovers_total",
+    "Jobs this replica took over from a worker that died or stopped renewing its lease.",
+)
+NOTIFY_SENT = ("veo_notify_sent_total", "Job events this replica told the other replicas.")
+NOTIFY_RECEIVED = (
+    "veo_notify_received_total",
+    "Job events this replica heard (its own included), by event.",
+)

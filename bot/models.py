@@ -222,6 +222,9 @@ class Job:
     # When a polled job will likely be done at its provider (`bot.polling`); due jobs are
     # claimed closest to it first. None: no estimate (then `due_at` orders it).
     likely_done_at: float | None = None
+    # Set by a claim that took the job from another worker whose lease had run out (dead, or
+    # silent: it stopped renewing); for the takeover counter only; never stored.
+    lease_taken_from: str | None = None
     # While the provider holds the job in its queue: how many jobs are ahead of it, from the
     # latest reading (fal's queue_position). For the status card only; never stored.
     queue_position: int | None = None

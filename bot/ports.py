@@ -6,7 +6,7 @@ Adapters implement them; the core depends only on these protocols.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -239,6 +239,14 @@ class LedgerAction(enum.StrEnum):
     REFUND = "refunded"
 
 
+class Listening(Protocol):
+    """Job events being heard from the other processes on the database (`Store.listen`)."""
+
+    async def close(self) -> None:
+        """Stop listening."""
+        ...
+
+
 class Store(Blobs, ShardLeases, Protocol):
     """Durable job and quota state: every method the core, the adapters and the CLI call.
     Every method is one transaction; nothing here relies on SQLite-only behaviour, so a
@@ -358,6 +366,14 @@ class Store(Blobs, ShardLeases, Protocol):
         is still stepping, whose lease may have run out under it)."""
         ...
 
+    async def renew_leases(
+        self, job_ids: Collection[str], *, holder: str, until: float
+    ) -> list[str]:
+        """The heartbeat of a worker stepping these jobs: extend to `until` the leases it
+        still holds on them, changing no version. The ids it still holds (a job missing was
+        scheduled by its step, finished, or taken by another worker after a lease ran out)."""
+        ...
+
     async def next_due_at(
         self,
         platforms: Collection[str],
@@ -379,9 +395,12 @@ class Store(Blobs, ShardLeases, Protocol):
         platforms: Collection[str],
         holders: Collection[str] = (),
         owner: str | None = None,
+        unheld: bool = False,
     ) -> int:
-        """On start: make due now the jobs of these platforms owned by `owner` leased by one
-        of `holders` (dead workers) or by nobody known; live leases stay. How many."""
+        """Make due now the jobs of these platforms owned by `owner` leased by one of
+        `holders` (dead workers), and with `unheld` those naming no holder (schedules, and
+        leases of versions that recorded none: a starting process looks at them at once);
+        live leases stay. How many."""
         ...
 
     async def renew_ownership(self, owner: str, *, until: float) -> int:
@@ -541,6 +560,19 @@ class Store(Blobs, ShardLeases, Protocol):
 
     async def ping(self) -> None:
         """Raise unless the database answers, for /healthz."""
+        ...
+
+    async def notify(self, event: str, job_id: str) -> None:
+        """Tell every process listening on this database that `event` (`created`,
+        `callback`, `cancelled`, `due`) happened to the job: on PostgreSQL a NOTIFY on
+        channel `veo_jobs` with payload `<event>:<job_id>`; nothing on SQLite, which one
+        server process uses (it wakes its own scheduler directly)."""
+        ...
+
+    async def listen(self, on_notice: Callable[[str, str], None]) -> Listening:
+        """Call `on_notice(event, job_id)` for each job event any process notifies, on a
+        connection of its own, listening again whenever it drops (then `on_notice` hears
+        `("listening", "")`, as events may have been missed). Nothing to hear on SQLite."""
         ...
 
     async def close(self) -> None:

@@ -12,7 +12,9 @@ import logging
 
 from bot import workers
 from bot.jobs import JobService
+from bot.metrics import CLAIMS, DUE, LEASE_TAKEOVERS, NOTIFY_RECEIVED
 from bot.models import Job
+from bot.ports import Listening
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +47,28 @@ class Scheduler:
         self._next_purge_at: float | None = None  # None: at once
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._next_heartbeat_at = 0.0
+        # The leases of the jobs being stepped here, renewed every third of `lease_s`; with
+        # them, the leases of workers on this host that are gone are made due at once.
+        self._leases_task: asyncio.Task[None] | None = None
+        # Job events from the other replicas (PostgreSQL's LISTEN), while the loop runs.
+        self._listening: Listening | None = None
+        self._next_leases_at = 0.0
         service.set_wakeup(self.wake)
 
     def wake(self) -> None:
         """Look for due jobs now instead of at the end of the idle wait."""
         self._wake.set()
+
+    def _heard(self, event: str, job_id: str) -> None:
+        """A job event from a replica (this one's too): a job may be due, look now."""
+        self.service.metrics.count(*NOTIFY_RECEIVED, event=event)
+        log.debug("heard %s for job %s", event, job_id or "-")
+        self.wake()
+
+    @property
+    def listening(self) -> Listening | None:
+        """What hears the other replicas' job events while the scheduler runs."""
+        return self._listening
 
     @property
     def in_flight(self) -> int:
@@ -59,9 +78,13 @@ class Scheduler:
     async def start(self) -> None:
         """Make the jobs a dead process left unfinished due again, and start the loop."""
         workers.started(self.service.config.worker_id)
-        recovered = await self.service.reschedule_active()
+        recovered = await self.service.reschedule_active(starting=True)
         if recovered:
             log.info("picking up %d unfinished job(s)", recovered)
+        try:
+            self._listening = await self.service.store.listen(self._heard)
+        except Exception:
+            log.exception("cannot listen for the other replicas' job events; polling instead")
         self._loop_task = asyncio.create_task(self._run(), name="veo-scheduler")
 
     async def stop(self, grace_s: float = 5.0) -> None:
@@ -70,6 +93,9 @@ class Scheduler:
         for handle in self._retries.values():
             handle.cancel()  # the jobs stay in the store; the next start takes them up
         self._retries.clear()
+        if self._listening is not None:
+            await self._listening.close()
+            self._listening = None
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -88,6 +114,9 @@ class Scheduler:
         if self._heartbeat_task is not None:
             await asyncio.gather(self._heartbeat_task, return_exceptions=True)
             self._heartbeat_task = None
+        if self._leases_task is not None:
+            await asyncio.gather(self._leases_task, return_exceptions=True)
+            self._leases_task = None
         if self.service.config.owns_jobs:
             # Unfinished jobs of this process are given up: `veo-bot resume` adopts them at once.
             await self._renew(0.0)
@@ -102,6 +131,7 @@ class Scheduler:
             self._wake.clear()
             self._purge_when_due()
             self._heartbeat_when_due()
+            self._leases_when_due()
             free = self.max_concurrency - len(self._tasks)
             if free > 0:
                 try:
@@ -117,17 +147,20 @@ class Scheduler:
                 except Exception:
                     log.exception("could not read due jobs; retrying")
                     jobs = []
+                self._counted(jobs)
                 for job in jobs:
                     self._spawn(job)
             timeout = self.idle_s
-            if config.owns_jobs:  # the heartbeat must not wait for a long idle
-                timeout = min(timeout, config.owner_lease_s / 3)
             if free > 0:
                 due = await store.next_due_at(
                     platforms, exclude=self.service.in_progress, owner=config.owner
                 )
                 if due is not None:
-                    timeout = min(self.idle_s, max(0.0, due - clock.now()))
+                    timeout = min(timeout, max(0.0, due - clock.now()))
+            # The heartbeats must not wait for a long idle.
+            timeout = min(timeout, config.lease_s / 3)
+            if config.owns_jobs:
+                timeout = min(timeout, config.owner_lease_s / 3)
             if timeout > 0:
                 # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
                 # that lands as the event fires, and stop() would wait forever.
@@ -147,6 +180,43 @@ class Scheduler:
         self._heartbeat_task = asyncio.create_task(
             self._renew(now + config.owner_lease_s), name="veo-heartbeat"
         )
+
+    def _counted(self, jobs: list[Job]) -> None:
+        """Count the claims, and those that took a job from a worker whose lease ran out."""
+        metrics = self.service.metrics
+        if jobs:
+            metrics.count(*CLAIMS, len(jobs))
+        for job in jobs:
+            if job.lease_taken_from is not None:
+                log.info("job %s: taken over from %s", job.id, job.lease_taken_from)
+                metrics.count(*LEASE_TAKEOVERS)
+
+    def _leases_when_due(self) -> None:
+        """Every third of `lease_s`: renew the leases of the jobs stepped here, so that a long
+        step (a delivery, a slow submit) keeps its job while a short lease still lets another
+        replica take it soon after this one dies; and make due the jobs of workers on this
+        host that are gone, which need not wait for their leases to run out."""
+        now = self.service.clock.now()
+        running = self._leases_task is not None and not self._leases_task.done()
+        if running or now < self._next_leases_at:
+            return
+        self._next_leases_at = now + self.service.config.lease_s / 3
+        self._leases_task = asyncio.create_task(self._renew_leases(now), name="veo-leases")
+
+    async def _renew_leases(self, now: float) -> None:
+        service = self.service
+        stepping = service.in_progress
+        try:
+            if stepping:
+                held = await service.store.renew_leases(
+                    stepping, holder=service.config.worker_id, until=now + service.config.lease_s
+                )
+                log.debug("renewed %d lease(s) of %d job(s) in progress", len(held), len(stepping))
+            if await service.reschedule_active():
+                self.wake()
+                await service.announce(DUE, "*")  # several jobs: any free replica may help
+        except Exception:
+            log.exception("could not renew this replica's leases; trying again soon")
 
     async def _renew(self, until: float) -> None:
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Generic, TypeVar
 
 from aiohttp import web
@@ -26,13 +26,16 @@ log = logging.getLogger(__name__)
 
 STORE_KEY = web.AppKey("store", Store)
 CHECKS_KEY = web.AppKey("checks", dict[str, Callable[[], bool]])
-# What a chat adapter adds to /healthz besides up or down (Discord: the shards it holds).
-DETAILS_KEY = web.AppKey("details", dict[str, Callable[[], dict[str, object]]])
+# Named parts of this replica's /healthz that report without deciding health: each callable
+# gives a JSON value; a dict is spread as `<name>_<key>` (Discord: `discord_shards`).
+PARTS_KEY = web.AppKey("parts", dict[str, Callable[[], object]])
 LINKS_KEY = web.AppKey("links", MediaLinks)
 SERVICE_KEY = web.AppKey("service", JobService)
 MAX_CALLBACK_BYTES = 256 * 1024
 # /metrics and /healthz read the database at most this often, however often they are asked.
 SCRAPE_CACHE_S = 5.0
+# How long /healthz waits for the database to answer before calling it unreachable.
+PING_TIMEOUT_S = 2.0
 T = TypeVar("T")
 
 
@@ -139,17 +142,24 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 when the database answers (asked at most once per SCRAPE_CACHE_S) and every chat
-    adapter is connected, 503 otherwise; each adapter's details under `<platform>_<key>`
-    (`discord_shards`: the shards this replica holds)."""
+    """This replica's health: 200 when the database answers within PING_TIMEOUT_S (asked at
+    most once per SCRAPE_CACHE_S) and every chat adapter is connected, 503 otherwise; with
+    this replica's worker id and the named parts (PARTS_KEY: `discord_shards`, the shards
+    this replica holds)."""
     healthy = await request.app[DATABASE_UP_KEY].get()
     report: dict[str, object] = {"database": "ok" if healthy else "unreachable"}
     for name, check in request.app[CHECKS_KEY].items():
         ok = check()
         report[name] = "ok" if ok else "down"
         healthy = healthy and ok
-    for name, details in request.app[DETAILS_KEY].items():
-        report.update({f"{name}_{key}": value for key, value in details().items()})
+    if SERVICE_KEY in request.app:
+        report["worker"] = request.app[SERVICE_KEY].config.worker_id
+    for name, part in request.app[PARTS_KEY].items():
+        value = part()
+        if isinstance(value, dict):
+            report.update({f"{name}_{key}": item for key, item in value.items()})
+        else:
+            report[name] = value
     report["status"] = "ok" if healthy else "degraded"
     return web.json_response(report, status=200 if healthy else 503)
 
@@ -260,13 +270,35 @@ class PathOnlyAccessLogger(AbstractAccessLogger):
         return self.logger.isEnabledFor(logging.INFO)
 
 
-async def _database_up(store: Store) -> bool:
-    try:
-        await store.ping()
-    except Exception as exc:
-        log.warning("health check: database: %s", type(exc).__name__)
-        return False
-    return True
+class DatabasePing:
+    """Whether the database answers within `timeout_s`. A ping that outlives it is not
+    cancelled (a driver may hang cancelling a query on a silent connection) but left to end
+    on its own, and no second one is started meanwhile: a silent database costs one pooled
+    connection, and /healthz answers in `timeout_s` whatever the database does."""
+
+    def __init__(self, store: Store, timeout_s: float) -> None:
+        self._store = store
+        self._timeout_s = timeout_s
+        self._ping: asyncio.Future[None] | None = None
+
+    async def __call__(self) -> bool:
+        """Whether the database answered within the timeout."""
+        if self._ping is None or self._ping.done():
+            self._ping = asyncio.ensure_future(self._store.ping())
+            self._ping.add_done_callback(_seen)
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await asyncio.shield(self._ping)
+        except Exception as exc:
+            log.warning("health check: database: %s", type(exc).__name__)
+            return False
+        return True
+
+
+def _seen(ping: asyncio.Future[None]) -> None:
+    """Retrieve how a ping nobody waited for any more ended, so that nothing is logged."""
+    if not ping.cancelled():
+        ping.exception()
 
 
 def build_web_app(
@@ -276,16 +308,17 @@ def build_web_app(
     *,
     service: JobService | None = None,
     clock: Clock | None = None,
-    details: dict[str, Callable[[], dict[str, object]]] | None = None,
+    parts: Mapping[str, Callable[[], object]] | None = None,
+    ping_timeout_s: float = PING_TIMEOUT_S,
 ) -> web.Application:
     """The bot's web server: health, metrics, signed media and result links, provider callbacks."""
     app = web.Application(client_max_size=1024 * 1024)
     clock = clock or (service.clock if service is not None else SystemClock())
     app[STORE_KEY] = store
-    app[DATABASE_UP_KEY] = RecentReading(lambda: _database_up(store), clock, SCRAPE_CACHE_S)
+    app[DATABASE_UP_KEY] = RecentReading(DatabasePing(store, ping_timeout_s), clock, SCRAPE_CACHE_S)
+    app[PARTS_KEY] = dict(parts or {})
     app[LINKS_KEY] = links
     app[CHECKS_KEY] = dict(checks or {})
-    app[DETAILS_KEY] = dict(details or {})
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/media/{job_id}/{role}/{position}", media)
     if service is not None:

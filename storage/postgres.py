@@ -23,7 +23,15 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Collection,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from importlib import resources
@@ -55,8 +63,9 @@ from bot.models import (
 )
 from bot.ports import LedgerAction
 from bot.refs import load_refs
+from storage import listen as job_events
 from storage import postgres_budgets
-from storage._keys import user_pattern
+from storage._keys import as_schedule, user_pattern
 from storage._shards_postgres import PostgresShards
 from storage.urls import shown
 
@@ -102,6 +111,7 @@ _COLUMNS: dict[str, tuple[str, Any]] = {
     "owner": ("owner", str),
     "owner_until": ("owner_until", float),
     "likely_done_at": ("likely_done_at", float),
+    "leased_by": ("leased_by", str),
 }
 
 
@@ -173,6 +183,13 @@ def _record_to_job(row: asyncpg.Record) -> Job:
     )
 
 
+def _claimed(job: Job, previous: str | None, holder: str | None) -> Job:
+    """A job a claim leased: with the worker whose lease ran out, when it was another's."""
+    if previous is None or previous == holder:
+        return job
+    return replace(job, lease_taken_from=previous)
+
+
 def _record_to_override(row: asyncpg.Record) -> LimitOverride:
     return LimitOverride(
         scope=row["scope"],
@@ -204,7 +221,7 @@ def _assignments(changes: dict[str, object], first: int) -> tuple[str, list[obje
     """`, column = $n` for each change, numbering parameters from `first`, and their values."""
     sets: list[str] = []
     params: list[object] = []
-    for name, value in changes.items():
+    for name, value in as_schedule(changes).items():
         if name not in _COLUMNS:
             raise ValueError(f"job field {name!r} cannot be changed")
         column, encode = _COLUMNS[name]
@@ -279,8 +296,9 @@ async def migrate(url: str) -> tuple[int, list[str]]:
 class PostgresStore(PostgresShards):
     """The `Store` on PostgreSQL for replicas on one database (advisory locks, SKIP LOCKED)."""
 
-    def __init__(self, pool: asyncpg.Pool[asyncpg.Record]) -> None:
+    def __init__(self, pool: asyncpg.Pool[asyncpg.Record], url: str = "") -> None:
         self._pool = pool
+        self._url = url  # for the connection that listens for job events
 
     @classmethod
     async def open(
@@ -301,7 +319,7 @@ class PostgresStore(PostgresShards):
             )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise ConfigurationError(f"cannot open the database at {shown(url)}: {exc}") from None
-        return cls(pool)
+        return cls(pool, url)
 
     async def schema_version(self) -> int:
         """The highest migration applied."""
@@ -326,6 +344,18 @@ class PostgresStore(PostgresShards):
     async def ping(self) -> None:
         """Raise unless the database answers."""
         await self._pool.fetchval("SELECT 1")
+
+    async def notify(self, event: str, job_id: str) -> None:
+        """NOTIFY every listening replica of `event` about the job (channel `veo_jobs`)."""
+        await self._pool.execute(
+            "SELECT pg_notify($1, $2)", job_events.CHANNEL, job_events.payload(event, job_id)
+        )
+
+    async def listen(self, on_notice: Callable[[str, str], None]) -> job_events.PostgresListener:
+        """LISTEN for job events on a connection of its own (see `storage.listen`)."""
+        listener = job_events.PostgresListener(self._url, on_notice)
+        await listener.start()
+        return listener
 
     # --- jobs ---------------------------------------------------------------------------
 
@@ -737,7 +767,8 @@ class PostgresStore(PostgresShards):
         # to its likely completion first (see `Job.likely_done_at`), in the order returned.
         rows = await self._pool.fetch(
             f"""WITH due AS (
-                    SELECT id, COALESCE(likely_done_at, due_at) AS rank FROM jobs
+                    SELECT id, COALESCE(likely_done_at, due_at) AS rank,
+                           leased_by AS previous FROM jobs
                     WHERE {ACTIVE_AS_INDEXED}
                       AND due_at <= $1 AND platform = ANY($2::text[])
                       AND NOT (id = ANY($3::text[]))
@@ -746,7 +777,7 @@ class PostgresStore(PostgresShards):
                     FOR UPDATE SKIP LOCKED)
                 UPDATE jobs SET due_at = $5, leased_by = $7, version = version + 1
                 FROM due WHERE jobs.id = due.id
-                RETURNING jobs.*, due.rank AS claim_rank""",  # noqa: S608 - fixed words
+                RETURNING jobs.*, due.rank AS claim_rank, due.previous""",  # noqa: S608 - fixed words
             now,
             plats,
             list(exclude),
@@ -755,7 +786,26 @@ class PostgresStore(PostgresShards):
             owner,
             holder,
         )
-        return [_record_to_job(row) for row in sorted(rows, key=lambda row: row["claim_rank"])]
+        ordered = sorted(rows, key=lambda row: row["claim_rank"])
+        return [_claimed(_record_to_job(row), row["previous"], holder) for row in ordered]
+
+    async def renew_leases(
+        self, job_ids: Collection[str], *, holder: str, until: float
+    ) -> list[str]:
+        """Extend to `until` the leases `holder` still holds on these active jobs (its
+        heartbeat while it steps them), changing no version; the ids it still holds."""
+        if not job_ids:
+            return []
+        rows = await self._pool.fetch(
+            """UPDATE jobs SET due_at = GREATEST(due_at, $1)
+               WHERE id = ANY($2::text[]) AND leased_by = $3 AND state = ANY($4::text[])
+               RETURNING id""",
+            until,
+            list(job_ids),
+            holder,
+            _ACTIVE,
+        )
+        return sorted(str(row["id"]) for row in rows)
 
     async def reserve_requests(
         self,
@@ -846,10 +896,11 @@ class PostgresStore(PostgresShards):
         platforms: Collection[str],
         holders: Collection[str] = (),
         owner: str | None = None,
+        unheld: bool = False,
     ) -> int:
         """Make due now the active jobs of these platforms owned by `owner` that are not due
-        yet and whose lease is held by one of `holders` (dead workers) or by nobody known;
-        return how many."""
+        yet and whose lease is held by one of `holders` (dead workers), and with `unheld`
+        those that name no holder; return how many."""
         plats = list(platforms)
         if not plats:
             return 0
@@ -857,12 +908,13 @@ class PostgresStore(PostgresShards):
             """UPDATE jobs SET due_at = $1, version = version + 1
                WHERE state = ANY($2::text[]) AND platform = ANY($3::text[])
                  AND owner IS NOT DISTINCT FROM $4 AND due_at > $1
-                 AND (leased_by IS NULL OR leased_by = ANY($5::text[]))""",
+                 AND (leased_by = ANY($5::text[]) OR ($6 AND leased_by IS NULL))""",
             now,
             _ACTIVE,
             plats,
             owner,
             list(holders),
+            unheld,
         )
         return _affected(status)
 

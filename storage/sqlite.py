@@ -15,7 +15,15 @@ import os
 import re
 import secrets
 import sqlite3
-from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Collection,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from importlib import resources
@@ -47,7 +55,7 @@ from bot.models import (
 )
 from bot.ports import LedgerAction
 from bot.refs import load_refs
-from storage._keys import user_pattern
+from storage._keys import as_schedule, user_pattern
 from storage._shards_sqlite import SqliteShards
 
 BUSY_TIMEOUT_MS = 5000
@@ -103,6 +111,7 @@ _COLUMNS: dict[str, tuple[str, Any]] = {
     "owner": ("owner", str),
     "owner_until": ("owner_until", float),
     "likely_done_at": ("likely_done_at", float),
+    "leased_by": ("leased_by", str),
 }
 
 
@@ -254,13 +263,27 @@ def _row_to_rule(row: sqlite3.Row) -> ChannelRule:
 def _assignments(changes: dict[str, object]) -> tuple[list[str], list[object]]:
     sets: list[str] = []
     params: list[object] = []
-    for name, value in changes.items():
+    for name, value in as_schedule(changes).items():
         if name not in _COLUMNS:
             raise ValueError(f"job field {name!r} cannot be changed")
         column, encode = _COLUMNS[name]
         sets.append(f"{column} = ?")
         params.append(None if value is None else encode(value))
     return sets, params
+
+
+class _NotListening:
+    """What `SqliteStore.listen` returns: nothing to stop."""
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+
+def _claimed(job: Job, previous: str | None, holder: str | None) -> Job:
+    """A job a claim leased: with the worker whose lease ran out, when it was another's."""
+    if previous is None or previous == holder:
+        return job
+    return replace(job, lease_taken_from=previous)
 
 
 # The moment a job first reaches each of these states, kept for the model's completion times.
@@ -416,6 +439,13 @@ class SqliteStore(SqliteShards):
         """Raise unless the database answers."""
         async with self._reader.execute("SELECT 1") as cur:
             await cur.fetchone()
+
+    async def notify(self, event: str, job_id: str) -> None:
+        """Nothing: one server process uses an SQLite file, and wakes its scheduler itself."""
+
+    async def listen(self, on_notice: Callable[[str, str], None]) -> _NotListening:
+        """Nothing to hear: no other server process shares an SQLite file."""
+        return _NotListening()
 
     # --- jobs ---------------------------------------------------------------------------
 
@@ -823,14 +853,15 @@ class SqliteStore(SqliteShards):
         skip, skipped = _excluding(exclude)
         async with self._transaction() as db:
             async with db.execute(
-                f"""SELECT id FROM jobs
+                f"""SELECT id, leased_by FROM jobs
                     WHERE {ACTIVE_AS_INDEXED}
                       AND due_at <= ? AND platform IN ({_placeholders(plats)}){skip}
                       AND owner IS ?
                     ORDER BY COALESCE(likely_done_at, due_at), due_at LIMIT ?""",  # noqa: S608
                 (now, *plats, *skipped, owner, limit),
             ) as cur:
-                ids = [row["id"] for row in await cur.fetchall()]
+                previous = {row["id"]: row["leased_by"] for row in await cur.fetchall()}
+            ids = list(previous)
             if not ids:
                 return []
             await db.execute(
@@ -843,7 +874,28 @@ class SqliteStore(SqliteShards):
                 ids,
             ) as cur:
                 claimed = {row["id"]: _row_to_job(row) for row in await cur.fetchall()}
-            return [claimed[job_id] for job_id in ids]  # closest to completion first
+        # Closest to completion first, each naming whose lease it took over.
+        return [_claimed(claimed[job_id], previous[job_id], holder) for job_id in ids]
+
+    async def renew_leases(
+        self, job_ids: Collection[str], *, holder: str, until: float
+    ) -> list[str]:
+        """Extend to `until` the leases `holder` still holds on these active jobs (its
+        heartbeat while it steps them), changing no version; the ids it still holds."""
+        ids = list(job_ids)
+        if not ids:
+            return []
+        async with (
+            self._transaction() as db,
+            db.execute(
+                f"""UPDATE jobs SET due_at = MAX(due_at, ?)
+                    WHERE id IN ({_placeholders(ids)}) AND leased_by = ?
+                      AND state IN ({_placeholders(_ACTIVE)})
+                    RETURNING id""",  # noqa: S608 - placeholders only
+                (until, *ids, holder, *_ACTIVE),
+            ) as cur,
+        ):
+            return sorted(str(row[0]) for row in await cur.fetchall())
 
     async def next_due_at(
         self,
@@ -888,10 +940,11 @@ class SqliteStore(SqliteShards):
         platforms: Collection[str],
         holders: Collection[str] = (),
         owner: str | None = None,
+        unheld: bool = False,
     ) -> int:
         """Make due now the active jobs of these platforms owned by `owner` that are not due
-        yet and whose lease is held by one of `holders` (dead workers) or by nobody known;
-        return how many."""
+        yet and whose lease is held by one of `holders` (dead workers), and with `unheld`
+        those that name no holder; return how many."""
         plats = list(platforms)
         if not plats:
             return 0
@@ -902,9 +955,9 @@ class SqliteStore(SqliteShards):
                     WHERE state IN ({_placeholders(_ACTIVE)})
                       AND platform IN ({_placeholders(plats)}) AND owner IS ?
                       AND due_at > ?
-                      AND (leased_by IS NULL
-                           OR leased_by IN ({_placeholders(dead) if dead else "NULL"}))""",  # noqa: S608 - placeholders only
-                (now, *_ACTIVE, *plats, owner, now, *dead),
+                      AND (leased_by IN ({_placeholders(dead) if dead else "NULL"})
+                           OR (? AND leased_by IS NULL))""",  # noqa: S608 - placeholders only
+                (now, *_ACTIVE, *plats, owner, now, *dead, unheld),
             )
             return cur.rowcount
 

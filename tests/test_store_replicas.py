@@ -164,13 +164,21 @@ async def test_a_starting_process_takes_only_leases_of_dead_workers(
     await any_store.claim_due(
         now=NOW, lease_s=300, limit=1, platforms=["chat"], exclude=["alive", "old"], holder="D"
     )
-    # "old" was leased by a version that recorded no holder.
-    await any_store.claim_due(now=NOW, lease_s=300, limit=1, platforms=["chat"])
+    # "old" has a schedule (its next poll), not a lease: it stays as planned.
+    [old] = await any_store.claim_due(now=NOW, lease_s=300, limit=1, platforms=["chat"])
+    await any_store.update("old", version=old.version, now=NOW, due_at=NOW + 300)
     assert await any_store.lease_holders(now=NOW + 1, platforms=["chat"]) == ["D", "L"]
     assert await any_store.lease_holders(now=NOW + 301, platforms=["chat"]) == []
-    assert await any_store.reschedule_active(now=NOW + 1, platforms=["chat"], holders=["D"]) == 2
-    due = await any_store.claim_due(now=NOW + 1, lease_s=30, limit=10, platforms=["chat"])
-    assert sorted(j.id for j in due) == ["dead", "old"]
+    assert await any_store.reschedule_active(now=NOW + 1, platforms=["chat"], holders=["D"]) == 1
+    due = await any_store.claim_due(
+        now=NOW + 1, lease_s=30, limit=10, platforms=["chat"], holder="N"
+    )
+    assert [(j.id, j.lease_taken_from) for j in due] == [("dead", "D")]
+    # A starting process looks at once at what names no holder (a database from before
+    # holders were recorded has its leases so).
+    assert await any_store.reschedule_active(now=NOW + 2, platforms=["chat"], unheld=True) == 1
+    [old_again] = await any_store.claim_due(now=NOW + 2, lease_s=30, limit=10, platforms=["chat"])
+    assert old_again.id == "old"
     # The live worker's lease stays its own until it runs out.
     alive = await any_store.get_job("alive")
     assert alive is not None and alive.due_at == NOW + 300 and alive.leased_by == "L"

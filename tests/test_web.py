@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from pathlib import Path
 
 import httpx
@@ -36,7 +38,10 @@ async def test_healthz_reports_the_database(settings: Settings) -> None:
         async with httpx.AsyncClient() as client:
             response = await client.get(f"http://127.0.0.1:{port}/healthz")
         assert response.status_code == 200
-        assert response.json() == {"database": "ok", "status": "ok"}
+        report = response.json()
+        assert report == {"database": "ok", "worker": report["worker"], "status": "ok"}
+        host, pid, _token = str(report["worker"]).split(":")
+        assert (host, pid) == (socket.gethostname(), str(os.getpid()))
     finally:
         stop.set()
         await asyncio.wait_for(server, 10)
