@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 DEMO_STATE := .demo-state
 
-.PHONY: install demo test test-postgres test-replicas lint typecheck pytest bench clean
+.PHONY: install demo test test-postgres test-replicas lint typecheck pytest bench clean messages
 
 install: $(STAMP)
 
@@ -44,6 +44,25 @@ test-postgres: install
 # on Discord and Slack, one replica SIGKILLed and restarted (`make test` runs it with fewer).
 test-replicas: install
 	VEO_TEST_REPLICA_JOBS=1000 VEO_TEST_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -p no:randomly -s tests/test_replicas_proof.py
+
+# The message catalogs: every sentence in `_()`, `ngettext()`, `N_()` and `pgettext()` under bot/
+# and adapters/ into bot/locale/messages.pot, then merged into each language's .po (new
+# sentences arrive untranslated, changed ones fuzzy). See README "Languages".
+LANGUAGES := de fr es pt_BR ja
+messages: install
+	$(BIN)/pybabel -q extract -F babel.cfg --no-location --sort-output --no-wrap \
+	  -k NC_:1c,2 --add-comments=Translators: \
+	  --project=veo-bot --copyright-holder=veo-bot -o bot/locale/messages.pot.new bot adapters
+	@# Only the creation date changed: keep the old file, so that merges see no change.
+	@if [ -f bot/locale/messages.pot ] && diff -q -I '^"POT-Creation-Date:' \
+	    bot/locale/messages.pot bot/locale/messages.pot.new >/dev/null; then \
+	  rm bot/locale/messages.pot.new; \
+	else mv bot/locale/messages.pot.new bot/locale/messages.pot; fi
+	for lang in $(LANGUAGES); do \
+	  $(BIN)/pybabel -q update --init-missing --no-wrap --ignore-obsolete \
+	    --ignore-pot-creation-date -i bot/locale/messages.pot -d bot/locale -D messages -l $$lang \
+	    || exit 1; \
+	done
 
 bench: install
 	$(BIN)/python -m bench

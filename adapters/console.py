@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from bot import texts
+from bot import i18n, texts
+from bot.i18n import _
 from bot.models import Job, JobState, Origin, ResultLink
 from bot.refs import ConsoleRefs
 
@@ -43,11 +44,11 @@ def result_path(job: Job) -> Path:
 
 def _describe(job: Job) -> str:
     req = job.request
-    parts = [f"{job.model}", f"{req.duration_s} s", f"{req.aspect_ratio}"]
+    parts = [f"{job.model}", i18n.seconds(req.duration_s or 0), f"{req.aspect_ratio}"]
     if req.seed is not None:
-        parts.append(f"seed {req.seed}")
+        parts.append(_("seed {seed}").format(seed=req.seed))
     if req.first_frame is not None:
-        parts.append("from image" if req.last_frame is None else "first+last frame")
+        parts.append(_("from image") if req.last_frame is None else _("first+last frame"))
     return ", ".join(parts)
 
 
@@ -86,7 +87,7 @@ class ConsoleSurface:
         notes = [
             note
             for note in (
-                texts.queue_place(job) if job.state is JobState.QUEUED else job.queue_note,
+                texts.queue_place(job) if job.state is JobState.QUEUED else texts.queue_note(job),
                 texts.usual_time(job),
             )
             if note is not None
@@ -115,7 +116,11 @@ class ConsoleSurface:
         dest = result_path(job)
         await asyncio.to_thread(_place, video, dest)
         self._last_step.pop(job.id, None)
-        self._line(f"job {job.id}: done" + (f" ({notice})" if notice else ""))
+        self._line(
+            _("job {job}: done ({notice})").format(job=job.id, notice=notice)
+            if notice
+            else _("job {job}: done").format(job=job.id)
+        )
         return ConsoleRefs(path=str(dest))
 
     async def deliver_link(self, job: Job, link: ResultLink, *, notice: str | None) -> ConsoleRefs:
@@ -123,7 +128,7 @@ class ConsoleSurface:
         # A terminal has no upload limit, so this is never called by the core; kept for the
         # contract.
         self._last_step.pop(job.id, None)
-        self._line(f"job {job.id}: done, at {link.url}")
+        self._line(_("job {job}: done, at {url}").format(job=job.id, url=link.url))
         return ConsoleRefs(url=link.url)
 
     async def deliver_privately(

@@ -20,6 +20,7 @@ from typing import Literal
 from bot import moderation, money, quota, usage_chart
 from bot.clock import Clock
 from bot.errors import InvalidRequest
+from bot.i18n import _
 from bot.models import Actor, Authority, Job, QuotaLimits, UsageRow
 from bot.ports import Store
 from bot.quota import period_at
@@ -271,12 +272,12 @@ class AdminActions:
         and their rows are kept apart from the operator's, the tighter applying. Money limits
         (`daily_usd`, `monthly_usd`) are US dollars as typed, 0 meaning no money limit."""
         if subject.scope not in ("user", "workspace"):
-            raise InvalidRequest("Limits are set for a user or a workspace.")
+            raise InvalidRequest(_("Limits are set for a user or a workspace."))
         if subject.scope == "user" and (monthly_s is not None or monthly_usd is not None):
-            raise InvalidRequest("The monthly limit belongs to a workspace, not a user.")
+            raise InvalidRequest(_("The monthly limit belongs to a workspace, not a user."))
         given = (daily_s, concurrent, monthly_s, daily_usd, monthly_usd)
         if all(value is None for value in given):
-            raise InvalidRequest("Give at least one limit to set.")
+            raise InvalidRequest(_("Give at least one limit to set."))
         quota.check_limit_values(daily_s=daily_s, concurrent=concurrent, monthly_s=monthly_s)
         daily_micro = None if daily_usd is None else money.parse_usd("daily-usd", daily_usd)
         monthly_micro = None if monthly_usd is None else money.parse_usd("monthly-usd", monthly_usd)
@@ -321,7 +322,7 @@ class AdminActions:
         shell access) may reset anyone."""
         if actor.user_key is not None and actor.user_key == user_key:
             raise InvalidRequest(
-                "Nobody resets their own day: ask another admin, or the bot's operator."
+                _("Nobody resets their own day: ask another admin, or the bot's operator.")
             )
         now = self.clock.now()
         await self.store.reset_day(user_key, period_at(now).day, now=now)

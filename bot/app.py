@@ -22,6 +22,7 @@ from bot.catalog import Catalog
 from bot.clock import Clock, SystemClock
 from bot.config import ServiceConfig
 from bot.errors import ConfigurationError, InvalidRequest
+from bot.i18n import _
 from bot.jobs import JobService
 from bot.links import MediaLinks
 from bot.live_models import LiveModels
@@ -178,7 +179,7 @@ def check_default_model(catalog: Catalog, provider: str, model: str | None) -> N
 
 def missing_chat_config() -> str:
     """What to set when no chat platform is configured, for `veo-bot run` to say."""
-    return (
+    return _(
         "No chat platform is configured, so there is nothing to serve.\n"
         "  Discord: set DISCORD_TOKEN.\n"
         "  Slack:   set SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET (HTTP events at /slack/events)"
@@ -197,7 +198,9 @@ def build_chat_adapters(settings: Settings, platforms: list[str]) -> list[ChatAd
         except ModuleNotFoundError as exc:
             if exc.name != f"adapters.{platform}":
                 raise
-            return f"{platform} is configured, but this build of veo-bot has no adapter for it."
+            return _(
+                "{platform} is configured, but this build of veo-bot has no adapter for it."
+            ).format(platform=platform)
         adapters.append(module.create_adapter(settings))
     return adapters
 

@@ -11,8 +11,9 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from bot import money
+from bot import i18n, money
 from bot.errors import InvalidRequest
+from bot.i18n import _, ngettext
 from bot.models import GenerationRequest
 from bot.variants import MAX_TAKES, count_out_of_range
 
@@ -44,7 +45,10 @@ def frame_size(resolution: str, aspect_ratio: str) -> tuple[int, int]:
         return _FRAME_SIZES[resolution][aspect_ratio]
     except KeyError:
         raise InvalidRequest(
-            f"There is no frame size for {resolution} at {aspect_ratio}.", field="resolution"
+            _("There is no frame size for {resolution} at {aspect_ratio}.").format(
+                resolution=resolution, aspect_ratio=aspect_ratio
+            ),
+            field="resolution",
         ) from None
 
 
@@ -67,10 +71,10 @@ class DurationRule:
     def phrase(self) -> str:
         """The condition in words, for refusals ("from an image", "at 1080p")."""
         if self.when == "image":
-            return "from an image"
+            return _("from an image")
         if self.when == "references":
-            return "with reference images"
-        return f"at {self.when}"
+            return _("with reference images")
+        return _("at {resolution}").format(resolution=self.when)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,12 +171,16 @@ class ModelSpec:
 def _seconds(values: Sequence[int]) -> str:
     items = [str(v) for v in values]
     if len(items) > 2 and list(values) == list(range(values[0], values[-1] + 1)):
-        return f"{items[0]} to {items[-1]} seconds"
-    return (", ".join(items[:-1]) + " or " + items[-1] if len(items) > 1 else items[0]) + " seconds"
+        return _("{first} to {last} seconds").format(first=items[0], last=items[-1])
+    return ngettext("{seconds} second", "{seconds} seconds", values[-1] if values else 0).format(
+        seconds=_choices(items)
+    )
 
 
 def _choices(values: Sequence[str]) -> str:
-    return ", ".join(values[:-1]) + " or " + values[-1] if len(values) > 1 else values[0]
+    if len(values) < 2:
+        return values[0]
+    return _("{choices} or {last}").format(choices=", ".join(values[:-1]), last=values[-1])
 
 
 class Catalog:
@@ -231,15 +239,18 @@ class Catalog:
         every = self.models(provider, retired=True)
         if not every:
             raise InvalidRequest(
-                f"There is no provider called {provider!r}. "
-                f"Pick one of: {_choices(self.providers())}.",
+                _("There is no provider called {typed}. Pick one of: {choices}.").format(
+                    typed=repr(provider), choices=_choices(self.providers())
+                ),
                 field="provider",
             )
         live = [m for m in every if not m.retired]
         if not live:
             gone = next((m for m in every if m.default), every[0])
             raise InvalidRequest(
-                f"{provider} has no model in service any more: {self.retirement(gone)}",
+                _("{provider} has no model in service any more: {retirement}").format(
+                    provider=provider, retirement=self.retirement(gone)
+                ),
                 field="provider",
             )
         return next((m for m in live if m.default), live[0])
@@ -254,7 +265,9 @@ class Catalog:
             if not self.models(provider, retired=True):
                 self.default_model(provider)  # raises the unknown-provider message
             raise InvalidRequest(
-                f"{provider} has no model called {model!r}. Pick one of: {_choices(known)}.",
+                _("{provider} has no model called {typed}. Pick one of: {choices}.").format(
+                    provider=provider, typed=repr(model), choices=_choices(known)
+                ),
                 field="model",
             )
         if spec.retired:
@@ -264,11 +277,22 @@ class Catalog:
     def retirement(self, spec: ModelSpec) -> str:
         """One sentence: when the model went, and what to use instead. For a model the
         catalog still thinks live (its provider said it is gone) the date is left out."""
-        by = f" by {spec.retired_by}" if spec.retired_by else ""
-        on = f" on {spec.retired_on}" if spec.retired_on else ""
         instead = self.replacement_for(spec)
-        advice = f"use {instead} instead" if instead else "pick another provider's model"
-        return f"{spec.label} ({spec.id}) was retired{by}{on}; {advice}."
+        advice = (
+            _("use {model} instead").format(model=instead)
+            if instead
+            else _("pick another provider's model")
+        )
+        by, on = spec.retired_by, spec.retired_on
+        if by and on:
+            sentence = _("{label} ({model}) was retired by {by} on {on}; {advice}.")
+        elif by:
+            sentence = _("{label} ({model}) was retired by {by}; {advice}.")
+        elif on:
+            sentence = _("{label} ({model}) was retired on {on}; {advice}.")
+        else:
+            sentence = _("{label} ({model}) was retired; {advice}.")
+        return sentence.format(label=spec.label, model=spec.id, by=by, on=on, advice=advice)
 
     def replacement_for(self, spec: ModelSpec) -> str | None:
         """What to use instead of a model: its own replacement, else its provider's live
@@ -288,54 +312,85 @@ class Catalog:
         prompt = request.prompt.strip()
         if not prompt:
             raise InvalidRequest(
-                "Write a prompt: describe what should happen in the video.", field="prompt"
+                _("Write a prompt: describe what should happen in the video."), field="prompt"
             )
         if len(prompt) > spec.max_prompt_chars:
             raise InvalidRequest(
-                f"The prompt is {len(prompt):,} characters long; {name} takes at most "
-                f"{spec.max_prompt_chars:,}. Shorten it and try again.",
+                _(
+                    "The prompt is {length} characters long; {name} takes at most {most}. "
+                    "Shorten it and try again."
+                ).format(
+                    length=i18n.whole(len(prompt)),
+                    name=name,
+                    most=i18n.whole(spec.max_prompt_chars),
+                ),
                 field="prompt",
             )
         aspect = request.aspect_ratio or spec.default_aspect_ratio
         if aspect not in spec.aspect_ratios:
             raise InvalidRequest(
-                f"{name} makes videos in {_choices(spec.aspect_ratios)}, not {aspect}.",
+                _("{name} makes videos in {choices}, not {aspect}.").format(
+                    name=name, choices=_choices(spec.aspect_ratios), aspect=aspect
+                ),
                 field="aspect_ratio",
             )
         resolution = request.resolution or spec.resolution
         if resolution not in spec.resolutions:
             raise InvalidRequest(
-                f"{name} renders at {_choices(spec.resolutions)}, not {resolution}.",
+                _("{name} renders at {choices}, not {resolution}.").format(
+                    name=name, choices=_choices(spec.resolutions), resolution=resolution
+                ),
                 field="resolution",
             )
         has_image = request.first_frame is not None or request.last_frame is not None
         if request.first_frame is not None and not spec.takes(InputKind.FIRST_FRAME):
             raise InvalidRequest(
-                f"{name} makes videos from text only. Remove the image, or pick a model "
-                f"that animates images: {_choices(self._image_models(provider))}.",
+                _(
+                    "{name} makes videos from text only. Remove the image, or pick a model "
+                    "that animates images: {choices}."
+                ).format(name=name, choices=_choices(self._image_models(provider))),
                 field="image",
             )
         if request.last_frame is not None and not spec.takes(InputKind.LAST_FRAME):
             raise InvalidRequest(
-                f"{name} does not take a last frame. Remove it, or pick a model that does.",
+                _(
+                    "{name} does not take a last frame. Remove it, or pick a model that does."
+                ).format(name=name),
                 field="end_image",
             )
         if request.reference_images:
             if not spec.takes(InputKind.REFERENCES):
-                raise InvalidRequest(f"{name} does not take reference images.", field="references")
+                raise InvalidRequest(
+                    _("{name} does not take reference images.").format(name=name),
+                    field="references",
+                )
             count = len(request.reference_images)
             if not spec.min_references <= count <= spec.max_references:
                 raise InvalidRequest(
-                    f"{name} takes {spec.min_references} to {spec.max_references} reference "
-                    f"images, not {count}.",
+                    _(
+                        "{name} takes {min_references} to {max_references} reference images, not "
+                        "{count}."
+                    ).format(
+                        name=name,
+                        min_references=spec.min_references,
+                        max_references=spec.max_references,
+                        count=count,
+                    ),
                     field="references",
                 )
         if request.source_video is not None and not spec.takes(InputKind.VIDEO):
-            raise InvalidRequest(f"{name} cannot extend a video.", field="video")
+            raise InvalidRequest(
+                _("{name} cannot extend a video.").format(name=name), field="video"
+            )
         if spec.requires_image and not has_image:
-            raise InvalidRequest(f"{name} animates an image: attach a first frame.", field="image")
+            raise InvalidRequest(
+                _("{name} animates an image: attach a first frame.").format(name=name),
+                field="image",
+            )
         if not has_image and not request.reference_images and not spec.takes(InputKind.TEXT):
-            raise InvalidRequest(f"{name} needs an image to animate.", field="image")
+            raise InvalidRequest(
+                _("{name} needs an image to animate.").format(name=name), field="image"
+            )
         allowed, narrowing = spec.durations_for(
             resolution=resolution,
             has_image=has_image,
@@ -347,31 +402,46 @@ class Catalog:
             duration = request.duration_s
         if duration not in allowed:
             condition = " ".join(rule.phrase for rule in narrowing)
+            sentence = (
+                _("{name} makes videos {condition} of {durations}, not {duration}.")
+                if condition
+                else _("{name} makes videos of {durations}, not {duration}.")
+            )
             raise InvalidRequest(
-                f"{name} makes videos{' ' + condition if condition else ''} of "
-                f"{_seconds(allowed)}, not {duration}.",
+                sentence.format(
+                    name=name, condition=condition, durations=_seconds(allowed), duration=duration
+                ),
                 field="duration",
             )
         if request.negative_prompt and not spec.negative_prompt:
             raise InvalidRequest(
-                f"{name} does not take a negative prompt.", field="negative_prompt"
+                _("{name} does not take a negative prompt.").format(name=name),
+                field="negative_prompt",
             )
         if request.negative_prompt and len(request.negative_prompt) > spec.max_prompt_chars:
             raise InvalidRequest(
-                f"The negative prompt is longer than the {spec.max_prompt_chars:,} "
-                f"characters {name} takes.",
+                _("The negative prompt is longer than the {most} characters {name} takes.").format(
+                    most=i18n.whole(spec.max_prompt_chars), name=name
+                ),
                 field="negative_prompt",
             )
         if request.audio and not spec.audio:
-            raise InvalidRequest(f"{name} does not make sound; turn audio off.", field="audio")
+            raise InvalidRequest(
+                _("{name} does not make sound; turn audio off.").format(name=name), field="audio"
+            )
         if not 1 <= request.count <= MAX_TAKES:
             raise InvalidRequest(count_out_of_range(request.count), field="count")
         seed = request.seed
         if seed is not None and not spec.seed:
-            raise InvalidRequest(f"{name} does not take a seed; leave it out.", field="seed")
+            raise InvalidRequest(
+                _("{name} does not take a seed; leave it out.").format(name=name), field="seed"
+            )
         if seed is not None and not 0 <= seed <= MAX_SEED:
             raise InvalidRequest(
-                f"The seed must be a whole number from 0 to {MAX_SEED}.", field="seed"
+                _("The seed must be a whole number from 0 to {max_seed}.").format(
+                    max_seed=MAX_SEED
+                ),
+                field="seed",
             )
         if seed is None and spec.seed:
             seed = secrets.randbelow(MAX_SEED + 1)

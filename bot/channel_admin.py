@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
+from bot import i18n
 from bot.catalog import Catalog, ModelSpec
 from bot.channels import (
     EVERY_CHANNEL,
@@ -24,6 +25,7 @@ from bot.channels import (
 )
 from bot.clock import Clock
 from bot.errors import InvalidRequest
+from bot.i18n import _
 from bot.models import Actor, Authority
 from bot.ports import Store
 from bot.quota import period_at
@@ -128,7 +130,7 @@ class ChannelActions:
     @staticmethod
     def _check_authority(actor: Actor, workspace_key: str) -> None:
         if actor.authority is Authority.WORKSPACE_ADMIN and actor.workspace_key != workspace_key:
-            raise InvalidRequest("You can change the channel rules of your own workspace only.")
+            raise InvalidRequest(_("You can change the channel rules of your own workspace only."))
 
     async def listing(self, workspace_key: str) -> ChannelList:
         """Every rule of the workspace."""
@@ -183,7 +185,7 @@ class ChannelActions:
         self._check_authority(actor, workspace_key)
         if all(value is None for value in (model, aspect, private, daily_s, people)):
             raise InvalidRequest(
-                "Give at least one setting: model, aspect, private, daily or people."
+                _("Give at least one setting: model, aspect, private, daily or people.")
             )
         changes: dict[str, object] = {}
         rules = await self._rules(workspace_key)
@@ -195,8 +197,10 @@ class ChannelActions:
             kept = in_force.aspect_ratio if aspect is None else None
             if kept is not None and kept not in spec.aspect_ratios:
                 raise InvalidRequest(
-                    f"{spec.label} does not make {kept} videos, this channel's aspect ratio: "
-                    "set an aspect it offers at the same time, or reset aspect first.",
+                    _(
+                        "{label} does not make {kept} videos, this channel's aspect ratio: set "
+                        "an aspect it offers at the same time, or reset aspect first."
+                    ).format(label=spec.label, kept=kept),
                     field="aspect_ratio",
                 )
         if aspect is not None:
@@ -204,7 +208,10 @@ class ChannelActions:
             if aspect not in spec.aspect_ratios:
                 offered = ", ".join(spec.aspect_ratios)
                 raise InvalidRequest(
-                    f"{spec.label} makes videos in {offered}, not {aspect}.", field="aspect_ratio"
+                    _("{label} makes videos in {offered}, not {aspect}.").format(
+                        label=spec.label, offered=offered, aspect=aspect
+                    ),
+                    field="aspect_ratio",
                 )
             changes["aspect_ratio"] = aspect
         if private is not None:
@@ -212,15 +219,18 @@ class ChannelActions:
         if daily_s is not None:
             if not budget_value_ok(daily_s):
                 raise InvalidRequest(
-                    f"daily must be a number from 0 to {MAX_CHANNEL_DAILY_S:,} seconds, "
-                    f"not {daily_s:g}."
+                    _("{name} must be a number from 0 to {most} seconds, not {typed}.").format(
+                        name="daily", most=i18n.whole(MAX_CHANNEL_DAILY_S), typed=f"{daily_s:g}"
+                    )
                 )
             changes["daily_s"] = float(daily_s)
         if people is not None:
             people = people.strip().lower()
             if people not in PERSON_GENERATION:
                 raise InvalidRequest(
-                    f"people takes {', '.join(PERSON_GENERATION)}, not {people!r}."
+                    _("{name} takes {choices}, not {typed}.").format(
+                        name="people", choices=", ".join(PERSON_GENERATION), typed=repr(people)
+                    )
                 )
             changes["person_generation"] = people
         rule = await self.store.set_channel_rule(
@@ -237,8 +247,9 @@ class ChannelActions:
         unknown = [name for name in settings if name not in SETTINGS]
         if unknown:
             raise InvalidRequest(
-                f"There is no channel setting called {unknown[0]!r}. "
-                f"Reset one of: {', '.join(SETTINGS)}."
+                _("There is no channel setting called {typed}. Reset one of: {choices}.").format(
+                    typed=repr(unknown[0]), choices=", ".join(SETTINGS)
+                )
             )
         if not settings:
             changed = await self.store.clear_channel_rule(workspace_key, channel_id)
@@ -265,7 +276,11 @@ class ChannelActions:
         if not (slash and provider in self.providers):
             provider, model = self.default_provider, typed
         if provider not in self.providers:
-            raise InvalidRequest(f"The provider {provider!r} is not set up on this bot.")
+            raise InvalidRequest(
+                _("The provider {provider} is not set up on this bot.").format(
+                    provider=repr(provider)
+                )
+            )
         return self.catalog.get(provider, model)
 
     def _model_in_force(self, rule: ChannelRule) -> ModelSpec:

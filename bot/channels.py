@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Protocol
 
+from bot.i18n import _, ngettext
 from bot.models import GenerationRequest
 
 # The channel id of the row that speaks for every channel of the workspace.
@@ -177,8 +178,13 @@ def named_channels(ids: Sequence[str], markup: Channels) -> str:
     """Channels in words: "#a, #b and 3 more"."""
     named = [markup.channel(channel_id) for channel_id in ids[:_NAMED]]
     if len(ids) > _NAMED:
-        named.append(f"{len(ids) - _NAMED} more")
-    return ", ".join(named[:-1]) + " and " + named[-1] if len(named) > 1 else named[0]
+        more = len(ids) - _NAMED
+        return ngettext("{channels} and {more} more", "{channels} and {more} more", more).format(
+            channels=", ".join(named), more=more
+        )
+    if len(named) < 2:
+        return named[0]
+    return _("{items} and {last}").format(items=", ".join(named[:-1]), last=named[-1])
 
 
 class _ChatChannels:
@@ -195,11 +201,17 @@ def channel_closed(rules: ChannelRules) -> str:
     if rules.closed_by_default:
         opened = rules.opened()
         if not opened:
-            return "/veo is switched off in every channel here."
-        return f"/veo does not work in this channel. Use it in {named_channels(opened, chat)}."
+            return _("/veo is switched off in every channel here.")
+        return _("/veo does not work in this channel. Use it in {channels}.").format(
+            channels=named_channels(opened, chat)
+        )
     closed = rules.closed()
-    others = f" except {named_channels(closed, chat)}" if closed else ""
-    return f"/veo does not work in this channel. It works in every other channel here{others}."
+    if not closed:
+        return _("/veo does not work in this channel. It works in every other channel here.")
+    return _(
+        "/veo does not work in this channel. It works in every other channel here except "
+        "{channels}."
+    ).format(channels=named_channels(closed, chat))
 
 
 def budget_value_ok(value: float) -> bool:

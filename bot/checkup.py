@@ -8,9 +8,10 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
-from bot import money
+from bot import i18n, money
 from bot.catalog import Catalog, ModelSpec
 from bot.errors import InvalidRequest
+from bot.i18n import _
 from bot.models import ProviderHealth
 from bot.ports import VideoProvider
 
@@ -21,15 +22,18 @@ def _price(spec: ModelSpec) -> str:
     """The price per second as the catalog has it, with sound when priced apart."""
     silent = money.price_per_s(spec.price_usd_per_s)
     if silent is None:
-        return "price unknown"
+        return _("price unknown")
     sound = money.price_per_s(spec.price_usd_per_s_audio)
-    with_sound = f" ({money.fmt_usd(money.to_micro(sound))} with sound)" if sound else ""
+    price = _("{price}/s").format(price=money.fmt_usd(money.to_micro(silent)))
+    if sound:
+        price = _("{price} ({with_sound} with sound)").format(
+            price=price, with_sound=money.fmt_usd(money.to_micro(sound))
+        )
     apart = ", ".join(
         f"{res} {money.fmt_usd(money.to_micro(Decimal(str(price))))}"
-        for res, price, _ in spec.resolution_prices
+        for res, price, _sound in spec.resolution_prices
     )
-    others = f" [{apart}]" if apart else ""
-    return f"{money.fmt_usd(money.to_micro(silent))}/s{with_sound}{others}"
+    return f"{price} [{apart}]" if apart else price
 
 
 def model_lines(catalog: Catalog, providers: Iterable[str], *, retired: bool) -> list[str]:
@@ -39,20 +43,47 @@ def model_lines(catalog: Catalog, providers: Iterable[str], *, retired: bool) ->
     for spec in catalog.offered(providers, retired=retired):
         if spec.retired:
             instead = catalog.replacement_for(spec)
+            advice = (
+                _("use {model} instead").format(model=instead)
+                if instead
+                else _("no replacement here")
+            )
+            retired_line = (
+                _("{model} (retired {on} by {by}): {advice}")
+                if spec.retired_by
+                else _("{model} (retired {on}): {advice}")
+            )
             lines.append(
-                f"{spec.provider}/{spec.id} (retired {spec.retired_on}"
-                f"{f' by {spec.retired_by}' if spec.retired_by else ''}): "
-                f"{f'use {instead} instead' if instead else 'no replacement here'}"
+                retired_line.format(
+                    model=f"{spec.provider}/{spec.id}",
+                    on=spec.retired_on,
+                    by=spec.retired_by,
+                    advice=advice,
+                )
             )
             continue
-        inputs = "+".join(sorted(i.value for i in spec.inputs))
-        durations = ",".join(str(d) for d in spec.durations)
-        lines.append(
-            f"{spec.provider}/{spec.id}{' (default)' if spec.default else ''}: "
-            f"{durations} s; {' '.join(spec.aspect_ratios)}; {'/'.join(spec.resolutions)}; "
-            f"inputs {inputs}; prompt <= {spec.max_prompt_chars}; {_price(spec)}"
-            f"{f' [at risk: {spec.at_risk}]' if spec.at_risk else ''}"
+        line = (
+            _(
+                "{model} (default): {durations} s; {aspect_ratios}; {resolutions}; inputs "
+                "{inputs}; prompt <= {prompt_chars}; {price}"
+            )
+            if spec.default
+            else _(
+                "{model}: {durations} s; {aspect_ratios}; {resolutions}; inputs {inputs}; "
+                "prompt <= {prompt_chars}; {price}"
+            )
+        ).format(
+            model=f"{spec.provider}/{spec.id}",
+            durations=",".join(str(d) for d in spec.durations),
+            aspect_ratios=" ".join(spec.aspect_ratios),
+            resolutions="/".join(spec.resolutions),
+            inputs="+".join(sorted(i.value for i in spec.inputs)),
+            prompt_chars=spec.max_prompt_chars,
+            price=_price(spec),
         )
+        if spec.at_risk:
+            line = _("{line} [at risk: {risk}]").format(line=line, risk=spec.at_risk)
+        lines.append(line)
     return lines
 
 
@@ -62,7 +93,11 @@ async def probe(provider: VideoProvider, timeout_s: float = PROBE_TIMEOUT_S) -> 
         async with asyncio.timeout(timeout_s):
             return await provider.health()
     except TimeoutError:
-        return ProviderHealth(False, None, detail=f"no answer within {timeout_s:g} s")
+        return ProviderHealth(
+            False,
+            None,
+            detail=_("no answer within {seconds}").format(seconds=i18n.seconds(timeout_s)),
+        )
 
 
 def checkup(
@@ -72,32 +107,41 @@ def checkup(
     problems: list[str] = []
     facts: list[str] = []
     if not health.reachable:
-        problems.append("not reachable")
+        problems.append(_("not reachable"))
     elif health.key_accepted is None:
-        facts.append("reachable, no key needed")
+        facts.append(_("reachable, no key needed"))
     elif health.key_accepted:
-        facts.append("reachable, key accepted")
+        facts.append(_("reachable, key accepted"))
     else:
-        problems.append("reachable, key REFUSED")
+        problems.append(_("reachable, key REFUSED"))
     try:
         spec = catalog.get(name, model)
     except InvalidRequest as refused:
         problems.append(refused.user_message.rstrip("."))
     else:
         if not health.reachable or health.key_accepted is False:
-            facts.append(f"default model {spec.id} not checked")
+            facts.append(_("default model {model} not checked").format(model=spec.id))
         elif health.live_models is None:
-            facts.append(f"default model {spec.id} (the provider does not list its models)")
+            facts.append(
+                _("default model {model} (the provider does not list its models)").format(
+                    model=spec.id
+                )
+            )
         elif spec.id in health.live_models:
-            facts.append(f"default model {spec.id} live")
+            facts.append(_("default model {model} live").format(model=spec.id))
         else:
-            problems.append(f"default model {spec.id} is not offered by the provider any more")
+            problems.append(
+                _("default model {model} is not offered by the provider any more").format(
+                    model=spec.id
+                )
+            )
         if spec.at_risk:
-            facts.append(f"at risk: {spec.at_risk}")
+            facts.append(_("at risk: {risk}").format(risk=spec.at_risk))
     words = "; ".join([*problems, *facts])
-    detail = f" ({health.detail})" if health.detail else ""
-    label = f"{name} (default)" if default else name
-    return not problems, f"{'ok     ' if not problems else 'PROBLEM'}  {label}: {words}{detail}"
+    if health.detail:
+        words = _("{findings} ({detail})").format(findings=words, detail=health.detail)
+    label = _("{provider} (default)").format(provider=name) if default else name
+    return not problems, f"{'ok     ' if not problems else 'PROBLEM'}  {label}: {words}"
 
 
 async def doctor(
@@ -111,7 +155,14 @@ async def doctor(
     names = sorted(providers, key=lambda name: (name != default, name))
     answers = await asyncio.gather(*(probe(providers[name]) for name in names))
     healthy = default in providers
-    lines = [] if healthy else [f"PROBLEM  {default} (default): not configured: its key is not set"]
+    lines = (
+        []
+        if healthy
+        else [
+            "PROBLEM  "
+            + _("{provider} (default): not configured: its key is not set").format(provider=default)
+        ]
+    )
     for name, health in zip(names, answers, strict=True):
         model = default_model if name == default else None
         ok, line = checkup(catalog, name, health, model, default=name == default)

@@ -9,9 +9,10 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 
 from adapters.console import ConsoleSurface, console_origin
 from adapters.providers import build_providers, default_catalog, default_provider
-from bot import app, checkup, cli_admin, cli_channels, texts
+from bot import app, checkup, cli_admin, cli_channels, i18n, texts
 from bot.admin import AdminActions
 from bot.channel_admin import ChannelActions
 from bot.clock import SystemClock
@@ -31,7 +32,9 @@ from bot.errors import (
     reply_to,
 )
 from bot.history import history_page
+from bot.i18n import N_, _
 from bot.jobs import UNDELIVERABLE_SENT_PRIVATELY, UNDELIVERED
+from bot.languages import Languages
 from bot.links import MediaLinks
 from bot.media import load_image
 from bot.models import Actor, GenerationRequest, ImageInput, JobState
@@ -62,7 +65,7 @@ def _load_settings() -> Settings | int:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
         )
-        return fail(f"bad configuration: {problems}", EXIT_CONFIG)
+        return fail(_("bad configuration: {problems}").format(problems=problems), EXIT_CONFIG)
 
 
 def _read_image(path: str | None) -> ImageInput | None:
@@ -70,7 +73,7 @@ def _read_image(path: str | None) -> ImageInput | None:
         return None
     file = Path(path)
     if not file.is_file():
-        raise InvalidRequest(f"There is no file at {path}.", field="image")
+        raise InvalidRequest(_("There is no file at {path}.").format(path=path), field="image")
     return load_image(file.read_bytes(), filename=file.name)
 
 
@@ -100,8 +103,10 @@ async def _try(args: argparse.Namespace, settings: Settings) -> int:
             finished = [await runtime.service.wait_until_done(take.id) for take in jobs]
         except asyncio.CancelledError:
             print(
-                f"\nveo-bot: interrupted; job {job.id} is saved, and `veo-bot resume {job.id}` "
-                "on this database finishes it.",
+                _(
+                    "\nveo-bot: interrupted; job {job} is saved, and `veo-bot resume {job}` on "
+                    "this database finishes it."
+                ).format(job=job.id),
                 file=sys.stderr,
             )
             raise
@@ -126,10 +131,17 @@ async def _resume(args: argparse.Namespace, settings: Settings) -> int:
             for job_id in args.job:
                 job = await runtime.store.get_job(job_id)
                 if job is None or job.origin.platform != surface.platform:
-                    unknown = f"There is no `veo-bot try` job {printable(job_id)}."
+                    unknown = _("There is no `veo-bot try` job {job}.").format(
+                        job=printable(job_id)
+                    )
                     return fail(unknown, EXIT_BAD_INPUT)
                 if job.state.is_terminal:
-                    print(f"job {job.id} has already ended: {job.state}", file=sys.stderr)
+                    print(
+                        _("job {job} has already ended: {state}").format(
+                            job=job.id, state=job.state
+                        ),
+                        file=sys.stderr,
+                    )
                     continue
                 candidates.append(job)
         else:
@@ -145,15 +157,17 @@ async def _resume(args: argparse.Namespace, settings: Settings) -> int:
             if taken is None:
                 busy = True
                 print(
-                    f"job {job.id} is being made by another running `veo-bot try` "
-                    f"({printable(job.owner or '?')}); it stays with that process",
+                    _(
+                        "job {job} is being made by another running `veo-bot try` ({owner}); "
+                        "it stays with that process"
+                    ).format(job=job.id, owner=printable(job.owner or "?")),
                     file=sys.stderr,
                 )
             else:
                 adopted.append(taken.id)
         if not adopted:
             if not busy:
-                print("nothing to finish", file=sys.stderr)
+                print(_("nothing to finish"), file=sys.stderr)
             return EXIT_REFUSED if busy and args.job else EXIT_OK
         await runtime.scheduler.start()
         done = await asyncio.gather(*(runtime.service.wait_until_done(i) for i in adopted))
@@ -167,8 +181,8 @@ async def _resume(args: argparse.Namespace, settings: Settings) -> int:
 
 # Jobs whose video was made but refused where it was asked for: why, before where it lies.
 _KEPT_BECAUSE = {
-    UNDELIVERED: "made but not delivered",
-    UNDELIVERABLE_SENT_PRIVATELY: "not posted where asked, sent by DM",
+    UNDELIVERED: N_("made but not delivered; the video is at {path}"),
+    UNDELIVERABLE_SENT_PRIVATELY: N_("not posted where asked, sent by DM; the video is at {path}"),
 }
 
 
@@ -179,7 +193,7 @@ async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await store.close()
     if not jobs:
-        print("no jobs yet")
+        print(_("no jobs yet"))
         return EXIT_OK
     print(
         f"{'id':12}  {'created (UTC)':16}  {'state':10}  {'%':>3}  {'model':14}  {'s':>3}  prompt"
@@ -194,7 +208,7 @@ async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
         )
         kept = _KEPT_BECAUSE.get(job.error_code or "")
         if kept is not None and job.delivery_refs and job.delivery_refs.path:
-            print(f"{'':12}  {kept}; the video is at {printable(job.delivery_refs.path)}")
+            print(f"{'':12}  " + _(kept).format(path=printable(job.delivery_refs.path)))
     return EXIT_OK
 
 
@@ -218,7 +232,11 @@ async def _history(args: argparse.Namespace, settings: Settings) -> int:
         print(texts.history_entry(job, TERMINAL))
     if page.next_cursor is not None:
         user = printable(args.user or getpass.getuser())
-        print(f"older: veo-bot history --user {user} --before {page.next_cursor}")
+        print(
+            _("older: {command}").format(
+                command=f"veo-bot history --user {user} --before {page.next_cursor}"
+            )
+        )
     return EXIT_OK
 
 
@@ -230,7 +248,7 @@ async def _info(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await store.close()
     if job is None:
-        return fail(f"there is no job {printable(args.job)}", EXIT_BAD_INPUT)
+        return fail(_("there is no job {job}").format(job=printable(args.job)), EXIT_BAD_INPUT)
     print(texts.job_info(job, TERMINAL))
     return EXIT_OK
 
@@ -251,12 +269,20 @@ async def _migrate(settings: Settings) -> int:
     """Bring the database's schema up to date and say what that took."""
     done = await migrate(settings.veo_database_url)
     for name in done.applied:
-        print(f"applied {name}")
-    where = f"{done.engine} database {printable(shown(settings.veo_database_url))}"
+        print(_("applied {migration}").format(migration=name))
+    where = {"engine": done.engine, "url": printable(shown(settings.veo_database_url))}
     if done.applied:
-        print(f"{where}: now at schema version {done.version}")
+        print(
+            _("{engine} database {url}: now at schema version {version}").format(
+                **where, version=done.version
+            )
+        )
     else:
-        print(f"{where}: already at schema version {done.version}, nothing to apply")
+        print(
+            _(
+                "{engine} database {url}: already at schema version {version}, nothing to apply"
+            ).format(**where, version=done.version)
+        )
     return EXIT_OK
 
 
@@ -324,100 +350,144 @@ async def _run(settings: Settings) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The `veo-bot` command line: its subcommands and their options."""
     parser = argparse.ArgumentParser(
-        prog="veo-bot", description="AI video from chat: /veo in Discord and Slack."
+        prog="veo-bot", description=_("AI video from chat: /veo in Discord and Slack.")
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    parser.add_argument("-v", "--verbose", action="store_true", help=_("log what happens"))
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="run the bot: web server, scheduler, chat adapters")
+    run = commands.add_parser("run", help=_("run the bot: web server, scheduler, chat adapters"))
     run.set_defaults(command="run")
 
-    try_ = commands.add_parser("try", help="make one video from the terminal")
-    try_.add_argument("prompt", help="what should happen in the video")
-    try_.add_argument("--image", help="first frame to animate (PNG, JPEG or WebP)")
-    try_.add_argument("--end-image", help="last frame to end on")
-    try_.add_argument("--model", help="model id (see `veo-bot models`)")
-    try_.add_argument("--duration", type=int, help="seconds of video")
-    try_.add_argument("--aspect-ratio", help="16:9, 9:16, 1:1 (what the model offers)")
-    try_.add_argument("--seed", type=int, help="seed for a reproducible result")
+    try_ = commands.add_parser("try", help=_("make one video from the terminal"))
+    try_.add_argument("prompt", help=_("what should happen in the video"))
+    try_.add_argument("--image", help=_("first frame to animate (PNG, JPEG or WebP)"))
+    try_.add_argument("--end-image", help=_("last frame to end on"))
+    try_.add_argument("--model", help=_("model id (see `veo-bot models`)"))
+    try_.add_argument("--duration", type=int, help=_("seconds of video"))
+    try_.add_argument("--aspect-ratio", help=_("16:9, 9:16, 1:1 (what the model offers)"))
+    try_.add_argument("--seed", type=int, help=_("seed for a reproducible result"))
     try_.add_argument(
         "--count",
-        help="how many takes of the video, 1 to 4 (default 1); take i uses seed + i",
+        help=_("how many takes of the video, 1 to 4 (default 1); take i uses seed + i"),
     )
-    try_.add_argument("--negative-prompt", help="what to keep out of the video")
-    try_.add_argument("--provider", help="provider (default: VEO_PROVIDER)")
-    try_.add_argument("--user", help="whose quota to charge (default: your login)")
-    try_.add_argument("--out", default="out", help="folder for the MP4 (default: ./out)")
-    try_.add_argument("--private", action="store_true", help="a private result (as in chat)")
+    try_.add_argument("--negative-prompt", help=_("what to keep out of the video"))
+    try_.add_argument("--provider", help=_("provider (default: VEO_PROVIDER)"))
+    try_.add_argument("--user", help=_("whose quota to charge (default: your login)"))
+    try_.add_argument("--out", default="out", help=_("folder for the MP4 (default: ./out)"))
+    try_.add_argument("--private", action="store_true", help=_("a private result (as in chat)"))
 
     resume = commands.add_parser(
         "resume",
-        help="finish unfinished `try` jobs whose process is gone (after a crash), then exit",
+        help=_("finish unfinished `try` jobs whose process is gone (after a crash), then exit"),
     )
-    resume.add_argument("job", nargs="*", help="job ids (default: every orphaned one)")
+    resume.add_argument("job", nargs="*", help=_("job ids (default: every orphaned one)"))
 
     commands.add_parser(
         "migrate",
-        help="bring the database's schema up to date, then exit (every start does it too)",
+        help=_("bring the database's schema up to date, then exit (every start does it too)"),
     )
 
-    jobs = commands.add_parser("jobs", help="list recent jobs and their states")
+    jobs = commands.add_parser("jobs", help=_("list recent jobs and their states"))
     jobs.add_argument("--limit", type=int, default=20)
 
-    history = commands.add_parser("history", help="one person's videos, newest first, paged")
+    history = commands.add_parser("history", help=_("one person's videos, newest first, paged"))
     history.add_argument(
-        "--user", help="PLATFORM:WORKSPACE:USER, or a `veo-bot try` user (default: your login)"
+        "--user", help=_("PLATFORM:WORKSPACE:USER, or a `veo-bot try` user (default: your login)")
     )
-    history.add_argument("--limit", type=int, default=10, help="videos per page")
-    history.add_argument("--before", help="the cursor printed under the page before")
+    history.add_argument("--limit", type=int, default=10, help=_("videos per page"))
+    history.add_argument("--before", help=_("the cursor printed under the page before"))
 
-    info = commands.add_parser("info", help="a job's parameters, as Info shows them in chat")
-    info.add_argument("job", help="the job id")
+    info = commands.add_parser("info", help=_("a job's parameters, as Info shows them in chat"))
+    info.add_argument("job", help=_("the job id"))
 
     cancel = commands.add_parser(
-        "cancel", help="stop a job; refunded unless the provider already made or kept it"
+        "cancel", help=_("stop a job; refunded unless the provider already made or kept it")
     )
-    cancel.add_argument("job", help="the job id")
+    cancel.add_argument("job", help=_("the job id"))
 
-    models = commands.add_parser("models", help="list the models in the catalog")
+    models = commands.add_parser("models", help=_("list the models in the catalog"))
     models.add_argument("--provider")
-    models.add_argument("--all", action="store_true", help="retired models too, with the date")
+    models.add_argument("--all", action="store_true", help=_("retired models too, with the date"))
 
     commands.add_parser(
-        "doctor", help="check every configured provider: reachable, key accepted, model live"
+        "doctor", help=_("check every configured provider: reachable, key accepted, model live")
     )
 
-    quota = commands.add_parser("quota", help="set, clear or reset quotas; block users")
+    quota = commands.add_parser("quota", help=_("set, clear or reset quotas; block users"))
     quota.add_argument("action", choices=("show", "set", "clear", "reset-day", "block", "unblock"))
     who = quota.add_mutually_exclusive_group()
-    who.add_argument("--user", help="PLATFORM:WORKSPACE:USER, e.g. discord:1234:5678")
-    who.add_argument("--workspace", help="PLATFORM:WORKSPACE, e.g. slack:T0123")
-    quota.add_argument("--daily", type=float, help="seconds per UTC day")
-    quota.add_argument("--concurrent", type=int, help="jobs in flight")
-    quota.add_argument("--monthly", type=float, help="seconds per month (workspace)")
-    quota.add_argument("--daily-usd", help="US dollars per UTC day per person (0: no limit)")
-    quota.add_argument("--monthly-usd", help="US dollars per month for the workspace (0: no limit)")
-
-    usage = commands.add_parser("usage", help="seconds and money used per user this month")
-    usage.add_argument("--month", help="YYYY-MM (default: this month, UTC)")
-    usage.add_argument("--workspace", help="PLATFORM:WORKSPACE (default: all)")
-    usage.add_argument("--top", type=int, default=20, help="rows to show (not with --csv)")
-    usage.add_argument("--csv", action="store_true", help="every row, as CSV on stdout")
-    usage.add_argument(
-        "--png", metavar="FILE", help="draw spend per day and per person for the month to FILE"
+    who.add_argument("--user", help=_("PLATFORM:WORKSPACE:USER, e.g. discord:1234:5678"))
+    who.add_argument("--workspace", help=_("PLATFORM:WORKSPACE, e.g. slack:T0123"))
+    quota.add_argument("--daily", type=float, help=_("seconds per UTC day"))
+    quota.add_argument("--concurrent", type=int, help=_("jobs in flight"))
+    quota.add_argument("--monthly", type=float, help=_("seconds per month (workspace)"))
+    quota.add_argument("--daily-usd", help=_("US dollars per UTC day per person (0: no limit)"))
+    quota.add_argument(
+        "--monthly-usd", help=_("US dollars per month for the workspace (0: no limit)")
     )
 
-    banned = commands.add_parser("banned", help="words and patterns refused in a workspace")
+    usage = commands.add_parser("usage", help=_("seconds and money used per user this month"))
+    usage.add_argument("--month", help=_("YYYY-MM (default: this month, UTC)"))
+    usage.add_argument("--workspace", help=_("PLATFORM:WORKSPACE (default: all)"))
+    usage.add_argument("--top", type=int, default=20, help=_("rows to show (not with --csv)"))
+    usage.add_argument("--csv", action="store_true", help=_("every row, as CSV on stdout"))
+    usage.add_argument(
+        "--png", metavar="FILE", help=_("draw spend per day and per person for the month to FILE")
+    )
+
+    banned = commands.add_parser("banned", help=_("words and patterns refused in a workspace"))
     banned.add_argument("action", choices=("list", "add", "remove"))
-    banned.add_argument("term", nargs="?", help="a word, a phrase, or re:<regular expression>")
-    banned.add_argument("--workspace", required=True, help="PLATFORM:WORKSPACE")
+    banned.add_argument("term", nargs="?", help=_("a word, a phrase, or re:<regular expression>"))
+    banned.add_argument("--workspace", required=True, help=_("PLATFORM:WORKSPACE"))
 
     cli_channels.add_parser(commands)
+
+    language = commands.add_parser(
+        "language",
+        help=_("the language the bot speaks in a workspace; off: each person's own"),
+    )
+    language.add_argument("workspace", help=_("PLATFORM:WORKSPACE, e.g. slack:T0123"))
+    language.add_argument(
+        "language",
+        nargs="?",
+        help=_("de, en, es, fr, ja, pt_BR, or off (leave out to see the setting)"),
+    )
     return parser
 
 
+def cli_locale(environ: Mapping[str, str]) -> str:
+    """The language of the terminal's user, as POSIX reads it: LC_ALL, else LC_MESSAGES,
+    else LANG (`de_DE.UTF-8`); English when none is set or the bot does not speak it."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        if environ.get(name):
+            return i18n.negotiate_or_default(environ[name])
+    return i18n.DEFAULT
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the `veo-bot` command; returns the exit status."""
+    """Run the `veo-bot` command, in the terminal user's language; returns the exit status."""
+    with i18n.using(cli_locale(os.environ)):
+        return _main(argv)
+
+
+async def _language(args: argparse.Namespace, settings: Settings) -> int:
+    """`veo-bot language WORKSPACE [LANGUAGE|off]`: show or fix a workspace's language."""
+    if not cli_channels.WORKSPACE.fullmatch(args.workspace):
+        return fail(cli_channels.workspace_looks_like(args.workspace), EXIT_BAD_INPUT)
+    store = await open_store(settings.veo_database_url)
+    try:
+        languages = Languages(store, SystemClock())
+        if args.language is None:
+            print(texts.language_shown(await languages.fixed(args.workspace), TERMINAL))
+            return EXIT_OK
+        fixed = await languages.set(OPERATOR, args.workspace, args.language)
+    finally:
+        await store.close()
+    print(texts.language_fixed(fixed, TERMINAL))
+    return EXIT_OK
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose or args.command == "run" else logging.WARNING,
@@ -450,6 +520,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_migrate(settings))
         if args.command == "doctor":
             return asyncio.run(_doctor(settings))
+        if args.command == "language":
+            return asyncio.run(_language(args, settings))
         if args.command in ("quota", "usage", "banned", "channel"):
             return asyncio.run(_admin(args, settings))
         return asyncio.run(_run(settings))

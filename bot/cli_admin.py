@@ -10,7 +10,7 @@ import csv
 import sys
 from pathlib import Path
 
-from bot import moderation, money, texts
+from bot import i18n, moderation, money, texts
 from bot.admin import (
     AdminActions,
     Blocked,
@@ -20,6 +20,7 @@ from bot.admin import (
     TermBanned,
     Unblocked,
 )
+from bot.i18n import _
 from bot.models import Actor, Authority
 from bot.ports import Store
 from bot.terminal import EXIT_BAD_INPUT, EXIT_OK, fail, printable
@@ -62,14 +63,20 @@ async def _quota(
                     if value is not None
                 ]
             )
-            by = " (set by a workspace admin)" if row.set_by is Authority.WORKSPACE_ADMIN else ""
-            print(f"{row.scope} {printable(row.subject)}: {limits}{by}")
+            line = (
+                _("{scope} {subject}: {limits} (set by a workspace admin)")
+                if row.set_by is Authority.WORKSPACE_ADMIN
+                else _("{scope} {subject}: {limits}")
+            )
+            print(
+                line.format(scope=_scope(row.scope), subject=printable(row.subject), limits=limits)
+            )
         for user_key in await store.blocked_users():
-            print(f"blocked {printable(user_key)}")
+            print(_("blocked {user}").format(user=printable(user_key)))
         return EXIT_OK
     if subject is None:
         return fail(
-            "say whose quota: --user PLATFORM:WORKSPACE:USER or --workspace PLATFORM:WORKSPACE",
+            _("say whose quota: --user PLATFORM:WORKSPACE:USER or --workspace PLATFORM:WORKSPACE"),
             EXIT_BAD_INPUT,
         )
     whose = Subject.user(subject) if scope == "user" else Subject.workspace(subject)
@@ -83,21 +90,36 @@ async def _quota(
             daily_usd=args.daily_usd,
             monthly_usd=args.monthly_usd,
         )
-        print(f"limits set for {scope} {subject}")
+        print(_("limits set for {scope} {subject}").format(scope=_scope(scope), subject=subject))
     elif action == "clear":
         cleared = await actions.clear_limits(operator, whose)
-        done = isinstance(cleared, LimitsCleared)
-        print(f"limits cleared for {scope} {subject}" if done else "no limits were set")
+        if isinstance(cleared, LimitsCleared):
+            print(
+                _("limits cleared for {scope} {subject}").format(
+                    scope=_scope(scope), subject=subject
+                )
+            )
+        else:
+            print(_("no limits were set"))
     elif scope != "user":
-        return fail(f"{action} applies to a user (--user)", EXIT_BAD_INPUT)
+        return fail(_("{action} applies to a user (--user)").format(action=action), EXIT_BAD_INPUT)
     elif action == "reset-day":
         await actions.reset_day(operator, subject)
-        print(f"today starts afresh for {subject}")
+        print(_("today starts afresh for {user}").format(user=subject))
     else:
         outcome = await actions.set_blocked(subject, action == "block")
         changed = isinstance(outcome, Blocked | Unblocked)
-        print(f"{subject} {action}ed" if changed else f"{subject} was already {action}ed")
+        if action == "block":
+            said = _("{user} blocked") if changed else _("{user} was already blocked")
+        else:
+            said = _("{user} unblocked") if changed else _("{user} was already unblocked")
+        print(said.format(user=subject))
     return EXIT_OK
+
+
+def _scope(scope: str) -> str:
+    """`user` or `workspace`, in the reader's words."""
+    return _("user") if scope == "user" else _("workspace")
 
 
 async def _usage(actions: AdminActions, args: argparse.Namespace) -> int:
@@ -106,7 +128,11 @@ async def _usage(actions: AdminActions, args: argparse.Namespace) -> int:
     if args.png:
         chart = await actions.usage_chart(args.month, args.workspace)
         await asyncio.to_thread(Path(args.png).write_bytes, chart.png)
-        print(f"chart of {chart.month} written to {printable(args.png)}")
+        print(
+            _("chart of {month} written to {path}").format(
+                month=chart.month, path=printable(args.png)
+            )
+        )
         return EXIT_OK
     if args.csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
@@ -137,29 +163,47 @@ async def _usage(actions: AdminActions, args: argparse.Namespace) -> int:
             )
         return EXIT_OK
     if not rows:
-        print("no usage in that month")
+        print(_("no usage in that month"))
         return EXIT_OK
-    print(f"{'user':40}  {'jobs':>4}  {'seconds':>8}  {'in flight':>9}  {'spent':>10}  refunded")
+    print(
+        f"{_('user'):40}  {_('jobs'):>4}  {_('seconds'):>8}  {_('in flight'):>9}  "
+        f"{_('spent'):>10}  {_('refunded')}"
+    )
     for row in rows[: args.top]:
         print(
             f"{printable(row.user_key):40}  {row.jobs:>4}  {row.settled_s:>8g}  "
             f"{row.reserved_s:>9g}  {money.fmt(row.settled_micro_usd):>10}  "
             f"{row.refunded_jobs}"
         )
-    print(f"total: {report.total_s:g} s ≈ {texts.spent(report.total_micro_usd)}")
+    print(
+        _("total: {seconds} ≈ {spent}").format(
+            seconds=i18n.seconds(report.total_s), spent=texts.spent(report.total_micro_usd)
+        )
+    )
     return EXIT_OK
 
 
 async def _banned(actions: AdminActions, args: argparse.Namespace) -> int:
     if args.action == "list":
         for listed in (await actions.banned_terms(args.workspace)).terms:
-            flag = "" if listed.enforced else f"  ({moderation.NOT_ENFORCED})"
-            print(printable(listed.term) + flag)
+            if listed.enforced:
+                print(printable(listed.term))
+            else:
+                print(
+                    _("{term}  ({not_enforced})").format(
+                        term=printable(listed.term), not_enforced=_(moderation.NOT_ENFORCED)
+                    )
+                )
         return EXIT_OK
     if not args.term:
-        return fail(f"give the word or re:pattern to {args.action}", EXIT_BAD_INPUT)
+        return fail(
+            _("give the word or re:pattern to {action}").format(action=args.action), EXIT_BAD_INPUT
+        )
     outcome = await actions.set_banned(args.workspace, args.term, args.action == "add")
-    changed = isinstance(outcome, TermBanned | TermAllowed)
-    verb = "banned" if args.action == "add" else "allowed again"
-    print(f"{verb} in {args.workspace}" if changed else "nothing to change")
+    if not isinstance(outcome, TermBanned | TermAllowed):
+        print(_("nothing to change"))
+    elif args.action == "add":
+        print(_("banned in {workspace}").format(workspace=args.workspace))
+    else:
+        print(_("allowed again in {workspace}").format(workspace=args.workspace))
     return EXIT_OK

@@ -11,32 +11,47 @@ from bot import texts
 from bot.channel_admin import ChannelActions, ChannelOutcome
 from bot.channels import EVERY_CHANNEL, ON_OFF, PERSON_GENERATION, SETTINGS
 from bot.errors import InvalidRequest
+from bot.i18n import _
 from bot.models import Actor
 from bot.terminal import EXIT_OK, printable
 from bot.terminal_markup import TERMINAL
 
-_WORKSPACE = re.compile(r"[a-z]+:[^:\s]+")
+WORKSPACE = re.compile(r"[a-z]+:[^:\s]+")
+
+
+def workspace_looks_like(typed: str) -> str:
+    """Refusal of a workspace not written PLATFORM:WORKSPACE."""
+    return _("A workspace looks like slack:T0123 or discord:1234, not {typed}.").format(
+        typed=repr(typed)
+    )
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`veo-bot channel …` and its options."""
-    channel = commands.add_parser("channel", help="where /veo works, and each channel's defaults")
+    channel = commands.add_parser(
+        "channel", help=_("where /veo works, and each channel's defaults")
+    )
     channel.add_argument("action", choices=("list", "show", "allow", "close", "set", "reset"))
     channel.add_argument(
-        "channel", nargs="?", help="the channel's id on its platform, or `all` (every channel)"
+        "channel", nargs="?", help=_("the channel's id on its platform, or `all` (every channel)")
     )
-    channel.add_argument("--workspace", required=True, help="PLATFORM:WORKSPACE, e.g. slack:T0123")
-    channel.add_argument("--model", help="default model: provider/model, or a default one's id")
-    channel.add_argument("--aspect", help="default aspect ratio (one the model offers)")
-    channel.add_argument("--private", help="on: results go to the requester alone; off: public")
-    channel.add_argument("--daily", type=float, help="seconds of video a day for the channel")
-    channel.add_argument("--people", help=f"person generation: {', '.join(PERSON_GENERATION)}")
+    channel.add_argument(
+        "--workspace", required=True, help=_("PLATFORM:WORKSPACE, e.g. slack:T0123")
+    )
+    channel.add_argument("--model", help=_("default model: provider/model, or a default one's id"))
+    channel.add_argument("--aspect", help=_("default aspect ratio (one the model offers)"))
+    channel.add_argument("--private", help=_("on: results go to the requester alone; off: public"))
+    channel.add_argument("--daily", type=float, help=_("seconds of video a day for the channel"))
+    channel.add_argument(
+        "--people",
+        help=_("person generation: {settings}").format(settings=", ".join(PERSON_GENERATION)),
+    )
     channel.add_argument(
         "--only",
         nargs="+",
         default=(),
         metavar="SETTING",
-        help=f"reset only these: {', '.join(SETTINGS)}",
+        help=_("reset only these: {settings}").format(settings=", ".join(SETTINGS)),
     )
 
 
@@ -50,14 +65,14 @@ async def run(args: argparse.Namespace, actions: ChannelActions, operator: Actor
 
 async def _act(args: argparse.Namespace, actions: ChannelActions, by: Actor) -> ChannelOutcome:
     workspace = args.workspace
-    if not _WORKSPACE.fullmatch(workspace):
-        raise InvalidRequest(
-            f"--workspace looks like slack:T0123 or discord:1234, not {workspace!r}."
-        )
+    if not WORKSPACE.fullmatch(workspace):
+        raise InvalidRequest(workspace_looks_like(workspace))
     if args.action == "list":
         return await actions.listing(workspace)
     if not args.channel:
-        raise InvalidRequest(f"Name the channel to {args.action} (its id, or all).")
+        raise InvalidRequest(
+            _("Name the channel to {action} (its id, or all).").format(action=args.action)
+        )
     where = EVERY_CHANNEL if args.channel.lower() == "all" else args.channel
     if args.action == "show":
         return await actions.show(workspace, where)

@@ -18,10 +18,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
+from bot import i18n
 from bot.clock import Clock
 from bot.config import ServiceConfig
 from bot.errors import DeliveryError, ProviderError, ProviderJobNotFound
 from bot.group_delivery import GroupDelivery
+from bot.i18n import _
 from bot.job_files import JobFiles
 from bot.links import MediaLinks
 from bot.metrics import Metrics
@@ -156,9 +158,9 @@ class Delivery:
             late = DeliveryError(
                 f"delivery took longer than {seconds} s",
                 user_message=(
-                    "Posting the video took too long."
+                    _("Posting the video took too long.")
                     if held
-                    else "The video was made, but fetching it from the provider took too long."
+                    else _("The video was made, but fetching it from the provider took too long.")
                 ),
             )
             await self._delivery_failed(job, late, video if held else None, link)
@@ -232,7 +234,7 @@ class Delivery:
             await self._undeliverable(job, video, link, err)
         else:
             # The provider never handed the video over: nothing anyone could watch.
-            message = err.user_message or "The video was made but could not be posted here."
+            message = err.user_message or _("The video was made but could not be posted here.")
             await self._outcomes.fail(job, JobState.FAILED, code="delivery_failed", message=message)
 
     async def _still_ours(self, job: Job) -> bool:
@@ -282,11 +284,11 @@ class Delivery:
             )
         else:
             outcome = "kept"
-            refused = why.user_message or "The video was made, but it could not be posted here."
-            message = (
-                f"{refused} It could not be sent to you directly either. Its {job.cost_s:g} s "
-                f"count, as the provider made it; an admin can hand it over (job {job.id})."
-            )
+            refused = why.user_message or _("The video was made, but it could not be posted here.")
+            message = _(
+                "{refused} It could not be sent to you directly either. Its {seconds} count, as "
+                "the provider made it; an admin can hand it over (job {job})."
+            ).format(refused=refused, seconds=i18n.seconds(job.cost_s), job=job.id)
             done = await self._store.transition(
                 job.id,
                 (JobState.DELIVERING,),
@@ -342,7 +344,7 @@ class Delivery:
             raise DeliveryError(
                 str(why),
                 retryable=False,
-                user_message="The video is too large to post here, even compressed.",
+                user_message=_("The video is too large to post here, even compressed."),
             ) from why
         kept = await asyncio.to_thread(
             self._files.keep, path, job.id, older_than=self._clock.now() - ttl_s
@@ -408,7 +410,9 @@ class Delivery:
 
     async def _remaining_notice(self, job: Job) -> str | None:
         report = await self._quota_report(job.origin)
-        return f"{report.remaining_today_s:g} s of your {report.daily_limit_s:g} s left today."
+        return _("{left} of your {limit} left today.").format(
+            left=i18n.seconds(report.remaining_today_s), limit=i18n.seconds(report.daily_limit_s)
+        )
 
 
 async def _in_worker(stop: threading.Event, call: Callable[[], T]) -> T:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import secrets
 
+from bot.i18n import N_, _
 from bot.retry_after import capped
 
 log = logging.getLogger(__name__)
@@ -81,11 +82,11 @@ class ProviderError(UserFacingError):
     """A video provider refused or failed. `retryable` errors are retried by the scheduler."""
 
     retryable = False
-    default_message = "The video provider could not make this video."
+    default_message = N_("The video provider could not make this video.")
     default_code = "provider_error"
 
     def __init__(self, user_message: str | None = None, *, detail: str = "") -> None:
-        super().__init__(user_message or self.default_message, code=self.default_code)
+        super().__init__(user_message or _(self.default_message), code=self.default_code)
         # For the log only: may quote the provider's own words, never shown in chat.
         self.detail = detail
 
@@ -96,14 +97,14 @@ class ProviderError(UserFacingError):
 class ProviderBadRequest(ProviderError):
     """The provider refused the request as malformed or unsupported; not retried."""
 
-    default_message = "The video provider refused this request."
+    default_message = N_("The video provider refused this request.")
     default_code = "provider_bad_request"
 
 
 class ProviderAuthError(ProviderError):
     """The provider refused the bot's key; an admin must fix it."""
 
-    default_message = (
+    default_message = N_(
         "The bot's key for this video provider was refused; an admin needs to check it."
     )
     default_code = "provider_auth"
@@ -112,7 +113,9 @@ class ProviderAuthError(ProviderError):
 class ProviderOutOfCredits(ProviderError):
     """The provider account has no credits left; an admin must top it up."""
 
-    default_message = "The video provider account is out of credits; an admin needs to top it up."
+    default_message = N_(
+        "The video provider account is out of credits; an admin needs to top it up."
+    )
     default_code = "provider_out_of_credits"
 
 
@@ -120,7 +123,7 @@ class ProviderRateLimited(ProviderError):
     """The provider asked the bot to slow down; retried after its Retry-After."""
 
     retryable = True
-    default_message = "The video provider is busy right now."
+    default_message = N_("The video provider is busy right now.")
     default_code = "provider_rate_limited"
 
     def __init__(
@@ -138,7 +141,7 @@ class ProviderRateLimited(ProviderError):
 class ProviderJobNotFound(ProviderError):
     """The provider does not know the job (lost or expired); not retried."""
 
-    default_message = "The video provider lost or expired this job."
+    default_message = N_("The video provider lost or expired this job.")
     default_code = "provider_job_not_found"
 
 
@@ -147,14 +150,14 @@ class ProviderModelRetired(ProviderError):
     catalog still thinks it live. The core words it from the catalog, refunds, and warns the
     operator once per model."""
 
-    default_message = "This model is no longer available at the video provider."
+    default_message = N_("This model is no longer available at the video provider.")
     default_code = "model_retired"
 
 
 class ContentRejected(ProviderError):
     """The provider's safety filter refused the prompt or image; people are told to reword."""
 
-    default_message = (
+    default_message = N_(
         "The video provider's safety filter refused this prompt or image. "
         "Try wording it differently."
     )
@@ -165,7 +168,7 @@ class ProviderUnavailable(ProviderError):
     """The provider did not answer or failed on its side; retried with backoff."""
 
     retryable = True
-    default_message = "The video provider is not answering right now."
+    default_message = N_("The video provider is not answering right now.")
     default_code = "provider_unavailable"
 
 
@@ -207,7 +210,9 @@ def reference_id() -> str:
 
 def unexpected_message(ref: str) -> str:
     """The apology for an unexpected error: the reference and nothing of the error itself."""
-    return f"Something went wrong (ref {ref}). The team can look it up with that reference."
+    return _(
+        "Something went wrong (ref {ref}). The team can look it up with that reference."
+    ).format(ref=ref)
 
 
 def reply_to(error: BaseException, *, during: str) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 from bot.clock import Clock
 from bot.config import ServiceConfig
 from bot.errors import DeliveryError
+from bot.i18n import _
 from bot.job_files import JobFiles
 from bot.metrics import Metrics
 from bot.models import Job, JobState, ResultLink
@@ -95,7 +96,7 @@ class GroupDelivery:
         if carrier(job) and job.provider_job_id is None and job.group_id is not None:
             for take in await self._store.group_jobs(job.group_id):
                 if rider(take) and take.state is JobState.PENDING:
-                    message = job.error_message or "The video provider could not make it."
+                    message = job.error_message or _("The video provider could not make it.")
                     await self._outcomes.fail(
                         take, JobState.FAILED, code=job.error_code or "failed", message=message
                     )
@@ -161,7 +162,9 @@ class GroupDelivery:
             else:
                 # Nothing left to try: each take is refused as a video made but not posted.
                 log.warning("group %s: cannot be posted: %s", first.group_id, err)
-                message = err.user_message or "The videos were made but could not be posted here."
+                message = err.user_message or _(
+                    "The videos were made but could not be posted here."
+                )
                 for take in waiting:
                     current = await self._store.get_job(take.id)
                     if current is not None:

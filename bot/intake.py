@@ -14,12 +14,13 @@ import math
 import secrets
 from collections.abc import Awaitable, Callable, Collection
 
-from bot import channels, moderation
+from bot import channels, i18n, moderation
 from bot.catalog import Catalog
 from bot.channels import ChannelRule, ChannelRules
 from bot.clock import Clock
 from bot.config import ServiceConfig
 from bot.errors import InvalidRequest, QuotaExceeded, UserFacingError
+from bot.i18n import _
 from bot.metrics import CREATED, Metrics
 from bot.models import (
     GenerationRequest,
@@ -84,7 +85,10 @@ class Intake:
             platform=origin.platform,
         )
         raise UserFacingError(
-            f"You're going too fast: try again in {math.ceil(wait)} s.", code="rate_limited"
+            _("You're going too fast: try again in {seconds}.").format(
+                seconds=i18n.seconds(math.ceil(wait))
+            ),
+            code="rate_limited",
         )
 
     async def submit(
@@ -100,14 +104,17 @@ class Intake:
         if provider_name not in self._providers:
             available = ", ".join(sorted(self._providers)) or "none"
             raise InvalidRequest(
-                f"The provider {provider_name!r} is not set up on this bot "
-                f"(available: {available}).",
+                _(
+                    "The provider {provider} is not set up on this bot (available: {available})."
+                ).format(provider=repr(provider_name), available=available),
                 field="provider",
             )
         if request.model is None and provider_name == self._config.default_provider:
             request = request.model_copy(update={"model": self._config.default_model})
         if origin.platform not in self._platforms:
-            raise InvalidRequest(f"This bot does not answer on {origin.platform}.")
+            raise InvalidRequest(
+                _("This bot does not answer on {platform}.").format(platform=origin.platform)
+            )
         if request.aspect_ratio is None and rule.aspect_ratio is not None:
             offered = self._catalog.get(provider_name, request.model).aspect_ratios
             request = channels.aspect_for(rule, request, offered)
@@ -119,6 +126,10 @@ class Intake:
         assert valid.model is not None and valid.duration_s is not None
         spec = self._catalog.get(provider_name, valid.model)
         now = self._clock.now()
+        if origin.locale is None:
+            # The job keeps the language its request was answered in: progress, delivery,
+            # failures and refunds later speak it too (`Lifecycle.advance`).
+            origin = origin.model_copy(update={"locale": i18n.current()})
         job = Job(
             id=new_job_id(),
             origin=origin,
@@ -193,7 +204,7 @@ class Intake:
         """The same request with a new seed, charged to whoever asked, as a new job."""
         previous = await self._store.get_job(job_id)
         if previous is None:
-            raise InvalidRequest("That video is no longer known to the bot.")
+            raise InvalidRequest(_("That video is no longer known to the bot."))
         # The channel and the quota first: a refused re-roll never loads the stored images
         # (up to 40 MB).
         await self.channel_rule(origin)
@@ -217,8 +228,10 @@ class Intake:
         if len(blobs) < len(previous.request.media()):
             days = self._config.retention_s / 86400
             raise InvalidRequest(
-                f"The images of that video were deleted after {days:g} days, as all are; "
-                "start a new request with them."
+                _(
+                    "The images of that video were deleted after {days} days, as all are; "
+                    "start a new request with them."
+                ).format(days=i18n.number(days))
             )
         # One take again, whichever take of a request for several it was.
         request = previous.request.with_media(blobs).model_copy(update={"seed": None, "count": 1})

@@ -30,6 +30,7 @@ from bot.delivery import UNDELIVERABLE_SENT_PRIVATELY, UNDELIVERED, Delivery
 from bot.history import PAGE_SIZE, HistoryPage, history_page
 from bot.intake import Intake
 from bot.job_files import JobFiles
+from bot.languages import Languages
 from bot.lifecycle import Lifecycle
 from bot.links import MediaLinks
 from bot.metrics import CANCELLED, NOTIFY_SENT, Metrics
@@ -79,6 +80,8 @@ class JobService:
         self.surfaces = dict(surfaces)
         self.config = config
         self.clock = clock
+        # The languages workspaces fixed, read on every request (`bot.languages`).
+        self.languages = Languages(store, clock)
         self._wake: Callable[[], None] = lambda: None
         # Signs callback URLs and result links, as the web server checks them (the same one
         # instance, built by the composition root); None: neither is offered.

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 
+from bot import i18n
 from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.config import ServiceConfig
@@ -27,6 +28,7 @@ from bot.errors import (
     unexpected_message,
 )
 from bot.eta import Estimates
+from bot.i18n import _
 from bot.links import MediaLinks
 from bot.metrics import CALLBACK, Metrics
 from bot.models import Job, JobState, ProviderJobState, ProviderStatus
@@ -117,7 +119,9 @@ class Lifecycle:
             return
         self._stepping.add(job.id)
         try:
-            await self._step(job)
+            # Every word this step says about the job is in the requester's language.
+            with i18n.using(job.origin.locale):
+                await self._step(job)
         finally:
             self._stepping.discard(job.id)
         if self._outcomes.watched(job.id):
@@ -224,7 +228,7 @@ class Lifecycle:
                 job,
                 JobState.FAILED,
                 code=status.error_code or "provider_failed",
-                message=status.error_message or "The video provider could not make this video.",
+                message=status.error_message or _("The video provider could not make this video."),
             )
         else:
             await self._progress(job, status)
@@ -243,8 +247,11 @@ class Lifecycle:
                 job,
                 JobState.FAILED,
                 code="submit_interrupted",
-                message="The bot restarted while starting this video and cannot tell whether "
-                "the provider got it, so it was stopped. Nothing was charged; please try again.",
+                message=_(
+                    "The bot restarted while starting this video and cannot tell whether the "
+                    "provider got it, so it was stopped. Nothing was charged; please try "
+                    "again."
+                ),
             )
             return
         now = self._clock.now()
@@ -279,9 +286,11 @@ class Lifecycle:
                 started,
                 JobState.FAILED,
                 code="submit_answer_lost",
-                message="The video provider stopped answering while this video was being "
-                "started, so the bot cannot tell whether it began; it was stopped rather than "
-                "risk making and paying for it twice. Please try again.",
+                message=_(
+                    "The video provider stopped answering while this video was being "
+                    "started, so the bot cannot tell whether it began; it was stopped rather "
+                    "than risk making and paying for it twice. Please try again."
+                ),
             )
             return
         except ProviderModelRetired as err:
@@ -425,7 +434,9 @@ class Lifecycle:
             job,
             JobState.TIMED_OUT,
             code="timed_out",
-            message=f"The video took longer than {minutes:g} minutes, so it was stopped.",
+            message=_("The video took longer than {minutes} minutes, so it was stopped.").format(
+                minutes=i18n.number(minutes)
+            ),
         )
 
     async def reschedule_active(self, *, starting: bool = False) -> int:

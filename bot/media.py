@@ -13,7 +13,9 @@ import warnings
 
 from PIL import Image, UnidentifiedImageError
 
+from bot import i18n
 from bot.errors import InvalidRequest
+from bot.i18n import _
 from bot.models import ImageInput
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
@@ -63,14 +65,24 @@ def webp_size(data: bytes) -> tuple[int, int] | None:
 def _check_pixels(label: str, width: int, height: int) -> None:
     if max(width, height) > MAX_SIDE_PX:
         raise InvalidRequest(
-            f"{label}is {width}x{height} pixels; images may be at most {MAX_SIDE_PX} pixels "
-            "on each side.",
+            _(
+                "{label} is {width}x{height} pixels; images may be at most {max_side_px} "
+                "pixels on each side."
+            ).format(label=label, width=width, height=height, max_side_px=MAX_SIDE_PX),
             field="image",
         )
     if width * height > MAX_IMAGE_PIXELS:
         raise InvalidRequest(
-            f"{label}is {width}x{height} pixels ({width * height / 1e6:.1f} megapixels); "
-            f"images may have at most {MAX_IMAGE_PIXELS / 1e6:g} megapixels.",
+            _(
+                "{label} is {width}x{height} pixels ({megapixels} megapixels); images may have "
+                "at most {most} megapixels."
+            ).format(
+                label=label,
+                width=width,
+                height=height,
+                megapixels=i18n.fixed(width * height / 1e6, 1),
+                most=i18n.number(MAX_IMAGE_PIXELS / 1e6),
+            ),
             field="image",
         )
 
@@ -93,18 +105,23 @@ def orientation_of(image: Image.Image) -> int:
 def load_image(data: bytes, *, filename: str = "", max_bytes: int = MAX_IMAGE_BYTES) -> ImageInput:
     """Check attached bytes and describe them as people see them (EXIF orientation applied);
     raises `InvalidRequest` in plain words."""
-    label = f"{filename} " if filename else "The file "
+    label = filename or _("The file")
     if not data:
-        raise InvalidRequest(f"{label}is empty.", field="image")
+        raise InvalidRequest(_("{label} is empty.").format(label=label), field="image")
     if len(data) > max_bytes:
         raise InvalidRequest(
-            f"{label}is {len(data) / 1_048_576:.1f} MB; images may be at most "
-            f"{max_bytes / 1_048_576:.0f} MB.",
+            _("{label} is {size} MB; images may be at most {most} MB.").format(
+                label=label,
+                size=i18n.fixed(len(data) / 1_048_576, 1),
+                most=i18n.fixed(max_bytes / 1_048_576, 0),
+            ),
             field="image",
         )
     mime = sniff_image_mime(data)
     if mime is None:
-        raise InvalidRequest(f"{label}is not a PNG, JPEG or WebP image.", field="image")
+        raise InvalidRequest(
+            _("{label} is not a PNG, JPEG or WebP image.").format(label=label), field="image"
+        )
     if mime == "image/webp" and (size := webp_size(data)) is not None:
         _check_pixels(label, *size)
     try:
@@ -125,26 +142,33 @@ def load_image(data: bytes, *, filename: str = "", max_bytes: int = MAX_IMAGE_BY
         Image.DecompressionBombError,
     ):
         raise InvalidRequest(
-            f"{label}could not be read as an image; it may be damaged.", field="image"
+            _("{label} could not be read as an image; it may be damaged.").format(label=label),
+            field="image",
         ) from None
     if frames > 1 and mime in _MAY_ANIMATE:
         raise InvalidRequest(
-            f"{label}is an animated image ({frames} frames); attach a single still picture.",
+            _(
+                "{label} is an animated image ({frames} frames); attach a single still picture."
+            ).format(label=label, frames=frames),
             field="image",
         )
     if orientation in _QUARTER_TURNED:
         width, height = height, width  # as shown, which is what people judge by
     if min(width, height) < MIN_SIDE_PX:
         raise InvalidRequest(
-            f"{label}is {width}x{height} pixels; images need at least {MIN_SIDE_PX} pixels "
-            "on each side.",
+            _(
+                "{label} is {width}x{height} pixels; images need at least {min_side_px} "
+                "pixels on each side."
+            ).format(label=label, width=width, height=height, min_side_px=MIN_SIDE_PX),
             field="image",
         )
     ratio = width / height
     if ratio > MAX_ASPECT or ratio < 1 / MAX_ASPECT:
         raise InvalidRequest(
-            f"{label}is {width}x{height}, a shape of {ratio:.2f}:1; images must be between "
-            "1:4 and 4:1.",
+            _(
+                "{label} is {width}x{height}, a shape of {ratio}:1; images must be between 1:4 "
+                "and 4:1."
+            ).format(label=label, width=width, height=height, ratio=i18n.fixed(ratio, 2)),
             field="image",
         )
     return ImageInput(data=data, mime=mime, width=width, height=height, filename=filename)

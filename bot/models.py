@@ -241,15 +241,6 @@ class Job:
         """The platform refs of the job's status card and thread."""
         return self.origin.refs
 
-    @property
-    def queue_note(self) -> str | None:
-        """Where the job waits in the provider's queue, in words; None when not told."""
-        if self.queue_position is None:
-            return None
-        if self.queue_position <= 0:
-            return "next in line at the provider"
-        return f"queued at the provider — {self.queue_position} ahead"
-
 
 class ProviderJobState(enum.StrEnum):
     """A job's state as the provider reports it, in the core's words."""

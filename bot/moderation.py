@@ -25,10 +25,11 @@ from dataclasses import dataclass
 import re2
 
 from bot.errors import InvalidRequest, UserFacingError
+from bot.i18n import N_, _
 
 log = logging.getLogger(__name__)
 
-REFUSAL = (
+REFUSAL = N_(
     "This request uses wording this workspace does not allow, so it was not sent. "
     "Nothing was charged."
 )
@@ -219,13 +220,15 @@ def compile_term(term: str) -> TermMatcher:
     """The matcher for one banned term; `InvalidRequest`, in plain words, when it cannot work."""
     term = term.strip()
     if not term or len(term) > MAX_TERM_CHARS:
-        raise InvalidRequest(f"A banned term must be 1 to {MAX_TERM_CHARS} characters.")
+        raise InvalidRequest(
+            _("A banned term must be 1 to {most} characters.").format(most=MAX_TERM_CHARS)
+        )
     if term.startswith(PATTERN_PREFIX):
         # Not case folded: that would change the pattern's meaning (`\S` would become `\s`).
         # RE2 ignores case instead; the text it runs on is already folded.
         pattern = _fold_spelling(term.removeprefix(PATTERN_PREFIX), casefold=False)
         if not pattern.strip():
-            raise InvalidRequest("A pattern needs something after re: to look for.")
+            raise InvalidRequest(_("A pattern needs something after re: to look for."))
         options = _options()
         options.case_sensitive = False
         try:
@@ -234,7 +237,7 @@ def compile_term(term: str) -> TermMatcher:
             raise InvalidRequest(_pattern_problem(exc)) from None
     words = normalize(term).split()
     if not words:
-        raise InvalidRequest("A banned term needs at least one visible letter, digit or sign.")
+        raise InvalidRequest(_("A banned term needs at least one visible letter, digit or sign."))
     body = _SPACES.join(re2.escape(word) for word in words)
     regexp = re2.compile(f"(?:^|{_NOT_WORD})(?:{body})(?:{_NOT_WORD}|$)", _options())
     letters = "".join(words)
@@ -245,16 +248,16 @@ def compile_term(term: str) -> TermMatcher:
 def _pattern_problem(exc: re2.error) -> str:
     detail = exc.args[0] if exc.args else b""
     reason = detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
-    return (
-        f"That pattern is not a valid regular expression for RE2, the engine the bot runs "
-        f"patterns with ({reason}). RE2 has no back-references (\\1) or look-around "
-        "((?=, (?!, (?<=) and repeats at most 1000 times; rewrite the pattern without them, "
-        "or ban the plain words instead."
-    )
+    return _(
+        "That pattern is not a valid regular expression for RE2, the engine the "
+        "bot runs patterns with ({reason}). RE2 has no back-references (\\1) or "
+        "look-around ((?=, (?!, (?<=) and repeats at most 1000 times; rewrite "
+        "the pattern without them, or ban the plain words instead."
+    ).format(reason=reason)
 
 
 # How admins see a stored term that `BannedTerms` skips.
-NOT_ENFORCED = "not enforced: RE2 cannot run it, replace it"
+NOT_ENFORCED = N_("not enforced: RE2 cannot run it, replace it")
 
 
 def unusable(term: str) -> bool:
@@ -308,12 +311,14 @@ class BannedTerms:
             normal = normalize(text)
             spelled = _spelled_out(normal)
             if any(matcher.matches(normal, spelled) for matcher in matchers):
-                raise UserFacingError(REFUSAL, code="moderation")
+                raise UserFacingError(_(REFUSAL), code="moderation")
 
 
 def too_many_terms() -> InvalidRequest:
     """The refusal when a workspace already bans the most terms it may keep."""
     return InvalidRequest(
-        f"This workspace already bans {MAX_TERMS} terms, the most it can keep. "
-        "Unban one (or fold several into one re: pattern) before adding another."
+        _(
+            "This workspace already bans {most} terms, the most it can keep. "
+            "Unban one (or fold several into one re: pattern) before adding another."
+        ).format(most=MAX_TERMS)
     )

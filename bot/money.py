@@ -20,7 +20,9 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from babel.numbers import format_currency, is_currency
 
+from bot import i18n
 from bot.errors import InvalidRequest
+from bot.i18n import _
 
 MICRO = 1_000_000
 # The most anyone, the operator included, can set as a money limit: past this a number is a
@@ -45,11 +47,15 @@ def parse_usd(name: str, value: object) -> int:
         amount = Decimal(str(value).strip().lstrip("$"))
     except InvalidOperation:
         raise InvalidRequest(
-            f"{name} takes an amount in US dollars, like 10.50, not {value!r}."
+            _("{name} takes an amount in US dollars, like 10.50, not {typed}.").format(
+                name=name, typed=repr(value)
+            )
         ) from None
     if not amount.is_finite() or not 0 <= amount <= MAX_LIMIT_USD:
         raise InvalidRequest(
-            f"{name} must be an amount from 0 to {MAX_LIMIT_USD:,} US dollars, not {value}."
+            _("{name} must be an amount from 0 to {most} US dollars, not {typed}.").format(
+                name=name, most=i18n.whole(MAX_LIMIT_USD), typed=value
+            )
         )
     return to_micro(amount)
 
@@ -73,25 +79,35 @@ class Currency:
         positive, finite number (required for anything but USD)."""
         code = (code or "USD").strip().upper()
         if not is_currency(code):
-            raise InvalidRequest(f"VEO_CURRENCY {code!r} is not an ISO 4217 currency code.")
+            raise InvalidRequest(
+                _("VEO_CURRENCY {code} is not an ISO 4217 currency code.").format(code=repr(code))
+            )
         if code == "USD" and rate in (None, ""):
             return cls("USD", Decimal(1), locale)
         if rate in (None, ""):
             raise InvalidRequest(
-                f"VEO_CURRENCY is {code}: set VEO_CURRENCY_RATE to how many {code} one US dollar "
-                "buys (the bot never looks rates up)."
+                _(
+                    "VEO_CURRENCY is {code}: set VEO_CURRENCY_RATE to how many {code} one US "
+                    "dollar buys (the bot never looks rates up)."
+                ).format(code=code)
             )
         try:
             value = Decimal(str(rate).strip())
         except InvalidOperation:
             value = Decimal("NaN")
         if not value.is_finite() or value <= 0:
-            raise InvalidRequest(f"VEO_CURRENCY_RATE must be a positive number, not {rate!r}.")
+            raise InvalidRequest(
+                _("VEO_CURRENCY_RATE must be a positive number, not {typed}.").format(
+                    typed=repr(rate)
+                )
+            )
         return cls(code, value, locale)
 
     def format(self, micro_usd: int) -> str:
-        """An amount kept in micro-dollars, in this currency ("$1.20", "€1.10")."""
-        return format_currency(usd_of(micro_usd) * self.rate, self.code, locale=self.locale)
+        """An amount kept in micro-dollars, in this currency ("$1.20", "€1.10"), written for the
+        reader's locale ("1,20 $" in German); English readers get the operator's `locale`."""
+        locale = self.locale if i18n.current() == i18n.DEFAULT else i18n.babel_locale()
+        return format_currency(usd_of(micro_usd) * self.rate, self.code, locale=locale)
 
 
 _DISPLAY: dict[str, Currency] = {"currency": Currency()}
@@ -120,7 +136,7 @@ def shown_in(currency: Currency) -> Iterator[Currency]:
 
 def fmt(micro_usd: int | None) -> str:
     """An amount in the display currency; an unknown one says so."""
-    return "price unknown" if micro_usd is None else display().format(micro_usd)
+    return _("price unknown") if micro_usd is None else display().format(micro_usd)
 
 
 def fmt_usd(micro_usd: int) -> str:

@@ -12,9 +12,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Literal, TypeVar
 
+from bot import i18n
 from bot.clock import Clock
 from bot.config import ServiceConfig
 from bot.errors import DeliveryError, ProviderError, ProviderRateLimited
+from bot.i18n import _
 from bot.metrics import Metrics
 from bot.models import Job, JobState
 from bot.ports import ChatSurface, LedgerAction, Store
@@ -157,7 +159,10 @@ class Outcomes:
         if surface is not None and not grouped(job):
             try:
                 await surface.report_failure(
-                    done, f"{message} The {job.cost_s:g} s it would have used were not charged."
+                    done,
+                    _("{message} The {seconds} it would have used were not charged.").format(
+                        message=message, seconds=i18n.seconds(job.cost_s)
+                    ),
                 )
             except DeliveryError as err:
                 log.warning("job %s: could not report the failure: %s", job.id, err)

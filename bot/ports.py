@@ -543,6 +543,17 @@ class Store(Blobs, ShardLeases, Protocol):
         stores count the same inside `create_job` against the channel's daily budget."""
         ...
 
+    async def workspace_locale(self, workspace_key: str) -> str | None:
+        """The language the workspace fixed for everyone (`bot.languages`); None: each
+        person's own."""
+        ...
+
+    async def set_workspace_locale(
+        self, workspace_key: str, locale: str | None, *, now: float
+    ) -> None:
+        """Fix the workspace's language; None forgets it (each person's own again)."""
+        ...
+
     async def get_or_create_secret(self, name: str) -> str:
         """The named secret, made once (at random) and the same for every process after."""
         ...

@@ -13,10 +13,10 @@ import math
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from bot import money
+from bot import i18n, money
 from bot.channels import ChannelBudget
 from bot.errors import InvalidRequest, QuotaExceeded, UserFacingError
-from bot.i18n import _
+from bot.i18n import _, ngettext
 from bot.models import Authority, LimitOverride, QuotaLimits, QuotaPeriod, QuotaUsage
 
 USER_DAILY = "user_daily"
@@ -47,16 +47,19 @@ def period_at(now: float) -> QuotaPeriod:
 
 
 def _fmt_seconds(value: float) -> str:
-    return f"{value:g}"
+    """Seconds as the reader writes them: "8 s"."""
+    return i18n.seconds(value)
 
 
 def _until(resets_at: float, now: float) -> str:
     left = max(0, int(resets_at - now))
     hours, rem = divmod(left, 3600)
     minutes = rem // 60
-    when = datetime.fromtimestamp(resets_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    span = f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"
-    return f"{when} (in {span})"
+    if hours:
+        span = _("{hours}h {minutes}m").format(hours=hours, minutes=f"{minutes:02d}")
+    else:
+        span = _("{minutes}m").format(minutes=minutes)
+    return _("{moment} (in {span})").format(moment=i18n.utc(resets_at), span=span)
 
 
 def refusal(
@@ -71,7 +74,7 @@ def refusal(
 ) -> QuotaExceeded:
     """The `QuotaExceeded` error for `limit`, saying what was hit and when it frees up (and
     what the video costs in money, when known)."""
-    price = "" if cost_micro_usd is None else f" (≈ {money.fmt(cost_micro_usd)})"
+    price = None if cost_micro_usd is None else money.fmt(cost_micro_usd)
     if limit == USER_CONCURRENT and allowed <= 0:
         message = _(
             "You may not have any video in progress here (limit 0), so none can start. "
@@ -79,37 +82,65 @@ def refusal(
         )
         return QuotaExceeded(message, limit=limit, used=used, allowed=allowed, resets_at=None)
     if limit == USER_CONCURRENT:
-        message = (
-            f"You already have {int(used)} video{'s' if used != 1 else ''} in progress "
-            f"(limit {int(allowed)}). Wait for one to finish, then try again."
-        )
+        message = ngettext(
+            "You already have {count} video in progress (limit {limit}). Wait for one to "
+            "finish, then try again.",
+            "You already have {count} videos in progress (limit {limit}). Wait for one to "
+            "finish, then try again.",
+            int(used),
+        ).format(count=int(used), limit=int(allowed))
         return QuotaExceeded(message, limit=limit, used=used, allowed=allowed, resets_at=None)
+    left = max(0.0, allowed - used)
     if limit == USER_DAILY:
-        left = max(0.0, allowed - used)
         message = (
-            f"This video costs {_fmt_seconds(cost)} s{price} of your daily quota, and you have "
-            f"{_fmt_seconds(left)} s of {_fmt_seconds(allowed)} s left today. "
-            f"Your quota resets at {_until(period.day_resets_at, now)}."
+            _(
+                "This video costs {cost} of your daily quota, and you have {left} of {limit} "
+                "left today. Your quota resets at {resets}."
+            )
+            if price is None
+            else _(
+                "This video costs {cost} (≈ {price}) of your daily quota, and you have {left} "
+                "of {limit} left today. Your quota resets at {resets}."
+            )
+        ).format(
+            cost=_fmt_seconds(cost),
+            price=price,
+            left=_fmt_seconds(left),
+            limit=_fmt_seconds(allowed),
+            resets=_until(period.day_resets_at, now),
         )
         return QuotaExceeded(
             message, limit=limit, used=used, allowed=allowed, resets_at=period.day_resets_at
         )
     if limit == CHANNEL_DAILY:
-        left = max(0.0, allowed - used)
-        message = (
-            f"This video costs {_fmt_seconds(cost)} s, and this channel has "
-            f"{_fmt_seconds(left)} s of its {_fmt_seconds(allowed)} s for today left. "
-            f"It resets at {_until(period.day_resets_at, now)}."
+        message = _(
+            "This video costs {cost}, and this channel has {left} of its {limit} for today "
+            "left. It resets at {resets}."
+        ).format(
+            cost=_fmt_seconds(cost),
+            left=_fmt_seconds(left),
+            limit=_fmt_seconds(allowed),
+            resets=_until(period.day_resets_at, now),
         )
         return QuotaExceeded(
             message, limit=limit, used=used, allowed=allowed, resets_at=period.day_resets_at
         )
-    left = max(0.0, allowed - used)
     message = (
-        f"This video costs {_fmt_seconds(cost)} s{price}, and this workspace has "
-        f"{_fmt_seconds(left)} s "
-        f"of its {_fmt_seconds(allowed)} s for the month left. "
-        f"It resets at {_until(period.month_resets_at, now)}."
+        _(
+            "This video costs {cost}, and this workspace has {left} of its {limit} for the "
+            "month left. It resets at {resets}."
+        )
+        if price is None
+        else _(
+            "This video costs {cost} (≈ {price}), and this workspace has {left} of its {limit} "
+            "for the month left. It resets at {resets}."
+        )
+    ).format(
+        cost=_fmt_seconds(cost),
+        price=price,
+        left=_fmt_seconds(left),
+        limit=_fmt_seconds(allowed),
+        resets=_until(period.month_resets_at, now),
     )
     return QuotaExceeded(
         message, limit=limit, used=used, allowed=allowed, resets_at=period.month_resets_at
@@ -129,20 +160,39 @@ def money_refusal(
     """The `QuotaExceeded` error for a money limit (micro-dollars), in the display currency."""
     fmt = money.fmt
     left = max(0, allowed - used)
-    video = f"This video ({_fmt_seconds(cost_s)} s)" if cost_s else "This video"
     if limit == USER_DAILY_USD:
-        message = (
-            f"{video} costs about {fmt(cost)}, and you have {fmt(left)} of {fmt(allowed)} "
-            f"left today. Your budget resets at {_until(period.day_resets_at, now)}."
-        )
         resets_at = period.day_resets_at
-    else:
-        message = (
-            f"{video} costs about {fmt(cost)}, and this workspace has {fmt(left)} of its "
-            f"{fmt(allowed)} for the month left. "
-            f"It resets at {_until(period.month_resets_at, now)}."
+        sentence = (
+            _(
+                "This video ({seconds}) costs about {cost}, and you have {left} of {limit} left "
+                "today. Your budget resets at {resets}."
+            )
+            if cost_s
+            else _(
+                "This video costs about {cost}, and you have {left} of {limit} left today. "
+                "Your budget resets at {resets}."
+            )
         )
+    else:
         resets_at = period.month_resets_at
+        sentence = (
+            _(
+                "This video ({seconds}) costs about {cost}, and this workspace has {left} of "
+                "its {limit} for the month left. It resets at {resets}."
+            )
+            if cost_s
+            else _(
+                "This video costs about {cost}, and this workspace has {left} of its {limit} "
+                "for the month left. It resets at {resets}."
+            )
+        )
+    message = sentence.format(
+        seconds=_fmt_seconds(cost_s),
+        cost=fmt(cost),
+        left=fmt(left),
+        limit=fmt(allowed),
+        resets=_until(resets_at, now),
+    )
     return QuotaExceeded(
         message,
         limit=limit,
@@ -156,9 +206,11 @@ def price_unknown_refusal() -> QuotaExceeded:
     """The refusal of a model whose price is not known while spending is limited in money:
     the bot cannot tell whether it fits, and never guesses."""
     return QuotaExceeded(
-        "This model's price is not known to the bot, and spending here is limited in money, "
-        "so it cannot tell whether the video fits. Pick a model with a known price, or ask "
-        "an admin.",
+        _(
+            "This model's price is not known to the bot, and spending here is limited in "
+            "money, so it cannot tell whether the video fits. Pick a model with a known price, "
+            "or ask an admin."
+        ),
         limit=PRICE_UNKNOWN,
         used=0,
         allowed=0,
@@ -277,7 +329,7 @@ def must_wait(limits: QuotaLimits, usage: QuotaUsage, *, queued: int) -> bool:
 def blocked_refusal() -> UserFacingError:
     """The refusal a blocked person gets."""
     return UserFacingError(
-        "You are not allowed to make videos here; an admin can tell you more.", code="blocked"
+        _("You are not allowed to make videos here; an admin can tell you more."), code="blocked"
     )
 
 
@@ -355,19 +407,38 @@ def check_limit_values(
     *, daily_s: float | None, concurrent: float | None, monthly_s: float | None
 ) -> None:
     """Refuse, in plain words, a limit that is not a number of the right size."""
-    for name, value, ceiling, unit in (
-        ("daily", daily_s, MAX_LIMIT_S, " seconds"),
-        ("concurrent", concurrent, MAX_CONCURRENT, " videos at a time"),
-        ("monthly", monthly_s, MAX_LIMIT_S, " seconds"),
+    for name, value, ceiling, sentence in (
+        (
+            "daily",
+            daily_s,
+            MAX_LIMIT_S,
+            _("{name} must be a number from 0 to {most} seconds, not {typed}."),
+        ),
+        (
+            "concurrent",
+            concurrent,
+            MAX_CONCURRENT,
+            _("{name} must be a number from 0 to {most} videos at a time, not {typed}."),
+        ),
+        (
+            "monthly",
+            monthly_s,
+            MAX_LIMIT_S,
+            _("{name} must be a number from 0 to {most} seconds, not {typed}."),
+        ),
     ):
         if value is None:
             continue
         if not (math.isfinite(value) and 0 <= value <= ceiling):
             raise InvalidRequest(
-                f"{name} must be a number from 0 to {ceiling:,}{unit}, not {value:g}."
+                sentence.format(name=name, most=i18n.whole(ceiling), typed=f"{value:g}")
             )
         if name == "concurrent" and not float(value).is_integer():
-            raise InvalidRequest(f"concurrent must be a whole number, not {value:g}.")
+            raise InvalidRequest(
+                _("{name} must be a whole number, not {typed}.").format(
+                    name=name, typed=f"{value:g}"
+                )
+            )
 
 
 def check_within_caps(
@@ -380,41 +451,63 @@ def check_within_caps(
     monthly_micro_usd: int | None = None,
 ) -> None:
     """Refuse a workspace admin's limit that would lift anyone above the operator's caps."""
-    for what, amount, allowed, per in (
-        ("daily-usd", daily_micro_usd, caps.user_daily_micro_usd, "a day"),
-        ("monthly-usd", monthly_micro_usd, caps.workspace_monthly_micro_usd, "a month"),
+    only_operator = _(
+        "You can set {name} up to {most} here: that is the limit the bot's operator allows. "
+        "Only the operator can allow more."
+    )
+    for what, amount, allowed, zero, most in (
+        (
+            "daily-usd",
+            daily_micro_usd,
+            caps.user_daily_micro_usd,
+            _(
+                "{name} 0 means no money limit, and the bot's operator allows {amount} a day: "
+                "set {amount} or less."
+            ),
+            _("{amount} a day"),
+        ),
+        (
+            "monthly-usd",
+            monthly_micro_usd,
+            caps.workspace_monthly_micro_usd,
+            _(
+                "{name} 0 means no money limit, and the bot's operator allows {amount} a "
+                "month: set {amount} or less."
+            ),
+            _("{amount} a month"),
+        ),
     ):
         if amount is None or not allowed:
             continue
         if amount == 0:
-            raise InvalidRequest(
-                f"{what} 0 means no money limit, and the bot's operator allows "
-                f"{money.fmt_usd(allowed)} {per}: set {money.fmt_usd(allowed)} or less."
-            )
+            raise InvalidRequest(zero.format(name=what, amount=money.fmt_usd(allowed)))
         if amount > allowed:
             raise InvalidRequest(
-                f"You can set {what} up to {money.fmt_usd(allowed)} {per} here: that is the "
-                "limit the bot's operator allows. Only the operator can allow more."
+                only_operator.format(name=what, most=most.format(amount=money.fmt_usd(allowed)))
             )
-    for name, value, cap, unit in (
-        ("daily", daily_s, caps.user_daily_s, " s a day"),
-        ("concurrent", concurrent, caps.user_concurrent, " at a time"),
+    for name, value, cap, most in (
+        ("daily", daily_s, caps.user_daily_s, _("{seconds} a day")),
+        ("concurrent", concurrent, caps.user_concurrent, _("{count} at a time")),
     ):
         if value is not None and value > cap:
             raise InvalidRequest(
-                f"You can set {name} up to {cap:g}{unit} here: that is the limit the bot's "
-                "operator allows. Only the operator can allow more."
+                only_operator.format(
+                    name=name, most=most.format(seconds=_fmt_seconds(cap), count=f"{cap:g}")
+                )
             )
     cap = caps.workspace_monthly_s
     if monthly_s is None or not cap:
         return
     if monthly_s == 0:
         raise InvalidRequest(
-            f"monthly 0 means unlimited, and the bot's operator allows this workspace "
-            f"{cap:g} s a month: set {cap:g} or less."
+            _(
+                "{name} 0 means unlimited, and the bot's operator allows this workspace {most}: "
+                "set {cap} or less."
+            ).format(
+                name="monthly",
+                most=_("{seconds} a month").format(seconds=_fmt_seconds(cap)),
+                cap=f"{cap:g}",
+            )
         )
     if monthly_s > cap:
-        raise InvalidRequest(
-            f"You can set monthly up to {cap:g} s here: that is the limit the bot's operator "
-            "allows. Only the operator can allow more."
-        )
+        raise InvalidRequest(only_operator.format(name="monthly", most=_fmt_seconds(cap)))

@@ -17,12 +17,13 @@ from pathlib import Path
 import av
 
 from bot.errors import ProviderError
+from bot.i18n import N_
 
 
 class ResultTooLarge(ProviderError):
     """The finished video is larger than the bot accepts (VEO_MAX_RESULT_BYTES)."""
 
-    default_message = "The finished video is larger than the bot accepts."
+    default_message = N_("The finished video is larger than the bot accepts.")
     default_code = "result_too_large"
 
 

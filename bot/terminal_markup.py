@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from bot.i18n import _
 from bot.terminal import printable
 from bot.texts import utc
 
@@ -11,10 +12,22 @@ class TerminalMarkup:
     """How a terminal writes what `bot.texts` cannot say in plain words: as plain text, times in
     UTC, and what people wrote made harmless to print (`bot.terminal.printable`)."""
 
-    name = "the terminal"
-    workspace = "workspace"
-    in_this_workspace = "in this workspace"
     workspace_admins: str | None = None
+
+    @property
+    def name(self) -> str:
+        """What the terminal is called in sentences."""
+        return _("the terminal")
+
+    @property
+    def workspace(self) -> str:
+        """What a workspace is called."""
+        return _("workspace")
+
+    @property
+    def in_this_workspace(self) -> str:
+        """Where things are in a workspace."""
+        return _("in this workspace")
 
     def mention(self, user_id: str) -> str:
         """A person: their id as it is."""

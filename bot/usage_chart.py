@@ -14,9 +14,11 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from bot import money
+from bot import i18n, money
 from bot.errors import InvalidRequest
+from bot.i18n import _
 from bot.models import DailySpend
 from bot.money import MICRO, Currency
 from bot.ports import Store
@@ -25,6 +27,17 @@ from bot.ports import Store
 WIDTH_IN, HEIGHT_IN, DPI = 10, 5, 100
 # People drawn apart; the rest share one colour as "others".
 MAX_PEOPLE = 8
+# Fonts that draw Japanese, the first found used.
+_CJK_FAMILIES = (
+    "Noto Sans CJK JP",
+    "Noto Sans JP",
+    "IPAexGothic",
+    "IPAGothic",
+    "TakaoGothic",
+    "Hiragino Sans",
+    "Yu Gothic",
+    "MS Gothic",
+)
 
 
 def _label(user_key: str) -> str:
@@ -56,7 +69,33 @@ def render(month: str, spends: Sequence[DailySpend], currency: Currency) -> byte
         amount = spend.micro_usd / MICRO * rate  # drawn, never added up again
         series.get(spend.user_key, others)[index] += amount
 
-    figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
+    with i18n.using(_drawable_locale()):
+        figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
+        return _draw(figure, month, days, series, others, currency)
+
+
+def _drawable_locale() -> str:
+    """The reader's language, unless its script needs a font this machine lacks (Japanese
+    without a CJK font would be drawn as empty boxes): then English."""
+    if i18n.current() != "ja":
+        return i18n.current()
+    from matplotlib import font_manager  # noqa: PLC0415 - lazily, as matplotlib
+
+    available = {font.name for font in font_manager.fontManager.ttflist}
+    return "ja" if available & set(_CJK_FAMILIES) else i18n.DEFAULT
+
+
+def _draw(  # noqa: PLR0917 - the chart's parts, computed by `render`
+    figure: Any,
+    month: str,
+    days: int,
+    series: dict[str, list[float]],
+    others: list[float],
+    currency: Currency,
+) -> bytes:
+    shown = list(series)
+    # Japanese words in a font that has them; everything else in matplotlib's default.
+    font = {"fontfamily": [*_CJK_FAMILIES, "sans-serif"]} if i18n.current() == "ja" else {}
     axes = figure.add_subplot()
     x = list(range(1, days + 1))
     bottom = [0.0] * days
@@ -64,16 +103,19 @@ def render(month: str, spends: Sequence[DailySpend], currency: Currency) -> byte
         axes.bar(x, series[key], bottom=bottom, label=_label(key))
         bottom = [b + v for b, v in zip(bottom, series[key], strict=True)]
     if any(others):
-        axes.bar(x, others, bottom=bottom, label="others", color="lightgray")
-    axes.set_title(f"Spend per day, {month}", usetex=False)
-    axes.set_xlabel("day of the month (UTC)")
-    axes.set_ylabel(f"spent ({currency.code})")
+        axes.bar(x, others, bottom=bottom, label=_("others"), color="lightgray")
+    axes.set_title(_("Spend per day, {month}").format(month=month), usetex=False, **font)
+    axes.set_xlabel(_("day of the month (UTC)"), **font)
+    axes.set_ylabel(_("spent ({currency})").format(currency=currency.code), **font)
     axes.set_xlim(0.5, days + 0.5)
     axes.set_xticks([day for day in x if day == 1 or day % 5 == 0])
     if shown:
-        axes.legend(loc="upper left", fontsize="small")
+        legend = {"prop": {"family": font["fontfamily"], "size": "small"}} if font else {}
+        axes.legend(loc="upper left", fontsize="small", **legend)
     else:
-        axes.text(0.5, 0.5, "nothing spent this month", ha="center", transform=axes.transAxes)
+        axes.text(
+            0.5, 0.5, _("nothing spent this month"), ha="center", transform=axes.transAxes, **font
+        )
     figure.tight_layout()
     out = io.BytesIO()
     figure.savefig(out, format="png", dpi=DPI)
@@ -98,7 +140,9 @@ async def draw(store: Store, month: str, workspace_key: str | None = None) -> Us
     """The chart of `month` ("2026-12"), in one workspace or in all, in the display currency;
     drawn in a thread, so that the event loop keeps serving meanwhile."""
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
-        raise InvalidRequest(f"A month looks like 2026-12, not {month!r}.")
+        raise InvalidRequest(
+            _("A month looks like 2026-12, not {typed}.").format(typed=repr(month))
+        )
     spends = await store.daily_spend(month, workspace_key)
     png = await asyncio.to_thread(render, month, spends, money.display())
     return UsageChart(month, png, len({spend.user_key for spend in spends}))

@@ -13,6 +13,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from bot.clock import Clock, SystemClock
+from bot.i18n import _
 from bot.jobs import JobService
 from bot.links import MediaLinks
 from bot.metrics import Labels
@@ -203,10 +204,10 @@ async def result(request: web.Request) -> web.StreamResponse:
     signature = request.query.get("signature", "")
     if not request.app[LINKS_KEY].verify_result(job_id, expires, signature):
         if expires < service.clock.now():
-            raise web.HTTPGone(text="This link has expired.")
+            raise web.HTTPGone(text=_("This link has expired."))
         raise web.HTTPForbidden
     if await service.store.result_revoked(job_id):
-        raise web.HTTPGone(text="This video was deleted.")
+        raise web.HTTPGone(text=_("This video was deleted."))
     headers = {
         "Content-Type": "video/mp4",
         "Content-Disposition": f'inline; filename="veo-{job_id}.mp4"',

@@ -1211,6 +1211,32 @@ class PostgresStore(PostgresShards):
         )
         return _affected(status) > 0
 
+    async def workspace_locale(self, workspace_key: str) -> str | None:
+        """The language the workspace fixed for everyone; None: each person's own."""
+        locale = await self._pool.fetchval(
+            "SELECT locale FROM workspace_locales WHERE workspace_key = $1", workspace_key
+        )
+        return None if locale is None else str(locale)
+
+    async def set_workspace_locale(
+        self, workspace_key: str, locale: str | None, *, now: float
+    ) -> None:
+        """Fix the workspace's language; None forgets it."""
+        if locale is None:
+            await self._pool.execute(
+                "DELETE FROM workspace_locales WHERE workspace_key = $1", workspace_key
+            )
+            return
+        await self._pool.execute(
+            """INSERT INTO workspace_locales (workspace_key, locale, updated_at)
+               VALUES ($1, $2, $3)
+               ON CONFLICT (workspace_key) DO UPDATE
+               SET locale = excluded.locale, updated_at = excluded.updated_at""",
+            workspace_key,
+            locale,
+            now,
+        )
+
     async def channel_used_today(self, channel_key: str, day: str) -> float:
         """Seconds reserved or charged in the channel on `day`."""
         async with self._connection() as db:

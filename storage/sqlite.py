@@ -1248,6 +1248,32 @@ class SqliteStore(SqliteShards):
             )
             return cur.rowcount > 0
 
+    async def workspace_locale(self, workspace_key: str) -> str | None:
+        """The language the workspace fixed for everyone; None: each person's own."""
+        async with self._reader.execute(
+            "SELECT locale FROM workspace_locales WHERE workspace_key = ?", (workspace_key,)
+        ) as cur:
+            row = await cur.fetchone()
+        return None if row is None else str(row[0])
+
+    async def set_workspace_locale(
+        self, workspace_key: str, locale: str | None, *, now: float
+    ) -> None:
+        """Fix the workspace's language; None forgets it."""
+        async with self._transaction() as db:
+            if locale is None:
+                await db.execute(
+                    "DELETE FROM workspace_locales WHERE workspace_key = ?", (workspace_key,)
+                )
+                return
+            await db.execute(
+                """INSERT INTO workspace_locales (workspace_key, locale, updated_at)
+                   VALUES (?, ?, ?)
+                   ON CONFLICT (workspace_key) DO UPDATE
+                   SET locale = excluded.locale, updated_at = excluded.updated_at""",
+                (workspace_key, locale, now),
+            )
+
     async def channel_used_today(self, channel_key: str, day: str) -> float:
         """Seconds reserved or charged in the channel on `day`."""
         return await self._channel_used(self._reader, channel_key, day)

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 _OUR_VARS = re.compile(
     r"^(DISCORD|SLACK|VEO|USEAPI|GATEWAY|AIMLAPI|GEMINI|VERTEX|GCS|FAL|REPLICATE|OPENROUTER)_"
     r"|^GOOGLE_APPLICATION_CREDENTIALS$"
+    # The terminal's language picks the CLI's (`bot.cli.cli_locale`): English unless a test
+    # sets one.
+    r"|^(LC_ALL|LC_MESSAGES|LANG|LANGUAGE)$"
 )
 
 

@@ -73,7 +73,7 @@ def test_bad_channel_values_from_the_cli_change_nothing(tmp_path: Path) -> None:
         (["set", "c1", *WS, "--model", "veo9"], "local has no model called 'veo9'"),
         (["set", "c1", *WS, "--people", "all"], "people takes allow_adult, dont_allow"),
         (["set", "c1", *WS, "--private", "maybe"], "private takes on or off, not 'maybe'"),
-        (["set", "c1", "--workspace", "local"], "--workspace looks like slack:T0123"),
+        (["set", "c1", "--workspace", "local"], "A workspace looks like slack:T0123"),
         (["reset", "c1", *WS, "--only", "colour"], "no channel setting called 'colour'"),
         (["allow", *WS], "Name the channel to allow"),
     ]

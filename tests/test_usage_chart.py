@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import money, usage_chart
+from bot import i18n, money, usage_chart
 from bot.errors import InvalidRequest
 from bot.models import DailySpend, GenerationRequest, JobState
 from bot.ports import LedgerAction
@@ -35,6 +35,16 @@ def test_the_chart_is_a_png_of_the_expected_size_whoever_spent() -> None:
     png = usage_chart.render("2026-12", spends, money.Currency.of("EUR", "0.9"))
     assert png_size(png) == (1000, 500)
     assert png_size(usage_chart.render("2026-02", [], money.Currency())) == (1000, 500)
+
+
+@pytest.mark.parametrize("locale", ["de", "ja"])
+def test_the_chart_is_drawn_in_the_readers_language_without_missing_glyphs(locale: str) -> None:
+    """Japanese needs a font that has it; without one the chart says it in English rather than
+    in empty boxes (matplotlib warns of each missing glyph, and warnings fail tests)."""
+    spends = [DailySpend("2026-12-01", "discord:1:alice", 1_200_000)]
+    with i18n.using(locale):
+        assert png_size(usage_chart.render("2026-12", spends, money.Currency())) == (1000, 500)
+        assert png_size(usage_chart.render("2026-12", [], money.Currency())) == (1000, 500)
 
 
 async def test_a_month_that_is_not_one_is_refused_before_anything_is_read(

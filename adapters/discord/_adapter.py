@@ -22,8 +22,10 @@ from adapters.discord._client import VeoClient
 from adapters.discord._commands import VeoCommands, register
 from adapters.discord._shards import ShardKeeper
 from adapters.discord._surface import PLATFORM, DiscordSurface
+from adapters.discord._translator import CatalogTranslator
 from bot.admin import Admins
 from bot.errors import ConfigurationError
+from bot.i18n import _
 from bot.jobs import JobService
 from bot.ports import ChatSurface
 from bot.settings import Settings
@@ -58,7 +60,7 @@ class DiscordAdapter:
 
     def __init__(self, settings: Settings) -> None:
         if settings.discord_token is None:
-            raise ConfigurationError("The Discord adapter needs DISCORD_TOKEN.")
+            raise ConfigurationError(_("The Discord adapter needs DISCORD_TOKEN."))
         self._token = settings.discord_token
         self._api_base = settings.discord_api_base
         self._gateway_url = settings.discord_gateway_url
@@ -86,18 +88,23 @@ class DiscordAdapter:
         apply_endpoints(self._api_base, self._gateway_url)
         self._commands.bind(service)
         self._surface.bind(service)
+        self._client.languages = service.languages
+        await self._client.tree.set_translator(CatalogTranslator())
         self._client.add_dynamic_items(*JOB_BUTTONS)
         try:
             await self._client.login(self._token.get_secret_value())
         except discord.LoginFailure:
             raise ConfigurationError(
-                "Discord refused DISCORD_TOKEN; copy the bot token again from the Developer "
-                "Portal (Bot -> Reset Token)."
+                _(
+                    "Discord refused DISCORD_TOKEN; copy the bot token again from the "
+                    "Developer Portal (Bot -> Reset Token)."
+                )
             ) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise ConfigurationError(
-                f"Could not reach Discord at DISCORD_API_BASE ({self._api_base}): "
-                f"{type(exc).__name__}."
+                _("Could not reach Discord at DISCORD_API_BASE ({api_base}): {error}.").format(
+                    api_base=self._api_base, error=type(exc).__name__
+                )
             ) from None
         self._surface.logged_in.set()
         store = service.store

@@ -21,11 +21,13 @@ from discord import app_commands
 from adapters.discord._channels import ChannelAction, channel_group
 from adapters.discord._markup import DISCORD
 from adapters.discord._replies import reply
-from bot import texts
+from bot import i18n, texts
 from bot.admin import AdminActions, AdminOutcome, Admins, Member, Subject
 from bot.channel_admin import ChannelActions
 from bot.errors import InvalidRequest
+from bot.i18n import N_
 from bot.jobs import JobService
+from bot.languages import Languages
 from bot.models import Actor
 from bot.money import MAX_LIMIT_USD
 from bot.quota import MAX_CONCURRENT, MAX_LIMIT_S
@@ -58,8 +60,10 @@ class VeoAdmin:
         self.admins = admins
         self._actions: AdminActions | None = None
         self._channels: ChannelActions | None = None
+        self._languages: Languages | None = None
 
     def bind(self, service: JobService) -> None:
+        self._languages = service.languages
         self._actions = AdminActions(
             service.store, defaults=service.config.limits, clock=service.clock
         )
@@ -106,6 +110,23 @@ class VeoAdmin:
         outcome = await action(self._channels, f"{PLATFORM}:{interaction.guild_id}", actor)
         await reply(interaction, texts.channel_answer(outcome, DISCORD))
 
+    async def language(self, interaction: Interaction, typed: str | None) -> None:
+        """`/veo-admin language`: show the server's language, or fix it (`off`: each
+        member's own again); the answer comes in the language now spoken."""
+        actor = await self._admitted(interaction)
+        if actor is None:
+            return
+        if self._languages is None:
+            raise RuntimeError("the Discord adapter has not been started")
+        workspace = f"{PLATFORM}:{interaction.guild_id}"
+        if typed is None:
+            shown = await self._languages.fixed(workspace)
+            await reply(interaction, texts.language_shown(shown, DISCORD))
+            return
+        fixed = await self._languages.set(actor, workspace, typed)
+        with i18n.using(fixed or str(interaction.locale)):
+            await reply(interaction, texts.language_fixed(fixed, DISCORD))
+
     async def _admitted(self, interaction: Interaction) -> Actor | None:
         """The admin's authority, the interaction acknowledged privately; None: refused."""
         actor = self.actor(interaction)
@@ -146,18 +167,18 @@ def admin_group(admin: VeoAdmin) -> app_commands.Group:
     listed in VEO_ADMINS may lack Manage Server); the check happens on every use."""
     group = app_commands.Group(
         name="veo-admin",
-        description="Quotas, blocks and banned words (server admins)",
+        description=N_("Quotas, blocks and banned words (server admins)"),
         guild_only=True,
     )
 
-    @group.command(name="limits", description="Set a member's limits, or the server's")
+    @group.command(name="limits", description=N_("Set a member's limits, or the server's"))
     @app_commands.describe(
-        user="The member (leave empty for the whole server)",
-        daily="Seconds of video a day (per member)",
-        concurrent="Videos in progress at once (per member)",
-        monthly="Seconds of video a month for the whole server",
-        daily_usd="US dollars a day (per member); 0: no money limit",
-        monthly_usd="US dollars a month for the whole server; 0: no money limit",
+        user=N_("The member (leave empty for the whole server)"),
+        daily=N_("Seconds of video a day (per member)"),
+        concurrent=N_("Videos in progress at once (per member)"),
+        monthly=N_("Seconds of video a month for the whole server"),
+        daily_usd=N_("US dollars a day (per member); 0: no money limit"),
+        monthly_usd=N_("US dollars a month for the whole server; 0: no money limit"),
     )
     async def limits(  # noqa: PLR0917 - one parameter per option
         interaction: Interaction,
@@ -181,51 +202,61 @@ def admin_group(admin: VeoAdmin) -> app_commands.Group:
             ),
         )
 
-    @group.command(name="clear", description="Back to the default limits")
-    @app_commands.describe(user="The member (leave empty for the whole server)")
+    @group.command(name="clear", description=N_("Back to the default limits"))
+    @app_commands.describe(user=N_("The member (leave empty for the whole server)"))
     async def clear(interaction: Interaction, user: discord.User | None = None) -> None:
         await admin.run(
             interaction, lambda actions, ws, by: actions.clear_limits(by, _subject(ws, user))
         )
 
-    @group.command(name="reset", description="Give a member today's quota back")
+    @group.command(name="reset", description=N_("Give a member today's quota back"))
     async def reset(interaction: Interaction, user: discord.User) -> None:
         await admin.run(
             interaction, lambda actions, ws, by: actions.reset_day(by, _user_key(ws, user))
         )
 
-    @group.command(name="block", description="Stop a member from making videos")
+    @group.command(name="block", description=N_("Stop a member from making videos"))
     async def block(interaction: Interaction, user: discord.User) -> None:
         await admin.run(
             interaction, lambda actions, ws, _: actions.set_blocked(_user_key(ws, user), True)
         )
 
-    @group.command(name="unblock", description="Let a blocked member make videos again")
+    @group.command(name="unblock", description=N_("Let a blocked member make videos again"))
     async def unblock(interaction: Interaction, user: discord.User) -> None:
         await admin.run(
             interaction, lambda actions, ws, _: actions.set_blocked(_user_key(ws, user), False)
         )
 
-    @group.command(name="usage", description="Seconds and money this month, top members first")
+    @group.command(name="usage", description=N_("Seconds and money this month, top members first"))
     async def usage(interaction: Interaction) -> None:
         await admin.run(interaction, lambda actions, ws, _: actions.usage(workspace_key=ws))
 
-    @group.command(name="chart", description="Spend per day and per member this month (image)")
+    @group.command(name="chart", description=N_("Spend per day and per member this month (image)"))
     async def chart(interaction: Interaction) -> None:
         await admin.post_chart(interaction)
 
-    @group.command(name="ban", description="Refuse prompts with a word (or re:pattern)")
-    @app_commands.describe(term="A word or phrase, or re:<regular expression>")
+    @group.command(name="ban", description=N_("Refuse prompts with a word (or re:pattern)"))
+    @app_commands.describe(term=N_("A word or phrase, or re:<regular expression>"))
     async def ban(interaction: Interaction, term: str) -> None:
         await admin.run(interaction, lambda actions, ws, _: actions.set_banned(ws, term, True))
 
-    @group.command(name="unban", description="Allow a banned word again")
+    @group.command(name="unban", description=N_("Allow a banned word again"))
     async def unban(interaction: Interaction, term: str) -> None:
         await admin.run(interaction, lambda actions, ws, _: actions.set_banned(ws, term, False))
 
-    @group.command(name="banned", description="The words banned on this server")
+    @group.command(name="banned", description=N_("The words banned on this server"))
     async def banned(interaction: Interaction) -> None:
         await admin.run(interaction, lambda actions, ws, _: actions.banned_terms(ws))
+
+    @group.command(
+        name="language",
+        description=N_("The language the bot speaks on this server; off: each member's own"),
+    )
+    @app_commands.describe(
+        language=N_("de, en, es, fr, ja, pt_BR, or off (leave empty to see the setting)")
+    )
+    async def language(interaction: Interaction, language: str | None = None) -> None:
+        await admin.language(interaction, language)
 
     group.add_command(channel_group(admin))
     return group

@@ -14,9 +14,10 @@ from typing import Any, ClassVar, Self
 import discord
 
 from adapters.discord._actions import VeoActions
-from adapters.discord._client import VeoClient
+from adapters.discord._client import VeoClient, speak_to
 from adapters.discord._replies import answer_error
 from bot import texts
+from bot.i18n import N_, _
 
 _JOB_ID = r"(?P<job_id>[0-9a-f]{1,64})"
 
@@ -58,7 +59,7 @@ class _JobButton(discord.ui.DynamicItem[Button], template=r"veo:(?P<action>[a-z]
     def __init__(self, job_id: str) -> None:
         super().__init__(
             discord.ui.Button(
-                label=self.label,
+                label=_(self.label),  # the class keeps the English msgid
                 emoji=self.emoji,
                 style=self.style,
                 custom_id=f"veo:{self.action}:{job_id}",
@@ -69,6 +70,7 @@ class _JobButton(discord.ui.DynamicItem[Button], template=r"veo:(?P<action>[a-z]
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         # discord.py only logs what a dynamic item's callback raises: the catch-all answers.
         try:
+            await speak_to(interaction)
             await self.act(_actions(interaction), interaction)
         except Exception as error:
             await answer_error(interaction, error)
@@ -90,7 +92,7 @@ class _JobButton(discord.ui.DynamicItem[Button], template=r"veo:(?P<action>[a-z]
 class RerollButton(_JobButton, template=reroll_custom_id(_JOB_ID)):
     """The same request with a new seed, charged to whoever clicks."""
 
-    label, emoji, style, action = "Re-roll", "🎲", discord.ButtonStyle.primary, "reroll"
+    label, emoji, style, action = N_("Re-roll"), "🎲", discord.ButtonStyle.primary, "reroll"
 
     async def act(self, veo: VeoActions, interaction: discord.Interaction[Any]) -> None:
         await veo.reroll(interaction, self.job_id)
@@ -100,7 +102,7 @@ class ExtendButton(_JobButton, template=extend_custom_id(_JOB_ID)):
     """Continue the video with a new prompt (models that can extend their own results)."""
 
     label, emoji, style, action = (
-        "Extend",
+        N_("Extend"),
         "\N{HEAVY PLUS SIGN}",
         discord.ButtonStyle.secondary,
         "extend",
@@ -113,7 +115,7 @@ class ExtendButton(_JobButton, template=extend_custom_id(_JOB_ID)):
 class DeleteButton(_JobButton, template=delete_custom_id(_JOB_ID)):
     """Remove the video message: the person who asked, or an admin."""
 
-    label, emoji, style, action = "Delete", "🗑️", discord.ButtonStyle.danger, "delete"
+    label, emoji, style, action = N_("Delete"), "🗑️", discord.ButtonStyle.danger, "delete"
 
     async def act(self, veo: VeoActions, interaction: discord.Interaction[Any]) -> None:
         await veo.delete(interaction, self.job_id)
@@ -198,6 +200,7 @@ class OlderButton(discord.ui.DynamicItem[Button], template=r"veo:older:" + _CURS
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         try:
+            await speak_to(interaction)
             await _actions(interaction).older(interaction, self.cursor)
         except Exception as error:
             await answer_error(interaction, error)

@@ -11,7 +11,8 @@ import re
 import discord
 
 from adapters.discord._markup import DISCORD
-from bot import texts
+from bot import i18n, texts
+from bot.i18n import _
 from bot.models import Job, JobState
 
 PROGRESS_CELLS = 20
@@ -41,21 +42,21 @@ def progress_bar(percent: int) -> str:
 
 def thread_name(prompt: str) -> str:
     """The prompt's first words on one line, within Discord's 100 characters."""
-    line = re.sub(r"\s+", " ", prompt).strip() or "Veo video"
+    line = re.sub(r"\s+", " ", prompt).strip() or _("Veo video")
     return _clip(line, THREAD_NAME_MAX)
 
 
 def _inputs(job: Job) -> str:
     request = job.request
     if request.source_video is not None:
-        return "extends a video"
+        return _("extends a video")
     if request.first_frame is not None and request.last_frame is not None:
-        return "first + last frame"
+        return _("first + last frame")
     if request.first_frame is not None:
-        return "image"
+        return _("image")
     if request.last_frame is not None:
-        return "last frame"
-    return "text"
+        return _("last frame")
+    return _("text")
 
 
 def thread_name_of(job: Job) -> str:
@@ -73,18 +74,20 @@ def _describe(embed: discord.Embed, job: Job, *, public: bool = True) -> discord
         if hidden
         else _clip(request.prompt, _DESCRIPTION_MAX)
     )
-    embed.add_field(name="Model", value=_clip(job.model, _FIELD_MAX))
-    embed.add_field(name="Duration", value=f"{request.duration_s} s")
-    embed.add_field(name="Cost", value=texts.job_price(job))
-    embed.add_field(name="Aspect ratio", value=request.aspect_ratio or "default")
-    embed.add_field(name="Seed", value=str(request.seed) if request.seed is not None else "random")
-    embed.add_field(name="Input", value=_inputs(job))
+    embed.add_field(name=_("Model"), value=_clip(job.model, _FIELD_MAX))
+    embed.add_field(name=_("Duration"), value=i18n.seconds(request.duration_s or 0))
+    embed.add_field(name=_("Cost"), value=texts.job_price(job))
+    embed.add_field(name=_("Aspect ratio"), value=request.aspect_ratio or _("default"))
+    embed.add_field(
+        name=_("Seed"), value=str(request.seed) if request.seed is not None else _("random")
+    )
+    embed.add_field(name=_("Input"), value=_inputs(job))
     if request.audio:
-        embed.add_field(name="Audio", value="on")
-    embed.add_field(name="Requested by", value=DISCORD.mention(job.origin.user_id))
+        embed.add_field(name=_("Audio"), value=_("on"))
+    embed.add_field(name=_("Requested by"), value=DISCORD.mention(job.origin.user_id))
     if request.negative_prompt and not hidden:
         embed.add_field(
-            name="Avoid", value=_clip(request.negative_prompt, _FIELD_MAX), inline=False
+            name=_("Avoid"), value=_clip(request.negative_prompt, _FIELD_MAX), inline=False
         )
     embed.set_footer(text=footer(job.id))
     return embed
@@ -98,18 +101,18 @@ def status_card(job: Job) -> discord.Embed:
         progress = texts.queue_place(job) or texts.headline(job.state)
     else:
         progress = progress_bar(job.progress)
-        if job.queue_note:
-            progress += f" · {job.queue_note}"
+        if place := texts.queue_note(job):
+            progress += f" · {place}"
         if usual := texts.usual_time(job):
             progress += f" · {usual}"
-    embed.add_field(name="Progress", value=progress, inline=False)
+    embed.add_field(name=_("Progress"), value=progress, inline=False)
     return embed
 
 
 def done_card(job: Job, video_url: str) -> discord.Embed:
     embed = discord.Embed(title=f"🎬 {texts.headline(JobState.DELIVERED)}", colour=_DONE)
     _describe(embed, job)
-    embed.add_field(name="Video", value=f"[{texts.in_the_thread()}]({video_url})", inline=False)
+    embed.add_field(name=_("Video"), value=f"[{texts.in_the_thread()}]({video_url})", inline=False)
     return embed
 
 
@@ -123,7 +126,7 @@ def sent_privately_card(job: Job) -> discord.Embed:
         if job.request.private
         else texts.sent_privately(job.origin.user_id, DISCORD)
     )
-    embed.add_field(name="Video", value=said, inline=False)
+    embed.add_field(name=_("Video"), value=said, inline=False)
     return embed
 
 
@@ -132,10 +135,10 @@ def failed_card(job: Job, message: str) -> discord.Embed:
     that nothing was charged."""
     embed = discord.Embed(title=f"🎬 {texts.headline(job.state)}", colour=_FAILED)
     _describe(embed, job)
-    embed.add_field(name="What happened", value=_clip(message, _FIELD_MAX), inline=False)
+    embed.add_field(name=_("What happened"), value=_clip(message, _FIELD_MAX), inline=False)
     return embed
 
 
 def result_embed(job: Job) -> discord.Embed:
     """The parameters under the posted video, so a re-roll or a retry can be compared."""
-    return _describe(discord.Embed(title="🎬 Your video", colour=_DONE), job, public=False)
+    return _describe(discord.Embed(title=_("🎬 Your video"), colour=_DONE), job, public=False)

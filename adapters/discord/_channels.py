@@ -13,6 +13,7 @@ from discord import app_commands
 
 from bot.channel_admin import ChannelActions, ChannelOutcome
 from bot.channels import EVERY_CHANNEL, MAX_CHANNEL_DAILY_S, PERSON_GENERATION, SETTINGS
+from bot.i18n import N_
 from bot.models import Actor
 
 Interaction = discord.Interaction[Any]
@@ -31,8 +32,8 @@ class RunsChannelActions(Protocol):
 Channel = app_commands.AppCommandChannel
 _PEOPLE = [app_commands.Choice(name=value, value=value) for value in PERSON_GENERATION]
 _SETTINGS = [app_commands.Choice(name=value, value=value) for value in SETTINGS]
-_CHANNEL = "The channel (leave empty for this one)"
-_EVERYWHERE = "Every channel of the server instead"
+_CHANNEL = N_("The channel (leave empty for this one)")
+_EVERYWHERE = N_("Every channel of the server instead")
 
 
 def _where(interaction: Interaction, channel: Channel | None, everywhere: bool | None) -> str:
@@ -50,20 +51,20 @@ def _where(interaction: Interaction, channel: Channel | None, everywhere: bool |
 def channel_group(admin: RunsChannelActions) -> app_commands.Group:
     """`/veo-admin channel` and its subcommands."""
     group = app_commands.Group(
-        name="channel", description="Where /veo works, and each channel's defaults"
+        name="channel", description=N_("Where /veo works, and each channel's defaults")
     )
 
-    @group.command(name="list", description="Where /veo works and every channel's rules")
+    @group.command(name="list", description=N_("Where /veo works and every channel's rules"))
     async def listing(interaction: Interaction) -> None:
         await admin.run_channel(interaction, lambda actions, ws, _: actions.listing(ws))
 
-    @group.command(name="show", description="One channel as /veo sees it")
+    @group.command(name="show", description=N_("One channel as /veo sees it"))
     @app_commands.describe(channel=_CHANNEL)
     async def show(interaction: Interaction, channel: Channel | None = None) -> None:
         where = _where(interaction, channel, False)
         await admin.run_channel(interaction, lambda actions, ws, _: actions.show(ws, where))
 
-    @group.command(name="allow", description="Let /veo work in a channel (or everywhere)")
+    @group.command(name="allow", description=N_("Let /veo work in a channel (or everywhere)"))
     @app_commands.describe(channel=_CHANNEL, everywhere=_EVERYWHERE)
     async def allow(
         interaction: Interaction, channel: Channel | None = None, everywhere: bool = False
@@ -71,7 +72,9 @@ def channel_group(admin: RunsChannelActions) -> app_commands.Group:
         where = _where(interaction, channel, everywhere)
         await admin.run_channel(interaction, lambda actions, ws, by: actions.allow(by, ws, where))
 
-    @group.command(name="close", description="Stop /veo in a channel (or everywhere not allowed)")
+    @group.command(
+        name="close", description=N_("Stop /veo in a channel (or everywhere not allowed)")
+    )
     @app_commands.describe(channel=_CHANNEL, everywhere=_EVERYWHERE)
     async def close(
         interaction: Interaction, channel: Channel | None = None, everywhere: bool = False
@@ -79,15 +82,15 @@ def channel_group(admin: RunsChannelActions) -> app_commands.Group:
         where = _where(interaction, channel, everywhere)
         await admin.run_channel(interaction, lambda actions, ws, by: actions.close(by, ws, where))
 
-    @group.command(name="set", description="A channel's defaults for /veo")
+    @group.command(name="set", description=N_("A channel's defaults for /veo"))
     @app_commands.describe(
         channel=_CHANNEL,
         everywhere=_EVERYWHERE,
-        model="Default model (provider/model)",
-        aspect="Default aspect ratio, one the model offers",
-        private="Results go to the requester alone",
-        daily="Seconds of video a day for the whole channel",
-        people="Whether videos may show people (Vertex AI)",
+        model=N_("Default model (provider/model)"),
+        aspect=N_("Default aspect ratio, one the model offers"),
+        private=N_("Results go to the requester alone"),
+        daily=N_("Seconds of video a day for the whole channel"),
+        people=N_("Whether videos may show people (Vertex AI)"),
     )
     @app_commands.choices(people=_PEOPLE)
     async def configure(  # noqa: PLR0917 - the signature is the command
@@ -115,9 +118,9 @@ def channel_group(admin: RunsChannelActions) -> app_commands.Group:
             ),
         )
 
-    @group.command(name="reset", description="Forget a channel's rules, or one setting")
+    @group.command(name="reset", description=N_("Forget a channel's rules, or one setting"))
     @app_commands.describe(
-        channel=_CHANNEL, everywhere=_EVERYWHERE, setting="Only this setting (else all)"
+        channel=_CHANNEL, everywhere=_EVERYWHERE, setting=N_("Only this setting (else all)")
     )
     @app_commands.choices(setting=_SETTINGS)
     async def reset(

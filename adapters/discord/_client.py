@@ -12,6 +12,27 @@ import discord.gateway
 from discord import app_commands
 
 from adapters.discord._actions import VeoActions
+from bot import i18n
+from bot.languages import Languages
+
+
+class LocalisedTree(app_commands.CommandTree["VeoClient"]):
+    """The command tree: every command runs in its reader's language (`speak_to`)."""
+
+    async def interaction_check(self, interaction: discord.Interaction[VeoClient]) -> bool:
+        await speak_to(interaction)
+        return True
+
+
+async def speak_to(interaction: discord.Interaction[VeoClient]) -> str:
+    """Speak the reader's language for the rest of this interaction (each runs in its own
+    task): the one their server fixed, else their Discord client's (`interaction.locale`)."""
+    personal = str(interaction.locale)
+    languages = interaction.client.languages
+    if interaction.guild_id is None or languages is None:
+        return i18n.set_locale(personal)
+    return i18n.set_locale(await languages.for_person(f"discord:{interaction.guild_id}", personal))
+
 
 # Discord lets each of `max_concurrency` buckets (shard_id % max_concurrency) identify once
 # per 5 seconds.
@@ -22,6 +43,8 @@ class VeoClient(discord.AutoShardedClient):
     # What buttons and forms ask of the bot; set when the commands are registered. Buttons
     # reach it through `interaction.client`, since discord.py builds them from their custom ids.
     veo: VeoActions
+    # The languages servers fixed (`bot.languages`); set when the adapter starts.
+    languages: Languages | None = None
 
     def __init__(self) -> None:
         # The bot never joins voice: no warnings about voice libraries it does not need.
@@ -40,7 +63,7 @@ class VeoClient(discord.AutoShardedClient):
             # than holding a scheduler slot.
             max_ratelimit_timeout=30.0,
         )
-        self.tree: app_commands.CommandTree[VeoClient] = app_commands.CommandTree(self)
+        self.tree: app_commands.CommandTree[VeoClient] = LocalisedTree(self)
         # From `GET /gateway/bot` (session_start_limit), set by the shard keeper.
         self.max_concurrency = 1
         self._identified_at: dict[int, float] = {}

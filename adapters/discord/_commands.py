@@ -28,10 +28,11 @@ from adapters.discord._markup import DISCORD
 from adapters.discord._modals import AnimateModal, ExtendModal
 from adapters.discord._replies import answer_error, reply
 from adapters.discord._surface import PLATFORM, DiscordSurface
-from bot import texts
+from bot import i18n, texts
 from bot.admin import Admins
 from bot.catalog import MAX_SEED, InputKind, ModelSpec
 from bot.errors import InvalidRequest, UserFacingError
+from bot.i18n import N_, _
 from bot.jobs import JobService
 from bot.media import MAX_IMAGE_BYTES, load_image
 from bot.models import GenerationRequest, ImageInput, Job, Origin
@@ -78,7 +79,7 @@ def dm_origin(interaction: Interaction, home: str) -> Origin:
         workspace_id=home,
         channel_id=str(interaction.channel.id),
         user_id=str(interaction.user.id),
-        locale=str(interaction.locale),
+        locale=i18n.current(),
         direct=True,
     )
 
@@ -100,7 +101,7 @@ def origin_of(interaction: Interaction, *, thread_on: int | None = None) -> Orig
         channel_id=str(channel_id),
         thread_id=thread_id,
         user_id=str(interaction.user.id),
-        locale=str(interaction.locale),
+        locale=i18n.current(),
     )
 
 
@@ -110,13 +111,13 @@ def check_permissions(interaction: Interaction, origin: Origin) -> None:
         return  # the bot may always answer in its own DM
     have = interaction.app_permissions
     needed = {
-        "Send Messages in Threads": have.send_messages_in_threads,
-        "Embed Links": have.embed_links,
-        "Attach Files": have.attach_files,
+        _("Send Messages in Threads"): have.send_messages_in_threads,
+        _("Embed Links"): have.embed_links,
+        _("Attach Files"): have.attach_files,
     }
     if not isinstance(interaction.channel, discord.Thread):
-        needed["Send Messages"] = have.send_messages
-        needed["Create Public Threads"] = have.create_public_threads
+        needed[_("Send Messages")] = have.send_messages
+        needed[_("Create Public Threads")] = have.create_public_threads
     missing = [name for name, granted in needed.items() if not granted]
     if missing:
         raise UserFacingError(
@@ -179,9 +180,9 @@ class VeoCommands(HistoryActions):
             prompt=fields.prompt,
             provider=provider,
             model=model,
-            duration_s=_parse_whole(fields.duration, "duration in seconds", "duration"),
+            duration_s=_parse_whole(fields.duration, _("duration in seconds"), "duration"),
             aspect_ratio=(fields.aspect_ratio or "").strip() or None,
-            seed=_parse_whole(fields.seed, "seed", "seed"),
+            seed=_parse_whole(fields.seed, _("seed"), "seed"),
         )
 
     # --- answering ----------------------------------------------------------------------
@@ -381,9 +382,9 @@ class VeoCommands(HistoryActions):
             prompt=fields.prompt,
             provider=provider,
             model=model,
-            duration_s=_parse_whole(fields.duration, "duration in seconds", "duration"),
+            duration_s=_parse_whole(fields.duration, _("duration in seconds"), "duration"),
             aspect_ratio=(fields.aspect_ratio or "").strip() or None,
-            seed=_parse_whole(fields.seed, "seed", "seed"),
+            seed=_parse_whole(fields.seed, _("seed"), "seed"),
             first_frame=first,
         )
         return await self._submit(interaction, request, origin)
@@ -483,20 +484,20 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
     client's command tree."""
 
     @app_commands.command(
-        name="veo", description="Make a short video from a prompt, optionally from an image"
+        name="veo", description=N_("Make a short video from a prompt, optionally from an image")
     )
     @app_commands.describe(
-        prompt="What should happen in the video",
-        image="First frame to animate (PNG, JPEG or WebP)",
-        end_image="Last frame to end on (models that take one)",
-        model="Which model makes it",
-        duration="Seconds of video (the model decides what is offered)",
-        aspect_ratio="Frame shape, e.g. 16:9",
-        seed="A number for a repeatable result",
-        negative_prompt="What to keep out of the video",
-        audio="Make sound too (models that can)",
-        private="Send the video to you alone, not into the channel",
-        count="How many takes to make at once, 1 to 4 (each is charged)",
+        prompt=N_("What should happen in the video"),
+        image=N_("First frame to animate (PNG, JPEG or WebP)"),
+        end_image=N_("Last frame to end on (models that take one)"),
+        model=N_("Which model makes it"),
+        duration=N_("Seconds of video (the model decides what is offered)"),
+        aspect_ratio=N_("Frame shape, e.g. 16:9"),
+        seed=N_("A number for a repeatable result"),
+        negative_prompt=N_("What to keep out of the video"),
+        audio=N_("Make sound too (models that can)"),
+        private=N_("Send the video to you alone, not into the channel"),
+        count=N_("How many takes to make at once, 1 to 4 (each is charged)"),
     )
     @app_commands.choices(count=[app_commands.Choice(name=str(n), value=n) for n in (1, 2, 3, 4)])
     @_in_servers_and_dms
@@ -549,17 +550,21 @@ def register(client: VeoClient, veo: VeoCommands) -> None:
     ) -> list[app_commands.Choice[str]]:
         return veo.aspect_choices(interaction.namespace.model, current)
 
-    @app_commands.command(name="veo-quota", description="How much video you can still make today")
+    @app_commands.command(
+        name="veo-quota", description=N_("How much video you can still make today")
+    )
     @_in_servers_and_dms
     async def quota_command(interaction: Interaction) -> None:
         await veo.quota(interaction)
 
-    @app_commands.command(name="veo-history", description="Your recent videos, only for you to see")
+    @app_commands.command(
+        name="veo-history", description=N_("Your recent videos, only for you to see")
+    )
     @_in_servers_and_dms
     async def history_command(interaction: Interaction) -> None:
         await veo.history(interaction)
 
-    @app_commands.context_menu(name="Animate with Veo")
+    @app_commands.context_menu(name=N_("Animate with Veo"))
     @app_commands.guild_only()
     async def animate_command(interaction: Interaction, message: discord.Message) -> None:
         await veo.animate(interaction, message)

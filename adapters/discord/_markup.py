@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.i18n import _
+
 PLATFORM = "discord"
 
 
@@ -11,9 +13,18 @@ class DiscordMarkup:
     them (the message keeps its own embed)."""
 
     name = "Discord"
-    workspace = "server"
-    in_this_workspace = "on this server"
-    workspace_admins: str | None = "Manage Server permission"
+
+    @property
+    def workspace(self) -> str:
+        return _("server")
+
+    @property
+    def in_this_workspace(self) -> str:
+        return _("on this server")
+
+    @property
+    def workspace_admins(self) -> str | None:
+        return _("Manage Server permission")
 
     def mention(self, user_id: str) -> str:
         return f"<@{user_id}>"

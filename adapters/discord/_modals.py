@@ -9,9 +9,11 @@ from typing import Any
 import discord
 
 from adapters.discord._actions import ModalFields, VeoActions
+from adapters.discord._client import speak_to
 from adapters.discord._replies import answer_error
 from bot import texts
 from bot.catalog import ModelSpec
+from bot.i18n import N_, _
 from bot.models import GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -21,13 +23,17 @@ _PROMPT_MAX = 4000  # Discord's limit for a text input
 
 
 class _VeoModal(discord.ui.Modal):
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        await speak_to(interaction)  # the submission is answered in the reader's language
+        return True
+
     async def on_error(  # type: ignore[override]  # Modal drops BaseView's `item`
         self, interaction: discord.Interaction[Any], error: Exception, /
     ) -> None:
         await answer_error(interaction, error)
 
 
-class AnimateModal(_VeoModal, title="Animate with Veo"):
+class AnimateModal(_VeoModal, title=N_("Animate with Veo")):
     def __init__(
         self,
         veo: VeoActions,
@@ -35,7 +41,7 @@ class AnimateModal(_VeoModal, title="Animate with Veo"):
         image: discord.Attachment,
         models: list[tuple[str, ModelSpec]],
     ) -> None:
-        super().__init__(timeout=15 * 60)
+        super().__init__(title=_("Animate with Veo"), timeout=15 * 60)
         self._veo = veo
         self._message = message
         self._image = image
@@ -43,11 +49,11 @@ class AnimateModal(_VeoModal, title="Animate with Veo"):
             custom_id="prompt",
             style=discord.TextStyle.paragraph,
             max_length=_PROMPT_MAX,
-            placeholder="What should happen, e.g. the camera pushes in as snow starts to fall",
+            placeholder=_("What should happen, e.g. the camera pushes in as snow starts to fall"),
         )
         self.model: discord.ui.Select[AnimateModal] = discord.ui.Select(
             custom_id="model",
-            placeholder="The bot's default model",
+            placeholder=_("The bot's default model"),
             required=False,
             min_values=0,
             options=[
@@ -56,21 +62,24 @@ class AnimateModal(_VeoModal, title="Animate with Veo"):
             ],
         )
         self.duration: discord.ui.TextInput[AnimateModal] = discord.ui.TextInput(
-            custom_id="duration", required=False, max_length=4, placeholder="e.g. 8"
+            custom_id="duration", required=False, max_length=4, placeholder=_("e.g. 8")
         )
         self.aspect_ratio: discord.ui.TextInput[AnimateModal] = discord.ui.TextInput(
-            custom_id="aspect_ratio", required=False, max_length=5, placeholder="e.g. 16:9 or 9:16"
+            custom_id="aspect_ratio",
+            required=False,
+            max_length=5,
+            placeholder=_("e.g. 16:9 or 9:16"),
         )
         self.seed: discord.ui.TextInput[AnimateModal] = discord.ui.TextInput(
-            custom_id="seed", required=False, max_length=10, placeholder="any whole number"
+            custom_id="seed", required=False, max_length=10, placeholder=_("any whole number")
         )
-        self.add_item(discord.ui.Label(text="Prompt", component=self.prompt))
-        self.add_item(discord.ui.Label(text="Model", component=self.model))
-        self.add_item(discord.ui.Label(text="Duration (seconds)", component=self.duration))
-        self.add_item(discord.ui.Label(text="Aspect ratio", component=self.aspect_ratio))
+        self.add_item(discord.ui.Label(text=_("Prompt"), component=self.prompt))
+        self.add_item(discord.ui.Label(text=_("Model"), component=self.model))
+        self.add_item(discord.ui.Label(text=_("Duration (seconds)"), component=self.duration))
+        self.add_item(discord.ui.Label(text=_("Aspect ratio"), component=self.aspect_ratio))
         self.add_item(
             discord.ui.Label(
-                text="Seed",
+                text=_("Seed"),
                 description=texts.same_seed_same_video(),
                 component=self.seed,
             )
@@ -87,24 +96,24 @@ class AnimateModal(_VeoModal, title="Animate with Veo"):
         await self._veo.animate_submitted(interaction, self._message, self._image, fields)
 
 
-class ExtendModal(_VeoModal, title="Extend this video"):
+class ExtendModal(_VeoModal, title=N_("Extend this video")):
     def __init__(self, veo: VeoActions, job_id: str) -> None:
-        super().__init__(timeout=15 * 60)
+        super().__init__(title=_("Extend this video"), timeout=15 * 60)
         self._veo = veo
         self._job_id = job_id
         self.prompt: discord.ui.TextInput[ExtendModal] = discord.ui.TextInput(
             custom_id="prompt",
             style=discord.TextStyle.paragraph,
             max_length=_PROMPT_MAX,
-            placeholder="What happens next",
+            placeholder=_("What happens next"),
         )
-        self.add_item(discord.ui.Label(text="Prompt", component=self.prompt))
+        self.add_item(discord.ui.Label(text=_("Prompt"), component=self.prompt))
 
     async def on_submit(self, interaction: discord.Interaction[Any], /) -> None:
         await self._veo.extend_submitted(interaction, self._job_id, self.prompt.value)
 
 
-class SettingsModal(_VeoModal, title="Make a video with these settings"):
+class SettingsModal(_VeoModal, title=N_("Make a video with these settings")):
     """The /veo form, filled in with an earlier job's settings (Use these settings)."""
 
     def __init__(
@@ -114,7 +123,7 @@ class SettingsModal(_VeoModal, title="Make a video with these settings"):
         chosen_model: str,
         models: list[tuple[str, ModelSpec]],
     ) -> None:
-        super().__init__(timeout=15 * 60)
+        super().__init__(title=_("Make a video with these settings"), timeout=15 * 60)
         self._veo = veo
         self.prompt: discord.ui.TextInput[SettingsModal] = discord.ui.TextInput(
             custom_id="prompt",
@@ -152,13 +161,13 @@ class SettingsModal(_VeoModal, title="Make a video with these settings"):
             max_length=10,
             default=str(request.seed) if request.seed is not None else None,
         )
-        self.add_item(discord.ui.Label(text="Prompt", component=self.prompt))
-        self.add_item(discord.ui.Label(text="Model", component=self.model))
-        self.add_item(discord.ui.Label(text="Duration (seconds)", component=self.duration))
-        self.add_item(discord.ui.Label(text="Aspect ratio", component=self.aspect_ratio))
+        self.add_item(discord.ui.Label(text=_("Prompt"), component=self.prompt))
+        self.add_item(discord.ui.Label(text=_("Model"), component=self.model))
+        self.add_item(discord.ui.Label(text=_("Duration (seconds)"), component=self.duration))
+        self.add_item(discord.ui.Label(text=_("Aspect ratio"), component=self.aspect_ratio))
         self.add_item(
             discord.ui.Label(
-                text="Seed", description=texts.same_seed_same_video(), component=self.seed
+                text=_("Seed"), description=texts.same_seed_same_video(), component=self.seed
             )
         )
 

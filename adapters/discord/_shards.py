@@ -15,6 +15,7 @@ import discord
 from adapters.discord._client import VeoClient
 from bot.clock import Clock, SystemClock
 from bot.errors import ConfigurationError
+from bot.i18n import _
 from bot.shards import ShardLeases
 from bot.workers import new_worker_id
 
@@ -85,8 +86,10 @@ class ShardKeeper:
             count = await store.shard_count(recommended)
         if count is None:
             raise ConfigurationError(
-                "Discord did not say how many shards to use (GET /gateway/bot failed); set "
-                "DISCORD_SHARD_COUNT, or start again once Discord answers."
+                _(
+                    "Discord did not say how many shards to use (GET /gateway/bot failed); set "
+                    "DISCORD_SHARD_COUNT, or start again once Discord answers."
+                )
             )
         return count
 

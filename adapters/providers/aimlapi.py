@@ -26,6 +26,7 @@ from bot.errors import (
     ProviderRateLimited,
     ProviderUnavailable,
 )
+from bot.i18n import N_, _
 from bot.links import MediaLinks
 from bot.models import (
     GenerationRequest,
@@ -40,12 +41,12 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.aimlapi.com"
 GENERATION_PATH = "v2/generate/video/google/generation"
 
-SAFETY_MESSAGE = (
+SAFETY_MESSAGE = N_(
     "The video provider's safety filter refused this prompt or image. "
     "Try describing it differently."
 )
-FAILED_MESSAGE = "The video provider could not make this video. Please try again."
-NO_OUTPUT_MESSAGE = "The video provider finished without returning a video. Please try again."
+FAILED_MESSAGE = N_("The video provider could not make this video. Please try again.")
+NO_OUTPUT_MESSAGE = N_("The video provider finished without returning a video. Please try again.")
 _SAFETY_WORDS = ("moderat", "safety", "policy", "inappropriate", "prohibited", "nsfw", "filter")
 _STATES = {
     "queued": ProviderJobState.QUEUED,
@@ -165,16 +166,16 @@ def read_generation(body: Any) -> ProviderStatus:
         if isinstance(url, str) and url:
             return ProviderStatus(state, progress=100, video_url=url)
         return ProviderStatus(
-            ProviderJobState.FAILED, error_code="no_output", error_message=NO_OUTPUT_MESSAGE
+            ProviderJobState.FAILED, error_code="no_output", error_message=_(NO_OUTPUT_MESSAGE)
         )
     if state is ProviderJobState.FAILED:
         reason = error_message(body).lower() + str(body.get("error") or "").lower()
         log.info("aimlapi generation %s failed: %s", body.get("id"), error_message(body))
         if any(word in reason for word in _SAFETY_WORDS):
             return ProviderStatus(
-                state, error_code="content_rejected", error_message=SAFETY_MESSAGE
+                state, error_code="content_rejected", error_message=_(SAFETY_MESSAGE)
             )
-        return ProviderStatus(state, error_code="provider_failed", error_message=FAILED_MESSAGE)
+        return ProviderStatus(state, error_code="provider_failed", error_message=_(FAILED_MESSAGE))
     return ProviderStatus(state)
 
 

@@ -41,6 +41,7 @@ from bot.errors import (
     ProviderRateLimited,
     ProviderUnavailable,
 )
+from bot.i18n import N_, _
 from bot.links import MediaLinks
 from bot.models import (
     GenerationRequest,
@@ -68,18 +69,18 @@ TOLERANCE_S = 300
 # accepts and 401 / 403 to one it does not, and nothing is started or billed.
 HEALTH_PROBE = "fal-ai/veo3.1/requests/00000000-0000-0000-0000-000000000000/status"
 
-SAFETY_MESSAGE = (
+SAFETY_MESSAGE = N_(
     "fal's content checker refused this prompt or image. Try describing it differently, "
     "or use another image."
 )
-FAILED_MESSAGE = "fal could not make this video. Please try again."
-NO_OUTPUT_MESSAGE = "fal finished without returning a video. Please try again."
-CANCELLED_MESSAGE = "The video was cancelled at fal before it was made."
-MODEL_UNAVAILABLE_MESSAGE = (
+FAILED_MESSAGE = N_("fal could not make this video. Please try again.")
+NO_OUTPUT_MESSAGE = N_("fal finished without returning a video. Please try again.")
+CANCELLED_MESSAGE = N_("The video was cancelled at fal before it was made.")
+MODEL_UNAVAILABLE_MESSAGE = N_(
     "This Veo model is not available at fal (it may have been retired). "
     "Pick another model, or ask an admin."
 )
-LAST_FRAME_ALONE_MESSAGE = (
+LAST_FRAME_ALONE_MESSAGE = N_(
     "Veo needs a first frame to go with a last frame: attach both, or only a first frame."
 )
 _SAFETY_WORDS = ("content_policy", "content policy", "flagged", "safety", "nsfw")
@@ -126,7 +127,7 @@ def endpoint_for(request: GenerationRequest) -> str:
         return f"{model}/reference-to-video"
     if request.last_frame is not None:
         if request.first_frame is None:
-            raise ProviderBadRequest(LAST_FRAME_ALONE_MESSAGE, detail="last frame without first")
+            raise ProviderBadRequest(_(LAST_FRAME_ALONE_MESSAGE), detail="last frame without first")
         return f"{model}/first-last-frame-to-video"
     if request.first_frame is not None:
         return f"{model}/image-to-video"
@@ -341,19 +342,23 @@ class FalProvider:
         except ContentRejected as err:
             log.info("fal request %s refused by the content checker: %s", urls.request_id, err)
             return ProviderStatus(
-                ProviderJobState.FAILED, error_code="content_rejected", error_message=SAFETY_MESSAGE
+                ProviderJobState.FAILED,
+                error_code="content_rejected",
+                error_message=_(SAFETY_MESSAGE),
             )
         except ProviderBadRequest as err:  # the run failed on its input: its answer is final
             log.info("fal request %s failed: %s", urls.request_id, err.detail)
             return ProviderStatus(
-                ProviderJobState.FAILED, error_code="provider_failed", error_message=FAILED_MESSAGE
+                ProviderJobState.FAILED,
+                error_code="provider_failed",
+                error_message=_(FAILED_MESSAGE),
             )
         video = output.get("video") if isinstance(output, dict) else None
         url = video.get("url") if isinstance(video, dict) else None
         if isinstance(url, str) and url:
             return ProviderStatus(ProviderJobState.SUCCEEDED, progress=100, video_url=url)
         return ProviderStatus(
-            ProviderJobState.FAILED, error_code="no_output", error_message=NO_OUTPUT_MESSAGE
+            ProviderJobState.FAILED, error_code="no_output", error_message=_(NO_OUTPUT_MESSAGE)
         )
 
     def download(self, status: ProviderStatus) -> AsyncIterator[bytes]:
@@ -429,14 +434,14 @@ def _failed(request_id: str, error_type: Any, error: Any) -> ProviderStatus:
         return ProviderStatus(
             ProviderJobState.FAILED,
             error_code="provider_cancelled",
-            error_message=CANCELLED_MESSAGE,
+            error_message=_(CANCELLED_MESSAGE),
         )
     if any(word in (kind + " " + words).lower() for word in _SAFETY_WORDS):
         return ProviderStatus(
-            ProviderJobState.FAILED, error_code="content_rejected", error_message=SAFETY_MESSAGE
+            ProviderJobState.FAILED, error_code="content_rejected", error_message=_(SAFETY_MESSAGE)
         )
     return ProviderStatus(
-        ProviderJobState.FAILED, error_code="provider_failed", error_message=FAILED_MESSAGE
+        ProviderJobState.FAILED, error_code="provider_failed", error_message=_(FAILED_MESSAGE)
     )
 
 
@@ -452,7 +457,7 @@ def map_error(status: int, body: Any, response: httpx.Response) -> ProviderError
     words = "; ".join(str(p.get("msg")) for p in problems) or error_message(body)
     detail = f"HTTP {status}: {words}"
     if any(p.get("type") == "content_policy_violation" for p in problems):
-        return ContentRejected(SAFETY_MESSAGE, detail=detail)
+        return ContentRejected(_(SAFETY_MESSAGE), detail=detail)
     if status in (400, 422):
         return ProviderBadRequest(detail=detail)
     if status == 401:
@@ -463,7 +468,7 @@ def map_error(status: int, body: Any, response: httpx.Response) -> ProviderError
         return ProviderAuthError(detail=detail)
     if status == 404:
         if response.request.method == "POST":  # no such endpoint: retired or misspelt
-            return ProviderBadRequest(MODEL_UNAVAILABLE_MESSAGE, detail=detail)
+            return ProviderBadRequest(_(MODEL_UNAVAILABLE_MESSAGE), detail=detail)
         return ProviderJobNotFound(detail=detail)
     if status == 429:
         return ProviderRateLimited(retry_after=retry_after_s(response), detail=detail)

@@ -29,6 +29,7 @@ from bot.errors import (
     ProviderOutOfCredits,
     ProviderUnavailable,
 )
+from bot.i18n import N_, _
 from bot.links import MediaLinks
 from bot.models import (
     GenerationRequest,
@@ -42,13 +43,13 @@ log = logging.getLogger(__name__)
 
 Dialect = Literal["images", "veo31"]
 
-SAFETY_MESSAGE = (
+SAFETY_MESSAGE = N_(
     "The video provider's safety filter refused this prompt or image. "
     "Try describing it differently."
 )
-FAILED_MESSAGE = "The video provider could not make this video. Please try again."
-NO_OUTPUT_MESSAGE = "The video provider finished without returning a video. Please try again."
-EXPIRED_MESSAGE = "The video provider no longer has this video; it expired."
+FAILED_MESSAGE = N_("The video provider could not make this video. Please try again.")
+NO_OUTPUT_MESSAGE = N_("The video provider finished without returning a video. Please try again.")
+EXPIRED_MESSAGE = N_("The video provider no longer has this video; it expired.")
 _SAFETY_WORDS = ("moderat", "safety", "policy", "inappropriate", "prohibited", "nsfw", "rai")
 
 # Every status string gateways answer (new-api's task states, the OpenAI video object's and
@@ -275,7 +276,7 @@ def read_task(answer: Any, *, content_url: str | None = None) -> ProviderStatus:
         return ProviderStatus(
             ProviderJobState.FAILED,
             error_code="provider_job_not_found",
-            error_message=EXPIRED_MESSAGE,
+            error_message=_(EXPIRED_MESSAGE),
         )
     if status in _SUCCEEDED:
         url = _url(task)
@@ -283,7 +284,7 @@ def read_task(answer: Any, *, content_url: str | None = None) -> ProviderStatus:
             url = content_url
         if url is None:
             return ProviderStatus(
-                ProviderJobState.FAILED, error_code="no_output", error_message=NO_OUTPUT_MESSAGE
+                ProviderJobState.FAILED, error_code="no_output", error_message=_(NO_OUTPUT_MESSAGE)
             )
         return ProviderStatus(ProviderJobState.SUCCEEDED, progress=100, video_url=url)
     if status in _FAILED:
@@ -293,10 +294,10 @@ def read_task(answer: Any, *, content_url: str | None = None) -> ProviderStatus:
             return ProviderStatus(
                 ProviderJobState.FAILED,
                 error_code="content_rejected",
-                error_message=SAFETY_MESSAGE,
+                error_message=_(SAFETY_MESSAGE),
             )
         return ProviderStatus(
-            ProviderJobState.FAILED, error_code="provider_failed", error_message=FAILED_MESSAGE
+            ProviderJobState.FAILED, error_code="provider_failed", error_message=_(FAILED_MESSAGE)
         )
     if status in _QUEUED:
         return ProviderStatus(ProviderJobState.QUEUED, progress=progress)

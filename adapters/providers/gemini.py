@@ -45,6 +45,7 @@ from bot.errors import (
     ProviderRateLimited,
     ProviderUnavailable,
 )
+from bot.i18n import N_, _
 from bot.models import (
     GenerationRequest,
     ImageInput,
@@ -59,49 +60,51 @@ DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 API_VERSION = "v1beta"
 OMNI = "gemini-omni-1.1-flash"
 
-REFUSED_MESSAGE = (
+REFUSED_MESSAGE = N_(
     "Gemini Omni answered without making a video: it refuses prompts and images its safety "
     "rules do not allow. Try describing it differently, or use another image."
 )
-FAILED_MESSAGE = "Gemini Omni ran into a problem while making this video. Please try again."
-SAFETY_MESSAGE = (
+FAILED_MESSAGE = N_("Gemini Omni ran into a problem while making this video. Please try again.")
+SAFETY_MESSAGE = N_(
     "Google's safety filter blocked this video. Try describing it differently, "
     "or use another image."
 )
-CANCELLED_MESSAGE = "The video was cancelled at Google before it was finished."
-INCOMPLETE_MESSAGE = "Gemini Omni stopped before the video was finished. Please try again."
-BUDGET_MESSAGE = "The bot's Google account reached its spending limit; an admin needs to raise it."
-ACTION_MESSAGE = (
+CANCELLED_MESSAGE = N_("The video was cancelled at Google before it was finished.")
+INCOMPLETE_MESSAGE = N_("Gemini Omni stopped before the video was finished. Please try again.")
+BUDGET_MESSAGE = N_(
+    "The bot's Google account reached its spending limit; an admin needs to raise it."
+)
+ACTION_MESSAGE = N_(
     "Gemini Omni asked for a step the bot cannot take, so the video was stopped. Please try again."
 )
-MODEL_UNAVAILABLE_MESSAGE = (
+MODEL_UNAVAILABLE_MESSAGE = N_(
     "This Gemini model is not available to the bot's Google account. "
     "Pick another model, or ask an admin."
 )
-EXTEND_GONE_MESSAGE = (
+EXTEND_GONE_MESSAGE = N_(
     "Google no longer has the earlier video, so it cannot be extended; make a new one."
 )
-EXTEND_FOREIGN_MESSAGE = (
+EXTEND_FOREIGN_MESSAGE = N_(
     "Only videos made with Gemini Omni can be extended with it; make a new one instead."
 )
-LAST_FRAME_ALONE_MESSAGE = (
+LAST_FRAME_ALONE_MESSAGE = N_(
     "Gemini Omni needs a first frame to go with a last frame: attach both, or only a first frame."
 )
-ACCOUNT_REFUSED_MESSAGE = (
+ACCOUNT_REFUSED_MESSAGE = N_(
     "Google refused to run Gemini Omni for the bot's account (billing or region settings); "
     "an admin needs to check it."
 )
-DAILY_QUOTA_MESSAGE = (
+DAILY_QUOTA_MESSAGE = N_(
     "The bot has used up today's Gemini allowance at Google. Try again tomorrow, "
     "or ask an admin to raise the limit."
 )
 _SAFETY_WORDS = ("safety", "blocked", "policy", "prohibited", "responsible ai", "rai")
 # Interaction states (an open enum): anything else is read as still running.
 _TERMINAL_FAILURES: dict[str, tuple[str, str]] = {
-    "cancelled": ("provider_cancelled", CANCELLED_MESSAGE),
-    "incomplete": ("provider_incomplete", INCOMPLETE_MESSAGE),
-    "budget_exceeded": ("provider_out_of_credits", BUDGET_MESSAGE),
-    "requires_action": ("provider_requires_action", ACTION_MESSAGE),
+    "cancelled": ("provider_cancelled", _(CANCELLED_MESSAGE)),
+    "incomplete": ("provider_incomplete", _(INCOMPLETE_MESSAGE)),
+    "budget_exceeded": ("provider_out_of_credits", _(BUDGET_MESSAGE)),
+    "requires_action": ("provider_requires_action", _(ACTION_MESSAGE)),
 }
 _FINISHED = {"completed", "failed", *_TERMINAL_FAILURES}
 
@@ -223,13 +226,13 @@ class GeminiProvider:
             raise ProviderBadRequest(detail="request was not validated")
         previous = self.interaction_id(request.source_video) if request.source_video else None
         if request.source_video and previous is None:
-            raise ProviderBadRequest(EXTEND_FOREIGN_MESSAGE, detail="source is no interaction")
+            raise ProviderBadRequest(_(EXTEND_FOREIGN_MESSAGE), detail="source is no interaction")
         body = request_body(job_id, request, previous=previous, callback_url=callback_url)
         try:
             answer = await self._api.json("POST", f"{API_VERSION}/interactions", json_body=body)
         except (ProviderBadRequest, ProviderJobNotFound) as err:
             if previous is not None and "interaction" in err.detail.lower():
-                raise ProviderBadRequest(EXTEND_GONE_MESSAGE, detail=err.detail) from None
+                raise ProviderBadRequest(_(EXTEND_GONE_MESSAGE), detail=err.detail) from None
             raise
         interaction_id = answer.get("id") if isinstance(answer, dict) else None
         if not isinstance(interaction_id, str) or not interaction_id:
@@ -291,7 +294,7 @@ class GeminiProvider:
         names: set[str] = set()
         token: str | None = None
         try:
-            for _ in range(_MODEL_PAGES):
+            for _page in range(_MODEL_PAGES):
                 params: dict[str, str | int] = {"pageSize": 1000}
                 if token:
                     params["pageToken"] = token
@@ -351,7 +354,7 @@ class GeminiProvider:
             old.spool.close()
         self._answers[interaction_id] = answer
         while len(self._answers) > _KEPT_ANSWERS:
-            _, dropped = self._answers.popitem(last=False)
+            _key, dropped = self._answers.popitem(last=False)
             dropped.spool.close()
 
     async def _wait_for_file(self, uri: str) -> None:
@@ -436,7 +439,7 @@ def request_body(
 ) -> dict[str, Any]:
     """The create body of docs/providers.md §2.3 for a validated request."""
     if request.last_frame is not None and request.first_frame is None:
-        raise ProviderBadRequest(LAST_FRAME_ALONE_MESSAGE, detail="last frame without first")
+        raise ProviderBadRequest(_(LAST_FRAME_ALONE_MESSAGE), detail="last frame without first")
     images = [
         image
         for image in (request.first_frame, request.last_frame, *request.reference_images)
@@ -532,16 +535,18 @@ def read_interaction(interaction_id: str, tree: Any, url: str) -> ProviderStatus
         # The model's words can quote the prompt: the log gets the error codes, never text.
         log.info("gemini interaction %s completed without a video: %s", interaction_id, errors)
         return ProviderStatus(
-            ProviderJobState.FAILED, error_code="content_rejected", error_message=REFUSED_MESSAGE
+            ProviderJobState.FAILED, error_code="content_rejected", error_message=_(REFUSED_MESSAGE)
         )
     log.info("gemini interaction %s ended %s: %s", interaction_id, state, errors)
     if state == "failed":
         if any(word in e.lower() for e in errors for word in _SAFETY_WORDS):
             return ProviderStatus(
-                ProviderJobState.FAILED, error_code="content_rejected", error_message=SAFETY_MESSAGE
+                ProviderJobState.FAILED,
+                error_code="content_rejected",
+                error_message=_(SAFETY_MESSAGE),
             )
         return ProviderStatus(
-            ProviderJobState.FAILED, error_code="provider_failed", error_message=FAILED_MESSAGE
+            ProviderJobState.FAILED, error_code="provider_failed", error_message=_(FAILED_MESSAGE)
         )
     code, message = _TERMINAL_FAILURES[state]
     return ProviderStatus(ProviderJobState.FAILED, error_code=code, error_message=message)
@@ -598,7 +603,7 @@ def map_error(status: int, body: Any, response: httpx.Response) -> ProviderError
         if reading:  # an unknown id: "Invalid interaction name"
             return ProviderJobNotFound(detail=detail)
         if google_status.upper() == "FAILED_PRECONDITION" and creating:
-            return ProviderBadRequest(ACCOUNT_REFUSED_MESSAGE, detail=detail)
+            return ProviderBadRequest(_(ACCOUNT_REFUSED_MESSAGE), detail=detail)
         return ProviderBadRequest(detail=detail)
     if status in (401, 403):
         return ProviderAuthError(detail=detail)
@@ -606,12 +611,12 @@ def map_error(status: int, body: Any, response: httpx.Response) -> ProviderError
         if creating and "no longer available" in message.lower():
             return ProviderModelRetired(detail=detail)
         if creating and "interaction" not in message.lower():
-            return ProviderBadRequest(MODEL_UNAVAILABLE_MESSAGE, detail=detail)
+            return ProviderBadRequest(_(MODEL_UNAVAILABLE_MESSAGE), detail=detail)
         return ProviderJobNotFound(detail=detail)
     if status == 429:
         # A per-day quota does not refill within the job's retry window: say it is spent.
         if _is_daily_quota(message, details):
-            return ProviderOutOfCredits(DAILY_QUOTA_MESSAGE, detail=detail)
+            return ProviderOutOfCredits(_(DAILY_QUOTA_MESSAGE), detail=detail)
         header = retry_after_s(response)
         return ProviderRateLimited(
             retry_after=header if header is not None else _retry_delay_s(details), detail=detail

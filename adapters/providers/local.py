@@ -35,6 +35,7 @@ from urllib.request import url2pathname
 from adapters.providers._render import RenderCancelled, RenderSpec, render_mp4
 from bot.catalog import InputKind, ModelSpec, frame_size
 from bot.errors import ProviderBadRequest, ProviderJobNotFound
+from bot.i18n import _
 from bot.models import GenerationRequest, ProviderHealth, ProviderJobState, ProviderStatus
 from bot.shared_files import Blobs
 
@@ -204,7 +205,7 @@ class LocalProvider:
             return ProviderStatus(
                 state=ProviderJobState.FAILED,
                 error_code="render_failed",
-                error_message="The preview renderer could not read the image.",
+                error_message=_("The preview renderer could not read the image."),
             )
         if not (job_dir / _SPEC).exists():
             raise ProviderJobNotFound(detail=f"no local render {provider_job_id}")
@@ -231,7 +232,7 @@ class LocalProvider:
             return ProviderStatus(
                 state=ProviderJobState.FAILED,
                 error_code="render_failed",
-                error_message="The preview renderer could not read the image.",
+                error_message=_("The preview renderer could not read the image."),
             )
         job_dir = self.work_dir / render_id
         if not (job_dir / _SPEC).exists() and not await self._fetch_job(render_id, job_dir):

@@ -36,6 +36,7 @@ from bot.errors import (
     ProviderRateLimited,
     ProviderUnavailable,
 )
+from bot.i18n import N_, _
 from bot.links import MediaLinks, same_digest
 from bot.models import (
     GenerationRequest,
@@ -53,17 +54,17 @@ DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 SIGNATURE_TOLERANCE_S = 300
 MAX_PROMPT_CHARS = 2000  # OpenRouter states no limit; Veo's own is about this long
 
-SAFETY_MESSAGE = (
+SAFETY_MESSAGE = N_(
     "The video provider's safety filter refused this prompt or image. "
     "Try describing it differently."
 )
-FAILED_MESSAGE = "The video provider could not make this video. Please try again."
-CANCELLED_MESSAGE = "The video provider cancelled this video before it was finished."
-EXPIRED_MESSAGE = "The video provider gave up on this video: it took longer than it allows."
-MODEL_UNAVAILABLE_MESSAGE = (
+FAILED_MESSAGE = N_("The video provider could not make this video. Please try again.")
+CANCELLED_MESSAGE = N_("The video provider cancelled this video before it was finished.")
+EXPIRED_MESSAGE = N_("The video provider gave up on this video: it took longer than it allows.")
+MODEL_UNAVAILABLE_MESSAGE = N_(
     "OpenRouter does not offer this model any more. Pick another model (`veo-bot models`)."
 )
-FRAMES_AND_REFERENCES_MESSAGE = (
+FRAMES_AND_REFERENCES_MESSAGE = N_(
     "OpenRouter takes either frame images or reference images, not both: remove one kind."
 )
 _SAFETY_WORDS = ("moderat", "safety", "policy", "inappropriate", "prohibited", "nsfw", "flagged")
@@ -164,7 +165,7 @@ class OpenRouterProvider:
         if frames and request.reference_images:
             # OpenRouter would drop the references without a word ("frame_images takes
             # precedence"): say so instead of making a different video than asked.
-            raise ProviderBadRequest(FRAMES_AND_REFERENCES_MESSAGE, detail="frames + references")
+            raise ProviderBadRequest(_(FRAMES_AND_REFERENCES_MESSAGE), detail="frames + references")
         if frames:
             body["frame_images"] = frames
         if request.reference_images:
@@ -214,17 +215,19 @@ class OpenRouterProvider:
             log.info("openrouter job %s %s: %s", provider_job_id, status, reason)
             if status == "expired":
                 return ProviderStatus(
-                    state, error_code="provider_job_not_found", error_message=EXPIRED_MESSAGE
+                    state, error_code="provider_job_not_found", error_message=_(EXPIRED_MESSAGE)
                 )
             if status == "cancelled":
                 return ProviderStatus(
-                    state, error_code="provider_cancelled", error_message=CANCELLED_MESSAGE
+                    state, error_code="provider_cancelled", error_message=_(CANCELLED_MESSAGE)
                 )
             if any(word in reason.lower() for word in _SAFETY_WORDS):
                 return ProviderStatus(
-                    state, error_code="content_rejected", error_message=SAFETY_MESSAGE
+                    state, error_code="content_rejected", error_message=_(SAFETY_MESSAGE)
                 )
-            return ProviderStatus(state, error_code="provider_failed", error_message=FAILED_MESSAGE)
+            return ProviderStatus(
+                state, error_code="provider_failed", error_message=_(FAILED_MESSAGE)
+            )
         return ProviderStatus(state)
 
     def _result_url(self, provider_job_id: str, body: dict[str, Any]) -> str:
@@ -334,7 +337,7 @@ def map_error(status: int, body: Any, response: httpx.Response) -> ProviderError
         return ContentRejected(detail=detail)
     if status == 404:
         if response.request.method == "POST":
-            return ProviderBadRequest(MODEL_UNAVAILABLE_MESSAGE, detail=detail)
+            return ProviderBadRequest(_(MODEL_UNAVAILABLE_MESSAGE), detail=detail)
         return ProviderJobNotFound(detail=detail)
     if status == 429:
         return ProviderRateLimited(retry_after=retry_after_s(response), detail=detail)

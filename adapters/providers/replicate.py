@@ -35,6 +35,7 @@ from bot.errors import (
     ProviderRateLimited,
     ProviderUnavailable,
 )
+from bot.i18n import N_, _
 from bot.links import MediaLinks
 from bot.models import (
     GenerationRequest,
@@ -55,26 +56,26 @@ SECRET_RETRY_S = 60.0
 # "output files … are automatically removed after an hour" (docs/providers.md §4.4).
 OUTPUT_LIFETIME_S = 3600.0
 
-SAFETY_MESSAGE = (
+SAFETY_MESSAGE = N_(
     "The safety filter refused this prompt or image. Try describing it differently, "
     "or use another image."
 )
-FAILED_MESSAGE = "Replicate could not make this video. Please try again."
-NO_OUTPUT_MESSAGE = "Replicate finished without returning a video. Please try again."
-CANCELLED_MESSAGE = "The video was cancelled at Replicate before it was made."
-EXPIRED_MESSAGE = (
+FAILED_MESSAGE = N_("Replicate could not make this video. Please try again.")
+NO_OUTPUT_MESSAGE = N_("Replicate finished without returning a video. Please try again.")
+CANCELLED_MESSAGE = N_("The video was cancelled at Replicate before it was made.")
+EXPIRED_MESSAGE = N_(
     "Replicate deleted the video before the bot could fetch it (it keeps results for an hour). "
     "Please ask again."
 )
-MODEL_UNAVAILABLE_MESSAGE = (
+MODEL_UNAVAILABLE_MESSAGE = N_(
     "This Veo model is not available at Replicate (it may have been retired). "
     "Pick another model, or ask an admin."
 )
-REFERENCES_WITH_FRAMES_MESSAGE = (
+REFERENCES_WITH_FRAMES_MESSAGE = N_(
     "Veo 3.1 takes reference images or frames, not both: remove one or the other."
 )
-REFERENCES_WIDE_ONLY_MESSAGE = "Veo 3.1 uses reference images only at 16:9."
-LAST_FRAME_ALONE_MESSAGE = (
+REFERENCES_WIDE_ONLY_MESSAGE = N_("Veo 3.1 uses reference images only at 16:9.")
+LAST_FRAME_ALONE_MESSAGE = N_(
     "Veo needs a first frame to go with a last frame: attach both, or only a first frame."
 )
 # Replicate's code for "The input or output was flagged as sensitive" (E005), and its words.
@@ -145,11 +146,11 @@ class ReplicateProvider:
         has_frames = request.first_frame is not None or request.last_frame is not None
         if request.reference_images and has_frames:
             # Replicate would silently drop the last frame; say so before anything is spent.
-            raise ProviderBadRequest(REFERENCES_WITH_FRAMES_MESSAGE, detail="refs with frames")
+            raise ProviderBadRequest(_(REFERENCES_WITH_FRAMES_MESSAGE), detail="refs with frames")
         if request.reference_images and request.aspect_ratio != "16:9":
-            raise ProviderBadRequest(REFERENCES_WIDE_ONLY_MESSAGE, detail="refs not at 16:9")
+            raise ProviderBadRequest(_(REFERENCES_WIDE_ONLY_MESSAGE), detail="refs not at 16:9")
         if request.last_frame is not None and request.first_frame is None:
-            raise ProviderBadRequest(LAST_FRAME_ALONE_MESSAGE, detail="last frame without first")
+            raise ProviderBadRequest(_(LAST_FRAME_ALONE_MESSAGE), detail="last frame without first")
         values: dict[str, Any] = {
             "prompt": request.prompt,
             "aspect_ratio": request.aspect_ratio,
@@ -303,25 +304,27 @@ def read_prediction(body: Any) -> ProviderStatus:
             )
         if body.get("data_removed"):
             # Past Replicate's hour: the video is gone for good.
-            raise ProviderJobNotFound(EXPIRED_MESSAGE, detail="prediction data removed")
+            raise ProviderJobNotFound(_(EXPIRED_MESSAGE), detail="prediction data removed")
         return ProviderStatus(
-            ProviderJobState.FAILED, error_code="no_output", error_message=NO_OUTPUT_MESSAGE
+            ProviderJobState.FAILED, error_code="no_output", error_message=_(NO_OUTPUT_MESSAGE)
         )
     if status in ("failed", "aborted"):
         reason = str(body.get("error") or "")
         log.info("replicate prediction %s failed: %s", body.get("id"), reason)
         if any(word in reason.lower() for word in _SAFETY_WORDS):
             return ProviderStatus(
-                ProviderJobState.FAILED, error_code="content_rejected", error_message=SAFETY_MESSAGE
+                ProviderJobState.FAILED,
+                error_code="content_rejected",
+                error_message=_(SAFETY_MESSAGE),
             )
         return ProviderStatus(
-            ProviderJobState.FAILED, error_code="provider_failed", error_message=FAILED_MESSAGE
+            ProviderJobState.FAILED, error_code="provider_failed", error_message=_(FAILED_MESSAGE)
         )
     if status == "canceled":
         return ProviderStatus(
             ProviderJobState.FAILED,
             error_code="provider_cancelled",
-            error_message=CANCELLED_MESSAGE,
+            error_message=_(CANCELLED_MESSAGE),
         )
     return ProviderStatus(_STATES.get(str(status), ProviderJobState.RUNNING))
 
@@ -349,7 +352,7 @@ def map_error(status: int, body: Any, response: httpx.Response) -> ProviderError
     if status == 404:
         path = response.request.url.path
         if response.request.method == "POST" and path.endswith("/predictions"):
-            return ProviderBadRequest(MODEL_UNAVAILABLE_MESSAGE, detail=detail)
+            return ProviderBadRequest(_(MODEL_UNAVAILABLE_MESSAGE), detail=detail)
         return ProviderJobNotFound(detail=detail)
     if status == 429:
         return ProviderRateLimited(retry_after=_throttle_wait_s(response, words), detail=detail)

@@ -34,6 +34,7 @@ from bot.errors import (
     ProviderRateLimited,
     ProviderUnavailable,
 )
+from bot.i18n import N_, _
 from bot.models import (
     GenerationRequest,
     ImageInput,
@@ -50,14 +51,14 @@ VEO_MODELS = frozenset({"veo2", "veo3", "veo3-fast"})
 INTENSITIES = ("low", "medium", "high")
 RATE_LIMIT_BACKOFF_S = 5.0  # useapi sends no Retry-After when every account is at maxJobs
 
-SAFETY_MESSAGE = (
+SAFETY_MESSAGE = N_(
     "LTX Studio's safety filter refused this prompt or image. Try describing it differently."
 )
-FAILED_MESSAGE = "LTX Studio could not make this video. Please try again."
-CREDITS_MESSAGE = (
+FAILED_MESSAGE = N_("LTX Studio could not make this video. Please try again.")
+CREDITS_MESSAGE = N_(
     "The LTX Studio account behind this bot is out of credits; an admin needs to top it up."
 )
-SUBSCRIPTION_MESSAGE = (
+SUBSCRIPTION_MESSAGE = N_(
     "The useapi.net subscription behind this bot has lapsed; an admin needs to renew it."
 )
 _SAFETY_WORDS = ("moderat", "safety", "policy", "inappropriate", "prohibited", "nsfw", "content")
@@ -118,7 +119,7 @@ class UseapiProvider:
         if not veo and intensity not in INTENSITIES:
             # Refused before any upload, so nothing is left behind at LTX Studio.
             raise ProviderBadRequest(
-                "Motion intensity must be low, medium or high.", detail=f"{intensity!r}"
+                _("Motion intensity must be low, medium or high."), detail=f"{intensity!r}"
             )
         # June 18 docs and later: Veo wants reference-image assets, LTX plain images.
         kind = "reference-image" if veo else "image"
@@ -224,10 +225,10 @@ def read_job(body: Any) -> ProviderStatus:
             return ProviderStatus(
                 ProviderJobState.FAILED,
                 error_code="content_rejected",
-                error_message=SAFETY_MESSAGE,
+                error_message=_(SAFETY_MESSAGE),
             )
         return ProviderStatus(
-            ProviderJobState.FAILED, error_code="provider_failed", error_message=FAILED_MESSAGE
+            ProviderJobState.FAILED, error_code="provider_failed", error_message=_(FAILED_MESSAGE)
         )
     return ProviderStatus(ProviderJobState.RUNNING, progress=progress)
 
@@ -243,7 +244,7 @@ def map_error(status: int, body: Any, response: httpx.Response) -> ProviderError
         # "Subscription required" is useapi's own plan; anything else is LTX Studio's credits.
         lapsed = "subscription" in error_message(body).lower()
         return ProviderOutOfCredits(
-            SUBSCRIPTION_MESSAGE if lapsed else CREDITS_MESSAGE, detail=detail
+            _(SUBSCRIPTION_MESSAGE) if lapsed else _(CREDITS_MESSAGE), detail=detail
         )
     if status == 404:
         return ProviderJobNotFound(detail=detail)

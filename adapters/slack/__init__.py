@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from adapters.slack._adapter import EVENTS_PATH, SlackAdapter
 from bot.errors import ConfigurationError
+from bot.i18n import _
 from bot.settings import Settings
 
 __all__ = ["EVENTS_PATH", "SlackAdapter", "create_adapter"]
@@ -24,11 +25,13 @@ def create_adapter(settings: Settings) -> SlackAdapter:
     """The Slack adapter for these settings: Socket Mode when SLACK_APP_TOKEN is set, else HTTP
     events at `POST /slack/events` checked with SLACK_SIGNING_SECRET."""
     if settings.slack_bot_token is None:
-        raise ConfigurationError("Slack needs SLACK_BOT_TOKEN (the bot token, xoxb-…).")
+        raise ConfigurationError(_("Slack needs SLACK_BOT_TOKEN (the bot token, xoxb-…)."))
     if settings.slack_app_token is None and settings.slack_signing_secret is None:
         raise ConfigurationError(
-            "Slack needs SLACK_SIGNING_SECRET (HTTP events at /slack/events) or "
-            "SLACK_APP_TOKEN (Socket Mode)."
+            _(
+                "Slack needs SLACK_SIGNING_SECRET (HTTP events at /slack/events) or "
+                "SLACK_APP_TOKEN (Socket Mode)."
+            )
         )
     return SlackAdapter(
         bot_token=settings.slack_bot_token,

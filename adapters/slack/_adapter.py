@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable, Collection, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -61,13 +61,15 @@ from adapters.slack._intake import (
     is_image_file,
     mention_prompt,
 )
+from adapters.slack._locales import UserLocales
 from adapters.slack._markup import SLACK
 from adapters.slack._surface import PLATFORM, SlackSurface, thread_root
-from bot import texts
+from bot import i18n, texts
 from bot.admin import AdminActions, Admins, Member
 from bot.catalog import InputKind, ModelSpec
 from bot.channel_admin import ChannelActions
 from bot.errors import ConfigurationError, DeliveryError, InvalidRequest, reply_to
+from bot.i18n import _
 from bot.models import GenerationRequest, ImageInput, Origin
 from bot.ports import ChatSurface
 
@@ -115,6 +117,9 @@ class SlackAdapter:
             # each one acks at once and hands slow work to a task of ours.
             process_before_response=True,
         )
+        # Every listener runs in the language of the person it answers.
+        self._app.middleware(self._speak_their_language)
+        self._user_locales: UserLocales | None = None
         self._app.command(blocks.COMMAND)(self._on_command)
         self._app.message_shortcut(blocks.SHORTCUT_CALLBACK)(self._on_shortcut)
         self._app.view(blocks.MODAL_CALLBACK)(self._on_modal)
@@ -155,6 +160,7 @@ class SlackAdapter:
     async def start(self, service: JobService) -> None:
         """Ask Slack who the bot is (a refused token stops start-up); connect Socket Mode if set."""
         self._service = service
+        self._user_locales = UserLocales(self._client, service.clock)
         self._actions = AdminActions(
             service.store, defaults=service.config.limits, clock=service.clock
         )
@@ -211,8 +217,10 @@ class SlackAdapter:
         except SlackApiError as exc:
             code = exc.response.get("error") if exc.response is not None else None
             raise ConfigurationError(
-                f"Slack refused SLACK_BOT_TOKEN ({code}); copy the Bot User OAuth Token "
-                "(xoxb-…) again from the app's OAuth & Permissions page."
+                _(
+                    "Slack refused SLACK_BOT_TOKEN ({code}); copy the Bot User OAuth Token "
+                    "(xoxb-…) again from the app's OAuth & Permissions page."
+                ).format(code=code)
             ) from None
         except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning("slack: auth.test at start failed (%s); bolt will ask later", exc)
@@ -236,9 +244,11 @@ class SlackAdapter:
             await self._close_socket(handler)
             self._socket = None
             raise ConfigurationError(
-                "Slack would not open a Socket Mode connection "
-                f"({delivery_error('apps.connections.open', exc)}); check SLACK_APP_TOKEN "
-                "(an app-level token with connections:write) and SLACK_API_URL."
+                _(
+                    "Slack would not open a Socket Mode connection ({delivery_error}); check "
+                    "SLACK_APP_TOKEN (an app-level token with connections:write) and "
+                    "SLACK_API_URL."
+                ).format(delivery_error=delivery_error("apps.connections.open", exc))
             ) from None
         await handler.connect_async()
 
@@ -251,6 +261,24 @@ class SlackAdapter:
         await asyncio.gather(*(t for t in tasks if t is not None), return_exceptions=True)
 
     # --- listeners (each acknowledges first) ------------------------------------------------
+
+    async def _speak_their_language(
+        self, context: AsyncBoltContext, next: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        """Bolt middleware: the rest of the request (and the work it hands to tasks) in the
+        language the person's workspace fixed, else their own Slack language. Set, not scoped:
+        bolt runs the listener after the middleware returns, in the same task; every request
+        sets it afresh before its listener runs."""
+        i18n.set_locale(await self._locale_of(context.team_id, context.user_id))
+        return await next()
+
+    async def _locale_of(self, team_id: str | None, user_id: str | None) -> str:
+        if self._service is None or team_id is None:
+            return i18n.DEFAULT
+        fixed = await self._service.languages.fixed(f"{PLATFORM}:{team_id}")
+        if fixed is not None or user_id is None or self._user_locales is None:
+            return fixed or i18n.DEFAULT
+        return i18n.negotiate_or_default(await self._user_locales.of(user_id))
 
     async def _on_command(
         self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
@@ -290,7 +318,7 @@ class SlackAdapter:
         hosted = [file for file in images if not is_external(file)]
         if not hosted:
             text = (
-                texts.remote_file("The image on that message", SLACK)
+                texts.remote_file(_("The image on that message"), SLACK)
                 if images
                 else texts.no_image_in_message(SLACK)
             )
@@ -461,7 +489,14 @@ class SlackAdapter:
         if self._channel_actions is None:
             raise RuntimeError("the Slack adapter is used before start()")
         await reply(
-            await admin.run(self._admin_actions, self._channel_actions, origin, text, actor)
+            await admin.run(
+                self._admin_actions,
+                self._channel_actions,
+                origin,
+                text,
+                actor,
+                languages=self._jobs.languages,
+            )
         )
 
     async def _send_chart(self, origin: Origin, reply: Reply) -> None:

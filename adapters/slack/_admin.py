@@ -11,11 +11,12 @@ import re
 from typing import TypedDict
 
 from adapters.slack._markup import SLACK
-from bot import texts
+from bot import i18n, texts
 from bot.admin import AdminActions, AdminOutcome, Subject
 from bot.channel_admin import ChannelActions, ChannelOutcome
 from bot.channels import EVERY_CHANNEL, ON_OFF, SETTINGS
 from bot.errors import InvalidRequest
+from bot.languages import Languages
 from bot.models import Actor, Origin
 
 PLATFORM = "slack"
@@ -136,11 +137,23 @@ def _number(value: float | str | None) -> float | None:
 
 
 async def run(
-    admin: AdminActions, channels: ChannelActions, origin: Origin, text: str, actor: Actor
+    admin: AdminActions,
+    channels: ChannelActions,
+    origin: Origin,
+    text: str,
+    actor: Actor,
+    *,
+    languages: Languages,
 ) -> str:
     """Carry out one admin command for `actor`, typed at `origin`; return what to tell the
     admin."""
     words = text.split()
+    if words and words[0].lower() == "language" and len(words) <= 2:
+        if len(words) == 1:
+            return texts.language_shown(await languages.fixed(origin.workspace_key), SLACK)
+        fixed = await languages.set(actor, origin.workspace_key, words[1])
+        with i18n.using(fixed or i18n.current()):
+            return texts.language_fixed(fixed, SLACK)
     if words and words[0].lower() == "channel":
         done = await _act_on_channels(
             channels, origin.workspace_key, origin.channel_id, words[1:], actor

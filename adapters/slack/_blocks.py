@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.slack._markup import SLACK, escape
-from bot import texts
+from bot import i18n, texts
 from bot.catalog import MAX_SEED, ModelSpec
+from bot.i18n import _
 from bot.models import Job, JobState, ResultLink
 from bot.variants import MAX_TAKES
 
@@ -86,14 +87,14 @@ def _plain(text: str) -> dict[str, Any]:
 def describe(job: Job) -> str:
     """The parameters of a job in one line: model, length, shape, seed, inputs."""
     req = job.request
-    parts = [f"`{job.model}`", f"{req.duration_s} s", escape(texts.job_price(job))]
+    parts = [f"`{job.model}`", i18n.seconds(req.duration_s or 0), escape(texts.job_price(job))]
     parts.append(f"{req.aspect_ratio}")
     if req.seed is not None:
-        parts.append(f"seed {req.seed}")
+        parts.append(_("seed {seed}").format(seed=req.seed))
     if req.first_frame is not None:
-        parts.append("from an image" if req.last_frame is None else "first → last frame")
+        parts.append(_("from an image") if req.last_frame is None else _("first → last frame"))
     if req.audio:
-        parts.append("with sound")
+        parts.append(_("with sound"))
     return " · ".join(parts)
 
 
@@ -133,7 +134,7 @@ def _card(job: Job, status: str) -> list[Block]:
     )
     return [
         _section(asked),
-        _context(f"{describe(job)} · job {job.id}"),
+        _context(f"{describe(job)} · " + _("job {job}").format(job=job.id)),
         _section(status),
     ]
 
@@ -172,7 +173,7 @@ def status_card(job: Job) -> tuple[str, list[Block]]:
 
 def done_card(job: Job) -> tuple[str, list[Block]]:
     status = f"✅ {texts.headline(JobState.DELIVERED)}. {texts.done_in_the_thread()}"
-    return f"Video for job {job.id}: done", _card(job, status)
+    return f"{card_marker(job)} {_('done')}", _card(job, status)
 
 
 def sent_privately_card(job: Job) -> tuple[str, list[Block]]:
@@ -182,7 +183,7 @@ def sent_privately_card(job: Job) -> tuple[str, list[Block]]:
         if job.request.private
         else texts.sent_privately(job.origin.user_id, SLACK)
     )
-    return f"Video for job {job.id}: sent by direct message", _card(job, status)
+    return f"{card_marker(job)} {_('sent by direct message')}", _card(job, status)
 
 
 def failed_card(job: Job, message: str) -> tuple[str, list[Block]]:
@@ -197,7 +198,7 @@ def failed_card(job: Job, message: str) -> tuple[str, list[Block]]:
 
 def deleted_card(job: Job, by_user: str) -> tuple[str, list[Block]]:
     status = f"🗑️ {texts.deleted_by(by_user, SLACK)}"
-    return f"Video for job {job.id}: deleted", _card(job, status)
+    return f"{card_marker(job)} {_('deleted')}", _card(job, status)
 
 
 def result_message(
@@ -205,7 +206,7 @@ def result_message(
 ) -> tuple[str, list[Block], dict[str, Any]]:
     """The message under the video (or with the link to it, when it was too large to upload
     even re-encoded): parameters, buttons, and metadata naming the job."""
-    footer = f"Asked by {SLACK.mention(job.origin.user_id)}"
+    footer = _("Asked by {person}").format(person=SLACK.mention(job.origin.user_id))
     if notice:
         footer += f" · {escape(notice)}"
     blocks: list[Block] = []
@@ -213,7 +214,7 @@ def result_message(
         blocks.append(_section(texts.too_large_to_upload(link, SLACK)))
     blocks += [
         _section(f"{_quote(job.request.prompt)}\n{describe(job)}"),
-        _context(f"{footer} · job {job.id}"),
+        _context(f"{footer} · " + _("job {job}").format(job=job.id)),
         {
             "type": "actions",
             "block_id": "veo_result_actions",
@@ -221,28 +222,28 @@ def result_message(
                 {
                     "type": "button",
                     "action_id": REROLL_ACTION,
-                    "text": _plain("🎲 Re-roll"),
+                    "text": _plain(_("🎲 Re-roll")),
                     "value": job.id,
                 },
                 info_button(job),
                 {
                     "type": "button",
                     "action_id": DELETE_ACTION,
-                    "text": _plain("Delete"),
+                    "text": _plain(_("Delete")),
                     "style": "danger",
                     "value": job.id,
                     "confirm": {
                         "title": _plain(texts.delete_this_video()),
                         "text": _plain(texts.deleting_removes_it()),
-                        "confirm": _plain("Delete"),
-                        "deny": _plain("Keep it"),
+                        "confirm": _plain(_("Delete")),
+                        "deny": _plain(_("Keep it")),
                     },
                 },
             ],
         },
     ]
     metadata = {"event_type": RESULT_EVENT, "event_payload": {"job_id": job.id}}
-    return f"Video for job {job.id}: {describe(job)}", blocks, metadata
+    return f"{card_marker(job)} {describe(job)}", blocks, metadata
 
 
 def info_button(job: Job) -> dict[str, Any]:
@@ -355,26 +356,32 @@ def request_modal(
         {
             "type": "input",
             "block_id": PROMPT_BLOCK,
-            "label": _plain("Prompt"),
+            "label": _plain(_("Prompt")),
             "element": prompt_element,
         }
     ]
     if context.frame is not None:
-        blocks.append(_context(f"🖼️ First frame: *{escape(context.frame.name)}* from the message"))
+        blocks.append(
+            _context(
+                _("🖼️ First frame: {name} from the message").format(
+                    name=f"*{escape(context.frame.name)}*"
+                )
+            )
+        )
     else:
-        blocks.append(_file_input(FIRST_FRAME_BLOCK, "First frame (image to animate)"))
+        blocks.append(_file_input(FIRST_FRAME_BLOCK, _("First frame (image to animate)")))
     blocks += [
-        _file_input(LAST_FRAME_BLOCK, "Last frame (image to end on)"),
-        _select(MODEL_BLOCK, "Model", model_options, initial=initial_model),
+        _file_input(LAST_FRAME_BLOCK, _("Last frame (image to end on)")),
+        _select(MODEL_BLOCK, _("Model"), model_options, initial=initial_model),
         _select(
             DURATION_BLOCK,
-            "Duration",
-            [_option(f"{d} s", str(d)) for d in durations],
+            _("Duration"),
+            [_option(i18n.seconds(d), str(d)) for d in durations],
             hint=texts.leave_empty_for_the_default(),
         ),
         _select(
             ASPECT_BLOCK,
-            "Aspect ratio",
+            _("Aspect ratio"),
             [_option(a, a) for a in aspects],
             hint=texts.leave_empty_for_the_default(),
         ),
@@ -382,7 +389,7 @@ def request_modal(
             "type": "input",
             "block_id": SEED_BLOCK,
             "optional": True,
-            "label": _plain("Seed"),
+            "label": _plain(_("Seed")),
             "hint": _plain(texts.same_seed_same_video()),
             "element": {
                 "type": "number_input",
@@ -402,11 +409,11 @@ def request_modal(
             "type": "input",
             "block_id": NEGATIVE_BLOCK,
             "optional": True,
-            "label": _plain("Negative prompt"),
+            "label": _plain(_("Negative prompt")),
             "element": {
                 "type": "plain_text_input",
                 "action_id": INPUT,
-                "placeholder": _plain("What to keep out of the video"),
+                "placeholder": _plain(_("What to keep out of the video")),
             },
         },
     ]
@@ -416,11 +423,11 @@ def request_modal(
                 "type": "input",
                 "block_id": AUDIO_BLOCK,
                 "optional": True,
-                "label": _plain("Sound"),
+                "label": _plain(_("Sound")),
                 "element": {
                     "type": "checkboxes",
                     "action_id": INPUT,
-                    "options": [_option("Generate sound", "on")],
+                    "options": [_option(_("Generate sound"), "on")],
                 },
             }
         )
@@ -429,20 +436,20 @@ def request_modal(
             "type": "input",
             "block_id": PRIVATE_BLOCK,
             "optional": True,
-            "label": _plain("Private"),
+            "label": _plain(_("Private")),
             "element": {
                 "type": "checkboxes",
                 "action_id": INPUT,
-                "options": [_option("Send the video to me alone, by direct message", "on")],
+                "options": [_option(_("Send the video to me alone, by direct message"), "on")],
             },
         }
     )
     return {
         "type": "modal",
         "callback_id": MODAL_CALLBACK,
-        "title": _plain("Make a video"),
-        "submit": _plain("Generate"),
-        "close": _plain("Cancel"),
+        "title": _plain(_("Make a video")),
+        "submit": _plain(_("Generate")),
+        "close": _plain(_("Cancel")),
         "private_metadata": context.dump(),
         "blocks": blocks,
     }

@@ -38,6 +38,7 @@ from adapters.slack._blocks import (
 from adapters.slack._markup import SLACK
 from bot import texts
 from bot.errors import InvalidRequest
+from bot.i18n import _
 from bot.media import MAX_IMAGE_BYTES, load_image
 from bot.models import GenerationRequest, ImageInput
 from bot.variants import parse_count
@@ -95,7 +96,7 @@ def frame_source(file: Mapping[str, Any]) -> FrameSource:
     url = file.get("url_private_download") or file.get("url_private")
     return FrameSource(
         file_id=str(file.get("id", "")),
-        name=str(file.get("name") or file.get("title") or "The image"),
+        name=str(file.get("name") or file.get("title") or _("The image")),
         url=str(url) if url else None,
     )
 
@@ -166,7 +167,7 @@ async def _follow(
     redirect anywhere else is refused, not followed without the token (a Slack download
     never leaves Slack, and the bot will not be sent to fetch someone else's address)."""
     headers = {"Authorization": f"Bearer {token}"}
-    for _ in range(MAX_REDIRECTS + 1):
+    for _hop in range(MAX_REDIRECTS + 1):
         async with session.get(url, headers=headers, allow_redirects=False) as response:
             if response.status in _REDIRECTS and response.headers.get("Location"):
                 target = _parse(response.headers["Location"])

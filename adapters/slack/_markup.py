@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.i18n import _
 from bot.texts import utc
 
 
@@ -15,9 +16,15 @@ class SlackMarkup:
     their own time zone (UTC where a client cannot), and labelled links."""
 
     name = "Slack"
-    workspace = "workspace"
-    in_this_workspace = "in this workspace"
     workspace_admins: str | None = None  # Slack does not say who runs a workspace
+
+    @property
+    def workspace(self) -> str:
+        return _("workspace")
+
+    @property
+    def in_this_workspace(self) -> str:
+        return _("in this workspace")
 
     def mention(self, user_id: str) -> str:
         return f"<@{user_id}>"
@@ -32,7 +39,9 @@ class SlackMarkup:
         return f"*{text}*"
 
     def moment(self, at: float) -> str:
-        return f"<!date^{int(at)}^{{date_short_pretty}} at {{time}}|{utc(at)}>"
+        # Slack fills in {date_short_pretty} and {time} in each reader's time zone.
+        shown = _("{date} at {time}").format(date="{date_short_pretty}", time="{time}")
+        return f"<!date^{int(at)}^{shown}|{utc(at)}>"
 
     def countdown(self, at: float) -> str:
         return self.moment(at)  # Slack counts only backwards ({ago})

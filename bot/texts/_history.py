@@ -3,6 +3,7 @@ results, and the buttons that act on them."""
 
 from __future__ import annotations
 
+from bot.i18n import _
 from bot.models import Job, JobState
 from bot.texts._markup import Markup, seconds
 from bot.texts._videos import headline
@@ -14,27 +15,27 @@ PROMPT_SHOWN = 80  # characters of a prompt a history line shows
 
 def post_to_channel_label() -> str:
     """The button under a history entry that shares the video in the current channel."""
-    return "Post to channel"
+    return _("Post to channel")
 
 
 def reroll_label() -> str:
     """The button that makes the same request again with a new seed."""
-    return "Re-roll"
+    return _("Re-roll")
 
 
 def use_settings_label() -> str:
     """The button that opens the /veo form filled in with an earlier job's settings."""
-    return "Use these settings"
+    return _("Use these settings")
 
 
 def info_label() -> str:
     """The button under a video that shows its parameters privately."""
-    return "Info"
+    return _("Info")
 
 
 def older_label() -> str:
     """The button under a page of history that shows the next, older page."""
-    return "Older"
+    return _("Older")
 
 
 # --- history ------------------------------------------------------------------------------
@@ -42,17 +43,21 @@ def older_label() -> str:
 
 def history_heading(markup: Markup) -> str:
     """The first line of `/veo-history` (Discord), `/veo history` (Slack)."""
-    return f"Your recent videos {markup.in_this_workspace} (only you can see this):"
+    return _("Your recent videos {in_this_workspace} (only you can see this):").format(
+        in_this_workspace=markup.in_this_workspace
+    )
 
 
 def history_empty(markup: Markup) -> str:
     """`/veo-history` for someone who has asked for nothing here yet."""
-    return f"You have not asked for any videos {markup.in_this_workspace} yet."
+    return _("You have not asked for any videos {in_this_workspace} yet.").format(
+        in_this_workspace=markup.in_this_workspace
+    )
 
 
 def history_no_more() -> str:
     """Said on Older when there is nothing older."""
-    return "There are no older videos."
+    return _("There are no older videos.")
 
 
 def _short(prompt: str) -> str:
@@ -69,11 +74,11 @@ def history_entry(job: Job, markup: Markup) -> str:
         job.model,
         seconds(request.duration_s or 0),
         headline(job.state).lower(),
-        f"{seconds(job.cost_s)} of quota",
+        _("{seconds} of quota").format(seconds=seconds(job.cost_s)),
         markup.moment(job.created_at),
     ]
     if request.private:
-        parts.insert(1, "private")
+        parts.insert(1, _("private"))
     line = f"{markup.code(job.id)} " + " · ".join(parts)
     refs = job.delivery_refs
     if job.state is JobState.DELIVERED and refs is not None and refs.link_expires_at:
@@ -83,27 +88,31 @@ def history_entry(job: Job, markup: Markup) -> str:
 
 def link_until(expires_at: float, markup: Markup) -> str:
     """A history entry whose video exists only as a link: until when it works."""
-    return f"Only a link to this video exists; it works until {markup.moment(expires_at)}."
+    return _("Only a link to this video exists; it works until {moment}.").format(
+        moment=markup.moment(expires_at)
+    )
 
 
 def not_your_video() -> str:
     """Refusal of a history button on someone else's video."""
-    return "That is not one of your videos."
+    return _("That is not one of your videos.")
 
 
 def nothing_to_post() -> str:
     """Refusal of Post to channel for a job that never made a video."""
-    return "That job has no video to post."
+    return _("That job has no video to post.")
 
 
 def shared_video(user_id: str, prompt: str, markup: Markup) -> str:
     """The words over a video posted to a channel from someone's history."""
-    return f"{markup.mention(user_id)} shares a video: “{markup.people(prompt)}”"
+    return _("{person} shares a video: “{prompt}”").format(
+        person=markup.mention(user_id), prompt=markup.people(prompt)
+    )
 
 
 def posted() -> str:
     """The answer to whoever pressed Post to channel."""
-    return "Posted."
+    return _("Posted.")
 
 
 # --- Info ---------------------------------------------------------------------------------
@@ -114,21 +123,23 @@ def job_info(job: Job, markup: Markup) -> str:
     negative prompt, provider job id; one per line."""
     request = job.request
     lines = [
-        f"Job {markup.code(job.id)}",
-        f"Model: {job.provider}/{job.model}",
-        f"Seed: {request.seed if request.seed is not None else 'random'}",
-        f"Duration: {seconds(request.duration_s or 0)}",
-        f"Aspect ratio: {request.aspect_ratio or 'default'}",
-        f"Negative prompt: {markup.people(request.negative_prompt or '') or 'none'}",
+        _("Job {job}").format(job=markup.code(job.id)),
+        _("Model: {model}").format(model=f"{job.provider}/{job.model}"),
+        _("Seed: {seed}").format(seed=request.seed if request.seed is not None else _("random")),
+        _("Duration: {seconds}").format(seconds=seconds(request.duration_s or 0)),
+        _("Aspect ratio: {aspect_ratio}").format(aspect_ratio=request.aspect_ratio or _("default")),
+        _("Negative prompt: {negative_prompt}").format(
+            negative_prompt=markup.people(request.negative_prompt or "") or _("none")
+        ),
     ]
-    provider_id = markup.code(job.provider_job_id) if job.provider_job_id else "none yet"
-    lines.append(f"Provider job id: {provider_id}")
+    provider_id = markup.code(job.provider_job_id) if job.provider_job_id else _("none yet")
+    lines.append(_("Provider job id: {provider_job_id}").format(provider_job_id=provider_id))
     return "\n".join(lines)
 
 
 def info_refused() -> str:
     """Info on a private video, asked by someone other than its requester."""
-    return "Only the person who asked for this private video can see its details."
+    return _("Only the person who asked for this private video can see its details.")
 
 
 # --- private results ----------------------------------------------------------------------
@@ -136,19 +147,19 @@ def info_refused() -> str:
 
 def asked_for_a_private_video(user_id: str, markup: Markup) -> str:
     """A private job's status card: who asked, and nothing of what."""
-    return f"{markup.mention(user_id)} asked for a private video."
+    return _("{person} asked for a private video.").format(person=markup.mention(user_id))
 
 
 def private_video_ready() -> str:
     """The words over a private video, sent to its requester alone."""
-    return "Your private video is ready; only you can see it here."
+    return _("Your private video is ready; only you can see it here.")
 
 
 def sent_to_requester(user_id: str, markup: Markup) -> str:
     """A private job's status card once its video went to the requester."""
-    return f"The video was sent to {markup.mention(user_id)} privately."
+    return _("The video was sent to {person} privately.").format(person=markup.mention(user_id))
 
 
 def private_thread_name() -> str:
     """The name of a private job's thread, which must not show its prompt."""
-    return "Private video"
+    return _("Private video")

@@ -4,8 +4,12 @@ sentence shares."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Protocol
+
+from babel.lists import format_list
+
+from bot import i18n
+from bot.i18n import _
 
 MIB = 1024 * 1024
 
@@ -13,14 +17,21 @@ MIB = 1024 * 1024
 class Markup(Protocol):
     """How one surface writes what plain words cannot, and what it calls a workspace."""
 
-    # The platform's name as people know it ("Discord").
-    name: str
-    # What a workspace is called there ("server"), where things are in it ("on this server"),
-    # and how its own admins are known ("Manage Server permission"; None: the platform does
-    # not say who they are).
-    workspace: str
-    in_this_workspace: str
-    workspace_admins: str | None
+    # The platform's name as people know it ("Discord"). What a workspace is called there
+    # ("server"), where things are in it ("on this server"), and how its own admins are known
+    # ("Manage Server permission"; None: the platform does not say who they are): read-only,
+    # so that a surface can give them in the reader's language.
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def workspace(self) -> str: ...
+
+    @property
+    def in_this_workspace(self) -> str: ...
+
+    @property
+    def workspace_admins(self) -> str | None: ...
 
     def mention(self, user_id: str) -> str:
         """A person, as the platform shows them."""
@@ -52,12 +63,17 @@ class Markup(Protocol):
 
 def utc(at: float) -> str:
     """A moment in UTC, for platforms that cannot show each reader's own time."""
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return i18n.utc(at)
 
 
 def seconds(value: float) -> str:
-    """A duration in seconds as sentences write it: "8 s"."""
-    return f"{value:g} s"
+    """A duration in seconds as sentences write it: "8 s" (for the reader's locale)."""
+    return i18n.seconds(value)
+
+
+def number(value: float) -> str:
+    """A number as the reader writes it."""
+    return i18n.number(value)
 
 
 def capitalised(text: str) -> str:
@@ -66,8 +82,12 @@ def capitalised(text: str) -> str:
 
 
 def joined(items: Sequence[str]) -> str:
-    """Items in words: "a, b and c"."""
-    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else items[0]
+    """Items in words: "a, b and c" (the reader's locale's way of listing)."""
+    if i18n.current() != i18n.DEFAULT:
+        return format_list(list(items), locale=i18n.babel_locale())
+    if len(items) < 2:
+        return items[0]
+    return _("{items} and {last}").format(items=", ".join(items[:-1]), last=items[-1])
 
 
 def user_id_of(user_key: str) -> str:

@@ -3,6 +3,7 @@ takes, and Cancel with what it did to the quota."""
 
 from __future__ import annotations
 
+from bot import i18n
 from bot.i18n import _, ngettext
 from bot.texts._markup import Markup
 
@@ -48,7 +49,7 @@ def cancelled_refunded(who: str, cost_s: float) -> str:
     """A job stopped before it cost anything: queued, not yet sent, or stopped by the provider."""
     return _(
         "Cancelled by {who} — refunded: the {seconds} s it would have used were not charged."
-    ).format(who=who, seconds=f"{cost_s:g}")
+    ).format(who=who, seconds=i18n.number(cost_s))
 
 
 def cancelled_charged(who: str, cost_s: float) -> str:
@@ -56,7 +57,7 @@ def cancelled_charged(who: str, cost_s: float) -> str:
     return _(
         "Cancelled by {who} — charged: the video provider had already started it and did not "
         "confirm it stopped, so its {seconds} s count. No video will be posted."
-    ).format(who=who, seconds=f"{cost_s:g}")
+    ).format(who=who, seconds=i18n.number(cost_s))
 
 
 def cancelled_after_made(who: str, cost_s: float) -> str:
@@ -64,7 +65,7 @@ def cancelled_after_made(who: str, cost_s: float) -> str:
     return _(
         "Cancelled by {who} — charged: the video was already made, so its {seconds} s count. "
         "It will not be posted."
-    ).format(who=who, seconds=f"{cost_s:g}")
+    ).format(who=who, seconds=i18n.number(cost_s))
 
 
 def cancel_refused(requester_id: str, markup: Markup) -> str:

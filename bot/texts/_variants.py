@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot import i18n
 from bot.i18n import _, ngettext
 from bot.texts._markup import Markup
 
@@ -29,7 +30,7 @@ def takes_failed(numbers: Sequence[int], refunded_s: float) -> str:
         "Take {takes} could not be made; its {seconds} s were refunded.",
         "Takes {takes} could not be made; their {seconds} s were refunded.",
         len(numbers),
-    ).format(takes=listed, seconds=f"{refunded_s:g}")
+    ).format(takes=listed, seconds=i18n.number(refunded_s))
 
 
 def take_label(number: int) -> str:
@@ -54,5 +55,5 @@ def take_link(number: int, url: str, expires_at: float, markup: Markup) -> str:
 def takes_queued(count: int, total_s: float) -> str:
     """Said after the answer to an accepted request for several takes."""
     return _("You asked for {count} takes: {seconds} s are set aside for them in all.").format(
-        count=count, seconds=f"{total_s:g}"
+        count=count, seconds=i18n.number(total_s)
     )

@@ -137,6 +137,8 @@ async def test_the_app_manifest_names_what_the_bot_answers(
     assert {"commands", "chat:write", "files:read", "files:write", "channels:history"} <= scopes
     # Results sent privately go into a DM the bot opens; /veo works in the Messages tab.
     assert "im:write" in scopes
+    # Each person's language: users.info with include_locale.
+    assert "users:read" in scopes
     assert features["app_home"]["messages_tab_enabled"] is True
     assert features["app_home"]["messages_tab_read_only_enabled"] is False
 

@@ -25,6 +25,7 @@ from google.auth import exceptions, transport
 from google.oauth2 import service_account
 
 from bot.errors import ConfigurationError, ProviderAuthError, ProviderUnavailable
+from bot.i18n import N_, _
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ REFRESH_MARGIN_S = 300.0
 DEFAULT_LIFETIME_S = 3600.0
 _TOKEN_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
-KEY_REFUSED_MESSAGE = (
+KEY_REFUSED_MESSAGE = N_(
     "Google refused the bot's service-account key for Vertex AI (deleted, disabled or "
     "mistyped); an admin needs to check it."
 )
@@ -50,11 +51,18 @@ def service_account_credentials(
     the operator reads what is wrong; never quotes the key."""
     kind = info.get("type")
     if kind != "service_account":
-        found = f'a "{kind}" key' if isinstance(kind, str) and kind else "not a key file"
-        raise ConfigurationError(
-            f"{VARIABLE}: {where} is {found}; Vertex AI needs a service-account key "
-            '("type": "service_account"), made under IAM > Service accounts > Keys.'
+        said = (
+            _(
+                '{variable}: {where} is a "{kind}" key; Vertex AI needs a service-account key '
+                '("type": "service_account"), made under IAM > Service accounts > Keys.'
+            )
+            if isinstance(kind, str) and kind
+            else _(
+                "{variable}: {where} is not a key file; Vertex AI needs a service-account key "
+                '("type": "service_account"), made under IAM > Service accounts > Keys.'
+            )
         )
+        raise ConfigurationError(said.format(variable=VARIABLE, where=where, kind=kind))
     missing = [
         field
         for field in ("client_email", "private_key", "token_uri")
@@ -62,14 +70,17 @@ def service_account_credentials(
     ]
     if missing:
         raise ConfigurationError(
-            f"{VARIABLE}: {where} has no {', '.join(missing)}; download a new key for the "
-            "service account."
+            _(
+                "{variable}: {where} has no {fields}; download a new key for the service account."
+            ).format(variable=VARIABLE, where=where, fields=", ".join(missing))
         )
     token_uri = str(info["token_uri"])
     if not _safe_token_uri(token_uri):
         raise ConfigurationError(
-            f"{VARIABLE}: {where} names a token_uri that is not https; the signed grant must "
-            "not travel in the clear."
+            _(
+                "{variable}: {where} names a token_uri that is not https; the signed "
+                "grant must not travel in the clear."
+            ).format(variable=VARIABLE, where=where)
         )
     try:
         # Never always_use_jwt_access: that skips the token endpoint (docs/providers.md §1.3).
@@ -78,7 +89,9 @@ def service_account_credentials(
         )
     except (ValueError, TypeError, IndexError, KeyError):
         raise ConfigurationError(
-            f"{VARIABLE}: the private_key in {where} is not a PEM-encoded RSA key."
+            _("{variable}: the private_key in {where} is not a PEM-encoded RSA key.").format(
+                variable=VARIABLE, where=where
+            )
         ) from None
     return credentials
 
@@ -88,27 +101,43 @@ def load_key_file(path: Path | None) -> service_account.Credentials:
     `ConfigurationError` naming the variable and the problem (never the file's contents)."""
     if path is None:
         raise ConfigurationError(
-            f"VERTEX_PROJECT is set, so Vertex AI needs {VARIABLE}: the path of the service "
-            "account's JSON key file."
+            _(
+                "VERTEX_PROJECT is set, so Vertex AI needs {variable}: the path of the "
+                "service account's JSON key file."
+            ).format(variable=VARIABLE)
         )
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigurationError(f"{VARIABLE}: there is no file at {path}.") from None
+        raise ConfigurationError(
+            _("{variable}: there is no file at {path}.").format(variable=VARIABLE, path=path)
+        ) from None
     except IsADirectoryError:
-        raise ConfigurationError(f"{VARIABLE}: {path} is a folder, not a key file.") from None
+        raise ConfigurationError(
+            _("{variable}: {path} is a folder, not a key file.").format(
+                variable=VARIABLE, path=path
+            )
+        ) from None
     except PermissionError:
         raise ConfigurationError(
-            f"{VARIABLE}: {path} cannot be read by the bot (permission denied)."
+            _("{variable}: {path} cannot be read by the bot (permission denied).").format(
+                variable=VARIABLE, path=path
+            )
         ) from None
     except (OSError, UnicodeDecodeError):
-        raise ConfigurationError(f"{VARIABLE}: {path} cannot be read as a text file.") from None
+        raise ConfigurationError(
+            _("{variable}: {path} cannot be read as a text file.").format(
+                variable=VARIABLE, path=path
+            )
+        ) from None
     try:
         info = json.loads(text)
     except json.JSONDecodeError:
         info = None
     if not isinstance(info, dict):
-        raise ConfigurationError(f"{VARIABLE}: {path} is not a JSON key file.")
+        raise ConfigurationError(
+            _("{variable}: {path} is not a JSON key file.").format(variable=VARIABLE, path=path)
+        )
     return service_account_credentials(info, where=str(path))
 
 
@@ -231,7 +260,9 @@ class AccessTokens:
             said = str(exc.args[0] if exc.args else "")[:200]
             if exc.retryable:
                 raise ProviderUnavailable(detail=f"token endpoint: {said}") from None
-            raise ProviderAuthError(KEY_REFUSED_MESSAGE, detail=f"token endpoint: {said}") from None
+            raise ProviderAuthError(
+                _(KEY_REFUSED_MESSAGE), detail=f"token endpoint: {said}"
+            ) from None
         except exceptions.TransportError as exc:
             raise ProviderUnavailable(detail=f"token endpoint: {exc.args[0]}") from None
         token = self._credentials.token

@@ -41,6 +41,7 @@ from bot.errors import (
     ProviderModelRetired,
     ProviderRateLimited,
 )
+from bot.i18n import N_, _
 from bot.models import (
     GenerationRequest,
     ImageInput,
@@ -68,37 +69,37 @@ _OPERATION_NAME = re.compile(
 )
 _GCS_URI = re.compile(r"gs://([a-z0-9][a-z0-9._-]{1,220}[a-z0-9])/(.+)")
 
-SAFETY_MESSAGE = (
+SAFETY_MESSAGE = N_(
     "Google's safety filter removed this video. Try describing it differently, or use "
     "another image."
 )
-NO_OUTPUT_MESSAGE = "Veo finished without returning a video. Please try again."
-PERMISSION_MESSAGE = (
+NO_OUTPUT_MESSAGE = N_("Veo finished without returning a video. Please try again.")
+PERMISSION_MESSAGE = N_(
     "Google refused the bot's service account for Vertex AI: it needs the Vertex AI User role "
     "on the project, with the Vertex AI API turned on. An admin needs to check it."
 )
-ACCESS_REFUSED_MESSAGE = (
+ACCESS_REFUSED_MESSAGE = N_(
     "Google did not accept the bot's access token for Vertex AI; an admin needs to check the "
     "service account."
 )
-BUCKET_MESSAGE = (
+BUCKET_MESSAGE = N_(
     "The video was made, but the bot's service account may not read it from the Cloud Storage "
     "bucket; an admin needs to grant it read access there."
 )
-LAST_FRAME_ALONE_MESSAGE = (
+LAST_FRAME_ALONE_MESSAGE = N_(
     "Veo needs a first frame to go with a last frame: attach both, or only a first frame."
 )
-REFERENCES_WIDE_MESSAGE = "Veo makes videos from reference images in 16:9 only."
-REFERENCES_NEGATIVE_MESSAGE = "Veo takes no negative prompt with reference images."
-NOT_EXTENDABLE_MESSAGE = (
+REFERENCES_WIDE_MESSAGE = N_("Veo makes videos from reference images in 16:9 only.")
+REFERENCES_NEGATIVE_MESSAGE = N_("Veo takes no negative prompt with reference images.")
+NOT_EXTENDABLE_MESSAGE = N_(
     "This video cannot be extended: the bot keeps Vertex results in Cloud Storage only when "
     "an admin sets that up."
 )
-PERSON_SETTING_MESSAGE = "This workspace's setting for people in videos is not one Veo knows."
+PERSON_SETTING_MESSAGE = N_("This workspace's setting for people in videos is not one Veo knows.")
 
-_CANNOT_MAKE = "Veo could not make a video from this request. Try a different prompt or image."
-_OVER_LIMIT = "Veo is over its usage limit right now. Please try again later."
-_OPERATION_FAILED = "Veo ran into a problem while making this video. Please try again."
+_CANNOT_MAKE = N_("Veo could not make a video from this request. Try a different prompt or image.")
+_OVER_LIMIT = N_("Veo is over its usage limit right now. Please try again later.")
+_OPERATION_FAILED = N_("Veo ran into a problem while making this video. Please try again.")
 # google.rpc.Code of a failed operation -> what people are told.
 _OPERATION_FAILURES: dict[int, str] = {
     3: _CANNOT_MAKE,  # INVALID_ARGUMENT
@@ -342,7 +343,7 @@ def person_generation(request: GenerationRequest) -> str:
     `person_generation` (`allow_adult` when the workspace set nothing)."""
     value = request.extras.get("person_generation", DEFAULT_PERSON_GENERATION)
     if value not in PERSON_GENERATION:
-        raise ProviderBadRequest(PERSON_SETTING_MESSAGE, detail=f"person_generation={value!r}")
+        raise ProviderBadRequest(_(PERSON_SETTING_MESSAGE), detail=f"person_generation={value!r}")
     return str(value)
 
 
@@ -360,11 +361,13 @@ def request_body(request: GenerationRequest, *, output_gcs_uri: str | None) -> d
     """The predictLongRunning body of docs/providers.md §1.4 for a validated request; refuses
     (before anything is sent) what Vertex is known to refuse. Blocking (image conversion)."""
     if request.last_frame is not None and request.first_frame is None:
-        raise ProviderBadRequest(LAST_FRAME_ALONE_MESSAGE, detail="lastFrame without image")
+        raise ProviderBadRequest(_(LAST_FRAME_ALONE_MESSAGE), detail="lastFrame without image")
     if request.reference_images and request.aspect_ratio != "16:9":
-        raise ProviderBadRequest(REFERENCES_WIDE_MESSAGE, detail="referenceImages at 9:16")
+        raise ProviderBadRequest(_(REFERENCES_WIDE_MESSAGE), detail="referenceImages at 9:16")
     if request.reference_images and request.negative_prompt:
-        raise ProviderBadRequest(REFERENCES_NEGATIVE_MESSAGE, detail="referenceImages + negative")
+        raise ProviderBadRequest(
+            _(REFERENCES_NEGATIVE_MESSAGE), detail="referenceImages + negative"
+        )
     instance: dict[str, Any] = {"prompt": request.prompt}
     if request.first_frame is not None:
         instance["image"] = _image(request.first_frame)
@@ -377,7 +380,7 @@ def request_body(request: GenerationRequest, *, output_gcs_uri: str | None) -> d
     extending = request.source_video is not None
     if request.source_video is not None:
         if _GCS_URI.fullmatch(request.source_video) is None:
-            raise ProviderBadRequest(NOT_EXTENDABLE_MESSAGE, detail="source video not in GCS")
+            raise ProviderBadRequest(_(NOT_EXTENDABLE_MESSAGE), detail="source video not in GCS")
         instance["video"] = {"gcsUri": request.source_video, "mimeType": "video/mp4"}
     # Several takes in one operation (`bot.variants`): the first take's job asks for them all.
     samples = max(1, request.count)
@@ -415,7 +418,7 @@ def read_status(name: str, head: Head) -> ProviderStatus:
         if isinstance(code, int):
             message = _OPERATION_FAILURES.get(code, _OPERATION_FAILED)
         return ProviderStatus(
-            ProviderJobState.FAILED, error_code="provider_failed", error_message=message
+            ProviderJobState.FAILED, error_code="provider_failed", error_message=_(message)
         )
     if not head.done:
         return ProviderStatus(ProviderJobState.RUNNING)
@@ -425,10 +428,10 @@ def read_status(name: str, head: Head) -> ProviderStatus:
         return ProviderStatus(
             ProviderJobState.FAILED,
             error_code=ContentRejected.default_code,
-            error_message=SAFETY_MESSAGE,
+            error_message=_(SAFETY_MESSAGE),
         )
     return ProviderStatus(
-        ProviderJobState.FAILED, error_code="no_output", error_message=NO_OUTPUT_MESSAGE
+        ProviderJobState.FAILED, error_code="no_output", error_message=_(NO_OUTPUT_MESSAGE)
     )
 
 
@@ -456,9 +459,9 @@ def map_error(status: int, body: Any, response: httpx.Response) -> ProviderError
     if status == 400:
         return ProviderBadRequest(detail=detail)
     if status == 401:
-        return _Unauthenticated(ACCESS_REFUSED_MESSAGE, detail=detail)
+        return _Unauthenticated(_(ACCESS_REFUSED_MESSAGE), detail=detail)
     if status == 403:
-        return ProviderAuthError(PERMISSION_MESSAGE, detail=detail)
+        return ProviderAuthError(_(PERMISSION_MESSAGE), detail=detail)
     if status == 404:
         if response.request.url.path.endswith(":predictLongRunning"):
             return ProviderModelRetired(detail=detail)
@@ -473,11 +476,11 @@ def map_error(status: int, body: Any, response: httpx.Response) -> ProviderError
 
 def map_gcs_error(status: int, body: Any, response: httpx.Response) -> ProviderError | None:
     """Cloud Storage's answers for the result object."""
-    _, detail = _google_error(status, body)
+    _error, detail = _google_error(status, body)
     if status == 401:
-        return _Unauthenticated(ACCESS_REFUSED_MESSAGE, detail=detail)
+        return _Unauthenticated(_(ACCESS_REFUSED_MESSAGE), detail=detail)
     if status == 403:
-        return ProviderAuthError(BUCKET_MESSAGE, detail=detail)
+        return ProviderAuthError(_(BUCKET_MESSAGE), detail=detail)
     if status in (404, 410):
         return ProviderJobNotFound(detail=detail)
     return map_error(status, body, response) if status == 429 else None

@@ -69,6 +69,43 @@ CALLBACKS_ALLOWED: dict[int, frozenset[int]] = {
 CHAT_INPUT, MESSAGE_COMMAND = 1, 3
 SUB_COMMAND, SUB_COMMAND_GROUP, USER_OPTION, CHANNEL_OPTION, ATTACHMENT_OPTION = 1, 2, 6, 7, 11
 COMMAND_NAME = re.compile(r"^[-_\w]{1,32}$")
+# The locales Discord takes in name_localizations and description_localizations.
+DISCORD_LOCALES = frozenset(
+    {
+        "id",
+        "da",
+        "de",
+        "en-GB",
+        "en-US",
+        "es-ES",
+        "es-419",
+        "fr",
+        "hr",
+        "it",
+        "lt",
+        "hu",
+        "nl",
+        "no",
+        "pl",
+        "pt-BR",
+        "ro",
+        "fi",
+        "sv-SE",
+        "vi",
+        "tr",
+        "cs",
+        "el",
+        "bg",
+        "ru",
+        "uk",
+        "hi",
+        "th",
+        "zh-CN",
+        "ja",
+        "zh-TW",
+        "ko",
+    }
+)
 
 
 def iso(moment: float) -> str:
@@ -125,6 +162,7 @@ class User:
     bot: bool = False
     permissions: int = MEMBER_PERMISSIONS
     dms_open: bool = True  # False: "Allow direct messages from server members" is off
+    locale: str = "en-US"  # the language of their Discord client, sent with each interaction
 
     def payload(self) -> dict[str, Any]:
         return {

@@ -267,7 +267,7 @@ class People(Gateway):
             "token": interaction.token,
             "version": 1,
             "app_permissions": str(self.bot.permissions),
-            "locale": "en-US",
+            "locale": user.locale,
             "guild_locale": "en-US",
             "entitlements": [],
             "authorizing_integration_owners": {"0": str(self.guild_id)},

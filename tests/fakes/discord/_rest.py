@@ -21,6 +21,7 @@ from tests.fakes.discord._model import (
     BODY,
     CHAT_INPUT,
     COMMAND_NAME,
+    DISCORD_LOCALES,
     DM,
     GUILD_TEXT,
     LOADING,
@@ -256,6 +257,7 @@ class Rest(Gateway):
                 raise invalid_form(f"option {option['name']!r} has both choices and autocomplete")
             if len(option.get("choices") or []) > 25:
                 raise invalid_form(f"option {option['name']!r} has more than 25 choices")
+        self._check_localizations(command, slash=kind == CHAT_INPUT)
         key = (guild, name, kind)
         command_id = self._command_ids.setdefault(key, self.snowflake())
         stored = {
@@ -270,6 +272,24 @@ class Rest(Gateway):
         if guild is not None:
             stored["guild_id"] = str(guild)
         return stored
+
+    def _check_localizations(self, item: dict[str, Any], *, slash: bool) -> None:
+        """Discord's rules for a command's (or option's) localised names and descriptions:
+        known locales; names as strict as the name itself; descriptions of 1 to 100."""
+        for locale, said in (item.get("name_localizations") or {}).items():
+            if locale not in DISCORD_LOCALES:
+                raise invalid_form(f"{locale!r} is not a Discord locale")
+            if slash and (not COMMAND_NAME.match(said) or said != said.lower()):
+                raise invalid_form(f"localised name {said!r} ({locale}) is not a valid name")
+            if not 1 <= len(said) <= 32:
+                raise invalid_form(f"localised name {said!r} ({locale}) must be 1 to 32 long")
+        for locale, said in (item.get("description_localizations") or {}).items():
+            if locale not in DISCORD_LOCALES:
+                raise invalid_form(f"{locale!r} is not a Discord locale")
+            if not 1 <= len(said) <= 100:
+                raise invalid_form(f"localised description ({locale}) must be 1 to 100 long")
+        for option in item.get("options") or []:
+            self._check_localizations(option, slash=True)
 
     def _check_message(self, body: dict[str, Any], files: Sequence[object] = ()) -> None:
         """Discord's limits on a message a bot sends (400, code 50035 / 50006 beyond them)."""

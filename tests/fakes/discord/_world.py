@@ -123,8 +123,10 @@ class World:
 
     # --- the world ----------------------------------------------------------------------
 
-    def add_user(self, name: str, *, permissions: int = MEMBER_PERMISSIONS) -> User:
-        user = User(self.snowflake(), name, permissions=permissions)
+    def add_user(
+        self, name: str, *, permissions: int = MEMBER_PERMISSIONS, locale: str = "en-US"
+    ) -> User:
+        user = User(self.snowflake(), name, permissions=permissions, locale=locale)
         self.users[user.id] = user
         return user
 

@@ -33,6 +33,7 @@ class FakeSlack(Files, SocketMode, ToTheBot):
         self._methods.update(
             {
                 "auth.test": self._auth_test,
+                "users.info": self._user_info,
                 "apps.connections.open": self._connections_open,
                 "chat.postMessage": self._post_message,
                 "chat.update": self._update,

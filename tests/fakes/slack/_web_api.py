@@ -112,6 +112,17 @@ class WebApi(World):
             "is_enterprise_install": False,
         }
 
+    def _user_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A person, with their language only when asked for (`include_locale`), as Slack
+        answers."""
+        user_id = str(params.get("user") or "")
+        if not user_id:
+            raise Refusal("user_not_found")
+        user: dict[str, Any] = {"id": user_id, "team_id": self.team_id, "name": user_id.lower()}
+        if flag(params.get("include_locale")):
+            user["locale"] = self.user_locales.get(user_id, "en-US")
+        return {"user": user}
+
     def _post_message(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._postable(params)
         blocks = json_arg(params.get("blocks")) or []

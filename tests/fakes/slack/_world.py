@@ -50,6 +50,8 @@ class World:
         self.messages: list[Message] = []
         self.files: dict[str, SlackFile] = {}
         self.dms: dict[str, str] = {}  # user id -> their DM channel with the bot
+        # Each person's Slack language (users.info with include_locale); en-US otherwise.
+        self.user_locales: dict[str, str] = {}
         self.left: set[str] = set()  # channels the bot was removed from
         self.archived: set[str] = set()
         self.ephemerals: list[dict[str, Any]] = []
