@@ -469,7 +469,9 @@ class PostgresStore(PostgresShards):
                     )
                     return [_record_to_job(row) for row in rows]
             prices = [job.cost_micro_usd for job in jobs]
-            await self._refuse_over_quota(
+            # Over the concurrency limit the request waits as a whole (`start_queued` starts
+            # every take of it at once).
+            if await self._refuse_over_quota(
                 db,
                 origin,
                 sum(job.cost_s for job in jobs),
@@ -477,7 +479,8 @@ class PostgresStore(PostgresShards):
                 period,
                 now=first.created_at,
                 cost_micro_usd=None if None in prices else sum(p or 0 for p in prices),
-            )
+            ):
+                jobs = [replace(job, state=JobState.QUEUED) for job in jobs]
             for job in jobs:
                 await db.execute(
                     """INSERT INTO jobs (id, platform, user_key, workspace_key, origin, request,
@@ -690,26 +693,32 @@ class PostgresStore(PostgresShards):
             row = await db.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
             if row is None or row["state"] != JobState.QUEUED.value:
                 return None
-            first = await db.fetchval(
-                """SELECT id FROM jobs WHERE user_key = $1 AND state = 'queued'
+            first = await db.fetchrow(
+                """SELECT id, group_id FROM jobs WHERE user_key = $1 AND state = 'queued'
                    ORDER BY created_at, id LIMIT 1""",
                 user_key,
             )
-            if first != job_id:
+            if first is None or not (
+                first["id"] == job_id
+                or (row["group_id"] is not None and first["group_id"] == row["group_id"])
+            ):
                 return None
             workspace = row["workspace_key"]
             limits = await self._limits(db, user_key, workspace, defaults)
             usage = await self._usage(db, user_key, workspace, quota.period_at(now))
             if usage.in_flight >= limits.user_concurrent:
                 return None
-            started = await db.fetchrow(
+            # The request starts whole: every take of it that waits (one job for most).
+            await db.execute(
                 """UPDATE jobs SET state = 'pending', due_at = $1, deadline_at = $2,
                        updated_at = $1, version = version + 1
-                   WHERE id = $3 RETURNING *""",
+                   WHERE state = 'queued' AND (id = $3 OR group_id = $4)""",
                 now,
                 deadline_at,
                 job_id,
+                row["group_id"],
             )
+            started = await db.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
             # Those behind it moved up: their cards show it at once.
             await db.execute(
                 """UPDATE jobs SET due_at = $1, version = version + 1

@@ -286,6 +286,12 @@ def _claimed(job: Job, previous: str | None, holder: str | None) -> Job:
     return replace(job, lease_taken_from=previous)
 
 
+def _first_in_line(job: Job, first_id: str, first_group: str | None) -> bool:
+    """Whether the requester's oldest waiting job (`first_id`, of `first_group`) is `job`
+    or another take of its request."""
+    return first_id == job.id or (job.group_id is not None and first_group == job.group_id)
+
+
 # The moment a job first reaches each of these states, kept for the model's completion times.
 _MOMENTS = {JobState.SUBMITTED: "submitted_at", JobState.SUCCEEDED: "provider_done_at"}
 
@@ -554,7 +560,9 @@ class SqliteStore(SqliteShards):
                     ) as cur:
                         return [_row_to_job(row) for row in await cur.fetchall()]
             prices = [job.cost_micro_usd for job in jobs]
-            await self._refuse_over_quota(
+            # Over the concurrency limit the request waits as a whole (`start_queued` starts
+            # every take of it at once).
+            if await self._refuse_over_quota(
                 db,
                 origin,
                 sum(job.cost_s for job in jobs),
@@ -562,7 +570,8 @@ class SqliteStore(SqliteShards):
                 period,
                 now=first.created_at,
                 cost_micro_usd=None if None in prices else sum(p or 0 for p in prices),
-            )
+            ):
+                jobs = [replace(job, state=JobState.QUEUED) for job in jobs]
             for job in jobs:
                 await db.execute(
                     """INSERT INTO jobs (id, platform, user_key, workspace_key, origin_json,
@@ -779,23 +788,24 @@ class SqliteStore(SqliteShards):
             if job is None or job.state is not JobState.QUEUED:
                 return None
             async with db.execute(
-                """SELECT id FROM jobs WHERE user_key = ? AND state = 'queued'
+                """SELECT id, group_id FROM jobs WHERE user_key = ? AND state = 'queued'
                    ORDER BY created_at, id LIMIT 1""",
                 (job.origin.user_key,),
             ) as cur:
                 first = await cur.fetchone()
-            if first is None or first[0] != job_id:
+            if first is None or not _first_in_line(job, first[0], first[1]):
                 return None
             key, workspace = job.origin.user_key, job.origin.workspace_key
             limits = await self._limits(db, key, workspace, defaults)
             usage = await self._usage(db, key, workspace, quota.period_at(now))
             if usage.in_flight >= limits.user_concurrent:
                 return None
+            # The request starts whole: every take of it that waits (one job for most).
             await db.execute(
                 """UPDATE jobs SET state = 'pending', due_at = ?, deadline_at = ?,
                        updated_at = ?, version = version + 1
-                   WHERE id = ?""",
-                (now, deadline_at, now, job_id),
+                   WHERE state = 'queued' AND (id = ? OR group_id = ?)""",
+                (now, deadline_at, now, job_id, job.group_id),
             )
             # Those behind it moved up: their cards show it at once.
             await db.execute(

@@ -11,6 +11,7 @@ import pytest
 
 from bot.errors import QuotaExceeded
 from bot.models import GenerationRequest, Job, JobState, MediaRole, QuotaLimits
+from bot.ports import LedgerAction
 from bot.quota import USER_DAILY, period_at
 from tests.support import origin
 
@@ -68,3 +69,30 @@ async def test_takes_that_do_not_all_fit_are_refused_together(any_store: AnyStor
     assert await any_store.group_jobs("g1") == []
     usage = await any_store.quota_usage("chat:w1:u1", "chat:w1", PERIOD)
     assert usage.used_today_s == 0 and usage.in_flight == 0
+
+
+async def test_a_request_over_the_concurrency_limit_waits_and_starts_whole(
+    any_store: AnyStore,
+) -> None:
+    one_at_a_time = QuotaLimits(100, 1, 0)
+    [running] = await any_store.create_jobs(takes("r", 1), [], one_at_a_time, PERIOD)
+    later = [replace(take, created_at=NOW + 1) for take in takes("g1", 3)]
+    stored = await any_store.create_jobs(later, [], one_at_a_time, PERIOD)
+
+    assert [take.state for take in stored] == [JobState.QUEUED] * 3
+    assert [take.state for take in await any_store.group_jobs("g1")] == [JobState.QUEUED] * 3
+    # Its slot is taken: it waits on, whichever of its takes comes due.
+    assert (
+        await any_store.start_queued("g1-1", one_at_a_time, now=NOW, deadline_at=NOW + 600) is None
+    )
+    await any_store.transition(
+        running.id, (JobState.PENDING,), JobState.FAILED, now=NOW + 2, ledger=LedgerAction.REFUND
+    )
+
+    started = await any_store.start_queued(
+        "g1-2", one_at_a_time, now=NOW + 3, deadline_at=NOW + 900
+    )
+    assert started is not None and started.state is JobState.PENDING
+    group = await any_store.group_jobs("g1")
+    assert [take.state for take in group] == [JobState.PENDING] * 3
+    assert {take.deadline_at for take in group} == {NOW + 900}
