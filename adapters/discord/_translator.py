@@ -79,6 +79,7 @@ NAMES = (
     NC_("discord name", "aspect"),
     NC_("discord name", "people"),
     NC_("discord name", "setting"),
+    NC_("discord name", "count"),
 )
 
 
