@@ -88,6 +88,13 @@ def valid_name(name: str) -> bool:
     return bool(_NAME.fullmatch(name)) and name == name.lower()
 
 
+def shown_name(name: str) -> str:
+    """A command or option `name` as the reader's Discord client shows it (the language in
+    use), by the same rule as the names registered: for sentences that tell what to type."""
+    said = i18n.pgettext(NAME_CONTEXT, name)
+    return said if valid_name(said) else name
+
+
 class CatalogTranslator(Translator):
     """Command names and descriptions from the bot's message catalogs."""
 

@@ -17,7 +17,7 @@ from bot.models import JobState
 from storage.sqlite import SqliteStore
 from tests.discord.support import RUNNING, finish_at_provider, running_bot
 from tests.fakes._base import sample_mp4
-from tests.fakes.discord import EPHEMERAL, FakeDiscord
+from tests.fakes.discord import EPHEMERAL, MANAGE_GUILD, MEMBER_PERMISSIONS, FakeDiscord
 from tests.support import ScriptedProvider
 
 CHAT_INPUT = 1
@@ -209,3 +209,17 @@ async def test_command_and_option_names_are_localised_valid_and_unique_per_level
         for locale in locales:
             names = [_localised(item, locale) for item in level]
             assert len(names) == len(set(names)), (where, locale, names)
+
+
+async def test_an_admin_is_told_the_command_names_their_own_client_shows(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with running_bot(store, tmp_path) as bot:
+        fake = bot.fake
+        jonas = fake.add_user("jonas", permissions=MEMBER_PERMISSIONS | MANAGE_GUILD, locale="de")
+        german = await bot.reply(await fake.slash("veo-admin language", {}, user=jonas))
+        english = await bot.reply(await fake.slash("veo-admin language", {}))
+
+    assert "/veo-admin sprache sprache:de" in german
+    assert "language" not in german
+    assert "/veo-admin language language:de" in english
