@@ -21,6 +21,7 @@ from discord import app_commands
 from adapters.discord._channels import ChannelAction, channel_group
 from adapters.discord._markup import DISCORD
 from adapters.discord._replies import reply
+from adapters.discord._translator import shown_name
 from bot import i18n, texts
 from bot.admin import AdminActions, AdminOutcome, Admins, Member, Subject
 from bot.channel_admin import ChannelActions
@@ -121,7 +122,7 @@ class VeoAdmin:
         workspace = f"{PLATFORM}:{interaction.guild_id}"
         if typed is None:
             shown = await self._languages.fixed(workspace)
-            await reply(interaction, texts.language_shown(shown, DISCORD))
+            await reply(interaction, texts.language_shown(shown, DISCORD, _fix_language()))
             return
         fixed = await self._languages.set(actor, workspace, typed)
         with i18n.using(fixed or str(interaction.locale)):
@@ -160,6 +161,12 @@ def _subject(workspace: str, user: discord.abc.User | None) -> Subject:
     return (
         Subject.workspace(workspace) if user is None else Subject.user(_user_key(workspace, user))
     )
+
+
+def _fix_language() -> str:
+    """`/veo-admin language language:de` with the names the reader's client shows."""
+    admin, language = shown_name("veo-admin"), shown_name("language")
+    return f"/{admin} {language} {language}:de"
 
 
 def admin_group(admin: VeoAdmin) -> app_commands.Group:

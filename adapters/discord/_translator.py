@@ -79,12 +79,20 @@ NAMES = (
     NC_("discord name", "aspect"),
     NC_("discord name", "people"),
     NC_("discord name", "setting"),
+    NC_("discord name", "count"),
 )
 
 
 def valid_name(name: str) -> bool:
     """Whether Discord takes `name` as a slash command, group or option name."""
     return bool(_NAME.fullmatch(name)) and name == name.lower()
+
+
+def shown_name(name: str) -> str:
+    """A command or option `name` as the reader's Discord client shows it (the language in
+    use), by the same rule as the names registered: for sentences that tell what to type."""
+    said = i18n.pgettext(NAME_CONTEXT, name)
+    return said if valid_name(said) else name
 
 
 class CatalogTranslator(Translator):

@@ -188,13 +188,17 @@ def language_fixed(locale: str | None, markup: Markup) -> str:
     )
 
 
-def language_shown(locale: str | None, markup: Markup) -> str:
-    """The workspace's language setting, asked without a value."""
+def language_shown(locale: str | None, markup: Markup, command: str | None = None) -> str:
+    """The workspace's language setting, asked without a value; `command` is how the
+    surface's admins fix one (Discord gives its names in the reader's language)."""
     if locale is None:
         return _(
             "Everyone {in_this_workspace} reads the bot in their own language. Fix one with "
             "{command}."
-        ).format(in_this_workspace=markup.in_this_workspace, command=markup.code("language de"))
+        ).format(
+            in_this_workspace=markup.in_this_workspace,
+            command=markup.code(command or "language de"),
+        )
     return _("Everyone {in_this_workspace} reads the bot in {language}.").format(
         in_this_workspace=markup.in_this_workspace, language=language_name(locale)
     )

@@ -5,7 +5,9 @@ language across a restart, and a server that fixes one language for everyone."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from adapters.discord._markup import DISCORD
 from adapters.discord._translator import valid_name
@@ -15,10 +17,13 @@ from bot.models import JobState
 from storage.sqlite import SqliteStore
 from tests.discord.support import RUNNING, finish_at_provider, running_bot
 from tests.fakes._base import sample_mp4
-from tests.fakes.discord import EPHEMERAL, FakeDiscord
+from tests.fakes.discord import EPHEMERAL, MANAGE_GUILD, MEMBER_PERMISSIONS, FakeDiscord
 from tests.support import ScriptedProvider
 
 CHAT_INPUT = 1
+# The names a language keeps as the English word (the word its speakers type); every other
+# command and option name is translated.
+KEPT_IN_ENGLISH = {"de": {"veo", "veo-admin", "prompt", "seed", "audio", "limits"}, "ja": {"veo"}}
 NAME = re.compile(r"^[-_\w]{1,32}$")
 QUEUED = (
     "Queued as job {job}: {model}, {cost}, {aspect_ratio}. {seconds} of your daily quota are "
@@ -146,3 +151,75 @@ def test_a_translated_name_is_kept_only_when_discord_takes_it_as_a_name() -> Non
     assert not valid_name("Veo Quota")  # capitals and a space
     assert not valid_name("anteil-am-seitenverhältnis-des-videos")  # past 32 characters
     assert not valid_name("")
+
+
+def _levels(
+    items: list[dict[str, Any]], path: str = ""
+) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """Each level of a command tree (the commands, then each command's options and
+    subcommands), named by the path that leads to it."""
+    yield path or "/", items
+    for item in items:
+        if item.get("options"):
+            yield from _levels(item["options"], f"{path}/{item['name']}")
+
+
+def _localised(item: dict[str, Any], locale: str) -> str:
+    return str((item.get("name_localizations") or {}).get(locale, item["name"]))
+
+
+async def test_command_and_option_names_are_localised_valid_and_unique_per_level(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with running_bot(store, tmp_path) as bot:
+        commands = [
+            bot.fake.registered(name, CHAT_INPUT)
+            for name in ("veo", "veo-quota", "veo-history", "veo-admin")
+        ]
+    veo, quota, history, admin = commands
+
+    def named(items: list[dict[str, Any]], *path: str) -> dict[str, Any]:
+        [item] = [i for i in items if i["name"] == path[0]]
+        return named(item["options"], *path[1:]) if path[1:] else item
+
+    # What a German or Japanese member sees in their client.
+    assert quota["name_localizations"]["de"] == "veo-kontingent"
+    assert history["name_localizations"]["ja"] == "veo-履歴"
+    assert _localised(veo, "de") == _localised(veo, "ja") == "veo"  # the same everywhere
+    assert named(veo["options"], "duration")["name_localizations"]["de"] == "dauer"
+    assert named(veo["options"], "count")["name_localizations"]["de"] == "anzahl"
+    assert named(veo["options"], "aspect_ratio")["name_localizations"]["ja"] == "アスペクト比"
+    assert named(admin["options"], "channel")["name_localizations"]["de"] == "kanal"
+    everywhere = named(admin["options"], "channel", "set", "everywhere")
+    assert (_localised(everywhere, "de"), _localised(everywhere, "ja")) == ("überall", "すべて")
+    assert named(admin["options"], "limits", "daily_usd")["name_localizations"]["ja"] == "日次_usd"
+
+    # In every language the bot speaks each command and option has a name within Discord's
+    # rules, and no two siblings share a name.
+    locales = ("de", "fr", "es-ES", "es-419", "pt-BR", "ja")
+    for where, level in _levels(commands):
+        for item in level:
+            for locale in locales:
+                said = _localised(item, locale)
+                assert valid_name(said) and len(said) <= 32, (where, locale, said)
+        for locale, kept in KEPT_IN_ENGLISH.items():
+            for item in level:
+                translated = locale in (item.get("name_localizations") or {})
+                assert translated != (item["name"] in kept), (where, locale, item["name"])
+        for locale in locales:
+            names = [_localised(item, locale) for item in level]
+            assert len(names) == len(set(names)), (where, locale, names)
+
+
+async def test_an_admin_is_told_the_command_names_their_own_client_shows(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    async with running_bot(store, tmp_path) as bot:
+        fake = bot.fake
+        jonas = fake.add_user("jonas", permissions=MEMBER_PERMISSIONS | MANAGE_GUILD, locale="de")
+        german = await bot.reply(await fake.slash("veo-admin language", {}, user=jonas))
+        english = await bot.reply(await fake.slash("veo-admin language", {}))
+
+    assert "/veo-admin sprache sprache:de" in german
+    assert "language" not in german
+    assert "/veo-admin language language:de" in english
