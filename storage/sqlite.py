@@ -484,54 +484,7 @@ class SqliteStore(SqliteShards):
                 cost_micro_usd=job.cost_micro_usd,
             ):
                 job = replace(job, state=JobState.QUEUED)
-            await db.execute(
-                """INSERT INTO jobs (id, platform, user_key, workspace_key, origin_json,
-                       request_json, provider, model, state, progress, due_at,
-                       deadline_at, cost_s, created_at, updated_at, version, idempotency_key,
-                       cost_micro_usd, owner, owner_until)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)""",
-                (
-                    job.id,
-                    origin.platform,
-                    origin.user_key,
-                    origin.workspace_key,
-                    origin.model_dump_json(),
-                    job.request.model_dump_json(),
-                    job.provider,
-                    job.model,
-                    job.state.value,
-                    job.due_at,
-                    job.deadline_at,
-                    job.cost_s,
-                    job.created_at,
-                    job.updated_at,
-                    idempotency_key,
-                    job.cost_micro_usd,
-                    job.owner,
-                    job.owner_until,
-                ),
-            )
-            await db.executemany(
-                "INSERT INTO job_media (job_id, role, position, data) VALUES (?, ?, ?, ?)",
-                [(job.id, role.value, pos, data) for role, pos, data in media],
-            )
-            await db.execute(
-                """INSERT INTO quota_ledger (job_id, user_key, workspace_key, channel_key, day,
-                       month, seconds, status, created_at, updated_at, micro_usd)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?)""",
-                (
-                    job.id,
-                    origin.user_key,
-                    origin.workspace_key,
-                    origin.channel_key,
-                    period.day,
-                    period.month,
-                    job.cost_s,
-                    job.created_at,
-                    job.created_at,
-                    job.cost_micro_usd or 0,
-                ),
-            )
+            await self._insert_job(db, job, media, period, idempotency_key)
         return job
 
     async def create_jobs(
@@ -573,57 +526,71 @@ class SqliteStore(SqliteShards):
             ):
                 jobs = [replace(job, state=JobState.QUEUED) for job in jobs]
             for job in jobs:
-                await db.execute(
-                    """INSERT INTO jobs (id, platform, user_key, workspace_key, origin_json,
-                           request_json, provider, model, state, progress, due_at,
-                           deadline_at, cost_s, created_at, updated_at, version,
-                           idempotency_key, cost_micro_usd, owner, owner_until, group_id, take)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)""",
-                    (
-                        job.id,
-                        origin.platform,
-                        origin.user_key,
-                        origin.workspace_key,
-                        origin.model_dump_json(),
-                        job.request.model_dump_json(),
-                        job.provider,
-                        job.model,
-                        job.state.value,
-                        job.due_at,
-                        job.deadline_at,
-                        job.cost_s,
-                        job.created_at,
-                        job.updated_at,
-                        idempotency_key if job.take == 0 else None,
-                        job.cost_micro_usd,
-                        job.owner,
-                        job.owner_until,
-                        job.group_id,
-                        job.take,
-                    ),
-                )
-                await db.executemany(
-                    "INSERT INTO job_media (job_id, role, position, data) VALUES (?, ?, ?, ?)",
-                    [(job.id, role.value, pos, data) for role, pos, data in media],
-                )
-                await db.execute(
-                    """INSERT INTO quota_ledger (job_id, user_key, workspace_key, channel_key,
-                           day, month, seconds, status, created_at, updated_at, micro_usd)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?)""",
-                    (
-                        job.id,
-                        origin.user_key,
-                        origin.workspace_key,
-                        origin.channel_key,
-                        period.day,
-                        period.month,
-                        job.cost_s,
-                        job.created_at,
-                        job.created_at,
-                        job.cost_micro_usd or 0,
-                    ),
-                )
+                key = idempotency_key if job.take == 0 else None
+                await self._insert_job(db, job, media, period, key)
         return list(jobs)
+
+    @staticmethod
+    async def _insert_job(
+        db: aiosqlite.Connection,
+        job: Job,
+        media: Sequence[tuple[MediaRole, int, bytes]],
+        period: QuotaPeriod,
+        idempotency_key: str | None,
+    ) -> None:
+        """Write the job, its images and its quota reservation (inside the caller's write
+        transaction, after its quota check)."""
+        origin = job.origin
+        await db.execute(
+            """INSERT INTO jobs (id, platform, user_key, workspace_key, origin_json,
+                   request_json, provider, model, state, progress, due_at,
+                   deadline_at, cost_s, created_at, updated_at, version,
+                   idempotency_key, cost_micro_usd, owner, owner_until, group_id, take)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)""",
+            (
+                job.id,
+                origin.platform,
+                origin.user_key,
+                origin.workspace_key,
+                origin.model_dump_json(),
+                job.request.model_dump_json(),
+                job.provider,
+                job.model,
+                job.state.value,
+                job.due_at,
+                job.deadline_at,
+                job.cost_s,
+                job.created_at,
+                job.updated_at,
+                idempotency_key,
+                job.cost_micro_usd,
+                job.owner,
+                job.owner_until,
+                job.group_id,
+                job.take,
+            ),
+        )
+        await db.executemany(
+            "INSERT INTO job_media (job_id, role, position, data) VALUES (?, ?, ?, ?)",
+            [(job.id, role.value, pos, data) for role, pos, data in media],
+        )
+        await db.execute(
+            """INSERT INTO quota_ledger (job_id, user_key, workspace_key, channel_key, day,
+                   month, seconds, status, created_at, updated_at, micro_usd)
+               VALUES (?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?)""",
+            (
+                job.id,
+                origin.user_key,
+                origin.workspace_key,
+                origin.channel_key,
+                period.day,
+                period.month,
+                job.cost_s,
+                job.created_at,
+                job.created_at,
+                job.cost_micro_usd or 0,
+            ),
+        )
 
     async def group_jobs(self, group_id: str) -> list[Job]:
         """The takes of one request for several videos, in take order."""
