@@ -15,7 +15,7 @@ import asyncio
 import bisect
 import logging
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 from bot.budget import Budgets, Kind
 from bot.clock import Clock
@@ -39,8 +39,6 @@ MIN_HISTORY = 5  # fewer completions than this are no distribution: the interval
 STRAGGLER_SHARE = 0.25
 # Buckets of the "done at the provider" to "noticed" histogram, in seconds.
 NOTICE_BUCKETS_S = (1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
-
-Durations = Callable[[str, int], Awaitable[list[float]]]
 
 
 def quantile_points(durations: Sequence[float], steps: int = QUANTILES) -> list[float]:
@@ -114,7 +112,6 @@ class Polling:
         )
         # The model's completion-time quantiles, and when they were read.
         self._history: dict[str, tuple[float, list[float]]] = {}
-        self._durations: Durations | None = store.recent_durations
         self._listings: dict[str, _Listing] = {}
 
     def interval_s(self, provider: VideoProvider) -> float:
@@ -128,13 +125,12 @@ class Polling:
         if cached is not None and now - cached[0] < HISTORY_TTL_S:
             return cached[1]
         points: list[float] = []
-        if self._durations is not None:
-            try:
-                durations = await self._durations(model, HISTORY)
-                if len(durations) >= MIN_HISTORY:
-                    points = quantile_points(durations)
-            except Exception:
-                log.exception("could not read the completion times of %s", model)
+        try:
+            durations = await self._store.recent_durations(model, HISTORY)
+            if len(durations) >= MIN_HISTORY:
+                points = quantile_points(durations)
+        except Exception:
+            log.exception("could not read the completion times of %s", model)
         self._history[model] = (now, points)
         return points
 
