@@ -242,6 +242,9 @@ class Rest(Gateway):
         options = command.get("options", [])
         if len(options) > 25:
             raise invalid_form(f"/{name} has more than 25 options")
+        names = [option["name"] for option in options]
+        if len(set(names)) != len(names):
+            raise invalid_form(f"/{name} has two options of one name")
         seen_optional = False
         for option in options:
             if not COMMAND_NAME.match(option["name"]) or option["name"] != option["name"].lower():
